@@ -1,0 +1,103 @@
+# Makefile — builds backpropd, its tests and benchmarks.
+#   make              build/backpropd (+ libraries)
+#   make run          install deps, build, start on 127.0.0.1:8080 with data in ./data
+#   make test         install deps, build, run every test; again with ASan+UBSan; job tests
+#                     against a ThreadSanitizer server. Ends with "tests: N passed, M failed".
+#   make bench        benchmarks (ratios measured in one run)
+#   make test-docker  build the container image and test it end to end
+# VARIANT=asan|tsan builds into build/asan or build/tsan with the sanitizers on.
+
+VARIANT ?=
+BUILD := build$(if $(VARIANT),/$(VARIANT))
+
+PKGS := libmicrohttpd jansson sqlite3 libcurl criterion openblas
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIB_BLAS := $(shell pkg-config --libs openblas 2>/dev/null) -lm
+LIB_API := $(shell pkg-config --libs jansson 2>/dev/null)
+LIB_SERVER := $(shell pkg-config --libs libmicrohttpd sqlite3 2>/dev/null) -lpthread
+LIB_TEST := $(shell pkg-config --libs criterion libcurl 2>/dev/null)
+
+CC ?= cc
+WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
+        -Wpointer-arith -Wcast-qual -Wundef -Wvla -Wnull-dereference -Werror
+CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) -MMD -MP -I. $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS := $(EXTRA_LDFLAGS)
+ifeq ($(VARIANT),asan)
+  CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+  LDFLAGS += -fsanitize=address,undefined
+endif
+ifeq ($(VARIANT),tsan)
+  CFLAGS += -fsanitize=thread -fno-omit-frame-pointer
+  LDFLAGS += -fsanitize=thread
+endif
+
+CORE_SRC := $(wildcard core/*.c)
+API_SRC := $(wildcard api/*.c)
+SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+API_OBJ := $(API_SRC:%.c=$(BUILD)/%.o)
+SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
+
+# Tests: tests/<area>_*.c, one Criterion binary each, linked with what the area needs.
+#   core_*  → core      api_*  → api + core      store_*  → server + api + core
+#   http_*  → the harness (they talk to the real binary over HTTP) + api + core
+TEST_SRC := $(wildcard tests/core_*.c tests/api_*.c tests/store_*.c tests/http_*.c)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+HARNESS_OBJ := $(BUILD)/tests/harness.o
+BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(filter-out bench/bench_util.c,$(wildcard bench/*.c)))
+
+.PHONY: all deps run test tests bench clean test-docker
+all: $(BUILD)/backpropd
+
+deps:
+	@scripts/install-deps
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libcore.a: $(CORE_OBJ)
+	@rm -f $@; ar rcs $@ $^
+$(BUILD)/libapi.a: $(API_OBJ)
+	@rm -f $@; ar rcs $@ $^
+$(BUILD)/libserver.a: $(SERVER_OBJ)
+	@rm -f $@; ar rcs $@ $^
+
+$(BUILD)/backpropd: $(BUILD)/server/main.o $(BUILD)/libserver.a $(BUILD)/libapi.a $(BUILD)/libcore.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_SERVER) $(LIB_API) $(LIB_BLAS)
+
+$(BUILD)/tests/core_%: $(BUILD)/tests/core_%.o $(BUILD)/libcore.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_TEST) $(LIB_BLAS)
+$(BUILD)/tests/api_%: $(BUILD)/tests/api_%.o $(BUILD)/libapi.a $(BUILD)/libcore.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_TEST) $(LIB_API) $(LIB_BLAS)
+$(BUILD)/tests/store_%: $(BUILD)/tests/store_%.o $(BUILD)/libserver.a $(BUILD)/libapi.a $(BUILD)/libcore.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_TEST) $(LIB_SERVER) $(LIB_API) $(LIB_BLAS)
+$(BUILD)/tests/http_%: $(BUILD)/tests/http_%.o $(HARNESS_OBJ) $(BUILD)/libapi.a $(BUILD)/libcore.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_TEST) $(LIB_API) $(LIB_BLAS)
+
+tests: all $(TEST_BIN)
+
+# The whole suite: plain, then ASan+UBSan, then the job tests against a TSan server.
+test: deps
+	@$(MAKE) --no-print-directory tests
+	@$(MAKE) --no-print-directory VARIANT=asan tests
+	@$(MAKE) --no-print-directory VARIANT=tsan build/tsan/backpropd
+	@tests/run
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/bench/bench_util.o $(BUILD)/libserver.a $(BUILD)/libapi.a $(BUILD)/libcore.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_TEST) $(LIB_SERVER) $(LIB_API) $(LIB_BLAS)
+
+bench: deps all $(BENCH_BIN)
+	@bench/run
+
+run: deps all
+	@mkdir -p data
+	$(BUILD)/backpropd --bind 127.0.0.1 --port 8080 --data ./data
+
+test-docker:
+	@docker/test-docker
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,174 @@
+/* bp.h — backpropd's core: dense feedforward networks trained by backpropagation.
+ *
+ * Pure computation in double precision: no I/O, no JSON, no HTTP, no globals, no exit().
+ * Conventions (the course's): Θ^(l) is s_{l+1} × (s_l + 1), row-major, column 0 multiplies the
+ * bias unit. All Θ^(l) live back to back in one "unrolled" arena of bp_param_count() doubles,
+ * layer by layer; gradients and optimizer state use arenas of the same layout. Matrices of
+ * samples are row-major, one row a sample: X is m × s_1, Y is m × s_L.
+ *
+ * Argument order follows llm.c: outputs first, then inputs, then weights, then sizes;
+ * gradient buffers are prefixed `d`. Functions that produce gradients ACCUMULATE into them;
+ * the caller zeroes. Errors go into a caller-provided bp_error (thread-safe); functions that
+ * can fail return 0 on success and -1 on failure, constructors return NULL on failure.
+ * Ownership: "new" = caller frees with the matching *_free (which accepts NULL);
+ * "borrowed" = valid until the owner is freed or next called.
+ */
+#ifndef BP_H
+#define BP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BP_MAX_LAYERS 64
+#define BP_MAX_UNITS 65536
+#define BP_MAX_PARAMS 100000000LL
+
+typedef struct {
+    char msg[256];
+} bp_error;
+
+typedef enum { BP_ACT_SIGMOID = 0, BP_ACT_TANH, BP_ACT_RELU } bp_act;
+typedef enum { BP_OUT_SIGMOID = 0, BP_OUT_SOFTMAX, BP_OUT_LINEAR } bp_out;
+
+/* A network's shape: s_1 (inputs) .. s_L (outputs), hidden activation, output + cost.
+ *   BP_OUT_SIGMOID: logistic cost  -Σ_k [y log a + (1-y) log(1-a)] / m
+ *   BP_OUT_SOFTMAX: cross-entropy  -Σ_k y log softmax(z)_k / m
+ *   BP_OUT_LINEAR:  squared error  Σ_k (a - y)^2 / (2m)
+ * each pairing with δ^(L) = a^(L) − y. */
+typedef struct {
+    int n_layers;              /* L, 2..BP_MAX_LAYERS */
+    int sizes[BP_MAX_LAYERS];  /* sizes[0] = s_1 ... sizes[L-1] = s_L, each 1..BP_MAX_UNITS */
+    bp_act hidden;
+    bp_out output;
+} bp_spec;
+
+/* 0 if the spec is usable (layer count, unit counts, parameter total checked in 64-bit),
+ * else -1 with a message naming the field, e.g. "layers[2]: must be an integer in 1..65536". */
+int bp_spec_validate(const bp_spec *spec, bp_error *err);
+/* Length of the unrolled Θ: Σ_l s_{l+1} (s_l + 1). Spec must be valid. */
+int64_t bp_param_count(const bp_spec *spec);
+/* Offset of Θ^(l) (l = 0 .. L-2) in the unrolled arena; l = L-1 gives bp_param_count. */
+int64_t bp_layer_offset(const bp_spec *spec, int l);
+const char *bp_act_name(bp_act a);
+const char *bp_out_name(bp_out o);
+
+/* ---- PRNG: xoshiro256**, owned by whoever needs one (a job, a test); never global ---- */
+typedef struct {
+    uint64_t s[4];
+} bp_rng;
+void bp_rng_seed(bp_rng *rng, uint64_t seed);   /* splitmix64 expansion of seed */
+uint64_t bp_rng_next(bp_rng *rng);
+double bp_rng_uniform(bp_rng *rng);             /* [0, 1), 53 random bits */
+
+/* Θ uniform in ±ε per layer; epsilon <= 0 means ε_l = sqrt(6)/sqrt(s_l + s_{l+1}). */
+void bp_init_weights(double *theta, const bp_spec *spec, double epsilon, bp_rng *rng);
+
+/* 0 if all n values are finite, else -1 and *bad_index = first bad one. */
+int bp_check_finite(const double *v, int64_t n, int64_t *bad_index);
+
+/* ---- Workspace: activations and deltas for a chunk of rows, allocated once ---- */
+typedef struct bp_work bp_work;
+/* new. Holds activations/deltas for min(max_rows, BP_CHUNK_ROWS) rows; any m is processed in
+ * chunks of that size (results independent of max_rows: chunk size is fixed). */
+#define BP_CHUNK_ROWS 2048
+bp_work *bp_work_new(const bp_spec *spec, int64_t max_rows, bp_error *err);
+void bp_work_free(bp_work *w);
+/* Bytes the workspace holds (for memory accounting). */
+size_t bp_work_bytes(const bp_work *w);
+
+/* J(Θ) on m rows: data term averaged over m plus lambda/(2 m_reg) Σ non-bias θ².
+ * If dtheta != NULL, ACCUMULATES ∂J/∂Θ into it: (1/m) Δ + (lambda/m_reg) Θ on non-bias columns.
+ * m_reg is the training-set size (pass m for the full batch; a mini-batch passes the whole
+ * training set's size so λ means the same at any batch size). One GEMM per layer and
+ * direction per chunk. X: m × s_1, Y: m × s_L, theta/dtheta: bp_param_count. */
+double bp_cost_grad(double *dtheta, bp_work *w, const double *X, const double *Y,
+                    const double *theta, int64_t m, double lambda, int64_t m_reg);
+
+/* Outputs a^(L) (m × s_L, may be NULL) and arg-max labels (m, may be NULL; for s_L == 1 the
+ * label is a >= 0.5) for m rows of X. */
+void bp_predict(double *outputs, int32_t *labels, bp_work *w, const double *X,
+                const double *theta, int64_t m);
+/* Fraction of m rows whose predicted label equals labels[i]. */
+double bp_accuracy(bp_work *w, const double *X, const int32_t *labels, const double *theta,
+                   int64_t m);
+
+/* Centered finite differences (J(θ+ε e_i) − J(θ−ε e_i)) / 2ε for every parameter against
+ * backprop. analytic/numerical: bp_param_count each (written, not accumulated).
+ * Result: norm(num − grad) / norm(num + grad) and max |num − grad|. theta is not modified. */
+typedef struct {
+    double relative_difference;
+    double max_abs_difference;
+    int64_t worst_index;
+} bp_gradcheck_result;
+int bp_gradcheck(bp_gradcheck_result *res, double *analytic, double *numerical, bp_work *w,
+                 const double *X, const double *Y, const double *theta, int64_t m,
+                 double lambda, double epsilon, bp_error *err);
+
+/* ---- Training ---- */
+typedef enum {
+    BP_OPT_GD = 0, BP_OPT_SGD, BP_OPT_MOMENTUM, BP_OPT_ADAM, BP_OPT_LBFGS
+} bp_optimizer;
+const char *bp_optimizer_name(bp_optimizer o);
+
+typedef struct {
+    bp_optimizer optimizer;
+    double learning_rate;            /* > 0 (lbfgs: initial step scale, 1.0 typical) */
+    double lambda;                   /* >= 0 */
+    int64_t epochs;                  /* >= 1 */
+    int64_t batch_size;              /* 0 = full batch */
+    uint64_t seed;
+    double validation_split;         /* [0, 1) */
+    int64_t early_stopping_patience; /* 0 = off; needs validation_split > 0 */
+    double init_epsilon;             /* <= 0 = per-layer default */
+    double momentum;                 /* momentum: 0.9 */
+    double beta1, beta2, adam_eps;   /* adam: 0.9, 0.999, 1e-8 */
+    int lbfgs_memory;                /* lbfgs: 10 */
+} bp_train_config;
+/* Fills the defaults above (gd, lr 1, lambda 1, 400 epochs, full batch, seed 42...). */
+void bp_train_config_default(bp_train_config *c);
+int bp_train_config_validate(const bp_train_config *c, bp_error *err);
+
+/* A borrowed view of a dataset. labels may be NULL (then accuracy is NaN). */
+typedef struct {
+    const double *X;       /* m × n_in */
+    const double *Y;       /* m × n_out */
+    const int32_t *labels; /* m, or NULL */
+    int64_t m, n_in, n_out;
+} bp_data;
+
+typedef struct {
+    int64_t epoch;             /* epochs completed, 1-based after the first */
+    int64_t epochs;
+    double cost;               /* J on the training rows at the end of the epoch */
+    double validation_cost;    /* J on held-out rows, NaN when there are none */
+    double accuracy;           /* on held-out rows if any, else training rows; NaN w/o labels */
+    double samples_per_second; /* training rows processed per second in this epoch */
+} bp_progress;
+
+typedef enum {
+    BP_TRAIN_CONTINUE = 0, /* epoch done, more to go */
+    BP_TRAIN_DONE,         /* all epochs done or early stopping: best weights in place */
+    BP_TRAIN_CANCELLED,    /* *cancel became nonzero: state is mid-epoch, do not checkpoint */
+    BP_TRAIN_FAILED        /* err says why (e.g. "cost became NaN at epoch 12: ...") */
+} bp_train_status;
+
+typedef struct bp_trainer bp_trainer;
+/* new. Copies theta0 (bp_param_count doubles) for a warm start, else initialises from the
+ * seed. data is borrowed and must outlive the trainer. Splits validation rows by the seed. */
+bp_trainer *bp_trainer_new(const bp_spec *spec, const bp_train_config *cfg, const bp_data *data,
+                           const double *theta0, bp_error *err);
+void bp_trainer_free(bp_trainer *t);
+/* Runs one epoch; checks *cancel (may be NULL) before every batch. Fills *progress. */
+bp_train_status bp_trainer_epoch(bp_trainer *t, bp_progress *progress, const volatile int *cancel,
+                                 bp_error *err);
+const double *bp_trainer_theta(const bp_trainer *t); /* borrowed: current weights */
+int64_t bp_trainer_epochs_done(const bp_trainer *t);
+/* Checkpoint: a self-describing byte image of EVERYTHING needed to resume bit-exactly
+ * (weights, optimizer state, PRNG, epoch, best-so-far, early-stopping counters). Take it only
+ * between epochs. size() gives the exact length for save(). */
+size_t bp_trainer_checkpoint_size(const bp_trainer *t);
+int bp_trainer_checkpoint_save(const bp_trainer *t, void *buf, size_t size, bp_error *err);
+/* Restores into a trainer made with the same spec, config and data; -1 if it does not match. */
+int bp_trainer_checkpoint_load(bp_trainer *t, const void *buf, size_t size, bp_error *err);
+
+#endif

@@ -1,0 +1,27 @@
+/* jobs.h — training jobs at run time: worker threads that claim jobs from the store, run the
+ * core's trainer, publish live progress (for GET /v1/jobs/{id} and SSE), checkpoint, and
+ * stop cleanly on shutdown. The store is the queue of record; this module only keeps the
+ * wake-up signal and the live state of the jobs running in this process.
+ */
+#ifndef BACKPROPD_JOBS_H
+#define BACKPROPD_JOBS_H
+
+#include "server.h"
+
+/* new. Does not start threads yet. NULL + message on failure. */
+jobs *jobs_new(server *s, char *err, size_t errlen);
+/* Recovery (jobs left running by a dead process go back to queued, resume from their last
+ * checkpoint) and start of --workers threads. 0 ok, -1 with err. */
+int jobs_start(jobs *j, char *err, size_t errlen);
+/* Shutdown: workers stop at a batch boundary, write a checkpoint, release their jobs back to
+ * the queue, and are joined; open event streams are ended. Idempotent. */
+void jobs_stop(jobs *j);
+void jobs_free(jobs *j);
+/* Wake a worker: a job was queued. */
+void jobs_notify(jobs *j);
+/* Jobs queued + running in this process's view (metrics). */
+int64_t jobs_queue_depth(jobs *j);
+/* Total training samples processed since start (metrics). */
+int64_t jobs_samples_trained(jobs *j);
+
+#endif

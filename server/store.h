@@ -1,0 +1,164 @@
+/* store.h — backpropd's persistent store: datasets, jobs, cost history, checkpoints, weights.
+ *
+ * An interface that leaks no storage-engine types: today SQLite in the --data directory
+ * (store_sqlite.c), later PostgreSQL shared by several instances. Workers never get jobs from
+ * memory: they CLAIM queued jobs from the store with a lease (store_job_claim) and renew it;
+ * a job whose lease expired (its instance died) can be claimed again and resumes from its
+ * last checkpoint. The in-memory queue in jobs.c is only a wake-up signal.
+ *
+ * Thread-safety: one `store` may be used from any number of threads at once (the SQLite
+ * implementation keeps one connection per thread). Every function returns 0 on success or
+ * a negative store_code and fills *err (caller-provided, may not be NULL).
+ * Ownership: out-parameters documented "new" are malloc'd and freed by the caller with free()
+ * or the named *_free; everything passed in is borrowed.
+ * Owners: every dataset and job carries the tenant (API key name, "" with no keys); every
+ * read takes the owner and answers STORE_NOT_FOUND for another owner's id.
+ */
+#ifndef BACKPROPD_STORE_H
+#define BACKPROPD_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    STORE_OK = 0,
+    STORE_NOT_FOUND = -1, /* no such id (or another owner's) */
+    STORE_CONFLICT = -2,  /* state does not allow it (e.g. lease lost, job not running) */
+    STORE_FULL = -3,      /* disk full / quota on disk: answer 507 */
+    STORE_BUSY = -4,      /* locked too long: answer 503 + Retry-After */
+    STORE_IO = -5,        /* I/O error, corrupt file */
+    STORE_NOMEM = -6
+} store_code;
+
+typedef struct {
+    int code;
+    char msg[256];
+} store_error;
+
+typedef struct store store;
+
+/* new. Opens or creates <dir>/backpropd.db: WAL, synchronous=FULL, busy timeout, migrations,
+ * quick_check. A corrupt or foreign file is a clear error. */
+store *store_open(const char *dir, store_error *err);
+void store_close(store *s);
+int store_ping(store *s, store_error *err); /* readiness: the store answers */
+
+/* ---------------- datasets ---------------- */
+typedef struct {
+    char id[40];          /* "ds_" + 24 hex, made by the caller (random, >= 96 bits) */
+    char owner[64];
+    char name[128];
+    int64_t rows, features, outputs; /* outputs: K = max label + 1, or Y's columns */
+    int has_labels;       /* 1: labels stored (y given), 0: Y stored */
+    int64_t bytes;        /* size of the stored blobs */
+    int64_t created_at;   /* unix seconds */
+} store_dataset_meta;
+
+/* Stores X (rows × features) and either labels (rows) or Y (rows × outputs) in one
+ * transaction. Large arrays are split into chunks internally. */
+int store_dataset_put(store *s, const store_dataset_meta *meta, const double *X,
+                      const int32_t *labels, const double *Y, store_error *err);
+int store_dataset_get(store *s, const char *owner, const char *id, store_dataset_meta *out,
+                      store_error *err);
+/* new: *X (rows × features), and *labels or *Y (the other set to NULL). */
+int store_dataset_load(store *s, const char *owner, const char *id, store_dataset_meta *meta,
+                       double **X, int32_t **labels, double **Y, store_error *err);
+/* new: *out array of *n metas, newest first. */
+int store_dataset_list(store *s, const char *owner, store_dataset_meta **out, size_t *n,
+                       store_error *err);
+int store_dataset_delete(store *s, const char *owner, const char *id, store_error *err);
+/* Sum of dataset bytes stored by owner (quotas). */
+int store_dataset_bytes(store *s, const char *owner, int64_t *bytes, store_error *err);
+
+/* ---------------- jobs ---------------- */
+typedef enum {
+    JOB_QUEUED = 0, JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELLED
+} job_status;
+const char *job_status_name(job_status s);
+int job_status_parse(const char *name, job_status *out); /* 0 ok, -1 unknown */
+
+typedef struct {
+    int64_t epoch, epochs;
+    double cost, validation_cost, accuracy, samples_per_second; /* NaN = none */
+} store_progress;
+
+typedef struct {
+    char id[40];          /* "job_" + 24 hex */
+    char owner[64];
+    char dataset_id[40];
+    char *spec_json;      /* new (owned by this struct): {"network":…,"training":…} canonical */
+    job_status status;
+    int cancel_requested;
+    int64_t seq;          /* creation order, assigned by store_job_create */
+    int64_t created_at, started_at, finished_at; /* unix ms, 0 = not yet */
+    char error[512];
+    store_progress progress;
+} store_job;
+void store_job_clear(store_job *j); /* frees spec_json; the struct itself is the caller's */
+void store_jobs_free(store_job *jobs, size_t n);
+
+/* Creates a queued job (assigns seq, created_at). theta0 (n_params doubles, may be NULL) is
+ * the warm start. */
+int store_job_create(store *s, store_job *job, const double *theta0, int64_t n_params,
+                     store_error *err);
+int store_job_get(store *s, const char *owner, const char *id, store_job *out, store_error *err);
+/* new: newest first; status < 0 = any; cursor = seq to continue below (0 = from the top);
+ * *next_cursor = 0 when no more. */
+int store_job_list(store *s, const char *owner, int status, int64_t cursor, int limit,
+                   store_job **out, size_t *n, int64_t *next_cursor, store_error *err);
+/* Queued + running jobs of owner (quotas), and of everybody (queue depth when owner NULL). */
+int store_job_count_active(store *s, const char *owner, int64_t *n, store_error *err);
+int store_job_count_by_status(store *s, int64_t counts[5], store_error *err);
+
+/* Claims the oldest claimable job for worker `worker_id`: status queued, or running whose
+ * lease expired (its worker died). Sets running, started_at (first time), lease until
+ * now + lease_ms. Returns 0 and fills *out, or STORE_NOT_FOUND when nothing is claimable. */
+int store_job_claim(store *s, const char *worker_id, int64_t lease_ms, store_job *out,
+                    store_error *err);
+/* Extends the lease; STORE_CONFLICT if this worker no longer holds it. Also reports whether
+ * a cancel was requested (*cancel_requested). */
+int store_job_renew(store *s, const char *id, const char *worker_id, int64_t lease_ms,
+                    int *cancel_requested, store_error *err);
+/* Gives a claimed job back to the queue (shutdown), keeping its checkpoint. */
+int store_job_release(store *s, const char *id, const char *worker_id, store_error *err);
+
+/* One transaction: appends cost history rows [first_epoch .. first_epoch+n-1] (replacing any
+ * rows at or after first_epoch: a resumed job rewrites what it redid), stores the checkpoint
+ * image, the weights at that point, and the progress. The previous checkpoint stays valid
+ * until this commits. STORE_CONFLICT if worker_id no longer holds the lease. */
+typedef struct {
+    int64_t first_epoch, n;
+    const double *cost, *validation_cost, *accuracy; /* n each; NaN stored as NULL */
+} store_history;
+int store_job_checkpoint(store *s, const char *id, const char *worker_id,
+                         const store_history *hist, const store_progress *progress,
+                         const void *checkpoint, size_t checkpoint_len,
+                         const double *theta, int64_t n_params, store_error *err);
+/* Final transition (succeeded / failed / cancelled) with the final weights (may be NULL),
+ * error text (may be NULL), and the remaining history, in one transaction. */
+int store_job_finish(store *s, const char *id, const char *worker_id, job_status status,
+                     const char *error, const store_history *hist,
+                     const store_progress *progress, const double *theta, int64_t n_params,
+                     store_error *err);
+/* Queued → cancelled at once (returns 0, *now_cancelled=1); running → cancel_requested=1
+ * (*now_cancelled=0); final states unchanged. */
+int store_job_request_cancel(store *s, const char *owner, const char *id, int *now_cancelled,
+                             store_error *err);
+int store_job_delete(store *s, const char *owner, const char *id, store_error *err);
+
+/* new: the last checkpoint image (STORE_NOT_FOUND if none). */
+int store_job_checkpoint_load(store *s, const char *id, void **buf, size_t *len,
+                              store_error *err);
+/* new: latest weights (checkpoint while running, final when done) and the epoch/cost they
+ * belong to. STORE_NOT_FOUND when the job has none yet. */
+int store_job_weights(store *s, const char *owner, const char *id, double **theta,
+                      int64_t *n_params, int64_t *epoch, double *cost, store_error *err);
+/* new: the cost history, *n rows (epoch 1..n), NaN where absent. */
+int store_job_history(store *s, const char *owner, const char *id, int64_t **epoch,
+                      double **cost, double **validation_cost, double **accuracy, size_t *n,
+                      store_error *err);
+/* The warm-start theta given at creation (new, NULL if none). */
+int store_job_theta0(store *s, const char *id, double **theta, int64_t *n_params,
+                     store_error *err);
+
+#endif
