@@ -39,9 +39,9 @@ API_OBJ := $(API_SRC:%.c=$(BUILD)/%.o)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
 
 # Tests: tests/<area>_*.c, one Criterion binary each, linked with what the area needs.
-#   core_*  → core      api_*  → api + core      store_*  → server + api + core
+#   core_*  → core      api_*  → api + core      store_*, server_*  → server + api + core
 #   http_*  → the harness (they talk to the real binary over HTTP) + api + core
-TEST_SRC := $(wildcard tests/core_*.c tests/api_*.c tests/store_*.c tests/http_*.c)
+TEST_SRC := $(wildcard tests/core_*.c tests/api_*.c tests/store_*.c tests/server_*.c tests/http_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 HARNESS_OBJ := $(BUILD)/tests/harness.o
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(filter-out bench/bench_util.c,$(wildcard bench/*.c)))
@@ -71,6 +71,8 @@ $(BUILD)/tests/core_%: $(BUILD)/tests/core_%.o $(BUILD)/libcore.a
 $(BUILD)/tests/api_%: $(BUILD)/tests/api_%.o $(BUILD)/libapi.a $(BUILD)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_TEST) $(LIB_API) $(LIB_BLAS)
 $(BUILD)/tests/store_%: $(BUILD)/tests/store_%.o $(BUILD)/libserver.a $(BUILD)/libapi.a $(BUILD)/libcore.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_TEST) $(LIB_SERVER) $(LIB_API) $(LIB_BLAS)
+$(BUILD)/tests/server_%: $(BUILD)/tests/server_%.o $(BUILD)/libserver.a $(BUILD)/libapi.a $(BUILD)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_TEST) $(LIB_SERVER) $(LIB_API) $(LIB_BLAS)
 $(BUILD)/tests/http_%: $(BUILD)/tests/http_%.o $(HARNESS_OBJ) $(BUILD)/libapi.a $(BUILD)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_TEST) $(LIB_API) $(LIB_BLAS)
