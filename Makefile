@@ -70,14 +70,17 @@ $(BUILD)/tests/core_%: $(BUILD)/tests/core_%.o $(BUILD)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_TEST) $(LIB_BLAS)
 $(BUILD)/tests/api_%: $(BUILD)/tests/api_%.o $(BUILD)/libapi.a $(BUILD)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_TEST) $(LIB_API) $(LIB_BLAS)
-$(BUILD)/tests/store_%: $(BUILD)/tests/store_%.o $(BUILD)/libserver.a $(BUILD)/libapi.a $(BUILD)/libcore.a
+$(BUILD)/tests/store_%: $(BUILD)/tests/store_%.o $(HARNESS_OBJ) $(BUILD)/libserver.a $(BUILD)/libapi.a $(BUILD)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_TEST) $(LIB_SERVER) $(LIB_API) $(LIB_BLAS)
-$(BUILD)/tests/server_%: $(BUILD)/tests/server_%.o $(BUILD)/libserver.a $(BUILD)/libapi.a $(BUILD)/libcore.a
+$(BUILD)/tests/server_%: $(BUILD)/tests/server_%.o $(HARNESS_OBJ) $(BUILD)/libserver.a $(BUILD)/libapi.a $(BUILD)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_TEST) $(LIB_SERVER) $(LIB_API) $(LIB_BLAS)
 $(BUILD)/tests/http_%: $(BUILD)/tests/http_%.o $(HARNESS_OBJ) $(BUILD)/libapi.a $(BUILD)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_TEST) $(LIB_API) $(LIB_BLAS)
 
 tests: all $(TEST_BIN)
+
+# The OpenAPI document is compiled into the binary (served at /openapi.yaml).
+$(BUILD)/server/openapi_blob.o: api/openapi.yaml
 
 # The whole suite: plain, then ASan+UBSan, then the job tests against a TSan server.
 test: deps

@@ -1,7 +1,244 @@
-/* h_datasets.c — TEMPORARY link stub, replaced by its owner. */
+/* h_datasets.c — /v1/datasets: upload (JSON or CSV), list, get, delete.
+ *
+ * An upload can be hundreds of MB, so it is parsed on the math pool (http_defer), straight
+ * from the body text with the fast parsers in api/ingest.c, then stored as binary doubles
+ * (store_dataset_put) and never parsed again. Reads and deletes are short store calls made on
+ * the HTTP thread. Every dataset belongs to r->owner; another owner's id is a plain 404.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "api/api.h"
+#include "log.h"
 #include "routes.h"
+#include "security.h"
 #include "server.h"
-handler_result h_datasets_create(server *s, req *r) { (void)s; return http_reply_problem(r, 501, "not implemented yet"); }
-handler_result h_datasets_list(server *s, req *r) { (void)s; return http_reply_problem(r, 501, "not implemented yet"); }
-handler_result h_datasets_get(server *s, req *r) { (void)s; return http_reply_problem(r, 501, "not implemented yet"); }
-handler_result h_datasets_delete(server *s, req *r) { (void)s; return http_reply_problem(r, 501, "not implemented yet"); }
+#include "store.h"
+
+/* ------------------------------------------------------------------ helpers */
+
+/* "ds_" + 24 hex digits from 96 bits of getrandom(2). 0 ok, -1 if the kernel said no. */
+static int new_dataset_id(char out[40])
+{
+    unsigned char b[12];
+    size_t got = 0;
+    while (got < sizeof b) {
+        ssize_t n = getrandom(b + got, sizeof b - got, 0);
+        if (n <= 0)
+            return -1;
+        got += (size_t)n;
+    }
+    memcpy(out, "ds_", 3);
+    for (size_t i = 0; i < sizeof b; i++)
+        snprintf(out + 3 + 2 * i, 3, "%02x", b[i]);
+    return 0;
+}
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid (the check jansson
+ * applies to every string it prints: no overlongs, no surrogates, nothing past U+10FFFF). */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    size_t len;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF)
+        len = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    else if (c >= 0xF0 && c <= 0xF4)
+        len = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    else
+        return 0;
+    if (n < len || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (s[i] < 0x80 || s[i] > 0xBF)
+            return 0;
+    return len;
+}
+
+/* A name as given in ?name=, made safe to print anywhere: control characters, quotes,
+ * backslashes and broken UTF-8 become '_'. The caller checked the length. */
+static void sanitize_name(char *out, size_t cap, const char *in)
+{
+    const unsigned char *s = (const unsigned char *)in;
+    size_t n = strlen(in), o = 0;
+    for (size_t i = 0; i < n && o + 1 < cap;) {
+        size_t k = s[i] < 0x80 ? 1 : utf8_len(s + i, n - i);
+        if (k > 1 && o + k < cap) {
+            memcpy(out + o, s + i, k);
+            o += k;
+            i += k;
+            continue;
+        }
+        int bad = k != 1 || s[i] < 0x20 || s[i] == 0x7f || s[i] == '"' || s[i] == '\\';
+        out[o++] = bad ? '_' : (char)s[i];
+        i += k ? k : 1;
+    }
+    out[o] = '\0';
+}
+
+/* An id from the path, safe to quote in a message. */
+static const char *safe_id(const char *id, char *buf, size_t cap)
+{
+    size_t o = 0;
+    for (; *id && o + 1 < cap; id++)
+        buf[o++] = (*id >= '0' && *id <= '9') || (*id >= 'a' && *id <= 'z') ||
+                           (*id >= 'A' && *id <= 'Z') || *id == '_' || *id == '-'
+                       ? *id
+                       : '?';
+    buf[o] = '\0';
+    return buf;
+}
+
+static void rfc3339(char out[32], int64_t unix_seconds)
+{
+    time_t t = (time_t)unix_seconds;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* new: the dataset's public metadata. */
+static json_t *meta_json(const store_dataset_meta *m)
+{
+    char when[32];
+    rfc3339(when, m->created_at);
+    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:s}", "id", m->id, "name", m->name, "rows",
+                     (json_int_t)m->rows, "features", (json_int_t)m->features, "outputs",
+                     (json_int_t)m->outputs, "created_at", when);
+}
+
+/* The reply for a failed store call. A 500 means a bug (or a broken disk): it is logged. */
+static handler_result reply_store_error(req *r, int code, const store_error *se, const char *id)
+{
+    char safe[64];
+    switch (code) {
+    case STORE_NOT_FOUND:
+        return http_reply_problem(r, 404, "id: no dataset \"%s\"", safe_id(id, safe, sizeof safe));
+    case STORE_FULL:
+        return http_reply_problem(r, 507, "the dataset store is full: delete datasets first");
+    case STORE_BUSY:
+        http_add_header(r, "Retry-After", "1");
+        return http_reply_problem(r, 503, "the dataset store is busy: try again in a second");
+    case STORE_CONFLICT:
+        return http_reply_problem(r, 409, "dataset \"%s\": %s", safe_id(id, safe, sizeof safe),
+                                  se->msg);
+    default:
+        log_event(LOG_ERROR, "store_error", "req=%llu code=%d", (unsigned long long)r->id, code);
+        return http_reply_problem(r, 500, "store error: %s", se->msg);
+    }
+}
+
+/* ------------------------------------------------------------------ upload */
+
+typedef struct {
+    int csv;
+    char name[128];
+} upload;
+
+/* Runs on the math pool: parse, account, store, reply. */
+static void upload_work(void *arg, req *r)
+{
+    const upload *u = arg;
+    server *s = r->srv;
+    api_dataset d;
+    api_error err = {0};
+    memset(&d, 0, sizeof d);
+    int rc = u->csv ? api_dataset_parse_csv(&d, r->body, r->body_len, &err)
+                    : api_dataset_parse_json_text(&d, r->body, r->body_len, &err);
+    if (rc < 0) {
+        http_reply_problem(r, err.status, "%s", err.detail);
+        goto cleanup;
+    }
+    /* features, outputs <= 65536 and rows < body bytes: these products fit easily */
+    int64_t bytes = d.rows * d.features * 8 + (d.labels ? d.rows * 4 : d.rows * d.outputs * 8);
+    if (security_quota_bytes(s, r, bytes))
+        goto cleanup; /* the 429 is set */
+
+    store_dataset_meta meta;
+    memset(&meta, 0, sizeof meta);
+    if (new_dataset_id(meta.id) < 0) {
+        http_reply_problem(r, 503, "no randomness available for an id: try again");
+        goto cleanup;
+    }
+    snprintf(meta.owner, sizeof meta.owner, "%s", r->owner);
+    snprintf(meta.name, sizeof meta.name, "%s", u->name);
+    meta.rows = d.rows;
+    meta.features = d.features;
+    meta.outputs = d.outputs;
+    meta.has_labels = d.labels != NULL;
+    meta.bytes = bytes;
+    meta.created_at = (int64_t)time(NULL);
+    store_error se = {0};
+    rc = store_dataset_put(s->st, &meta, d.X, d.labels, d.Y, &se);
+    if (rc < 0) {
+        reply_store_error(r, rc, &se, meta.id);
+        goto cleanup;
+    }
+    char location[80];
+    snprintf(location, sizeof location, "/v1/datasets/%s", meta.id);
+    http_add_header(r, "Location", location);
+    http_reply_json(r, 201, meta_json(&meta));
+cleanup:
+    api_dataset_clear(&d);
+}
+
+handler_result h_datasets_create(server *s, req *r)
+{
+    (void)s;
+    const char *name = http_query(r, "name");
+    if (name && strlen(name) > 127)
+        return http_reply_problem(r, 400, "name: at most 127 characters");
+    upload *u = calloc(1, sizeof *u);
+    if (!u)
+        return http_reply_problem(r, 503, "out of memory: try again later");
+    u->csv = strcmp(r->media_type, "text/csv") == 0;
+    sanitize_name(u->name, sizeof u->name, name ? name : "");
+    http_on_complete(r, free, u);
+    return http_defer(r, upload_work, u);
+}
+
+/* ------------------------------------------------------------------ reads, delete */
+
+handler_result h_datasets_list(server *s, req *r)
+{
+    store_dataset_meta *metas = NULL;
+    size_t n = 0;
+    store_error se = {0};
+    int rc = store_dataset_list(s->st, r->owner, &metas, &n, &se);
+    if (rc < 0)
+        return reply_store_error(r, rc, &se, "");
+    json_t *list = json_array();
+    for (size_t i = 0; list && i < n; i++)
+        if (json_array_append_new(list, meta_json(&metas[i])) < 0) {
+            json_decref(list);
+            list = NULL;
+        }
+    free(metas);
+    if (!list)
+        return http_reply_problem(r, 503, "out of memory: try again later");
+    return http_reply_json(r, 200, json_pack("{s:o}", "datasets", list));
+}
+
+handler_result h_datasets_get(server *s, req *r)
+{
+    store_dataset_meta meta;
+    store_error se = {0};
+    int rc = store_dataset_get(s->st, r->owner, r->param[0], &meta, &se);
+    if (rc < 0)
+        return reply_store_error(r, rc, &se, r->param[0]);
+    return http_reply_json(r, 200, meta_json(&meta));
+}
+
+handler_result h_datasets_delete(server *s, req *r)
+{
+    store_error se = {0};
+    int rc = store_dataset_delete(s->st, r->owner, r->param[0], &se);
+    if (rc < 0)
+        return reply_store_error(r, rc, &se, r->param[0]);
+    return http_reply_empty(r, 204);
+}

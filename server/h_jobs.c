@@ -1,13 +1,795 @@
-/* h_jobs.c — TEMPORARY link stub, replaced by its owner. */
+/* h_jobs.c — the /v1/jobs endpoints (routes.h): submit, list, get, cost history, weights,
+ * gradient, predictions, events, cancel, delete.
+ *
+ * The store is the record of every job; a job running in THIS process also has a live entry in
+ * jobs.c (jobs_live.h), which is fresher (every epoch, not every checkpoint) and is preferred
+ * for progress, /cost and /weights while it runs. Every handler first reads the job from the
+ * store with r->owner, so another tenant's id is a plain 404. Short store reads run on the HTTP
+ * thread; anything that touches a dataset or waits for a worker (gradient, predict, cancel and
+ * delete of a running job) runs on the math pool through http_defer.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "api/api.h"
+#include "api/jobs_codec.h"
+#include "jobs_live.h"
+#include "log.h"
 #include "routes.h"
+#include "security.h"
 #include "server.h"
-handler_result h_jobs_create(server *s, req *r) { (void)s; return http_reply_problem(r, 501, "not implemented yet"); }
-handler_result h_jobs_list(server *s, req *r) { (void)s; return http_reply_problem(r, 501, "not implemented yet"); }
-handler_result h_jobs_get(server *s, req *r) { (void)s; return http_reply_problem(r, 501, "not implemented yet"); }
-handler_result h_jobs_cost(server *s, req *r) { (void)s; return http_reply_problem(r, 501, "not implemented yet"); }
-handler_result h_jobs_weights(server *s, req *r) { (void)s; return http_reply_problem(r, 501, "not implemented yet"); }
-handler_result h_jobs_gradient(server *s, req *r) { (void)s; return http_reply_problem(r, 501, "not implemented yet"); }
-handler_result h_jobs_events(server *s, req *r) { (void)s; return http_reply_problem(r, 501, "not implemented yet"); }
-handler_result h_jobs_predict(server *s, req *r) { (void)s; return http_reply_problem(r, 501, "not implemented yet"); }
-handler_result h_jobs_cancel(server *s, req *r) { (void)s; return http_reply_problem(r, 501, "not implemented yet"); }
-handler_result h_jobs_delete(server *s, req *r) { (void)s; return http_reply_problem(r, 501, "not implemented yet"); }
+#include "store.h"
+
+#define LIST_DEFAULT 50
+#define LIST_MAX 1000
+#define CANCEL_WAIT_MS 5000
+#define PREDICT_MAX_ROWS 1000000
+
+/* ------------------------------------------------------------------ helpers */
+
+/* A printable copy of an id for messages (ids come from the URL). */
+static const char *safe_id(const char *id, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (; id && *id && o + 1 < cap; id++)
+        out[o++] = (*id > 0x20 && *id < 0x7f && *id != '"' && *id != '\\') ? *id : '?';
+    out[o] = '\0';
+    return out;
+}
+
+static handler_result reply_store_error(req *r, int code, const store_error *se, const char *id)
+{
+    char safe[64];
+    switch (code) {
+    case STORE_NOT_FOUND:
+        return http_reply_problem(r, 404, "id: no job \"%s\"", safe_id(id, safe, sizeof safe));
+    case STORE_FULL:
+        return http_reply_problem(r, 507, "the store is full: delete datasets or jobs first");
+    case STORE_BUSY:
+        http_add_header(r, "Retry-After", "1");
+        return http_reply_problem(r, 503, "the store is busy: try again in a second");
+    default:
+        log_event(LOG_ERROR, "store_error", "req=%llu code=%d", (unsigned long long)r->id, code);
+        return http_reply_problem(r, 500, "store error: %s", se->msg);
+    }
+}
+
+static int is_final(job_status st)
+{
+    return st == JOB_SUCCEEDED || st == JOB_FAILED || st == JOB_CANCELLED;
+}
+
+/* new: the job as GET /v1/jobs/{id} shows it; live progress when it runs here. */
+static json_t *job_json(server *s, const store_job *job)
+{
+    store_progress p = job->progress;
+    if (job->status == JOB_RUNNING)
+        jobs_live_progress(s->jobs, job->id, &p);
+    api_job_view v = {
+        .id = job->id,
+        .status = job_status_name(job->status),
+        .dataset = job->dataset_id,
+        .spec_json = job->spec_json,
+        .error = job->error,
+        .created_at_ms = job->created_at,
+        .started_at_ms = job->started_at,
+        .finished_at_ms = job->finished_at,
+        .progress = {p.epoch, p.epochs, p.cost, p.validation_cost, p.accuracy,
+                     p.samples_per_second},
+    };
+    return api_job_json(&v);
+}
+
+static handler_result reply_job(server *s, req *r, unsigned status, const store_job *job)
+{
+    json_t *j = job_json(s, job);
+    if (!j)
+        return http_reply_problem(r, 500, "job %s: stored spec is unreadable", job->id);
+    return http_reply_json(r, status, j);
+}
+
+/* Reads the caller's job; on failure the reply is set and -1 returned. */
+static int get_job(server *s, req *r, store_job *job)
+{
+    store_error se = {0};
+    memset(job, 0, sizeof *job);
+    int rc = store_job_get(s->st, r->owner, r->param[0], job, &se);
+    if (rc < 0) {
+        reply_store_error(r, rc, &se, r->param[0]);
+        return -1;
+    }
+    return 0;
+}
+
+/* Latest weights: the live copy while it runs here, else the store's. 1 found, 0 none yet,
+ * -1 store error (se filled). */
+static int latest_weights(server *s, const char *owner, const char *id, double **theta,
+                          int64_t *n, int64_t *epoch, double *cost, store_error *se)
+{
+    int rc = jobs_live_weights(s->jobs, id, theta, n, epoch, cost);
+    if (rc != 0)
+        return rc > 0 ? 1 : -1;
+    se->code = 0;
+    rc = store_job_weights(s->st, owner, id, theta, n, epoch, cost, se);
+    if (rc == STORE_NOT_FOUND)
+        return 0;
+    if (rc < 0)
+        se->code = rc;
+    return rc < 0 ? -1 : 1;
+}
+
+/* ------------------------------------------------------------------ POST /v1/jobs */
+
+handler_result h_jobs_create(server *s, req *r)
+{
+    json_t *body = NULL;
+    api_job_request jr;
+    memset(&jr, 0, sizeof jr);
+    store_job job;
+    memset(&job, 0, sizeof job);
+    api_error ae = {0};
+    store_error se = {0};
+    handler_result hr;
+    char safe[64];
+
+    if (atomic_load(&s->shutting_down) || jobs_stopping(s->jobs)) {
+        http_add_header(r, "Retry-After", "5");
+        hr = http_reply_problem(r, 503, "shutting down: not accepting jobs");
+        goto cleanup;
+    }
+    body = api_parse(r->body, r->body_len, &ae);
+    if (!body || api_job_request_parse(&jr, body, &ae) < 0) {
+        hr = http_reply_problem(r, ae.status ? ae.status : 400, "%s", ae.detail);
+        goto cleanup;
+    }
+
+    /* The dataset must exist for this owner and fit the network. */
+    store_dataset_meta meta;
+    int rc = store_dataset_get(s->st, r->owner, jr.dataset, &meta, &se);
+    if (rc == STORE_NOT_FOUND) {
+        hr = http_reply_problem(r, 404, "dataset: no dataset \"%s\"",
+                                safe_id(jr.dataset, safe, sizeof safe));
+        goto cleanup;
+    }
+    if (rc < 0) {
+        hr = reply_store_error(r, rc, &se, jr.dataset);
+        goto cleanup;
+    }
+    int s1 = jr.spec.sizes[0], sL = jr.spec.sizes[jr.spec.n_layers - 1];
+    if (meta.features != s1) {
+        hr = http_reply_problem(r, 409,
+                                "dataset: %s has %lld features but network.layers[0] is %d",
+                                jr.dataset, (long long)meta.features, s1);
+        goto cleanup;
+    }
+    if (meta.has_labels && meta.outputs > sL) {
+        hr = http_reply_problem(r, 409,
+                                "dataset: %s has labels 0..%lld but network.layers[%d] is %d "
+                                "(one output per class)",
+                                jr.dataset, (long long)meta.outputs - 1, jr.spec.n_layers - 1, sL);
+        goto cleanup;
+    }
+    if (!meta.has_labels && meta.outputs != sL) {
+        hr = http_reply_problem(r, 409, "dataset: %s has %lld target columns but network.layers[%d] is %d",
+                                jr.dataset, (long long)meta.outputs, jr.spec.n_layers - 1, sL);
+        goto cleanup;
+    }
+    int64_t m_val = (int64_t)floor(jr.train.validation_split * (double)meta.rows);
+    if (meta.rows - m_val < 1) {
+        hr = http_reply_problem(r, 409,
+                                "training.validation_split: leaves no training rows of the %lld "
+                                "in %s", (long long)meta.rows, jr.dataset);
+        goto cleanup;
+    }
+
+    /* Bounded queue (queued + running), then the caller's quota. */
+    int64_t active = 0;
+    rc = store_job_count_active(s->st, NULL, &active, &se);
+    if (rc < 0) {
+        hr = reply_store_error(r, rc, &se, "");
+        goto cleanup;
+    }
+    if (s->cfg.max_queue > 0 && active >= s->cfg.max_queue) {
+        http_add_header(r, "Retry-After", "10");
+        hr = http_reply_problem(r, 429, "the job queue is full (%lld of %d queued or running): "
+                                "retry later", (long long)active, s->cfg.max_queue);
+        goto cleanup;
+    }
+    if (security_quota_job(s, r)) {
+        hr = HANDLER_OK;
+        goto cleanup;
+    }
+
+    unsigned char rnd[12];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+        hr = http_reply_problem(r, 503, "no randomness for a job id: try again");
+        goto cleanup;
+    }
+    int o = snprintf(job.id, sizeof job.id, "job_");
+    for (size_t i = 0; i < sizeof rnd; i++)
+        o += snprintf(job.id + o, sizeof job.id - (size_t)o, "%02x", rnd[i]);
+    snprintf(job.owner, sizeof job.owner, "%s", r->owner);
+    snprintf(job.dataset_id, sizeof job.dataset_id, "%s", jr.dataset);
+    job.spec_json = api_job_spec_dump(&jr.spec, &jr.train);
+    if (!job.spec_json) {
+        hr = http_reply_problem(r, 503, "out of memory: try again");
+        goto cleanup;
+    }
+    job.status = JOB_QUEUED;
+    job.progress.epochs = jr.train.epochs;
+    job.progress.cost = job.progress.validation_cost = NAN;
+    job.progress.accuracy = job.progress.samples_per_second = NAN;
+    rc = store_job_create(s->st, &job, jr.theta0, jr.theta0 ? bp_param_count(&jr.spec) : 0, &se);
+    if (rc < 0) {
+        hr = reply_store_error(r, rc, &se, job.id);
+        goto cleanup;
+    }
+    jobs_notify(s->jobs);
+    log_event(LOG_INFO, "job", "id=%s status=queued epoch=0", job.id);
+    char loc[80];
+    snprintf(loc, sizeof loc, "/v1/jobs/%s", job.id);
+    http_add_header(r, "Location", loc);
+    hr = reply_job(s, r, 202, &job);
+cleanup:
+    json_decref(body);
+    api_job_request_clear(&jr);
+    store_job_clear(&job);
+    return hr;
+}
+
+/* ------------------------------------------------------------------ GET /v1/jobs */
+
+handler_result h_jobs_list(server *s, req *r)
+{
+    int status = -1;
+    int64_t limit = LIST_DEFAULT, cursor = 0;
+    const char *q;
+    if ((q = http_query(r, "status"))) {
+        job_status st;
+        if (job_status_parse(q, &st) != 0)
+            return http_reply_problem(r, 400, "status: must be one of queued, running, "
+                                              "succeeded, failed, cancelled");
+        status = (int)st;
+    }
+    if ((q = http_query(r, "limit"))) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(q, &end, 10);
+        if (errno || end == q || *end || v < 1 || v > LIST_MAX)
+            return http_reply_problem(r, 400, "limit: must be an integer in 1..%d", LIST_MAX);
+        limit = v;
+    }
+    if ((q = http_query(r, "cursor")) && *q) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(q, &end, 10);
+        if (errno || end == q || *end || v < 1)
+            return http_reply_problem(r, 400, "cursor: not a cursor this server gave out");
+        cursor = v;
+    }
+    store_job *list = NULL;
+    size_t n = 0;
+    int64_t next = 0;
+    store_error se = {0};
+    int rc = store_job_list(s->st, r->owner, status, cursor, (int)limit, &list, &n, &next, &se);
+    if (rc < 0)
+        return reply_store_error(r, rc, &se, "");
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++) {
+        json_t *jj = job_json(s, &list[i]);
+        if (!jj || json_array_append_new(arr, jj) < 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    store_jobs_free(list, n);
+    if (!arr)
+        return http_reply_problem(r, 500, "could not encode the job list");
+    char cur[32];
+    snprintf(cur, sizeof cur, "%lld", (long long)next);
+    return http_reply_json(r, 200,
+                           json_pack("{s:o, s:o}", "jobs", arr, "next_cursor",
+                                     next > 0 ? json_string(cur) : json_null()));
+}
+
+/* ------------------------------------------------------------------ GET /v1/jobs/{id} */
+
+handler_result h_jobs_get(server *s, req *r)
+{
+    store_job job;
+    if (get_job(s, r, &job) < 0)
+        return HANDLER_OK;
+    handler_result hr = reply_job(s, r, 200, &job);
+    store_job_clear(&job);
+    return hr;
+}
+
+/* ------------------------------------------------------------------ GET …/cost */
+
+handler_result h_jobs_cost(server *s, req *r)
+{
+    store_job job;
+    if (get_job(s, r, &job) < 0)
+        return HANDLER_OK;
+    int64_t *epoch = NULL;
+    double *cost = NULL, *vcost = NULL, *acc = NULL;
+    size_t n = 0;
+    handler_result hr;
+    int live = job.status == JOB_RUNNING
+                   ? jobs_live_history(s->jobs, job.id, &epoch, &cost, &vcost, &n)
+                   : 0;
+    if (live < 0) {
+        hr = http_reply_problem(r, 503, "out of memory: try again");
+        goto cleanup;
+    }
+    if (!live) {
+        store_error se = {0};
+        int rc = store_job_history(s->st, r->owner, job.id, &epoch, &cost, &vcost, &acc, &n, &se);
+        if (rc < 0) {
+            hr = reply_store_error(r, rc, &se, job.id);
+            goto cleanup;
+        }
+    }
+    json_t *out = api_job_history_json(epoch, cost, vcost, n);
+    hr = out ? http_reply_json(r, 200, out)
+             : http_reply_problem(r, 500, "could not encode the cost history");
+cleanup:
+    free(epoch);
+    free(cost);
+    free(vcost);
+    free(acc);
+    store_job_clear(&job);
+    return hr;
+}
+
+/* ------------------------------------------------------------------ GET …/weights */
+
+handler_result h_jobs_weights(server *s, req *r)
+{
+    store_job job;
+    if (get_job(s, r, &job) < 0)
+        return HANDLER_OK;
+    double *theta = NULL;
+    int64_t n = 0, epoch = 0;
+    double cost = NAN;
+    bp_spec spec;
+    bp_train_config cfg;
+    api_error ae = {0};
+    store_error se = {0};
+    handler_result hr;
+    if (api_job_spec_parse(&spec, &cfg, job.spec_json, &ae) < 0) {
+        hr = http_reply_problem(r, 500, "job %s: %s", job.id, ae.detail);
+        goto cleanup;
+    }
+    int rc = latest_weights(s, r->owner, job.id, &theta, &n, &epoch, &cost, &se);
+    if (rc < 0) {
+        hr = se.code ? reply_store_error(r, se.code, &se, job.id)
+                     : http_reply_problem(r, 503, "out of memory: try again");
+        goto cleanup;
+    }
+    if (rc == 0 || n != bp_param_count(&spec)) {
+        hr = http_reply_problem(r, 409,
+                                "job %s has no weights yet: it is %s, and weights appear after "
+                                "its first epoch",
+                                job.id, job_status_name(job.status));
+        goto cleanup;
+    }
+    json_t *out = api_job_weights_json(&spec, theta, epoch, cost);
+    hr = out ? http_reply_json(r, 200, out)
+             : http_reply_problem(r, 500, "could not encode the weights");
+cleanup:
+    free(theta);
+    store_job_clear(&job);
+    return hr;
+}
+
+/* ------------------------------------------------------------------ deferred math */
+
+typedef struct {
+    char id[40];
+    char owner[64];
+    char dataset[40];
+    char *spec_json;
+    double *X;        /* predict: rows × s_1 */
+    int64_t rows;
+} math_ctx;
+
+static void math_ctx_free(void *p)
+{
+    math_ctx *c = p;
+    if (!c)
+        return;
+    free(c->spec_json);
+    free(c->X);
+    free(c);
+}
+
+static math_ctx *math_ctx_new(req *r, const store_job *job)
+{
+    math_ctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    snprintf(c->id, sizeof c->id, "%s", job->id);
+    snprintf(c->owner, sizeof c->owner, "%s", r->owner);
+    snprintf(c->dataset, sizeof c->dataset, "%s", job->dataset_id);
+    c->spec_json = strdup(job->spec_json ? job->spec_json : "");
+    if (!c->spec_json) {
+        free(c);
+        return NULL;
+    }
+    http_on_complete(r, math_ctx_free, c);
+    return c;
+}
+
+/* {"cost","gradients"} at the latest weights on the job's whole dataset, λ from its training
+ * config, m_reg = the dataset's rows: what POST /v1/gradient answers for the same model. */
+static void gradient_work(void *arg, req *r)
+{
+    math_ctx *c = arg;
+    server *s = r->srv;
+    bp_spec spec;
+    bp_train_config cfg;
+    api_error ae = {0};
+    store_error se = {0};
+    bp_error be = {{0}};
+    double *theta = NULL, *X = NULL, *Y = NULL, *targets = NULL, *grad = NULL;
+    int32_t *labels = NULL;
+    bp_work *w = NULL;
+    int64_t n = 0, epoch = 0;
+    double cost = NAN;
+    store_dataset_meta meta;
+
+    if (api_job_spec_parse(&spec, &cfg, c->spec_json, &ae) < 0) {
+        http_reply_problem(r, 500, "job %s: %s", c->id, ae.detail);
+        goto cleanup;
+    }
+    int rc = latest_weights(s, c->owner, c->id, &theta, &n, &epoch, &cost, &se);
+    if (rc < 0) {
+        if (se.code)
+            reply_store_error(r, se.code, &se, c->id);
+        else
+            http_reply_problem(r, 503, "out of memory: try again");
+        goto cleanup;
+    }
+    if (rc == 0 || n != bp_param_count(&spec)) {
+        http_reply_problem(r, 409, "job %s has no weights yet: they appear after its first epoch",
+                           c->id);
+        goto cleanup;
+    }
+    rc = store_dataset_load(s->st, c->owner, c->dataset, &meta, &X, &labels, &Y, &se);
+    if (rc == STORE_NOT_FOUND) {
+        http_reply_problem(r, 409, "dataset: %s of job %s no longer exists", c->dataset, c->id);
+        goto cleanup;
+    }
+    if (rc < 0) {
+        reply_store_error(r, rc, &se, c->dataset);
+        goto cleanup;
+    }
+    api_dataset d = {.rows = meta.rows, .features = meta.features, .outputs = meta.outputs,
+                     .X = X, .labels = labels, .Y = Y};
+    if (api_dataset_fits(&d, &spec, &ae) < 0 ||
+        !(targets = api_targets(&d, spec.sizes[spec.n_layers - 1], &ae))) {
+        http_reply_problem(r, ae.status ? ae.status : 409, "%s", ae.detail);
+        goto cleanup;
+    }
+    w = bp_work_new(&spec, meta.rows, &be);
+    grad = calloc((size_t)n, sizeof *grad);
+    if (!w || !grad) {
+        http_reply_problem(r, 503, "out of memory for the gradient: %s", be.msg);
+        goto cleanup;
+    }
+    double J = bp_cost_grad(grad, w, X, targets, theta, meta.rows, cfg.lambda, meta.rows);
+    json_t *g = api_theta_json(grad, &spec);
+    if (!g || !isfinite(J)) {
+        json_decref(g);
+        http_reply_problem(r, 409, "the gradient at the job's weights is not finite");
+        goto cleanup;
+    }
+    http_reply_json(r, 200, json_pack("{s:f, s:o}", "cost", J, "gradients", g));
+cleanup:
+    bp_work_free(w);
+    free(theta);
+    free(X);
+    free(Y);
+    free(labels);
+    free(targets);
+    free(grad);
+}
+
+handler_result h_jobs_gradient(server *s, req *r)
+{
+    store_job job;
+    if (get_job(s, r, &job) < 0)
+        return HANDLER_OK;
+    math_ctx *c = math_ctx_new(r, &job);
+    store_job_clear(&job);
+    if (!c)
+        return http_reply_problem(r, 503, "out of memory: try again");
+    return http_defer(r, gradient_work, c);
+}
+
+/* {"outputs","labels"} of the latest weights for c->X. */
+static void predict_work(void *arg, req *r)
+{
+    math_ctx *c = arg;
+    server *s = r->srv;
+    bp_spec spec;
+    bp_train_config cfg;
+    api_error ae = {0};
+    store_error se = {0};
+    bp_error be = {{0}};
+    double *theta = NULL, *out = NULL;
+    int32_t *labels = NULL;
+    bp_work *w = NULL;
+    int64_t n = 0, epoch = 0;
+    double cost = NAN;
+    json_t *jo = NULL, *jl = NULL;
+
+    if (api_job_spec_parse(&spec, &cfg, c->spec_json, &ae) < 0) {
+        http_reply_problem(r, 500, "job %s: %s", c->id, ae.detail);
+        goto cleanup;
+    }
+    int rc = latest_weights(s, c->owner, c->id, &theta, &n, &epoch, &cost, &se);
+    if (rc < 0) {
+        if (se.code)
+            reply_store_error(r, se.code, &se, c->id);
+        else
+            http_reply_problem(r, 503, "out of memory: try again");
+        goto cleanup;
+    }
+    if (rc == 0 || n != bp_param_count(&spec)) {
+        http_reply_problem(r, 409, "job %s has no weights yet: they appear after its first epoch",
+                           c->id);
+        goto cleanup;
+    }
+    int K = spec.sizes[spec.n_layers - 1];
+    w = bp_work_new(&spec, c->rows, &be);
+    out = malloc((size_t)c->rows * (size_t)K * sizeof *out);
+    labels = malloc((size_t)c->rows * sizeof *labels);
+    if (!w || !out || !labels) {
+        http_reply_problem(r, 503, "out of memory for the predictions: %s", be.msg);
+        goto cleanup;
+    }
+    bp_predict(out, labels, w, c->X, theta, c->rows);
+    jo = json_array();
+    jl = json_array();
+    for (int64_t i = 0; jo && jl && i < c->rows; i++) {
+        json_t *row = json_array();
+        for (int k = 0; row && k < K; k++)
+            json_array_append_new(row, api_number_or_null(out[i * K + k]));
+        if (!row || json_array_append_new(jo, row) < 0 ||
+            json_array_append_new(jl, json_integer(labels[i])) < 0) {
+            json_decref(jo);
+            jo = NULL;
+        }
+    }
+    if (!jo || !jl) {
+        http_reply_problem(r, 503, "out of memory for the predictions");
+        goto cleanup;
+    }
+    http_reply_json(r, 200, json_pack("{s:o, s:o}", "outputs", jo, "labels", jl));
+    jo = jl = NULL;
+cleanup:
+    json_decref(jo);
+    json_decref(jl);
+    bp_work_free(w);
+    free(theta);
+    free(out);
+    free(labels);
+}
+
+/* X: an array of rows of s_1 numbers. 0 ok (c->X, c->rows), -1 with err. */
+static int parse_predict_body(math_ctx *c, const json_t *body, int s1, api_error *err)
+{
+    if (!json_is_object(body)) {
+        api_fail(err, 400, "body: expected an object {\"X\": [[…]]}");
+        return -1;
+    }
+    const char *key;
+    json_t *v;
+    json_t *mbody = (json_t *)(uintptr_t)body; /* jansson iterates non-const */
+    json_object_foreach(mbody, key, v) {
+        if (strcmp(key, "X") != 0) {
+            char safe[48];
+            api_fail(err, 400, "%s: unknown field (only \"X\")", safe_id(key, safe, sizeof safe));
+            return -1;
+        }
+    }
+    const json_t *X = json_object_get(body, "X");
+    size_t m = json_array_size(X);
+    if (!json_is_array(X) || m == 0 || m > PREDICT_MAX_ROWS) {
+        api_fail(err, 400, "X: expected an array of 1..%d rows of %d numbers", PREDICT_MAX_ROWS,
+                 s1);
+        return -1;
+    }
+    c->X = malloc(m * (size_t)s1 * sizeof *c->X);
+    if (!c->X) {
+        api_fail(err, 413, "X: %zu rows do not fit in memory", m);
+        return -1;
+    }
+    for (size_t i = 0; i < m; i++) {
+        const json_t *row = json_array_get(X, i);
+        if (!json_is_array(row) || json_array_size(row) != (size_t)s1) {
+            api_fail(err, 400, "X[%zu]: expected %d numbers (network.layers[0]), found %zu", i,
+                     s1, json_is_array(row) ? json_array_size(row) : (size_t)0);
+            return -1;
+        }
+        for (int k = 0; k < s1; k++) {
+            const json_t *x = json_array_get(row, (size_t)k);
+            if (!json_is_number(x) || !isfinite(json_number_value(x))) {
+                api_fail(err, 400, "X[%zu][%d]: expected a number", i, k);
+                return -1;
+            }
+            c->X[i * (size_t)s1 + (size_t)k] = json_number_value(x);
+        }
+    }
+    c->rows = (int64_t)m;
+    return 0;
+}
+
+handler_result h_jobs_predict(server *s, req *r)
+{
+    store_job job;
+    if (get_job(s, r, &job) < 0)
+        return HANDLER_OK;
+    api_error ae = {0};
+    bp_spec spec;
+    bp_train_config cfg;
+    json_t *body = NULL;
+    handler_result hr;
+    math_ctx *c = NULL;
+    if (api_job_spec_parse(&spec, &cfg, job.spec_json, &ae) < 0) {
+        hr = http_reply_problem(r, 500, "job %s: %s", job.id, ae.detail);
+        goto cleanup;
+    }
+    body = api_parse(r->body, r->body_len, &ae);
+    if (!body) {
+        hr = http_reply_problem(r, ae.status ? ae.status : 400, "%s", ae.detail);
+        goto cleanup;
+    }
+    c = math_ctx_new(r, &job);
+    if (!c) {
+        hr = http_reply_problem(r, 503, "out of memory: try again");
+        goto cleanup;
+    }
+    if (parse_predict_body(c, body, spec.sizes[0], &ae) < 0) {
+        hr = http_reply_problem(r, ae.status ? ae.status : 400, "%s", ae.detail);
+        goto cleanup;
+    }
+    hr = http_defer(r, predict_work, c);
+cleanup:
+    json_decref(body);
+    store_job_clear(&job);
+    return hr;
+}
+
+/* ------------------------------------------------------------------ GET …/events */
+
+handler_result h_jobs_events(server *s, req *r)
+{
+    store_job job;
+    if (get_job(s, r, &job) < 0)
+        return HANDLER_OK;
+    int64_t last = 0;
+    const char *h = http_header(r, "Last-Event-ID");
+    if (h && *h) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(h, &end, 10);
+        if (!errno && end != h && *end == '\0' && v >= 0)
+            last = v; /* anything else: start from the beginning */
+    }
+    char id[40], owner[64];
+    snprintf(id, sizeof id, "%s", job.id);
+    snprintf(owner, sizeof owner, "%s", r->owner);
+    store_job_clear(&job);
+    return jobs_events_reply(s->jobs, r, id, owner, last);
+}
+
+/* ------------------------------------------------------------------ cancel / delete */
+
+/* Runs on the math pool: waits for this process's worker to stop the job, then answers. */
+static void cancel_work(void *arg, req *r)
+{
+    math_ctx *c = arg;
+    server *s = r->srv;
+    jobs_live_wait_gone(s->jobs, c->id, CANCEL_WAIT_MS);
+    store_job job;
+    memset(&job, 0, sizeof job);
+    store_error se = {0};
+    int rc = store_job_get(s->st, c->owner, c->id, &job, &se);
+    if (rc < 0)
+        reply_store_error(r, rc, &se, c->id);
+    else
+        reply_job(s, r, 200, &job);
+    store_job_clear(&job);
+}
+
+static void delete_work(void *arg, req *r)
+{
+    math_ctx *c = arg;
+    server *s = r->srv;
+    jobs_live_wait_gone(s->jobs, c->id, CANCEL_WAIT_MS);
+    store_error se = {0};
+    int rc = store_job_delete(s->st, c->owner, c->id, &se);
+    if (rc < 0)
+        reply_store_error(r, rc, &se, c->id);
+    else
+        http_reply_empty(r, 204);
+}
+
+/* Requests the cancel. Returns 1 when a worker of this process runs the job (then the caller
+ * waits for it), 0 otherwise, -1 with the reply set. */
+static int request_cancel(server *s, req *r, const store_job *job)
+{
+    if (is_final(job->status))
+        return 0;
+    int now_cancelled = 0;
+    store_error se = {0};
+    int rc = store_job_request_cancel(s->st, r->owner, job->id, &now_cancelled, &se);
+    if (rc < 0) {
+        reply_store_error(r, rc, &se, job->id);
+        return -1;
+    }
+    if (now_cancelled) {
+        log_event(LOG_INFO, "job", "id=%s status=cancelled epoch=0", job->id);
+        return 0;
+    }
+    return jobs_live_cancel(s->jobs, job->id);
+}
+
+/* POST …/cancel → the job: a queued job is cancelled at once; one running here is stopped
+ * within a batch and the answer waits for it (up to 5 s); one running on another instance is
+ * answered as it is now (status running) and stops at its next lease renewal. */
+handler_result h_jobs_cancel(server *s, req *r)
+{
+    store_job job;
+    if (get_job(s, r, &job) < 0)
+        return HANDLER_OK;
+    handler_result hr;
+    int here = request_cancel(s, r, &job);
+    if (here < 0) {
+        hr = HANDLER_OK;
+    } else if (here) {
+        math_ctx *c = math_ctx_new(r, &job);
+        hr = c ? http_defer(r, cancel_work, c)
+               : http_reply_problem(r, 503, "out of memory: try again");
+    } else {
+        store_job now;
+        memset(&now, 0, sizeof now);
+        store_error se = {0};
+        int rc = store_job_get(s->st, r->owner, job.id, &now, &se);
+        hr = rc < 0 ? reply_store_error(r, rc, &se, job.id) : reply_job(s, r, 200, &now);
+        store_job_clear(&now);
+    }
+    store_job_clear(&job);
+    return hr;
+}
+
+/* DELETE …: cancels first if needed (waiting for this process's worker), then 204. */
+handler_result h_jobs_delete(server *s, req *r)
+{
+    store_job job;
+    if (get_job(s, r, &job) < 0)
+        return HANDLER_OK;
+    handler_result hr;
+    int here = request_cancel(s, r, &job);
+    if (here < 0) {
+        hr = HANDLER_OK;
+    } else if (here) {
+        math_ctx *c = math_ctx_new(r, &job);
+        hr = c ? http_defer(r, delete_work, c)
+               : http_reply_problem(r, 503, "out of memory: try again");
+    } else {
+        store_error se = {0};
+        int rc = store_job_delete(s->st, r->owner, job.id, &se);
+        hr = rc < 0 ? reply_store_error(r, rc, &se, job.id) : http_reply_empty(r, 204);
+    }
+    store_job_clear(&job);
+    return hr;
+}

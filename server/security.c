@@ -1,11 +1,739 @@
-/* security.c — TEMPORARY link stub, replaced by its owner. */
+/* security.c — who may call what: API keys and tenants, CORS, per-key and per-address rate
+ * limits, quotas (see security.h for the hooks the framework calls).
+ *
+ * DESIGN
+ * Keys. --api-keys-file holds "name:key" or "name:sha256:<64 hex>" lines. Every key is kept
+ * only as its SHA-256 digest (a plain key is hashed at load time and the text wiped), so a
+ * presented token is hashed once and compared with every digest in constant time, with no
+ * early exit and no dependence on key lengths. The key name becomes the tenant (r->owner);
+ * handlers and the store do the per-tenant filtering. Keys are never logged.
+ * CORS. --cors-origins is parsed into canonical origins (lower-case scheme and host, default
+ * port dropped). A request's Origin is canonicalised the same strict way and compared
+ * exactly; the value we send back in Access-Control-Allow-Origin is always our configured
+ * string, never bytes copied from the request. "null" and "*" are refused.
+ * Rate limits. Token buckets (rate N/s, burst 2N) keyed "a:<address>" (IPv6 by /64) and
+ * "k:<key name>" in one open-addressing table under one mutex. The table has a fixed size;
+ * when it is half full it is rebuilt keeping only buckets that are not yet full again (a full
+ * bucket is the same as no bucket), and if that is not enough, only the most recently used.
+ * Work under the lock is a hash probe and a few flops; rebuilds are O(table) and rare.
+ */
 #include "security.h"
+#include "security_internal.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <nettle/sha2.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
-struct security { int unused; };
-security *security_new(const config *cfg, char *err, size_t errlen) { (void)cfg; (void)err; (void)errlen; return calloc(1, sizeof(security)); }
-void security_free(security *sec) { free(sec); }
-int security_has_keys(const security *sec) { (void)sec; return 0; }
-int security_check(server *s, req *r, int open) { (void)s; (void)r; (void)open; return 0; }
-void security_decorate(server *s, req *r) { (void)s; (void)r; }
-int security_quota_job(server *s, req *r) { (void)s; (void)r; return 0; }
-int security_quota_bytes(server *s, req *r, int64_t new_bytes) { (void)s; (void)r; (void)new_bytes; return 0; }
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "log.h"
+#include "routes.h"
+
+/* TEMPORARY until the Makefile links nettle (add `nettle` to LIB_SERVER's pkg-config list):
+ * weak references keep the tree linking meanwhile; a keys file is then refused at start. */
+#pragma weak nettle_sha256_init
+#pragma weak nettle_sha256_update
+#pragma weak nettle_sha256_digest
+
+#define KEY_DIGEST 32
+#define KEY_MIN_LEN 16
+#define KEY_MAX_LEN 512       /* longest presented token we look at */
+#define KEYS_MAX 100000       /* lines of real keys accepted in the file */
+#define RL_SLOTS 8192         /* hash slots (power of two) */
+#define RL_LIVE_MAX (RL_SLOTS / 2)
+#define RETRY_JOBS 10         /* seconds suggested when the job quota is full */
+#define RETRY_BYTES 60        /* seconds suggested when the byte quota is full */
+
+typedef struct {
+    char name[64];
+    unsigned char digest[KEY_DIGEST];
+} sec_key;
+
+typedef struct {
+    char key[80];             /* "" = empty slot */
+    double tokens;            /* tokens at time `last` */
+    double last;              /* monotonic seconds */
+} bucket;
+
+struct security {
+    sec_key *keys;
+    size_t n_keys;
+    char (*origins)[SEC_ORIGIN_MAX + 1];
+    size_t n_origins;
+    int metrics_auth, quota_jobs, rate_limit;
+    int64_t quota_bytes;
+
+    pthread_mutex_t mu;       /* guards the buckets below */
+    double rate, burst;
+    bucket *slots, *spare;    /* RL_SLOTS each (NULL with the rate limit off) */
+    double *ages;             /* RL_SLOTS scratch for rebuilds */
+    size_t live;
+};
+
+/* ------------------------------------------------------------------ helpers */
+
+static void sha256(const void *data, size_t len, unsigned char out[KEY_DIGEST])
+{
+    struct sha256_ctx c;
+    sha256_init(&c);
+    sha256_update(&c, len, data);
+    sha256_digest(&c, KEY_DIGEST, out);
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = tolower(c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static int valid_name(const char *s, size_t n)
+{
+    if (n < 1 || n > 63)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '.' && s[i] != '-')
+            return 0;
+    return 1;
+}
+
+/* Visible ASCII only: what can travel in an Authorization header without quoting. */
+static int visible_ascii(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+/* 1 if a and b (KEY_DIGEST bytes) are equal; time independent of the contents. */
+static unsigned digest_eq(const unsigned char *a, const unsigned char *b)
+{
+    unsigned diff = 0;
+    for (size_t i = 0; i < KEY_DIGEST; i++)
+        diff |= (unsigned)(a[i] ^ b[i]);
+    return 1u & ((diff - 1u) >> 8); /* diff is 0..255: 1 only when it is 0 */
+}
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ------------------------------------------------------------------ keys file */
+
+/* Parses one trimmed, non-comment line into k. Returns NULL or the error text. */
+static const char *parse_key_line(char *line, size_t len, sec_key *k)
+{
+    char *colon = memchr(line, ':', len);
+    if (!colon || colon == line || colon == line + len - 1)
+        return "expected name:key";
+    size_t nlen = (size_t)(colon - line);
+    if (!valid_name(line, nlen))
+        return "name must be 1-63 characters of A-Z a-z 0-9 _ . -";
+    memcpy(k->name, line, nlen);
+    k->name[nlen] = '\0';
+    char *key = colon + 1;
+    size_t klen = len - nlen - 1;
+    if (klen >= 7 && strncmp(key, "sha256:", 7) == 0) {
+        const char *hex = key + 7;
+        if (klen - 7 != 2 * KEY_DIGEST)
+            return "sha256: needs exactly 64 hex digits";
+        for (size_t i = 0; i < KEY_DIGEST; i++) {
+            int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+            if (hi < 0 || lo < 0)
+                return "sha256: needs exactly 64 hex digits";
+            k->digest[i] = (unsigned char)(hi << 4 | lo);
+        }
+        return NULL;
+    }
+    if (klen < KEY_MIN_LEN || klen > KEY_MAX_LEN || !visible_ascii(key, klen))
+        return "key must be 16-512 visible ASCII characters (no spaces)";
+    sha256(key, klen, k->digest);
+    return NULL;
+}
+
+/* Loads the keys file into sec. 0, or -1 with err filled. */
+static int load_keys(security *sec, const char *path, char *err, size_t errlen)
+{
+    int rc = -1;
+    char *line = NULL;
+    size_t cap = 0, lineno = 0, kcap = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "api-keys-file: cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && (st.st_mode & 0077))
+        log_event(LOG_WARN, "api_keys_file", "msg=\"readable by group or others; chmod 600\"");
+    ssize_t got;
+    while ((got = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        size_t len = (size_t)got;
+        char *p = line;
+        while (len && isspace((unsigned char)p[len - 1]))
+            len--;
+        while (len && isspace((unsigned char)*p))
+            p++, len--;
+        if (len == 0 || *p == '#')
+            continue;
+        if (sec->n_keys == KEYS_MAX) {
+            snprintf(err, errlen, "api-keys-file line %zu: more than %d keys", lineno, KEYS_MAX);
+            goto cleanup;
+        }
+        if (sec->n_keys == kcap) {
+            size_t ncap = kcap ? 2 * kcap : 16;
+            sec_key *nk = realloc(sec->keys, ncap * sizeof *nk);
+            if (!nk) {
+                snprintf(err, errlen, "api-keys-file: out of memory");
+                goto cleanup;
+            }
+            sec->keys = nk;
+            kcap = ncap;
+        }
+        sec_key *k = &sec->keys[sec->n_keys];
+        const char *why = parse_key_line(p, len, k);
+        explicit_bzero(line, cap);
+        if (why) {
+            snprintf(err, errlen, "api-keys-file line %zu: %s", lineno, why);
+            goto cleanup;
+        }
+        for (size_t i = 0; i < sec->n_keys; i++) {
+            if (strcmp(sec->keys[i].name, k->name) == 0) {
+                snprintf(err, errlen, "api-keys-file line %zu: duplicate name %s", lineno,
+                         k->name);
+                goto cleanup;
+            }
+            if (memcmp(sec->keys[i].digest, k->digest, KEY_DIGEST) == 0) {
+                snprintf(err, errlen, "api-keys-file line %zu: same key as %s", lineno,
+                         sec->keys[i].name);
+                goto cleanup;
+            }
+        }
+        sec->n_keys++;
+    }
+    if (ferror(f)) {
+        snprintf(err, errlen, "api-keys-file: read error on %s", path);
+        goto cleanup;
+    }
+    if (sec->n_keys == 0) {
+        snprintf(err, errlen, "api-keys-file: %s holds no keys", path);
+        goto cleanup;
+    }
+    rc = 0;
+cleanup:
+    if (line)
+        explicit_bzero(line, cap);
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ origins */
+
+int sec_origin_canon(const char *in, char *out, size_t outlen)
+{
+    char buf[SEC_ORIGIN_MAX + 1];
+    size_t n = 0;
+    const char *p = in;
+    int https;
+    if (!in)
+        return -1;
+    if (strncasecmp(p, "https://", 8) == 0)
+        https = 1, p += 8;
+    else if (strncasecmp(p, "http://", 7) == 0)
+        https = 0, p += 7;
+    else
+        return -1;
+    n = (size_t)snprintf(buf, sizeof buf, "%s", https ? "https://" : "http://");
+    /* host: [v6] or a DNS name / IPv4 of letters, digits, '-' and '.' */
+    const char *h = p;
+    if (*p == '[') {
+        p++;
+        while (isxdigit((unsigned char)*p) || *p == ':' || *p == '.')
+            p++;
+        if (*p != ']' || p == h + 1)
+            return -1;
+        p++;
+    } else {
+        while (isalnum((unsigned char)*p) || *p == '-' || *p == '.')
+            p++;
+        if (p == h || *h == '.' || *h == '-')
+            return -1;
+    }
+    size_t hlen = (size_t)(p - h);
+    if (n + hlen >= sizeof buf)
+        return -1;
+    for (size_t i = 0; i < hlen; i++)
+        buf[n++] = (char)tolower((unsigned char)h[i]);
+    if (*p == ':') {
+        const char *d = ++p;
+        long port = 0;
+        while (isdigit((unsigned char)*p) && p - d < 6)
+            port = port * 10 + (*p++ - '0');
+        if (p == d || *d == '0' || port > 65535)
+            return -1;
+        if (port != (https ? 443 : 80)) {
+            int w = snprintf(buf + n, sizeof buf - n, ":%ld", port);
+            if (w < 0 || (size_t)w >= sizeof buf - n)
+                return -1;
+            n += (size_t)w;
+        }
+    }
+    if (*p != '\0')
+        return -1; /* path, trailing slash, userinfo, query, whitespace... */
+    buf[n] = '\0';
+    if (n + 1 > outlen)
+        return -1;
+    memcpy(out, buf, n + 1);
+    return 0;
+}
+
+/* Parses the comma-separated --cors-origins into sec. 0, or -1 with err filled. */
+static int load_origins(security *sec, const char *list, char *err, size_t errlen)
+{
+    size_t count = 1;
+    for (const char *c = list; *c; c++)
+        count += *c == ',';
+    sec->origins = calloc(count, sizeof *sec->origins);
+    if (!sec->origins) {
+        snprintf(err, errlen, "cors-origins: out of memory");
+        return -1;
+    }
+    const char *p = list;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        const char *s = p, *e = p + n;
+        p = *e ? e + 1 : e;
+        while (s < e && isspace((unsigned char)*s))
+            s++;
+        while (e > s && isspace((unsigned char)e[-1]))
+            e--;
+        if (s == e)
+            continue;
+        char one[SEC_ORIGIN_MAX + 2];
+        size_t len = (size_t)(e - s);
+        if (len >= sizeof one) {
+            snprintf(err, errlen, "cors-origins: origin longer than %d characters",
+                     SEC_ORIGIN_MAX);
+            return -1;
+        }
+        memcpy(one, s, len);
+        one[len] = '\0';
+        if (sec_origin_canon(one, sec->origins[sec->n_origins], SEC_ORIGIN_MAX + 1) != 0) {
+            snprintf(err, errlen,
+                     "cors-origins: \"%s\" is not an origin like https://app.example.com[:port]"
+                     " (\"null\", \"*\", paths and trailing slashes are refused)", one);
+            return -1;
+        }
+        sec->n_origins++;
+    }
+    return 0;
+}
+
+const char *sec_origin_allowed(const security *sec, const char *origin)
+{
+    char canon[SEC_ORIGIN_MAX + 1];
+    if (!sec || !origin || sec->n_origins == 0 || strlen(origin) > SEC_ORIGIN_MAX ||
+        sec_origin_canon(origin, canon, sizeof canon) != 0)
+        return NULL;
+    for (size_t i = 0; i < sec->n_origins; i++)
+        if (strcmp(canon, sec->origins[i]) == 0)
+            return sec->origins[i];
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ authentication */
+
+size_t sec_key_count(const security *sec)
+{
+    return sec ? sec->n_keys : 0;
+}
+
+sec_auth sec_authenticate(const security *sec, const char *authorization, char *name,
+                          size_t namelen)
+{
+    if (!authorization)
+        return SEC_AUTH_MISSING;
+    const char *p = authorization;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (strncasecmp(p, "Bearer", 6) != 0 || (p[6] != ' ' && p[6] != '\t'))
+        return SEC_AUTH_MALFORMED;
+    p += 6;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    size_t len = strcspn(p, " \t");
+    const char *rest = p + len;
+    while (*rest == ' ' || *rest == '\t')
+        rest++;
+    if (len == 0 || len > KEY_MAX_LEN || *rest || !visible_ascii(p, len))
+        return SEC_AUTH_MALFORMED;
+
+    unsigned char d[KEY_DIGEST];
+    sha256(p, len, d);
+    size_t match = 0;
+    unsigned found = 0;
+    for (size_t i = 0; i < sec->n_keys; i++) {
+        unsigned eq = digest_eq(d, sec->keys[i].digest);
+        size_t mask = (size_t)0 - (size_t)eq;
+        match = (match & ~mask) | (i & mask);
+        found |= eq;
+    }
+    explicit_bzero(d, sizeof d);
+    if (!found)
+        return SEC_AUTH_INVALID;
+    snprintf(name, namelen, "%s", sec->keys[match].name);
+    return SEC_AUTH_OK;
+}
+
+/* ------------------------------------------------------------------ rate limiting */
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+    return h;
+}
+
+/* Slot holding key, or the empty slot where it would go. */
+static bucket *rl_find(bucket *slots, const char *key)
+{
+    size_t i = (size_t)hash_str(key) & (RL_SLOTS - 1);
+    while (slots[i].key[0] && strcmp(slots[i].key, key) != 0)
+        i = (i + 1) & (RL_SLOTS - 1);
+    return &slots[i];
+}
+
+static double rl_tokens(const security *sec, const bucket *b, double now)
+{
+    double t = b->tokens + (now - b->last) * sec->rate;
+    return t < sec->burst ? t : sec->burst;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Rebuilds the table without idle (refilled) buckets; if still more than 3/4 of the live
+ * limit remain, keeps only the most recently used half of the limit. Caller holds mu. */
+static void rl_compact(security *sec, double now)
+{
+    size_t busy = 0, keep = RL_LIVE_MAX;
+    double since = -INFINITY;
+    for (size_t i = 0; i < RL_SLOTS; i++)
+        if (sec->slots[i].key[0] && rl_tokens(sec, &sec->slots[i], now) < sec->burst)
+            sec->ages[busy++] = sec->slots[i].last;
+    if (busy > RL_LIVE_MAX * 3 / 4) {
+        keep = RL_LIVE_MAX / 2;
+        qsort(sec->ages, busy, sizeof *sec->ages, cmp_double);
+        since = sec->ages[busy - keep];
+    }
+    memset(sec->spare, 0, RL_SLOTS * sizeof *sec->spare);
+    size_t live = 0;
+    for (size_t i = 0; i < RL_SLOTS && live < keep; i++) {
+        const bucket *b = &sec->slots[i];
+        if (b->key[0] && b->last >= since && rl_tokens(sec, b, now) < sec->burst) {
+            *rl_find(sec->spare, b->key) = *b;
+            live++;
+        }
+    }
+    bucket *t = sec->slots;
+    sec->slots = sec->spare;
+    sec->spare = t;
+    sec->live = live;
+}
+
+int sec_rate_take(security *sec, const char *key, double now)
+{
+    if (!sec || !sec->slots)
+        return 0;
+    int wait = 0;
+    pthread_mutex_lock(&sec->mu);
+    bucket *b = rl_find(sec->slots, key);
+    if (!b->key[0]) {
+        if (sec->live >= RL_LIVE_MAX) {
+            rl_compact(sec, now);
+            b = rl_find(sec->slots, key);
+        }
+        snprintf(b->key, sizeof b->key, "%s", key);
+        b->tokens = sec->burst;
+        b->last = now;
+        sec->live++;
+    }
+    b->tokens = rl_tokens(sec, b, now);
+    b->last = now;
+    if (b->tokens >= 1.0) {
+        b->tokens -= 1.0;
+    } else {
+        double w = ceil((1.0 - b->tokens) / sec->rate);
+        wait = w < 1.0 ? 1 : (int)w;
+    }
+    pthread_mutex_unlock(&sec->mu);
+    return wait;
+}
+
+size_t sec_rate_entries(security *sec)
+{
+    if (!sec || !sec->slots)
+        return 0;
+    pthread_mutex_lock(&sec->mu);
+    size_t n = sec->live;
+    pthread_mutex_unlock(&sec->mu);
+    return n;
+}
+
+/* "a:<ip>" for the connection's peer (IPv6 grouped by /64); "a:?" when unknown. */
+static void client_key(const req *r, char *out, size_t outlen)
+{
+    const union MHD_ConnectionInfo *ci =
+        r->conn ? MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS) : NULL;
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (sa && sa->sa_family == AF_INET) {
+        struct sockaddr_in in4;
+        memcpy(&in4, sa, sizeof in4);
+        inet_ntop(AF_INET, &in4.sin_addr, ip, sizeof ip);
+    } else if (sa && sa->sa_family == AF_INET6) {
+        struct sockaddr_in6 in6;
+        memcpy(&in6, sa, sizeof in6);
+        if (IN6_IS_ADDR_V4MAPPED(&in6.sin6_addr)) {
+            inet_ntop(AF_INET, &in6.sin6_addr.s6_addr[12], ip, sizeof ip);
+        } else {
+            memset(&in6.sin6_addr.s6_addr[8], 0, 8); /* one bucket per /64 */
+            inet_ntop(AF_INET6, &in6.sin6_addr, ip, sizeof ip);
+        }
+    }
+    snprintf(out, outlen, "a:%s", ip);
+}
+
+/* ------------------------------------------------------------------ lifecycle */
+
+security *security_new(const config *cfg, char *err, size_t errlen)
+{
+    security *sec = calloc(1, sizeof *sec);
+    if (!sec) {
+        snprintf(err, errlen, "security: out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&sec->mu, NULL);
+    sec->metrics_auth = cfg->metrics_auth;
+    sec->quota_jobs = cfg->quota_jobs;
+    sec->quota_bytes = cfg->quota_bytes;
+    sec->rate_limit = cfg->rate_limit;
+    if (cfg->api_keys_file[0] && !nettle_sha256_digest) { /* TEMPORARY, see the top */
+        snprintf(err, errlen, "api-keys-file: this build lacks nettle (SHA-256)");
+        goto fail;
+    }
+    if (cfg->api_keys_file[0] && load_keys(sec, cfg->api_keys_file, err, errlen) != 0)
+        goto fail;
+    if (cfg->metrics_auth && sec->n_keys == 0) {
+        snprintf(err, errlen, "--metrics-auth needs --api-keys-file");
+        goto fail;
+    }
+    if (cfg->cors_origins[0] && load_origins(sec, cfg->cors_origins, err, errlen) != 0)
+        goto fail;
+    if (cfg->quota_jobs < 0 || cfg->quota_bytes < 0 || cfg->rate_limit < 0) {
+        snprintf(err, errlen, "--quota-jobs, --quota-bytes and --rate-limit must be >= 0");
+        goto fail;
+    }
+    if (cfg->rate_limit > 0) {
+        sec->rate = cfg->rate_limit;
+        sec->burst = 2.0 * cfg->rate_limit;
+        sec->slots = calloc(RL_SLOTS, sizeof *sec->slots);
+        sec->spare = calloc(RL_SLOTS, sizeof *sec->spare);
+        sec->ages = calloc(RL_SLOTS, sizeof *sec->ages);
+        if (!sec->slots || !sec->spare || !sec->ages) {
+            snprintf(err, errlen, "security: out of memory");
+            goto fail;
+        }
+    }
+    return sec;
+fail:
+    security_free(sec);
+    return NULL;
+}
+
+void security_free(security *sec)
+{
+    if (!sec)
+        return;
+    if (sec->keys)
+        explicit_bzero(sec->keys, sec->n_keys * sizeof *sec->keys);
+    free(sec->keys);
+    free(sec->origins);
+    free(sec->slots);
+    free(sec->spare);
+    free(sec->ages);
+    pthread_mutex_destroy(&sec->mu);
+    free(sec);
+}
+
+int security_has_keys(const security *sec)
+{
+    return sec && sec->n_keys > 0;
+}
+
+/* ------------------------------------------------------------------ the hooks */
+
+static int reply_429(req *r, int wait, const char *detail)
+{
+    char v[16];
+    snprintf(v, sizeof v, "%d", wait < 1 ? 1 : wait);
+    http_reply_problem(r, 429, "%s", detail);
+    http_add_header(r, "Retry-After", v);
+    return 1;
+}
+
+static int reply_401(req *r, sec_auth why)
+{
+    static const char *const detail[] = {
+        [SEC_AUTH_MISSING] = "Authorization: Bearer <API key> is required",
+        [SEC_AUTH_MALFORMED] = "Authorization must be \"Bearer <API key>\"",
+        [SEC_AUTH_INVALID] = "the API key is not valid",
+    };
+    static const char *const challenge[] = {
+        [SEC_AUTH_MISSING] = "Bearer realm=\"backpropd\"",
+        [SEC_AUTH_MALFORMED] = "Bearer realm=\"backpropd\", error=\"invalid_request\"",
+        [SEC_AUTH_INVALID] = "Bearer realm=\"backpropd\", error=\"invalid_token\"",
+    };
+    static const char *const reason[] = {
+        [SEC_AUTH_MISSING] = "missing", [SEC_AUTH_MALFORMED] = "malformed",
+        [SEC_AUTH_INVALID] = "invalid",
+    };
+    log_event(LOG_INFO, "auth_failed", "id=%llu reason=%s", (unsigned long long)r->id,
+              reason[why]);
+    http_reply_problem(r, 401, "%s", detail[why]);
+    http_add_header(r, "WWW-Authenticate", challenge[why]);
+    return 1;
+}
+
+/* OPTIONS: the methods the path answers, and CORS preflight headers for allowed origins. */
+static int reply_preflight(security *sec, req *r)
+{
+    char params[REQ_MAX_PARAMS][64], allow[128];
+    int known = 0;
+    int idx = routes_match("OPTIONS", r->path, params, &known, allow, sizeof allow - 10);
+    (void)idx;
+    strcat(allow, allow[0] ? ", OPTIONS" : "OPTIONS");
+    http_reply_empty(r, 204);
+    http_add_header(r, "Allow", allow);
+    const char *origin = sec_origin_allowed(sec, http_header(r, "Origin"));
+    if (sec->n_origins)
+        http_add_header(r, "Vary", "Origin");
+    if (!origin)
+        return 1; /* no CORS headers: the browser refuses the cross-origin call */
+    http_add_header(r, "Access-Control-Allow-Origin", origin);
+    http_add_header(r, "Access-Control-Allow-Methods", allow);
+    http_add_header(r, "Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID");
+    http_add_header(r, "Access-Control-Max-Age", "600");
+    return 1;
+}
+
+int security_check(server *s, req *r, int open)
+{
+    security *sec = s->sec;
+    r->owner[0] = '\0';
+    if (sec->slots) {
+        char key[80];
+        client_key(r, key, sizeof key);
+        int wait = sec_rate_take(sec, key, now_mono());
+        if (wait)
+            return reply_429(r, wait, "rate limit: too many requests from this address "
+                                      "(--rate-limit); retry after Retry-After seconds");
+    }
+    if (strcmp(r->method, "OPTIONS") == 0)
+        return reply_preflight(sec, r);
+    if (open && sec->metrics_auth && strcmp(r->path, "/metrics") == 0)
+        open = 0;
+    if (open || sec->n_keys == 0)
+        return 0;
+    char name[64];
+    sec_auth why = sec_authenticate(sec, http_header(r, "Authorization"), name, sizeof name);
+    if (why != SEC_AUTH_OK)
+        return reply_401(r, why);
+    snprintf(r->owner, sizeof r->owner, "%s", name);
+    if (sec->slots) {
+        char key[80];
+        snprintf(key, sizeof key, "k:%s", name);
+        int wait = sec_rate_take(sec, key, now_mono());
+        if (wait)
+            return reply_429(r, wait, "rate limit: too many requests for this API key "
+                                      "(--rate-limit); retry after Retry-After seconds");
+    }
+    return 0;
+}
+
+void security_decorate(server *s, req *r)
+{
+    security *sec = s->sec;
+    if (!sec || sec->n_origins == 0)
+        return;
+    for (int i = 0; i < r->n_headers && i < REQ_MAX_HEADERS; i++)
+        if (strcasecmp(r->headers[i][0], "Vary") == 0)
+            return; /* already decorated (preflight) */
+    http_add_header(r, "Vary", "Origin");
+    const char *origin = sec_origin_allowed(sec, http_header(r, "Origin"));
+    if (!origin)
+        return;
+    http_add_header(r, "Access-Control-Allow-Origin", origin);
+    http_add_header(r, "Access-Control-Expose-Headers", "Location, Retry-After, WWW-Authenticate");
+}
+
+int security_quota_job(server *s, req *r)
+{
+    security *sec = s->sec;
+    if (!sec || sec->quota_jobs <= 0)
+        return 0;
+    store_error e;
+    int64_t n = 0;
+    if (store_job_count_active(s->st, r->owner, &n, &e) != 0) {
+        http_reply_problem(r, 503, "store busy; retry");
+        http_add_header(r, "Retry-After", "1");
+        return 1;
+    }
+    if (n < sec->quota_jobs)
+        return 0;
+    char detail[160];
+    snprintf(detail, sizeof detail,
+             "quota: at most %d queued or running jobs per API key (--quota-jobs); wait for "
+             "one to finish or cancel one", sec->quota_jobs);
+    return reply_429(r, RETRY_JOBS, detail);
+}
+
+int security_quota_bytes(server *s, req *r, int64_t new_bytes)
+{
+    security *sec = s->sec;
+    if (!sec || sec->quota_bytes <= 0)
+        return 0;
+    store_error e;
+    int64_t have = 0;
+    if (store_dataset_bytes(s->st, r->owner, &have, &e) != 0) {
+        http_reply_problem(r, 503, "store busy; retry");
+        http_add_header(r, "Retry-After", "1");
+        return 1;
+    }
+    if (new_bytes >= 0 && have <= sec->quota_bytes && new_bytes <= sec->quota_bytes - have)
+        return 0;
+    char detail[200];
+    snprintf(detail, sizeof detail,
+             "quota: datasets of this API key would take %lld of %lld bytes (--quota-bytes); "
+             "delete datasets to make room", (long long)have + (long long)(new_bytes > 0 ? new_bytes : 0),
+             (long long)sec->quota_bytes);
+    return reply_429(r, RETRY_BYTES, detail);
+}

@@ -1,121 +1,1090 @@
-/* store_sqlite.c — TEMPORARY link stub, replaced by its owner. */
-#include "store.h"
+/* store_sqlite.c — the store (store.h) on SQLite: <dir>/backpropd.db in WAL mode with
+ * synchronous=FULL. This file holds the engine (connections, statements, errors), the schema
+ * and its migrations, the open-time checks, and the datasets; store_sqlite_jobs.c holds jobs.
+ *
+ * DESIGN. Every thread that touches a store gets its own connection (opened lazily, kept in a
+ * pthread key whose destructor closes it when the thread exits, and listed in s->conns so
+ * store_close closes the rest). A connection caches its prepared statements. Every write is
+ * one BEGIN IMMEDIATE transaction, so writers queue on SQLite's lock (busy_timeout) instead of
+ * failing half-way, and readers never block in WAL mode. Any failure rolls the transaction
+ * back: what was stored before stays intact, and the next write after space returns works.
+ * Coordination between workers (claims, leases) lives entirely in the database, so several
+ * processes can share one file.
+ *
+ * File format: the application_id pragma marks a backpropd file and user_version is the
+ * schema version (migrations below run at open inside one transaction). Numbers are stored
+ * as native little-endian blobs ("f64le" doubles, "i32le" labels), recorded per dataset and
+ * in the meta table; a dataset's arrays are split into chunks of at most 16 MiB.
+ */
+#include "store_sqlite_int.h"
+#include "store_debug.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-struct store { int unused; };
+#include <sys/stat.h>
+#include <time.h>
+
+#define STORE_APP_ID 0x42507264      /* "BPrd" */
+#define STORE_SCHEMA_VERSION 1
+#define STORE_PAGE_SIZE 16384
+#define STORE_BUSY_MS 5000
+#define STORE_CHUNK_BYTES ((int64_t)16 << 20)
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define HOST_ORDER "be"
+#else
+#define HOST_ORDER "le"
+#endif
+#define F64_FORMAT "f64" HOST_ORDER
+#define I32_FORMAT "i32" HOST_ORDER
+
+enum { CHUNK_X = 0, CHUNK_LABELS = 1, CHUNK_Y = 2 };
+
+/* ---------------- schema ---------------- */
+
+/* migrations[v] takes a file from user_version v to v+1. Append, never edit. */
+static const char *const migrations[STORE_SCHEMA_VERSION] = {
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+    "INSERT INTO meta(key, value) VALUES('byte_order', '" HOST_ORDER "');"
+    "CREATE TABLE datasets("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  owner TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  rows INTEGER NOT NULL CHECK(rows > 0),"
+    "  features INTEGER NOT NULL CHECK(features > 0),"
+    "  outputs INTEGER NOT NULL CHECK(outputs > 0),"
+    "  has_labels INTEGER NOT NULL,"
+    "  x_format TEXT NOT NULL,"      /* f64le: rows*features, row-major */
+    "  y_format TEXT NOT NULL,"      /* i32le labels (rows) or f64le Y (rows*outputs) */
+    "  bytes INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL);" /* unix seconds */
+    "CREATE INDEX datasets_owner ON datasets(owner, seq);"
+    "CREATE TABLE dataset_chunks("
+    "  dataset_id TEXT NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,"
+    "  kind INTEGER NOT NULL,"       /* 0 X, 1 labels, 2 Y */
+    "  seq INTEGER NOT NULL,"
+    "  data BLOB NOT NULL,"          /* <= 16 MiB */
+    "  PRIMARY KEY(dataset_id, kind, seq));"
+    "CREATE TABLE jobs("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  owner TEXT NOT NULL,"
+    "  dataset_id TEXT NOT NULL,"    /* no foreign key: finished jobs outlive their dataset */
+    "  spec_json TEXT NOT NULL,"
+    "  status INTEGER NOT NULL,"     /* job_status */
+    "  cancel_requested INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL," /* unix ms, 0 = not yet */
+    "  started_at INTEGER NOT NULL DEFAULT 0,"
+    "  finished_at INTEGER NOT NULL DEFAULT 0,"
+    "  error TEXT NOT NULL DEFAULT '',"
+    "  p_epoch INTEGER NOT NULL DEFAULT 0,"
+    "  p_epochs INTEGER NOT NULL DEFAULT 0,"
+    "  p_cost REAL, p_validation_cost REAL, p_accuracy REAL, p_samples_per_second REAL,"
+    "  lease_owner TEXT,"
+    "  lease_until INTEGER NOT NULL DEFAULT 0," /* unix ms */
+    "  theta0_n INTEGER NOT NULL DEFAULT 0,"
+    "  theta0 BLOB);"                /* f64le warm start */
+    "CREATE INDEX jobs_owner ON jobs(owner, seq);"
+    "CREATE INDEX jobs_status ON jobs(status, seq);"
+    "CREATE INDEX jobs_dataset ON jobs(dataset_id, status);"
+    "CREATE TABLE job_history("
+    "  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+    "  epoch INTEGER NOT NULL,"
+    "  cost REAL, validation_cost REAL, accuracy REAL," /* NULL = NaN */
+    "  PRIMARY KEY(job_id, epoch)) WITHOUT ROWID;"
+    "CREATE TABLE job_checkpoints("  /* latest checkpoint while running, final weights when done */
+    "  job_id TEXT PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,"
+    "  epoch INTEGER NOT NULL,"
+    "  cost REAL,"
+    "  n_params INTEGER NOT NULL,"
+    "  theta BLOB,"                  /* f64le, n_params */
+    "  image BLOB);"                 /* bp_trainer checkpoint image, NULL once finished */
+};
+
+#define JOB_COLS                                                                            \
+    "id, owner, dataset_id, spec_json, status, cancel_requested, seq, created_at, started_at, " \
+    "finished_at, error, p_epoch, p_epochs, p_cost, p_validation_cost, p_accuracy, "         \
+    "p_samples_per_second"
+#define DS_COLS "id, owner, name, rows, features, outputs, has_labels, bytes, created_at, " \
+                "x_format, y_format"
+
+static const char *const queries[Q__COUNT] = {
+    [Q_BEGIN] = "BEGIN",
+    [Q_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+    [Q_COMMIT] = "COMMIT",
+    [Q_ROLLBACK] = "ROLLBACK",
+    [Q_DS_INSERT] = "INSERT INTO datasets(" DS_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+    [Q_DS_CHUNK_INSERT] = "INSERT INTO dataset_chunks(dataset_id, kind, seq, data) VALUES(?1,?2,?3,?4)",
+    [Q_DS_GET] = "SELECT " DS_COLS " FROM datasets WHERE id = ?1 AND (?2 IS NULL OR owner = ?2)",
+    [Q_DS_CHUNKS] = "SELECT rowid, kind, seq, length(data) FROM dataset_chunks WHERE dataset_id = ?1 "
+                    "ORDER BY kind, seq",
+    [Q_DS_LIST] = "SELECT " DS_COLS " FROM datasets WHERE owner = ?1 ORDER BY seq DESC",
+    [Q_DS_DELETE] = "DELETE FROM datasets WHERE id = ?1",
+    [Q_DS_IN_USE] = "SELECT 1 FROM jobs WHERE dataset_id = ?1 AND status IN (0, 1) LIMIT 1",
+    [Q_DS_BYTES] = "SELECT coalesce(sum(bytes), 0) FROM datasets WHERE owner = ?1",
+    [Q_DS_EXISTS] = "SELECT 1 FROM datasets WHERE id = ?1 AND owner = ?2",
+    [Q_JOB_INSERT] = "INSERT INTO jobs(id, owner, dataset_id, spec_json, status, created_at, p_epoch, "
+                     "p_epochs, p_cost, p_validation_cost, p_accuracy, p_samples_per_second, "
+                     "theta0_n, theta0) VALUES(?1,?2,?3,?4,0,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
+    [Q_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1 AND (?2 IS NULL OR owner = ?2)",
+    [Q_JOB_GET_SEQ] = "SELECT " JOB_COLS " FROM jobs WHERE seq = ?1",
+    [Q_JOB_LIST] = "SELECT " JOB_COLS " FROM jobs WHERE seq < ?3 AND (?1 IS NULL OR owner = ?1) "
+                   "AND (?2 < 0 OR status = ?2) ORDER BY seq DESC LIMIT ?4",
+    [Q_JOB_COUNT_ACTIVE] = "SELECT count(*) FROM jobs WHERE status IN (0, 1) "
+                           "AND (?1 IS NULL OR owner = ?1)",
+    [Q_JOB_COUNT_STATUS] = "SELECT status, count(*) FROM jobs GROUP BY status",
+    [Q_JOB_EXPIRE_CANCELLED] = "UPDATE jobs SET status = 4, finished_at = ?1, lease_owner = NULL, "
+                               "lease_until = 0 WHERE status = 1 AND lease_until < ?1 "
+                               "AND cancel_requested <> 0",
+    [Q_JOB_CLAIMABLE] = "SELECT seq FROM jobs WHERE status = 0 OR (status = 1 AND lease_until < ?1) "
+                        "ORDER BY seq LIMIT 1",
+    [Q_JOB_CLAIM] = "UPDATE jobs SET status = 1, lease_owner = ?2, lease_until = ?3, "
+                    "started_at = CASE WHEN started_at = 0 THEN ?4 ELSE started_at END WHERE seq = ?1",
+    [Q_JOB_RENEW] = "UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND status = 1 AND lease_owner = ?2",
+    [Q_JOB_CANCEL_FLAG] = "SELECT cancel_requested FROM jobs WHERE id = ?1",
+    [Q_JOB_LEASE] = "SELECT status, lease_owner FROM jobs WHERE id = ?1",
+    [Q_JOB_RELEASE] = "UPDATE jobs SET status = CASE WHEN cancel_requested THEN 4 ELSE 0 END, "
+                      "finished_at = CASE WHEN cancel_requested THEN ?3 ELSE 0 END, "
+                      "lease_owner = NULL, lease_until = 0 "
+                      "WHERE id = ?1 AND status = 1 AND lease_owner = ?2",
+    [Q_JOB_PROGRESS] = "UPDATE jobs SET p_epoch = ?2, p_epochs = ?3, p_cost = ?4, "
+                       "p_validation_cost = ?5, p_accuracy = ?6, p_samples_per_second = ?7 "
+                       "WHERE id = ?1",
+    [Q_JOB_FINISH] = "UPDATE jobs SET status = ?2, finished_at = ?3, error = ?4, lease_owner = NULL, "
+                     "lease_until = 0 WHERE id = ?1",
+    [Q_JOB_STATUS] = "SELECT status FROM jobs WHERE id = ?1 AND owner = ?2",
+    [Q_JOB_CANCEL_NOW] = "UPDATE jobs SET status = 4, cancel_requested = 1, finished_at = ?2 "
+                         "WHERE id = ?1",
+    [Q_JOB_SET_CANCEL] = "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1",
+    [Q_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1 AND owner = ?2",
+    [Q_JOB_THETA0] = "SELECT theta0_n, theta0 FROM jobs WHERE id = ?1",
+    [Q_HIST_DELETE_FROM] = "DELETE FROM job_history WHERE job_id = ?1 AND epoch >= ?2",
+    [Q_HIST_INSERT] = "INSERT INTO job_history(job_id, epoch, cost, validation_cost, accuracy) "
+                      "VALUES(?1,?2,?3,?4,?5)",
+    [Q_HIST_SELECT] = "SELECT epoch, cost, validation_cost, accuracy FROM job_history "
+                      "WHERE job_id = ?1 ORDER BY epoch",
+    [Q_CKPT_UPSERT] = "INSERT INTO job_checkpoints(job_id, epoch, cost, n_params, theta, image) "
+                      "VALUES(?1,?2,?3,?4,?5,?6) ON CONFLICT(job_id) DO UPDATE SET "
+                      "epoch = excluded.epoch, cost = excluded.cost, n_params = excluded.n_params, "
+                      "theta = excluded.theta, image = excluded.image",
+    [Q_CKPT_FINAL] = "UPDATE job_checkpoints SET epoch = ?2, cost = ?3, image = NULL WHERE job_id = ?1",
+    [Q_CKPT_DROP_IMAGE] = "UPDATE job_checkpoints SET image = NULL WHERE job_id = ?1",
+    [Q_CKPT_IMAGE] = "SELECT image FROM job_checkpoints WHERE job_id = ?1",
+    [Q_CKPT_WEIGHTS] = "SELECT c.n_params, c.epoch, c.cost, c.theta FROM job_checkpoints c "
+                       "JOIN jobs j ON j.id = c.job_id WHERE c.job_id = ?1 "
+                       "AND (?2 IS NULL OR j.owner = ?2)",
+};
+
+/* ---------------- small helpers ---------------- */
+
+int sq_err(store_error *err, int code, const char *fmt, ...)
+{
+    err->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static int map_rc(sqlite3 *db, int rc)
+{
+    int primary = rc & 0xff;
+    if (primary == SQLITE_FULL)
+        return STORE_FULL;
+    if (primary == SQLITE_IOERR && db) {
+        int sys = sqlite3_system_errno(db);
+        if (sys == ENOSPC || sys == EDQUOT)
+            return STORE_FULL;
+        if (rc == SQLITE_IOERR_NOMEM)
+            return STORE_NOMEM;
+    }
+    switch (primary) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return STORE_BUSY;
+    case SQLITE_NOMEM:
+        return STORE_NOMEM;
+    case SQLITE_CONSTRAINT:
+        return STORE_CONFLICT;
+    default:
+        return STORE_IO;
+    }
+}
+
+int sq_fail(sconn *c, int rc, const char *what, store_error *err)
+{
+    sqlite3 *db = c ? c->db : NULL;
+    int code = map_rc(db, rc);
+    const char *detail = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    if (code == STORE_FULL)
+        return sq_err(err, code, "store: %s: disk full (%s)", what, detail);
+    return sq_err(err, code, "store: %s: %s", what, detail);
+}
+
+int64_t sq_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int sq_bind_field(sqlite3_stmt *st, int i, const char *field, size_t size)
+{
+    return sqlite3_bind_text(st, i, field, (int)strnlen(field, size), SQLITE_STATIC);
+}
+
+int sq_bind_opt_text(sqlite3_stmt *st, int i, const char *s)
+{
+    return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+int sq_bind_real(sqlite3_stmt *st, int i, double v)
+{
+    return isnan(v) ? sqlite3_bind_null(st, i) : sqlite3_bind_double(st, i, v);
+}
+
+double sq_column_real(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i);
+}
+
+void sq_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    snprintf(dst, size, "%s", t ? (const char *)t : "");
+}
+
+int sq_column_doubles(sconn *c, sqlite3_stmt *st, int col, int64_t n, double **out,
+                      const char *what, store_error *err)
+{
+    *out = NULL;
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return 0;
+    const void *b = sqlite3_column_blob(st, col);
+    int64_t len = sqlite3_column_bytes(st, col);
+    if (!b && sqlite3_errcode(c->db) == SQLITE_NOMEM)
+        return sq_err(err, STORE_NOMEM, "store: %s: out of memory", what);
+    if (n < 0 || n > INT64_MAX / 8 || len != n * 8)
+        return sq_err(err, STORE_IO, "store: %s: stored weights are corrupt (%lld bytes for "
+                      "%lld numbers)", what, (long long)len, (long long)n);
+    double *d = malloc(len ? (size_t)len : 1);
+    if (!d)
+        return sq_err(err, STORE_NOMEM, "store: %s: out of memory", what);
+    if (len)
+        memcpy(d, b, (size_t)len);
+    *out = d;
+    return 0;
+}
+
+/* ---------------- connections ---------------- */
+
+static void conn_close(sconn *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < Q__COUNT; i++)
+        sqlite3_finalize(c->q[i]);
+    sqlite3_close_v2(c->db);
+    free(c);
+}
+
+/* Runs pragmas / DDL with no result rows needed. */
+static int conn_exec(sconn *c, const char *sql, const char *what, store_error *err)
+{
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : sq_fail(c, rc, what, err);
+}
+
+/* new. A configured connection to s->path (created when `create`). */
+static sconn *conn_open(store *s, int create, store_error *err)
+{
+    sconn *c = calloc(1, sizeof *c);
+    if (!c) {
+        sq_err(err, STORE_NOMEM, "store: out of memory");
+        return NULL;
+    }
+    c->s = s;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+    int rc = sqlite3_open_v2(s->path, &c->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        if (!c->db)
+            sq_err(err, STORE_NOMEM, "store: out of memory");
+        else
+            sq_err(err, map_rc(c->db, rc), "store: cannot open %s: %s", s->path,
+                   sqlite3_errmsg(c->db));
+        goto fail;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, STORE_BUSY_MS);
+    sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
+    sqlite3_db_config(c->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
+    if (sqlite3_db_readonly(c->db, "main") == 1) {
+        sq_err(err, STORE_IO, "store: %s is read-only", s->path);
+        goto fail;
+    }
+    /* Per-connection settings; none of them writes to the file. */
+    if (conn_exec(c, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;"
+                     "PRAGMA journal_size_limit = 67108864; PRAGMA cache_size = -8192;"
+                     "PRAGMA temp_store = MEMORY;", "configure connection", err) < 0) {
+        int x = sqlite3_extended_errcode(c->db) & 0xff;
+        if (x == SQLITE_NOTADB || x == SQLITE_CORRUPT)
+            sq_err(err, STORE_IO, "store: %s is not a backpropd database (not an SQLite file, "
+                   "or its header is corrupt)", s->path);
+        goto fail;
+    }
+    return c;
+fail:
+    conn_close(c);
+    return NULL;
+}
+
+/* pthread key destructor: the thread that owned this connection exits. */
+static void conn_thread_exit(void *p)
+{
+    sconn *c = p;
+    store *s = c->s;
+    pthread_mutex_lock(&s->mu);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    pthread_mutex_unlock(&s->mu);
+    conn_close(c);
+}
+
+static void conn_register(store *s, sconn *c)
+{
+    pthread_mutex_lock(&s->mu);
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    pthread_mutex_unlock(&s->mu);
+    pthread_setspecific(s->key, c);
+}
+
+static int conn_apply_cap(sconn *c, store_error *err)
+{
+    int want = atomic_load(&c->s->max_pages);
+    if (want == c->max_pages)
+        return 0;
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA max_page_count = %lld",
+             want > 0 ? (long long)want : 4294967294LL);
+    if (conn_exec(c, sql, "max_page_count", err) < 0)
+        return err->code;
+    c->max_pages = want;
+    return 0;
+}
+
+sconn *sq_conn(store *s, store_error *err)
+{
+    err->code = 0;
+    err->msg[0] = '\0';
+    sconn *c = pthread_getspecific(s->key);
+    if (!c) {
+        c = conn_open(s, 0, err);
+        if (!c)
+            return NULL;
+        conn_register(s, c);
+    }
+    if (conn_apply_cap(c, err) < 0)
+        return NULL;
+    return c;
+}
+
+sqlite3_stmt *sq_stmt(sconn *c, query_id id, store_error *err)
+{
+    sqlite3_stmt *st = c->q[id];
+    if (!st) {
+        int rc = sqlite3_prepare_v3(c->db, queries[id], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+        if (rc != SQLITE_OK) {
+            sq_fail(c, rc, "prepare", err);
+            return NULL;
+        }
+        c->q[id] = st;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+}
+
+int sq_exec(sconn *c, sqlite3_stmt *st, const char *what, store_error *err)
+{
+    int rc = sqlite3_step(st);
+    int code = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sq_fail(c, rc, what, err);
+    sqlite3_reset(st);
+    return code;
+}
+
+int sq_begin(sconn *c, int write, store_error *err)
+{
+    sqlite3_stmt *st = sq_stmt(c, write ? Q_BEGIN_IMMEDIATE : Q_BEGIN, err);
+    return st ? sq_exec(c, st, "begin", err) : err->code;
+}
+
+void sq_rollback(sconn *c)
+{
+    if (sqlite3_get_autocommit(c->db))
+        return;
+    /* Reset every statement first: a pending one would make ROLLBACK fail. */
+    for (int i = 0; i < Q__COUNT; i++)
+        if (c->q[i])
+            sqlite3_reset(c->q[i]);
+    sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int sq_commit(sconn *c, store_error *err)
+{
+    sqlite3_stmt *st = sq_stmt(c, Q_COMMIT, err);
+    int code = st ? sq_exec(c, st, "commit", err) : err->code;
+    if (code < 0)
+        sq_rollback(c);
+    return code;
+}
+
+/* ---------------- open, close, checks ---------------- */
+
+/* mkdir -p with 0700 for what it creates. */
+static int make_dirs(const char *dir, store_error *err)
+{
+    char p[600];
+    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p)
+        return sq_err(err, STORE_IO, "store: data directory path too long");
+    for (char *q = p + 1;; q++) {
+        if (*q == '/' || *q == '\0') {
+            char saved = *q;
+            *q = '\0';
+            if (mkdir(p, 0700) != 0 && errno != EEXIST)
+                return sq_err(err, STORE_IO, "store: cannot create %s: %s", p, strerror(errno));
+            *q = saved;
+            if (!saved)
+                break;
+        }
+    }
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return sq_err(err, STORE_IO, "store: %s is not a directory", dir);
+    return 0;
+}
+
+/* One integer from a pragma or query. */
+static int query_int(sconn *c, const char *sql, int64_t *out, store_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *out = sqlite3_column_int64(st, 0);
+            rc = SQLITE_OK;
+        }
+    }
+    int code = rc == SQLITE_OK || rc == SQLITE_DONE ? 0 : sq_fail(c, rc, "read header", err);
+    sqlite3_finalize(st);
+    return code;
+}
+
+static int query_text(sconn *c, const char *sql, char *out, size_t size, store_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    out[0] = '\0';
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            sq_copy_text(out, size, st, 0);
+            rc = SQLITE_OK;
+        }
+    }
+    int code = rc == SQLITE_OK || rc == SQLITE_DONE ? 0 : sq_fail(c, rc, "check", err);
+    sqlite3_finalize(st);
+    return code;
+}
+
+/* PRAGMA quick_check must answer "ok"; else the first problems go into the message. */
+static int quick_check(sconn *c, store_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    char found[160] = "";
+    size_t used = 0;
+    int rc = sqlite3_prepare_v2(c->db, "PRAGMA quick_check(3)", -1, &st, NULL);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        if (t && strcmp((const char *)t, "ok") != 0 && used < sizeof found - 1) {
+            int w = snprintf(found + used, sizeof found - used, "%s%s", used ? "; " : "",
+                             (const char *)t);
+            used = w < 0 ? used : used + (size_t)w;
+        }
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    for (char *p = found; *p; p++)
+        if (*p == '\n')
+            *p = ' ';
+    if (rc != SQLITE_DONE)
+        return sq_err(err, STORE_IO, "store: %s is corrupt (%s); restore it from a backup",
+                      c->s->path, sqlite3_errmsg(c->db));
+    if (found[0])
+        return sq_err(err, STORE_IO, "store: %s is corrupt (quick_check: %s); restore it from "
+                      "a backup", c->s->path, found);
+    return 0;
+}
+
+/* Is this file ours, empty, or something else? Fills *fresh. */
+static int check_identity(sconn *c, int *fresh, int64_t *version, store_error *err)
+{
+    int64_t app = 0, tables = 0;
+    if (query_int(c, "PRAGMA application_id", &app, err) < 0) {
+        int rc = sqlite3_extended_errcode(c->db);
+        if ((rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT)
+            return sq_err(err, STORE_IO, "store: %s is not a backpropd database (not an SQLite "
+                          "file, or its header is corrupt)", c->s->path);
+        return err->code;
+    }
+    if (query_int(c, "PRAGMA user_version", version, err) < 0 ||
+        query_int(c, "SELECT count(*) FROM sqlite_schema", &tables, err) < 0)
+        return err->code;
+    *fresh = 0;
+    if (app == 0 && tables == 0 && *version == 0) {
+        *fresh = 1;
+        return 0;
+    }
+    if (app != STORE_APP_ID)
+        return sq_err(err, STORE_IO, "store: %s is an SQLite database of another application "
+                      "(application_id 0x%08llx), not backpropd's; move it away or choose "
+                      "another --data directory", c->s->path, (unsigned long long)(uint32_t)app);
+    if (*version > STORE_SCHEMA_VERSION)
+        return sq_err(err, STORE_IO, "store: %s has schema version %lld, newer than this "
+                      "backpropd knows (%d): upgrade backpropd", c->s->path,
+                      (long long)*version, STORE_SCHEMA_VERSION);
+    return 0;
+}
+
+/* Applies the migrations from the file's version up, in one transaction (re-reading the
+ * version under the write lock: another process may have migrated meanwhile). */
+static int migrate(sconn *c, store_error *err)
+{
+    int64_t v = 0;
+    if (sq_begin(c, 1, err) < 0)
+        return err->code;
+    int fresh = 0;
+    if (check_identity(c, &fresh, &v, err) < 0)
+        goto fail;
+    for (; v < STORE_SCHEMA_VERSION; v++)
+        if (conn_exec(c, migrations[v], "migrate", err) < 0)
+            goto fail;
+    char sql[96];
+    snprintf(sql, sizeof sql, "PRAGMA application_id = %d; PRAGMA user_version = %d",
+             STORE_APP_ID, STORE_SCHEMA_VERSION);
+    if (conn_exec(c, sql, "migrate", err) < 0)
+        goto fail;
+    char order[16];
+    if (query_text(c, "SELECT value FROM meta WHERE key = 'byte_order'", order, sizeof order,
+                   err) < 0)
+        goto fail;
+    if (strcmp(order, HOST_ORDER) != 0) {
+        sq_err(err, STORE_IO, "store: %s was written on a host with another byte order (%s)",
+               c->s->path, order);
+        goto fail;
+    }
+    return sq_commit(c, err);
+fail:
+    sq_rollback(c);
+    return err->code;
+}
+
 store *store_open(const char *dir, store_error *err)
 {
-    (void)dir; (void)err; return calloc(1, sizeof(store));
+    err->code = 0;
+    err->msg[0] = '\0';
+    store *s = NULL;
+    sconn *c = NULL;
+    int key_made = 0, mu_made = 0;
+    if (!sqlite3_threadsafe()) {
+        sq_err(err, STORE_IO, "store: this SQLite library was built without thread support");
+        goto fail;
+    }
+    if (!dir || !*dir) {
+        sq_err(err, STORE_IO, "store: no data directory given");
+        goto fail;
+    }
+    if (make_dirs(dir, err) < 0)
+        goto fail;
+    s = calloc(1, sizeof *s);
+    if (!s) {
+        sq_err(err, STORE_NOMEM, "store: out of memory");
+        goto fail;
+    }
+    if (snprintf(s->path, sizeof s->path, "%s/backpropd.db", dir) >= (int)sizeof s->path) {
+        sq_err(err, STORE_IO, "store: data directory path too long");
+        goto fail;
+    }
+    if (pthread_mutex_init(&s->mu, NULL) != 0) {
+        sq_err(err, STORE_NOMEM, "store: cannot create a mutex");
+        goto fail;
+    }
+    mu_made = 1;
+    if (pthread_key_create(&s->key, conn_thread_exit) != 0) {
+        sq_err(err, STORE_NOMEM, "store: cannot create a thread key");
+        goto fail;
+    }
+    key_made = 1;
+
+    c = conn_open(s, 1, err);
+    if (!c)
+        goto fail;
+    int fresh = 0;
+    int64_t version = 0;
+    if (check_identity(c, &fresh, &version, err) < 0)
+        goto fail;
+    if (fresh) {
+        /* Only effective before the first table exists. */
+        char sql[96];
+        snprintf(sql, sizeof sql, "PRAGMA page_size = %d; PRAGMA auto_vacuum = INCREMENTAL",
+                 STORE_PAGE_SIZE);
+        if (conn_exec(c, sql, "create", err) < 0)
+            goto fail;
+    }
+    char mode[16];
+    if (query_text(c, "PRAGMA journal_mode = WAL", mode, sizeof mode, err) < 0)
+        goto fail;
+    if (strcmp(mode, "wal") != 0) {
+        sq_err(err, STORE_IO, "store: %s: cannot use WAL mode (journal_mode is %s)", s->path, mode);
+        goto fail;
+    }
+    if (!fresh) {
+        if (quick_check(c, err) < 0)
+            goto fail;
+    }
+    if (migrate(c, err) < 0)
+        goto fail;
+    conn_register(s, c);
+    return s;
+fail:
+    conn_close(c);
+    if (key_made)
+        pthread_key_delete(s->key);
+    if (mu_made)
+        pthread_mutex_destroy(&s->mu);
+    free(s);
+    if (!err->code)
+        sq_err(err, STORE_IO, "store: cannot open the store");
+    return NULL;
 }
+
+/* Closes every connection, including those of threads still alive (which must not touch s
+ * again: call this after the threads that used the store have stopped). */
 void store_close(store *s)
 {
-    (void)s; free(s);
+    if (!s)
+        return;
+    pthread_setspecific(s->key, NULL);
+    pthread_key_delete(s->key); /* no destructor runs for s after this */
+    pthread_mutex_lock(&s->mu);
+    sconn *c = s->conns;
+    s->conns = NULL;
+    pthread_mutex_unlock(&s->mu);
+    while (c) {
+        sconn *next = c->next;
+        conn_close(c);
+        c = next;
+    }
+    pthread_mutex_destroy(&s->mu);
+    free(s);
 }
+
 int store_ping(store *s, store_error *err)
 {
-    (void)s; (void)err; return STORE_IO;
+    sconn *c = sq_conn(s, err);
+    if (!c)
+        return err->code;
+    int64_t v = 0;
+    return query_int(c, "PRAGMA user_version", &v, err);
 }
-int store_dataset_put(store *s, const store_dataset_meta *meta, const double *X, const int32_t *labels, const double *Y, store_error *err)
+
+void store_debug_max_pages(store *s, int pages)
 {
-    (void)s; (void)meta; (void)X; (void)labels; (void)Y; (void)err; return STORE_IO;
+    atomic_store(&s->max_pages, pages > 0 ? pages : 0);
 }
-int store_dataset_get(store *s, const char *owner, const char *id, store_dataset_meta *out, store_error *err)
+
+int store_debug_page_count(store *s, int64_t *pages, int64_t *page_size, store_error *err)
 {
-    (void)s; (void)owner; (void)id; (void)out; (void)err; return STORE_IO;
+    sconn *c = sq_conn(s, err);
+    if (!c)
+        return err->code;
+    if (query_int(c, "PRAGMA page_count", pages, err) < 0)
+        return err->code;
+    return query_int(c, "PRAGMA page_size", page_size, err);
 }
-int store_dataset_load(store *s, const char *owner, const char *id, store_dataset_meta *meta, double **X, int32_t **labels, double **Y, store_error *err)
+
+/* ---------------- datasets ---------------- */
+
+static void read_ds_meta(sqlite3_stmt *st, store_dataset_meta *m, char *xf, char *yf)
 {
-    (void)s; (void)owner; (void)id; (void)meta; (void)X; (void)labels; (void)Y; (void)err; return STORE_IO;
+    memset(m, 0, sizeof *m);
+    sq_copy_text(m->id, sizeof m->id, st, 0);
+    sq_copy_text(m->owner, sizeof m->owner, st, 1);
+    sq_copy_text(m->name, sizeof m->name, st, 2);
+    m->rows = sqlite3_column_int64(st, 3);
+    m->features = sqlite3_column_int64(st, 4);
+    m->outputs = sqlite3_column_int64(st, 5);
+    m->has_labels = sqlite3_column_int(st, 6);
+    m->bytes = sqlite3_column_int64(st, 7);
+    m->created_at = sqlite3_column_int64(st, 8);
+    if (xf)
+        sq_copy_text(xf, 8, st, 9);
+    if (yf)
+        sq_copy_text(yf, 8, st, 10);
 }
-int store_dataset_list(store *s, const char *owner, store_dataset_meta **out, size_t *n, store_error *err)
+
+/* Byte sizes of X and of labels/Y for a meta; STORE_CONFLICT when they overflow. */
+static int ds_sizes(const store_dataset_meta *m, int64_t *xbytes, int64_t *ybytes,
+                    store_error *err)
 {
-    (void)s; (void)owner; (void)out; (void)n; (void)err; return STORE_IO;
+    int64_t xn, xb, yn, yb, total;
+    if (m->rows <= 0 || m->features <= 0 || m->outputs <= 0)
+        return sq_err(err, STORE_CONFLICT, "store: dataset: rows, features and outputs must be "
+                      "positive");
+    if (__builtin_mul_overflow(m->rows, m->features, &xn) ||
+        __builtin_mul_overflow(xn, (int64_t)8, &xb) ||
+        __builtin_mul_overflow(m->rows, m->has_labels ? (int64_t)1 : m->outputs, &yn) ||
+        __builtin_mul_overflow(yn, (int64_t)(m->has_labels ? 4 : 8), &yb) ||
+        __builtin_add_overflow(xb, yb, &total))
+        return sq_err(err, STORE_CONFLICT, "store: dataset too large");
+#if SIZE_MAX < INT64_MAX
+    if (total > (int64_t)SIZE_MAX)
+        return sq_err(err, STORE_CONFLICT, "store: dataset too large");
+#endif
+    *xbytes = xb;
+    *ybytes = yb;
+    return 0;
 }
+
+/* Inserts the chunks of one array (already inside the transaction). */
+static int put_chunks(sconn *c, const char *id, size_t idsize, int kind, const void *data,
+                      int64_t bytes, store_error *err)
+{
+    const unsigned char *p = data;
+    for (int64_t off = 0, seq = 0; off < bytes; off += STORE_CHUNK_BYTES, seq++) {
+        int64_t n = bytes - off < STORE_CHUNK_BYTES ? bytes - off : STORE_CHUNK_BYTES;
+        sqlite3_stmt *st = sq_stmt(c, Q_DS_CHUNK_INSERT, err);
+        if (!st)
+            return err->code;
+        sq_bind_field(st, 1, id, idsize);
+        sqlite3_bind_int(st, 2, kind);
+        sqlite3_bind_int64(st, 3, seq);
+        int rc = sqlite3_bind_blob64(st, 4, p + off, (sqlite3_uint64)n, SQLITE_STATIC);
+        if (rc != SQLITE_OK)
+            return sq_fail(c, rc, "dataset chunk", err);
+        if (sq_exec(c, st, "store dataset", err) < 0)
+            return err->code;
+    }
+    return 0;
+}
+
+int store_dataset_put(store *s, const store_dataset_meta *meta, const double *X,
+                      const int32_t *labels, const double *Y, store_error *err)
+{
+    sconn *c = sq_conn(s, err);
+    if (!c)
+        return err->code;
+    int64_t xbytes, ybytes;
+    if (ds_sizes(meta, &xbytes, &ybytes, err) < 0)
+        return err->code;
+    if (!X || (meta->has_labels ? !labels : !Y))
+        return sq_err(err, STORE_CONFLICT, "store: dataset: missing %s",
+                      !X ? "X" : meta->has_labels ? "labels" : "Y");
+    if (sq_begin(c, 1, err) < 0)
+        return err->code;
+    sqlite3_stmt *st = sq_stmt(c, Q_DS_INSERT, err);
+    if (!st)
+        goto fail;
+    SQ_BIND_FIELD(st, 1, meta->id);
+    SQ_BIND_FIELD(st, 2, meta->owner);
+    SQ_BIND_FIELD(st, 3, meta->name);
+    sqlite3_bind_int64(st, 4, meta->rows);
+    sqlite3_bind_int64(st, 5, meta->features);
+    sqlite3_bind_int64(st, 6, meta->outputs);
+    sqlite3_bind_int(st, 7, meta->has_labels ? 1 : 0);
+    sqlite3_bind_int64(st, 8, xbytes + ybytes);
+    sqlite3_bind_int64(st, 9, meta->created_at > 0 ? meta->created_at : (int64_t)time(NULL));
+    sqlite3_bind_text(st, 10, F64_FORMAT, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 11, meta->has_labels ? I32_FORMAT : F64_FORMAT, -1, SQLITE_STATIC);
+    if (sq_exec(c, st, "store dataset", err) < 0) {
+        if (err->code == STORE_CONFLICT)
+            sq_err(err, STORE_CONFLICT, "store: dataset id already exists");
+        goto fail;
+    }
+    if (put_chunks(c, meta->id, sizeof meta->id, CHUNK_X, X, xbytes, err) < 0)
+        goto fail;
+    if (meta->has_labels
+            ? put_chunks(c, meta->id, sizeof meta->id, CHUNK_LABELS, labels, ybytes, err) < 0
+            : put_chunks(c, meta->id, sizeof meta->id, CHUNK_Y, Y, ybytes, err) < 0)
+        goto fail;
+    return sq_commit(c, err);
+fail:
+    sq_rollback(c);
+    return err->code;
+}
+
+int store_dataset_get(store *s, const char *owner, const char *id, store_dataset_meta *out,
+                      store_error *err)
+{
+    sconn *c = sq_conn(s, err);
+    if (!c)
+        return err->code;
+    sqlite3_stmt *st = sq_stmt(c, Q_DS_GET, err);
+    if (!st)
+        return err->code;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sq_bind_opt_text(st, 2, owner);
+    int rc = sqlite3_step(st);
+    int code = 0;
+    if (rc == SQLITE_ROW)
+        read_ds_meta(st, out, NULL, NULL);
+    else if (rc == SQLITE_DONE)
+        code = sq_err(err, STORE_NOT_FOUND, "store: no such dataset");
+    else
+        code = sq_fail(c, rc, "read dataset", err);
+    sqlite3_reset(st);
+    return code;
+}
+
+/* Reads the chunks of one kind, in order, into dst (exactly `bytes` long). The statement is
+ * positioned on the first row of that kind (rc = its last step result) and left after it. */
+static int read_chunks(sconn *c, sqlite3_stmt *st, int *rc, int kind, unsigned char *dst,
+                       int64_t bytes, store_error *err)
+{
+    int64_t off = 0, seq = 0;
+    sqlite3_blob *blob = NULL;
+    int code = 0;
+    while (*rc == SQLITE_ROW && sqlite3_column_int(st, 1) == kind) {
+        int64_t rowid = sqlite3_column_int64(st, 0);
+        int64_t len = sqlite3_column_int64(st, 3);
+        if (sqlite3_column_int64(st, 2) != seq || len <= 0 || len > bytes - off) {
+            code = sq_err(err, STORE_IO, "store: dataset is corrupt (chunk %d/%lld)", kind,
+                          (long long)seq);
+            goto cleanup;
+        }
+        int r = blob ? sqlite3_blob_reopen(blob, rowid)
+                     : sqlite3_blob_open(c->db, "main", "dataset_chunks", "data", rowid, 0, &blob);
+        if (r == SQLITE_OK)
+            r = sqlite3_blob_read(blob, dst + off, (int)len, 0);
+        if (r != SQLITE_OK) {
+            code = sq_fail(c, r, "read dataset", err);
+            goto cleanup;
+        }
+        off += len;
+        seq++;
+        *rc = sqlite3_step(st);
+    }
+    if (*rc != SQLITE_ROW && *rc != SQLITE_DONE) {
+        code = sq_fail(c, *rc, "read dataset", err);
+        goto cleanup;
+    }
+    if (off != bytes)
+        code = sq_err(err, STORE_IO, "store: dataset is corrupt (%lld of %lld bytes)",
+                      (long long)off, (long long)bytes);
+cleanup:
+    sqlite3_blob_close(blob);
+    return code;
+}
+
+int store_dataset_load(store *s, const char *owner, const char *id, store_dataset_meta *meta,
+                       double **X, int32_t **labels, double **Y, store_error *err)
+{
+    *X = NULL;
+    *labels = NULL;
+    *Y = NULL;
+    sconn *c = sq_conn(s, err);
+    if (!c)
+        return err->code;
+    double *x = NULL;
+    void *y = NULL;
+    char xf[8], yf[8];
+    if (sq_begin(c, 0, err) < 0)
+        return err->code;
+    sqlite3_stmt *st = sq_stmt(c, Q_DS_GET, err);
+    if (!st)
+        goto fail;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sq_bind_opt_text(st, 2, owner);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        read_ds_meta(st, meta, xf, yf);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE) {
+        sq_err(err, STORE_NOT_FOUND, "store: no such dataset");
+        goto fail;
+    }
+    if (rc != SQLITE_ROW) {
+        sq_fail(c, rc, "read dataset", err);
+        goto fail;
+    }
+    if (strcmp(xf, F64_FORMAT) != 0 ||
+        strcmp(yf, meta->has_labels ? I32_FORMAT : F64_FORMAT) != 0) {
+        sq_err(err, STORE_IO, "store: dataset stored as %s/%s, this host reads %s", xf, yf,
+               F64_FORMAT);
+        goto fail;
+    }
+    int64_t xbytes, ybytes;
+    if (ds_sizes(meta, &xbytes, &ybytes, err) < 0) {
+        sq_err(err, STORE_IO, "store: dataset metadata is corrupt");
+        goto fail;
+    }
+    x = malloc((size_t)xbytes);
+    y = malloc((size_t)ybytes);
+    if (!x || !y) {
+        sq_err(err, STORE_NOMEM, "store: out of memory loading a dataset of %lld bytes",
+               (long long)(xbytes + ybytes));
+        goto fail;
+    }
+    st = sq_stmt(c, Q_DS_CHUNKS, err);
+    if (!st)
+        goto fail;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    int code = read_chunks(c, st, &rc, CHUNK_X, (unsigned char *)x, xbytes, err);
+    if (code == 0)
+        code = read_chunks(c, st, &rc, meta->has_labels ? CHUNK_LABELS : CHUNK_Y, y, ybytes,
+                           err);
+    if (code == 0 && rc != SQLITE_DONE)
+        code = sq_err(err, STORE_IO, "store: dataset is corrupt (extra chunks)");
+    sqlite3_reset(st);
+    if (code < 0)
+        goto fail;
+    sq_rollback(c); /* ends the read transaction */
+    *X = x;
+    if (meta->has_labels)
+        *labels = y;
+    else
+        *Y = y;
+    return 0;
+fail:
+    sq_rollback(c);
+    free(x);
+    free(y);
+    return err->code;
+}
+
+int store_dataset_list(store *s, const char *owner, store_dataset_meta **out, size_t *n,
+                       store_error *err)
+{
+    *out = NULL;
+    *n = 0;
+    sconn *c = sq_conn(s, err);
+    if (!c)
+        return err->code;
+    sqlite3_stmt *st = sq_stmt(c, Q_DS_LIST, err);
+    if (!st)
+        return err->code;
+    sqlite3_bind_text(st, 1, owner ? owner : "", -1, SQLITE_STATIC);
+    store_dataset_meta *v = NULL;
+    size_t len = 0, cap = 0;
+    int rc, code = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (len == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            store_dataset_meta *nv = realloc(v, ncap * sizeof *nv);
+            if (!nv) {
+                code = sq_err(err, STORE_NOMEM, "store: out of memory");
+                goto cleanup;
+            }
+            v = nv;
+            cap = ncap;
+        }
+        read_ds_meta(st, &v[len++], NULL, NULL);
+    }
+    if (rc != SQLITE_DONE)
+        code = sq_fail(c, rc, "list datasets", err);
+cleanup:
+    sqlite3_reset(st);
+    if (code < 0) {
+        free(v);
+        return code;
+    }
+    *out = v;
+    *n = len;
+    return 0;
+}
+
 int store_dataset_delete(store *s, const char *owner, const char *id, store_error *err)
 {
-    (void)s; (void)owner; (void)id; (void)err; return STORE_IO;
+    sconn *c = sq_conn(s, err);
+    if (!c)
+        return err->code;
+    if (sq_begin(c, 1, err) < 0)
+        return err->code;
+    sqlite3_stmt *st = sq_stmt(c, Q_DS_EXISTS, err);
+    if (!st)
+        goto fail;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, owner ? owner : "", -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE) {
+        sq_err(err, STORE_NOT_FOUND, "store: no such dataset");
+        goto fail;
+    }
+    if (rc != SQLITE_ROW) {
+        sq_fail(c, rc, "delete dataset", err);
+        goto fail;
+    }
+    st = sq_stmt(c, Q_DS_IN_USE, err);
+    if (!st)
+        goto fail;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW) {
+        sq_err(err, STORE_CONFLICT, "store: dataset is used by a queued or running job");
+        goto fail;
+    }
+    if (rc != SQLITE_DONE) {
+        sq_fail(c, rc, "delete dataset", err);
+        goto fail;
+    }
+    st = sq_stmt(c, Q_DS_DELETE, err);
+    if (!st)
+        goto fail;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    if (sq_exec(c, st, "delete dataset", err) < 0)
+        goto fail;
+    if (sq_commit(c, err) < 0)
+        return err->code;
+    /* Give the freed pages back to the file system (best effort, its own transaction). */
+    sqlite3_exec(c->db, "PRAGMA incremental_vacuum", NULL, NULL, NULL);
+    return 0;
+fail:
+    sq_rollback(c);
+    return err->code;
 }
+
 int store_dataset_bytes(store *s, const char *owner, int64_t *bytes, store_error *err)
 {
-    (void)s; (void)owner; (void)bytes; (void)err; return STORE_IO;
-}
-const char *job_status_name(job_status s)
-{
-    (void)s; return "queued";
-}
-int job_status_parse(const char *name, job_status *out)
-{
-    (void)name; (void)out; return STORE_IO;
-}
-void store_job_clear(store_job *j)
-{
-    (void)j; free(j->spec_json); j->spec_json=NULL;
-}
-void store_jobs_free(store_job *jobs, size_t n)
-{
-    (void)jobs; (void)n; free(jobs);
-}
-int store_job_create(store *s, store_job *job, const double *theta0, int64_t n_params, store_error *err)
-{
-    (void)s; (void)job; (void)theta0; (void)n_params; (void)err; return STORE_IO;
-}
-int store_job_get(store *s, const char *owner, const char *id, store_job *out, store_error *err)
-{
-    (void)s; (void)owner; (void)id; (void)out; (void)err; return STORE_IO;
-}
-int store_job_list(store *s, const char *owner, int status, int64_t cursor, int limit, store_job **out, size_t *n, int64_t *next_cursor, store_error *err)
-{
-    (void)s; (void)owner; (void)status; (void)cursor; (void)limit; (void)out; (void)n; (void)next_cursor; (void)err; return STORE_IO;
-}
-int store_job_count_active(store *s, const char *owner, int64_t *n, store_error *err)
-{
-    (void)s; (void)owner; (void)n; (void)err; return STORE_IO;
-}
-int store_job_count_by_status(store *s, int64_t counts[5], store_error *err)
-{
-    (void)s; (void)counts; (void)err; return STORE_IO;
-}
-int store_job_claim(store *s, const char *worker_id, int64_t lease_ms, store_job *out, store_error *err)
-{
-    (void)s; (void)worker_id; (void)lease_ms; (void)out; (void)err; return STORE_IO;
-}
-int store_job_renew(store *s, const char *id, const char *worker_id, int64_t lease_ms, int *cancel_requested, store_error *err)
-{
-    (void)s; (void)id; (void)worker_id; (void)lease_ms; (void)cancel_requested; (void)err; return STORE_IO;
-}
-int store_job_release(store *s, const char *id, const char *worker_id, store_error *err)
-{
-    (void)s; (void)id; (void)worker_id; (void)err; return STORE_IO;
-}
-int store_job_checkpoint(store *s, const char *id, const char *worker_id, const store_history *hist, const store_progress *progress, const void *checkpoint, size_t checkpoint_len, const double *theta, int64_t n_params, store_error *err)
-{
-    (void)s; (void)id; (void)worker_id; (void)hist; (void)progress; (void)checkpoint; (void)checkpoint_len; (void)theta; (void)n_params; (void)err; return STORE_IO;
-}
-int store_job_finish(store *s, const char *id, const char *worker_id, job_status status, const char *error, const store_history *hist, const store_progress *progress, const double *theta, int64_t n_params, store_error *err)
-{
-    (void)s; (void)id; (void)worker_id; (void)status; (void)error; (void)hist; (void)progress; (void)theta; (void)n_params; (void)err; return STORE_IO;
-}
-int store_job_request_cancel(store *s, const char *owner, const char *id, int *now_cancelled, store_error *err)
-{
-    (void)s; (void)owner; (void)id; (void)now_cancelled; (void)err; return STORE_IO;
-}
-int store_job_delete(store *s, const char *owner, const char *id, store_error *err)
-{
-    (void)s; (void)owner; (void)id; (void)err; return STORE_IO;
-}
-int store_job_checkpoint_load(store *s, const char *id, void **buf, size_t *len, store_error *err)
-{
-    (void)s; (void)id; (void)buf; (void)len; (void)err; return STORE_IO;
-}
-int store_job_weights(store *s, const char *owner, const char *id, double **theta, int64_t *n_params, int64_t *epoch, double *cost, store_error *err)
-{
-    (void)s; (void)owner; (void)id; (void)theta; (void)n_params; (void)epoch; (void)cost; (void)err; return STORE_IO;
-}
-int store_job_history(store *s, const char *owner, const char *id, int64_t **epoch, double **cost, double **validation_cost, double **accuracy, size_t *n, store_error *err)
-{
-    (void)s; (void)owner; (void)id; (void)epoch; (void)cost; (void)validation_cost; (void)accuracy; (void)n; (void)err; return STORE_IO;
-}
-int store_job_theta0(store *s, const char *id, double **theta, int64_t *n_params, store_error *err)
-{
-    (void)s; (void)id; (void)theta; (void)n_params; (void)err; return STORE_IO;
+    *bytes = 0;
+    sconn *c = sq_conn(s, err);
+    if (!c)
+        return err->code;
+    sqlite3_stmt *st = sq_stmt(c, Q_DS_BYTES, err);
+    if (!st)
+        return err->code;
+    sqlite3_bind_text(st, 1, owner ? owner : "", -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int code = 0;
+    if (rc == SQLITE_ROW)
+        *bytes = sqlite3_column_int64(st, 0);
+    else
+        code = sq_fail(c, rc, "dataset bytes", err);
+    sqlite3_reset(st);
+    return code;
 }

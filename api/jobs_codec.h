@@ -1,0 +1,79 @@
+/* jobs_codec.h — JSON for training jobs: the POST /v1/jobs request, the canonical spec text the
+ * store keeps ({"network":…,"training":…}), and the job / progress / history / weights / event
+ * objects the server answers with. No HTTP and no storage types here: callers pass plain values.
+ *
+ * Errors go into an api_error whose detail names the field ("training.epochs: …").
+ * Ownership per function: "new" = caller frees (json_decref / free); everything else borrowed.
+ */
+#ifndef BACKPROPD_JOBS_CODEC_H
+#define BACKPROPD_JOBS_CODEC_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api/api.h"
+#include "core/bp.h"
+
+#define API_JOB_MAX_EPOCHS 1000000LL /* core/train.c: bp_train_config_validate */
+#define API_JOB_MAX_LBFGS_MEMORY 100
+
+/* A parsed POST /v1/jobs body. */
+typedef struct {
+    bp_spec spec;
+    bp_train_config train;
+    char dataset[40];  /* "ds_…" */
+    double *theta0;    /* new: warm start (bp_param_count doubles), or NULL */
+} api_job_request;
+void api_job_request_clear(api_job_request *r); /* frees theta0; *r zeroed */
+
+/* {"network","dataset","training","theta"}: unknown keys refused at every level
+ * ("training.foo: unknown field"); "training" may be absent (defaults) and each of its fields
+ * is optional; "theta" may be absent or null. 0 ok, -1 with err (400). */
+int api_job_request_parse(api_job_request *out, const json_t *body, api_error *err);
+
+/* "training" object <-> bp_train_config. field = JSON path prefix ("training"). */
+int api_training_parse(bp_train_config *out, const json_t *j, const char *field, api_error *err);
+json_t *api_training_json(const bp_train_config *c); /* new, every field, canonical order */
+
+/* Canonical spec text stored with a job: {"network":{…},"training":{…}} (new, NUL-terminated,
+ * numbers with 17 significant digits so they parse back to the same doubles). NULL on OOM. */
+char *api_job_spec_dump(const bp_spec *spec, const bp_train_config *c);
+/* Parses that text back. 0 ok, -1 with err. */
+int api_job_spec_parse(bp_spec *spec, bp_train_config *c, const char *text, api_error *err);
+
+/* ---- answers ---- */
+typedef struct {
+    int64_t epoch, epochs;
+    double cost, validation_cost, accuracy, samples_per_second; /* NaN = null */
+} api_job_progress;
+
+/* Everything GET /v1/jobs/{id} shows, as plain values (all borrowed). */
+typedef struct {
+    const char *id;
+    const char *status;     /* "queued" … */
+    const char *dataset;
+    const char *spec_json;  /* canonical text from api_job_spec_dump */
+    const char *error;      /* NULL or "" = null */
+    int64_t created_at_ms, started_at_ms, finished_at_ms; /* unix ms, 0 = null */
+    api_job_progress progress;
+} api_job_view;
+
+/* new: {"id","status","network","dataset","training","progress","created_at","started_at",
+ * "finished_at","error"}. NULL on OOM or an unreadable spec_json. */
+json_t *api_job_json(const api_job_view *v);
+json_t *api_job_progress_json(const api_job_progress *p); /* new */
+/* new: {"epoch":[…],"cost":[…],"validation_cost":[…]} for n rows (NaN → null). */
+json_t *api_job_history_json(const int64_t *epoch, const double *cost,
+                             const double *validation_cost, size_t n);
+/* new: {"network","theta","epoch","cost"} */
+json_t *api_job_weights_json(const bp_spec *spec, const double *theta, int64_t epoch,
+                             double cost);
+/* new: a number, or null for NaN / Inf. */
+json_t *api_number_or_null(double v);
+/* RFC 3339 UTC with milliseconds ("2026-11-26T19:00:00.123Z") into buf (>= 32 bytes). */
+const char *api_time_rfc3339(int64_t unix_ms, char *buf, size_t len);
+/* new: RFC 3339 string, or null for 0. */
+json_t *api_time_json(int64_t unix_ms);
+
+#endif

@@ -1,0 +1,265 @@
+/* bench_core.c — issue 3's benchmark of core/: full-batch J + ∇J on
+ *   W1  digits 64-32-10, m = 1797 (tests/data/digits.csv)
+ *   W2  seeded synthetic 60000 × 784, 784-256-128-10
+ * with median time and GFLOP/s (forward 2·m·Σ (s_l+1)·s_{l+1}, backward twice that), and in the
+ * same run a plain dgemm on 2048³ and the same GEMM shapes as ratios; samples/s of an sgd epoch
+ * (batch 64 on W1, 256 on W2) through the bp_trainer API; and peak memory against the dataset
+ * plus parameters. Targets are printed next to each measurement.
+ */
+#include "bench/bench_util.h"
+#include "core/bp.h"
+#include "server/blas_env.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SAMPLES 64
+
+typedef struct {
+    const char *name;
+    bp_spec spec;
+    double *X, *Y;
+    int32_t *labels;
+    int64_t m;
+} workload;
+
+/* Nominal FLOPs of one J + ∇J: forward 2·m·Σ (s_l+1)·s_{l+1}, backward twice that. */
+static double flops_full(const bp_spec *s, int64_t m)
+{
+    double f = 0.0;
+    for (int l = 0; l + 1 < s->n_layers; l++)
+        f += 2.0 * (double)m * (s->sizes[l] + 1.0) * s->sizes[l + 1];
+    return 3.0 * f;
+}
+
+/* Median seconds of `reps` calls of J + ∇J (after warm-up), at least min_time s in all. */
+static double time_cost_grad(const workload *wl, const double *theta, double *dtheta,
+                             bp_work *w, int reps)
+{
+    double t[MAX_SAMPLES];
+    int64_t P = bp_param_count(&wl->spec);
+    for (int i = 0; i < 2; i++) {
+        memset(dtheta, 0, sizeof(double) * (size_t)P);
+        bp_cost_grad(dtheta, w, wl->X, wl->Y, theta, wl->m, 1.0, wl->m);
+    }
+    for (int i = 0; i < reps; i++) {
+        double t0 = bench_now();
+        memset(dtheta, 0, sizeof(double) * (size_t)P);
+        bp_cost_grad(dtheta, w, wl->X, wl->Y, theta, wl->m, 1.0, wl->m);
+        t[i] = bench_now() - t0;
+    }
+    return bench_median(t, reps);
+}
+
+/* The GEMMs bp_cost_grad issues (same shapes, same chunking), with no elementwise work. */
+static void gemms_only(const workload *wl, const double *theta, double *dtheta, double *buf_a,
+                       double *buf_b)
+{
+    const bp_spec *s = &wl->spec;
+    int L = s->n_layers;
+    for (int64_t r0 = 0; r0 < wl->m; r0 += BP_CHUNK_ROWS) {
+        int n = (int)(wl->m - r0 < BP_CHUNK_ROWS ? wl->m - r0 : BP_CHUNK_ROWS);
+        const double *A = wl->X + r0 * s->sizes[0];
+        int64_t off = 0;
+        for (int l = 0; l + 1 < L; l++) {
+            int si = s->sizes[l], so = s->sizes[l + 1];
+            double *Z = (l % 2) ? buf_b : buf_a;
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, so, si, 1.0, A, si,
+                        theta + off + 1, si + 1, 0.0, Z, so);
+            A = Z;
+            off += (int64_t)so * (si + 1);
+        }
+        for (int l = L - 2; l >= 0; l--) {
+            int si = s->sizes[l], so = s->sizes[l + 1];
+            off = bp_layer_offset(s, l);
+            const double *D = (l % 2) ? buf_b : buf_a;
+            const double *Al = l == 0 ? wl->X + r0 * s->sizes[0] : ((l % 2) ? buf_a : buf_b);
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, so, si, n, 1.0, D, so, Al, si,
+                        1.0, dtheta + off + 1, si + 1);
+            if (l > 0)
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, si, so, 1.0, D, so,
+                            theta + off + 1, si + 1, 0.0, (l % 2) ? buf_a : buf_b, si);
+        }
+    }
+}
+
+static double time_gemms_only(const workload *wl, const double *theta, double *dtheta, int reps)
+{
+    int maxs = 0;
+    for (int l = 1; l < wl->spec.n_layers; l++)
+        maxs = wl->spec.sizes[l] > maxs ? wl->spec.sizes[l] : maxs;
+    double *a = malloc(sizeof(double) * BP_CHUNK_ROWS * (size_t)maxs);
+    double *b = malloc(sizeof(double) * BP_CHUNK_ROWS * (size_t)maxs);
+    double t[MAX_SAMPLES], r = NAN;
+    if (!a || !b)
+        goto cleanup;
+    gemms_only(wl, theta, dtheta, a, b);
+    for (int i = 0; i < reps; i++) {
+        double t0 = bench_now();
+        gemms_only(wl, theta, dtheta, a, b);
+        t[i] = bench_now() - t0;
+    }
+    r = bench_median(t, reps);
+cleanup:
+    free(a);
+    free(b);
+    return r;
+}
+
+static double square_dgemm_gflops(int n, int reps)
+{
+    double *a = malloc(sizeof(double) * (size_t)n * n), *b = malloc(sizeof(double) * (size_t)n * n);
+    double *c = malloc(sizeof(double) * (size_t)n * n), t[MAX_SAMPLES], r = NAN;
+    if (!a || !b || !c)
+        goto cleanup;
+    bp_rng rng;
+    bp_rng_seed(&rng, 7);
+    for (int64_t i = 0; i < (int64_t)n * n; i++) {
+        a[i] = bp_rng_uniform(&rng);
+        b[i] = bp_rng_uniform(&rng);
+    }
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, a, n, b, n, 0.0, c, n);
+    for (int i = 0; i < reps; i++) {
+        double t0 = bench_now();
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, a, n, b, n, 0.0, c,
+                    n);
+        t[i] = bench_now() - t0;
+    }
+    r = 2.0 * n * (double)n * n / bench_median(t, reps) / 1e9;
+cleanup:
+    free(a);
+    free(b);
+    free(c);
+    return r;
+}
+
+/* samples/s of sgd epochs through bp_trainer (median over `epochs` epochs), NaN on failure. */
+static double sgd_samples_per_s(const workload *wl, int64_t batch, int epochs)
+{
+    bp_train_config cfg;
+    bp_train_config_default(&cfg);
+    cfg.optimizer = BP_OPT_SGD;
+    cfg.batch_size = batch;
+    cfg.epochs = epochs;
+    cfg.learning_rate = 0.1;
+    cfg.lambda = 0.0;
+    bp_data d = {wl->X, wl->Y, wl->labels, wl->m, wl->spec.sizes[0],
+                 wl->spec.sizes[wl->spec.n_layers - 1]};
+    bp_error err = {{0}};
+    bp_trainer *t = bp_trainer_new(&wl->spec, &cfg, &d, NULL, &err);
+    if (!t) {
+        printf("  %s sgd: trainer not available: %s\n", wl->name, err.msg);
+        return NAN;
+    }
+    double s[MAX_SAMPLES], own[MAX_SAMPLES];
+    int n = 0;
+    for (int e = 0; e < epochs && n < MAX_SAMPLES; e++) {
+        bp_progress p;
+        double t0 = bench_now();
+        bp_train_status st = bp_trainer_epoch(t, &p, NULL, &err);
+        own[n] = (double)wl->m / (bench_now() - t0);
+        s[n++] = p.samples_per_second;
+        if (st == BP_TRAIN_FAILED) {
+            printf("  %s sgd: epoch failed: %s\n", wl->name, err.msg);
+            break;
+        }
+        if (st != BP_TRAIN_CONTINUE)
+            break;
+    }
+    bp_trainer_free(t);
+    if (n == 0)
+        return NAN;
+    double reported = bench_median(s, n), wall = bench_median(own, n);
+    printf("  %s sgd batch %lld: %.0f samples/s reported by the trainer, %.0f by wall clock "
+           "(incl. the end-of-epoch cost)\n",
+           wl->name, (long long)batch, reported, wall);
+    return reported;
+}
+
+static void run_full_batch(const workload *wl, int reps, double square_gflops, double target_ms,
+                           double target_ratio)
+{
+    bp_error err = {{0}};
+    int64_t P = bp_param_count(&wl->spec);
+    double *theta = malloc(sizeof(double) * (size_t)P), *dtheta = malloc(sizeof(double) * (size_t)P);
+    bp_work *w = bp_work_new(&wl->spec, wl->m, &err);
+    if (!theta || !dtheta || !w) {
+        printf("  %s: setup failed: %s\n", wl->name, err.msg);
+        goto cleanup;
+    }
+    bp_rng rng;
+    bp_rng_seed(&rng, 42);
+    bp_init_weights(theta, &wl->spec, 0.0, &rng);
+    double t = time_cost_grad(wl, theta, dtheta, w, reps);
+    double tg = time_gemms_only(wl, theta, dtheta, reps);
+    double f = flops_full(&wl->spec, wl->m);
+    printf("  %s full batch J+grad: median %.3f ms, %.1f GFLOP/s (nominal 3x forward)\n", wl->name,
+           t * 1e3, f / t / 1e9);
+    if (target_ms > 0)
+        printf("    target < %.2f ms: %s\n", target_ms, t * 1e3 < target_ms ? "MET" : "missed");
+    printf("    vs square dgemm 2048^3 (%.1f GFLOP/s): ratio %.2f", square_gflops,
+           f / t / 1e9 / square_gflops);
+    if (target_ratio > 0)
+        printf("  (target >= %.2f: %s)", target_ratio,
+               f / t / 1e9 / square_gflops >= target_ratio ? "MET" : "missed");
+    printf("\n    vs the same GEMM shapes alone (%.3f ms, %.1f GFLOP/s): ratio %.2f "
+           "(time in elementwise work: %.0f%%)\n",
+           tg * 1e3, f / tg / 1e9, tg / t, 100.0 * (t - tg) / t);
+cleanup:
+    bp_work_free(w);
+    free(theta);
+    free(dtheta);
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    blas_env_setup(argv);
+    int rc = 1;
+    workload w1 = {.name = "W1", .spec = {3, {64, 32, 10}, BP_ACT_SIGMOID, BP_OUT_SIGMOID}};
+    workload w2 = {.name = "W2", .spec = {4, {784, 256, 128, 10}, BP_ACT_SIGMOID, BP_OUT_SIGMOID}};
+    printf("bench_core: OpenBLAS core %s, %d threads (OPENBLAS_CORETYPE=%s)\n", blas_core_name(),
+           blas_get_threads(), getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "");
+    /* first, so its 100 MB are freed before the datasets arrive and do not count as peak */
+    double sq = square_dgemm_gflops(2048, 5);
+    printf("  square dgemm 2048^3: %.1f GFLOP/s\n", sq);
+    if (bench_load_csv(&w1.X, &w1.Y, &w1.labels, &w1.m, 64, 10, "tests/data/digits.csv") != 0) {
+        printf("cannot load tests/data/digits.csv (run from the project root)\n");
+        goto cleanup;
+    }
+    w2.m = 60000;
+    if (bench_synthetic(&w2.X, &w2.Y, &w2.labels, w2.m, 784, 10, 12345) != 0) {
+        printf("cannot allocate the synthetic set\n");
+        goto cleanup;
+    }
+
+    run_full_batch(&w1, 51, sq, 0.6, 0);
+    run_full_batch(&w2, 5, sq, 0, 0.70);
+
+    double s1 = sgd_samples_per_s(&w1, 64, 7);
+    if (!isnan(s1))
+        printf("    target > 2,000,000 samples/s: %s\n", s1 > 2e6 ? "MET" : "missed");
+    double s2 = sgd_samples_per_s(&w2, 256, 3);
+    if (!isnan(s2))
+        printf("    target > 75,000 samples/s: %s\n", s2 > 75e3 ? "MET" : "missed");
+
+    double data_bytes = (double)w2.m * (784 + 10) * sizeof(double) + (double)w2.m * 4 +
+                        (double)w1.m * (64 + 10) * sizeof(double) + (double)w1.m * 4;
+    double param_bytes = (double)(bp_param_count(&w2.spec) + bp_param_count(&w1.spec)) * 8.0;
+    double peak = (double)bench_peak_rss();
+    printf("  peak memory %.1f MB; datasets + params %.1f MB: ratio %.2f (target < 1.5: %s)\n",
+           peak / 1e6, (data_bytes + param_bytes) / 1e6, peak / (data_bytes + param_bytes),
+           peak / (data_bytes + param_bytes) < 1.5 ? "MET" : "missed");
+    rc = 0;
+cleanup:
+    free(w1.X);
+    free(w1.Y);
+    free(w1.labels);
+    free(w2.X);
+    free(w2.Y);
+    free(w2.labels);
+    return rc;
+}

@@ -1,0 +1,535 @@
+/* bench_ingest.c — issue 4's benchmark: dataset ingest and /v1/gradient latency.
+ *
+ * 1. A seeded 60,000 × 784 set (MNIST-shaped: ~80% zeros, other pixels k/255 printed with 6
+ *    significant digits, labels 0..9) generated once as CSV and as JSON text. MB/s of
+ *    api_dataset_parse_csv and api_dataset_parse_json_text (median of 3) against simply
+ *    reading the same bytes (read(2) from the page cache, and a memchr scan over them), and
+ *    python3's json.loads on the same JSON file when python3 exists. The jansson tree path
+ *    (api_parse + api_dataset_from_json, used for small inline data) on the first 6,000 rows.
+ *    Targets: CSV >= 150 MB/s; JSON not slower than json.loads.
+ * 2. Latency of POST /v1/gradient for a small net (64-25-10 on the stored digits set) against
+ *    the real server (build/backpropd --port 0, started here): p50/p99 of sequential libcurl
+ *    requests on one keep-alive connection, and under load with wrk (a Lua script sets the
+ *    POST body) when wrk is installed.
+ */
+#include "api/api.h"
+#include "bench/bench_util.h"
+#include "server/blas_env.h"
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define ROWS 60000
+#define COLS 784
+#define JANSSON_ROWS 6000
+
+/* ------------------------------------------------------------------ the data */
+
+typedef struct {
+    char *csv, *json;
+    size_t csv_len, json_len, json_small_len; /* json_small: the first JANSSON_ROWS rows */
+    char *json_small;
+} texts;
+
+static char *append(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+static int make_texts(texts *t)
+{
+    char pix[256][16];
+    size_t plen[256];
+    for (int k = 0; k < 256; k++) {
+        snprintf(pix[k], sizeof pix[k], "%.6g", k / 255.0);
+        plen[k] = strlen(pix[k]);
+    }
+    /* the same draws for both texts: one pass makes the pixel codes */
+    uint8_t *code = malloc((size_t)ROWS * COLS);
+    if (!code)
+        return -1;
+    uint64_t s = 0x9E3779B97F4A7C15ull; /* seeded xorshift64* */
+    for (size_t i = 0; i < (size_t)ROWS * COLS; i++) {
+        s ^= s >> 12, s ^= s << 25, s ^= s >> 27;
+        uint64_t r = s * 0x2545F4914F6CDD1Dull;
+        code[i] = (r >> 60) < 13 ? 0 : (uint8_t)(1 + (r >> 32) % 255); /* 13/16 zeros */
+    }
+    size_t cap = (size_t)ROWS * (COLS * 10 + 16) + 64;
+    t->csv = malloc(cap);
+    t->json = malloc(cap);
+    if (!t->csv || !t->json)
+        return -1;
+    char *c = t->csv, *j = t->json;
+    c = append(c, "label", 5);
+    for (int f = 0; f < COLS; f++)
+        c += sprintf(c, ",px%d", f);
+    *c++ = '\n';
+    j = append(j, "{\"X\":[", 6);
+    for (int i = 0; i < ROWS; i++) {
+        const uint8_t *row = code + (size_t)i * COLS;
+        *c++ = (char)('0' + i % 10);
+        if (i)
+            *j++ = ',';
+        *j++ = '[';
+        for (int f = 0; f < COLS; f++) {
+            *c++ = ',';
+            c = append(c, pix[row[f]], plen[row[f]]);
+            if (f)
+                *j++ = ',';
+            j = append(j, pix[row[f]], plen[row[f]]);
+        }
+        *c++ = '\n';
+        *j++ = ']';
+        if (i + 1 == JANSSON_ROWS)
+            t->json_small_len = (size_t)(j - t->json);
+    }
+    j = append(j, "],\"y\":[", 7);
+    for (int i = 0; i < ROWS; i++) {
+        if (i)
+            *j++ = ',';
+        *j++ = (char)('0' + i % 10);
+    }
+    j = append(j, "]}\n", 3);
+    t->csv_len = (size_t)(c - t->csv);
+    t->json_len = (size_t)(j - t->json);
+    /* the small JSON: first rows + their labels */
+    t->json_small = malloc(t->json_small_len + 4 * JANSSON_ROWS + 32);
+    if (!t->json_small)
+        return -1;
+    char *q = append(t->json_small, t->json, t->json_small_len);
+    q = append(q, "],\"y\":[", 7);
+    for (int i = 0; i < JANSSON_ROWS; i++) {
+        if (i)
+            *q++ = ',';
+        *q++ = (char)('0' + i % 10);
+    }
+    q = append(q, "]}", 2);
+    t->json_small_len = (size_t)(q - t->json_small);
+    free(code);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ ingest timings */
+
+static double mbps(size_t bytes, double seconds)
+{
+    return (double)bytes / 1e6 / seconds;
+}
+
+static volatile size_t sink_sz;
+
+static double time_memchr(const char *p, size_t n)
+{
+    double best[3];
+    for (int k = 0; k < 3; k++) {
+        double t0 = bench_now();
+        const void *hit = memchr(p, '\x01', n); /* absent: reads every byte */
+        sink_sz += hit != NULL;
+        best[k] = bench_now() - t0;
+    }
+    return bench_median(best, 3);
+}
+
+static double time_read(const char *path, size_t n)
+{
+    char *buf = malloc(1 << 20);
+    double best[3];
+    for (int k = 0; k < 3; k++) {
+        int fd = open(path, O_RDONLY);
+        double t0 = bench_now();
+        size_t total = 0;
+        ssize_t got;
+        while (fd >= 0 && (got = read(fd, buf, 1 << 20)) > 0)
+            total += (size_t)got;
+        best[k] = bench_now() - t0;
+        if (fd >= 0)
+            close(fd);
+        sink_sz += total == n;
+    }
+    free(buf);
+    return bench_median(best, 3);
+}
+
+typedef int (*parse_fn)(api_dataset *, const char *, size_t, api_error *);
+
+static double time_parse(parse_fn fn, const char *text, size_t n, api_dataset *keep)
+{
+    double v[3];
+    for (int k = 0; k < 3; k++) {
+        api_dataset d = {0};
+        api_error err = {0};
+        double t0 = bench_now();
+        int rc = fn(&d, text, n, &err);
+        v[k] = bench_now() - t0;
+        if (rc < 0) {
+            fprintf(stderr, "parse failed: %s\n", err.detail);
+            return NAN;
+        }
+        if (k == 0 && keep)
+            *keep = d;
+        else
+            api_dataset_clear(&d);
+    }
+    return bench_median(v, 3);
+}
+
+static double time_tree(const char *text, size_t n)
+{
+    double v[3];
+    for (int k = 0; k < 3; k++) {
+        api_dataset d = {0};
+        api_error err = {0};
+        double t0 = bench_now();
+        json_t *j = api_parse(text, n, &err);
+        int rc = j ? api_dataset_from_json(&d, j, &err) : -1;
+        json_decref(j);
+        v[k] = bench_now() - t0;
+        api_dataset_clear(&d);
+        if (rc < 0) {
+            fprintf(stderr, "jansson path failed: %s\n", err.detail);
+            return NAN;
+        }
+    }
+    return bench_median(v, 3);
+}
+
+/* Seconds python3's json.loads takes on the file (median of 3, timed inside python), or NaN. */
+static double time_python(const char *path)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "python3 -c 'import json,sys,time\n"
+             "b=open(sys.argv[1],\"rb\").read()\n"
+             "v=[]\n"
+             "for _ in range(3):\n"
+             "    t=time.perf_counter(); d=json.loads(b); v.append(time.perf_counter()-t); del d\n"
+             "print(sorted(v)[1])' %s 2>/dev/null",
+             path);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return NAN;
+    double s = NAN;
+    if (fscanf(p, "%lf", &s) != 1)
+        s = NAN;
+    pclose(p);
+    return s;
+}
+
+static int write_file(const char *path, const char *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    size_t w = fwrite(data, 1, n, f);
+    return fclose(f) == 0 && w == n ? 0 : -1;
+}
+
+/* ------------------------------------------------------------------ the server */
+
+typedef struct {
+    pid_t pid;
+    char base[64];
+    char dir[64];
+} server_proc;
+
+static int server_start(server_proc *sp)
+{
+    snprintf(sp->dir, sizeof sp->dir, "/tmp/bench-ingest-XXXXXX");
+    if (!mkdtemp(sp->dir))
+        return -1;
+    int out[2];
+    if (pipe(out) < 0)
+        return -1;
+    const char *bin = getenv("BACKPROPD_BIN") ? getenv("BACKPROPD_BIN") : "build/backpropd";
+    sp->pid = fork();
+    if (sp->pid == 0) {
+        dup2(out[1], 1);
+        close(out[0]);
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 2); /* one log line per request: not wanted here */
+        execl(bin, bin, "--port", "0", "--data", sp->dir, (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    FILE *f = fdopen(out[0], "r");
+    char line[256];
+    int port = -1;
+    while (f && fgets(line, sizeof line, f)) {
+        const char *l = strstr(line, "listening http://");
+        const char *colon = l ? strrchr(l, ':') : NULL;
+        if (colon) {
+            port = atoi(colon + 1);
+            break;
+        }
+    }
+    if (f)
+        fclose(f);
+    if (port <= 0)
+        return -1;
+    snprintf(sp->base, sizeof sp->base, "http://127.0.0.1:%d", port);
+    return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void server_stop(server_proc *sp)
+{
+    if (sp->pid > 0) {
+        kill(sp->pid, SIGTERM);
+        waitpid(sp->pid, NULL, 0);
+    }
+    nftw(sp->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+typedef struct {
+    char *p;
+    size_t n;
+} buf;
+
+static size_t collect(char *d, size_t size, size_t n, void *arg)
+{
+    buf *b = arg;
+    char *np = realloc(b->p, b->n + size * n + 1);
+    if (!np)
+        return 0;
+    memcpy(np + b->n, d, size * n);
+    b->p = np;
+    b->n += size * n;
+    b->p[b->n] = '\0';
+    return size * n;
+}
+
+/* One POST on handle c (reused: keep-alive); returns the status, fills *out (new). */
+static long post(CURL *c, const char *url, const char *type, const char *body, size_t len,
+                 buf *out)
+{
+    struct curl_slist *h = NULL;
+    char ct[96];
+    snprintf(ct, sizeof ct, "Content-Type: %s", type);
+    h = curl_slist_append(h, ct);
+    h = curl_slist_append(h, "Expect:");
+    free(out->p);
+    *out = (buf){0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    long status = 0;
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(h);
+    return status;
+}
+
+static double percentile(double *sorted, int n, double p)
+{
+    int i = (int)ceil(p * n) - 1;
+    return sorted[i < 0 ? 0 : (i >= n ? n - 1 : i)];
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* wrk with a Lua script that sets the POST body; prints its latency percentiles. */
+static void run_wrk(const char *url, const char *body_path)
+{
+    if (system("command -v wrk >/dev/null 2>&1") != 0) {
+        printf("  wrk not installed: skipped the loaded run\n");
+        return;
+    }
+    char lua[] = "/tmp/bench-ingest-wrk-XXXXXX";
+    int fd = mkstemp(lua);
+    if (fd < 0)
+        return;
+    FILE *f = fdopen(fd, "w");
+    fprintf(f,
+            "local fh = io.open(\"%s\", \"rb\")\n"
+            "wrk.method = \"POST\"\n"
+            "wrk.body = fh:read(\"*a\")\n"
+            "fh:close()\n"
+            "wrk.headers[\"Content-Type\"] = \"application/json\"\n",
+            body_path);
+    fclose(f);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "wrk -t2 -c4 -d5s --latency -s %s %s 2>&1", lua, url);
+    FILE *p = popen(cmd, "r");
+    char line[256];
+    double p50 = NAN, p99 = NAN, rps = NAN;
+    long non2xx = 0;
+    while (p && fgets(line, sizeof line, p)) {
+        double v;
+        char unit[8];
+        if (sscanf(line, " 50%% %lf%7s", &v, unit) == 2)
+            p50 = v * (strcmp(unit, "us") == 0 ? 1e-3 : strcmp(unit, "s") == 0 ? 1e3 : 1);
+        if (sscanf(line, " 99%% %lf%7s", &v, unit) == 2)
+            p99 = v * (strcmp(unit, "us") == 0 ? 1e-3 : strcmp(unit, "s") == 0 ? 1e3 : 1);
+        if (sscanf(line, "Requests/sec: %lf", &v) == 1)
+            rps = v;
+        sscanf(line, " Non-2xx or 3xx responses: %ld", &non2xx);
+    }
+    if (p)
+        pclose(p);
+    unlink(lua);
+    printf("  wrk -t2 -c4 -d5s (4 connections)  p50 %.2f ms  p99 %.2f ms  %.0f req/s%s\n", p50,
+           p99, rps, non2xx ? "  (some non-2xx answers!)" : "");
+}
+
+static void bench_gradient_latency(void)
+{
+    server_proc sp = {0};
+    if (server_start(&sp) < 0) {
+        printf("gradient latency: could not start build/backpropd (run from the repo root after "
+               "make): skipped\n");
+        server_stop(&sp);
+        return;
+    }
+    CURL *c = curl_easy_init();
+    buf out = {0};
+    FILE *f = fopen("tests/data/digits.csv", "rb");
+    char *csv = malloc(1 << 22);
+    size_t n = f ? fread(csv, 1, 1 << 22, f) : 0;
+    if (f)
+        fclose(f);
+    char url[160];
+    snprintf(url, sizeof url, "%s/v1/datasets?name=digits", sp.base);
+    long st = post(c, url, "text/csv", csv, n, &out);
+    json_t *meta = st == 201 ? json_loads(out.p, 0, NULL) : NULL;
+    if (!meta) {
+        printf("gradient latency: upload failed (%ld): skipped\n", st);
+        goto done;
+    }
+    bp_spec spec = {.n_layers = 3, .sizes = {64, 25, 10}};
+    int64_t P = bp_param_count(&spec);
+    double *theta = malloc((size_t)P * sizeof *theta);
+    bp_rng rng;
+    bp_rng_seed(&rng, 1);
+    bp_init_weights(theta, &spec, 0.0, &rng);
+    json_t *body = json_pack("{s:o, s:o, s:f, s:O}", "network", api_spec_json(&spec), "theta",
+                             api_theta_json(theta, &spec), "lambda", 1.0, "dataset",
+                             json_object_get(meta, "id"));
+    size_t blen;
+    char *text = api_dump(body, &blen);
+    json_decref(body);
+    free(theta);
+    snprintf(url, sizeof url, "%s/v1/gradient", sp.base);
+
+    enum { WARM = 20, N = 500 };
+    double lat[N];
+    int ok = 1;
+    for (int i = 0; i < WARM + N && ok; i++) {
+        double t0 = bench_now();
+        ok = post(c, url, "application/json", text, blen, &out) == 200;
+        if (i >= WARM)
+            lat[i - WARM] = (bench_now() - t0) * 1e3;
+    }
+    printf("POST /v1/gradient, 64-25-10 on the stored digits set (1797 rows), body %.1f kB, "
+           "answer %.1f kB\n", (double)blen / 1e3, (double)out.n / 1e3);
+    if (!ok) {
+        printf("  a request failed: %s\n", out.p ? out.p : "");
+    } else {
+        qsort(lat, N, sizeof *lat, cmp_double);
+        printf("  libcurl, sequential, keep-alive: p50 %.2f ms  p99 %.2f ms  (n = %d)\n",
+               percentile(lat, N, 0.50), percentile(lat, N, 0.99), N);
+        char path[] = "/tmp/bench-ingest-body-XXXXXX";
+        int fd = mkstemp(path);
+        if (fd >= 0 && write(fd, text, blen) == (ssize_t)blen) {
+            close(fd);
+            run_wrk(url, path);
+        }
+        unlink(path);
+    }
+    free(text);
+done:
+    json_decref(meta);
+    free(out.p);
+    free(csv);
+    curl_easy_cleanup(c);
+    server_stop(&sp);
+}
+
+/* ------------------------------------------------------------------ main */
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    blas_env_setup(argv);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    texts t = {0};
+    double t0 = bench_now();
+    if (make_texts(&t) < 0) {
+        fprintf(stderr, "out of memory making the texts\n");
+        return 1;
+    }
+    printf("ingest: %d x %d, seeded (13/16 zeros, other pixels k/255 to 6 digits), made in "
+           "%.1f s\n  CSV %.1f MB, JSON %.1f MB\n",
+           ROWS, COLS, bench_now() - t0, (double)t.csv_len / 1e6, (double)t.json_len / 1e6);
+
+    char csv_path[] = "/tmp/bench-ingest-csv-XXXXXX", json_path[] = "/tmp/bench-ingest-json-XXXXXX";
+    int fc = mkstemp(csv_path), fj = mkstemp(json_path);
+    if (fc < 0 || fj < 0 || write_file(csv_path, t.csv, t.csv_len) < 0 ||
+        write_file(json_path, t.json, t.json_len) < 0) {
+        fprintf(stderr, "cannot write the temporary files\n");
+        return 1;
+    }
+    close(fc);
+    close(fj);
+
+    double rd = time_read(csv_path, t.csv_len), mc = time_memchr(t.csv, t.csv_len);
+    api_dataset a = {0}, b = {0};
+    double csv_s = time_parse(api_dataset_parse_csv, t.csv, t.csv_len, &a);
+    double json_s = time_parse(api_dataset_parse_json_text, t.json, t.json_len, &b);
+    int same = a.rows == ROWS && b.rows == ROWS && a.features == COLS && b.features == COLS &&
+               memcmp(a.X, b.X, sizeof(double) * ROWS * COLS) == 0 &&
+               memcmp(a.labels, b.labels, sizeof(int32_t) * ROWS) == 0;
+    api_dataset_clear(&a);
+    api_dataset_clear(&b);
+    double tree_s = time_tree(t.json_small, t.json_small_len);
+    double py_s = time_python(json_path);
+
+    printf("  read(2) from the page cache        %8.0f MB/s\n", mbps(t.csv_len, rd));
+    printf("  memchr over the bytes              %8.0f MB/s\n", mbps(t.csv_len, mc));
+    printf("  CSV  api_dataset_parse_csv         %8.0f MB/s  %.2f s  (target >= 150 MB/s: %s; "
+           "%.1f%% of memchr)\n",
+           mbps(t.csv_len, csv_s), csv_s, mbps(t.csv_len, csv_s) >= 150 ? "met" : "MISSED",
+           100 * mc / csv_s);
+    printf("  JSON api_dataset_parse_json_text   %8.0f MB/s  %.2f s\n", mbps(t.json_len, json_s),
+           json_s);
+    if (isnan(py_s))
+        printf("  JSON python3 json.loads            skipped (no python3)\n");
+    else
+        printf("  JSON python3 json.loads            %8.0f MB/s  %.2f s  (ours is %.1fx: target "
+               ">= 1x %s)\n",
+               mbps(t.json_len, py_s), py_s, py_s / json_s, py_s >= json_s ? "met" : "MISSED");
+    printf("  JSON jansson tree path, %d rows  %8.0f MB/s  (inline data in math requests)\n",
+           JANSSON_ROWS, mbps(t.json_small_len, tree_s));
+    printf("  CSV and JSON parse to identical arrays: %s\n", same ? "yes" : "NO");
+    unlink(csv_path);
+    unlink(json_path);
+    free(t.csv);
+    free(t.json);
+    free(t.json_small);
+
+    bench_gradient_latency();
+    curl_global_cleanup();
+    return same ? 0 : 1;
+}

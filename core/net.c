@@ -1,0 +1,731 @@
+/* net.c — the network half of core/bp.h: spec validation, the unrolled Θ layout, the PRNG,
+ * weight initialisation, the forward pass, the cost J(Θ) with its backprop gradient, prediction
+ * and gradient checking. (The training loop and optimizers are in core/train.c.)
+ *
+ * Shapes, for a chunk of n rows (n ≤ BP_CHUNK_ROWS) and layer l = 0 .. L-2 (s_l = sizes[l]):
+ *   X chunk  A_0        n × s_0            read in place, never copied
+ *   Θ_l                 s_{l+1} × (s_l+1)  row-major, column 0 is the bias
+ *   W_l = Θ_l[:, 1:]    s_{l+1} × s_l      theta + off_l + 1 with leading dimension s_l + 1
+ *   A_{l+1} = g(A_l W_lᵀ + b_l)   n × s_{l+1}   (the output layer keeps z, not a)
+ * Backward (δ_L = (a − y)/m with the 1/m folded in once, stored over A_{L-1}):
+ *   dW_l  += δ_{l+1}ᵀ A_l                  one dgemm, beta = 1, straight into dtheta
+ *   db_l  += column sums of δ_{l+1}        fused into the pass that made δ_{l+1}
+ *   δ_l    = (δ_{l+1} W_l) .* g′(A_l)      one dgemm into scratch, then one fused pass
+ *                                          that writes δ_l over A_l
+ * Elementwise work is one pass per matrix; per-activation branches sit outside the loops.
+ */
+#include "core/bp.h"
+#include "core/act.h"
+#include "core/vmath.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct bp_work {
+    bp_spec spec;
+    int64_t rows;                   /* rows per chunk: min(max_rows, BP_CHUNK_ROWS) */
+    double *act[BP_MAX_LAYERS];     /* act[l]: rows × s_l, l = 1 .. L-1 (act[0] unused: X) */
+    double *scratch;                /* rows × max hidden s_l: δ_l before the g′ product */
+    double *outbuf;                 /* rows × s_L: e^{z − max} for softmax */
+    double *colsum;                 /* max s_l, l ≥ 1: bias-column sums of the newest δ */
+    double *bias;                   /* max s_l, l ≥ 1: Θ_l[:, 0] gathered contiguously */
+    double *arena;                  /* owns every buffer above */
+    size_t bytes;
+};
+
+/* Writes a formatted message into err (which may be NULL). */
+static void set_err(bp_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_err(bp_error *err, const char *fmt, ...)
+{
+    if (!err)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- spec ---- */
+
+int bp_spec_validate(const bp_spec *spec, bp_error *err)
+{
+    if (!spec) {
+        set_err(err, "network: missing");
+        return -1;
+    }
+    if (spec->n_layers < 2 || spec->n_layers > BP_MAX_LAYERS) {
+        set_err(err, "layers: need 2..%d entries", BP_MAX_LAYERS);
+        return -1;
+    }
+    for (int i = 0; i < spec->n_layers; i++) {
+        if (spec->sizes[i] < 1 || spec->sizes[i] > BP_MAX_UNITS) {
+            set_err(err, "layers[%d]: must be an integer in 1..%d", i, BP_MAX_UNITS);
+            return -1;
+        }
+    }
+    if ((int)spec->hidden < (int)BP_ACT_SIGMOID || (int)spec->hidden > (int)BP_ACT_RELU) {
+        set_err(err, "activation: must be one of sigmoid, tanh, relu");
+        return -1;
+    }
+    if ((int)spec->output < (int)BP_OUT_SIGMOID || (int)spec->output > (int)BP_OUT_LINEAR) {
+        set_err(err, "output: must be one of sigmoid, softmax, linear");
+        return -1;
+    }
+    /* At most 63 terms each ≤ 65536 · 65537 < 2^33: the int64 sum cannot overflow. */
+    int64_t n = bp_param_count(spec);
+    if (n > BP_MAX_PARAMS) {
+        set_err(err, "layers: %lld parameters exceed the limit of %lld", (long long)n,
+                (long long)BP_MAX_PARAMS);
+        return -1;
+    }
+    return 0;
+}
+
+int64_t bp_layer_offset(const bp_spec *spec, int l)
+{
+    int64_t off = 0;
+    for (int k = 0; k < l && k < spec->n_layers - 1; k++)
+        off += (int64_t)spec->sizes[k + 1] * ((int64_t)spec->sizes[k] + 1);
+    return off;
+}
+
+int64_t bp_param_count(const bp_spec *spec)
+{
+    return bp_layer_offset(spec, spec->n_layers - 1);
+}
+
+const char *bp_act_name(bp_act a)
+{
+    switch (a) {
+    case BP_ACT_SIGMOID: return "sigmoid";
+    case BP_ACT_TANH: return "tanh";
+    case BP_ACT_RELU: return "relu";
+    }
+    return "unknown";
+}
+
+const char *bp_out_name(bp_out o)
+{
+    switch (o) {
+    case BP_OUT_SIGMOID: return "sigmoid";
+    case BP_OUT_SOFTMAX: return "softmax";
+    case BP_OUT_LINEAR: return "linear";
+    }
+    return "unknown";
+}
+
+/* ---- PRNG: xoshiro256** (Blackman & Vigna), state expanded from the seed by splitmix64 ---- */
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void bp_rng_seed(bp_rng *rng, uint64_t seed)
+{
+    uint64_t x = seed;
+    for (int i = 0; i < 4; i++)
+        rng->s[i] = splitmix64(&x);
+}
+
+static inline uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+uint64_t bp_rng_next(bp_rng *rng)
+{
+    uint64_t *s = rng->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+double bp_rng_uniform(bp_rng *rng)
+{
+    return (double)(bp_rng_next(rng) >> 11) * 0x1.0p-53;
+}
+
+void bp_init_weights(double *theta, const bp_spec *spec, double epsilon, bp_rng *rng)
+{
+    double *p = theta;
+    for (int l = 0; l + 1 < spec->n_layers; l++) {
+        int64_t n = (int64_t)spec->sizes[l + 1] * ((int64_t)spec->sizes[l] + 1);
+        double eps = epsilon > 0.0
+                         ? epsilon
+                         : sqrt(6.0) / sqrt((double)spec->sizes[l] + (double)spec->sizes[l + 1]);
+        for (int64_t i = 0; i < n; i++)
+            p[i] = (2.0 * bp_rng_uniform(rng) - 1.0) * eps;
+        p += n;
+    }
+}
+
+int bp_check_finite(const double *v, int64_t n, int64_t *bad_index)
+{
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(v[i])) {
+            if (bad_index)
+                *bad_index = i;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- workspace ---- */
+
+/* Doubles rounded up to a multiple of 8 (64 bytes) so every buffer starts cache-aligned. */
+static int64_t pad8(int64_t n)
+{
+    return (n + 7) & ~(int64_t)7;
+}
+
+bp_work *bp_work_new(const bp_spec *spec, int64_t max_rows, bp_error *err)
+{
+    if (bp_spec_validate(spec, err) != 0)
+        return NULL;
+    if (max_rows < 1) {
+        set_err(err, "rows: must be at least 1");
+        return NULL;
+    }
+    int L = spec->n_layers;
+    int64_t rows = max_rows < BP_CHUNK_ROWS ? max_rows : BP_CHUNK_ROWS;
+    int64_t max_hidden = 0, max_units = 0;
+    for (int l = 1; l < L; l++) {
+        if (spec->sizes[l] > max_units)
+            max_units = spec->sizes[l];
+        if (l < L - 1 && spec->sizes[l] > max_hidden)
+            max_hidden = spec->sizes[l];
+    }
+    /* All sizes below are ≤ 2048 · 64 · 65536 doubles: far from int64 overflow. */
+    int64_t total = 0;
+    for (int l = 1; l < L; l++)
+        total += pad8(rows * spec->sizes[l]);
+    total += pad8(rows * max_hidden) + pad8(rows * spec->sizes[L - 1]) + 2 * pad8(max_units);
+    size_t bytes = (size_t)total * sizeof(double);
+
+    bp_work *w = calloc(1, sizeof *w);
+    if (!w) {
+        set_err(err, "workspace: out of memory");
+        return NULL;
+    }
+    w->arena = aligned_alloc(64, bytes);
+    if (!w->arena) {
+        set_err(err, "workspace: cannot allocate %zu bytes for %lld rows", bytes,
+                (long long)rows);
+        free(w);
+        return NULL;
+    }
+    w->spec = *spec;
+    w->rows = rows;
+    w->bytes = bytes + sizeof *w;
+    double *p = w->arena;
+    for (int l = 1; l < L; l++) {
+        w->act[l] = p;
+        p += pad8(rows * spec->sizes[l]);
+    }
+    w->scratch = p;
+    p += pad8(rows * max_hidden);
+    w->outbuf = p;
+    p += pad8(rows * spec->sizes[L - 1]);
+    w->colsum = p;
+    p += pad8(max_units);
+    w->bias = p;
+    return w;
+}
+
+void bp_work_free(bp_work *w)
+{
+    if (!w)
+        return;
+    free(w->arena);
+    free(w);
+}
+
+size_t bp_work_bytes(const bp_work *w)
+{
+    return w ? w->bytes : 0;
+}
+
+/* ---- forward ---- */
+
+/* bias[j] = Θ_l[j, 0]: the strided bias column gathered once per layer and chunk. */
+static void gather_bias(double *bias, const double *theta_l, int s_in, int s_out)
+{
+    for (int j = 0; j < s_out; j++)
+        bias[j] = theta_l[(int64_t)j * (s_in + 1)];
+}
+
+/* The hot elementwise loops are compiled for AVX-512, AVX2 and baseline x86-64 and picked at
+ * load time (GCC function multi-versioning); core/vmath.h keeps the results bit-identical. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define BP_HOT __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define BP_HOT
+#endif
+
+/* Copies cnt < 8 doubles into a zero-padded vector / back out of one. */
+static inline __attribute__((always_inline)) bp_v8d load_part(const double *p, int cnt)
+{
+    double buf[8] = {0};
+    memcpy(buf, p, sizeof(double) * (size_t)cnt);
+    return bp_v8_load(buf);
+}
+
+static inline __attribute__((always_inline)) void store_part(double *p, const bp_v8d *v,
+                                                            int cnt)
+{
+    double buf[8];
+    bp_v8_store(buf, *v);
+    memcpy(p, buf, sizeof(double) * (size_t)cnt);
+}
+
+/* A = σ(A + bias) over n × s, one pass. */
+BP_HOT static void bias_sigmoid(double *A, const double *bias, int64_t n, int s)
+{
+    const bp_v8d one = bp_v8_splat(1.0);
+    int s8 = s & ~7, tail = s - s8;
+    for (int64_t i = 0; i < n; i++) {
+        double *a = A + i * s;
+        for (int j = 0; j < s8; j += 8) {
+            bp_v8d mz = -(bp_v8_load(a + j) + bp_v8_load(bias + j));
+            bp_v8_store(a + j, one / (one + bp_v8_exp(&mz)));
+        }
+        if (tail) {
+            bp_v8d mz = -(load_part(a + s8, tail) + load_part(bias + s8, tail));
+            bp_v8d v = one / (one + bp_v8_exp(&mz));
+            store_part(a + s8, &v, tail);
+        }
+    }
+}
+
+/* A = max(A + bias, 0) over n × s, one pass. */
+BP_HOT static void bias_relu(double *A, const double *bias, int64_t n, int s)
+{
+    const bp_v8d zero = bp_v8_splat(0.0);
+    int s8 = s & ~7;
+    for (int64_t i = 0; i < n; i++) {
+        double *a = A + i * s;
+        for (int j = 0; j < s8; j += 8) {
+            bp_v8d z = bp_v8_load(a + j) + bp_v8_load(bias + j);
+            bp_v8_store(a + j, bp_v8_select(z > zero, z, zero));
+        }
+        for (int j = s8; j < s; j++) {
+            double z = a[j] + bias[j];
+            a[j] = z > 0.0 ? z : 0.0;
+        }
+    }
+}
+
+/* A = g(A + bias) over n × s rows, one pass; g chosen outside the loops. */
+static void bias_act(double *A, const double *bias, int64_t n, int s, bp_act g)
+{
+    switch (g) {
+    case BP_ACT_SIGMOID:
+        bias_sigmoid(A, bias, n, s);
+        break;
+    case BP_ACT_TANH:
+        for (int64_t i = 0; i < n; i++) {
+            double *a = A + i * s;
+            for (int j = 0; j < s; j++)
+                a[j] = tanh(a[j] + bias[j]);
+        }
+        break;
+    case BP_ACT_RELU:
+        bias_relu(A, bias, n, s);
+        break;
+    }
+}
+
+/* Forward pass over one chunk: act[1..L-2] = hidden activations, act[L-1] = output z.
+ * X: n × s_0, theta: the unrolled Θ. */
+static void forward(bp_work *w, const double *X, const double *theta, int64_t n)
+{
+    const bp_spec *sp = &w->spec;
+    int L = sp->n_layers;
+    const double *A = X;
+    int64_t off = 0;
+    for (int l = 0; l + 1 < L; l++) {
+        int s_in = sp->sizes[l], s_out = sp->sizes[l + 1];
+        const double *th = theta + off;
+        double *Z = w->act[l + 1]; /* n × s_out */
+        /* Z = A · W_lᵀ: (n × s_in) · (s_in × s_out) */
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, s_out, s_in, 1.0, A, s_in,
+                    th + 1, s_in + 1, 0.0, Z, s_out);
+        gather_bias(w->bias, th, s_in, s_out);
+        if (l + 2 < L) {
+            bias_act(Z, w->bias, n, s_out, sp->hidden);
+        } else {
+            for (int64_t i = 0; i < n; i++) {
+                double *z = Z + i * s_out;
+                for (int j = 0; j < s_out; j++)
+                    z[j] += w->bias[j];
+            }
+        }
+        A = Z;
+        off += (int64_t)s_out * (s_in + 1);
+    }
+}
+
+/* Turns the output layer's z (n × K, in place) into a = g_out(z). */
+static void output_activate(double *Z, int64_t n, int K, bp_out out)
+{
+    switch (out) {
+    case BP_OUT_SIGMOID:
+        for (int64_t i = 0; i < n * K; i++)
+            Z[i] = bp_sigmoid(Z[i]);
+        break;
+    case BP_OUT_SOFTMAX:
+        for (int64_t i = 0; i < n; i++) {
+            double *z = Z + i * K;
+            double mx = z[0];
+            for (int k = 1; k < K; k++)
+                mx = z[k] > mx ? z[k] : mx;
+            double sum = 0.0;
+            for (int k = 0; k < K; k++) {
+                z[k] = exp(z[k] - mx);
+                sum += z[k];
+            }
+            double inv = 1.0 / sum;
+            for (int k = 0; k < K; k++)
+                z[k] *= inv;
+        }
+        break;
+    case BP_OUT_LINEAR:
+        break;
+    }
+}
+
+/* ---- cost and gradient ---- */
+
+/* Logistic loss summed over N = n·K outputs from z; if want_delta, Z := (σ(z) − y) · inv_m. */
+BP_HOT static double out_sigmoid(double *Z, const double *Y, int64_t N, int want_delta,
+                                 double inv_m)
+{
+    const bp_v8d one = bp_v8_splat(1.0), zero = bp_v8_splat(0.0), im = bp_v8_splat(inv_m);
+    const bp_v8l abs_mask = {INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX,
+                             INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX};
+    bp_v8d acc = zero;
+    for (int64_t i = 0; i < N; i += 8) {
+        int cnt = N - i < 8 ? (int)(N - i) : 8;
+        bp_v8d z = cnt == 8 ? bp_v8_load(Z + i) : load_part(Z + i, cnt);
+        bp_v8d y = cnt == 8 ? bp_v8_load(Y + i) : load_part(Y + i, cnt);
+        bp_v8d mabs = -(bp_v8d)((bp_v8l)z & abs_mask);
+        bp_v8d e = bp_v8_exp(&mabs);   /* e^{−|z|} */
+        bp_v8d t = bp_v8_log1p01(&e);  /* log(1 + e^{−|z|}) */
+        bp_v8d pos = bp_v8_select(z > zero, z, zero), neg = bp_v8_select(z < zero, -z, zero);
+        /* y·softplus(−z) + (1−y)·softplus(z) */
+        bp_v8d c = y * (neg + t) + (one - y) * (pos + t);
+        acc += cnt == 8 ? c : bp_v8_select(bp_v8_first(cnt), c, zero);
+        if (want_delta) {
+            bp_v8d inv = one / (one + e);
+            bp_v8d d = (bp_v8_select(z >= zero, inv, e * inv) - y) * im;
+            if (cnt == 8)
+                bp_v8_store(Z + i, d);
+            else
+                store_part(Z + i, &d, cnt);
+        }
+    }
+    return bp_v8_hsum(&acc);
+}
+
+/* E = e^Z over N values (Z already max-shifted, so every value is ≤ 0). */
+BP_HOT static void exp_array(double *E, const double *Z, int64_t N)
+{
+    for (int64_t i = 0; i < N; i += 8) {
+        int cnt = N - i < 8 ? (int)(N - i) : 8;
+        bp_v8d z = cnt == 8 ? bp_v8_load(Z + i) : load_part(Z + i, cnt);
+        bp_v8d e = bp_v8_exp(&z);
+        if (cnt == 8)
+            bp_v8_store(E + i, e);
+        else
+            store_part(E + i, &e, cnt);
+    }
+}
+
+/* The data term of one chunk, summed over its rows (not yet divided by m). If want_delta,
+ * also overwrites Z (n × K) with δ_L = (a − y) · inv_m and sets colsum[k] = Σ_i δ_L[i, k].
+ * E: n × K scratch for softmax. */
+static double output_cost(double *Z, double *colsum, double *E, const double *Y, int64_t n,
+                          int K, bp_out out, int want_delta, double inv_m)
+{
+    double cost = 0.0;
+    switch (out) {
+    case BP_OUT_SIGMOID:
+        cost = out_sigmoid(Z, Y, n * K, want_delta, inv_m);
+        break;
+    case BP_OUT_SOFTMAX:
+        /* shift each row by its max, exponentiate all at once, then per row: log-sum-exp */
+        for (int64_t i = 0; i < n; i++) {
+            double *z = Z + i * K;
+            double mx = z[0];
+            for (int k = 1; k < K; k++)
+                mx = z[k] > mx ? z[k] : mx;
+            for (int k = 0; k < K; k++)
+                z[k] -= mx;
+        }
+        exp_array(E, Z, n * K);
+        for (int64_t i = 0; i < n; i++) {
+            double *z = Z + i * K;
+            const double *e = E + i * K, *y = Y + i * K;
+            double sum = 0.0;
+            for (int k = 0; k < K; k++)
+                sum += e[k];
+            double lse = log(sum), inv = inv_m / sum;
+            for (int k = 0; k < K; k++)
+                cost -= y[k] * (z[k] - lse); /* −y log softmax(z) */
+            if (want_delta)
+                for (int k = 0; k < K; k++)
+                    z[k] = e[k] * inv - y[k] * inv_m;
+        }
+        break;
+    case BP_OUT_LINEAR:
+        for (int64_t i = 0; i < n * K; i++) {
+            double r = Z[i] - Y[i];
+            cost += 0.5 * r * r;
+            if (want_delta)
+                Z[i] = r * inv_m;
+        }
+        break;
+    }
+    if (want_delta) {
+        memset(colsum, 0, sizeof(double) * (size_t)K);
+        for (int64_t i = 0; i < n; i++)
+            for (int k = 0; k < K; k++)
+                colsum[k] += Z[i * K + k];
+    }
+    return cost;
+}
+
+/* δ_l = S .* g′(A) written over A (n × s), colsum[j] = Σ_i δ_l[i, j], in one pass.
+ * g′ from the outputs a: sigmoid a(1 − a), tanh 1 − a², relu [a > 0]. */
+BP_HOT static void delta_hidden(double *A, double *colsum, const double *S, int64_t n, int s,
+                                bp_act g)
+{
+    const bp_v8d one = bp_v8_splat(1.0), zero = bp_v8_splat(0.0);
+    int s8 = s & ~7;
+    memset(colsum, 0, sizeof(double) * (size_t)s);
+    for (int64_t i = 0; i < n; i++) {
+        double *a = A + i * s;
+        const double *r = S + i * s;
+        for (int j = 0; j < s8; j += 8) {
+            bp_v8d av = bp_v8_load(a + j), rv = bp_v8_load(r + j), d;
+            if (g == BP_ACT_SIGMOID)
+                d = rv * (av * (one - av));
+            else if (g == BP_ACT_TANH)
+                d = rv * (one - av * av);
+            else
+                d = bp_v8_select(av > zero, rv, zero);
+            bp_v8_store(a + j, d);
+            bp_v8_store(colsum + j, bp_v8_load(colsum + j) + d);
+        }
+        for (int j = s8; j < s; j++) {
+            double d;
+            if (g == BP_ACT_SIGMOID)
+                d = r[j] * (a[j] * (1.0 - a[j]));
+            else if (g == BP_ACT_TANH)
+                d = r[j] * (1.0 - a[j] * a[j]);
+            else
+                d = a[j] > 0.0 ? r[j] : 0.0;
+            a[j] = d;
+            colsum[j] += d;
+        }
+    }
+}
+
+/* Backward pass over one chunk whose forward pass and output δ are in w. Accumulates into
+ * dtheta. X: n × s_0 (A_0). */
+static void backward(double *dtheta, bp_work *w, const double *X, const double *theta, int64_t n)
+{
+    const bp_spec *sp = &w->spec;
+    int L = sp->n_layers;
+    for (int l = L - 2; l >= 0; l--) {
+        int s_in = sp->sizes[l], s_out = sp->sizes[l + 1];
+        int64_t off = bp_layer_offset(sp, l);
+        const double *D = w->act[l + 1];             /* δ_{l+1}: n × s_out */
+        const double *A = l == 0 ? X : w->act[l];    /* A_l: n × s_in */
+        double *dth = dtheta + off;
+        /* dW_l += δ_{l+1}ᵀ · A_l: (s_out × n) · (n × s_in), into dtheta[:, 1:] */
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s_out, s_in, (int)n, 1.0, D, s_out,
+                    A, s_in, 1.0, dth + 1, s_in + 1);
+        for (int j = 0; j < s_out; j++)
+            dth[(int64_t)j * (s_in + 1)] += w->colsum[j];
+        if (l > 0) {
+            /* S = δ_{l+1} · W_l: (n × s_out) · (s_out × s_in) */
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, s_in, s_out, 1.0, D,
+                        s_out, theta + off + 1, s_in + 1, 0.0, w->scratch, s_in);
+            delta_hidden(w->act[l], w->colsum, w->scratch, n, s_in, sp->hidden);
+        }
+    }
+}
+
+double bp_cost_grad(double *dtheta, bp_work *w, const double *X, const double *Y,
+                    const double *theta, int64_t m, double lambda, int64_t m_reg)
+{
+    const bp_spec *sp = &w->spec;
+    int L = sp->n_layers, n_in = sp->sizes[0], K = sp->sizes[L - 1];
+    if (m <= 0)
+        return NAN;
+    if (m_reg <= 0)
+        m_reg = m;
+    double inv_m = 1.0 / (double)m;
+    double data = 0.0;
+    for (int64_t r0 = 0; r0 < m; r0 += w->rows) {
+        int64_t n = m - r0 < w->rows ? m - r0 : w->rows;
+        const double *Xc = X + r0 * n_in;
+        forward(w, Xc, theta, n);
+        data += output_cost(w->act[L - 1], w->colsum, w->outbuf, Y + r0 * K, n, K, sp->output,
+                            dtheta != NULL, inv_m);
+        if (dtheta)
+            backward(dtheta, w, Xc, theta, n);
+    }
+    double cost = data * inv_m;
+    if (lambda != 0.0) {
+        /* (λ / 2m_reg) Σ θ² and (λ / m_reg) θ over the non-bias columns, one pass. */
+        double sq = 0.0, c = lambda / (double)m_reg;
+        int64_t off = 0;
+        for (int l = 0; l + 1 < L; l++) {
+            int s_in = sp->sizes[l], s_out = sp->sizes[l + 1];
+            for (int j = 0; j < s_out; j++) {
+                const double *th = theta + off + (int64_t)j * (s_in + 1) + 1;
+                if (dtheta) {
+                    double *dth = dtheta + off + (int64_t)j * (s_in + 1) + 1;
+                    for (int k = 0; k < s_in; k++) {
+                        sq += th[k] * th[k];
+                        dth[k] += c * th[k];
+                    }
+                } else {
+                    for (int k = 0; k < s_in; k++)
+                        sq += th[k] * th[k];
+                }
+            }
+            off += (int64_t)s_out * (s_in + 1);
+        }
+        cost += 0.5 * c * sq;
+    }
+    return cost;
+}
+
+/* ---- prediction ---- */
+
+/* Arg-max label of one output row a (K values); K == 1: a ≥ 0.5. */
+static int32_t row_label(const double *a, int K)
+{
+    if (K == 1)
+        return a[0] >= 0.5 ? 1 : 0;
+    int32_t best = 0;
+    for (int k = 1; k < K; k++)
+        if (a[k] > a[best])
+            best = k;
+    return best;
+}
+
+void bp_predict(double *outputs, int32_t *labels, bp_work *w, const double *X,
+                const double *theta, int64_t m)
+{
+    const bp_spec *sp = &w->spec;
+    int L = sp->n_layers, n_in = sp->sizes[0], K = sp->sizes[L - 1];
+    for (int64_t r0 = 0; r0 < m; r0 += w->rows) {
+        int64_t n = m - r0 < w->rows ? m - r0 : w->rows;
+        forward(w, X + r0 * n_in, theta, n);
+        double *Aout = w->act[L - 1];
+        output_activate(Aout, n, K, sp->output);
+        if (outputs)
+            memcpy(outputs + r0 * K, Aout, sizeof(double) * (size_t)(n * K));
+        if (labels)
+            for (int64_t i = 0; i < n; i++)
+                labels[r0 + i] = row_label(Aout + i * K, K);
+    }
+}
+
+double bp_accuracy(bp_work *w, const double *X, const int32_t *labels, const double *theta,
+                   int64_t m)
+{
+    const bp_spec *sp = &w->spec;
+    int L = sp->n_layers, n_in = sp->sizes[0], K = sp->sizes[L - 1];
+    if (m <= 0)
+        return NAN;
+    int64_t right = 0;
+    for (int64_t r0 = 0; r0 < m; r0 += w->rows) {
+        int64_t n = m - r0 < w->rows ? m - r0 : w->rows;
+        forward(w, X + r0 * n_in, theta, n);
+        double *Aout = w->act[L - 1];
+        output_activate(Aout, n, K, sp->output);
+        for (int64_t i = 0; i < n; i++)
+            right += row_label(Aout + i * K, K) == labels[r0 + i];
+    }
+    return (double)right / (double)m;
+}
+
+/* ---- gradient checking ---- */
+
+int bp_gradcheck(bp_gradcheck_result *res, double *analytic, double *numerical, bp_work *w,
+                 const double *X, const double *Y, const double *theta, int64_t m,
+                 double lambda, double epsilon, bp_error *err)
+{
+    int rc = -1;
+    double *tp = NULL;
+    int64_t P = bp_param_count(&w->spec);
+    if (!(epsilon > 0.0) || !isfinite(epsilon)) {
+        set_err(err, "epsilon: must be a positive number");
+        goto cleanup;
+    }
+    if (m < 1) {
+        set_err(err, "X: need at least one row");
+        goto cleanup;
+    }
+    tp = malloc(sizeof(double) * (size_t)P);
+    if (!tp) {
+        set_err(err, "gradient check: out of memory");
+        goto cleanup;
+    }
+    memcpy(tp, theta, sizeof(double) * (size_t)P);
+    memset(analytic, 0, sizeof(double) * (size_t)P);
+    bp_cost_grad(analytic, w, X, Y, theta, m, lambda, m);
+    for (int64_t i = 0; i < P; i++) {
+        double t = tp[i];
+        tp[i] = t + epsilon;
+        double jp = bp_cost_grad(NULL, w, X, Y, tp, m, lambda, m);
+        tp[i] = t - epsilon;
+        double jm = bp_cost_grad(NULL, w, X, Y, tp, m, lambda, m);
+        tp[i] = t;
+        numerical[i] = (jp - jm) / (2.0 * epsilon);
+    }
+    double diff2 = 0.0, sum2 = 0.0, maxabs = 0.0;
+    int64_t worst = 0;
+    for (int64_t i = 0; i < P; i++) {
+        double d = numerical[i] - analytic[i], s = numerical[i] + analytic[i];
+        diff2 += d * d;
+        sum2 += s * s;
+        if (fabs(d) > maxabs) {
+            maxabs = fabs(d);
+            worst = i;
+        }
+    }
+    /* both zero → 0; num = −grad ≠ 0 → +∞ (as far apart as gradients can be) */
+    res->relative_difference = sum2 > 0.0 ? sqrt(diff2) / sqrt(sum2)
+                                          : (diff2 > 0.0 ? INFINITY : 0.0);
+    res->max_abs_difference = maxabs;
+    res->worst_index = worst;
+    if (!isfinite(diff2) || !isfinite(sum2)) {
+        set_err(err, "gradient check: cost or gradient is not finite at these weights");
+        goto cleanup;
+    }
+    rc = 0;
+cleanup:
+    free(tp);
+    return rc;
+}

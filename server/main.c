@@ -1,0 +1,191 @@
+/* main.c — backpropd's entry point: settings, store, security, metrics, jobs, the HTTP
+ * daemon; prints "listening http://ADDR:PORT" once ready; then waits for SIGINT/SIGTERM and
+ * shuts down in order (stop taking jobs, stop workers at a batch boundary, stop HTTP, free).
+ *
+ * Signals: the handler only writes one byte to a self-pipe (async-signal-safe); the main
+ * thread waits on the pipe. A handler (rather than sigwait) also covers threads created
+ * before main() by libraries (OpenBLAS), whose signal masks we do not control. A second
+ * signal, or a shutdown longer than SHUTDOWN_LIMIT seconds, ends the process at once.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "blas_env.h"
+#include "config.h"
+#include "jobs.h"
+#include "log.h"
+#include "metrics.h"
+#include "routes.h"
+#include "security.h"
+#include "server.h"
+#include "store.h"
+
+#define SHUTDOWN_LIMIT_MS 10000
+
+static int signal_pipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    unsigned char b = (unsigned char)sig;
+    ssize_t w = write(signal_pipe[1], &b, 1);
+    (void)w;
+    errno = saved;
+}
+
+static int install_signals(void)
+{
+    if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+        return -1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0)
+        return -1;
+    signal(SIGPIPE, SIG_IGN); /* a vanished client (or closed stdout) is an error, not death */
+    return 0;
+}
+
+/* Blocks until a signal arrives (or timeout_ms passes, -1 = forever). Returns the signal
+ * number, 0 on timeout. */
+static int wait_signal(int timeout_ms)
+{
+    struct pollfd pfd = {signal_pipe[0], POLLIN, 0};
+    for (;;) {
+        int n = poll(&pfd, 1, timeout_ms);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return 0;
+        unsigned char b = 0;
+        if (read(signal_pipe[0], &b, 1) == 1)
+            return b;
+    }
+}
+
+/* Runs during shutdown: a second signal or the time limit ends the process. */
+static void *shutdown_watchdog(void *arg)
+{
+    (void)arg;
+    int sig = wait_signal(SHUTDOWN_LIMIT_MS);
+    if (sig)
+        log_event(LOG_WARN, "shutdown", "msg=\"second signal: exiting now\" signal=%d", sig);
+    else
+        log_event(LOG_ERROR, "shutdown", "msg=\"shutdown took over %d s: exiting now\"",
+                  SHUTDOWN_LIMIT_MS / 1000);
+    _exit(1);
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+int main(int argc, char **argv)
+{
+    blas_env_setup(argv); /* may re-exec this binary with OPENBLAS_CORETYPE set */
+
+    int rc = 1;
+    char err[1024] = "";
+    server srv;
+    memset(&srv, 0, sizeof srv);
+    atomic_init(&srv.shutting_down, 0);
+
+    config_result cr = config_load(&srv.cfg, argc, argv, err, sizeof err);
+    if (cr == CONFIG_EXIT)
+        return 0;
+    if (cr == CONFIG_ERROR) {
+        fprintf(stderr, "backpropd: %s\n", err);
+        return 2;
+    }
+    const config *cfg = &srv.cfg;
+    srv.cores = config_cores();
+    log_set_level(cfg->log_level);
+    if (install_signals() != 0) {
+        fprintf(stderr, "backpropd: signals: %s\n", strerror(errno));
+        return 1;
+    }
+
+    if (mkdir(cfg->data, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "backpropd: --data %s: %s\n", cfg->data, strerror(errno));
+        goto cleanup;
+    }
+    store_error serr;
+    memset(&serr, 0, sizeof serr);
+    srv.st = store_open(cfg->data, &serr);
+    if (!srv.st) {
+        fprintf(stderr, "backpropd: store: %s\n",
+                serr.msg[0] ? serr.msg : "could not open the store");
+        goto cleanup;
+    }
+    srv.sec = security_new(cfg, err, sizeof err);
+    if (!srv.sec) {
+        fprintf(stderr, "backpropd: security: %s\n", err);
+        goto cleanup;
+    }
+    srv.metrics = metrics_new(n_routes);
+    if (!srv.metrics) {
+        fprintf(stderr, "backpropd: out of memory\n");
+        goto cleanup;
+    }
+    srv.jobs = jobs_new(&srv, err, sizeof err);
+    if (!srv.jobs) {
+        fprintf(stderr, "backpropd: jobs: %s\n", err);
+        goto cleanup;
+    }
+    if (jobs_start(srv.jobs, err, sizeof err) != 0) {
+        fprintf(stderr, "backpropd: jobs: %s\n", err);
+        goto cleanup;
+    }
+    int port = 0;
+    if (http_start(&srv, &port, err, sizeof err) != 0) {
+        fprintf(stderr, "backpropd: %s\n", err);
+        goto cleanup;
+    }
+
+    int v6 = strchr(cfg->bind, ':') != NULL;
+    printf("listening http%s://%s%s%s:%d\n", cfg->tls_cert[0] ? "s" : "", v6 ? "[" : "",
+           cfg->bind, v6 ? "]" : "", port);
+    fflush(stdout);
+    log_event(LOG_INFO, "start",
+              "bind=%s port=%d data=%s workers=%d math_threads=%d http_threads=%d keys=%d "
+              "tls=%d blas=%s",
+              cfg->bind, port, cfg->data, cfg->workers, cfg->math_threads, cfg->http_threads,
+              security_has_keys(srv.sec), cfg->tls_cert[0] != '\0', blas_core_name());
+
+    int sig = wait_signal(-1);
+    double t0 = now_ms();
+    log_event(LOG_INFO, "shutdown", "signal=%s", sig == SIGINT ? "INT" : "TERM");
+    pthread_t watchdog;
+    if (pthread_create(&watchdog, NULL, shutdown_watchdog, NULL) == 0)
+        pthread_detach(watchdog);
+    atomic_store(&srv.shutting_down, 1);
+    jobs_stop(srv.jobs);
+    http_stop(&srv);
+    log_event(LOG_INFO, "stopped", "ms=%.1f", now_ms() - t0);
+    rc = 0;
+
+cleanup:
+    http_stop(&srv);
+    if (srv.jobs)
+        jobs_stop(srv.jobs);
+    jobs_free(srv.jobs);
+    metrics_free(srv.metrics);
+    security_free(srv.sec);
+    if (srv.st)
+        store_close(srv.st);
+    return rc;
+}

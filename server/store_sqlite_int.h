@@ -1,0 +1,79 @@
+/* store_sqlite_int.h — internals shared by the SQLite store's files (store_sqlite.c: engine,
+ * connections, schema and datasets; store_sqlite_jobs.c: jobs, leases, checkpoints).
+ * Nothing outside store_sqlite*.c includes this.
+ */
+#ifndef BACKPROPD_STORE_SQLITE_INT_H
+#define BACKPROPD_STORE_SQLITE_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "store.h"
+
+/* Every SQL statement the store runs, prepared once per connection on first use. */
+typedef enum {
+    Q_BEGIN, Q_BEGIN_IMMEDIATE, Q_COMMIT, Q_ROLLBACK,
+    /* datasets */
+    Q_DS_INSERT, Q_DS_CHUNK_INSERT, Q_DS_GET, Q_DS_CHUNKS, Q_DS_LIST, Q_DS_DELETE, Q_DS_IN_USE,
+    Q_DS_BYTES, Q_DS_EXISTS,
+    /* jobs */
+    Q_JOB_INSERT, Q_JOB_GET, Q_JOB_GET_SEQ, Q_JOB_LIST, Q_JOB_COUNT_ACTIVE, Q_JOB_COUNT_STATUS,
+    Q_JOB_EXPIRE_CANCELLED, Q_JOB_CLAIMABLE, Q_JOB_CLAIM, Q_JOB_RENEW, Q_JOB_CANCEL_FLAG,
+    Q_JOB_LEASE, Q_JOB_RELEASE, Q_JOB_PROGRESS, Q_JOB_FINISH, Q_JOB_STATUS, Q_JOB_CANCEL_NOW,
+    Q_JOB_SET_CANCEL, Q_JOB_DELETE, Q_JOB_THETA0,
+    Q_HIST_DELETE_FROM, Q_HIST_INSERT, Q_HIST_SELECT,
+    Q_CKPT_UPSERT, Q_CKPT_FINAL, Q_CKPT_DROP_IMAGE, Q_CKPT_IMAGE, Q_CKPT_WEIGHTS,
+    Q__COUNT
+} query_id;
+
+/* One SQLite connection, used by exactly one thread (opened with SQLITE_OPEN_NOMUTEX). */
+typedef struct sconn {
+    sqlite3 *db;
+    sqlite3_stmt *q[Q__COUNT];
+    struct store *s;
+    int max_pages;              /* the cap last applied on this connection */
+    struct sconn *prev, *next;  /* s->conns, under s->mu */
+} sconn;
+
+struct store {
+    char path[600];             /* <dir>/backpropd.db */
+    pthread_key_t key;          /* this thread's sconn */
+    pthread_mutex_t mu;         /* guards conns */
+    sconn *conns;               /* every open connection, closed by store_close */
+    atomic_int max_pages;       /* store_debug_max_pages; 0 = none */
+};
+
+/* This thread's connection, opened on first use. NULL with err filled. */
+sconn *sq_conn(store *s, store_error *err);
+/* The prepared statement `id` of c, reset with no bindings. NULL with err filled. */
+sqlite3_stmt *sq_stmt(sconn *c, query_id id, store_error *err);
+/* Fills err from an SQLite result code (the connection's message, never data) and returns
+ * the store_code: FULL, BUSY, NOMEM, CONFLICT (constraint) or IO. */
+int sq_fail(sconn *c, int rc, const char *what, store_error *err);
+/* Sets err to code + message and returns code. */
+int sq_err(store_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Transactions: begin (write = BEGIN IMMEDIATE), commit, rollback if one is open. */
+int sq_begin(sconn *c, int write, store_error *err);
+int sq_commit(sconn *c, store_error *err);
+void sq_rollback(sconn *c);
+/* Steps a statement that returns no rows and resets it. 0 or a store_code. */
+int sq_exec(sconn *c, sqlite3_stmt *st, const char *what, store_error *err);
+
+/* Text and blob binding helpers. A fixed-size char field is bound up to its first NUL. */
+int sq_bind_field(sqlite3_stmt *st, int i, const char *field, size_t size);
+#define SQ_BIND_FIELD(st, i, f) sq_bind_field((st), (i), (f), sizeof(f))
+int sq_bind_opt_text(sqlite3_stmt *st, int i, const char *s); /* NULL binds NULL */
+int sq_bind_real(sqlite3_stmt *st, int i, double v);          /* NaN binds NULL */
+double sq_column_real(sqlite3_stmt *st, int i);               /* NULL reads NaN */
+void sq_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col);
+
+/* Doubles stored as native-order blobs: copies a blob column of exactly n doubles into a new
+ * array (NULL blob → *out NULL, 0). STORE_IO if the length does not match. */
+int sq_column_doubles(sconn *c, sqlite3_stmt *st, int col, int64_t n, double **out,
+                      const char *what, store_error *err);
+
+int64_t sq_now_ms(void);
+
+#endif

@@ -1,0 +1,804 @@
+/* store_sqlite_jobs.c — jobs in the SQLite store: the queue of record, leases, cost history,
+ * checkpoints and weights (store.h). The engine, schema and statements are in store_sqlite.c.
+ *
+ * DESIGN. A job row moves queued → running → succeeded | failed | cancelled. A worker CLAIMS
+ * the queued (or lease-expired running) job with the lowest seq inside one BEGIN IMMEDIATE
+ * transaction, so two workers — threads or processes sharing the file — can never claim the
+ * same job: the second one's transaction starts after the first one's commit and no longer
+ * sees the job as claimable. The lease (lease_owner, lease_until) is renewed by the worker;
+ * every write a worker makes for a job (checkpoint, finish, release) first checks in the same
+ * transaction that it still holds the lease, else STORE_CONFLICT. A checkpoint replaces the
+ * previous one and the history rows from its first epoch on in one transaction, so a crash
+ * leaves either the old or the new checkpoint, never a mix. Final weights stay in the
+ * checkpoint row (its resume image is dropped at finish).
+ * Extension: reads that take an owner accept owner == NULL meaning "any owner" (internal
+ * callers such as the workers); writes by a tenant require the owner.
+ */
+#include "store_sqlite_int.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const status_names[] = {"queued", "running", "succeeded", "failed",
+                                           "cancelled"};
+
+const char *job_status_name(job_status s)
+{
+    return (unsigned)s < 5 ? status_names[s] : "unknown";
+}
+
+int job_status_parse(const char *name, job_status *out)
+{
+    for (int i = 0; name && i < 5; i++)
+        if (strcmp(name, status_names[i]) == 0) {
+            *out = (job_status)i;
+            return 0;
+        }
+    return -1;
+}
+
+void store_job_clear(store_job *j)
+{
+    if (!j)
+        return;
+    free(j->spec_json);
+    j->spec_json = NULL;
+}
+
+void store_jobs_free(store_job *jobs, size_t n)
+{
+    if (!jobs)
+        return;
+    for (size_t i = 0; i < n; i++)
+        store_job_clear(&jobs[i]);
+    free(jobs);
+}
+
+/* Reads a row of JOB_COLS into *j (overwritten; spec_json new). */
+static int read_job(sqlite3_stmt *st, store_job *j, store_error *err)
+{
+    memset(j, 0, sizeof *j);
+    sq_copy_text(j->id, sizeof j->id, st, 0);
+    sq_copy_text(j->owner, sizeof j->owner, st, 1);
+    sq_copy_text(j->dataset_id, sizeof j->dataset_id, st, 2);
+    const unsigned char *spec = sqlite3_column_text(st, 3);
+    j->spec_json = strdup(spec ? (const char *)spec : "");
+    if (!j->spec_json)
+        return sq_err(err, STORE_NOMEM, "store: out of memory");
+    j->status = (job_status)sqlite3_column_int(st, 4);
+    j->cancel_requested = sqlite3_column_int(st, 5) != 0;
+    j->seq = sqlite3_column_int64(st, 6);
+    j->created_at = sqlite3_column_int64(st, 7);
+    j->started_at = sqlite3_column_int64(st, 8);
+    j->finished_at = sqlite3_column_int64(st, 9);
+    sq_copy_text(j->error, sizeof j->error, st, 10);
+    j->progress.epoch = sqlite3_column_int64(st, 11);
+    j->progress.epochs = sqlite3_column_int64(st, 12);
+    j->progress.cost = sq_column_real(st, 13);
+    j->progress.validation_cost = sq_column_real(st, 14);
+    j->progress.accuracy = sq_column_real(st, 15);
+    j->progress.samples_per_second = sq_column_real(st, 16);
+    return 0;
+}
+
+static void bind_progress(sqlite3_stmt *st, int first, const store_progress *p)
+{
+    sqlite3_bind_int64(st, first, p->epoch);
+    sqlite3_bind_int64(st, first + 1, p->epochs);
+    sq_bind_real(st, first + 2, p->cost);
+    sq_bind_real(st, first + 3, p->validation_cost);
+    sq_bind_real(st, first + 4, p->accuracy);
+    sq_bind_real(st, first + 5, p->samples_per_second);
+}
+
+static int bind_doubles(sconn *c, sqlite3_stmt *st, int i, const double *v, int64_t n,
+                        store_error *err)
+{
+    if (!v)
+        return sqlite3_bind_null(st, i) == SQLITE_OK ? 0 : sq_fail(c, SQLITE_NOMEM, "bind", err);
+    if (n < 0 || n > INT64_MAX / 8)
+        return sq_err(err, STORE_CONFLICT, "store: bad parameter count");
+    int rc = sqlite3_bind_blob64(st, i, v, (sqlite3_uint64)n * 8, SQLITE_STATIC);
+    return rc == SQLITE_OK ? 0 : sq_fail(c, rc, "bind weights", err);
+}
+
+/* ---------------- create, read, list ---------------- */
+
+int store_job_create(store *s, store_job *job, const double *theta0, int64_t n_params,
+                     store_error *err)
+{
+    sconn *c = sq_conn(s, err);
+    if (!c)
+        return err->code;
+    if (!job->spec_json)
+        return sq_err(err, STORE_CONFLICT, "store: job has no spec");
+    int64_t now = sq_now_ms();
+    if (sq_begin(c, 1, err) < 0)
+        return err->code;
+    /* The dataset must exist for this owner: checked in the same transaction as the insert,
+     * so it cannot be deleted in between (store_dataset_delete refuses while it is used). */
+    sqlite3_stmt *st = sq_stmt(c, Q_DS_EXISTS, err);
+    if (!st)
+        goto fail;
+    SQ_BIND_FIELD(st, 1, job->dataset_id);
+    SQ_BIND_FIELD(st, 2, job->owner);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE) {
+        sq_err(err, STORE_NOT_FOUND, "store: no such dataset");
+        goto fail;
+    }
+    if (rc != SQLITE_ROW) {
+        sq_fail(c, rc, "create job", err);
+        goto fail;
+    }
+    st = sq_stmt(c, Q_JOB_INSERT, err);
+    if (!st)
+        goto fail;
+    SQ_BIND_FIELD(st, 1, job->id);
+    SQ_BIND_FIELD(st, 2, job->owner);
+    SQ_BIND_FIELD(st, 3, job->dataset_id);
+    sqlite3_bind_text(st, 4, job->spec_json, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, now);
+    bind_progress(st, 6, &job->progress);
+    sqlite3_bind_int64(st, 12, theta0 ? n_params : 0);
+    if (bind_doubles(c, st, 13, theta0, n_params, err) < 0)
+        goto fail;
+    if (sq_exec(c, st, "create job", err) < 0) {
+        if (err->code == STORE_CONFLICT)
+            sq_err(err, STORE_CONFLICT, "store: job id already exists");
+        goto fail;
+    }
+    int64_t seq = sqlite3_last_insert_rowid(c->db);
+    if (sq_commit(c, err) < 0)
+        return err->code;
+    job->seq = seq;
+    job->created_at = now;
+    job->status = JOB_QUEUED;
+    job->cancel_requested = 0;
+    job->started_at = job->finished_at = 0;
+    job->error[0] = '\0';
+    return 0;
+fail:
+    sq_rollback(c);
+    return err->code;
+}
+
+/* One job by id (owner NULL = any) or, when id is NULL, by seq. */
+static int get_job(sconn *c, const char *owner, const char *id, int64_t seq, store_job *out,
+                   store_error *err)
+{
+    sqlite3_stmt *st = sq_stmt(c, id ? Q_JOB_GET : Q_JOB_GET_SEQ, err);
+    if (!st)
+        return err->code;
+    if (id) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        sq_bind_opt_text(st, 2, owner);
+    } else {
+        sqlite3_bind_int64(st, 1, seq);
+    }
+    int rc = sqlite3_step(st), code = 0;
+    if (rc == SQLITE_ROW)
+        code = read_job(st, out, err);
+    else if (rc == SQLITE_DONE)
+        code = sq_err(err, STORE_NOT_FOUND, "store: no such job");
+    else
+        code = sq_fail(c, rc, "read job", err);
+    sqlite3_reset(st);
+    return code;
+}
+
+int store_job_get(store *s, const char *owner, const char *id, store_job *out, store_error *err)
+{
+    sconn *c = sq_conn(s, err);
+    if (!c)
+        return err->code;
+    return get_job(c, owner, id, 0, out, err);
+}
+
+int store_job_list(store *s, const char *owner, int status, int64_t cursor, int limit,
+                   store_job **out, size_t *n, int64_t *next_cursor, store_error *err)
+{
+    *out = NULL;
+    *n = 0;
+    *next_cursor = 0;
+    sconn *c = sq_conn(s, err);
+    if (!c)
+        return err->code;
+    limit = limit < 1 ? 1 : limit > 1000 ? 1000 : limit;
+    sqlite3_stmt *st = sq_stmt(c, Q_JOB_LIST, err);
+    if (!st)
+        return err->code;
+    sq_bind_opt_text(st, 1, owner);
+    sqlite3_bind_int(st, 2, status);
+    sqlite3_bind_int64(st, 3, cursor > 0 ? cursor : INT64_MAX);
+    sqlite3_bind_int(st, 4, limit + 1); /* one more tells whether a next page exists */
+    store_job *v = calloc((size_t)limit, sizeof *v);
+    size_t len = 0;
+    int rc, code = 0;
+    if (!v) {
+        code = sq_err(err, STORE_NOMEM, "store: out of memory");
+        goto cleanup;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (len == (size_t)limit) {
+            *next_cursor = v[len - 1].seq;
+            break;
+        }
+        if ((code = read_job(st, &v[len], err)) < 0)
+            goto cleanup;
+        len++;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        code = sq_fail(c, rc, "list jobs", err);
+cleanup:
+    sqlite3_reset(st);
+    if (code < 0) {
+        store_jobs_free(v, len);
+        *next_cursor = 0;
+        return code;
+    }
+    *out = v;
+    *n = len;
+    return 0;
+}
+
+int store_job_count_active(store *s, const char *owner, int64_t *n, store_error *err)
+{
+    *n = 0;
+    sconn *c = sq_conn(s, err);
+    if (!c)
+        return err->code;
+    sqlite3_stmt *st = sq_stmt(c, Q_JOB_COUNT_ACTIVE, err);
+    if (!st)
+        return err->code;
+    sq_bind_opt_text(st, 1, owner);
+    int rc = sqlite3_step(st), code = 0;
+    if (rc == SQLITE_ROW)
+        *n = sqlite3_column_int64(st, 0);
+    else
+        code = sq_fail(c, rc, "count jobs", err);
+    sqlite3_reset(st);
+    return code;
+}
+
+int store_job_count_by_status(store *s, int64_t counts[5], store_error *err)
+{
+    memset(counts, 0, 5 * sizeof counts[0]);
+    sconn *c = sq_conn(s, err);
+    if (!c)
+        return err->code;
+    sqlite3_stmt *st = sq_stmt(c, Q_JOB_COUNT_STATUS, err);
+    if (!st)
+        return err->code;
+    int rc, code = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int k = sqlite3_column_int(st, 0);
+        if (k >= 0 && k < 5)
+            counts[k] = sqlite3_column_int64(st, 1);
+    }
+    if (rc != SQLITE_DONE)
+        code = sq_fail(c, rc, "count jobs", err);
+    sqlite3_reset(st);
+    return code;
+}
+
+/* ---------------- claims and leases ---------------- */
+
+int store_job_claim(store *s, const char *worker_id, int64_t lease_ms, store_job *out,
+                    store_error *err)
+{
+    sconn *c = sq_conn(s, err);
+    if (!c)
+        return err->code;
+    int64_t now = sq_now_ms();
+    if (sq_begin(c, 1, err) < 0)
+        return err->code;
+    /* A running job whose worker died after a cancel was requested ends as cancelled. */
+    sqlite3_stmt *st = sq_stmt(c, Q_JOB_EXPIRE_CANCELLED, err);
+    if (!st)
+        goto fail;
+    sqlite3_bind_int64(st, 1, now);
+    if (sq_exec(c, st, "claim job", err) < 0)
+        goto fail;
+    st = sq_stmt(c, Q_JOB_CLAIMABLE, err);
+    if (!st)
+        goto fail;
+    sqlite3_bind_int64(st, 1, now);
+    int rc = sqlite3_step(st);
+    int64_t seq = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE) {
+        if (sq_commit(c, err) < 0)
+            return err->code;
+        return sq_err(err, STORE_NOT_FOUND, "store: no job to claim");
+    }
+    if (rc != SQLITE_ROW) {
+        sq_fail(c, rc, "claim job", err);
+        goto fail;
+    }
+    st = sq_stmt(c, Q_JOB_CLAIM, err);
+    if (!st)
+        goto fail;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_text(st, 2, worker_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now + lease_ms);
+    sqlite3_bind_int64(st, 4, now);
+    if (sq_exec(c, st, "claim job", err) < 0)
+        goto fail;
+    if (get_job(c, NULL, NULL, seq, out, err) < 0)
+        goto fail;
+    if (sq_commit(c, err) < 0) {
+        store_job_clear(out);
+        return err->code;
+    }
+    return 0;
+fail:
+    sq_rollback(c);
+    return err->code;
+}
+
+/* Inside a write transaction: does worker_id hold the lease of running job id? */
+static int check_lease(sconn *c, const char *id, const char *worker_id, store_error *err)
+{
+    sqlite3_stmt *st = sq_stmt(c, Q_JOB_LEASE, err);
+    if (!st)
+        return err->code;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), code = 0;
+    if (rc == SQLITE_ROW) {
+        const unsigned char *holder = sqlite3_column_text(st, 1);
+        if (sqlite3_column_int(st, 0) != JOB_RUNNING || !holder ||
+            strcmp((const char *)holder, worker_id) != 0)
+            code = sq_err(err, STORE_CONFLICT, "store: lease lost (job not running for this "
+                          "worker)");
+    } else if (rc == SQLITE_DONE) {
+        code = sq_err(err, STORE_CONFLICT, "store: lease lost (job deleted)");
+    } else {
+        code = sq_fail(c, rc, "check lease", err);
+    }
+    sqlite3_reset(st);
+    return code;
+}
+
+int store_job_renew(store *s, const char *id, const char *worker_id, int64_t lease_ms,
+                    int *cancel_requested, store_error *err)
+{
+    *cancel_requested = 0;
+    sconn *c = sq_conn(s, err);
+    if (!c)
+        return err->code;
+    if (sq_begin(c, 1, err) < 0)
+        return err->code;
+    sqlite3_stmt *st = sq_stmt(c, Q_JOB_RENEW, err);
+    if (!st)
+        goto fail;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, worker_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, sq_now_ms() + lease_ms);
+    if (sq_exec(c, st, "renew lease", err) < 0)
+        goto fail;
+    if (sqlite3_changes(c->db) == 0) {
+        sq_err(err, STORE_CONFLICT, "store: lease lost (job not running for this worker)");
+        goto fail;
+    }
+    st = sq_stmt(c, Q_JOB_CANCEL_FLAG, err);
+    if (!st)
+        goto fail;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *cancel_requested = sqlite3_column_int(st, 0) != 0;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW) {
+        sq_fail(c, rc, "renew lease", err);
+        goto fail;
+    }
+    return sq_commit(c, err);
+fail:
+    sq_rollback(c);
+    return err->code;
+}
+
+int store_job_release(store *s, const char *id, const char *worker_id, store_error *err)
+{
+    sconn *c = sq_conn(s, err);
+    if (!c)
+        return err->code;
+    if (sq_begin(c, 1, err) < 0)
+        return err->code;
+    sqlite3_stmt *st = sq_stmt(c, Q_JOB_RELEASE, err);
+    if (!st)
+        goto fail;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, worker_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, sq_now_ms());
+    if (sq_exec(c, st, "release job", err) < 0)
+        goto fail;
+    if (sqlite3_changes(c->db) == 0) {
+        sq_err(err, STORE_CONFLICT, "store: lease lost (job not running for this worker)");
+        goto fail;
+    }
+    return sq_commit(c, err);
+fail:
+    sq_rollback(c);
+    return err->code;
+}
+
+/* ---------------- checkpoints and the end of a job ---------------- */
+
+/* Inside a write transaction: history rows from hist->first_epoch on are replaced by hist. */
+static int put_history(sconn *c, const char *id, const store_history *hist, store_error *err)
+{
+    if (!hist)
+        return 0;
+    sqlite3_stmt *st = sq_stmt(c, Q_HIST_DELETE_FROM, err);
+    if (!st)
+        return err->code;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, hist->first_epoch);
+    if (sq_exec(c, st, "store history", err) < 0)
+        return err->code;
+    for (int64_t i = 0; i < hist->n; i++) {
+        st = sq_stmt(c, Q_HIST_INSERT, err);
+        if (!st)
+            return err->code;
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, hist->first_epoch + i);
+        sq_bind_real(st, 3, hist->cost ? hist->cost[i] : NAN);
+        sq_bind_real(st, 4, hist->validation_cost ? hist->validation_cost[i] : NAN);
+        sq_bind_real(st, 5, hist->accuracy ? hist->accuracy[i] : NAN);
+        if (sq_exec(c, st, "store history", err) < 0)
+            return err->code;
+    }
+    return 0;
+}
+
+static int put_progress(sconn *c, const char *id, const store_progress *p, store_error *err)
+{
+    if (!p)
+        return 0;
+    sqlite3_stmt *st = sq_stmt(c, Q_JOB_PROGRESS, err);
+    if (!st)
+        return err->code;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    bind_progress(st, 2, p);
+    return sq_exec(c, st, "store progress", err);
+}
+
+/* The epoch weights belong to: the progress's, else the last history row's. */
+static int64_t weights_epoch(const store_history *hist, const store_progress *p)
+{
+    if (p)
+        return p->epoch;
+    if (hist && hist->n > 0)
+        return hist->first_epoch + hist->n - 1;
+    return 0;
+}
+
+int store_job_checkpoint(store *s, const char *id, const char *worker_id,
+                         const store_history *hist, const store_progress *progress,
+                         const void *checkpoint, size_t checkpoint_len,
+                         const double *theta, int64_t n_params, store_error *err)
+{
+    sconn *c = sq_conn(s, err);
+    if (!c)
+        return err->code;
+    if (checkpoint_len > (size_t)INT64_MAX)
+        return sq_err(err, STORE_CONFLICT, "store: checkpoint too large");
+    if (sq_begin(c, 1, err) < 0)
+        return err->code;
+    if (check_lease(c, id, worker_id, err) < 0 || put_history(c, id, hist, err) < 0 ||
+        put_progress(c, id, progress, err) < 0)
+        goto fail;
+    sqlite3_stmt *st = sq_stmt(c, Q_CKPT_UPSERT, err);
+    if (!st)
+        goto fail;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, weights_epoch(hist, progress));
+    sq_bind_real(st, 3, progress ? progress->cost : NAN);
+    sqlite3_bind_int64(st, 4, theta ? n_params : 0);
+    if (bind_doubles(c, st, 5, theta, n_params, err) < 0)
+        goto fail;
+    int rc = checkpoint ? sqlite3_bind_blob64(st, 6, checkpoint, checkpoint_len, SQLITE_STATIC)
+                        : sqlite3_bind_null(st, 6);
+    if (rc != SQLITE_OK) {
+        sq_fail(c, rc, "store checkpoint", err);
+        goto fail;
+    }
+    if (sq_exec(c, st, "store checkpoint", err) < 0)
+        goto fail;
+    return sq_commit(c, err);
+fail:
+    sq_rollback(c);
+    return err->code;
+}
+
+int store_job_finish(store *s, const char *id, const char *worker_id, job_status status,
+                     const char *error, const store_history *hist,
+                     const store_progress *progress, const double *theta, int64_t n_params,
+                     store_error *err)
+{
+    sconn *c = sq_conn(s, err);
+    if (!c)
+        return err->code;
+    if (status != JOB_SUCCEEDED && status != JOB_FAILED && status != JOB_CANCELLED)
+        return sq_err(err, STORE_CONFLICT, "store: finish needs a final status");
+    if (sq_begin(c, 1, err) < 0)
+        return err->code;
+    if (check_lease(c, id, worker_id, err) < 0 || put_history(c, id, hist, err) < 0 ||
+        put_progress(c, id, progress, err) < 0)
+        goto fail;
+    sqlite3_stmt *st;
+    if (theta) {
+        st = sq_stmt(c, Q_CKPT_UPSERT, err);
+        if (!st)
+            goto fail;
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, weights_epoch(hist, progress));
+        sq_bind_real(st, 3, progress ? progress->cost : NAN);
+        sqlite3_bind_int64(st, 4, n_params);
+        if (bind_doubles(c, st, 5, theta, n_params, err) < 0)
+            goto fail;
+        sqlite3_bind_null(st, 6); /* no resume image once finished */
+    } else {
+        st = sq_stmt(c, Q_CKPT_DROP_IMAGE, err); /* keep the last checkpoint's weights */
+        if (!st)
+            goto fail;
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    }
+    if (sq_exec(c, st, "store final weights", err) < 0)
+        goto fail;
+    st = sq_stmt(c, Q_JOB_FINISH, err);
+    if (!st)
+        goto fail;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, (int)status);
+    sqlite3_bind_int64(st, 3, sq_now_ms());
+    sqlite3_bind_text(st, 4, error ? error : "", -1, SQLITE_STATIC);
+    if (sq_exec(c, st, "finish job", err) < 0)
+        goto fail;
+    return sq_commit(c, err);
+fail:
+    sq_rollback(c);
+    return err->code;
+}
+
+int store_job_request_cancel(store *s, const char *owner, const char *id, int *now_cancelled,
+                             store_error *err)
+{
+    *now_cancelled = 0;
+    sconn *c = sq_conn(s, err);
+    if (!c)
+        return err->code;
+    if (sq_begin(c, 1, err) < 0)
+        return err->code;
+    sqlite3_stmt *st = sq_stmt(c, Q_JOB_STATUS, err);
+    if (!st)
+        goto fail;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, owner ? owner : "", -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int status = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE) {
+        sq_err(err, STORE_NOT_FOUND, "store: no such job");
+        goto fail;
+    }
+    if (rc != SQLITE_ROW) {
+        sq_fail(c, rc, "cancel job", err);
+        goto fail;
+    }
+    if (status == JOB_QUEUED || status == JOB_RUNNING) {
+        st = sq_stmt(c, status == JOB_QUEUED ? Q_JOB_CANCEL_NOW : Q_JOB_SET_CANCEL, err);
+        if (!st)
+            goto fail;
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        if (status == JOB_QUEUED)
+            sqlite3_bind_int64(st, 2, sq_now_ms());
+        if (sq_exec(c, st, "cancel job", err) < 0)
+            goto fail;
+    }
+    if (sq_commit(c, err) < 0)
+        return err->code;
+    *now_cancelled = status == JOB_QUEUED;
+    return 0;
+fail:
+    sq_rollback(c);
+    return err->code;
+}
+
+int store_job_delete(store *s, const char *owner, const char *id, store_error *err)
+{
+    sconn *c = sq_conn(s, err);
+    if (!c)
+        return err->code;
+    if (sq_begin(c, 1, err) < 0)
+        return err->code;
+    sqlite3_stmt *st = sq_stmt(c, Q_JOB_DELETE, err);
+    if (!st)
+        goto fail;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, owner ? owner : "", -1, SQLITE_STATIC);
+    if (sq_exec(c, st, "delete job", err) < 0)
+        goto fail;
+    if (sqlite3_changes(c->db) == 0) {
+        sq_err(err, STORE_NOT_FOUND, "store: no such job");
+        goto fail;
+    }
+    return sq_commit(c, err);
+fail:
+    sq_rollback(c);
+    return err->code;
+}
+
+/* ---------------- results ---------------- */
+
+int store_job_checkpoint_load(store *s, const char *id, void **buf, size_t *len,
+                              store_error *err)
+{
+    *buf = NULL;
+    *len = 0;
+    sconn *c = sq_conn(s, err);
+    if (!c)
+        return err->code;
+    sqlite3_stmt *st = sq_stmt(c, Q_CKPT_IMAGE, err);
+    if (!st)
+        return err->code;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), code = 0;
+    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        const void *b = sqlite3_column_blob(st, 0);
+        int n = sqlite3_column_bytes(st, 0);
+        void *copy = malloc(n > 0 ? (size_t)n : 1);
+        if (!copy || (!b && n > 0)) {
+            free(copy);
+            code = sq_err(err, STORE_NOMEM, "store: out of memory");
+        } else {
+            if (n > 0)
+                memcpy(copy, b, (size_t)n);
+            *buf = copy;
+            *len = (size_t)n;
+        }
+    } else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+        code = sq_err(err, STORE_NOT_FOUND, "store: job has no checkpoint");
+    } else {
+        code = sq_fail(c, rc, "read checkpoint", err);
+    }
+    sqlite3_reset(st);
+    return code;
+}
+
+int store_job_weights(store *s, const char *owner, const char *id, double **theta,
+                      int64_t *n_params, int64_t *epoch, double *cost, store_error *err)
+{
+    *theta = NULL;
+    *n_params = 0;
+    *epoch = 0;
+    *cost = NAN;
+    sconn *c = sq_conn(s, err);
+    if (!c)
+        return err->code;
+    sqlite3_stmt *st = sq_stmt(c, Q_CKPT_WEIGHTS, err);
+    if (!st)
+        return err->code;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sq_bind_opt_text(st, 2, owner);
+    int rc = sqlite3_step(st), code = 0;
+    if (rc == SQLITE_ROW && sqlite3_column_type(st, 3) != SQLITE_NULL) {
+        int64_t n = sqlite3_column_int64(st, 0);
+        code = sq_column_doubles(c, st, 3, n, theta, "read weights", err);
+        if (code == 0) {
+            *n_params = n;
+            *epoch = sqlite3_column_int64(st, 1);
+            *cost = sq_column_real(st, 2);
+        }
+    } else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+        code = sq_err(err, STORE_NOT_FOUND, "store: job has no weights yet");
+    } else {
+        code = sq_fail(c, rc, "read weights", err);
+    }
+    sqlite3_reset(st);
+    return code;
+}
+
+int store_job_history(store *s, const char *owner, const char *id, int64_t **epoch,
+                      double **cost, double **validation_cost, double **accuracy, size_t *n,
+                      store_error *err)
+{
+    *epoch = NULL;
+    *cost = *validation_cost = *accuracy = NULL;
+    *n = 0;
+    sconn *c = sq_conn(s, err);
+    if (!c)
+        return err->code;
+    int64_t *e = NULL;
+    double *jc = NULL, *jv = NULL, *ac = NULL;
+    size_t len = 0, cap = 0;
+    if (sq_begin(c, 0, err) < 0) /* one snapshot: the job check and its rows agree */
+        return err->code;
+    store_job job;
+    if (get_job(c, owner, id, 0, &job, err) < 0)
+        goto fail;
+    store_job_clear(&job);
+    sqlite3_stmt *st = sq_stmt(c, Q_HIST_SELECT, err);
+    if (!st)
+        goto fail;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (len == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            int64_t *ne = realloc(e, ncap * sizeof *ne);
+            if (ne)
+                e = ne;
+            double *n1 = ne ? realloc(jc, ncap * sizeof *n1) : NULL;
+            if (n1)
+                jc = n1;
+            double *n2 = n1 ? realloc(jv, ncap * sizeof *n2) : NULL;
+            if (n2)
+                jv = n2;
+            double *n3 = n2 ? realloc(ac, ncap * sizeof *n3) : NULL;
+            if (!n3) {
+                sqlite3_reset(st);
+                sq_err(err, STORE_NOMEM, "store: out of memory");
+                goto fail;
+            }
+            ac = n3;
+            cap = ncap;
+        }
+        e[len] = sqlite3_column_int64(st, 0);
+        jc[len] = sq_column_real(st, 1);
+        jv[len] = sq_column_real(st, 2);
+        ac[len] = sq_column_real(st, 3);
+        len++;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        sq_fail(c, rc, "read history", err);
+        goto fail;
+    }
+    sq_rollback(c); /* ends the read transaction */
+    *epoch = e;
+    *cost = jc;
+    *validation_cost = jv;
+    *accuracy = ac;
+    *n = len;
+    return 0;
+fail:
+    sq_rollback(c);
+    free(e);
+    free(jc);
+    free(jv);
+    free(ac);
+    return err->code;
+}
+
+int store_job_theta0(store *s, const char *id, double **theta, int64_t *n_params,
+                     store_error *err)
+{
+    *theta = NULL;
+    *n_params = 0;
+    sconn *c = sq_conn(s, err);
+    if (!c)
+        return err->code;
+    sqlite3_stmt *st = sq_stmt(c, Q_JOB_THETA0, err);
+    if (!st)
+        return err->code;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), code = 0;
+    if (rc == SQLITE_ROW) {
+        int64_t n = sqlite3_column_int64(st, 0);
+        code = sq_column_doubles(c, st, 1, n, theta, "read theta0", err);
+        if (code == 0 && *theta)
+            *n_params = n;
+    } else if (rc == SQLITE_DONE) {
+        code = sq_err(err, STORE_NOT_FOUND, "store: no such job");
+    } else {
+        code = sq_fail(c, rc, "read theta0", err);
+    }
+    sqlite3_reset(st);
+    return code;
+}

@@ -1,0 +1,887 @@
+/* core_train.c — Criterion tests for core/train.c: configuration and its messages, every
+ * optimizer descending J, the mini-batch λ semantics, learning XOR and the digits, bit-exact
+ * determinism and checkpoint resume, early stopping, cancellation and divergence.
+ *
+ * Expected values are computed here independently (by hand for a 1→1 linear network) or are
+ * properties that a wrong implementation would break (held-out accuracy, memcmp of weights).
+ */
+#include "core/bp.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- helpers ---- */
+
+typedef struct {
+    double *X, *Y;
+    int32_t *labels;
+    int64_t m, n_in, n_out;
+} dataset;
+
+static void dataset_free(dataset *d)
+{
+    free(d->X);
+    free(d->Y);
+    free(d->labels);
+    memset(d, 0, sizeof *d);
+}
+
+static bp_data view(const dataset *d)
+{
+    bp_data v = {d->X, d->Y, d->labels, d->m, d->n_in, d->n_out};
+    return v;
+}
+
+static bp_spec make_spec(int n, const int *sizes, bp_act hidden, bp_out out)
+{
+    bp_spec s;
+    memset(&s, 0, sizeof s);
+    s.n_layers = n;
+    for (int i = 0; i < n; i++)
+        s.sizes[i] = sizes[i];
+    s.hidden = hidden;
+    s.output = out;
+    return s;
+}
+
+/* Loads digits.csv (label, then 64 features) with one-hot Y over 10 classes. */
+static dataset load_digits(void)
+{
+    dataset d = {0};
+    const char *paths[] = {"tests/data/digits.csv", "../tests/data/digits.csv"};
+    FILE *f = NULL;
+    for (int i = 0; i < 2 && !f; i++)
+        f = fopen(paths[i], "r");
+    cr_assert_not_null(f, "cannot open tests/data/digits.csv");
+    int64_t cap = 2048;
+    d.n_in = 64;
+    d.n_out = 10;
+    d.X = malloc((size_t)(cap * d.n_in) * sizeof(double));
+    d.Y = calloc((size_t)(cap * d.n_out), sizeof(double));
+    d.labels = malloc((size_t)cap * sizeof(int32_t));
+    char line[4096];
+    while (fgets(line, sizeof line, f)) {
+        char *p = line, *end;
+        double lab = strtod(p, &end);
+        if (end == p)
+            continue;
+        cr_assert_lt(d.m, cap);
+        d.labels[d.m] = (int32_t)lab;
+        d.Y[d.m * 10 + (int64_t)lab] = 1.0;
+        p = end;
+        for (int j = 0; j < 64; j++) {
+            cr_assert_eq(*p, ',');
+            d.X[d.m * 64 + j] = strtod(p + 1, &end);
+            cr_assert_neq(end, p + 1);
+            p = end;
+        }
+        d.m++;
+    }
+    fclose(f);
+    cr_assert_eq(d.m, 1797);
+    return d;
+}
+
+/* A small seeded 3-class problem: 4 features, class = which of 3 centres is nearest. */
+static dataset make_blobs(int64_t m, uint64_t seed)
+{
+    dataset d = {0};
+    d.m = m;
+    d.n_in = 4;
+    d.n_out = 3;
+    d.X = malloc((size_t)(m * 4) * sizeof(double));
+    d.Y = calloc((size_t)(m * 3), sizeof(double));
+    d.labels = malloc((size_t)m * sizeof(int32_t));
+    bp_rng r;
+    bp_rng_seed(&r, seed);
+    static const double centre[3][4] = {{1, 0, 0, 1}, {0, 1, 1, 0}, {1, 1, 0, 0}};
+    for (int64_t i = 0; i < m; i++) {
+        int c = (int)(i % 3);
+        for (int j = 0; j < 4; j++)
+            d.X[i * 4 + j] = centre[c][j] + 0.6 * (bp_rng_uniform(&r) - 0.5);
+        d.Y[i * 3 + c] = 1.0;
+        d.labels[i] = c;
+    }
+    return d;
+}
+
+/* Like make_blobs but hard to fit: wide noise and 30% of labels replaced by random ones, so
+ * validation J turns up after a few epochs and early stopping has something to do. */
+static dataset make_noisy(int64_t m, uint64_t seed)
+{
+    dataset d = {0};
+    d.m = m;
+    d.n_in = 4;
+    d.n_out = 3;
+    d.X = malloc((size_t)(m * 4) * sizeof(double));
+    d.Y = calloc((size_t)(m * 3), sizeof(double));
+    d.labels = malloc((size_t)m * sizeof(int32_t));
+    bp_rng r;
+    bp_rng_seed(&r, seed);
+    static const double centre[3][4] = {{1, 0, 0, 1}, {0, 1, 1, 0}, {1, 1, 0, 0}};
+    for (int64_t i = 0; i < m; i++) {
+        int c = (int)(i % 3);
+        for (int j = 0; j < 4; j++)
+            d.X[i * 4 + j] = centre[c][j] + 2.0 * (bp_rng_uniform(&r) - 0.5);
+        int lab = bp_rng_uniform(&r) < 0.3 ? (int)(bp_rng_next(&r) % 3) : c;
+        d.Y[i * 3 + lab] = 1.0;
+        d.labels[i] = lab;
+    }
+    return d;
+}
+
+static bp_trainer *new_trainer(const bp_spec *s, const bp_train_config *c, const dataset *d)
+{
+    bp_error err = {{0}};
+    bp_data v = view(d);
+    bp_trainer *t = bp_trainer_new(s, c, &v, NULL, &err);
+    cr_assert_not_null(t, "bp_trainer_new: %s", err.msg);
+    return t;
+}
+
+/* Runs epochs until the trainer says it is done; returns the last status. */
+static bp_train_status run_to_end(bp_trainer *t, bp_progress *last)
+{
+    bp_error err = {{0}};
+    bp_progress p;
+    bp_train_status st;
+    do {
+        st = bp_trainer_epoch(t, &p, NULL, &err);
+    } while (st == BP_TRAIN_CONTINUE);
+    cr_assert_eq(st, BP_TRAIN_DONE, "training ended with %d: %s", (int)st, err.msg);
+    if (last)
+        *last = p;
+    return st;
+}
+
+static double full_cost(const bp_spec *s, const dataset *d, const double *theta, double lambda)
+{
+    bp_error err = {{0}};
+    bp_work *w = bp_work_new(s, d->m, &err);
+    cr_assert_not_null(w, "%s", err.msg);
+    double J = bp_cost_grad(NULL, w, d->X, d->Y, theta, d->m, lambda, d->m);
+    bp_work_free(w);
+    return J;
+}
+
+/* ---- configuration ---- */
+
+Test(train_config, defaults_are_the_documented_ones)
+{
+    bp_train_config c;
+    memset(&c, 0xab, sizeof c);
+    bp_train_config_default(&c);
+    cr_assert_eq(c.optimizer, BP_OPT_GD);
+    cr_assert_eq(c.learning_rate, 1.0);
+    cr_assert_eq(c.lambda, 1.0);
+    cr_assert_eq(c.epochs, 400);
+    cr_assert_eq(c.batch_size, 0);
+    cr_assert_eq(c.seed, 42);
+    cr_assert_eq(c.validation_split, 0.0);
+    cr_assert_eq(c.early_stopping_patience, 0);
+    cr_assert_eq(c.init_epsilon, 0.0);
+    cr_assert_eq(c.momentum, 0.9);
+    cr_assert_eq(c.beta1, 0.9);
+    cr_assert_eq(c.beta2, 0.999);
+    cr_assert_eq(c.adam_eps, 1e-8);
+    cr_assert_eq(c.lbfgs_memory, 10);
+    bp_error err = {{0}};
+    cr_assert_eq(bp_train_config_validate(&c, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(bp_optimizer_name(BP_OPT_GD), "gd");
+    cr_assert_str_eq(bp_optimizer_name(BP_OPT_SGD), "sgd");
+    cr_assert_str_eq(bp_optimizer_name(BP_OPT_MOMENTUM), "momentum");
+    cr_assert_str_eq(bp_optimizer_name(BP_OPT_ADAM), "adam");
+    cr_assert_str_eq(bp_optimizer_name(BP_OPT_LBFGS), "lbfgs");
+}
+
+static void expect_invalid(const bp_train_config *c, const char *msg)
+{
+    bp_error err = {{0}};
+    cr_assert_eq(bp_train_config_validate(c, &err), -1, "expected \"%s\"", msg);
+    cr_assert_str_eq(err.msg, msg);
+}
+
+Test(train_config, messages_name_the_json_field)
+{
+    bp_train_config c;
+    bp_train_config_default(&c);
+    c.learning_rate = 0;
+    expect_invalid(&c, "training.learning_rate: must be a finite number > 0");
+    c.learning_rate = NAN;
+    expect_invalid(&c, "training.learning_rate: must be a finite number > 0");
+    bp_train_config_default(&c);
+    c.lambda = -1;
+    expect_invalid(&c, "training.lambda: must be a finite number >= 0");
+    bp_train_config_default(&c);
+    c.epochs = 0;
+    expect_invalid(&c, "training.epochs: must be an integer in 1..1000000");
+    c.epochs = 1000001;
+    expect_invalid(&c, "training.epochs: must be an integer in 1..1000000");
+    bp_train_config_default(&c);
+    c.optimizer = BP_OPT_SGD;
+    c.batch_size = -1;
+    expect_invalid(&c, "training.batch_size: must be an integer in 0..1000000000 (0 = full batch)");
+    bp_train_config_default(&c);
+    c.batch_size = 32; /* gd is full batch */
+    expect_invalid(&c, "training.batch_size: gd is full-batch: use 0, or sgd, momentum or adam");
+    bp_train_config_default(&c);
+    c.validation_split = 1.0;
+    expect_invalid(&c, "training.validation_split: must be in [0, 1)");
+    c.validation_split = -0.1;
+    expect_invalid(&c, "training.validation_split: must be in [0, 1)");
+    bp_train_config_default(&c);
+    c.early_stopping_patience = 5;
+    expect_invalid(&c, "training.early_stopping_patience: needs validation_split > 0");
+    c.validation_split = 0.2;
+    bp_error err = {{0}};
+    cr_assert_eq(bp_train_config_validate(&c, &err), 0, "%s", err.msg);
+    bp_train_config_default(&c);
+    c.optimizer = (bp_optimizer)7;
+    expect_invalid(&c, "training.optimizer: must be one of gd, sgd, momentum, adam, lbfgs");
+    bp_train_config_default(&c);
+    c.momentum = 1.0;
+    expect_invalid(&c, "training.momentum: must be in [0, 1)");
+    bp_train_config_default(&c);
+    c.lbfgs_memory = 0;
+    expect_invalid(&c, "training.lbfgs_memory: must be an integer in 1..100");
+    bp_train_config_default(&c);
+    c.init_epsilon = INFINITY;
+    expect_invalid(&c, "training.init_epsilon: must be a finite number <= 1e6 (or null)");
+}
+
+Test(train_config, trainer_refuses_bad_data_and_splits)
+{
+    int sz[] = {4, 3, 3};
+    bp_spec s = make_spec(3, sz, BP_ACT_SIGMOID, BP_OUT_SIGMOID);
+    dataset d = make_blobs(3, 1);
+    bp_train_config c;
+    bp_train_config_default(&c);
+    bp_error err = {{0}};
+    bp_data v = view(&d);
+
+    c.validation_split = 0.2; /* 0.6 of a row: none held out */
+    cr_assert_null(bp_trainer_new(&s, &c, &v, NULL, &err));
+    cr_assert(strstr(err.msg, "training.validation_split:"), "%s", err.msg);
+
+    bp_train_config_default(&c);
+    v.n_in = 5;
+    cr_assert_null(bp_trainer_new(&s, &c, &v, NULL, &err));
+    cr_assert_str_eq(err.msg, "dataset: has 5 features but layers[0] is 4");
+
+    v = view(&d);
+    d.X[5] = NAN;
+    cr_assert_null(bp_trainer_new(&s, &c, &v, NULL, &err));
+    cr_assert_str_eq(err.msg, "X[1][1]: must be a finite number");
+    dataset_free(&d);
+}
+
+/* ---- optimizers ---- */
+
+/* Every optimizer lowers J(Θ) on the training set (with λ), from the same initial weights. */
+Test(train_opt, every_optimizer_decreases_J)
+{
+    int sz[] = {4, 5, 3};
+    bp_spec s = make_spec(3, sz, BP_ACT_TANH, BP_OUT_SOFTMAX);
+    dataset d = make_blobs(90, 7);
+    struct {
+        bp_optimizer o;
+        double lr;
+        int64_t batch;
+    } cases[] = {{BP_OPT_GD, 0.5, 0},      {BP_OPT_SGD, 0.1, 16},  {BP_OPT_SGD, 0.5, 0},
+                 {BP_OPT_MOMENTUM, 0.05, 10}, {BP_OPT_ADAM, 0.01, 16}, {BP_OPT_ADAM, 0.05, 0},
+                 {BP_OPT_LBFGS, 1.0, 0}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        bp_train_config c;
+        bp_train_config_default(&c);
+        c.optimizer = cases[k].o;
+        c.learning_rate = cases[k].lr;
+        c.batch_size = cases[k].batch;
+        c.lambda = 0.5;
+        c.epochs = 15;
+        bp_trainer *t = new_trainer(&s, &c, &d);
+        double J0 = full_cost(&s, &d, bp_trainer_theta(t), c.lambda);
+        bp_progress p;
+        run_to_end(t, &p);
+        double J1 = full_cost(&s, &d, bp_trainer_theta(t), c.lambda);
+        cr_assert_eq(p.epoch, 15);
+        cr_assert_float_eq(p.cost, J1, 1e-12 * fabs(J1), "%s: reported cost %.17g vs %.17g",
+                           bp_optimizer_name(c.optimizer), p.cost, J1);
+        cr_assert_lt(J1, 0.8 * J0, "%s (batch %lld): J %g -> %g", bp_optimizer_name(c.optimizer),
+                     (long long)c.batch_size, J0, J1);
+        cr_assert(isnan(p.validation_cost));
+        cr_assert(p.accuracy >= 0 && p.accuracy <= 1);
+        cr_assert_gt(p.samples_per_second, 0);
+        bp_trainer_free(t);
+    }
+    dataset_free(&d);
+}
+
+/* With batch_size = m, sgd is exactly gd (same weights, same J) — λ is not rescaled. */
+Test(train_opt, sgd_with_whole_batch_is_gd)
+{
+    int sz[] = {4, 6, 3};
+    bp_spec s = make_spec(3, sz, BP_ACT_SIGMOID, BP_OUT_SIGMOID);
+    dataset d = make_blobs(60, 3);
+    bp_train_config c;
+    bp_train_config_default(&c);
+    c.epochs = 1;
+    c.lambda = 3.0;
+    bp_trainer *gd = new_trainer(&s, &c, &d);
+    c.optimizer = BP_OPT_SGD;
+    c.batch_size = d.m;
+    bp_trainer *sgd = new_trainer(&s, &c, &d);
+    bp_progress pg, ps;
+    run_to_end(gd, &pg);
+    run_to_end(sgd, &ps);
+    int64_t P = bp_param_count(&s);
+    cr_assert_eq(memcmp(bp_trainer_theta(gd), bp_trainer_theta(sgd), (size_t)P * sizeof(double)),
+                 0);
+    cr_assert_eq(pg.cost, ps.cost);
+    bp_trainer_free(gd);
+    bp_trainer_free(sgd);
+    dataset_free(&d);
+}
+
+/* Mini-batch steps use (λ/m_train)·Θ, not λ/batch: checked by hand on a 1→1 linear net,
+ * J = Σ(θ0 + θ1 x − y)²/(2m) + λ θ1²/(2m), with every row equal so the shuffle cannot matter. */
+Test(train_opt, minibatch_lambda_uses_training_set_size)
+{
+    int sz[] = {1, 1};
+    bp_spec s = make_spec(2, sz, BP_ACT_SIGMOID, BP_OUT_LINEAR);
+    enum { M = 8 };
+    double X[M], Y[M];
+    for (int i = 0; i < M; i++) {
+        X[i] = 2.0;
+        Y[i] = 1.0;
+    }
+    dataset d = {X, Y, NULL, M, 1, 1};
+    bp_train_config c;
+    bp_train_config_default(&c);
+    c.optimizer = BP_OPT_SGD;
+    c.batch_size = 2; /* 4 steps per epoch */
+    c.learning_rate = 0.05;
+    c.lambda = 2.0;
+    c.epochs = 3;
+    double theta0[2] = {0.3, -0.4};
+    bp_error err = {{0}};
+    bp_data v = view(&d);
+    bp_trainer *t = bp_trainer_new(&s, &c, &v, theta0, &err);
+    cr_assert_not_null(t, "%s", err.msg);
+    bp_progress p;
+    run_to_end(t, &p);
+    cr_assert(isnan(p.accuracy)); /* no labels */
+
+    double b = theta0[0], w = theta0[1];
+    for (int step = 0; step < 3 * (M / 2); step++) {
+        double e = b + w * 2.0 - 1.0;
+        double gb = e, gw = e * 2.0 + c.lambda / M * w;
+        b -= c.learning_rate * gb;
+        w -= c.learning_rate * gw;
+    }
+    const double *th = bp_trainer_theta(t);
+    cr_assert_float_eq(th[0], b, 1e-13, "bias %.17g vs %.17g", th[0], b);
+    cr_assert_float_eq(th[1], w, 1e-13, "weight %.17g vs %.17g", th[1], w);
+    double e = b + 2.0 * w - 1.0;
+    double J = e * e / 2.0 + c.lambda * w * w / (2.0 * M);
+    cr_assert_float_eq(p.cost, J, 1e-13, "cost %.17g vs %.17g", p.cost, J);
+    cr_assert_eq(bp_trainer_epochs_done(t), 3);
+    bp_trainer_free(t);
+}
+
+/* momentum and adam by hand on the same 1→1 linear net, full batch. */
+Test(train_opt, momentum_and_adam_match_hand_computation)
+{
+    int sz[] = {1, 1};
+    bp_spec s = make_spec(2, sz, BP_ACT_SIGMOID, BP_OUT_LINEAR);
+    double X[4] = {0, 1, 2, 3}, Y[4] = {1, 3, 2, 5};
+    dataset d = {X, Y, NULL, 4, 1, 1};
+    bp_data v = view(&d);
+    double theta0[2] = {0.1, 0.2};
+    for (int which = 0; which < 2; which++) {
+        bp_train_config c;
+        bp_train_config_default(&c);
+        c.optimizer = which ? BP_OPT_ADAM : BP_OPT_MOMENTUM;
+        c.learning_rate = which ? 0.1 : 0.02;
+        c.lambda = 0.5;
+        c.epochs = 5;
+        bp_error err = {{0}};
+        bp_trainer *t = bp_trainer_new(&s, &c, &v, theta0, &err);
+        cr_assert_not_null(t, "%s", err.msg);
+        run_to_end(t, NULL);
+        double th[2] = {theta0[0], theta0[1]}, m1[2] = {0}, m2[2] = {0};
+        for (int k = 1; k <= 5; k++) {
+            double g[2] = {0, 0};
+            for (int i = 0; i < 4; i++) {
+                double e = th[0] + th[1] * X[i] - Y[i];
+                g[0] += e / 4;
+                g[1] += e * X[i] / 4;
+            }
+            g[1] += c.lambda / 4 * th[1];
+            for (int j = 0; j < 2; j++) {
+                if (which) {
+                    m1[j] = c.beta1 * m1[j] + (1 - c.beta1) * g[j];
+                    m2[j] = c.beta2 * m2[j] + (1 - c.beta2) * g[j] * g[j];
+                    double mh = m1[j] / (1 - pow(c.beta1, k)), vh = m2[j] / (1 - pow(c.beta2, k));
+                    th[j] -= c.learning_rate * mh / (sqrt(vh) + c.adam_eps);
+                } else {
+                    m1[j] = c.momentum * m1[j] - c.learning_rate * g[j];
+                    th[j] += m1[j];
+                }
+            }
+        }
+        const double *got = bp_trainer_theta(t);
+        cr_assert_float_eq(got[0], th[0], 1e-12, "%s bias %.17g vs %.17g",
+                           bp_optimizer_name(c.optimizer), got[0], th[0]);
+        cr_assert_float_eq(got[1], th[1], 1e-12, "%s weight %.17g vs %.17g",
+                           bp_optimizer_name(c.optimizer), got[1], th[1]);
+        bp_trainer_free(t);
+    }
+}
+
+/* ---- learning ---- */
+
+static void check_xor(bp_optimizer o, double lr, int64_t epochs)
+{
+    int sz[] = {2, 4, 1};
+    bp_spec s = make_spec(3, sz, BP_ACT_SIGMOID, BP_OUT_SIGMOID);
+    double X[8] = {0, 0, 0, 1, 1, 0, 1, 1}, Y[4] = {0, 1, 1, 0};
+    int32_t L[4] = {0, 1, 1, 0};
+    dataset d = {X, Y, L, 4, 2, 1};
+    bp_train_config c;
+    bp_train_config_default(&c);
+    c.optimizer = o;
+    c.learning_rate = lr;
+    c.lambda = 0;
+    c.epochs = epochs;
+    c.seed = 1;
+    bp_trainer *t = new_trainer(&s, &c, &d);
+    bp_progress p;
+    run_to_end(t, &p);
+    cr_assert_lt(p.cost, 0.1, "%s: XOR cost %g after %lld epochs", bp_optimizer_name(o), p.cost,
+                 (long long)p.epoch);
+    cr_assert_eq(p.accuracy, 1.0, "%s: XOR accuracy %g", bp_optimizer_name(o), p.accuracy);
+    bp_error err = {{0}};
+    bp_work *w = bp_work_new(&s, 4, &err);
+    int32_t pred[4];
+    bp_predict(NULL, pred, w, X, bp_trainer_theta(t), 4);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(pred[i], L[i], "%s: XOR row %d", bp_optimizer_name(o), i);
+    bp_work_free(w);
+    bp_trainer_free(t);
+}
+
+Test(train_learn, xor_with_gd)
+{
+    check_xor(BP_OPT_GD, 2.0, 5000);
+}
+
+Test(train_learn, xor_with_lbfgs)
+{
+    check_xor(BP_OPT_LBFGS, 1.0, 300);
+}
+
+static void check_digits(bp_optimizer o, double lr, int64_t batch, int64_t epochs)
+{
+    dataset d = load_digits();
+    int sz[] = {64, 25, 10};
+    bp_spec s = make_spec(3, sz, BP_ACT_SIGMOID, BP_OUT_SIGMOID);
+    bp_train_config c;
+    bp_train_config_default(&c);
+    c.optimizer = o;
+    c.learning_rate = lr;
+    c.batch_size = batch;
+    c.lambda = 1.0;
+    c.epochs = epochs;
+    c.validation_split = 0.2;
+    bp_trainer *t = new_trainer(&s, &c, &d);
+    double *hist = malloc((size_t)epochs * sizeof(double));
+    bp_progress p;
+    bp_error err = {{0}};
+    bp_train_status st;
+    int64_t n = 0;
+    do {
+        st = bp_trainer_epoch(t, &p, NULL, &err);
+        cr_assert_neq(st, BP_TRAIN_FAILED, "%s", err.msg);
+        cr_assert_lt(n, epochs);
+        hist[n++] = p.cost;
+    } while (st == BP_TRAIN_CONTINUE);
+    cr_assert_eq(st, BP_TRAIN_DONE);
+    cr_assert(isfinite(p.validation_cost));
+    cr_assert_geq(p.accuracy, 0.95, "%s: held-out accuracy %.4f after %lld epochs",
+                  bp_optimizer_name(o), p.accuracy, (long long)p.epoch);
+    /* Cost history: the last is well below the first, and it falls across each tenth. */
+    cr_assert_lt(hist[n - 1], 0.3 * hist[0], "%s: cost %g -> %g", bp_optimizer_name(o), hist[0],
+                 hist[n - 1]);
+    int64_t step = n / 10 > 0 ? n / 10 : 1;
+    for (int64_t i = step; i < n; i += step)
+        cr_assert_lt(hist[i], hist[i - step], "%s: cost rose from epoch %lld to %lld",
+                     bp_optimizer_name(o), (long long)(i - step + 1), (long long)(i + 1));
+    cr_log_info("digits %s: held-out accuracy %.4f, J %.4f -> %.4f over %lld epochs",
+                bp_optimizer_name(o), p.accuracy, hist[0], hist[n - 1], (long long)n);
+    free(hist);
+    bp_trainer_free(t);
+    dataset_free(&d);
+}
+
+Test(train_learn, digits_adam_held_out_95)
+{
+    check_digits(BP_OPT_ADAM, 0.01, 64, 40);
+}
+
+Test(train_learn, digits_lbfgs_held_out_95)
+{
+    check_digits(BP_OPT_LBFGS, 1.0, 0, 150);
+}
+
+/* ---- determinism and resume ---- */
+
+static double *train_theta(const bp_spec *s, const bp_train_config *c, const dataset *d)
+{
+    bp_trainer *t = new_trainer(s, c, d);
+    run_to_end(t, NULL);
+    int64_t P = bp_param_count(s);
+    double *th = malloc((size_t)P * sizeof(double));
+    memcpy(th, bp_trainer_theta(t), (size_t)P * sizeof(double));
+    bp_trainer_free(t);
+    return th;
+}
+
+Test(train_det, same_seed_same_bits_other_seed_other_bits)
+{
+    int sz[] = {4, 7, 3};
+    bp_spec s = make_spec(3, sz, BP_ACT_RELU, BP_OUT_SOFTMAX);
+    dataset d = make_blobs(120, 11);
+    bp_train_config c;
+    bp_train_config_default(&c);
+    c.optimizer = BP_OPT_ADAM;
+    c.learning_rate = 0.01;
+    c.batch_size = 16;
+    c.epochs = 8;
+    c.validation_split = 0.25;
+    int64_t P = bp_param_count(&s);
+    size_t bytes = (size_t)P * sizeof(double);
+    double *a = train_theta(&s, &c, &d), *b = train_theta(&s, &c, &d);
+    cr_assert_eq(memcmp(a, b, bytes), 0);
+    c.seed = 43;
+    double *e = train_theta(&s, &c, &d);
+    cr_assert_neq(memcmp(a, e, bytes), 0);
+    free(a);
+    free(b);
+    free(e);
+    dataset_free(&d);
+}
+
+/* Runs a job straight to its end, and again as k epochs, checkpoint, a brand-new trainer, load,
+ * the rest: the final weights and epochs must be identical to the bit. With patience > 0 the
+ * data are noisy enough that the straight run stops early after k, and some epoch before k did
+ * not improve, so the early-stopping counters must survive the checkpoint too. */
+static void check_resume(bp_optimizer o, double lr, int64_t batch, int64_t k, int64_t patience)
+{
+    int sz[] = {4, 6, 3};
+    bp_spec s = make_spec(3, sz, BP_ACT_TANH, BP_OUT_SIGMOID);
+    dataset d = make_noisy(60, 5);
+    bp_train_config c;
+    bp_train_config_default(&c);
+    c.optimizer = o;
+    c.learning_rate = lr;
+    c.batch_size = batch;
+    c.epochs = patience > 0 ? 40 : 12;
+    c.lambda = 0.3;
+    c.validation_split = 0.3;
+    c.early_stopping_patience = patience;
+    int64_t P = bp_param_count(&s);
+    const char *name = bp_optimizer_name(o);
+    bp_error err = {{0}};
+
+    bp_trainer *straight = new_trainer(&s, &c, &d);
+    bp_progress ps;
+    bp_train_status st;
+    double best = INFINITY;
+    int stalls_before_k = 0;
+    do {
+        st = bp_trainer_epoch(straight, &ps, NULL, &err);
+        if (ps.validation_cost < best)
+            best = ps.validation_cost;
+        else if (ps.epoch <= k)
+            stalls_before_k++;
+    } while (st == BP_TRAIN_CONTINUE);
+    cr_assert_eq(st, BP_TRAIN_DONE, "%s: %s", name, err.msg);
+    cr_assert_gt(ps.epoch, k, "%s: the straight run ended at epoch %lld", name,
+                 (long long)ps.epoch);
+    if (patience > 0) {
+        cr_assert_lt(ps.epoch, c.epochs, "%s: early stopping never triggered", name);
+        cr_assert_gt(stalls_before_k, 0, "%s: no stalled epoch before the checkpoint", name);
+    }
+
+    bp_trainer *first = new_trainer(&s, &c, &d);
+    bp_progress p;
+    for (int64_t i = 0; i < k; i++)
+        cr_assert_eq(bp_trainer_epoch(first, &p, NULL, &err), BP_TRAIN_CONTINUE, "%s", name);
+    size_t n = bp_trainer_checkpoint_size(first);
+    unsigned char *img = malloc(n);
+    cr_assert_eq(bp_trainer_checkpoint_save(first, img, n, &err), 0, "%s: %s", name, err.msg);
+    cr_assert_eq(memcmp(img, "BPCK", 4), 0);
+    cr_assert_eq(bp_trainer_checkpoint_save(first, img, n - 1, &err), -1);
+    bp_trainer_free(first);
+
+    bp_trainer *second = new_trainer(&s, &c, &d);
+    cr_assert_eq(bp_trainer_epochs_done(second), 0);
+    cr_assert_eq(bp_trainer_checkpoint_load(second, img, n, &err), 0, "%s: %s", name, err.msg);
+    cr_assert_eq(bp_trainer_epochs_done(second), k);
+    bp_progress pr;
+    run_to_end(second, &pr);
+
+    cr_assert_eq(bp_trainer_epochs_done(second), bp_trainer_epochs_done(straight), "%s", name);
+    cr_assert_eq(memcmp(bp_trainer_theta(second), bp_trainer_theta(straight),
+                        (size_t)P * sizeof(double)),
+                 0, "%s: resumed weights differ", name);
+    cr_assert_eq(pr.cost, ps.cost, "%s", name);
+    cr_assert_eq(pr.validation_cost, ps.validation_cost, "%s", name);
+    free(img);
+    bp_trainer_free(straight);
+    bp_trainer_free(second);
+    dataset_free(&d);
+}
+
+Test(train_resume, sgd)
+{
+    check_resume(BP_OPT_SGD, 0.3, 8, 7, 4);
+}
+
+Test(train_resume, momentum)
+{
+    check_resume(BP_OPT_MOMENTUM, 0.05, 10, 8, 4);
+}
+
+Test(train_resume, adam)
+{
+    check_resume(BP_OPT_ADAM, 0.02, 16, 8, 4);
+}
+
+Test(train_resume, lbfgs)
+{
+    check_resume(BP_OPT_LBFGS, 1.0, 0, 7, 4);
+}
+
+Test(train_resume, gd)
+{
+    check_resume(BP_OPT_GD, 1.0, 0, 5, 0);
+}
+
+Test(train_resume, load_refuses_another_spec_and_damaged_images)
+{
+    int sz[] = {4, 6, 3}, sz2[] = {4, 5, 3};
+    bp_spec s = make_spec(3, sz, BP_ACT_TANH, BP_OUT_SIGMOID);
+    bp_spec s2 = make_spec(3, sz2, BP_ACT_TANH, BP_OUT_SIGMOID);
+    dataset d = make_blobs(30, 2);
+    bp_train_config c;
+    bp_train_config_default(&c);
+    c.epochs = 5;
+    bp_trainer *t = new_trainer(&s, &c, &d);
+    bp_error err = {{0}};
+    bp_progress p;
+    cr_assert_eq(bp_trainer_epoch(t, &p, NULL, &err), BP_TRAIN_CONTINUE);
+    size_t n = bp_trainer_checkpoint_size(t);
+    unsigned char *img = malloc(n);
+    cr_assert_eq(bp_trainer_checkpoint_save(t, img, n, &err), 0, "%s", err.msg);
+
+    bp_trainer *other = new_trainer(&s2, &c, &d);
+    const double *before = bp_trainer_theta(other);
+    double keep = before[0];
+    cr_assert_eq(bp_trainer_checkpoint_load(other, img, n, &err), -1);
+    cr_assert_str_eq(err.msg, "checkpoint: made for a different parameter count than this "
+                              "trainer's");
+    cr_assert_eq(bp_trainer_theta(other)[0], keep);
+    cr_assert_eq(bp_trainer_epochs_done(other), 0);
+    bp_trainer_free(other);
+
+    c.lambda = 2.0; /* same shape, other config */
+    other = new_trainer(&s, &c, &d);
+    cr_assert_eq(bp_trainer_checkpoint_load(other, img, n, &err), -1);
+    cr_assert_str_eq(err.msg, "checkpoint: made for a different lambda than this trainer's");
+    bp_trainer_free(other);
+
+    cr_assert_eq(bp_trainer_checkpoint_load(t, img, n - 8, &err), -1);
+    cr_assert(strstr(err.msg, "truncated"), "%s", err.msg);
+    img[n / 2] ^= 1;
+    cr_assert_eq(bp_trainer_checkpoint_load(t, img, n, &err), -1);
+    cr_assert_str_eq(err.msg, "checkpoint: checksum mismatch (corrupted image)");
+    img[0] = 'X';
+    cr_assert_eq(bp_trainer_checkpoint_load(t, img, n, &err), -1);
+    cr_assert_str_eq(err.msg, "checkpoint: not a backpropd checkpoint");
+    free(img);
+    bp_trainer_free(t);
+    dataset_free(&d);
+}
+
+/* ---- early stopping, cancellation, divergence ---- */
+
+/* Every row is the same, so validation J is J on that row with the training set's λ term and
+ * can be recomputed here; momentum makes it oscillate so early stopping triggers. */
+Test(train_stop, early_stopping_restores_the_best_weights)
+{
+    int sz[] = {1, 1};
+    bp_spec s = make_spec(2, sz, BP_ACT_SIGMOID, BP_OUT_LINEAR);
+    enum { M = 10 };
+    double X[M], Y[M];
+    for (int i = 0; i < M; i++) {
+        X[i] = 1.0;
+        Y[i] = 2.0;
+    }
+    dataset d = {X, Y, NULL, M, 1, 1};
+    bp_train_config c;
+    bp_train_config_default(&c);
+    c.optimizer = BP_OPT_MOMENTUM;
+    c.learning_rate = 0.5;
+    c.momentum = 0.95;
+    c.lambda = 0.1;
+    c.epochs = 200;
+    c.validation_split = 0.2;
+    c.early_stopping_patience = 3;
+    double theta0[2] = {0, 0};
+    bp_error err = {{0}};
+    bp_data v = view(&d);
+    bp_trainer *t = bp_trainer_new(&s, &c, &v, theta0, &err);
+    cr_assert_not_null(t, "%s", err.msg);
+    bp_progress p;
+    bp_train_status st;
+    double best = INFINITY, last = NAN;
+    int64_t best_epoch = 0;
+    do {
+        st = bp_trainer_epoch(t, &p, NULL, &err);
+        last = p.validation_cost;
+        if (p.validation_cost < best) {
+            best = p.validation_cost;
+            best_epoch = p.epoch;
+        }
+    } while (st == BP_TRAIN_CONTINUE);
+    cr_assert_eq(st, BP_TRAIN_DONE, "%s", err.msg);
+    cr_assert_lt(p.epoch, c.epochs, "early stopping never triggered");
+    cr_assert_eq(p.epoch, best_epoch + c.early_stopping_patience);
+    cr_assert_gt(last, best);
+    const double *th = bp_trainer_theta(t);
+    double e = th[0] + th[1] - 2.0;
+    int64_t m_train = M - 2;
+    double J = e * e / 2.0 + c.lambda * th[1] * th[1] / (2.0 * (double)m_train);
+    cr_assert_float_eq(J, best, 1e-12, "restored weights give J %.17g, best was %.17g", J, best);
+    /* Done is final. */
+    cr_assert_eq(bp_trainer_epoch(t, &p, NULL, &err), BP_TRAIN_DONE);
+    cr_assert_eq(bp_trainer_epochs_done(t), best_epoch + c.early_stopping_patience);
+    bp_trainer_free(t);
+}
+
+Test(train_stop, cancel_stops_before_the_next_batch)
+{
+    int sz[] = {4, 5, 3};
+    bp_spec s = make_spec(3, sz, BP_ACT_SIGMOID, BP_OUT_SIGMOID);
+    dataset d = make_blobs(50, 9);
+    bp_optimizer opts[] = {BP_OPT_SGD, BP_OPT_GD, BP_OPT_LBFGS};
+    for (int k = 0; k < 3; k++) {
+        bp_train_config c;
+        bp_train_config_default(&c);
+        c.optimizer = opts[k];
+        c.batch_size = opts[k] == BP_OPT_SGD ? 5 : 0;
+        c.epochs = 10;
+        bp_trainer *t = new_trainer(&s, &c, &d);
+        int64_t P = bp_param_count(&s);
+        double *before = malloc((size_t)P * sizeof(double));
+        memcpy(before, bp_trainer_theta(t), (size_t)P * sizeof(double));
+        volatile int cancel = 1;
+        bp_error err = {{0}};
+        bp_progress p;
+        cr_assert_eq(bp_trainer_epoch(t, &p, &cancel, &err), BP_TRAIN_CANCELLED);
+        cr_assert_eq(memcmp(before, bp_trainer_theta(t), (size_t)P * sizeof(double)), 0,
+                     "%s: a step ran after cancel", bp_optimizer_name(c.optimizer));
+        cr_assert_eq(bp_trainer_epochs_done(t), 0);
+        size_t n = bp_trainer_checkpoint_size(t);
+        void *img = malloc(n);
+        cr_assert_eq(bp_trainer_checkpoint_save(t, img, n, &err), -1);
+        free(img);
+        free(before);
+        bp_trainer_free(t);
+    }
+    dataset_free(&d);
+}
+
+/* Mid-epoch: the flag is the low half of the trainer's own θ[0] (a bias that starts at 0.0),
+ * so it turns nonzero exactly when the first mini-batch step lands. Exactly one step must have
+ * run: θ is the hand-computed result of one sgd step on a 1→1 linear net. */
+Test(train_stop, cancel_mid_epoch_stops_within_one_batch)
+{
+    int sz[] = {1, 1};
+    bp_spec s = make_spec(2, sz, BP_ACT_SIGMOID, BP_OUT_LINEAR);
+    enum { M = 12 };
+    double X[M], Y[M];
+    for (int i = 0; i < M; i++) {
+        X[i] = 1.5;
+        Y[i] = 0.7;
+    }
+    dataset d = {X, Y, NULL, M, 1, 1};
+    bp_train_config c;
+    bp_train_config_default(&c);
+    c.optimizer = BP_OPT_SGD;
+    c.batch_size = 3;
+    c.learning_rate = 0.1;
+    c.lambda = 0.5;
+    c.epochs = 2;
+    double theta0[2] = {0.0, 0.3};
+    bp_error err = {{0}};
+    bp_data v = view(&d);
+    bp_trainer *t = bp_trainer_new(&s, &c, &v, theta0, &err);
+    cr_assert_not_null(t, "%s", err.msg);
+
+    double e = theta0[0] + 1.5 * theta0[1] - 0.7;
+    double b1 = theta0[0] - c.learning_rate * e;
+    double w1 = theta0[1] - c.learning_rate * (e * 1.5 + c.lambda / M * theta0[1]);
+    uint64_t bits;
+    memcpy(&bits, &b1, sizeof bits);
+    cr_assert_neq(bits & 0xffffffffu, 0, "precondition: the step changes the low half");
+
+    const volatile int *flag = (const volatile int *)(const void *)bp_trainer_theta(t);
+    bp_progress p;
+    cr_assert_eq(bp_trainer_epoch(t, &p, flag, &err), BP_TRAIN_CANCELLED);
+    const double *th = bp_trainer_theta(t);
+    cr_assert_float_eq(th[0], b1, 1e-15, "bias %.17g vs one step %.17g", th[0], b1);
+    cr_assert_float_eq(th[1], w1, 1e-15, "weight %.17g vs one step %.17g", th[1], w1);
+    cr_assert_eq(bp_trainer_epochs_done(t), 0);
+    bp_trainer_free(t);
+}
+
+Test(train_stop, divergence_fails_with_the_epoch)
+{
+    int sz[] = {4, 8, 3};
+    bp_spec s = make_spec(3, sz, BP_ACT_RELU, BP_OUT_LINEAR);
+    dataset d = make_blobs(40, 4);
+    for (int64_t i = 0; i < d.m * d.n_in; i++)
+        d.X[i] *= 50.0;
+    bp_train_config c;
+    bp_train_config_default(&c);
+    c.learning_rate = 1e3;
+    c.epochs = 1000;
+    bp_trainer *t = new_trainer(&s, &c, &d);
+    bp_error err = {{0}};
+    bp_progress p;
+    bp_train_status st;
+    int64_t n = 0;
+    do {
+        st = bp_trainer_epoch(t, &p, NULL, &err);
+        n++;
+    } while (st == BP_TRAIN_CONTINUE);
+    cr_assert_eq(st, BP_TRAIN_FAILED, "status %d after %lld epochs", (int)st, (long long)n);
+    cr_assert_lt(n, 1000);
+    char want_nan[128], want_inf[128];
+    snprintf(want_nan, sizeof want_nan, "cost became NaN at epoch %lld: lower the learning rate",
+             (long long)n);
+    snprintf(want_inf, sizeof want_inf,
+             "cost became infinite at epoch %lld: lower the learning rate", (long long)n);
+    cr_assert(strcmp(err.msg, want_nan) == 0 || strcmp(err.msg, want_inf) == 0, "got \"%s\"",
+              err.msg);
+    cr_log_info("divergence: %s", err.msg);
+    cr_assert_eq(bp_trainer_epoch(t, &p, NULL, &err), BP_TRAIN_FAILED); /* failure is final */
+    cr_assert_eq(bp_trainer_epochs_done(t), n);
+    bp_trainer_free(t);
+    dataset_free(&d);
+}

@@ -1,0 +1,933 @@
+/* http_jobs.c — training jobs through the real backpropd binary over HTTP: a digits job that
+ * learns (accuracy, falling cost, predictions), weights that are the model /v1/gradient and an
+ * in-process bp_cost_grad see (same cost), determinism across runs and worker counts, cancel,
+ * delete, queue limits, 404s and named 400/409s, Server-Sent Events (every epoch in order, the
+ * final status last, Last-Event-ID replay), eight concurrent jobs, and a SIGTERM mid-training
+ * that resumes to bit-identical weights.
+ */
+#include <criterion/criterion.h>
+#include <curl/curl.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "core/bp.h"
+#include "tests/harness.h"
+
+/* ---------------------------------------------------------------- helpers */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec d = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&d, NULL);
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    cr_assert_not_null(buf);
+    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+    buf[n] = '\0';
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
+
+/* Uploads tests/data/digits.csv; returns the dataset id in id. */
+static void upload_digits(const srv *s, char *id, size_t len)
+{
+    size_t n;
+    char *csv = read_file(test_data_path("digits.csv"), &n);
+    resp r;
+    cr_assert_eq(http_req(s, "POST", "/v1/datasets?name=digits", "text/csv", csv, n, NULL, &r), 0);
+    cr_assert_eq(r.status, 201, "upload: %ld %s", r.status, r.body);
+    json_t *j = resp_json(&r);
+    cr_assert_not_null(j);
+    snprintf(id, len, "%s", json_string_value(json_object_get(j, "id")));
+    cr_assert_eq(json_integer_value(json_object_get(j, "rows")), 1797);
+    json_decref(j);
+    resp_free(&r);
+    free(csv);
+}
+
+/* The digits data in process (labels and X), parsed by the api codec from the same file. */
+static void load_digits(api_dataset *d)
+{
+    size_t n;
+    char *csv = read_file(test_data_path("digits.csv"), &n);
+    api_error e = {0};
+    cr_assert_eq(api_dataset_parse_csv(d, csv, n, &e), 0, "%s", e.detail);
+    free(csv);
+}
+
+/* A job body for the digits set. training: the inside of the "training" object. */
+static char *job_body(const char *ds, const char *layers, const char *training)
+{
+    char *b = NULL;
+    cr_assert(asprintf(&b, "{\"network\":{\"layers\":%s},\"dataset\":\"%s\",\"training\":{%s}}",
+                       layers, ds, training) > 0);
+    return b;
+}
+
+/* POST /v1/jobs expecting 202; the job id into id. */
+static void submit(const srv *s, const char *body, char *id, size_t len)
+{
+    resp r;
+    cr_assert_eq(http_post_json(s, "/v1/jobs", body, &r), 0);
+    cr_assert_eq(r.status, 202, "submit: %ld %s", r.status, r.body);
+    json_t *j = resp_json(&r);
+    cr_assert_not_null(j);
+    snprintf(id, len, "%s", json_string_value(json_object_get(j, "id")));
+    cr_assert_str_eq(json_string_value(json_object_get(j, "status")), "queued");
+    char loc[128], want[128];
+    cr_assert_eq(resp_header(&r, "Location", loc, sizeof loc), 0);
+    snprintf(want, sizeof want, "/v1/jobs/%s", id);
+    cr_assert_str_eq(loc, want);
+    cr_assert_eq(strncmp(id, "job_", 4), 0);
+    cr_assert_eq(strlen(id), 28);
+    json_decref(j);
+    resp_free(&r);
+}
+
+/* GET a JSON path expecting 200 (new). */
+static json_t *get_json(const srv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static json_t *get_json(const srv *s, const char *fmt, ...)
+{
+    char path[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
+    resp r;
+    cr_assert_eq(http_get(s, path, &r), 0);
+    cr_assert_eq(r.status, 200, "GET %s: %ld %s", path, r.status, r.body);
+    json_t *j = resp_json(&r);
+    cr_assert_not_null(j, "GET %s: not JSON", path);
+    resp_free(&r);
+    return j;
+}
+
+/* Polls until the job's status is one of the final ones (or want); returns the job (new). */
+static json_t *wait_job(const srv *s, const char *id, const char *want, double timeout)
+{
+    double end = now_s() + timeout;
+    for (;;) {
+        json_t *j = get_json(s, "/v1/jobs/%s", id);
+        const char *st = json_string_value(json_object_get(j, "status"));
+        if ((want && strcmp(st, want) == 0) ||
+            (!want && (!strcmp(st, "succeeded") || !strcmp(st, "failed") ||
+                       !strcmp(st, "cancelled"))))
+            return j;
+        cr_assert(now_s() < end, "job %s still %s after %.0f s", id, st, timeout);
+        json_decref(j);
+        sleep_ms(20);
+    }
+}
+
+/* Polls until the running job has completed at least `epochs` epochs. */
+static void wait_epoch(const srv *s, const char *id, int64_t epochs, double timeout)
+{
+    double end = now_s() + timeout;
+    for (;;) {
+        json_t *j = get_json(s, "/v1/jobs/%s", id);
+        int64_t e = json_integer_value(json_object_get(json_object_get(j, "progress"), "epoch"));
+        const char *st = json_string_value(json_object_get(j, "status"));
+        cr_assert(!strcmp(st, "running") || !strcmp(st, "queued"), "job %s is %s", id, st);
+        json_decref(j);
+        if (e >= epochs)
+            return;
+        cr_assert(now_s() < end, "job %s: epoch %lld < %lld after %.0f s", id, (long long)e,
+                  (long long)epochs, timeout);
+        sleep_ms(20);
+    }
+}
+
+static char *weights_text(const srv *s, const char *id)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/jobs/%s/weights", id);
+    resp r;
+    cr_assert_eq(http_get(s, path, &r), 0);
+    cr_assert_eq(r.status, 200, "weights: %ld %s", r.status, r.body);
+    char *t = strdup(r.body);
+    resp_free(&r);
+    return t;
+}
+
+static void expect_problem(const resp *r, long status, const char *detail_part)
+{
+    cr_assert_eq(r->status, status, "want %ld, got %ld: %s", status, r->status, r->body);
+    json_t *j = resp_json(r);
+    cr_assert_not_null(j, "problem body is not JSON: %s", r->body);
+    const char *d = json_string_value(json_object_get(j, "detail"));
+    cr_assert_not_null(d);
+    cr_assert_eq(json_integer_value(json_object_get(j, "status")), status);
+    if (detail_part)
+        cr_assert_not_null(strstr(d, detail_part), "detail \"%s\" does not name \"%s\"", d,
+                           detail_part);
+    char ct[128];
+    cr_assert_eq(resp_header(r, "Content-Type", ct, sizeof ct), 0);
+    cr_assert_not_null(strstr(ct, "application/problem+json"));
+    json_decref(j);
+}
+
+/* J(Θ) of the served weights on all of digits, computed in this process by the core. */
+static double local_cost(const json_t *weights, double lambda)
+{
+    bp_spec spec;
+    api_error e = {0};
+    cr_assert_eq(api_spec_parse(&spec, json_object_get(weights, "network"), "network", &e), 0);
+    double *theta = api_theta_parse(json_object_get(weights, "theta"), &spec, "theta", &e);
+    cr_assert_not_null(theta, "%s", e.detail);
+    api_dataset d = {0};
+    load_digits(&d);
+    double *Y = api_targets(&d, spec.sizes[spec.n_layers - 1], &e);
+    cr_assert_not_null(Y);
+    bp_error be = {{0}};
+    bp_work *w = bp_work_new(&spec, d.rows, &be);
+    cr_assert_not_null(w);
+    double J = bp_cost_grad(NULL, w, d.X, Y, theta, d.rows, lambda, d.rows);
+    bp_work_free(w);
+    free(Y);
+    free(theta);
+    api_dataset_clear(&d);
+    return J;
+}
+
+static void close_rel(double a, double b, double tol, const char *what)
+{
+    cr_assert(fabs(a - b) <= tol * fabs(b), "%s: %.17g vs %.17g", what, a, b);
+}
+
+/* ---------------------------------------------------------------- a real model */
+
+Test(jobs, digits_adam_learns_and_predicts, .timeout = 120)
+{
+    srv s;
+    cr_assert_eq(srv_start(&s, NULL), 0);
+    char ds[64], id[64];
+    upload_digits(&s, ds, sizeof ds);
+    char *body = job_body(ds, "[64,25,10]",
+                          "\"optimizer\":\"adam\",\"learning_rate\":0.01,\"lambda\":0.1,"
+                          "\"batch_size\":64,\"epochs\":40,\"seed\":11,\"validation_split\":0.2");
+    submit(&s, body, id, sizeof id);
+    json_t *job = wait_job(&s, id, NULL, 60);
+    cr_assert_str_eq(json_string_value(json_object_get(job, "status")), "succeeded");
+    json_t *p = json_object_get(job, "progress");
+    cr_assert_eq(json_integer_value(json_object_get(p, "epoch")), 40);
+    cr_assert_eq(json_integer_value(json_object_get(p, "epochs")), 40);
+    double acc = json_number_value(json_object_get(p, "accuracy"));
+    cr_assert(acc >= 0.95, "held-out accuracy %.4f < 0.95", acc);
+    cr_assert(json_number_value(json_object_get(p, "validation_cost")) > 0);
+    cr_assert(json_is_string(json_object_get(job, "created_at")));
+    cr_assert(json_is_string(json_object_get(job, "started_at")));
+    cr_assert(json_is_string(json_object_get(job, "finished_at")));
+    cr_assert(json_is_null(json_object_get(job, "error")));
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(job, "training"), "optimizer")), "adam");
+
+    /* The cost history: 40 epochs, falling overall, ending at the reported cost. */
+    json_t *hist = get_json(&s, "/v1/jobs/%s/cost", id);
+    json_t *costs = json_object_get(hist, "cost");
+    cr_assert_eq(json_array_size(costs), 40);
+    cr_assert_eq(json_array_size(json_object_get(hist, "validation_cost")), 40);
+    double first = json_number_value(json_array_get(costs, 0));
+    double last = json_number_value(json_array_get(costs, 39));
+    cr_assert(last < 0.5 * first, "cost %.4f -> %.4f did not fall", first, last);
+    cr_assert_eq(last, json_number_value(json_object_get(p, "cost")));
+    for (size_t i = 0; i < 40; i++)
+        cr_assert_eq(json_integer_value(json_array_get(json_object_get(hist, "epoch"), i)),
+                     (json_int_t)i + 1);
+
+    /* Predictions on the first 300 rows agree with their labels. */
+    api_dataset d = {0};
+    load_digits(&d);
+    json_t *X = json_array();
+    for (int i = 0; i < 300; i++) {
+        json_t *row = json_array();
+        for (int k = 0; k < 64; k++)
+            json_array_append_new(row, json_real(d.X[i * 64 + k]));
+        json_array_append_new(X, row);
+    }
+    json_t *pb = json_pack("{s:o}", "X", X);
+    char *pbody = json_dumps(pb, JSON_COMPACT);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/jobs/%s/predict", id);
+    resp r;
+    cr_assert_eq(http_post_json(&s, path, pbody, &r), 0);
+    cr_assert_eq(r.status, 200, "predict: %ld %s", r.status, r.body);
+    json_t *pr = resp_json(&r);
+    json_t *labels = json_object_get(pr, "labels");
+    json_t *outs = json_object_get(pr, "outputs");
+    cr_assert_eq(json_array_size(labels), 300);
+    cr_assert_eq(json_array_size(outs), 300);
+    cr_assert_eq(json_array_size(json_array_get(outs, 0)), 10);
+    int agree = 0;
+    for (int i = 0; i < 300; i++) {
+        json_int_t lab = json_integer_value(json_array_get(labels, (size_t)i));
+        agree += lab == d.labels[i];
+        /* The label is the arg-max of the outputs. */
+        json_t *o = json_array_get(outs, (size_t)i);
+        for (size_t k = 0; k < 10; k++)
+            cr_assert(json_number_value(json_array_get(o, k)) <=
+                      json_number_value(json_array_get(o, (size_t)lab)));
+    }
+    cr_assert(agree >= 285, "only %d of 300 predictions match the labels", agree);
+    resp_free(&r);
+
+    /* Predict with the wrong width names X. */
+    cr_assert_eq(http_post_json(&s, path, "{\"X\":[[1,2,3]]}", &r), 0);
+    expect_problem(&r, 400, "X[0]");
+    resp_free(&r);
+    cr_assert_eq(http_post_json(&s, path, "{\"X\":[[1]],\"y\":[1]}", &r), 0);
+    expect_problem(&r, 400, "y");
+    resp_free(&r);
+
+    json_decref(pr);
+    free(pbody);
+    json_decref(pb);
+    api_dataset_clear(&d);
+    json_decref(hist);
+    json_decref(job);
+    free(body);
+    srv_stop(&s);
+    srv_cleanup(&s);
+}
+
+/* The weights a job serves are the model /v1/gradient, /v1/jobs/{id}/gradient and the core in
+ * this process all evaluate to the job's final reported cost. */
+Test(jobs, weights_are_the_model_gradient_sees, .timeout = 120)
+{
+    srv s;
+    cr_assert_eq(srv_start(&s, NULL), 0);
+    char ds[64], id[64];
+    upload_digits(&s, ds, sizeof ds);
+    char *body = job_body(ds, "[64,25,10]",
+                          "\"optimizer\":\"lbfgs\",\"lambda\":1.0,\"epochs\":60,\"seed\":3");
+    submit(&s, body, id, sizeof id);
+    json_t *job = wait_job(&s, id, NULL, 60);
+    cr_assert_str_eq(json_string_value(json_object_get(job, "status")), "succeeded");
+    double reported = json_number_value(json_object_get(json_object_get(job, "progress"), "cost"));
+
+    char *wt = weights_text(&s, id);
+    json_error_t je;
+    json_t *w = json_loads(wt, 0, &je);
+    cr_assert_not_null(w);
+    int64_t epoch = json_integer_value(json_object_get(w, "epoch"));
+    cr_assert(epoch >= 1 && epoch <= 60);
+    cr_assert_eq(json_number_value(json_object_get(w, "cost")), reported);
+    json_t *theta = json_object_get(w, "theta");
+    cr_assert_eq(json_array_size(theta), 2);
+    cr_assert_eq(json_array_size(json_array_get(theta, 0)), 25);
+    cr_assert_eq(json_array_size(json_array_get(json_array_get(theta, 0), 0)), 65);
+
+    /* /v1/gradient with the same network, theta, dataset and lambda. */
+    json_t *gb = json_pack("{s:O, s:O, s:s, s:f}", "network", json_object_get(w, "network"),
+                           "theta", theta, "dataset", ds, "lambda", 1.0);
+    char *gtext = json_dumps(gb, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    resp r;
+    cr_assert_eq(http_post_json(&s, "/v1/gradient", gtext, &r), 0);
+    cr_assert_eq(r.status, 200, "gradient: %ld %s", r.status, r.body);
+    json_t *g = resp_json(&r);
+    double J_service = json_number_value(json_object_get(g, "cost"));
+    close_rel(J_service, reported, 1e-9, "/v1/gradient cost vs job cost");
+    resp_free(&r);
+
+    /* The job's own gradient endpoint: same cost, same gradients. */
+    json_t *jg = get_json(&s, "/v1/jobs/%s/gradient", id);
+    close_rel(json_number_value(json_object_get(jg, "cost")), J_service, 1e-12,
+              "job gradient cost");
+    json_t *ga = json_object_get(g, "gradients"), *gj = json_object_get(jg, "gradients");
+    cr_assert_eq(json_array_size(gj), 2);
+    for (size_t l = 0; l < 2; l++) {
+        json_t *ma = json_array_get(ga, l), *mj = json_array_get(gj, l);
+        cr_assert_eq(json_array_size(ma), json_array_size(mj));
+        for (size_t i = 0; i < json_array_size(ma); i++)
+            for (size_t k = 0; k < json_array_size(json_array_get(ma, i)); k++) {
+                double a = json_number_value(json_array_get(json_array_get(ma, i), k));
+                double b = json_number_value(json_array_get(json_array_get(mj, i), k));
+                cr_assert(fabs(a - b) <= 1e-12 + 1e-9 * fabs(a), "D[%zu][%zu][%zu]", l, i, k);
+            }
+    }
+    /* And the core in this process. lbfgs converges: the cost is well below the start. */
+    double J_local = local_cost(w, 1.0);
+    close_rel(J_local, reported, 1e-9, "in-process cost vs job cost");
+    cr_assert(reported < 1.0, "lbfgs cost %.4f", reported);
+
+    json_decref(jg);
+    json_decref(g);
+    free(gtext);
+    json_decref(gb);
+    json_decref(w);
+    free(wt);
+    json_decref(job);
+    free(body);
+    srv_stop(&s);
+    srv_cleanup(&s);
+}
+
+/* ---------------------------------------------------------------- determinism */
+
+Test(jobs, same_seed_same_bytes_any_worker_count, .timeout = 120)
+{
+    const char *training = "\"optimizer\":\"adam\",\"learning_rate\":0.01,\"batch_size\":50,"
+                           "\"epochs\":8,\"seed\":99,\"validation_split\":0.1,\"lambda\":0.5";
+    srv a, b;
+    const char *two[] = {"--workers", "2", NULL};
+    const char *one[] = {"--workers", "1", NULL};
+    cr_assert_eq(srv_start(&a, two), 0);
+    cr_assert_eq(srv_start(&b, one), 0);
+    char dsa[64], dsb[64], j1[64], j2[64], j3[64];
+    upload_digits(&a, dsa, sizeof dsa);
+    upload_digits(&b, dsb, sizeof dsb);
+    char *ba = job_body(dsa, "[64,30,10]", training);
+    char *bb = job_body(dsb, "[64,30,10]", training);
+    submit(&a, ba, j1, sizeof j1); /* two at once on two workers */
+    submit(&a, ba, j2, sizeof j2);
+    submit(&b, bb, j3, sizeof j3);
+    json_t *x = wait_job(&a, j1, "succeeded", 60);
+    json_t *y = wait_job(&a, j2, "succeeded", 60);
+    json_t *z = wait_job(&b, j3, "succeeded", 60);
+    char *w1 = weights_text(&a, j1), *w2 = weights_text(&a, j2), *w3 = weights_text(&b, j3);
+    cr_assert(strlen(w1) > 10000);
+    cr_assert_str_eq(w1, w2, "same seed twice: different weights");
+    cr_assert_str_eq(w1, w3, "--workers 2 and --workers 1: different weights");
+    /* A different seed gives different weights (the comparison can fail). */
+    char *bc = job_body(dsa, "[64,30,10]",
+                        "\"optimizer\":\"adam\",\"learning_rate\":0.01,\"batch_size\":50,"
+                        "\"epochs\":8,\"seed\":100,\"validation_split\":0.1,\"lambda\":0.5");
+    char j4[64];
+    submit(&a, bc, j4, sizeof j4);
+    json_decref(wait_job(&a, j4, "succeeded", 60));
+    char *w4 = weights_text(&a, j4);
+    cr_assert(strcmp(w1, w4) != 0);
+    free(w1);
+    free(w2);
+    free(w3);
+    free(w4);
+    free(ba);
+    free(bb);
+    free(bc);
+    json_decref(x);
+    json_decref(y);
+    json_decref(z);
+    srv_stop(&a);
+    srv_stop(&b);
+    srv_cleanup(&a);
+    srv_cleanup(&b);
+}
+
+/* ---------------------------------------------------------------- cancel, delete, queue */
+
+#define LONG_JOB "\"optimizer\":\"sgd\",\"learning_rate\":0.05,\"batch_size\":8,\"epochs\":100000,\"seed\":1"
+
+Test(jobs, cancel_delete_and_queue_limit, .timeout = 120)
+{
+    srv s;
+    const char *args[] = {"--workers", "1", "--max-queue", "2", NULL};
+    cr_assert_eq(srv_start(&s, args), 0);
+    char ds[64], a[64], b[64], c[64];
+    upload_digits(&s, ds, sizeof ds);
+    char *body = job_body(ds, "[64,25,10]", LONG_JOB);
+    submit(&s, body, a, sizeof a);
+    wait_epoch(&s, a, 2, 30); /* A runs on the only worker */
+    submit(&s, body, b, sizeof b);
+    json_t *jb = get_json(&s, "/v1/jobs/%s", b);
+    cr_assert_str_eq(json_string_value(json_object_get(jb, "status")), "queued");
+    json_decref(jb);
+
+    /* Queue full: A running + B queued = 2. */
+    resp r;
+    cr_assert_eq(http_post_json(&s, "/v1/jobs", body, &r), 0);
+    expect_problem(&r, 429, "queue");
+    char ra[32];
+    cr_assert_eq(resp_header(&r, "Retry-After", ra, sizeof ra), 0);
+    cr_assert(atoi(ra) >= 1);
+    resp_free(&r);
+
+    /* Weights are readable while it runs. */
+    json_t *wl = get_json(&s, "/v1/jobs/%s/weights", a);
+    cr_assert(json_integer_value(json_object_get(wl, "epoch")) >= 2);
+    json_decref(wl);
+
+    /* Delete the queued job: 204, then it is gone; the queue has room again. */
+    char path[128];
+    snprintf(path, sizeof path, "/v1/jobs/%s", b);
+    cr_assert_eq(http_req(&s, "DELETE", path, NULL, NULL, 0, NULL, &r), 0);
+    cr_assert_eq(r.status, 204, "delete: %ld %s", r.status, r.body);
+    resp_free(&r);
+    cr_assert_eq(http_get(&s, path, &r), 0);
+    expect_problem(&r, 404, b);
+    resp_free(&r);
+    submit(&s, body, c, sizeof c);
+
+    /* Cancel the running job: answered as cancelled within about a second. */
+    snprintf(path, sizeof path, "/v1/jobs/%s/cancel", a);
+    double t0 = now_s();
+    cr_assert_eq(http_req(&s, "POST", path, NULL, NULL, 0, NULL, &r), 0);
+    double dt = now_s() - t0;
+    cr_assert_eq(r.status, 200, "cancel: %ld %s", r.status, r.body);
+    json_t *ja = resp_json(&r);
+    cr_assert_str_eq(json_string_value(json_object_get(ja, "status")), "cancelled");
+    cr_assert(json_is_string(json_object_get(ja, "finished_at")));
+    cr_assert(dt < 1.5, "cancel took %.2f s", dt);
+    json_decref(ja);
+    resp_free(&r);
+    /* Its weights of the last completed epoch stay readable. */
+    wl = get_json(&s, "/v1/jobs/%s/weights", a);
+    cr_assert(json_integer_value(json_object_get(wl, "epoch")) >= 2);
+    json_decref(wl);
+    /* Cancelling again is harmless. */
+    cr_assert_eq(http_req(&s, "POST", path, NULL, NULL, 0, NULL, &r), 0);
+    cr_assert_eq(r.status, 200);
+    resp_free(&r);
+
+    /* C now runs; delete it while running: cancelled first, then gone. */
+    wait_epoch(&s, c, 1, 30);
+    snprintf(path, sizeof path, "/v1/jobs/%s", c);
+    cr_assert_eq(http_req(&s, "DELETE", path, NULL, NULL, 0, NULL, &r), 0);
+    cr_assert_eq(r.status, 204);
+    resp_free(&r);
+    cr_assert_eq(http_get(&s, path, &r), 0);
+    cr_assert_eq(r.status, 404);
+    resp_free(&r);
+
+    /* The list: newest first, filtered by status, paginated. */
+    json_t *l = get_json(&s, "/v1/jobs?status=cancelled");
+    json_t *arr = json_object_get(l, "jobs");
+    cr_assert_eq(json_array_size(arr), 1);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(arr, 0), "id")), a);
+    json_decref(l);
+    free(body);
+    srv_stop(&s);
+    srv_cleanup(&s);
+}
+
+Test(jobs, list_pagination_and_bad_requests, .timeout = 60)
+{
+    srv s;
+    const char *args[] = {"--workers", "1", NULL};
+    cr_assert_eq(srv_start(&s, args), 0);
+    char ds[64], ids[3][64];
+    upload_digits(&s, ds, sizeof ds);
+    char *body = job_body(ds, "[64,8,10]", "\"optimizer\":\"gd\",\"epochs\":2");
+    for (int i = 0; i < 3; i++)
+        submit(&s, body, ids[i], sizeof ids[i]);
+    json_t *p1 = get_json(&s, "/v1/jobs?limit=2");
+    json_t *a1 = json_object_get(p1, "jobs");
+    cr_assert_eq(json_array_size(a1), 2);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(a1, 0), "id")), ids[2]);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(a1, 1), "id")), ids[1]);
+    const char *cur = json_string_value(json_object_get(p1, "next_cursor"));
+    cr_assert_not_null(cur);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/jobs?limit=2&cursor=%s", cur);
+    json_t *p2 = get_json(&s, "%s", path);
+    json_t *a2 = json_object_get(p2, "jobs");
+    cr_assert_eq(json_array_size(a2), 1);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(a2, 0), "id")), ids[0]);
+    cr_assert(json_is_null(json_object_get(p2, "next_cursor")));
+    json_decref(p1);
+    json_decref(p2);
+
+    resp r;
+    cr_assert_eq(http_get(&s, "/v1/jobs?status=bogus", &r), 0);
+    expect_problem(&r, 400, "status");
+    resp_free(&r);
+    cr_assert_eq(http_get(&s, "/v1/jobs?limit=0", &r), 0);
+    expect_problem(&r, 400, "limit");
+    resp_free(&r);
+    cr_assert_eq(http_get(&s, "/v1/jobs?limit=1001", &r), 0);
+    expect_problem(&r, 400, "limit");
+    resp_free(&r);
+
+    /* Bad specs, each naming its field. */
+    struct {
+        const char *layers, *training;
+        long status;
+        const char *names;
+    } bad[] = {
+        {"[64,25,10]", "\"optimizer\":\"rmsprop\"", 400,
+         "training.optimizer: must be one of gd, sgd, momentum, adam, lbfgs"},
+        {"[64,25,10]", "\"epochs\":0", 400, "training.epochs"},
+        {"[64,25,10]", "\"foo\":1", 400, "training.foo"},
+        {"[64,25,10]", "\"learning_rate\":-1", 400, "training.learning_rate"},
+        {"[64,25,10]", "\"validation_split\":1.5", 400, "training.validation_split"},
+        {"[64,25,10]", "\"optimizer\":\"lbfgs\",\"batch_size\":10", 400, "training.batch_size"},
+        {"[63,25,10]", "\"epochs\":1", 409, "layers[0]"},
+        {"[64,25,9]", "\"epochs\":1", 409, "dataset"},
+        {"[64,0,10]", "\"epochs\":1", 400, "network.layers[1]"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *b = job_body(ds, bad[i].layers, bad[i].training);
+        cr_assert_eq(http_post_json(&s, "/v1/jobs", b, &r), 0);
+        expect_problem(&r, bad[i].status, bad[i].names);
+        resp_free(&r);
+        free(b);
+    }
+    char *b = NULL;
+    cr_assert(asprintf(&b, "{\"network\":{\"layers\":[64,10]},\"dataset\":\"%s\",\"extra\":1}",
+                       ds) > 0);
+    cr_assert_eq(http_post_json(&s, "/v1/jobs", b, &r), 0);
+    expect_problem(&r, 400, "extra");
+    resp_free(&r);
+    free(b);
+    cr_assert_eq(http_post_json(&s, "/v1/jobs",
+                                "{\"network\":{\"layers\":[64,10]},\"dataset\":\"ds_nope\"}", &r),
+                 0);
+    expect_problem(&r, 404, "dataset");
+    resp_free(&r);
+    /* init_epsilon null is the default; a number is accepted. */
+    b = job_body(ds, "[64,10]", "\"epochs\":1,\"init_epsilon\":null");
+    cr_assert_eq(http_post_json(&s, "/v1/jobs", b, &r), 0);
+    cr_assert_eq(r.status, 202, "%s", r.body);
+    json_t *jj = resp_json(&r);
+    cr_assert(json_is_null(json_object_get(json_object_get(jj, "training"), "init_epsilon")));
+    json_decref(jj);
+    resp_free(&r);
+    free(b);
+
+    /* Unknown ids: 404 problem on every job route. */
+    const char *routes[][2] = {
+        {"GET", "/v1/jobs/job_000000000000000000000000"},
+        {"GET", "/v1/jobs/job_000000000000000000000000/cost"},
+        {"GET", "/v1/jobs/job_000000000000000000000000/weights"},
+        {"GET", "/v1/jobs/job_000000000000000000000000/gradient"},
+        {"GET", "/v1/jobs/job_000000000000000000000000/events"},
+        {"POST", "/v1/jobs/job_000000000000000000000000/cancel"},
+        {"DELETE", "/v1/jobs/job_000000000000000000000000"},
+    };
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        cr_assert_eq(http_req(&s, routes[i][0], routes[i][1], NULL, NULL, 0, NULL, &r), 0);
+        expect_problem(&r, 404, "job_000000000000000000000000");
+        resp_free(&r);
+    }
+    cr_assert_eq(http_post_json(&s, "/v1/jobs/job_x/predict", "{\"X\":[[0]]}", &r), 0);
+    expect_problem(&r, 404, "job_x");
+    resp_free(&r);
+    free(body);
+    srv_stop(&s);
+    srv_cleanup(&s);
+}
+
+/* ---------------------------------------------------------------- events */
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    double t_first_progress, t_last;
+    double t0;
+} sse_sink;
+
+static size_t sse_write(char *data, size_t size, size_t nmemb, void *userp)
+{
+    sse_sink *k = userp;
+    size_t n = size * nmemb;
+    if (k->len + n + 1 > k->cap) {
+        k->cap = (k->len + n + 1) * 2;
+        k->buf = realloc(k->buf, k->cap);
+    }
+    memcpy(k->buf + k->len, data, n);
+    k->len += n;
+    k->buf[k->len] = '\0';
+    double t = now_s();
+    if (k->t_first_progress == 0 && strstr(k->buf, "event: progress"))
+        k->t_first_progress = t;
+    k->t_last = t;
+    return n;
+}
+
+/* Reads a whole event stream (it must end by itself). */
+static void read_stream(const srv *s, const char *id, long last_id, sse_sink *k, char *ctype)
+{
+    memset(k, 0, sizeof *k);
+    k->t0 = now_s();
+    CURL *c = curl_easy_init();
+    char url[256], hdr[64];
+    snprintf(url, sizeof url, "%s/v1/jobs/%s/events", s->base, id);
+    struct curl_slist *h = NULL;
+    if (last_id >= 0) {
+        snprintf(hdr, sizeof hdr, "Last-Event-ID: %ld", last_id);
+        h = curl_slist_append(h, hdr);
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sse_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, k);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    CURLcode rc = curl_easy_perform(c);
+    cr_assert_eq(rc, CURLE_OK, "stream: %s", curl_easy_strerror(rc));
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    cr_assert_eq(status, 200);
+    char *ct = NULL;
+    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+    snprintf(ctype, 64, "%s", ct ? ct : "");
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+}
+
+typedef struct {
+    long id;
+    char event[16];
+    json_t *data;
+} sse_event;
+
+/* Parses "id: N\nevent: E\ndata: {…}\n\n" blocks; comments (": …") skipped. */
+static size_t parse_events(const char *text, sse_event *out, size_t cap)
+{
+    size_t n = 0;
+    const char *p = text;
+    while (*p && n < cap) {
+        const char *end = strstr(p, "\n\n");
+        if (!end)
+            break;
+        sse_event e = {.id = -1};
+        for (const char *line = p; line < end;) {
+            const char *nl = memchr(line, '\n', (size_t)(end - line));
+            size_t ll = nl ? (size_t)(nl - line) : (size_t)(end - line);
+            if (!strncmp(line, "id: ", 4))
+                e.id = atol(line + 4);
+            else if (!strncmp(line, "event: ", 7))
+                snprintf(e.event, sizeof e.event, "%.*s", (int)(ll - 7), line + 7);
+            else if (!strncmp(line, "data: ", 6))
+                e.data = json_loadb(line + 6, ll - 6, 0, NULL);
+            line += ll + 1;
+        }
+        if (e.id >= 0)
+            out[n++] = e;
+        p = end + 2;
+    }
+    return n;
+}
+
+Test(jobs, events_every_epoch_in_order_and_replay, .timeout = 120)
+{
+    srv s;
+    cr_assert_eq(srv_start(&s, NULL), 0);
+    char ds[64], id[64];
+    upload_digits(&s, ds, sizeof ds);
+    const int E = 40;
+    char *body = job_body(ds, "[64,40,10]",
+                          "\"optimizer\":\"momentum\",\"learning_rate\":0.01,\"batch_size\":1,"
+                          "\"epochs\":40,\"seed\":5");
+    submit(&s, body, id, sizeof id);
+    sse_sink k;
+    char ct[64];
+    read_stream(&s, id, -1, &k, ct);
+    cr_assert_not_null(strstr(ct, "text/event-stream"), "%s", ct);
+    static sse_event ev[256];
+    size_t n = parse_events(k.buf, ev, 256);
+    /* queued, running, E progress, succeeded: ids 1, 2, 3..E+2, E+3. */
+    cr_assert_eq(n, (size_t)E + 3, "got %zu events:\n%s", n, k.buf);
+    cr_assert_str_eq(ev[0].event, "status");
+    cr_assert_str_eq(json_string_value(json_object_get(ev[0].data, "status")), "queued");
+    cr_assert_eq(ev[0].id, 1);
+    cr_assert_str_eq(json_string_value(json_object_get(ev[1].data, "status")), "running");
+    cr_assert_eq(ev[1].id, 2);
+    json_t *hist = get_json(&s, "/v1/jobs/%s/cost", id);
+    for (int e = 1; e <= E; e++) {
+        sse_event *x = &ev[e + 1];
+        cr_assert_str_eq(x->event, "progress");
+        cr_assert_eq(x->id, e + 2);
+        cr_assert_eq(json_integer_value(json_object_get(x->data, "epoch")), e);
+        cr_assert_eq(json_integer_value(json_object_get(x->data, "epochs")), E);
+        cr_assert_eq(json_number_value(json_object_get(x->data, "cost")),
+                     json_number_value(json_array_get(json_object_get(hist, "cost"),
+                                                      (size_t)e - 1)),
+                     "epoch %d cost differs from /cost", e);
+    }
+    sse_event *fin = &ev[E + 2];
+    cr_assert_str_eq(fin->event, "status");
+    cr_assert_eq(fin->id, E + 3);
+    cr_assert_str_eq(json_string_value(json_object_get(fin->data, "status")), "succeeded");
+    /* It was live: the first epoch arrived well before the end. */
+    cr_assert(k.t_last - k.t_first_progress > 0.1, "events arrived in one burst (%.3f s)",
+              k.t_last - k.t_first_progress);
+    free(k.buf);
+
+    /* Reconnect with Last-Event-ID: exactly what came after. */
+    long after = 20;
+    read_stream(&s, id, after, &k, ct);
+    static sse_event ev2[256];
+    size_t n2 = parse_events(k.buf, ev2, 256);
+    cr_assert_eq(n2, (size_t)(E + 3 - after), "replay got %zu events", n2);
+    for (size_t i = 0; i < n2; i++) {
+        cr_assert_eq(ev2[i].id, after + 1 + (long)i);
+        cr_assert_str_eq(ev2[i].event, ev[after + i].event);
+        char *a = json_dumps(ev2[i].data, JSON_COMPACT | JSON_SORT_KEYS);
+        char *b = json_dumps(ev[after + i].data, JSON_COMPACT | JSON_SORT_KEYS);
+        if (!strcmp(ev2[i].event, "progress")) { /* replay has no samples/s */
+            cr_assert_eq(json_number_value(json_object_get(ev2[i].data, "cost")),
+                         json_number_value(json_object_get(ev[after + i].data, "cost")));
+        } else {
+            cr_assert_str_eq(a, b);
+        }
+        free(a);
+        free(b);
+    }
+    free(k.buf);
+    for (size_t i = 0; i < n; i++)
+        json_decref(ev[i].data);
+    for (size_t i = 0; i < n2; i++)
+        json_decref(ev2[i].data);
+    json_decref(hist);
+    free(body);
+    srv_stop(&s);
+    srv_cleanup(&s);
+}
+
+/* A stream open on a long job ends cleanly when the server shuts down (no hang, exit 0). */
+typedef struct {
+    const srv *s;
+    const char *id;
+    sse_sink k;
+    CURLcode rc;
+} stream_thread;
+
+static void *stream_reader(void *arg)
+{
+    stream_thread *t = arg;
+    CURL *c = curl_easy_init();
+    char url[256];
+    snprintf(url, sizeof url, "%s/v1/jobs/%s/events", t->s->base, t->id);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sse_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &t->k);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    t->rc = curl_easy_perform(c);
+    curl_easy_cleanup(c);
+    return NULL;
+}
+
+Test(jobs, events_end_on_shutdown, .timeout = 60)
+{
+    srv s;
+    const char *args[] = {"--workers", "1", NULL};
+    cr_assert_eq(srv_start(&s, args), 0);
+    char ds[64], id[64];
+    upload_digits(&s, ds, sizeof ds);
+    char *body = job_body(ds, "[64,25,10]", LONG_JOB);
+    submit(&s, body, id, sizeof id);
+    wait_epoch(&s, id, 1, 30);
+    stream_thread t = {.s = &s, .id = id};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, stream_reader, &t), 0);
+    sleep_ms(700);
+    double t0 = now_s();
+    srv_stop(&s); /* asserts a clean exit 0 */
+    pthread_join(th, NULL);
+    cr_assert(now_s() - t0 < 10, "shutdown with an open stream took %.1f s", now_s() - t0);
+    cr_assert_eq(t.rc, CURLE_OK, "stream did not end cleanly: %s", curl_easy_strerror(t.rc));
+    cr_assert_not_null(t.k.buf);
+    cr_assert_not_null(strstr(t.k.buf, "event: progress"));
+    free(t.k.buf);
+    srv_cleanup(&s);
+    free(body);
+}
+
+/* ---------------------------------------------------------------- concurrency */
+
+Test(jobs, eight_jobs_two_workers, .timeout = 180)
+{
+    srv s;
+    const char *args[] = {"--workers", "2", NULL};
+    cr_assert_eq(srv_start(&s, args), 0);
+    char ds[64], id[8][64];
+    upload_digits(&s, ds, sizeof ds);
+    for (int i = 0; i < 8; i++) {
+        char tr[256];
+        snprintf(tr, sizeof tr,
+                 "\"optimizer\":\"adam\",\"learning_rate\":0.03,\"batch_size\":128,"
+                 "\"epochs\":25,\"seed\":%d,\"lambda\":0.3",
+                 100 + i);
+        char *b = job_body(ds, "[64,20,10]", tr);
+        submit(&s, b, id[i], sizeof id[i]);
+        free(b);
+    }
+    for (int i = 0; i < 8; i++) {
+        json_t *j = wait_job(&s, id[i], NULL, 120);
+        cr_assert_str_eq(json_string_value(json_object_get(j, "status")), "succeeded",
+                         "job %d: %s", i, json_string_value(json_object_get(j, "error")));
+        json_t *p = json_object_get(j, "progress");
+        double reported = json_number_value(json_object_get(p, "cost"));
+        double acc = json_number_value(json_object_get(p, "accuracy"));
+        cr_assert(acc > 0.9, "job %d: training accuracy %.3f", i, acc);
+        char *wt = weights_text(&s, id[i]);
+        json_t *w = json_loads(wt, 0, NULL);
+        close_rel(local_cost(w, 0.3), reported, 1e-9, "job cost vs in-process cost");
+        json_decref(w);
+        free(wt);
+        json_decref(j);
+    }
+    resp r;
+    cr_assert_eq(http_get(&s, "/metrics", &r), 0);
+    cr_assert_not_null(strstr(r.body, "samples"), "metrics lack samples trained");
+    resp_free(&r);
+    srv_stop(&s);
+    srv_cleanup(&s);
+}
+
+/* ---------------------------------------------------------------- restart */
+
+Test(jobs, sigterm_mid_training_resumes_bit_exactly, .timeout = 180)
+{
+    srv s;
+    const char *args[] = {"--workers", "1", "--checkpoint-seconds", "1", NULL};
+    cr_assert_eq(srv_start(&s, args), 0);
+    char ds[64], a[64], b[64];
+    upload_digits(&s, ds, sizeof ds);
+    char *body = job_body(ds, "[64,30,10]",
+                          "\"optimizer\":\"adam\",\"learning_rate\":0.005,\"batch_size\":16,"
+                          "\"epochs\":60,\"seed\":21,\"validation_split\":0.2,\"lambda\":0.2");
+    submit(&s, body, a, sizeof a);
+    wait_epoch(&s, a, 12, 60);
+    srv_stop(&s); /* SIGTERM mid-training: checkpoint, release, exit 0 */
+    char *log = srv_log(&s);
+    cr_assert_not_null(strstr(log, "status=queued"), "no release logged:\n%s", log);
+    free(log);
+    cr_assert_eq(srv_restart(&s, args), 0);
+    json_t *ja = wait_job(&s, a, NULL, 120);
+    cr_assert_str_eq(json_string_value(json_object_get(ja, "status")), "succeeded");
+    /* The same job uninterrupted. */
+    submit(&s, body, b, sizeof b);
+    json_t *jb = wait_job(&s, b, NULL, 120);
+    cr_assert_str_eq(json_string_value(json_object_get(jb, "status")), "succeeded");
+    char *wa = weights_text(&s, a), *wb = weights_text(&s, b);
+    cr_assert_str_eq(wa, wb, "resumed weights differ from an uninterrupted run");
+    json_t *ha = get_json(&s, "/v1/jobs/%s/cost", a), *hb = get_json(&s, "/v1/jobs/%s/cost", b);
+    char *ta = json_dumps(ha, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    char *tb = json_dumps(hb, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    cr_assert_str_eq(ta, tb, "cost histories differ");
+    free(ta);
+    free(tb);
+    json_decref(ha);
+    json_decref(hb);
+    free(wa);
+    free(wb);
+    json_decref(ja);
+    json_decref(jb);
+    free(body);
+    srv_stop(&s);
+    srv_cleanup(&s);
+}

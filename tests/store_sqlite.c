@@ -1,0 +1,1295 @@
+/* store_sqlite.c — unit tests of the SQLite store (server/store.h): datasets round-trip bit
+ * for bit (chunked beyond 16 MiB), owners are isolated, jobs list/paginate/claim in order,
+ * concurrent workers (threads, two handles, two processes) never claim the same job, leases
+ * expire and are lost, checkpoints/history/weights replace atomically, reopen keeps every
+ * byte, corrupt and foreign files are refused, and a full disk (page cap or a real 2 MiB
+ * tmpfs) fails cleanly without damage and recovers when space returns.
+ */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <float.h>
+#include <ftw.h>
+#include <math.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server/store.h"
+#include "server/store_debug.h"
+
+/* ---------------- helpers ---------------- */
+
+static char tmpdir[256];
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb; (void)flag; (void)ftw;
+    return remove(path);
+}
+
+static void make_tmpdir(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/bpd_store_XXXXXX");
+    cr_assert_not_null(mkdtemp(tmpdir));
+}
+
+static char mnt[300];
+
+static void remove_tmpdir(void)
+{
+    if (mnt[0])
+        umount2(mnt, MNT_DETACH);
+    mnt[0] = '\0';
+    if (tmpdir[0])
+        nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tmpdir[0] = '\0';
+}
+
+static store *open_ok(const char *dir)
+{
+    store_error err = {0};
+    store *s = store_open(dir, &err);
+    cr_assert_not_null(s, "store_open(%s): %s", dir, err.msg);
+    return s;
+}
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static uint64_t rnd64(void)
+{
+    /* splitmix64: independent of the code under test */
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Doubles with awkward bit patterns: -0.0, denormals, extremes, then random bit patterns. */
+static double *awkward_doubles(int64_t n)
+{
+    double *v = malloc((size_t)n * sizeof *v);
+    cr_assert_not_null(v);
+    const double special[] = {-0.0, 0.0, 4.9406564584124654e-324, -4.9406564584124654e-324,
+                              2.2250738585072009e-308, DBL_MIN, DBL_MAX, -DBL_MAX, 1.0 / 3.0,
+                              0.1, -1e-310};
+    for (int64_t i = 0; i < n; i++) {
+        if (i < (int64_t)(sizeof special / sizeof special[0])) {
+            v[i] = special[i];
+        } else {
+            uint64_t bits = rnd64();
+            memcpy(&v[i], &bits, 8);
+        }
+    }
+    return v;
+}
+
+static void fill_meta(store_dataset_meta *m, const char *id, const char *owner, int64_t rows,
+                      int64_t features, int64_t outputs, int has_labels)
+{
+    memset(m, 0, sizeof *m);
+    snprintf(m->id, sizeof m->id, "%s", id);
+    snprintf(m->owner, sizeof m->owner, "%s", owner);
+    snprintf(m->name, sizeof m->name, "name of %s", id);
+    m->rows = rows;
+    m->features = features;
+    m->outputs = outputs;
+    m->has_labels = has_labels;
+}
+
+/* A small labelled dataset stored as id/owner. */
+static void put_small(store *s, const char *id, const char *owner)
+{
+    store_dataset_meta m;
+    fill_meta(&m, id, owner, 4, 3, 2, 1);
+    double X[12];
+    for (int i = 0; i < 12; i++)
+        X[i] = i * 0.5;
+    int32_t y[4] = {0, 1, 1, 0};
+    store_error err;
+    cr_assert_eq(store_dataset_put(s, &m, X, y, NULL, &err), 0, "%s", err.msg);
+}
+
+static void make_job(store *s, const char *id, const char *owner, const char *ds,
+                     store_job *out)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->id, sizeof out->id, "%s", id);
+    snprintf(out->owner, sizeof out->owner, "%s", owner);
+    snprintf(out->dataset_id, sizeof out->dataset_id, "%s", ds);
+    char spec[96];
+    snprintf(spec, sizeof spec, "{\"network\":{\"layers\":[3,2]},\"job\":\"%s\"}", id);
+    out->spec_json = spec;
+    out->progress.epochs = 10;
+    out->progress.cost = out->progress.validation_cost = NAN;
+    out->progress.accuracy = out->progress.samples_per_second = NAN;
+    store_error err;
+    cr_assert_eq(store_job_create(s, out, NULL, 0, &err), 0, "%s", err.msg);
+    out->spec_json = NULL;
+}
+
+/* Runs one SQL query returning an integer directly on the file (read-only). */
+static int64_t sql_int(const char *dir, const char *sql)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/backpropd.db", dir);
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static int same_double(double a, double b)
+{
+    return (isnan(a) && isnan(b)) || memcmp(&a, &b, sizeof a) == 0;
+}
+
+TestSuite(store, .init = make_tmpdir, .fini = remove_tmpdir, .timeout = 120);
+
+/* ---------------- datasets ---------------- */
+
+Test(store, dataset_roundtrip_bit_identical)
+{
+    store *s = open_ok(tmpdir);
+    int64_t rows = 50, features = 7;
+    double *X = awkward_doubles(rows * features);
+    int32_t labels[50];
+    for (int i = 0; i < 50; i++)
+        labels[i] = (i * 7) % 5;
+    store_dataset_meta m;
+    fill_meta(&m, "ds_000000000000000000000001", "alice", rows, features, 5, 1);
+    m.created_at = 1764183600;
+    store_error err;
+    cr_assert_eq(store_dataset_put(s, &m, X, labels, NULL, &err), 0, "%s", err.msg);
+
+    store_dataset_meta got;
+    cr_assert_eq(store_dataset_get(s, "alice", m.id, &got, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(got.id, m.id);
+    cr_assert_str_eq(got.owner, "alice");
+    cr_assert_str_eq(got.name, m.name);
+    cr_assert_eq(got.rows, 50);
+    cr_assert_eq(got.features, 7);
+    cr_assert_eq(got.outputs, 5);
+    cr_assert_eq(got.has_labels, 1);
+    cr_assert_eq(got.bytes, 50 * 7 * 8 + 50 * 4);
+    cr_assert_eq(got.created_at, 1764183600);
+
+    double *X2, *Y2;
+    int32_t *l2;
+    cr_assert_eq(store_dataset_load(s, "alice", m.id, &got, &X2, &l2, &Y2, &err), 0, "%s",
+                 err.msg);
+    cr_assert_null(Y2);
+    cr_assert_not_null(l2);
+    cr_assert_eq(memcmp(X2, X, (size_t)(rows * features) * 8), 0);
+    cr_assert_eq(memcmp(l2, labels, sizeof labels), 0);
+    /* -0.0 and the smallest denormal survive exactly */
+    cr_assert(signbit(X2[0]) && X2[0] == 0.0);
+    cr_assert_eq(X2[2], 4.9406564584124654e-324);
+    free(X2);
+    free(l2);
+    free(X);
+    store_close(s);
+}
+
+Test(store, dataset_over_16mib_is_chunked_and_identical)
+{
+    store *s = open_ok(tmpdir);
+    /* X: 3000 x 1000 doubles = 24,000,000 bytes -> chunks of 16 MiB + 6.2 MB = 2 chunks;
+     * Y: 3000 x 1000 too (has_labels 0). A third array size: 40 MB X -> 3 chunks. */
+    int64_t rows = 5000, features = 1000, outputs = 3;
+    double *X = awkward_doubles(rows * features); /* 40,000,000 bytes: 3 chunks */
+    double *Y = awkward_doubles(rows * outputs);
+    store_dataset_meta m;
+    fill_meta(&m, "ds_big", "", rows, features, outputs, 0);
+    store_error err;
+    cr_assert_eq(store_dataset_put(s, &m, X, NULL, Y, &err), 0, "%s", err.msg);
+    cr_assert_eq(sql_int(tmpdir, "SELECT count(*) FROM dataset_chunks WHERE dataset_id='ds_big' "
+                                 "AND kind=0"), 3);
+    cr_assert_eq(sql_int(tmpdir, "SELECT max(length(data)) FROM dataset_chunks"), 16 << 20);
+    cr_assert_eq(sql_int(tmpdir, "SELECT sum(length(data)) FROM dataset_chunks WHERE kind=0"),
+                 rows * features * 8);
+
+    store_dataset_meta got;
+    double *X2, *Y2;
+    int32_t *l2;
+    cr_assert_eq(store_dataset_load(s, "", "ds_big", &got, &X2, &l2, &Y2, &err), 0, "%s",
+                 err.msg);
+    cr_assert_null(l2);
+    cr_assert_eq(got.has_labels, 0);
+    cr_assert_eq(got.bytes, rows * features * 8 + rows * outputs * 8);
+    cr_assert_eq(memcmp(X2, X, (size_t)(rows * features) * 8), 0);
+    cr_assert_eq(memcmp(Y2, Y, (size_t)(rows * outputs) * 8), 0);
+    free(X2);
+    free(Y2);
+    free(X);
+    free(Y);
+    store_close(s);
+}
+
+Test(store, dataset_owner_isolation_list_delete_bytes)
+{
+    store *s = open_ok(tmpdir);
+    put_small(s, "ds_a1", "alice");
+    put_small(s, "ds_b1", "bob");
+    put_small(s, "ds_a2", "alice");
+    store_error err;
+    store_dataset_meta m;
+    double *X, *Y;
+    int32_t *l;
+    cr_assert_eq(store_dataset_get(s, "bob", "ds_a1", &m, &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_dataset_load(s, "bob", "ds_a1", &m, &X, &l, &Y, &err), STORE_NOT_FOUND);
+    cr_assert_null(X);
+    cr_assert_eq(store_dataset_delete(s, "bob", "ds_a1", &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_dataset_get(s, "alice", "ds_nope", &m, &err), STORE_NOT_FOUND);
+
+    store_dataset_meta *v;
+    size_t n;
+    cr_assert_eq(store_dataset_list(s, "alice", &v, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(v[0].id, "ds_a2"); /* newest first */
+    cr_assert_str_eq(v[1].id, "ds_a1");
+    free(v);
+    cr_assert_eq(store_dataset_list(s, "carol", &v, &n, &err), 0);
+    cr_assert_eq(n, 0);
+    free(v);
+
+    int64_t bytes;
+    cr_assert_eq(store_dataset_bytes(s, "alice", &bytes, &err), 0);
+    cr_assert_eq(bytes, 2 * (12 * 8 + 4 * 4));
+    cr_assert_eq(store_dataset_bytes(s, "carol", &bytes, &err), 0);
+    cr_assert_eq(bytes, 0);
+
+    /* duplicate id */
+    store_dataset_meta dup;
+    fill_meta(&dup, "ds_a1", "alice", 1, 1, 1, 1);
+    double x1 = 1;
+    int32_t y1 = 0;
+    cr_assert_eq(store_dataset_put(s, &dup, &x1, &y1, NULL, &err), STORE_CONFLICT);
+
+    cr_assert_eq(store_dataset_delete(s, "alice", "ds_a1", &err), 0, "%s", err.msg);
+    cr_assert_eq(store_dataset_get(s, "alice", "ds_a1", &m, &err), STORE_NOT_FOUND);
+    cr_assert_eq(sql_int(tmpdir, "SELECT count(*) FROM dataset_chunks WHERE dataset_id='ds_a1'"),
+                 0);
+    cr_assert_eq(store_dataset_bytes(s, "alice", &bytes, &err), 0);
+    cr_assert_eq(bytes, 12 * 8 + 4 * 4);
+    cr_assert_eq(store_dataset_get(s, "bob", "ds_b1", &m, &err), 0);
+    store_close(s);
+}
+
+Test(store, dataset_sizes_checked_before_anything)
+{
+    store *s = open_ok(tmpdir);
+    store_dataset_meta m;
+    fill_meta(&m, "ds_huge", "", INT64_MAX / 4, 1000, 1, 1);
+    double x = 0;
+    int32_t y = 0;
+    store_error err;
+    cr_assert_eq(store_dataset_put(s, &m, &x, &y, NULL, &err), STORE_CONFLICT);
+    fill_meta(&m, "ds_zero", "", 0, 3, 1, 1);
+    cr_assert_eq(store_dataset_put(s, &m, &x, &y, NULL, &err), STORE_CONFLICT);
+    cr_assert_eq(sql_int(tmpdir, "SELECT count(*) FROM datasets"), 0);
+    store_close(s);
+}
+
+Test(store, dataset_in_use_cannot_be_deleted)
+{
+    store *s = open_ok(tmpdir);
+    put_small(s, "ds_1", "");
+    store_job j;
+    make_job(s, "job_1", "", "ds_1", &j);
+    store_error err;
+    cr_assert_eq(store_dataset_delete(s, "", "ds_1", &err), STORE_CONFLICT);
+    /* a job cannot be made on a missing or foreign dataset */
+    store_job bad;
+    memset(&bad, 0, sizeof bad);
+    snprintf(bad.id, sizeof bad.id, "job_bad");
+    snprintf(bad.dataset_id, sizeof bad.dataset_id, "ds_1");
+    snprintf(bad.owner, sizeof bad.owner, "mallory");
+    bad.spec_json = (char *)"{}";
+    cr_assert_eq(store_job_create(s, &bad, NULL, 0, &err), STORE_NOT_FOUND);
+    int now = -1;
+    cr_assert_eq(store_job_request_cancel(s, "", "job_1", &now, &err), 0);
+    cr_assert_eq(now, 1);
+    cr_assert_eq(store_dataset_delete(s, "", "ds_1", &err), 0, "%s", err.msg);
+    /* the finished job outlives its dataset */
+    store_job got;
+    cr_assert_eq(store_job_get(s, "", "job_1", &got, &err), 0);
+    cr_assert_eq(got.status, JOB_CANCELLED);
+    store_job_clear(&got);
+    store_close(s);
+}
+
+/* ---------------- jobs ---------------- */
+
+Test(store, job_create_get_list_paginate_filter)
+{
+    store *s = open_ok(tmpdir);
+    put_small(s, "ds_1", "alice");
+    put_small(s, "ds_2", "bob");
+    char id[40];
+    int64_t seqs[25];
+    for (int i = 0; i < 25; i++) {
+        store_job j;
+        snprintf(id, sizeof id, "job_%02d", i);
+        make_job(s, id, "alice", "ds_1", &j);
+        seqs[i] = j.seq;
+        cr_assert_eq(j.status, JOB_QUEUED);
+        cr_assert_gt(j.created_at, 1600000000000LL);
+        if (i)
+            cr_assert_gt(seqs[i], seqs[i - 1]);
+    }
+    store_job bj;
+    make_job(s, "job_bob", "bob", "ds_2", &bj);
+
+    store_error err;
+    store_job got;
+    cr_assert_eq(store_job_get(s, "alice", "job_07", &got, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(got.spec_json, "{\"network\":{\"layers\":[3,2]},\"job\":\"job_07\"}");
+    cr_assert_str_eq(got.dataset_id, "ds_1");
+    cr_assert_eq(got.seq, seqs[7]);
+    cr_assert_eq(got.progress.epochs, 10);
+    cr_assert(isnan(got.progress.cost));
+    cr_assert_eq(got.started_at, 0);
+    store_job_clear(&got);
+    cr_assert_eq(store_job_get(s, "bob", "job_07", &got, &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_job_get(s, "alice", "job_bob", &got, &err), STORE_NOT_FOUND);
+
+    /* pages of 10, newest first */
+    int64_t cursor = 0, next;
+    int seen = 0;
+    for (int page = 0; page < 3; page++) {
+        store_job *v;
+        size_t n;
+        cr_assert_eq(store_job_list(s, "alice", -1, cursor, 10, &v, &n, &next, &err), 0);
+        cr_assert_eq(n, page < 2 ? 10u : 5u);
+        for (size_t k = 0; k < n; k++, seen++) {
+            snprintf(id, sizeof id, "job_%02d", 24 - seen);
+            cr_assert_str_eq(v[k].id, id);
+        }
+        cr_assert_eq(next, page < 2 ? v[n - 1].seq : 0);
+        store_jobs_free(v, n);
+        cursor = next;
+    }
+    cr_assert_eq(seen, 25);
+
+    /* status filter: cancel three queued jobs */
+    int now;
+    cr_assert_eq(store_job_request_cancel(s, "alice", "job_03", &now, &err), 0);
+    cr_assert_eq(store_job_request_cancel(s, "alice", "job_11", &now, &err), 0);
+    cr_assert_eq(store_job_request_cancel(s, "alice", "job_20", &now, &err), 0);
+    store_job *v;
+    size_t n;
+    cr_assert_eq(store_job_list(s, "alice", JOB_CANCELLED, 0, 2, &v, &n, &next, &err), 0);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(v[0].id, "job_20");
+    cr_assert_str_eq(v[1].id, "job_11");
+    store_jobs_free(v, n);
+    cr_assert_eq(store_job_list(s, "alice", JOB_CANCELLED, next, 2, &v, &n, &next, &err), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(v[0].id, "job_03");
+    cr_assert_eq(next, 0);
+    store_jobs_free(v, n);
+
+    /* limit clamps to 1..1000 */
+    cr_assert_eq(store_job_list(s, "alice", -1, 0, 0, &v, &n, &next, &err), 0);
+    cr_assert_eq(n, 1);
+    store_jobs_free(v, n);
+    cr_assert_eq(store_job_list(s, "alice", -1, 0, 5000, &v, &n, &next, &err), 0);
+    cr_assert_eq(n, 25);
+    cr_assert_eq(next, 0);
+    store_jobs_free(v, n);
+
+    int64_t active, counts[5];
+    cr_assert_eq(store_job_count_active(s, "alice", &active, &err), 0);
+    cr_assert_eq(active, 22);
+    cr_assert_eq(store_job_count_active(s, NULL, &active, &err), 0);
+    cr_assert_eq(active, 23);
+    cr_assert_eq(store_job_count_by_status(s, counts, &err), 0);
+    cr_assert_eq(counts[JOB_QUEUED], 23);
+    cr_assert_eq(counts[JOB_CANCELLED], 3);
+    cr_assert_eq(counts[JOB_RUNNING], 0);
+    store_close(s);
+}
+
+Test(store, job_status_names)
+{
+    const char *names[] = {"queued", "running", "succeeded", "failed", "cancelled"};
+    for (int i = 0; i < 5; i++) {
+        cr_assert_str_eq(job_status_name((job_status)i), names[i]);
+        job_status st;
+        cr_assert_eq(job_status_parse(names[i], &st), 0);
+        cr_assert_eq((int)st, i);
+    }
+    job_status st;
+    cr_assert_eq(job_status_parse("done", &st), -1);
+    cr_assert_eq(job_status_parse(NULL, &st), -1);
+    store_job_clear(NULL);
+    store_jobs_free(NULL, 0);
+}
+
+Test(store, claim_is_fifo_and_release_keeps_order_and_checkpoint)
+{
+    store *s = open_ok(tmpdir);
+    put_small(s, "ds_1", "");
+    store_job j;
+    make_job(s, "job_a", "", "ds_1", &j);
+    make_job(s, "job_b", "", "ds_1", &j);
+    make_job(s, "job_c", "", "ds_1", &j);
+    store_error err;
+    store_job c1, c2;
+    cr_assert_eq(store_job_claim(s, "w1", 60000, &c1, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(c1.id, "job_a");
+    cr_assert_eq(c1.status, JOB_RUNNING);
+    cr_assert_gt(c1.started_at, 0);
+    int64_t started = c1.started_at;
+    cr_assert_eq(store_job_claim(s, "w2", 60000, &c2, &err), 0);
+    cr_assert_str_eq(c2.id, "job_b");
+    store_job_clear(&c2);
+
+    const char image[] = "checkpoint-image-of-a";
+    double theta[3] = {1.5, -0.0, 3.25};
+    store_history h = {.first_epoch = 1, .n = 0};
+    store_progress p = {.epoch = 1, .epochs = 10, .cost = 0.5, .validation_cost = NAN,
+                        .accuracy = NAN, .samples_per_second = 100};
+    cr_assert_eq(store_job_checkpoint(s, "job_a", "w1", &h, &p, image, sizeof image, theta, 3,
+                                      &err), 0, "%s", err.msg);
+    cr_assert_eq(store_job_release(s, "job_a", "w2", &err), STORE_CONFLICT);
+    cr_assert_eq(store_job_release(s, "job_a", "w1", &err), 0, "%s", err.msg);
+    store_job g;
+    cr_assert_eq(store_job_get(s, "", "job_a", &g, &err), 0);
+    cr_assert_eq(g.status, JOB_QUEUED);
+    store_job_clear(&g);
+    /* job_a comes back before job_c: seq order is kept, the first start time too */
+    usleep(5000);
+    cr_assert_eq(store_job_claim(s, "w3", 60000, &c2, &err), 0);
+    cr_assert_str_eq(c2.id, "job_a");
+    cr_assert_eq(c2.started_at, started);
+    void *buf;
+    size_t len;
+    cr_assert_eq(store_job_checkpoint_load(s, "job_a", &buf, &len, &err), 0, "%s", err.msg);
+    cr_assert_eq(len, sizeof image);
+    cr_assert_eq(memcmp(buf, image, len), 0);
+    free(buf);
+    store_job_clear(&c1);
+    store_job_clear(&c2);
+    cr_assert_eq(store_job_claim(s, "w1", 60000, &c1, &err), 0);
+    cr_assert_str_eq(c1.id, "job_c");
+    store_job_clear(&c1);
+    cr_assert_eq(store_job_claim(s, "w1", 60000, &c1, &err), STORE_NOT_FOUND);
+    store_close(s);
+}
+
+/* ---- concurrent claims: threads on two handles, plus another process ---- */
+
+#define N_CLAIM_JOBS 200
+typedef struct {
+    store *s;
+    char worker[16];
+    char claimed[N_CLAIM_JOBS][40];
+    int n;
+    int errors;
+} claimer;
+
+static void *claim_loop(void *arg)
+{
+    claimer *c = arg;
+    for (;;) {
+        store_job j;
+        store_error err;
+        int rc = store_job_claim(c->s, c->worker, 600000, &j, &err);
+        if (rc == STORE_NOT_FOUND)
+            break;
+        if (rc != 0) {
+            c->errors++;
+            continue;
+        }
+        if (c->n < N_CLAIM_JOBS)
+            snprintf(c->claimed[c->n++], 40, "%s", j.id);
+        store_job_clear(&j);
+        usleep(2000); /* "work", so the others get the lock too */
+    }
+    return NULL;
+}
+
+Test(store, concurrent_claims_never_double_claim)
+{
+    store *a = open_ok(tmpdir);
+    put_small(a, "ds_1", "");
+    for (int i = 0; i < N_CLAIM_JOBS; i++) {
+        char id[40];
+        store_job j;
+        snprintf(id, sizeof id, "job_%03d", i);
+        make_job(a, id, "", "ds_1", &j);
+    }
+    store *b = open_ok(tmpdir);
+
+    int fds[2], ready[2], go[2];
+    cr_assert_eq(pipe(fds), 0);
+    cr_assert_eq(pipe(ready), 0);
+    cr_assert_eq(pipe(go), 0);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) { /* another process with its own handle and two threads */
+        close(fds[0]);
+        store *c = open_ok(tmpdir);
+        char byte = 'r';
+        if (write(ready[1], &byte, 1) != 1 || read(go[0], &byte, 1) != 1)
+            _exit(3);
+        static claimer pc[2];
+        pthread_t t[2];
+        for (int i = 0; i < 2; i++) {
+            pc[i].s = c;
+            snprintf(pc[i].worker, sizeof pc[i].worker, "P%d", i);
+            pthread_create(&t[i], NULL, claim_loop, &pc[i]);
+        }
+        for (int i = 0; i < 2; i++)
+            pthread_join(t[i], NULL);
+        FILE *f = fdopen(fds[1], "w");
+        for (int i = 0; i < 2; i++) {
+            for (int k = 0; k < pc[i].n; k++)
+                fprintf(f, "%s %s\n", pc[i].worker, pc[i].claimed[k]);
+            if (pc[i].errors)
+                fprintf(f, "ERR %d\n", pc[i].errors);
+        }
+        fclose(f);
+        store_close(c);
+        _exit(0);
+    }
+    close(fds[1]);
+    char byte;
+    cr_assert_eq(read(ready[0], &byte, 1), 1);
+    cr_assert_eq(write(go[1], "g", 1), 1); /* everybody starts claiming now */
+    static claimer cl[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        cl[i].s = i < 2 ? a : b;
+        snprintf(cl[i].worker, sizeof cl[i].worker, "%c%d", i < 2 ? 'A' : 'B', i);
+        pthread_create(&t[i], NULL, claim_loop, &cl[i]);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+
+    static int owner_of[N_CLAIM_JOBS];
+    static char owner_name[N_CLAIM_JOBS][16];
+    memset(owner_of, 0, sizeof owner_of);
+    int total = 0;
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(cl[i].errors, 0, "worker %s had %d errors", cl[i].worker, cl[i].errors);
+        for (int k = 0; k < cl[i].n; k++) {
+            int idx = atoi(cl[i].claimed[k] + 4);
+            cr_assert_eq(owner_of[idx], 0, "%s claimed twice", cl[i].claimed[k]);
+            owner_of[idx] = 1;
+            snprintf(owner_name[idx], 16, "%s", cl[i].worker);
+            total++;
+        }
+    }
+    FILE *f = fdopen(fds[0], "r");
+    char w[16], id[40];
+    int child = 0;
+    while (fscanf(f, "%15s %39s", w, id) == 2) {
+        cr_assert_str_neq(w, "ERR", "child worker errors: %s", id);
+        int idx = atoi(id + 4);
+        cr_assert_eq(owner_of[idx], 0, "%s claimed twice", id);
+        owner_of[idx] = 1;
+        snprintf(owner_name[idx], 16, "%s", w);
+        total++;
+        child++;
+    }
+    fclose(f);
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    cr_assert_eq(total, N_CLAIM_JOBS);
+    /* the lease holder recorded in the store is the worker that got the job */
+    store_error err;
+    int cancel;
+    for (int i = 0; i < N_CLAIM_JOBS; i += 17) {
+        snprintf(id, sizeof id, "job_%03d", i);
+        cr_assert_eq(store_job_renew(b, id, owner_name[i], 600000, &cancel, &err), 0, "%s",
+                     err.msg);
+        cr_assert_eq(store_job_renew(b, id, "nobody", 600000, &cancel, &err), STORE_CONFLICT);
+    }
+    cr_log_info("claims: A0 %d, A1 %d, B2 %d, B3 %d, other process %d", cl[0].n, cl[1].n,
+                cl[2].n, cl[3].n, child);
+    store_close(b);
+    store_close(a);
+}
+
+Test(store, lease_expiry_lets_another_worker_resume)
+{
+    store *s = open_ok(tmpdir);
+    put_small(s, "ds_1", "");
+    store_job j;
+    make_job(s, "job_1", "", "ds_1", &j);
+    store_error err;
+    store_job c;
+    cr_assert_eq(store_job_claim(s, "dead", 50, &c, &err), 0);
+    int64_t started = c.started_at;
+    store_job_clear(&c);
+    double cost[3] = {3.0, 2.0, 1.5}, vcost[3] = {3.1, NAN, 1.6}, acc[3] = {0.1, 0.2, 0.3};
+    store_history h = {.first_epoch = 1, .n = 3, .cost = cost, .validation_cost = vcost,
+                       .accuracy = acc};
+    store_progress p = {.epoch = 3, .epochs = 10, .cost = 1.5, .validation_cost = 1.6,
+                        .accuracy = 0.3, .samples_per_second = 1e6};
+    double theta[2] = {0.25, -4.0};
+    cr_assert_eq(store_job_checkpoint(s, "job_1", "dead", &h, &p, "img3", 4, theta, 2, &err), 0,
+                 "%s", err.msg);
+    /* not claimable while the lease holds */
+    cr_assert_eq(store_job_claim(s, "alive", 60000, &c, &err), STORE_NOT_FOUND);
+    usleep(80 * 1000);
+    cr_assert_eq(store_job_claim(s, "alive", 60000, &c, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(c.id, "job_1");
+    cr_assert_eq(c.started_at, started);
+    cr_assert_eq(c.progress.epoch, 3);
+    store_job_clear(&c);
+    void *img;
+    size_t len;
+    cr_assert_eq(store_job_checkpoint_load(s, "job_1", &img, &len, &err), 0);
+    cr_assert_eq(len, 4);
+    cr_assert_eq(memcmp(img, "img3", 4), 0);
+    free(img);
+    /* the dead worker lost everything it might still try */
+    int cancel;
+    cr_assert_eq(store_job_renew(s, "job_1", "dead", 60000, &cancel, &err), STORE_CONFLICT);
+    cr_assert_eq(store_job_checkpoint(s, "job_1", "dead", &h, &p, "x", 1, theta, 2, &err),
+                 STORE_CONFLICT);
+    cr_assert_eq(store_job_finish(s, "job_1", "dead", JOB_SUCCEEDED, NULL, NULL, &p, theta, 2,
+                                  &err), STORE_CONFLICT);
+    cr_assert_eq(store_job_renew(s, "job_1", "alive", 60000, &cancel, &err), 0);
+    cr_assert_eq(cancel, 0);
+    store_close(s);
+}
+
+Test(store, checkpoint_and_history_replace_from_epoch_then_finish)
+{
+    store *s = open_ok(tmpdir);
+    put_small(s, "ds_1", "alice");
+    store_job j;
+    make_job(s, "job_1", "alice", "ds_1", &j);
+    store_error err;
+    store_job c;
+    cr_assert_eq(store_job_claim(s, "w", 60000, &c, &err), 0);
+    store_job_clear(&c);
+
+    double cost[5] = {5, 4, 3, 2, 1}, acc[5] = {0.1, 0.2, 0.3, 0.4, 0.5};
+    store_history h = {.first_epoch = 1, .n = 5, .cost = cost, .validation_cost = NULL,
+                       .accuracy = acc};
+    store_progress p = {.epoch = 5, .epochs = 8, .cost = 1, .validation_cost = NAN,
+                        .accuracy = 0.5, .samples_per_second = 10};
+    double th1[4] = {1, 2, 3, 4};
+    cr_assert_eq(store_job_checkpoint(s, "job_1", "w", &h, &p, "AAAA", 4, th1, 4, &err), 0);
+
+    /* a resumed run redoes epochs 4.. with different numbers */
+    double cost2[3] = {2.5, 1.25, 0.75}, vc2[3] = {NAN, 1.5, 0.9};
+    store_history h2 = {.first_epoch = 4, .n = 3, .cost = cost2, .validation_cost = vc2,
+                        .accuracy = NULL};
+    store_progress p2 = {.epoch = 6, .epochs = 8, .cost = 0.75, .validation_cost = 0.9,
+                         .accuracy = NAN, .samples_per_second = 20};
+    double th2[4] = {-1, -0.0, 5e-324, 7};
+    char image2[5000];
+    for (size_t i = 0; i < sizeof image2; i++)
+        image2[i] = (char)(i * 31);
+    cr_assert_eq(store_job_checkpoint(s, "job_1", "w", &h2, &p2, image2, sizeof image2, th2, 4,
+                                      &err), 0, "%s", err.msg);
+
+    int64_t *ep;
+    double *jc, *jv, *ac;
+    size_t n;
+    cr_assert_eq(store_job_history(s, "alice", "job_1", &ep, &jc, &jv, &ac, &n, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(n, 6);
+    const double want_c[6] = {5, 4, 3, 2.5, 1.25, 0.75};
+    const double want_v[6] = {NAN, NAN, NAN, NAN, 1.5, 0.9};
+    const double want_a[6] = {0.1, 0.2, 0.3, NAN, NAN, NAN};
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(ep[i], (int64_t)i + 1);
+        cr_assert(same_double(jc[i], want_c[i]), "cost[%zu] = %g", i, jc[i]);
+        cr_assert(same_double(jv[i], want_v[i]), "vcost[%zu] = %g", i, jv[i]);
+        cr_assert(same_double(ac[i], want_a[i]), "acc[%zu] = %g", i, ac[i]);
+    }
+    free(ep); free(jc); free(jv); free(ac);
+    cr_assert_eq(store_job_history(s, "bob", "job_1", &ep, &jc, &jv, &ac, &n, &err),
+                 STORE_NOT_FOUND);
+
+    double *w;
+    int64_t np, epoch;
+    double wc;
+    cr_assert_eq(store_job_weights(s, "alice", "job_1", &w, &np, &epoch, &wc, &err), 0);
+    cr_assert_eq(np, 4);
+    cr_assert_eq(epoch, 6);
+    cr_assert_eq(wc, 0.75);
+    cr_assert_eq(memcmp(w, th2, sizeof th2), 0);
+    free(w);
+    cr_assert_eq(store_job_weights(s, "bob", "job_1", &w, &np, &epoch, &wc, &err),
+                 STORE_NOT_FOUND);
+    void *img;
+    size_t len;
+    cr_assert_eq(store_job_checkpoint_load(s, "job_1", &img, &len, &err), 0);
+    cr_assert_eq(len, sizeof image2);
+    cr_assert_eq(memcmp(img, image2, len), 0);
+    free(img);
+    store_job g;
+    cr_assert_eq(store_job_get(s, "alice", "job_1", &g, &err), 0);
+    cr_assert_eq(g.progress.epoch, 6);
+    cr_assert_eq(g.progress.cost, 0.75);
+    cr_assert(isnan(g.progress.accuracy));
+    cr_assert_eq(g.progress.samples_per_second, 20);
+    store_job_clear(&g);
+
+    /* finish: remaining history, final weights, status; the resume image goes away */
+    double cost3[2] = {0.5, 0.25};
+    store_history h3 = {.first_epoch = 7, .n = 2, .cost = cost3};
+    store_progress p3 = {.epoch = 8, .epochs = 8, .cost = 0.25, .validation_cost = 0.3,
+                         .accuracy = 0.99, .samples_per_second = 30};
+    double th3[4] = {9, 8, 7, 6};
+    cr_assert_eq(store_job_finish(s, "job_1", "w", JOB_SUCCEEDED, NULL, &h3, &p3, th3, 4, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(store_job_get(s, "alice", "job_1", &g, &err), 0);
+    cr_assert_eq(g.status, JOB_SUCCEEDED);
+    cr_assert_geq(g.finished_at, g.started_at);
+    cr_assert_gt(g.started_at, 0);
+    cr_assert_str_eq(g.error, "");
+    cr_assert_eq(g.progress.accuracy, 0.99);
+    store_job_clear(&g);
+    cr_assert_eq(store_job_weights(s, "alice", "job_1", &w, &np, &epoch, &wc, &err), 0);
+    cr_assert_eq(epoch, 8);
+    cr_assert_eq(wc, 0.25);
+    cr_assert_eq(memcmp(w, th3, sizeof th3), 0);
+    free(w);
+    cr_assert_eq(store_job_checkpoint_load(s, "job_1", &img, &len, &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_job_history(s, NULL, "job_1", &ep, &jc, &jv, &ac, &n, &err), 0);
+    cr_assert_eq(n, 8);
+    cr_assert_eq(jc[7], 0.25);
+    free(ep); free(jc); free(jv); free(ac);
+    /* the lease is gone with the job's end */
+    int cancel;
+    cr_assert_eq(store_job_renew(s, "job_1", "w", 1000, &cancel, &err), STORE_CONFLICT);
+    cr_assert_eq(store_job_claim(s, "w", 60000, &c, &err), STORE_NOT_FOUND);
+
+    /* delete removes history and checkpoint rows */
+    cr_assert_eq(store_job_delete(s, "bob", "job_1", &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_job_delete(s, "alice", "job_1", &err), 0, "%s", err.msg);
+    cr_assert_eq(store_job_get(s, "alice", "job_1", &g, &err), STORE_NOT_FOUND);
+    cr_assert_eq(sql_int(tmpdir, "SELECT count(*) FROM job_history"), 0);
+    cr_assert_eq(sql_int(tmpdir, "SELECT count(*) FROM job_checkpoints"), 0);
+    store_close(s);
+}
+
+Test(store, failed_job_keeps_last_checkpoint_weights_and_error)
+{
+    store *s = open_ok(tmpdir);
+    put_small(s, "ds_1", "");
+    store_job j, c;
+    make_job(s, "job_1", "", "ds_1", &j);
+    store_error err;
+    double *w;
+    int64_t np, epoch;
+    double wc;
+    cr_assert_eq(store_job_weights(s, "", "job_1", &w, &np, &epoch, &wc, &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_job_claim(s, "w", 60000, &c, &err), 0);
+    store_job_clear(&c);
+    double th[2] = {1, 2};
+    store_progress p = {.epoch = 11, .epochs = 20, .cost = 0.5, .validation_cost = NAN,
+                        .accuracy = NAN, .samples_per_second = NAN};
+    cr_assert_eq(store_job_checkpoint(s, "job_1", "w", NULL, &p, "i", 1, th, 2, &err), 0);
+    const char *why = "cost became NaN at epoch 12: lower the learning rate";
+    cr_assert_eq(store_job_finish(s, "job_1", "w", JOB_FAILED, why, NULL, NULL, NULL, 0, &err),
+                 0, "%s", err.msg);
+    store_job g;
+    cr_assert_eq(store_job_get(s, "", "job_1", &g, &err), 0);
+    cr_assert_eq(g.status, JOB_FAILED);
+    cr_assert_str_eq(g.error, why);
+    store_job_clear(&g);
+    cr_assert_eq(store_job_weights(s, "", "job_1", &w, &np, &epoch, &wc, &err), 0);
+    cr_assert_eq(epoch, 11);
+    cr_assert_eq(np, 2);
+    cr_assert_eq(w[1], 2.0);
+    free(w);
+    store_close(s);
+}
+
+Test(store, cancel_semantics)
+{
+    store *s = open_ok(tmpdir);
+    put_small(s, "ds_1", "alice");
+    store_job j, c;
+    make_job(s, "job_q", "alice", "ds_1", &j);
+    make_job(s, "job_r", "alice", "ds_1", &j);
+    store_error err;
+    /* job_q claimed first (FIFO), so make job_r the queued one: claim once */
+    cr_assert_eq(store_job_claim(s, "w", 60000, &c, &err), 0);
+    cr_assert_str_eq(c.id, "job_q");
+    store_job_clear(&c);
+
+    int now = -1;
+    cr_assert_eq(store_job_request_cancel(s, "bob", "job_r", &now, &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_job_request_cancel(s, "alice", "job_r", &now, &err), 0);
+    cr_assert_eq(now, 1);
+    store_job g;
+    cr_assert_eq(store_job_get(s, "alice", "job_r", &g, &err), 0);
+    cr_assert_eq(g.status, JOB_CANCELLED);
+    cr_assert_gt(g.finished_at, 0);
+    store_job_clear(&g);
+    cr_assert_eq(store_job_claim(s, "w2", 60000, &c, &err), STORE_NOT_FOUND);
+
+    /* running: only the flag, seen by the worker's renew */
+    int cancel = -1;
+    cr_assert_eq(store_job_renew(s, "job_q", "w", 60000, &cancel, &err), 0);
+    cr_assert_eq(cancel, 0);
+    cr_assert_eq(store_job_request_cancel(s, "alice", "job_q", &now, &err), 0);
+    cr_assert_eq(now, 0);
+    cr_assert_eq(store_job_get(s, "alice", "job_q", &g, &err), 0);
+    cr_assert_eq(g.status, JOB_RUNNING);
+    cr_assert_eq(g.cancel_requested, 1);
+    store_job_clear(&g);
+    cr_assert_eq(store_job_renew(s, "job_q", "w", 60000, &cancel, &err), 0);
+    cr_assert_eq(cancel, 1);
+    cr_assert_eq(store_job_finish(s, "job_q", "w", JOB_CANCELLED, NULL, NULL, NULL, NULL, 0,
+                                  &err), 0);
+    /* final: unchanged */
+    cr_assert_eq(store_job_request_cancel(s, "alice", "job_q", &now, &err), 0);
+    cr_assert_eq(now, 0);
+    cr_assert_eq(store_job_get(s, "alice", "job_q", &g, &err), 0);
+    cr_assert_eq(g.status, JOB_CANCELLED);
+    store_job_clear(&g);
+    /* finish needs a final status */
+    cr_assert_eq(store_job_finish(s, "job_q", "w", JOB_RUNNING, NULL, NULL, NULL, NULL, 0, &err),
+                 STORE_CONFLICT);
+    store_close(s);
+}
+
+Test(store, expired_lease_with_cancel_requested_ends_cancelled)
+{
+    store *s = open_ok(tmpdir);
+    put_small(s, "ds_1", "");
+    store_job j, c;
+    make_job(s, "job_1", "", "ds_1", &j);
+    make_job(s, "job_2", "", "ds_1", &j);
+    store_error err;
+    cr_assert_eq(store_job_claim(s, "dead", 30, &c, &err), 0);
+    store_job_clear(&c);
+    int now;
+    cr_assert_eq(store_job_request_cancel(s, "", "job_1", &now, &err), 0);
+    cr_assert_eq(now, 0);
+    usleep(60 * 1000);
+    cr_assert_eq(store_job_claim(s, "w", 60000, &c, &err), 0);
+    cr_assert_str_eq(c.id, "job_2"); /* job_1 was cancelled, not handed out */
+    store_job_clear(&c);
+    store_job g;
+    cr_assert_eq(store_job_get(s, "", "job_1", &g, &err), 0);
+    cr_assert_eq(g.status, JOB_CANCELLED);
+    store_job_clear(&g);
+    /* a released job with a pending cancel ends cancelled too */
+    cr_assert_eq(store_job_request_cancel(s, "", "job_2", &now, &err), 0);
+    cr_assert_eq(store_job_release(s, "job_2", "w", &err), 0);
+    cr_assert_eq(store_job_get(s, "", "job_2", &g, &err), 0);
+    cr_assert_eq(g.status, JOB_CANCELLED);
+    store_job_clear(&g);
+    store_close(s);
+}
+
+Test(store, theta0_and_delete_running_job)
+{
+    store *s = open_ok(tmpdir);
+    put_small(s, "ds_1", "");
+    store_job j;
+    memset(&j, 0, sizeof j);
+    snprintf(j.id, sizeof j.id, "job_warm");
+    snprintf(j.dataset_id, sizeof j.dataset_id, "ds_1");
+    j.spec_json = (char *)"{}";
+    double th0[5] = {0.5, -0.0, 1e-310, -2, 3};
+    store_error err;
+    cr_assert_eq(store_job_create(s, &j, th0, 5, &err), 0, "%s", err.msg);
+    store_job cold;
+    make_job(s, "job_cold", "", "ds_1", &cold);
+    double *t;
+    int64_t n;
+    cr_assert_eq(store_job_theta0(s, "job_warm", &t, &n, &err), 0);
+    cr_assert_eq(n, 5);
+    cr_assert_eq(memcmp(t, th0, sizeof th0), 0);
+    free(t);
+    cr_assert_eq(store_job_theta0(s, "job_cold", &t, &n, &err), 0);
+    cr_assert_null(t);
+    cr_assert_eq(n, 0);
+    cr_assert_eq(store_job_theta0(s, "job_none", &t, &n, &err), STORE_NOT_FOUND);
+
+    /* deleting a running job: the worker finds out on its next write */
+    store_job c;
+    cr_assert_eq(store_job_claim(s, "w", 60000, &c, &err), 0);
+    store_job_clear(&c);
+    cr_assert_eq(store_job_delete(s, "", "job_warm", &err), 0);
+    int cancel;
+    cr_assert_eq(store_job_renew(s, "job_warm", "w", 1000, &cancel, &err), STORE_CONFLICT);
+    cr_assert_eq(store_job_checkpoint(s, "job_warm", "w", NULL, NULL, "x", 1, th0, 5, &err),
+                 STORE_CONFLICT);
+    store_close(s);
+}
+
+/* ---------------- persistence and bad files ---------------- */
+
+Test(store, reopen_keeps_everything_byte_identical)
+{
+    double *X = awkward_doubles(300);
+    double *Y = awkward_doubles(100 * 2);
+    double th[6] = {-0.0, 5e-324, 1, 2, 3, 4};
+    {
+        store *s = open_ok(tmpdir);
+        store_dataset_meta m;
+        fill_meta(&m, "ds_keep", "k", 100, 3, 2, 0);
+        store_error err;
+        cr_assert_eq(store_dataset_put(s, &m, X, NULL, Y, &err), 0);
+        store_job j, c;
+        make_job(s, "job_1", "k", "ds_keep", &j);
+        make_job(s, "job_2", "k", "ds_keep", &j);
+        cr_assert_eq(store_job_claim(s, "w", 60000, &c, &err), 0);
+        store_job_clear(&c);
+        double cost[2] = {1.0 / 3.0, 0.1};
+        store_history h = {.first_epoch = 1, .n = 2, .cost = cost};
+        store_progress p = {.epoch = 2, .epochs = 5, .cost = 0.1, .validation_cost = NAN,
+                            .accuracy = NAN, .samples_per_second = 1};
+        cr_assert_eq(store_job_checkpoint(s, "job_1", "w", &h, &p, "IMAGE", 5, th, 6, &err), 0);
+        store_close(s);
+    }
+    store *s = open_ok(tmpdir);
+    store_error err;
+    store_dataset_meta m;
+    double *X2, *Y2;
+    int32_t *l2;
+    cr_assert_eq(store_dataset_load(s, "k", "ds_keep", &m, &X2, &l2, &Y2, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(memcmp(X2, X, 300 * 8), 0);
+    cr_assert_eq(memcmp(Y2, Y, 200 * 8), 0);
+    free(X2);
+    free(Y2);
+    double *w;
+    int64_t np, epoch;
+    double wc;
+    cr_assert_eq(store_job_weights(s, "k", "job_1", &w, &np, &epoch, &wc, &err), 0);
+    cr_assert_eq(memcmp(w, th, sizeof th), 0);
+    cr_assert_eq(epoch, 2);
+    free(w);
+    int64_t *ep;
+    double *jc, *jv, *ac;
+    size_t n;
+    cr_assert_eq(store_job_history(s, "k", "job_1", &ep, &jc, &jv, &ac, &n, &err), 0);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(jc[0], 1.0 / 3.0);
+    free(ep); free(jc); free(jv); free(ac);
+    void *img;
+    size_t len;
+    cr_assert_eq(store_job_checkpoint_load(s, "job_1", &img, &len, &err), 0);
+    cr_assert_eq(len, 5);
+    cr_assert_eq(memcmp(img, "IMAGE", 5), 0);
+    free(img);
+    store_job g;
+    cr_assert_eq(store_job_get(s, "k", "job_1", &g, &err), 0);
+    cr_assert_eq(g.status, JOB_RUNNING); /* still leased: a restart claims it once expired */
+    store_job_clear(&g);
+    cr_assert_eq(store_job_get(s, "k", "job_2", &g, &err), 0);
+    cr_assert_eq(g.status, JOB_QUEUED);
+    store_job_clear(&g);
+    cr_assert_eq(store_ping(s, &err), 0);
+    store_close(s);
+    free(X);
+    free(Y);
+    cr_assert_eq(sql_int(tmpdir, "PRAGMA user_version"), 1);
+    cr_assert_eq(sql_int(tmpdir, "PRAGMA application_id"), 0x42507264);
+}
+
+static void write_file(const char *path, const void *data, size_t n, off_t at, int trunc)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | (trunc ? O_TRUNC : 0), 0600);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(pwrite(fd, data, n, at), (ssize_t)n);
+    close(fd);
+}
+
+Test(store, garbage_file_is_refused_with_a_message)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/backpropd.db", tmpdir);
+    static unsigned char junk[65536];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (unsigned char)rnd64();
+    write_file(path, junk, sizeof junk, 0, 1);
+    store_error err = {0};
+    store *s = store_open(tmpdir, &err);
+    cr_assert_null(s);
+    cr_assert_eq(err.code, STORE_IO);
+    cr_assert(strstr(err.msg, "not a backpropd database"), "%s", err.msg);
+    cr_log_info("garbage: %s", err.msg);
+}
+
+Test(store, damaged_pages_are_detected_at_open)
+{
+    store *s = open_ok(tmpdir);
+    for (int i = 0; i < 20; i++) {
+        char id[40];
+        snprintf(id, sizeof id, "ds_%02d", i);
+        put_small(s, id, "");
+    }
+    store_close(s);
+    char path[400];
+    snprintf(path, sizeof path, "%s/backpropd.db", tmpdir);
+    /* keep the header page, scribble over the b-tree pages after it */
+    static unsigned char junk[16384 * 4];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (unsigned char)rnd64();
+    write_file(path, junk, sizeof junk, 16384, 0);
+    store_error err = {0};
+    s = store_open(tmpdir, &err);
+    cr_assert_null(s);
+    cr_assert_eq(err.code, STORE_IO);
+    cr_assert(strstr(err.msg, "corrupt") || strstr(err.msg, "malformed"), "%s", err.msg);
+    cr_log_info("damaged: %s", err.msg);
+}
+
+Test(store, foreign_and_newer_databases_are_refused)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/backpropd.db", tmpdir);
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, "CREATE TABLE users(name TEXT); INSERT INTO users VALUES('x')",
+                              NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    store_error err = {0};
+    cr_assert_null(store_open(tmpdir, &err));
+    cr_assert(strstr(err.msg, "another application"), "%s", err.msg);
+    /* the foreign file was not touched */
+    cr_assert_eq(sql_int(tmpdir, "SELECT count(*) FROM users"), 1);
+    cr_assert_eq(sql_int(tmpdir, "PRAGMA user_version"), 0);
+
+    /* ours, but from a newer version */
+    remove(path);
+    store *s = open_ok(tmpdir);
+    store_close(s);
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    cr_assert_null(store_open(tmpdir, &err));
+    cr_assert(strstr(err.msg, "newer"), "%s", err.msg);
+}
+
+Test(store, open_creates_missing_directories)
+{
+    char dir[400];
+    snprintf(dir, sizeof dir, "%s/a/b/c", tmpdir);
+    store *s = open_ok(dir);
+    store_error err;
+    cr_assert_eq(store_ping(s, &err), 0);
+    store_close(s);
+    cr_assert_eq(sql_int(dir, "PRAGMA application_id"), 0x42507264);
+    /* a path that is a file, not a directory */
+    char file[400];
+    snprintf(file, sizeof file, "%s/plain", tmpdir);
+    write_file(file, "x", 1, 0, 1);
+    cr_assert_null(store_open(file, &err));
+    cr_assert_eq(err.code, STORE_IO);
+}
+
+/* ---------------- threads ---------------- */
+
+typedef struct {
+    store *s;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int used, release;
+} lingering;
+
+static void *linger(void *arg)
+{
+    lingering *l = arg;
+    store_error err;
+    store_dataset_meta m;
+    int rc = store_dataset_get(l->s, "", "ds_1", &m, &err);
+    pthread_mutex_lock(&l->mu);
+    l->used = rc == 0 ? 1 : -1;
+    pthread_cond_broadcast(&l->cv);
+    while (!l->release)
+        pthread_cond_wait(&l->cv, &l->mu);
+    pthread_mutex_unlock(&l->mu);
+    return NULL; /* exits after store_close: no destructor may touch the store */
+}
+
+static void *short_lived(void *arg)
+{
+    store *s = arg;
+    store_error err;
+    int64_t b;
+    return (void *)(intptr_t)store_dataset_bytes(s, "", &b, &err);
+}
+
+Test(store, thread_connections_close_on_exit_and_on_store_close)
+{
+    store *s = open_ok(tmpdir);
+    put_small(s, "ds_1", "");
+    for (int i = 0; i < 50; i++) { /* threads that come and go */
+        pthread_t t;
+        void *rv;
+        pthread_create(&t, NULL, short_lived, s);
+        pthread_join(t, &rv);
+        cr_assert_eq((intptr_t)rv, 0);
+    }
+    lingering l = {.s = s};
+    pthread_mutex_init(&l.mu, NULL);
+    pthread_cond_init(&l.cv, NULL);
+    pthread_t t;
+    pthread_create(&t, NULL, linger, &l);
+    pthread_mutex_lock(&l.mu);
+    while (!l.used)
+        pthread_cond_wait(&l.cv, &l.mu);
+    pthread_mutex_unlock(&l.mu);
+    cr_assert_eq(l.used, 1);
+    store_close(s);
+    pthread_mutex_lock(&l.mu);
+    l.release = 1;
+    pthread_cond_broadcast(&l.cv);
+    pthread_mutex_unlock(&l.mu);
+    pthread_join(t, NULL);
+    /* and the file is still fine */
+    s = open_ok(tmpdir);
+    store_close(s);
+}
+
+/* ---------------- disk full ---------------- */
+
+/* Shared body: `s` is close to full (by cap or by file system). */
+static void check_full_then_recover(store *s, void (*make_room)(store *))
+{
+    store_error err;
+    /* what is stored already */
+    put_small(s, "ds_keep", "");
+    store_job j, c;
+    make_job(s, "job_1", "", "ds_keep", &j);
+    cr_assert_eq(store_job_claim(s, "w", 600000, &c, &err), 0);
+    store_job_clear(&c);
+    double th[3] = {1, 2, 3};
+    store_progress p = {.epoch = 1, .epochs = 9, .cost = 2, .validation_cost = NAN,
+                        .accuracy = NAN, .samples_per_second = 1};
+    cr_assert_eq(store_job_checkpoint(s, "job_1", "w", NULL, &p, "small", 5, th, 3, &err), 0,
+                 "%s", err.msg);
+
+    /* fill: datasets of 256 KiB until the store says FULL */
+    int64_t rows = 256, features = 128;
+    double *X = awkward_doubles(rows * features);
+    int32_t *y = calloc((size_t)rows, sizeof *y);
+    int stored = 0, rc = 0;
+    for (int i = 0; i < 1000; i++) {
+        store_dataset_meta m;
+        char id[40];
+        snprintf(id, sizeof id, "ds_fill_%03d", i);
+        fill_meta(&m, id, "", rows, features, 1, 1);
+        rc = store_dataset_put(s, &m, X, y, NULL, &err);
+        if (rc != 0)
+            break;
+        stored++;
+    }
+    cr_assert_eq(rc, STORE_FULL, "rc %d: %s", rc, err.msg);
+    cr_assert(strstr(err.msg, "disk full"), "%s", err.msg);
+    cr_log_info("full after %d datasets: %s", stored, err.msg);
+    /* a big checkpoint fails too, and leaves the previous one valid */
+    size_t big = 4 << 20;
+    char *image = malloc(big);
+    memset(image, 7, big);
+    store_progress p2 = p;
+    p2.epoch = 2;
+    cr_assert_eq(store_job_checkpoint(s, "job_1", "w", NULL, &p2, image, big, th, 3, &err),
+                 STORE_FULL, "%s", err.msg);
+    void *img;
+    size_t len;
+    cr_assert_eq(store_job_checkpoint_load(s, "job_1", &img, &len, &err), 0, "%s", err.msg);
+    cr_assert_eq(len, 5);
+    cr_assert_eq(memcmp(img, "small", 5), 0);
+    free(img);
+    store_job g;
+    cr_assert_eq(store_job_get(s, "", "job_1", &g, &err), 0);
+    cr_assert_eq(g.progress.epoch, 1);
+    store_job_clear(&g);
+    /* everything stored before is intact */
+    store_dataset_meta m;
+    double *X2, *Y2;
+    int32_t *l2;
+    for (int i = 0; i < stored; i += 3) {
+        char id[40];
+        snprintf(id, sizeof id, "ds_fill_%03d", i);
+        cr_assert_eq(store_dataset_load(s, "", id, &m, &X2, &l2, &Y2, &err), 0, "%s", err.msg);
+        cr_assert_eq(memcmp(X2, X, (size_t)(rows * features) * 8), 0);
+        free(X2);
+        free(l2);
+    }
+    char failed_id[40];
+    snprintf(failed_id, sizeof failed_id, "ds_fill_%03d", stored);
+    cr_assert_eq(store_dataset_get(s, "", failed_id, &m, &err), STORE_NOT_FOUND);
+
+    /* space returns: writes work again, same handle, no restart */
+    make_room(s);
+    store_dataset_meta nm;
+    fill_meta(&nm, failed_id, "", rows, features, 1, 1);
+    cr_assert_eq(store_dataset_put(s, &nm, X, y, NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_job_checkpoint(s, "job_1", "w", NULL, &p2, image, 65536, th, 3, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(store_dataset_load(s, "", failed_id, &m, &X2, &l2, &Y2, &err), 0);
+    cr_assert_eq(memcmp(X2, X, (size_t)(rows * features) * 8), 0);
+    free(X2);
+    free(l2);
+    free(image);
+    free(X);
+    free(y);
+}
+
+static void lift_cap(store *s)
+{
+    store_debug_max_pages(s, 0);
+}
+
+Test(store, disk_full_by_page_cap_fails_cleanly_and_recovers)
+{
+    store *s = open_ok(tmpdir);
+    store_error err;
+    int64_t pages, page_size;
+    cr_assert_eq(store_debug_page_count(s, &pages, &page_size, &err), 0);
+    /* room for the small records plus about 2 MiB */
+    store_debug_max_pages(s, (int)(pages + (2 << 20) / page_size + 8));
+    check_full_then_recover(s, lift_cap);
+    store_close(s);
+    s = open_ok(tmpdir);
+    store_close(s);
+    cr_assert_eq(sql_int(tmpdir, "SELECT count(*) FROM pragma_integrity_check WHERE "
+                                 "integrity_check <> 'ok'"), 0);
+}
+
+/* The operator frees space: the file system grows from 2 MiB to 8 MiB under the open store.
+ * (Deleting rows cannot help on a full disk in WAL mode: a delete appends to the WAL too.) */
+static void grow_fs(store *s)
+{
+    (void)s;
+    cr_assert_eq(mount(NULL, mnt, NULL, MS_REMOUNT, "size=8m"), 0, "%s", strerror(errno));
+}
+
+Test(store, disk_full_on_a_real_2mib_tmpfs)
+{
+    snprintf(mnt, sizeof mnt, "%s/mnt", tmpdir);
+    cr_assert_eq(mkdir(mnt, 0700), 0);
+    if (mount("tmpfs", mnt, "tmpfs", 0, "size=2m") != 0)
+        cr_skip_test("cannot mount a tmpfs here (%s): the page-cap test covers disk full",
+                     strerror(errno));
+    store *s = open_ok(mnt);
+    check_full_then_recover(s, grow_fs);
+    store_close(s);
+    s = open_ok(mnt); /* quick_check at open passes */
+    store_close(s);
+    cr_assert_eq(sql_int(mnt, "SELECT count(*) FROM pragma_integrity_check WHERE "
+                              "integrity_check <> 'ok'"), 0);
+}
