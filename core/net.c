@@ -271,7 +271,7 @@ static void gather_bias(double *bias, const double *theta_l, int s_in, int s_out
 
 /* The hot elementwise loops are compiled for AVX-512, AVX2 and baseline x86-64 and picked at
  * load time (GCC function multi-versioning); core/vmath.h keeps the results bit-identical. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(BP_NO_MULTIVERSION)
 #define BP_HOT __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define BP_HOT

@@ -846,6 +846,81 @@ Test(jobs, events_end_on_shutdown, .timeout = 60)
     free(body);
 }
 
+/* A stream on a queued job waits without a busy HTTP thread: it gets the queued status, then a
+ * heartbeat comment within 15 s; meanwhile streams whose clients vanished and /healthz are
+ * served, and shutdown with suspended streams is clean. */
+static void *vanishing_reader(void *arg)
+{
+    stream_thread *t = arg;
+    CURL *c = curl_easy_init();
+    char url[256];
+    snprintf(url, sizeof url, "%s/v1/jobs/%s/events", t->s->base, t->id);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sse_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &t->k);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 300L); /* then the client just goes away */
+    t->rc = curl_easy_perform(c);
+    curl_easy_cleanup(c);
+    return NULL;
+}
+
+Test(jobs, events_heartbeat_while_queued, .timeout = 90)
+{
+    srv s;
+    const char *args[] = {"--workers", "1", "--http-threads", "1", NULL};
+    cr_assert_eq(srv_start(&s, args), 0);
+    char ds[64], a[64], b[64];
+    upload_digits(&s, ds, sizeof ds);
+    char *body = job_body(ds, "[64,25,10]", LONG_JOB);
+    submit(&s, body, a, sizeof a);
+    wait_epoch(&s, a, 1, 30);
+    submit(&s, body, b, sizeof b); /* stays queued behind a */
+
+    /* Ten clients that vanish, on the running and on the queued job. */
+    stream_thread v[10];
+    pthread_t vt[10];
+    for (int i = 0; i < 10; i++) {
+        v[i] = (stream_thread){.s = &s, .id = i % 2 ? a : b};
+        cr_assert_eq(pthread_create(&vt[i], NULL, vanishing_reader, &v[i]), 0);
+    }
+    for (int i = 0; i < 10; i++)
+        pthread_join(vt[i], NULL);
+    for (int i = 0; i < 10; i++) {
+        cr_assert_eq(v[i].rc, CURLE_OPERATION_TIMEDOUT);
+        cr_assert_not_null(v[i].k.buf);
+        cr_assert_not_null(strstr(v[i].k.buf, "\"status\":\"queued\""));
+        free(v[i].k.buf);
+    }
+
+    stream_thread t = {.s = &s, .id = b};
+    pthread_t th;
+    double t0 = now_s();
+    cr_assert_eq(pthread_create(&th, NULL, stream_reader, &t), 0);
+    /* With one HTTP thread, the suspended stream leaves it free. */
+    for (int i = 0; i < 20; i++) {
+        resp r;
+        sleep_ms(100);
+        cr_assert_eq(http_get(&s, "/healthz", &r), 0);
+        cr_assert_eq(r.status, 200);
+        resp_free(&r);
+    }
+    for (;;) {
+        sleep_ms(200);
+        if (t.k.buf && strstr(t.k.buf, ": heartbeat"))
+            break;
+        cr_assert(now_s() - t0 < 17, "no heartbeat within 17 s");
+    }
+    cr_assert(now_s() - t0 > 14, "heartbeat after %.1f s", now_s() - t0);
+    cr_assert_not_null(strstr(t.k.buf, "id: 1\nevent: status\n"));
+    cr_assert_null(strstr(t.k.buf, "id: 2\n"), "a queued job has no running event");
+    srv_stop(&s); /* ends the open stream; exit 0 within the harness's limit */
+    pthread_join(th, NULL);
+    cr_assert_eq(t.rc, CURLE_OK, "%s", curl_easy_strerror(t.rc));
+    free(t.k.buf);
+    free(body);
+    srv_cleanup(&s);
+}
+
 /* ---------------------------------------------------------------- concurrency */
 
 Test(jobs, eight_jobs_two_workers, .timeout = 180)
