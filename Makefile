@@ -14,7 +14,7 @@ PKGS := libmicrohttpd jansson sqlite3 libcurl criterion openblas
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIB_BLAS := $(shell pkg-config --libs openblas 2>/dev/null) -lm
 LIB_API := $(shell pkg-config --libs jansson 2>/dev/null)
-LIB_SERVER := $(shell pkg-config --libs libmicrohttpd sqlite3 2>/dev/null) -lpthread
+LIB_SERVER := $(shell pkg-config --libs libmicrohttpd sqlite3 nettle 2>/dev/null) -lpthread
 LIB_TEST := $(shell pkg-config --libs criterion libcurl 2>/dev/null)
 
 CC ?= cc

@@ -53,6 +53,15 @@ int64_t bench_peak_rss(void)
     return status_kb("VmHWM:");
 }
 
+int bench_reset_peak_rss(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f)
+        return -1;
+    int ok = fputs("5", f) >= 0;
+    return (fclose(f) == 0 && ok) ? 0 : -1;
+}
+
 int64_t bench_rss(void)
 {
     return status_kb("VmRSS:");

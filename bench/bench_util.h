@@ -14,6 +14,8 @@ double bench_median(double *v, int n);
 /* Peak resident set size of this process in bytes (VmHWM from /proc/self/status), 0 if
  * unknown. */
 int64_t bench_peak_rss(void);
+/* Resets the peak (VmHWM) to the current RSS (writes 5 to /proc/self/clear_refs). 0 or -1. */
+int bench_reset_peak_rss(void);
 /* Current resident set size (VmRSS) in bytes, 0 if unknown. */
 int64_t bench_rss(void);
 

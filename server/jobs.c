@@ -55,6 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -612,6 +613,9 @@ static void *worker_main(void *arg)
 {
     worker *w = arg;
     jobs *j = w->j;
+    /* Training is batch work: nice 10 for this thread, so HTTP threads (nice 0) win the CPU
+     * when they compete with it and requests stay fast while every core trains. */
+    setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
     for (;;) {
         pthread_mutex_lock(&j->mu);
         uint64_t seq = j->notify_seq;

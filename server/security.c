@@ -27,6 +27,7 @@
 #include <netinet/in.h>
 #include <nettle/sha2.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,12 +37,6 @@
 
 #include "log.h"
 #include "routes.h"
-
-/* TEMPORARY until the Makefile links nettle (add `nettle` to LIB_SERVER's pkg-config list):
- * weak references keep the tree linking meanwhile; a keys file is then refused at start. */
-#pragma weak nettle_sha256_init
-#pragma weak nettle_sha256_update
-#pragma weak nettle_sha256_digest
 
 #define KEY_DIGEST 32
 #define KEY_MIN_LEN 16
@@ -526,6 +521,7 @@ static void client_key(const req *r, char *out, size_t outlen)
 
 security *security_new(const config *cfg, char *err, size_t errlen)
 {
+    security *ret = NULL;
     security *sec = calloc(1, sizeof *sec);
     if (!sec) {
         snprintf(err, errlen, "security: out of memory");
@@ -536,22 +532,18 @@ security *security_new(const config *cfg, char *err, size_t errlen)
     sec->quota_jobs = cfg->quota_jobs;
     sec->quota_bytes = cfg->quota_bytes;
     sec->rate_limit = cfg->rate_limit;
-    if (cfg->api_keys_file[0] && !nettle_sha256_digest) { /* TEMPORARY, see the top */
-        snprintf(err, errlen, "api-keys-file: this build lacks nettle (SHA-256)");
-        goto fail;
-    }
-    if (cfg->api_keys_file[0] && load_keys(sec, cfg->api_keys_file, err, errlen) != 0)
-        goto fail;
-    if (cfg->metrics_auth && sec->n_keys == 0) {
-        snprintf(err, errlen, "--metrics-auth needs --api-keys-file");
-        goto fail;
-    }
-    if (cfg->cors_origins[0] && load_origins(sec, cfg->cors_origins, err, errlen) != 0)
-        goto fail;
     if (cfg->quota_jobs < 0 || cfg->quota_bytes < 0 || cfg->rate_limit < 0) {
         snprintf(err, errlen, "--quota-jobs, --quota-bytes and --rate-limit must be >= 0");
-        goto fail;
+        goto cleanup;
     }
+    if (cfg->api_keys_file[0] && load_keys(sec, cfg->api_keys_file, err, errlen) != 0)
+        goto cleanup;
+    if (cfg->metrics_auth && sec->n_keys == 0) {
+        snprintf(err, errlen, "--metrics-auth needs --api-keys-file");
+        goto cleanup;
+    }
+    if (cfg->cors_origins[0] && load_origins(sec, cfg->cors_origins, err, errlen) != 0)
+        goto cleanup;
     if (cfg->rate_limit > 0) {
         sec->rate = cfg->rate_limit;
         sec->burst = 2.0 * cfg->rate_limit;
@@ -560,13 +552,14 @@ security *security_new(const config *cfg, char *err, size_t errlen)
         sec->ages = calloc(RL_SLOTS, sizeof *sec->ages);
         if (!sec->slots || !sec->spare || !sec->ages) {
             snprintf(err, errlen, "security: out of memory");
-            goto fail;
+            goto cleanup;
         }
     }
-    return sec;
-fail:
+    ret = sec;
+    sec = NULL;
+cleanup:
     security_free(sec);
-    return NULL;
+    return ret;
 }
 
 void security_free(security *sec)
@@ -628,8 +621,7 @@ static int reply_preflight(security *sec, req *r)
 {
     char params[REQ_MAX_PARAMS][64], allow[128];
     int known = 0;
-    int idx = routes_match("OPTIONS", r->path, params, &known, allow, sizeof allow - 10);
-    (void)idx;
+    (void)routes_match("OPTIONS", r->path, params, &known, allow, sizeof allow - 10);
     strcat(allow, allow[0] ? ", OPTIONS" : "OPTIONS");
     http_reply_empty(r, 204);
     http_add_header(r, "Allow", allow);
@@ -640,7 +632,8 @@ static int reply_preflight(security *sec, req *r)
         return 1; /* no CORS headers: the browser refuses the cross-origin call */
     http_add_header(r, "Access-Control-Allow-Origin", origin);
     http_add_header(r, "Access-Control-Allow-Methods", allow);
-    http_add_header(r, "Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID");
+    http_add_header(r, "Access-Control-Allow-Headers",
+                    "Authorization, Content-Type, Last-Event-ID");
     http_add_header(r, "Access-Control-Max-Age", "600");
     return 1;
 }
@@ -730,10 +723,10 @@ int security_quota_bytes(server *s, req *r, int64_t new_bytes)
     }
     if (new_bytes >= 0 && have <= sec->quota_bytes && new_bytes <= sec->quota_bytes - have)
         return 0;
+    int64_t want = new_bytes < 0 || new_bytes > INT64_MAX - have ? INT64_MAX : have + new_bytes;
     char detail[200];
     snprintf(detail, sizeof detail,
              "quota: datasets of this API key would take %lld of %lld bytes (--quota-bytes); "
-             "delete datasets to make room", (long long)have + (long long)(new_bytes > 0 ? new_bytes : 0),
-             (long long)sec->quota_bytes);
+             "delete datasets to make room", (long long)want, (long long)sec->quota_bytes);
     return reply_429(r, RETRY_BYTES, detail);
 }

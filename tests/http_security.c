@@ -260,12 +260,14 @@ static void replace_all(char *s, const char *from, const char *to)
         memcpy(p, to, n);
 }
 
-/* out = tmpl with its one "%s" replaced by id (no printf on a variable format). */
+/* out = tmpl with its "%s" (if any) replaced by id (no printf on a variable format). */
 static void subst(char *out, size_t len, const char *tmpl, const char *id)
 {
     const char *p = strstr(tmpl, "%s");
-    cr_assert_not_null(p);
-    snprintf(out, len, "%.*s%s%s", (int)(p - tmpl), tmpl, id, p + 2);
+    if (!p)
+        snprintf(out, len, "%s", tmpl);
+    else
+        snprintf(out, len, "%.*s%s%s", (int)(p - tmpl), tmpl, id, p + 2);
 }
 
 /* ---------------------------------------------------------------- keys */

@@ -118,7 +118,8 @@ Test(keys, authenticate_each_key)
 
 Test(keys, malformed_files_name_the_line)
 {
-    load("# ok\nalice:0123456789abcdef-alice\nnocolon\n", "api-keys-file line 3: expected name:key");
+    load("# ok\nalice:0123456789abcdef-alice\nnocolon\n",
+         "api-keys-file line 3: expected name:key");
     load(":0123456789abcdef\n", "line 1: expected name:key");
     load("alice:\n", "line 1: expected name:key");
     load("alice:short\n", "line 1: key must be");

@@ -90,7 +90,7 @@ static long upload(const srv *s, const char *csv, size_t len, char *id, size_t i
 }
 
 static const char job_spec[] =
-    "\"optimizer\":\"adam\",\"learning_rate\":0.005,\"batch_size\":16,\"epochs\":100,"
+    "\"optimizer\":\"adam\",\"learning_rate\":0.005,\"batch_size\":16,\"epochs\":250,"
     "\"seed\":77,\"validation_split\":0.2,\"lambda\":0.2";
 
 static void submit(const srv *s, const char *ds, char *id, size_t len)
@@ -264,6 +264,7 @@ typedef struct {
     const srv *s;
     const char *csv;
     size_t len;
+    int delay_ms;
     long status;
     char id[64];
 } uploader;
@@ -271,6 +272,7 @@ typedef struct {
 static void *upload_thread(void *arg)
 {
     uploader *u = arg;
+    sleep_ms(u->delay_ms);
     u->status = upload(u->s, u->csv, u->len, u->id, sizeof u->id);
     return NULL;
 }
@@ -298,6 +300,7 @@ Test(durability, kill9_at_random_moments_loses_nothing)
     int n_ds = 0;
     char job_ids[ROUNDS][64];
     int n_jobs = 0, uploads_cut = 0, uploads_acked = 0;
+    int cut_with_ckpt[ROUNDS] = {0}, cut_without_ckpt[ROUNDS] = {0}; /* found running after a kill */
 
     srv s;
     const char *args[] = {"--workers", "2", "--checkpoint-seconds", "1", NULL};
@@ -318,10 +321,13 @@ Test(durability, kill9_at_random_moments_loses_nothing)
 
         submit(&s, ds_ids[0], job_ids[n_jobs], sizeof job_ids[n_jobs]);
         n_jobs++;
-        uploader u = {.s = &s, .csv = big, .len = big_n};
+        /* the kill lands anywhere in the job's run (checkpoints every second); the upload
+         * starts shortly before it, so some are cut off mid-way and some just made it */
+        int kill_at = 200 + rand() % 2300;
+        uploader u = {.s = &s, .csv = big, .len = big_n, .delay_ms = kill_at - rand() % 200};
         pthread_t t;
         cr_assert_eq(pthread_create(&t, NULL, upload_thread, &u), 0);
-        sleep_ms(20 + rand() % 1500);
+        sleep_ms(kill_at);
         srv_kill9(&s);
         pthread_join(t, NULL);
         if (u.status == 201) {
@@ -345,12 +351,30 @@ Test(durability, kill9_at_random_moments_loses_nothing)
             cr_assert_eq(store_job_get(st, "", job_ids[i], &j, &err), 0, "job %s: %s",
                          job_ids[i], err.msg);
             cr_assert_not_null(strstr(j.spec_json, "\"seed\":77"), "%s", j.spec_json);
+            if (j.status == JOB_RUNNING) { /* the crash interrupted it */
+                void *img = NULL;
+                size_t len = 0;
+                if (store_job_checkpoint_load(st, job_ids[i], &img, &len, &err) == 0)
+                    cut_with_ckpt[i] = 1;
+                else
+                    cut_without_ckpt[i] = 1;
+                free(img);
+            }
             store_job_clear(&j);
         }
         store_close(st);
     }
-    cr_log_info("%d rounds in %.1f s: %d uploads acknowledged, %d cut off", ROUNDS,
-                now_s() - t0, uploads_acked, uploads_cut);
+    int cut_after_checkpoint = 0, cut_before_checkpoint = 0;
+    for (int i = 0; i < n_jobs; i++) {
+        cut_after_checkpoint += cut_with_ckpt[i];
+        cut_before_checkpoint += cut_without_ckpt[i];
+    }
+    cr_log_info("%d rounds in %.1f s: %d uploads acknowledged, %d cut off; jobs interrupted: "
+                "%d after a checkpoint (resume from it), %d before their first (start over)",
+                ROUNDS, now_s() - t0, uploads_acked, uploads_cut, cut_after_checkpoint,
+                cut_before_checkpoint);
+    /* the loop did exercise resuming from checkpoints (kills land mid-training) */
+    cr_assert_geq(cut_after_checkpoint, 3, "too few kills landed mid-training to test resume");
 
     /* the last start: leases of the killed workers expire, every job resumes and finishes */
     cr_assert_eq(srv_restart(&s, args), 0);
