@@ -12,7 +12,7 @@
  */
 #include "api.h"
 
-#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +36,7 @@ static double slow_strtod(const char *s, const char *e)
     size_t n = (size_t)(e - s);
     char *buf = n < sizeof small ? small : malloc(n + 1);
     if (!buf)
-        return 0.0 / 0.0; /* NaN: reported as "not a number" by the caller */
+        return NAN; /* reported as out of range by the caller */
     memcpy(buf, s, n);
     buf[n] = '\0';
     double v = strtod(buf, NULL); /* the grammar was checked: strtod reads all of it */
@@ -469,6 +469,8 @@ int api_dataset_parse_json_text(api_dataset *out, const char *text, size_t len, 
 {
     api_dataset d;
     memset(&d, 0, sizeof d);
+    if (!text) /* an empty body may come as NULL */
+        text = "", len = 0;
     /* Every number takes at least one byte plus a separator: bounds every array. */
     int64_t max_values = (int64_t)(len / 2 + 1);
     vec X = {.elem = sizeof(double), .max = max_values};
@@ -593,6 +595,8 @@ int api_dataset_parse_csv(api_dataset *out, const char *text, size_t len, api_er
 {
     api_dataset d;
     memset(&d, 0, sizeof d);
+    if (!text) /* an empty body may come as NULL */
+        text = "", len = 0;
     const char *p = text, *end = text + len;
     int64_t line = 0, fields = 0, cap_rows = 0, max_label = -1;
     if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) /* UTF-8 byte order mark */

@@ -7,8 +7,10 @@
  * the file is built without FMA contraction (-std=c11 implies -ffp-contract=off), so every
  * target gives bit-identical results.
  *
- * Accuracy (not an approximation): the algorithms are FreeBSD msun's e_exp.c and k_log.h
- * (Sun's fdlibm), < 1 ulp on their reduced ranges.
+ * Accuracy (not an approximation): exp reduces x = k·ln2 + r with fdlibm's two-part ln2 and
+ * sums the degree-13 Taylor series of e^r (remainder < 5e-18 on |r| ≤ ln2/2, no division);
+ * log1p is fdlibm's k_log.h kernel. Both measured within 1 ulp of glibc over 16 million
+ * points (tests/core_net.c checks 1.6 million of them on every run).
  *   bp_v8_exp(&x):      e^x for any x; +∞ above 709.78, 0 below −745.13, NaN stays NaN.
  *   bp_v8_log1p01(&u):  log(1 + u) for u in [0, 1] (what the logistic cost needs: u = e^{−|z|}).
  * Internal to core/; everything is static inline and stateless.
@@ -25,9 +27,9 @@
  * is inlined.) */
 #pragma GCC diagnostic ignored "-Wpsabi"
 
-typedef double bp_v8d __attribute__((vector_size(64), aligned(8)));
-typedef int64_t bp_v8l __attribute__((vector_size(64), aligned(8)));
-typedef uint64_t bp_v8u __attribute__((vector_size(64), aligned(8)));
+typedef double bp_v8d __attribute__((vector_size(64)));
+typedef int64_t bp_v8l __attribute__((vector_size(64)));
+typedef uint64_t bp_v8u __attribute__((vector_size(64)));
 
 #define BP_V8_ALWAYS static inline __attribute__((always_inline))
 

@@ -70,7 +70,6 @@
 #define RENEW_SECONDS (LEASE_MS / 3000.0)
 #define HEARTBEAT_SECONDS 15.0
 #define STREAM_MAX_EVENTS 256   /* events formatted per reader refill */
-#define MAX_RENEW 64            /* live jobs renewed per ticker round (>= workers) */
 
 typedef struct live live;
 typedef struct stream stream;
@@ -578,6 +577,8 @@ finish:
                                   &h, &p, theta, theta ? R.n_params : 0, &se);
             if (rc == STORE_CONFLICT || rc == STORE_NOT_FOUND)
                 break; /* deleted, or lease lost */
+            if (rc < 0 && atomic_load(&j->stopping) && attempt >= 2)
+                break; /* exit in time; the lease expires and the job is resumed */
             if (rc < 0) {
                 /* Disk full / busy: keep the lease and retry for a while. */
                 struct timespec d = {0, 200 * 1000 * 1000};
@@ -648,10 +649,49 @@ static void *worker_main(void *arg)
 
 /* ------------------------------------------------------------------ the ticker */
 
+/* Live jobs' ids and lease holders, copied under the lock for renewal outside it. */
+typedef struct {
+    char id[40];
+    char worker_id[96];
+    int cancel, code;
+} renewal;
+
+static void renew_leases(jobs *j, renewal *rn, int cap)
+{
+    int n = 0;
+    for (live *l = j->live; l && n < cap; l = l->next, n++) {
+        memcpy(rn[n].id, l->id, sizeof rn[n].id);
+        memcpy(rn[n].worker_id, l->worker_id, sizeof rn[n].worker_id);
+    }
+    pthread_mutex_unlock(&j->mu);
+    for (int i = 0; i < n; i++) {
+        store_error se = {0};
+        rn[i].cancel = 0;
+        rn[i].code = store_job_renew(j->s->st, rn[i].id, rn[i].worker_id, LEASE_MS,
+                                     &rn[i].cancel, &se);
+    }
+    pthread_mutex_lock(&j->mu);
+    for (int i = 0; i < n; i++) {
+        live *l = live_find(j, rn[i].id);
+        if (!l || strcmp(l->worker_id, rn[i].worker_id) != 0)
+            continue;
+        if (rn[i].code == STORE_CONFLICT || rn[i].code == STORE_NOT_FOUND) {
+            l->lease_lost = 1;
+            __atomic_store_n(&l->cancel, 1, __ATOMIC_RELAXED);
+        } else if (rn[i].code == 0 && rn[i].cancel) {
+            l->user_cancel = 1;
+            __atomic_store_n(&l->cancel, 1, __ATOMIC_RELAXED);
+        }
+    }
+}
+
+/* Once a second: resumes streams that poll the store or owe a heartbeat; every LEASE_MS/3
+ * renews the lease of every job running here. */
 static void *ticker_main(void *arg)
 {
     jobs *j = arg;
     double last_renew = mono_now();
+    renewal *rn = calloc((size_t)j->n_workers, sizeof *rn); /* live jobs <= workers */
     pthread_mutex_lock(&j->mu);
     while (!atomic_load(&j->stopping)) {
         struct timespec d = deadline_in(1.0);
@@ -666,37 +706,13 @@ static void *ticker_main(void *arg)
                 MHD_resume_connection(s->conn);
             }
         }
-        if (now - last_renew < RENEW_SECONDS)
-            continue;
-        last_renew = now;
-        char ids[MAX_RENEW][40], wids[MAX_RENEW][96];
-        int n = 0;
-        for (live *l = j->live; l && n < MAX_RENEW; l = l->next, n++) {
-            memcpy(ids[n], l->id, sizeof ids[n]);
-            memcpy(wids[n], l->worker_id, sizeof wids[n]);
-        }
-        pthread_mutex_unlock(&j->mu);
-        int cancel[MAX_RENEW], code[MAX_RENEW];
-        for (int i = 0; i < n; i++) {
-            store_error se = {0};
-            cancel[i] = 0;
-            code[i] = store_job_renew(j->s->st, ids[i], wids[i], LEASE_MS, &cancel[i], &se);
-        }
-        pthread_mutex_lock(&j->mu);
-        for (int i = 0; i < n; i++) {
-            live *l = live_find(j, ids[i]);
-            if (!l || strcmp(l->worker_id, wids[i]) != 0)
-                continue;
-            if (code[i] == STORE_CONFLICT || code[i] == STORE_NOT_FOUND) {
-                l->lease_lost = 1;
-                __atomic_store_n(&l->cancel, 1, __ATOMIC_RELAXED);
-            } else if (code[i] == 0 && cancel[i]) {
-                l->user_cancel = 1;
-                __atomic_store_n(&l->cancel, 1, __ATOMIC_RELAXED);
-            }
+        if (rn && now - last_renew >= RENEW_SECONDS) {
+            last_renew = now;
+            renew_leases(j, rn, j->n_workers);
         }
     }
     pthread_mutex_unlock(&j->mu);
+    free(rn);
     return NULL;
 }
 
@@ -726,8 +742,6 @@ jobs *jobs_new(server *s, char *err, size_t errlen)
 int jobs_start(jobs *j, char *err, size_t errlen)
 {
     int n = j->s->cfg.workers > 0 ? j->s->cfg.workers : (j->s->cores > 0 ? j->s->cores : 1);
-    if (n > 256)
-        n = 256;
     /* One BLAS thread per worker, always (process-wide, set once before any worker trains):
      * workers × BLAS threads never exceeds the cores as long as workers <= cores, and weights
      * stay bit-identical whatever --workers is. OpenBLAS 0.3.21's dgemm gives different bits

@@ -118,19 +118,22 @@ static const char *const queries[Q__COUNT] = {
     [Q_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
-    [Q_DS_INSERT] = "INSERT INTO datasets(" DS_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
-    [Q_DS_CHUNK_INSERT] = "INSERT INTO dataset_chunks(dataset_id, kind, seq, data) VALUES(?1,?2,?3,?4)",
+    [Q_DS_INSERT] = "INSERT INTO datasets(" DS_COLS ") "
+                    "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+    [Q_DS_CHUNK_INSERT] = "INSERT INTO dataset_chunks(dataset_id, kind, seq, data) "
+                          "VALUES(?1,?2,?3,?4)",
     [Q_DS_GET] = "SELECT " DS_COLS " FROM datasets WHERE id = ?1 AND (?2 IS NULL OR owner = ?2)",
-    [Q_DS_CHUNKS] = "SELECT rowid, kind, seq, length(data) FROM dataset_chunks WHERE dataset_id = ?1 "
-                    "ORDER BY kind, seq",
+    [Q_DS_CHUNKS] = "SELECT rowid, kind, seq, length(data) FROM dataset_chunks "
+                    "WHERE dataset_id = ?1 ORDER BY kind, seq",
     [Q_DS_LIST] = "SELECT " DS_COLS " FROM datasets WHERE owner = ?1 ORDER BY seq DESC",
     [Q_DS_DELETE] = "DELETE FROM datasets WHERE id = ?1",
     [Q_DS_IN_USE] = "SELECT 1 FROM jobs WHERE dataset_id = ?1 AND status IN (0, 1) LIMIT 1",
     [Q_DS_BYTES] = "SELECT coalesce(sum(bytes), 0) FROM datasets WHERE owner = ?1",
     [Q_DS_EXISTS] = "SELECT 1 FROM datasets WHERE id = ?1 AND owner = ?2",
-    [Q_JOB_INSERT] = "INSERT INTO jobs(id, owner, dataset_id, spec_json, status, created_at, p_epoch, "
-                     "p_epochs, p_cost, p_validation_cost, p_accuracy, p_samples_per_second, "
-                     "theta0_n, theta0) VALUES(?1,?2,?3,?4,0,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
+    [Q_JOB_INSERT] = "INSERT INTO jobs(id, owner, dataset_id, spec_json, status, created_at, "
+                     "p_epoch, p_epochs, p_cost, p_validation_cost, p_accuracy, "
+                     "p_samples_per_second, theta0_n, theta0) "
+                     "VALUES(?1,?2,?3,?4,0,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
     [Q_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1 AND (?2 IS NULL OR owner = ?2)",
     [Q_JOB_GET_SEQ] = "SELECT " JOB_COLS " FROM jobs WHERE seq = ?1",
     [Q_JOB_LIST] = "SELECT " JOB_COLS " FROM jobs WHERE seq < ?3 AND (?1 IS NULL OR owner = ?1) "
@@ -141,11 +144,13 @@ static const char *const queries[Q__COUNT] = {
     [Q_JOB_EXPIRE_CANCELLED] = "UPDATE jobs SET status = 4, finished_at = ?1, lease_owner = NULL, "
                                "lease_until = 0 WHERE status = 1 AND lease_until < ?1 "
                                "AND cancel_requested <> 0",
-    [Q_JOB_CLAIMABLE] = "SELECT seq FROM jobs WHERE status = 0 OR (status = 1 AND lease_until < ?1) "
-                        "ORDER BY seq LIMIT 1",
+    [Q_JOB_CLAIMABLE] = "SELECT seq FROM jobs WHERE status = 0 "
+                        "OR (status = 1 AND lease_until < ?1) ORDER BY seq LIMIT 1",
     [Q_JOB_CLAIM] = "UPDATE jobs SET status = 1, lease_owner = ?2, lease_until = ?3, "
-                    "started_at = CASE WHEN started_at = 0 THEN ?4 ELSE started_at END WHERE seq = ?1",
-    [Q_JOB_RENEW] = "UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND status = 1 AND lease_owner = ?2",
+                    "started_at = CASE WHEN started_at = 0 THEN ?4 ELSE started_at END "
+                    "WHERE seq = ?1",
+    [Q_JOB_RENEW] = "UPDATE jobs SET lease_until = ?3 "
+                    "WHERE id = ?1 AND status = 1 AND lease_owner = ?2",
     [Q_JOB_CANCEL_FLAG] = "SELECT cancel_requested FROM jobs WHERE id = ?1",
     [Q_JOB_LEASE] = "SELECT status, lease_owner FROM jobs WHERE id = ?1",
     [Q_JOB_RELEASE] = "UPDATE jobs SET status = CASE WHEN cancel_requested THEN 4 ELSE 0 END, "
@@ -155,8 +160,8 @@ static const char *const queries[Q__COUNT] = {
     [Q_JOB_PROGRESS] = "UPDATE jobs SET p_epoch = ?2, p_epochs = ?3, p_cost = ?4, "
                        "p_validation_cost = ?5, p_accuracy = ?6, p_samples_per_second = ?7 "
                        "WHERE id = ?1",
-    [Q_JOB_FINISH] = "UPDATE jobs SET status = ?2, finished_at = ?3, error = ?4, lease_owner = NULL, "
-                     "lease_until = 0 WHERE id = ?1",
+    [Q_JOB_FINISH] = "UPDATE jobs SET status = ?2, finished_at = ?3, error = ?4, "
+                     "lease_owner = NULL, lease_until = 0 WHERE id = ?1",
     [Q_JOB_STATUS] = "SELECT status FROM jobs WHERE id = ?1 AND owner = ?2",
     [Q_JOB_CANCEL_NOW] = "UPDATE jobs SET status = 4, cancel_requested = 1, finished_at = ?2 "
                          "WHERE id = ?1",
@@ -172,7 +177,6 @@ static const char *const queries[Q__COUNT] = {
                       "VALUES(?1,?2,?3,?4,?5,?6) ON CONFLICT(job_id) DO UPDATE SET "
                       "epoch = excluded.epoch, cost = excluded.cost, n_params = excluded.n_params, "
                       "theta = excluded.theta, image = excluded.image",
-    [Q_CKPT_FINAL] = "UPDATE job_checkpoints SET epoch = ?2, cost = ?3, image = NULL WHERE job_id = ?1",
     [Q_CKPT_DROP_IMAGE] = "UPDATE job_checkpoints SET image = NULL WHERE job_id = ?1",
     [Q_CKPT_IMAGE] = "SELECT image FROM job_checkpoints WHERE job_id = ?1",
     [Q_CKPT_WEIGHTS] = "SELECT c.n_params, c.epoch, c.cost, c.theta FROM job_checkpoints c "
@@ -1059,11 +1063,10 @@ int store_dataset_delete(store *s, const char *owner, const char *id, store_erro
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     if (sq_exec(c, st, "delete dataset", err) < 0)
         goto fail;
-    if (sq_commit(c, err) < 0)
-        return err->code;
-    /* Give the freed pages back to the file system (best effort, its own transaction). */
-    sqlite3_exec(c->db, "PRAGMA incremental_vacuum", NULL, NULL, NULL);
-    return 0;
+    /* The freed pages go to the file's free list and are reused by the next uploads; the file
+     * does not shrink here (moving the pages behind them could take seconds under the write
+     * lock). auto_vacuum=INCREMENTAL lets an operator shrink it offline. */
+    return sq_commit(c, err);
 fail:
     sq_rollback(c);
     return err->code;

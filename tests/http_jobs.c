@@ -940,6 +940,13 @@ Test(jobs, eight_jobs_two_workers, .timeout = 180)
         submit(&s, b, id[i], sizeof id[i]);
         free(b);
     }
+    resp m;
+    cr_assert_eq(http_get(&s, "/metrics", &m), 0);
+    const char *qd = strstr(m.body, "\nbackpropd_jobs_queue_depth ");
+    cr_assert_not_null(qd, "no queue depth in /metrics");
+    int depth = atoi(qd + strlen("\nbackpropd_jobs_queue_depth "));
+    cr_assert(depth >= 1 && depth <= 8, "queue depth %d right after 8 submissions", depth);
+    resp_free(&m);
     for (int i = 0; i < 8; i++) {
         json_t *j = wait_job(&s, id[i], NULL, 120);
         cr_assert_str_eq(json_string_value(json_object_get(j, "status")), "succeeded",

@@ -300,7 +300,8 @@ Test(durability, kill9_at_random_moments_loses_nothing)
     int n_ds = 0;
     char job_ids[ROUNDS][64];
     int n_jobs = 0, uploads_cut = 0, uploads_acked = 0;
-    int cut_with_ckpt[ROUNDS] = {0}, cut_without_ckpt[ROUNDS] = {0}; /* found running after a kill */
+    /* jobs found running after a kill, with or without a checkpoint to resume from */
+    int cut_with_ckpt[ROUNDS] = {0}, cut_without_ckpt[ROUNDS] = {0};
 
     srv s;
     const char *args[] = {"--workers", "2", "--checkpoint-seconds", "1", NULL};
