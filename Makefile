@@ -27,7 +27,8 @@ ifeq ($(VARIANT),asan)
   LDFLAGS += -fsanitize=address,undefined
 endif
 ifeq ($(VARIANT),tsan)
-  CFLAGS += -fsanitize=thread -fno-omit-frame-pointer
+  # target_clones resolvers run before TSan initialises: build the core single-version.
+  CFLAGS += -fsanitize=thread -fno-omit-frame-pointer -DBP_NO_MULTIVERSION
   LDFLAGS += -fsanitize=thread
 endif
 

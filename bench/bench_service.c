@@ -325,6 +325,7 @@ cleanup:
 /* ---------------------------------------------------------------- part 2: throughput */
 
 #define W2_EPOCHS 6
+#define W2_ROUNDS 3 /* service and core interleaved: the box is shared */
 #define W2_TRAINING "\"optimizer\":\"adam\",\"learning_rate\":0.001,\"batch_size\":256," \
                     "\"epochs\":6,\"seed\":1,\"lambda\":0.0001"
 
@@ -428,23 +429,23 @@ static int bench_throughput(void)
         snprintf(b, sizeof b, "%.6g", X[i]);
         X[i] = strtod(b, NULL);
     }
-    double svc[2][W2_EPOCHS], core[2][W2_EPOCHS];
+    double svc[W2_ROUNDS][W2_EPOCHS], core[W2_ROUNDS][W2_EPOCHS];
     int n = 0;
     blas_set_threads(1);
-    for (int round = 0; ds && round < 2; round++) { /* interleaved: the box is shared */
+    for (int round = 0; ds && round < W2_ROUNDS; round++) {
         if (service_w2(&s, ds, svc[round], &n) < 0 || core_w2_niced(X, Y, L, core[round]) < 0)
             goto cleanup;
     }
     if (!ds)
         goto cleanup;
-    double all_s[2 * W2_EPOCHS], all_c[2 * W2_EPOCHS];
-    for (int r = 0; r < 2; r++)
+    double all_s[W2_ROUNDS * W2_EPOCHS], all_c[W2_ROUNDS * W2_EPOCHS];
+    for (int r = 0; r < W2_ROUNDS; r++)
         for (int i = 1; i < W2_EPOCHS; i++) { /* epoch 1 warms caches up */
             all_s[r * (W2_EPOCHS - 1) + i - 1] = svc[r][i];
             all_c[r * (W2_EPOCHS - 1) + i - 1] = core[r][i];
         }
-    double ms = bench_median(all_s, 2 * (W2_EPOCHS - 1));
-    double mc = bench_median(all_c, 2 * (W2_EPOCHS - 1));
+    double ms = bench_median(all_s, W2_ROUNDS * (W2_EPOCHS - 1));
+    double mc = bench_median(all_c, W2_ROUNDS * (W2_EPOCHS - 1));
     printf("W2 training (784-256-128-10, adam, batch 256, m = %d, 1 BLAS thread; upload of %.0f "
            "MB CSV %.2f s):\n",
            W2_ROWS, (double)len / 1e6, t_up);

@@ -15,7 +15,6 @@
  * Elementwise work is one pass per matrix; per-activation branches sit outside the loops.
  */
 #include "core/bp.h"
-#include "core/act.h"
 #include "core/vmath.h"
 
 #include <cblas.h>
@@ -380,35 +379,6 @@ static void forward(bp_work *w, const double *X, const double *theta, int64_t n)
     }
 }
 
-/* Turns the output layer's z (n × K, in place) into a = g_out(z). */
-static void output_activate(double *Z, int64_t n, int K, bp_out out)
-{
-    switch (out) {
-    case BP_OUT_SIGMOID:
-        for (int64_t i = 0; i < n * K; i++)
-            Z[i] = bp_sigmoid(Z[i]);
-        break;
-    case BP_OUT_SOFTMAX:
-        for (int64_t i = 0; i < n; i++) {
-            double *z = Z + i * K;
-            double mx = z[0];
-            for (int k = 1; k < K; k++)
-                mx = z[k] > mx ? z[k] : mx;
-            double sum = 0.0;
-            for (int k = 0; k < K; k++) {
-                z[k] = exp(z[k] - mx);
-                sum += z[k];
-            }
-            double inv = 1.0 / sum;
-            for (int k = 0; k < K; k++)
-                z[k] *= inv;
-        }
-        break;
-    case BP_OUT_LINEAR:
-        break;
-    }
-}
-
 /* ---- cost and gradient ---- */
 
 /* Logistic loss summed over N = n·K outputs from z; if want_delta, Z := (σ(z) − y) · inv_m. */
@@ -453,6 +423,54 @@ BP_HOT static void exp_array(double *E, const double *Z, int64_t N)
             bp_v8_store(E + i, e);
         else
             store_part(E + i, &e, cnt);
+    }
+}
+
+/* Z = σ(Z) over N values. */
+BP_HOT static void sigmoid_array(double *Z, int64_t N)
+{
+    const bp_v8d one = bp_v8_splat(1.0);
+    for (int64_t i = 0; i < N; i += 8) {
+        int cnt = N - i < 8 ? (int)(N - i) : 8;
+        bp_v8d mz = -(cnt == 8 ? bp_v8_load(Z + i) : load_part(Z + i, cnt));
+        bp_v8d a = one / (one + bp_v8_exp(&mz));
+        if (cnt == 8)
+            bp_v8_store(Z + i, a);
+        else
+            store_part(Z + i, &a, cnt);
+    }
+}
+
+/* Turns the output layer's z (n × K, in place) into a = g_out(z). E: n × K scratch. */
+static void output_activate(double *Z, double *E, int64_t n, int K, bp_out out)
+{
+    switch (out) {
+    case BP_OUT_SIGMOID:
+        sigmoid_array(Z, n * K);
+        break;
+    case BP_OUT_SOFTMAX:
+        for (int64_t i = 0; i < n; i++) {
+            double *z = Z + i * K;
+            double mx = z[0];
+            for (int k = 1; k < K; k++)
+                mx = z[k] > mx ? z[k] : mx;
+            for (int k = 0; k < K; k++)
+                z[k] -= mx;
+        }
+        exp_array(E, Z, n * K);
+        for (int64_t i = 0; i < n; i++) {
+            double *z = Z + i * K;
+            const double *e = E + i * K;
+            double sum = 0.0;
+            for (int k = 0; k < K; k++)
+                sum += e[k];
+            double inv = 1.0 / sum;
+            for (int k = 0; k < K; k++)
+                z[k] = e[k] * inv;
+        }
+        break;
+    case BP_OUT_LINEAR:
+        break;
     }
 }
 
@@ -654,7 +672,7 @@ void bp_predict(double *outputs, int32_t *labels, bp_work *w, const double *X,
         int64_t n = m - r0 < w->rows ? m - r0 : w->rows;
         forward(w, X + r0 * n_in, theta, n);
         double *Aout = w->act[L - 1];
-        output_activate(Aout, n, K, sp->output);
+        output_activate(Aout, w->outbuf, n, K, sp->output);
         if (outputs)
             memcpy(outputs + r0 * K, Aout, sizeof(double) * (size_t)(n * K));
         if (labels)
@@ -675,7 +693,7 @@ double bp_accuracy(bp_work *w, const double *X, const int32_t *labels, const dou
         int64_t n = m - r0 < w->rows ? m - r0 : w->rows;
         forward(w, X + r0 * n_in, theta, n);
         double *Aout = w->act[L - 1];
-        output_activate(Aout, n, K, sp->output);
+        output_activate(Aout, w->outbuf, n, K, sp->output);
         for (int64_t i = 0; i < n; i++)
             right += row_label(Aout + i * K, K) == labels[r0 + i];
     }

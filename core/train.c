@@ -589,9 +589,10 @@ static double dot(const double *a, const double *b, int64_t n)
     return s;
 }
 
+/* The flag is written by other threads (cancel, shutdown): read it atomically. */
 static int cancelled(const volatile int *cancel)
 {
-    return cancel && *cancel;
+    return cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED);
 }
 
 /* Backtracking Armijo search from theta along dir (dg = gᵀdir < 0), first step t0, checking

@@ -29,6 +29,10 @@
  * with a lease that expires within LEASE_MS; then any worker claims it and resumes from its
  * last checkpoint (so a killed single instance resumes its jobs at most LEASE_MS after start).
  *
+ * Threads: each worker uses ONE BLAS thread (OpenBLAS gives different bits at different thread
+ * counts, and weights must not depend on --workers) and runs at nice 10, so HTTP threads win
+ * the CPU when every core trains.
+ *
  * Leases are renewed every LEASE_MS/3 by the `ticker` thread for every live job, so a long
  * epoch never loses its lease; the renewal also reports cancels requested through the store
  * (e.g. on another instance), and a lost lease stops the worker without touching the job.

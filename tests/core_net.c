@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/act.h"
 #include "core/bp.h"
 #include "core/vmath.h"
 
@@ -470,15 +469,13 @@ Test(course, sigmoid_gradient)
 {
     const double z[5] = {-1, -0.5, 0, 0.5, 1};
     const double want[5] = {0.196612, 0.235004, 0.25, 0.235004, 0.196612};
-    /* the helper, and through the network: 1-1-1, hidden sigmoid, linear output; Θ1 = [z, 0],
+    /* through the network: 1-1-1, hidden sigmoid, linear output; Θ1 = [z, 0],
      * Θ2 = [0, 1], y = σ(z) − 1 so δ2 = 1 and ∂J/∂Θ1[0] = δ2 · Θ2[1] · g′(z) = g′(z). */
     bp_spec s = make_spec(3, (int[]){1, 1, 1}, BP_ACT_SIGMOID, BP_OUT_LINEAR);
     bp_error err = {{0}};
     bp_work *w = bp_work_new(&s, 1, &err);
     cr_assert_not_null(w);
     for (int i = 0; i < 5; i++) {
-        cr_assert(fabs(bp_sigmoid_gradient(z[i]) - want[i]) < 5e-7, "g'(%g) = %.7f", z[i],
-                  bp_sigmoid_gradient(z[i]));
         double theta[4] = {z[i], 0.0, 0.0, 1.0}, d[4] = {0}, x = 0.37;
         double y = 1.0 / (1.0 + exp(-z[i])) - 1.0;
         bp_cost_grad(d, w, &x, &y, theta, 1, 0.0, 1);

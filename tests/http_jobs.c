@@ -607,6 +607,28 @@ Test(jobs, list_pagination_and_bad_requests, .timeout = 60)
     resp_free(&r);
     free(b);
 
+    /* A job that diverges fails and says why; the weights of its last good epoch remain. */
+    char fid[64];
+    b = job_body(ds, "[64,25,10],\"activation\":\"relu\",\"output\":\"linear\"",
+                 "\"optimizer\":\"gd\",\"learning_rate\":1e12,\"epochs\":50");
+    submit(&s, b, fid, sizeof fid);
+    free(b);
+    json_t *fj = wait_job(&s, fid, NULL, 30);
+    cr_assert_str_eq(json_string_value(json_object_get(fj, "status")), "failed");
+    const char *why = json_string_value(json_object_get(fj, "error"));
+    cr_assert_not_null(why);
+    cr_assert_not_null(strstr(why, "lower the learning rate"), "%s", why);
+    int64_t good = json_integer_value(json_object_get(json_object_get(fj, "progress"), "epoch"));
+    char at[64];
+    snprintf(at, sizeof at, "at epoch %lld:", (long long)good + 1);
+    cr_assert_not_null(strstr(why, at), "\"%s\" vs last good epoch %lld", why, (long long)good);
+    if (good > 0) {
+        json_t *fw = get_json(&s, "/v1/jobs/%s/weights", fid);
+        cr_assert_eq(json_integer_value(json_object_get(fw, "epoch")), good);
+        json_decref(fw);
+    }
+    json_decref(fj);
+
     /* Unknown ids: 404 problem on every job route. */
     const char *routes[][2] = {
         {"GET", "/v1/jobs/job_000000000000000000000000"},

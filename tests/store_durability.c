@@ -77,8 +77,11 @@ static char *digits_csv(int times, size_t *len)
 static long upload(const srv *s, const char *csv, size_t len, char *id, size_t idlen)
 {
     resp r;
-    if (http_req(s, "POST", "/v1/datasets?name=digits", "text/csv", csv, len, NULL, &r) != 0)
+    memset(&r, 0, sizeof r);
+    if (http_req(s, "POST", "/v1/datasets?name=digits", "text/csv", csv, len, NULL, &r) != 0) {
+        resp_free(&r); /* the harness fills the buffers even on a transport error */
         return 0;
+    }
     long status = r.status;
     if (status == 201) {
         json_t *j = resp_json(&r);
