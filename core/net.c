@@ -26,7 +26,11 @@
 
 struct bp_work {
     bp_spec spec;
-    int64_t rows;                   /* rows per chunk: min(max_rows, BP_CHUNK_ROWS) */
+    int64_t rows;                   /* rows per chunk: min(max_rows, BP_CHUNK_ROWS). An m above
+                                     * max_rows still works, in chunks of max_rows; results are
+                                     * then only the same as with a bigger workspace when
+                                     * max_rows ≥ BP_CHUNK_ROWS (bp.h's fixed-chunk promise
+                                     * assumes m ≤ max_rows, which every caller here keeps). */
     double *act[BP_MAX_LAYERS];     /* act[l]: rows × s_l, l = 1 .. L-1 (act[0] unused: X) */
     double *scratch;                /* rows × max hidden s_l: δ_l before the g′ product */
     double *outbuf;                 /* rows × s_L: e^{z − max} for softmax */

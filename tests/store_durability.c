@@ -178,6 +178,42 @@ static void assert_integrity(const char *dir)
     sqlite3_close(db);
 }
 
+/* Sum of the epochs of the resume checkpoints in the (live) file: grows when a checkpoint is
+ * written. -1 when the file cannot be read. */
+static int64_t checkpoint_marker(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(db, "SELECT coalesce(sum(epoch), 0) FROM job_checkpoints "
+                               "WHERE image IS NOT NULL", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* Waits (up to timeout) until the running server writes a new checkpoint; 1 if it did. */
+static int wait_new_checkpoint(const char *dir, double timeout)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/backpropd.db", dir);
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        sqlite3_close(db);
+        return 0;
+    }
+    sqlite3_busy_timeout(db, 1000);
+    int64_t first = checkpoint_marker(db);
+    double end = now_s() + timeout;
+    int seen = 0;
+    while (!seen && now_s() < end) {
+        sleep_ms(5);
+        seen = checkpoint_marker(db) > first;
+    }
+    sqlite3_close(db);
+    return seen;
+}
+
 /* The dataset as stored equals the parsed CSV bit for bit. */
 static void assert_dataset_bytes(store *st, const char *id, const api_dataset *want)
 {
@@ -325,10 +361,16 @@ Test(durability, kill9_at_random_moments_loses_nothing)
 
         submit(&s, ds_ids[0], job_ids[n_jobs], sizeof job_ids[n_jobs]);
         n_jobs++;
-        /* the kill lands anywhere in the job's run (checkpoints every second); the upload
-         * starts shortly before it, so some are cut off mid-way and some just made it */
+        /* the kill lands anywhere in the job's run (checkpoints every second) or, every third
+         * round, right after a checkpoint (during the next epochs or the next checkpoint); the
+         * upload starts shortly before it, so some are cut off and some just made it */
         int kill_at = 200 + rand() % 2300;
-        uploader u = {.s = &s, .csv = big, .len = big_n, .delay_ms = kill_at - rand() % 200};
+        if (round % 3 == 1) {
+            wait_new_checkpoint(s.datadir, 8);
+            kill_at = rand() % 200;
+        }
+        int delay = kill_at - rand() % 200;
+        uploader u = {.s = &s, .csv = big, .len = big_n, .delay_ms = delay > 0 ? delay : 0};
         pthread_t t;
         cr_assert_eq(pthread_create(&t, NULL, upload_thread, &u), 0);
         sleep_ms(kill_at);

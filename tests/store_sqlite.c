@@ -205,10 +205,10 @@ Test(store, dataset_roundtrip_bit_identical)
 Test(store, dataset_over_16mib_is_chunked_and_identical)
 {
     store *s = open_ok(tmpdir);
-    /* X: 3000 x 1000 doubles = 24,000,000 bytes -> chunks of 16 MiB + 6.2 MB = 2 chunks;
-     * Y: 3000 x 1000 too (has_labels 0). A third array size: 40 MB X -> 3 chunks. */
+    /* X: 5000 x 1000 doubles = 40,000,000 bytes -> 16 MiB + 16 MiB + 6,445,568 = 3 chunks;
+     * Y (no labels): 5000 x 3 doubles, one small chunk. */
     int64_t rows = 5000, features = 1000, outputs = 3;
-    double *X = awkward_doubles(rows * features); /* 40,000,000 bytes: 3 chunks */
+    double *X = awkward_doubles(rows * features);
     double *Y = awkward_doubles(rows * outputs);
     store_dataset_meta m;
     fill_meta(&m, "ds_big", "", rows, features, outputs, 0);
