@@ -4,6 +4,7 @@
 #include "server/blas_env.h"
 
 #include <cblas.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -28,7 +29,13 @@ void blas_env_setup(char **argv)
         return;
     if (setenv("OPENBLAS_CORETYPE", core, 1) != 0 || setenv(REEXEC_MARKER, "1", 1) != 0)
         return;
-    execv("/proc/self/exe", argv);
+    /* exec the resolved path, not /proc/self/exe, so ps/top still show "backpropd" */
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        execv(self, argv);
+    }
     /* exec failed (no /proc?): carry on with the kernels already loaded */
     unsetenv(REEXEC_MARKER);
     unsetenv("OPENBLAS_CORETYPE");
