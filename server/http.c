@@ -46,7 +46,6 @@
 enum { PHASE_NEW = 0, PHASE_RECEIVING = 1, PHASE_DISPATCHED = 2, PHASE_DEFERRED = 3,
        PHASE_RESUMED = 4 };
 
-#define CONNECTION_MEMORY_LIMIT (128 * 1024) /* headers + read buffer per connection */
 #define MAX_TLS_FILE (1024 * 1024)
 #define DISCARD_LIMIT (16u * 1024 * 1024) /* body bytes read and dropped past --max-body */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
@@ -738,7 +737,7 @@ int http_start(server *s, int *port, char *err, size_t errlen)
                                         NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                                        CONNECTION_MEMORY_LIMIT, NULL};
+                                        (intptr_t)cfg->connection_memory, NULL};
     if (cfg->http_threads > 1)
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, cfg->http_threads,
                                             NULL};
