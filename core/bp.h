@@ -84,6 +84,20 @@ size_t bp_work_bytes(const bp_work *w);
 double bp_cost_grad(double *dtheta, bp_work *w, const double *X, const double *Y,
                     const double *theta, int64_t m, double lambda, int64_t m_reg);
 
+/* ∂J/∂Θ alone, ACCUMULATED into dtheta exactly as bp_cost_grad(dtheta, ...) does, without
+ * computing the cost (the optimizers' mini-batch steps never read it): the same bits in dtheta.
+ * lambda = 0 leaves the regularization to the caller (the trainer folds it into the update). */
+void bp_grad(double *dtheta, bp_work *w, const double *X, const double *Y, const double *theta,
+             int64_t m, double lambda, int64_t m_reg);
+
+/* J(Θ) as bp_cost_grad(NULL, ...) gives it (the same bits) and, in the same forward pass, the
+ * number of rows whose predicted label (bp_predict's) equals labels[i] into *correct (0 when
+ * labels is NULL; correct may be NULL). One forward pass instead of bp_cost_grad's plus
+ * bp_accuracy's: the trainer's end-of-epoch evaluation. */
+double bp_cost_eval(int64_t *correct, bp_work *w, const double *X, const double *Y,
+                    const int32_t *labels, const double *theta, int64_t m, double lambda,
+                    int64_t m_reg);
+
 /* Outputs a^(L) (m × s_L, may be NULL) and arg-max labels (m, may be NULL; for s_L == 1 the
  * label is a >= 0.5) for m rows of X. */
 void bp_predict(double *outputs, int32_t *labels, bp_work *w, const double *X,

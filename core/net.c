@@ -205,7 +205,8 @@ bp_work *bp_work_new(const bp_spec *spec, int64_t max_rows, bp_error *err)
         return NULL;
     }
     int L = spec->n_layers;
-    int64_t rows = max_rows < BP_CHUNK_ROWS ? max_rows : BP_CHUNK_ROWS;
+    int64_t chunk = getenv("BPCHUNK") ? atoi(getenv("BPCHUNK")) : BP_CHUNK_ROWS; /* TEMP */
+    int64_t rows = max_rows < chunk ? max_rows : chunk;
     int64_t max_hidden = 0, max_units = 0;
     for (int l = 1; l < L; l++) {
         if (spec->sizes[l] > max_units)
@@ -333,6 +334,37 @@ BP_HOT static void bias_relu(double *A, const double *bias, int64_t n, int s)
     }
 }
 
+/* A = tanh(A + bias) over n × s, one pass. */
+BP_HOT static void bias_tanh(double *A, const double *bias, int64_t n, int s)
+{
+    int s8 = s & ~7, tail = s - s8;
+    for (int64_t i = 0; i < n; i++) {
+        double *a = A + i * s;
+        for (int j = 0; j < s8; j += 8) {
+            bp_v8d z = bp_v8_load(a + j) + bp_v8_load(bias + j);
+            bp_v8_store(a + j, bp_v8_tanh(&z));
+        }
+        if (tail) {
+            bp_v8d z = load_part(a + s8, tail) + load_part(bias + s8, tail);
+            bp_v8d v = bp_v8_tanh(&z);
+            store_part(a + s8, &v, tail);
+        }
+    }
+}
+
+/* A += bias over n × s rows (the output layer's z). */
+BP_HOT static void bias_add(double *A, const double *bias, int64_t n, int s)
+{
+    int s8 = s & ~7;
+    for (int64_t i = 0; i < n; i++) {
+        double *a = A + i * s;
+        for (int j = 0; j < s8; j += 8)
+            bp_v8_store(a + j, bp_v8_load(a + j) + bp_v8_load(bias + j));
+        for (int j = s8; j < s; j++)
+            a[j] += bias[j];
+    }
+}
+
 /* A = g(A + bias) over n × s rows, one pass; g chosen outside the loops. */
 static void bias_act(double *A, const double *bias, int64_t n, int s, bp_act g)
 {
@@ -341,11 +373,7 @@ static void bias_act(double *A, const double *bias, int64_t n, int s, bp_act g)
         bias_sigmoid(A, bias, n, s);
         break;
     case BP_ACT_TANH:
-        for (int64_t i = 0; i < n; i++) {
-            double *a = A + i * s;
-            for (int j = 0; j < s; j++)
-                a[j] = tanh(a[j] + bias[j]);
-        }
+        bias_tanh(A, bias, n, s);
         break;
     case BP_ACT_RELU:
         bias_relu(A, bias, n, s);
@@ -369,15 +397,10 @@ static void forward(bp_work *w, const double *X, const double *theta, int64_t n)
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, s_out, s_in, 1.0, A, s_in,
                     th + 1, s_in + 1, 0.0, Z, s_out);
         gather_bias(w->bias, th, s_in, s_out);
-        if (l + 2 < L) {
+        if (l + 2 < L)
             bias_act(Z, w->bias, n, s_out, sp->hidden);
-        } else {
-            for (int64_t i = 0; i < n; i++) {
-                double *z = Z + i * s_out;
-                for (int j = 0; j < s_out; j++)
-                    z[j] += w->bias[j];
-            }
-        }
+        else
+            bias_add(Z, w->bias, n, s_out);
         A = Z;
         off += (int64_t)s_out * (s_in + 1);
     }
@@ -385,9 +408,20 @@ static void forward(bp_work *w, const double *X, const double *theta, int64_t n)
 
 /* ---- cost and gradient ---- */
 
-/* Logistic loss summed over N = n·K outputs from z; if want_delta, Z := (σ(z) − y) · inv_m. */
-BP_HOT static double out_sigmoid(double *Z, const double *Y, int64_t N, int want_delta,
-                                 double inv_m)
+/* What a pass over the output layer's z produces (bit flags). */
+enum {
+    OUT_COST = 1,  /* the data term's sum */
+    OUT_DELTA = 2, /* z := δ_L = (a − y) · inv_m, and colsum */
+    OUT_ACT = 4    /* z := a = g_out(z) (prediction, accuracy) */
+};
+
+/* Logistic loss summed over N = n·K outputs from z (mode & OUT_COST, else 0), and/or Z
+ * overwritten with δ = (σ(z) − y) · inv_m (OUT_DELTA) or with σ(z) (OUT_ACT). σ(z) is
+ * 1/(1 + e^{−|z|}) for z ≥ 0 and e^{−|z|}/(1 + e^{−|z|}) below, the same bits in every mode, so
+ * bp_cost_eval's labels equal bp_accuracy's. mode is a constant in every caller (the wrappers
+ * below), so each gets a loop with only its own work. Y may be NULL without OUT_COST/OUT_DELTA. */
+static inline __attribute__((always_inline)) double
+out_sigmoid_body(double *Z, const double *Y, int64_t N, double inv_m, int mode)
 {
     const bp_v8d one = bp_v8_splat(1.0), zero = bp_v8_splat(0.0), im = bp_v8_splat(inv_m);
     const bp_v8l abs_mask = {INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX,
@@ -396,17 +430,22 @@ BP_HOT static double out_sigmoid(double *Z, const double *Y, int64_t N, int want
     for (int64_t i = 0; i < N; i += 8) {
         int cnt = N - i < 8 ? (int)(N - i) : 8;
         bp_v8d z = cnt == 8 ? bp_v8_load(Z + i) : load_part(Z + i, cnt);
-        bp_v8d y = cnt == 8 ? bp_v8_load(Y + i) : load_part(Y + i, cnt);
+        bp_v8d y = zero;
+        if (mode & (OUT_COST | OUT_DELTA))
+            y = cnt == 8 ? bp_v8_load(Y + i) : load_part(Y + i, cnt);
         bp_v8d mabs = -(bp_v8d)((bp_v8l)z & abs_mask);
         bp_v8d e = bp_v8_exp(&mabs);   /* e^{−|z|} */
-        bp_v8d t = bp_v8_log1p01(&e);  /* log(1 + e^{−|z|}) */
-        bp_v8d pos = bp_v8_select(z > zero, z, zero), neg = bp_v8_select(z < zero, -z, zero);
-        /* y·softplus(−z) + (1−y)·softplus(z) */
-        bp_v8d c = y * (neg + t) + (one - y) * (pos + t);
-        acc += cnt == 8 ? c : bp_v8_select(bp_v8_first(cnt), c, zero);
-        if (want_delta) {
+        if (mode & OUT_COST) {
+            bp_v8d t = bp_v8_log1p01(&e);  /* log(1 + e^{−|z|}) */
+            bp_v8d pos = bp_v8_select(z > zero, z, zero), neg = bp_v8_select(z < zero, -z, zero);
+            /* y·softplus(−z) + (1−y)·softplus(z) */
+            bp_v8d c = y * (neg + t) + (one - y) * (pos + t);
+            acc += cnt == 8 ? c : bp_v8_select(bp_v8_first(cnt), c, zero);
+        }
+        if (mode & (OUT_DELTA | OUT_ACT)) {
             bp_v8d inv = one / (one + e);
-            bp_v8d d = (bp_v8_select(z >= zero, inv, e * inv) - y) * im;
+            bp_v8d a = bp_v8_select(z >= zero, inv, e * inv);
+            bp_v8d d = (mode & OUT_DELTA) ? (a - y) * im : a;
             if (cnt == 8)
                 bp_v8_store(Z + i, d);
             else
@@ -414,6 +453,31 @@ BP_HOT static double out_sigmoid(double *Z, const double *Y, int64_t N, int want
         }
     }
     return bp_v8_hsum(&acc);
+}
+
+BP_HOT static double out_sigmoid_cost(double *Z, const double *Y, int64_t N)
+{
+    return out_sigmoid_body(Z, Y, N, 0.0, OUT_COST);
+}
+
+BP_HOT static double out_sigmoid_cost_delta(double *Z, const double *Y, int64_t N, double inv_m)
+{
+    return out_sigmoid_body(Z, Y, N, inv_m, OUT_COST | OUT_DELTA);
+}
+
+BP_HOT static void out_sigmoid_delta(double *Z, const double *Y, int64_t N, double inv_m)
+{
+    out_sigmoid_body(Z, Y, N, inv_m, OUT_DELTA);
+}
+
+BP_HOT static double out_sigmoid_cost_act(double *Z, const double *Y, int64_t N)
+{
+    return out_sigmoid_body(Z, Y, N, 0.0, OUT_COST | OUT_ACT);
+}
+
+BP_HOT static void out_sigmoid_act(double *Z, int64_t N)
+{
+    out_sigmoid_body(Z, NULL, N, 0.0, OUT_ACT);
 }
 
 /* E = e^Z over N values (Z already max-shifted, so every value is ≤ 0). */
@@ -430,27 +494,12 @@ BP_HOT static void exp_array(double *E, const double *Z, int64_t N)
     }
 }
 
-/* Z = σ(Z) over N values. */
-BP_HOT static void sigmoid_array(double *Z, int64_t N)
-{
-    const bp_v8d one = bp_v8_splat(1.0);
-    for (int64_t i = 0; i < N; i += 8) {
-        int cnt = N - i < 8 ? (int)(N - i) : 8;
-        bp_v8d mz = -(cnt == 8 ? bp_v8_load(Z + i) : load_part(Z + i, cnt));
-        bp_v8d a = one / (one + bp_v8_exp(&mz));
-        if (cnt == 8)
-            bp_v8_store(Z + i, a);
-        else
-            store_part(Z + i, &a, cnt);
-    }
-}
-
 /* Turns the output layer's z (n × K, in place) into a = g_out(z). E: n × K scratch. */
 static void output_activate(double *Z, double *E, int64_t n, int K, bp_out out)
 {
     switch (out) {
     case BP_OUT_SIGMOID:
-        sigmoid_array(Z, n * K);
+        out_sigmoid_act(Z, n * K);
         break;
     case BP_OUT_SOFTMAX:
         for (int64_t i = 0; i < n; i++) {
@@ -478,16 +527,27 @@ static void output_activate(double *Z, double *E, int64_t n, int K, bp_out out)
     }
 }
 
-/* The data term of one chunk, summed over its rows (not yet divided by m). If want_delta,
- * also overwrites Z (n × K) with δ_L = (a − y) · inv_m and sets colsum[k] = Σ_i δ_L[i, k].
- * E: n × K scratch for softmax. */
+/* The output layer of one chunk, by mode (OUT_* flags; at least one of COST and DELTA; ACT
+ * only with COST): returns the data term summed over its rows (not yet divided by m; 0 without
+ * OUT_COST). OUT_DELTA overwrites Z (n × K) with δ_L = (a − y) · inv_m and sets
+ * colsum[k] = Σ_i δ_L[i, k]; OUT_ACT overwrites Z with a = g_out(z), bit for bit what
+ * output_activate gives. The cost's arithmetic is the same in every mode. E: n × K scratch for
+ * softmax. */
 static double output_cost(double *Z, double *colsum, double *E, const double *Y, int64_t n,
-                          int K, bp_out out, int want_delta, double inv_m)
+                          int K, bp_out out, int mode, double inv_m)
 {
     double cost = 0.0;
+    int want_cost = (mode & OUT_COST) != 0, want_delta = (mode & OUT_DELTA) != 0;
     switch (out) {
     case BP_OUT_SIGMOID:
-        cost = out_sigmoid(Z, Y, n * K, want_delta, inv_m);
+        if (mode == (OUT_COST | OUT_DELTA))
+            cost = out_sigmoid_cost_delta(Z, Y, n * K, inv_m);
+        else if (mode == OUT_DELTA)
+            out_sigmoid_delta(Z, Y, n * K, inv_m);
+        else if (mode == (OUT_COST | OUT_ACT))
+            cost = out_sigmoid_cost_act(Z, Y, n * K);
+        else
+            cost = out_sigmoid_cost(Z, Y, n * K);
         break;
     case BP_OUT_SOFTMAX:
         /* shift each row by its max, exponentiate all at once, then per row: log-sum-exp */
@@ -506,18 +566,27 @@ static double output_cost(double *Z, double *colsum, double *E, const double *Y,
             double sum = 0.0;
             for (int k = 0; k < K; k++)
                 sum += e[k];
-            double lse = log(sum), inv = inv_m / sum;
-            for (int k = 0; k < K; k++)
-                cost -= y[k] * (z[k] - lse); /* −y log softmax(z) */
-            if (want_delta)
+            if (want_cost) {
+                double lse = log(sum);
+                for (int k = 0; k < K; k++)
+                    cost -= y[k] * (z[k] - lse); /* −y log softmax(z) */
+            }
+            if (want_delta) {
+                double inv = inv_m / sum;
                 for (int k = 0; k < K; k++)
                     z[k] = e[k] * inv - y[k] * inv_m;
+            } else if (mode & OUT_ACT) {
+                double inv = 1.0 / sum;
+                for (int k = 0; k < K; k++)
+                    z[k] = e[k] * inv;
+            }
         }
         break;
     case BP_OUT_LINEAR:
         for (int64_t i = 0; i < n * K; i++) {
             double r = Z[i] - Y[i];
-            cost += 0.5 * r * r;
+            if (want_cost)
+                cost += 0.5 * r * r;
             if (want_delta)
                 Z[i] = r * inv_m;
         }
@@ -615,45 +684,23 @@ BP_HOT static double regularize_row(double *drow, const double *row, int n, doub
     return sq;
 }
 
-double bp_cost_grad(double *dtheta, bp_work *w, const double *X, const double *Y,
-                    const double *theta, int64_t m, double lambda, int64_t m_reg)
+/* (λ / 2m_reg) Σ θ² over the non-bias columns (returned), and if dtheta != NULL
+ * dtheta += (λ / m_reg) θ there; one pass per row. */
+static double regularize(double *dtheta, const bp_spec *sp, const double *theta, double lambda,
+                         int64_t m_reg)
 {
-    const bp_spec *sp = &w->spec;
-    int L = sp->n_layers, n_in = sp->sizes[0], K = sp->sizes[L - 1];
-    if (m <= 0)
-        return NAN;
-    if (m_reg <= 0)
-        m_reg = m;
-    double inv_m = 1.0 / (double)m;
-    double data = 0.0;
-    for (int64_t r0 = 0; r0 < m; r0 += w->rows) {
-        int64_t n = m - r0 < w->rows ? m - r0 : w->rows;
-        const double *Xc = X + r0 * n_in;
-        forward(w, Xc, theta, n);
-        data += output_cost(w->act[L - 1], w->colsum, w->outbuf, Y + r0 * K, n, K, sp->output,
-                            dtheta != NULL, inv_m);
-        if (dtheta)
-            backward(dtheta, w, Xc, theta, n);
-    }
-    double cost = data * inv_m;
-    if (lambda != 0.0) {
-        /* (λ / 2m_reg) Σ θ² and (λ / m_reg) θ over the non-bias columns, one pass per row. */
-        double sq = 0.0, c = lambda / (double)m_reg;
-        int64_t off = 0;
-        for (int l = 0; l + 1 < L; l++) {
-            int s_in = sp->sizes[l], s_out = sp->sizes[l + 1];
-            for (int j = 0; j < s_out; j++) {
-                int64_t row = off + (int64_t)j * (s_in + 1) + 1;
-                sq += regularize_row(dtheta ? dtheta + row : NULL, theta + row, s_in, c);
-            }
-            off += (int64_t)s_out * (s_in + 1);
+    double sq = 0.0, c = lambda / (double)m_reg;
+    int64_t off = 0;
+    for (int l = 0; l + 1 < sp->n_layers; l++) {
+        int s_in = sp->sizes[l], s_out = sp->sizes[l + 1];
+        for (int j = 0; j < s_out; j++) {
+            int64_t row = off + (int64_t)j * (s_in + 1) + 1;
+            sq += regularize_row(dtheta ? dtheta + row : NULL, theta + row, s_in, c);
         }
-        cost += 0.5 * c * sq;
+        off += (int64_t)s_out * (s_in + 1);
     }
-    return cost;
+    return 0.5 * c * sq;
 }
-
-/* ---- prediction ---- */
 
 /* Arg-max label of one output row a (K values); K == 1: a ≥ 0.5. */
 static int32_t row_label(const double *a, int K)
@@ -666,6 +713,75 @@ static int32_t row_label(const double *a, int K)
             best = k;
     return best;
 }
+
+/* The one pass behind bp_cost_grad, bp_grad and bp_cost_eval: per chunk, forward, the output
+ * layer by mode (OUT_COST, OUT_DELTA with backward into dtheta, OUT_ACT with labels counted
+ * into *correct), then the regularization. Returns J (mode & OUT_COST) or 0. The cost's
+ * arithmetic does not depend on the other flags, so all three give the same bits for J. */
+static double cost_pass(double *dtheta, int64_t *correct, bp_work *w, const double *X,
+                        const double *Y, const int32_t *labels, const double *theta, int64_t m,
+                        double lambda, int64_t m_reg, int mode)
+{
+    const bp_spec *sp = &w->spec;
+    int L = sp->n_layers, n_in = sp->sizes[0], K = sp->sizes[L - 1];
+    if (m_reg <= 0)
+        m_reg = m;
+    double inv_m = 1.0 / (double)m;
+    double data = 0.0;
+    int64_t right = 0;
+    for (int64_t r0 = 0; r0 < m; r0 += w->rows) {
+        int64_t n = m - r0 < w->rows ? m - r0 : w->rows;
+        const double *Xc = X + r0 * n_in;
+        double *Aout = w->act[L - 1];
+        forward(w, Xc, theta, n);
+        data += output_cost(Aout, w->colsum, w->outbuf, Y + r0 * K, n, K, sp->output, mode,
+                            inv_m);
+        if (mode & OUT_DELTA)
+            backward(dtheta, w, Xc, theta, n);
+        if (mode & OUT_ACT)
+            for (int64_t i = 0; i < n; i++)
+                right += row_label(Aout + i * K, K) == labels[r0 + i];
+    }
+    if (correct)
+        *correct = right;
+    double cost = data * inv_m;
+    if (lambda != 0.0) {
+        double reg = regularize((mode & OUT_DELTA) ? dtheta : NULL, sp, theta, lambda, m_reg);
+        cost += reg;
+    }
+    return (mode & OUT_COST) ? cost : 0.0;
+}
+
+double bp_cost_grad(double *dtheta, bp_work *w, const double *X, const double *Y,
+                    const double *theta, int64_t m, double lambda, int64_t m_reg)
+{
+    if (m <= 0)
+        return NAN;
+    return cost_pass(dtheta, NULL, w, X, Y, NULL, theta, m, lambda, m_reg,
+                     dtheta ? OUT_COST | OUT_DELTA : OUT_COST);
+}
+
+void bp_grad(double *dtheta, bp_work *w, const double *X, const double *Y, const double *theta,
+             int64_t m, double lambda, int64_t m_reg)
+{
+    if (m <= 0)
+        return;
+    cost_pass(dtheta, NULL, w, X, Y, NULL, theta, m, lambda, m_reg, OUT_DELTA);
+}
+
+double bp_cost_eval(int64_t *correct, bp_work *w, const double *X, const double *Y,
+                    const int32_t *labels, const double *theta, int64_t m, double lambda,
+                    int64_t m_reg)
+{
+    if (correct)
+        *correct = 0;
+    if (m <= 0)
+        return NAN;
+    return cost_pass(NULL, correct, w, X, Y, labels, theta, m, lambda, m_reg,
+                     labels ? OUT_COST | OUT_ACT : OUT_COST);
+}
+
+/* ---- prediction ---- */
 
 void bp_predict(double *outputs, int32_t *labels, bp_work *w, const double *X,
                 const double *theta, int64_t m)

@@ -528,27 +528,62 @@ int64_t bp_trainer_epochs_done(const bp_trainer *t)
     return t->epoch;
 }
 
-/* ---- optimizer steps: theta and state updated in place from the gradient g ---- */
+/* ---- optimizer steps: theta and state updated in place from the gradient g ----
+ * Each step takes c = λ/m_train for a gradient that still lacks its regularization (mini-batch
+ * steps: bp_grad with λ = 0), and uses g + c·θ on the non-bias weights, formed exactly as
+ * bp_cost_grad would have added it (g + c·θ, one rounding), inside the update's one pass; c = 0
+ * for a gradient that already has it (full batch). Rows are walked layer by layer: the bias
+ * element first (no c·θ term), then the s_l weights. */
 
-static void step_gd(bp_trainer *t, const double *g)
+/* The per-element updates, g the complete gradient element. */
+#define UPD_GD(i, gi) (th[i] -= lr * (gi))
+#define UPD_MOMENTUM(i, gi)             \
+    do {                                \
+        v[i] = mu * v[i] - lr * (gi);   \
+        th[i] += v[i];                  \
+    } while (0)
+#define UPD_ADAM(i, gi)                                                 \
+    do {                                                                \
+        double g_ = (gi);                                               \
+        m1[i] = b1 * m1[i] + (1.0 - b1) * g_;                           \
+        m2[i] = b2 * m2[i] + (1.0 - b2) * g_ * g_;                      \
+        th[i] -= lr * (m1[i] * ic1) / (sqrt(m2[i] * ic2) + eps);        \
+    } while (0)
+
+/* Runs UPD over every parameter with the complete gradient g (+ c·θ off the bias column). */
+#define FOR_EACH_PARAM(UPD)                                                      \
+    do {                                                                         \
+        if (c == 0.0) {                                                          \
+            for (int64_t i = 0; i < t->P; i++)                                   \
+                UPD(i, g[i]);                                                    \
+            break;                                                               \
+        }                                                                        \
+        int64_t i0 = 0;                                                          \
+        for (int l = 0; l + 1 < t->spec.n_layers; l++) {                         \
+            int64_t s_in = t->spec.sizes[l], s_out = t->spec.sizes[l + 1];       \
+            for (int64_t j = 0; j < s_out; j++, i0 += s_in + 1) {                \
+                UPD(i0, g[i0]);                                                  \
+                for (int64_t i = i0 + 1; i < i0 + 1 + s_in; i++)                 \
+                    UPD(i, g[i] + c * th[i]);                                    \
+            }                                                                    \
+        }                                                                        \
+    } while (0)
+
+static void step_gd(bp_trainer *t, const double *g, double c)
 {
     double lr = t->cfg.learning_rate;
     double *th = t->theta;
-    for (int64_t i = 0; i < t->P; i++)
-        th[i] -= lr * g[i];
+    FOR_EACH_PARAM(UPD_GD);
 }
 
-static void step_momentum(bp_trainer *t, const double *g)
+static void step_momentum(bp_trainer *t, const double *g, double c)
 {
     double lr = t->cfg.learning_rate, mu = t->cfg.momentum;
     double *th = t->theta, *v = t->vel;
-    for (int64_t i = 0; i < t->P; i++) {
-        v[i] = mu * v[i] - lr * g[i];
-        th[i] += v[i];
-    }
+    FOR_EACH_PARAM(UPD_MOMENTUM);
 }
 
-static void step_adam(bp_trainer *t, const double *g)
+static void step_adam(bp_trainer *t, const double *g, double c)
 {
     double lr = t->cfg.learning_rate, b1 = t->cfg.beta1, b2 = t->cfg.beta2, eps = t->cfg.adam_eps;
     double *th = t->theta, *m1 = t->vel, *m2 = t->sq;
@@ -556,20 +591,16 @@ static void step_adam(bp_trainer *t, const double *g)
     /* Bias corrections as reciprocals: one division and one sqrt an element. */
     double ic1 = 1.0 / (1.0 - pow(b1, (double)t->adam_t));
     double ic2 = 1.0 / (1.0 - pow(b2, (double)t->adam_t));
-    for (int64_t i = 0; i < t->P; i++) {
-        m1[i] = b1 * m1[i] + (1.0 - b1) * g[i];
-        m2[i] = b2 * m2[i] + (1.0 - b2) * g[i] * g[i];
-        double mhat = m1[i] * ic1, vhat = m2[i] * ic2;
-        th[i] -= lr * mhat / (sqrt(vhat) + eps);
-    }
+    FOR_EACH_PARAM(UPD_ADAM);
 }
 
-static void apply_step(bp_trainer *t, const double *g)
+/* One optimizer step from g (+ c·θ on the non-bias weights, see above). */
+static void apply_step(bp_trainer *t, const double *g, double c)
 {
     switch (t->cfg.optimizer) {
-    case BP_OPT_MOMENTUM: step_momentum(t, g); break;
-    case BP_OPT_ADAM: step_adam(t, g); break;
-    default: step_gd(t, g); break;
+    case BP_OPT_MOMENTUM: step_momentum(t, g, c); break;
+    case BP_OPT_ADAM: step_adam(t, g, c); break;
+    default: step_gd(t, g, c); break;
     }
 }
 
@@ -708,6 +739,8 @@ bp_train_status bp_trainer_epoch(bp_trainer *t, bp_progress *progress, const vol
     double lambda = t->cfg.lambda;
     int moved = 1;
     double cost;
+    int64_t correct_tr = 0; /* training rows predicted right, at theta ... */
+    int have_acc_tr = 0;    /* ... when the mini-batch evaluation counted them */
 
     if (t->failed) {
         set_err(err, "training already failed at epoch %lld", (long long)t->epoch);
@@ -733,7 +766,7 @@ bp_train_status bp_trainer_epoch(bp_trainer *t, bp_progress *progress, const vol
             if (moved < 0)
                 goto cancel;
         } else {
-            apply_step(t, t->grad);
+            apply_step(t, t->grad, 0.0);
             t->cost = full_cost_grad(t, t->grad, t->theta);
         }
     } else {
@@ -745,12 +778,16 @@ bp_train_status bp_trainer_epoch(bp_trainer *t, bp_progress *progress, const vol
             gather_rows(t->Xb, t->Xtr, t->perm + b0, nb, t->n_in);
             gather_rows(t->Yb, t->Ytr, t->perm + b0, nb, t->n_out);
             memset(t->grad, 0, (size_t)t->P * sizeof(double));
-            bp_cost_grad(t->grad, t->work, t->Xb, t->Yb, t->theta, nb, lambda, t->m_train);
-            apply_step(t, t->grad);
+            bp_grad(t->grad, t->work, t->Xb, t->Yb, t->theta, nb, 0.0, t->m_train);
+            apply_step(t, t->grad, lambda / (double)t->m_train);
         }
+        /* J on the training rows, and their accuracy in the same pass when it is the one
+         * reported (no validation rows). */
         bp_work *ew = t->eval_work ? t->eval_work : t->work;
-        t->cost = bp_cost_grad(NULL, ew, t->Xtr, t->Ytr, t->theta, t->m_train, lambda,
-                               t->m_train);
+        const int32_t *lab = t->m_val == 0 ? t->Ltr : NULL;
+        t->cost = bp_cost_eval(&correct_tr, ew, t->Xtr, t->Ytr, lab, t->theta, t->m_train,
+                               lambda, t->m_train);
+        have_acc_tr = lab != NULL;
     }
     t->epoch++;
 
@@ -770,15 +807,22 @@ report:;
     bp_work *ew = t->eval_work ? t->eval_work : t->work;
     double val_cost = NAN, acc = NAN;
     cost = t->cost;
-    if (t->finished && !t->failed)
-        cost = bp_cost_grad(NULL, ew, t->Xtr, t->Ytr, t->theta, t->m_train, lambda, t->m_train);
+    if (t->finished && !t->failed) {
+        /* finished before this call: the weights in place may be the restored best ones */
+        const int32_t *lab = t->m_val == 0 ? t->Ltr : NULL;
+        cost = bp_cost_eval(&correct_tr, ew, t->Xtr, t->Ytr, lab, t->theta, t->m_train, lambda,
+                            t->m_train);
+        have_acc_tr = lab != NULL;
+    }
     if (t->m_val > 0) {
-        val_cost = bp_cost_grad(NULL, ew, t->Xva, t->Yva, t->theta, t->m_val, lambda,
-                                t->m_train);
+        int64_t correct = 0;
+        val_cost = bp_cost_eval(&correct, ew, t->Xva, t->Yva, t->Lva, t->theta, t->m_val,
+                                lambda, t->m_train);
         if (t->Lva)
-            acc = bp_accuracy(ew, t->Xva, t->Lva, t->theta, t->m_val);
+            acc = (double)correct / (double)t->m_val;
     } else if (t->Ltr) {
-        acc = bp_accuracy(ew, t->Xtr, t->Ltr, t->theta, t->m_train);
+        acc = have_acc_tr ? (double)correct_tr / (double)t->m_train
+                          : bp_accuracy(ew, t->Xtr, t->Ltr, t->theta, t->m_train);
     }
 
     if (status != BP_TRAIN_FAILED && !t->finished && t->cfg.early_stopping_patience > 0) {

@@ -1,4 +1,4 @@
-/* vmath.h — exp and log1p on 8 doubles at a time, for the elementwise passes in core/net.c.
+/* vmath.h — exp, log1p, expm1 and tanh on 8 doubles at a time, for the elementwise passes in core/net.c.
  *
  * Why: glibc's scalar exp costs ~10 ns an element here, which made the sigmoid passes take
  * longer than the GEMMs on small layers. These kernels use GCC's generic vector types, so the
@@ -13,6 +13,8 @@
  * points (tests/core_net.c checks 1.6 million of them on every run).
  *   bp_v8_exp(&x):      e^x for any x; +∞ above 709.78, 0 below −745.13, NaN stays NaN.
  *   bp_v8_log1p01(&u):  log(1 + u) for u in [0, 1] (what the logistic cost needs: u = e^{−|z|}).
+ *   bp_v8_expm1(&x):    e^x − 1 for x ≤ 700 (the tanh kernel's building block).
+ *   bp_v8_tanh(&x):     tanh for any x (the tanh hidden layers), fdlibm's formulas.
  * Internal to core/; everything is static inline and stateless.
  */
 #ifndef BP_VMATH_H
@@ -71,6 +73,25 @@ BP_V8_ALWAYS double bp_v8_hsum(const bp_v8d *pv)
     return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
 }
 
+/* q(r) of bp_v8_exp's e^r = 1 + r + r²·q(r) by Estrin's scheme: pairs c_i + c_{i+1} r, then
+ * combined with r², r⁴, r⁸ (the terms fall fast: |r| ≤ 0.35, so the order barely matters for
+ * rounding; the accuracy tests below cover it). */
+BP_V8_ALWAYS bp_v8d bp_v8_expq(const bp_v8d *pr)
+{
+    bp_v8d r = *pr;
+    bp_v8d r2 = r * r;
+    bp_v8d r4 = r2 * r2;
+    bp_v8d r8 = r4 * r4;
+    bp_v8d p01 = bp_v8_splat(0x1.0000000000001p-1) + r * bp_v8_splat(0x1.5555555555556p-3);
+    bp_v8d p23 = bp_v8_splat(0x1.5555555553d64p-5) + r * bp_v8_splat(0x1.11111111109b4p-7);
+    bp_v8d p45 = bp_v8_splat(0x1.6c16c1788b646p-10) + r * bp_v8_splat(0x1.a01a01a7c3d59p-13);
+    bp_v8d p67 = bp_v8_splat(0x1.a019b90eefe8ep-16) + r * bp_v8_splat(0x1.71de0daf7a6ccp-19);
+    bp_v8d p89 = bp_v8_splat(0x1.2891834686c7ep-22) + r * bp_v8_splat(0x1.af38a71a18cb9p-26);
+    bp_v8d p03 = p01 + r2 * p23;
+    bp_v8d p47 = p45 + r2 * p67;
+    return (p03 + r4 * p47) + r8 * p89;
+}
+
 BP_V8_ALWAYS bp_v8d bp_v8_exp(const bp_v8d *px)
 {
     bp_v8d x = *px;
@@ -92,17 +113,10 @@ BP_V8_ALWAYS bp_v8d bp_v8_exp(const bp_v8d *px)
     bp_v8d lo = kd * ln2_lo;
     bp_v8d r = hi - lo;
     /* e^r = 1 + r + r²·q(r), q a degree-9 Chebyshev fit of (e^r − 1 − r)/r² on
-     * |r| ≤ 0.3466 (error in e^r < 2e-17 relative; no division). Horner, adding 1 last. */
-    bp_v8d q = bp_v8_splat(0x1.af38a71a18cb9p-26);
-    q = bp_v8_splat(0x1.2891834686c7ep-22) + r * q;
-    q = bp_v8_splat(0x1.71de0daf7a6ccp-19) + r * q;
-    q = bp_v8_splat(0x1.a019b90eefe8ep-16) + r * q;
-    q = bp_v8_splat(0x1.a01a01a7c3d59p-13) + r * q;
-    q = bp_v8_splat(0x1.6c16c1788b646p-10) + r * q;
-    q = bp_v8_splat(0x1.11111111109b4p-7) + r * q;
-    q = bp_v8_splat(0x1.5555555553d64p-5) + r * q;
-    q = bp_v8_splat(0x1.5555555555556p-3) + r * q;
-    q = bp_v8_splat(0x1.0000000000001p-1) + r * q;
+     * |r| ≤ 0.3466 (error in e^r < 2e-17 relative; no division), evaluated by Estrin's scheme
+     * (a dependency chain of 6 operations instead of Horner's 18: the loops that call this are
+     * latency-bound), adding 1 last. */
+    bp_v8d q = bp_v8_expq(&r);
     bp_v8d y = one + (r + r * (r * q));
     /* y · 2^k as y · 2^k1 · 2^k2, both factors normal for k in [−1076, 1024]. */
     bp_v8l k1 = k >> 1, k2 = k - k1;
@@ -140,6 +154,59 @@ BP_V8_ALWAYS bp_v8d bp_v8_log1p01(const bp_v8d *pu)
     bp_v8d R = t2 + t1;
     bp_v8d hfsq = half * f * f;
     return kd * ln2_hi - ((hfsq - (s * (hfsq + R) + kd * ln2_lo)) - f);
+}
+
+/* e^x − 1 for x ≤ 700 (larger x are taken as 700; NaN stays NaN), accurate near 0 where
+ * e^x − 1 cancels: the same reduction and polynomial as bp_v8_exp, with r's rounding error c
+ * carried, and 2^k·(e^r − 1) + (2^k − 1) formed without adding 1 first (fdlibm's approach). */
+BP_V8_ALWAYS bp_v8d bp_v8_expm1(const bp_v8d *px)
+{
+    bp_v8d x = *px;
+    const bp_v8d ln2_hi = bp_v8_splat(6.93147180369123816490e-01);
+    const bp_v8d ln2_lo = bp_v8_splat(1.90821492927058770002e-10);
+    const bp_v8d log2e = bp_v8_splat(1.44269504088896338700e+00);
+    const bp_v8d shifter = bp_v8_splat(0x1.8p52);
+    const bp_v8d one = bp_v8_splat(1.0);
+    const bp_v8d hi_lim = bp_v8_splat(700.0), lo_lim = bp_v8_splat(-60.0);
+
+    /* Below −60 e^x − 1 rounds to −1 anyway; the clamps keep 2^k a normal number. */
+    x = bp_v8_select(x > hi_lim, hi_lim, x);
+    x = bp_v8_select(x < lo_lim, lo_lim, x);
+    bp_v8d t = x * log2e + shifter;
+    bp_v8d kd = t - shifter;
+    bp_v8l k = (bp_v8l)t - (bp_v8l)shifter;
+    bp_v8d hi = x - kd * ln2_hi; /* exact */
+    bp_v8d lo = kd * ln2_lo;
+    bp_v8d r = hi - lo;
+    bp_v8d c = (hi - r) - lo;    /* what rounding r lost (0 when k = 0) */
+    bp_v8d q = bp_v8_expq(&r);
+    bp_v8d s = (bp_v8d)((bp_v8u)(k + 1023) << 52); /* 2^k, k in [−87, 1010] */
+    /* 2^k (e^{r+c} − 1) + (2^k − 1) with e^{r+c} − 1 = r + (r²q + c): the big parts first
+     * (s·r and s − 1 are exact, and their sum is where cancellation happens), then the small
+     * tail, so p's rounding never meets the cancellation. */
+    return (s * r + (s - one)) + s * (r * (r * q) + c);
+}
+
+/* tanh(x) for any x (±∞ → ±1, NaN stays NaN), fdlibm's formulas on |x| (a = |x|):
+ *   a < 1:  t = e^{−2a} − 1, tanh = −t / (t + 2)
+ *   a ≥ 1:  t = e^{2a} − 1,  tanh = 1 − 2 / (t + 2)     (a is capped at 22: tanh = 1 there)
+ * with the sign of x put back; one expm1 and one division for both cases. */
+BP_V8_ALWAYS bp_v8d bp_v8_tanh(const bp_v8d *px)
+{
+    bp_v8d x = *px;
+    const bp_v8l sign_mask = {INT64_MIN, INT64_MIN, INT64_MIN, INT64_MIN,
+                              INT64_MIN, INT64_MIN, INT64_MIN, INT64_MIN};
+    const bp_v8d one = bp_v8_splat(1.0), two = bp_v8_splat(2.0), cap = bp_v8_splat(22.0);
+    bp_v8d a = (bp_v8d)((bp_v8l)x & ~sign_mask);
+    a = bp_v8_select(a > cap, cap, a);
+    bp_v8l small = a < one;
+    bp_v8d arg = a + a;
+    bp_v8d t = bp_v8_expm1(&arg);
+    bp_v8d num = bp_v8_select(small, t, two);
+    bp_v8d qt = num / (t + two);
+    bp_v8d z = bp_v8_select(small, qt, one - qt);
+    /* |z| with x's sign (t = −0 at x = ±0 would otherwise give −0 for +0) */
+    return (bp_v8d)(((bp_v8l)z & ~sign_mask) | ((bp_v8l)x & sign_mask));
 }
 
 #endif

@@ -57,7 +57,7 @@ static const option options[] = {
     {"--max-body", "BACKPROPD_MAX_BODY", SIZE(max_body, 1, INT64_C(1) << 40), "256M", "BYTES",
      "largest request body (K, M, G suffixes); larger gets 413"},
     {"--max-queue", "BACKPROPD_MAX_QUEUE", INT(max_queue, 1, 1000000), "64", "N",
-     "queued jobs before POST /v1/jobs answers 429"},
+     "queued + running jobs before POST /v1/jobs answers 429"},
     {"--api-keys-file", "BACKPROPD_API_KEYS_FILE", STR(api_keys_file), "", "FILE",
      "API keys, one \"name:key\" per line; every /v1 call then needs a key"},
     {"--cors-origins", "BACKPROPD_CORS_ORIGINS", STR(cors_origins), "", "LIST",

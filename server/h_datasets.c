@@ -8,34 +8,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "api/api.h"
-#include "log.h"
+#include "handlers_util.h"
 #include "routes.h"
 #include "security.h"
 #include "server.h"
 #include "store.h"
 
 /* ------------------------------------------------------------------ helpers */
-
-/* "ds_" + 24 hex digits from 96 bits of getrandom(2). 0 ok, -1 if the kernel said no. */
-static int new_dataset_id(char out[40])
-{
-    unsigned char b[12];
-    size_t got = 0;
-    while (got < sizeof b) {
-        ssize_t n = getrandom(b + got, sizeof b - got, 0);
-        if (n <= 0)
-            return -1;
-        got += (size_t)n;
-    }
-    memcpy(out, "ds_", 3);
-    for (size_t i = 0; i < sizeof b; i++)
-        snprintf(out + 3 + 2 * i, 3, "%02x", b[i]);
-    return 0;
-}
 
 /* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid (the check jansson
  * applies to every string it prints: no overlongs, no surrogates, nothing past U+10FFFF). */
@@ -81,56 +63,14 @@ static void sanitize_name(char *out, size_t cap, const char *in)
     out[o] = '\0';
 }
 
-/* An id from the path, safe to quote in a message. */
-static const char *safe_id(const char *id, char *buf, size_t cap)
-{
-    size_t o = 0;
-    for (; *id && o + 1 < cap; id++)
-        buf[o++] = (*id >= '0' && *id <= '9') || (*id >= 'a' && *id <= 'z') ||
-                           (*id >= 'A' && *id <= 'Z') || *id == '_' || *id == '-'
-                       ? *id
-                       : '?';
-    buf[o] = '\0';
-    return buf;
-}
-
-static void rfc3339(char out[32], int64_t unix_seconds)
-{
-    time_t t = (time_t)unix_seconds;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* new: the dataset's public metadata. */
 static json_t *meta_json(const store_dataset_meta *m)
 {
     char when[32];
-    rfc3339(when, m->created_at);
+    hu_rfc3339(when, m->created_at);
     return json_pack("{s:s, s:s, s:I, s:I, s:I, s:s}", "id", m->id, "name", m->name, "rows",
                      (json_int_t)m->rows, "features", (json_int_t)m->features, "outputs",
                      (json_int_t)m->outputs, "created_at", when);
-}
-
-/* The reply for a failed store call. A 500 means a bug (or a broken disk): it is logged. */
-static handler_result reply_store_error(req *r, int code, const store_error *se, const char *id)
-{
-    char safe[64];
-    switch (code) {
-    case STORE_NOT_FOUND:
-        return http_reply_problem(r, 404, "id: no dataset \"%s\"", safe_id(id, safe, sizeof safe));
-    case STORE_FULL:
-        return http_reply_problem(r, 507, "the dataset store is full: delete datasets first");
-    case STORE_BUSY:
-        http_add_header(r, "Retry-After", "1");
-        return http_reply_problem(r, 503, "the dataset store is busy: try again in a second");
-    case STORE_CONFLICT:
-        return http_reply_problem(r, 409, "dataset \"%s\": %s", safe_id(id, safe, sizeof safe),
-                                  se->msg);
-    default:
-        log_event(LOG_ERROR, "store_error", "req=%llu code=%d", (unsigned long long)r->id, code);
-        return http_reply_problem(r, 500, "store error: %s", se->msg);
-    }
 }
 
 /* ------------------------------------------------------------------ upload */
@@ -151,7 +91,7 @@ static void upload_work(void *arg, req *r)
     int rc = u->csv ? api_dataset_parse_csv(&d, r->body, r->body_len, &err)
                     : api_dataset_parse_json_text(&d, r->body, r->body_len, &err);
     if (rc < 0) {
-        http_reply_problem(r, err.status, "%s", err.detail);
+        hu_reply_api_error(r, &err);
         goto cleanup;
     }
     /* features, outputs <= 65536 and rows < body bytes: these products fit easily */
@@ -161,7 +101,7 @@ static void upload_work(void *arg, req *r)
 
     store_dataset_meta meta;
     memset(&meta, 0, sizeof meta);
-    if (new_dataset_id(meta.id) < 0) {
+    if (hu_random_id(meta.id, sizeof meta.id, "ds_") < 0) {
         http_reply_problem(r, 503, "no randomness available for an id: try again");
         goto cleanup;
     }
@@ -176,7 +116,7 @@ static void upload_work(void *arg, req *r)
     store_error se = {0};
     rc = store_dataset_put(s->st, &meta, d.X, d.labels, d.Y, &se);
     if (rc < 0) {
-        reply_store_error(r, rc, &se, meta.id);
+        hu_reply_store_error(r, rc, &se, "dataset", meta.id);
         goto cleanup;
     }
     char location[80];
@@ -211,7 +151,7 @@ handler_result h_datasets_list(server *s, req *r)
     store_error se = {0};
     int rc = store_dataset_list(s->st, r->owner, &metas, &n, &se);
     if (rc < 0)
-        return reply_store_error(r, rc, &se, "");
+        return hu_reply_store_error(r, rc, &se, "dataset", "");
     json_t *list = json_array();
     for (size_t i = 0; list && i < n; i++)
         if (json_array_append_new(list, meta_json(&metas[i])) < 0) {
@@ -230,7 +170,7 @@ handler_result h_datasets_get(server *s, req *r)
     store_error se = {0};
     int rc = store_dataset_get(s->st, r->owner, r->param[0], &meta, &se);
     if (rc < 0)
-        return reply_store_error(r, rc, &se, r->param[0]);
+        return hu_reply_store_error(r, rc, &se, "dataset", r->param[0]);
     return http_reply_json(r, 200, meta_json(&meta));
 }
 
@@ -239,6 +179,6 @@ handler_result h_datasets_delete(server *s, req *r)
     store_error se = {0};
     int rc = store_dataset_delete(s->st, r->owner, r->param[0], &se);
     if (rc < 0)
-        return reply_store_error(r, rc, &se, r->param[0]);
+        return hu_reply_store_error(r, rc, &se, "dataset", r->param[0]);
     return http_reply_empty(r, 204);
 }

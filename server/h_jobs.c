@@ -14,10 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "api/api.h"
 #include "api/jobs_codec.h"
+#include "handlers_util.h"
 #include "jobs_live.h"
 #include "log.h"
 #include "routes.h"
@@ -31,33 +31,6 @@
 #define PREDICT_MAX_ROWS 1000000
 
 /* ------------------------------------------------------------------ helpers */
-
-/* A printable copy of an id for messages (ids come from the URL). */
-static const char *safe_id(const char *id, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (; id && *id && o + 1 < cap; id++)
-        out[o++] = (*id > 0x20 && *id < 0x7f && *id != '"' && *id != '\\') ? *id : '?';
-    out[o] = '\0';
-    return out;
-}
-
-static handler_result reply_store_error(req *r, int code, const store_error *se, const char *id)
-{
-    char safe[64];
-    switch (code) {
-    case STORE_NOT_FOUND:
-        return http_reply_problem(r, 404, "id: no job \"%s\"", safe_id(id, safe, sizeof safe));
-    case STORE_FULL:
-        return http_reply_problem(r, 507, "the store is full: delete datasets or jobs first");
-    case STORE_BUSY:
-        http_add_header(r, "Retry-After", "1");
-        return http_reply_problem(r, 503, "the store is busy: try again in a second");
-    default:
-        log_event(LOG_ERROR, "store_error", "req=%llu code=%d", (unsigned long long)r->id, code);
-        return http_reply_problem(r, 500, "store error: %s", se->msg);
-    }
-}
 
 static int is_final(job_status st)
 {
@@ -100,27 +73,61 @@ static int get_job(server *s, req *r, store_job *job)
     memset(job, 0, sizeof *job);
     int rc = store_job_get(s->st, r->owner, r->param[0], job, &se);
     if (rc < 0) {
-        reply_store_error(r, rc, &se, r->param[0]);
+        hu_reply_store_error(r, rc, &se, "job", r->param[0]);
         return -1;
     }
     return 0;
 }
 
-/* Latest weights: the live copy while it runs here, else the store's. 1 found, 0 none yet,
- * -1 store error (se filled). */
-static int latest_weights(server *s, const char *owner, const char *id, double **theta,
-                          int64_t *n, int64_t *epoch, double *cost, store_error *se)
+/* A job's model: its network and training config, and its latest weights. */
+typedef struct {
+    bp_spec spec;
+    bp_train_config cfg;
+    double *theta;   /* new: bp_param_count(&spec) doubles */
+    int64_t epoch;   /* the epoch the weights are from */
+    double cost;
+} job_model;
+
+/* Loads the model of job id (owner's): the spec from spec_json, the weights from the live
+ * copy while the job runs here, else from the store. 0 ok (free m->theta); -1 with the reply
+ * set: 500 unreadable spec, the store's problem, 503 out of memory, 409 no weights yet (status:
+ * the job's status for that message, or NULL). */
+static int load_model(server *s, req *r, const char *owner, const char *id,
+                      const char *spec_json, const char *status, job_model *m)
 {
-    int rc = jobs_live_weights(s->jobs, id, theta, n, epoch, cost);
-    if (rc != 0)
-        return rc > 0 ? 1 : -1;
-    se->code = 0;
-    rc = store_job_weights(s->st, owner, id, theta, n, epoch, cost, se);
-    if (rc == STORE_NOT_FOUND)
-        return 0;
-    if (rc < 0)
-        se->code = rc;
-    return rc < 0 ? -1 : 1;
+    api_error ae = {0};
+    store_error se = {0};
+    int64_t n = 0;
+    memset(m, 0, sizeof *m);
+    m->cost = NAN;
+    if (api_job_spec_parse(&m->spec, &m->cfg, spec_json, &ae) < 0) {
+        http_reply_problem(r, 500, "job %s: %s", id, ae.detail);
+        return -1;
+    }
+    int rc = jobs_live_weights(s->jobs, id, &m->theta, &n, &m->epoch, &m->cost);
+    if (rc < 0) {
+        http_reply_problem(r, 503, "out of memory: try again");
+        return -1;
+    }
+    if (rc == 0) {
+        rc = store_job_weights(s->st, owner, id, &m->theta, &n, &m->epoch, &m->cost, &se);
+        if (rc < 0 && rc != STORE_NOT_FOUND) {
+            hu_reply_store_error(r, rc, &se, "job", id);
+            return -1;
+        }
+    }
+    if (rc == STORE_NOT_FOUND || n != bp_param_count(&m->spec)) {
+        if (status)
+            http_reply_problem(r, 409, "job %s has no weights yet: it is %s, and weights appear "
+                                       "after its first epoch", id, status);
+        else
+            http_reply_problem(r, 409, "job %s has no weights yet: they appear after its first "
+                                       "epoch", id);
+        free(m->theta);
+        m->theta = NULL;
+        return -1;
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------ POST /v1/jobs */
@@ -135,7 +142,6 @@ handler_result h_jobs_create(server *s, req *r)
     api_error ae = {0};
     store_error se = {0};
     handler_result hr;
-    char safe[64];
 
     if (atomic_load(&s->shutting_down) || jobs_stopping(s->jobs)) {
         http_add_header(r, "Retry-After", "5");
@@ -144,20 +150,16 @@ handler_result h_jobs_create(server *s, req *r)
     }
     body = api_parse(r->body, r->body_len, &ae);
     if (!body || api_job_request_parse(&jr, body, &ae) < 0) {
-        hr = http_reply_problem(r, ae.status ? ae.status : 400, "%s", ae.detail);
+        hr = hu_reply_api_error(r, &ae);
         goto cleanup;
     }
 
     /* The dataset must exist for this owner and fit the network. */
     store_dataset_meta meta;
     int rc = store_dataset_get(s->st, r->owner, jr.dataset, &meta, &se);
-    if (rc == STORE_NOT_FOUND) {
-        hr = http_reply_problem(r, 404, "dataset: no dataset \"%s\"",
-                                safe_id(jr.dataset, safe, sizeof safe));
-        goto cleanup;
-    }
     if (rc < 0) {
-        hr = reply_store_error(r, rc, &se, jr.dataset);
+        hu_store_problem(&ae, r, rc, &se, "dataset", "dataset", jr.dataset);
+        hr = hu_reply_api_error(r, &ae);
         goto cleanup;
     }
     int s1 = jr.spec.sizes[0], sL = jr.spec.sizes[jr.spec.n_layers - 1];
@@ -191,7 +193,7 @@ handler_result h_jobs_create(server *s, req *r)
     int64_t active = 0;
     rc = store_job_count_active(s->st, NULL, &active, &se);
     if (rc < 0) {
-        hr = reply_store_error(r, rc, &se, "");
+        hr = hu_reply_store_error(r, rc, &se, "job", "");
         goto cleanup;
     }
     if (s->cfg.max_queue > 0 && active >= s->cfg.max_queue) {
@@ -205,14 +207,10 @@ handler_result h_jobs_create(server *s, req *r)
         goto cleanup;
     }
 
-    unsigned char rnd[12];
-    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+    if (hu_random_id(job.id, sizeof job.id, "job_") < 0) {
         hr = http_reply_problem(r, 503, "no randomness for a job id: try again");
         goto cleanup;
     }
-    int o = snprintf(job.id, sizeof job.id, "job_");
-    for (size_t i = 0; i < sizeof rnd; i++)
-        o += snprintf(job.id + o, sizeof job.id - (size_t)o, "%02x", rnd[i]);
     snprintf(job.owner, sizeof job.owner, "%s", r->owner);
     snprintf(job.dataset_id, sizeof job.dataset_id, "%s", jr.dataset);
     job.spec_json = api_job_spec_dump(&jr.spec, &jr.train);
@@ -226,7 +224,7 @@ handler_result h_jobs_create(server *s, req *r)
     job.progress.accuracy = job.progress.samples_per_second = NAN;
     rc = store_job_create(s->st, &job, jr.theta0, jr.theta0 ? bp_param_count(&jr.spec) : 0, &se);
     if (rc < 0) {
-        hr = reply_store_error(r, rc, &se, job.id);
+        hr = hu_reply_store_error(r, rc, &se, "job", job.id);
         goto cleanup;
     }
     jobs_notify(s->jobs);
@@ -278,7 +276,7 @@ handler_result h_jobs_list(server *s, req *r)
     store_error se = {0};
     int rc = store_job_list(s->st, r->owner, status, cursor, (int)limit, &list, &n, &next, &se);
     if (rc < 0)
-        return reply_store_error(r, rc, &se, "");
+        return hu_reply_store_error(r, rc, &se, "job", "");
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < n; i++) {
         json_t *jj = job_json(s, &list[i]);
@@ -331,7 +329,7 @@ handler_result h_jobs_cost(server *s, req *r)
         store_error se = {0};
         int rc = store_job_history(s->st, r->owner, job.id, &epoch, &cost, &vcost, &acc, &n, &se);
         if (rc < 0) {
-            hr = reply_store_error(r, rc, &se, job.id);
+            hr = hu_reply_store_error(r, rc, &se, "job", job.id);
             goto cleanup;
         }
     }
@@ -354,36 +352,14 @@ handler_result h_jobs_weights(server *s, req *r)
     store_job job;
     if (get_job(s, r, &job) < 0)
         return HANDLER_OK;
-    double *theta = NULL;
-    int64_t n = 0, epoch = 0;
-    double cost = NAN;
-    bp_spec spec;
-    bp_train_config cfg;
-    api_error ae = {0};
-    store_error se = {0};
-    handler_result hr;
-    if (api_job_spec_parse(&spec, &cfg, job.spec_json, &ae) < 0) {
-        hr = http_reply_problem(r, 500, "job %s: %s", job.id, ae.detail);
-        goto cleanup;
+    job_model m;
+    handler_result hr = HANDLER_OK;
+    if (load_model(s, r, r->owner, job.id, job.spec_json, job_status_name(job.status), &m) == 0) {
+        json_t *out = api_job_weights_json(&m.spec, m.theta, m.epoch, m.cost);
+        hr = out ? http_reply_json(r, 200, out)
+                 : http_reply_problem(r, 500, "could not encode the weights");
     }
-    int rc = latest_weights(s, r->owner, job.id, &theta, &n, &epoch, &cost, &se);
-    if (rc < 0) {
-        hr = se.code ? reply_store_error(r, se.code, &se, job.id)
-                     : http_reply_problem(r, 503, "out of memory: try again");
-        goto cleanup;
-    }
-    if (rc == 0 || n != bp_param_count(&spec)) {
-        hr = http_reply_problem(r, 409,
-                                "job %s has no weights yet: it is %s, and weights appear after "
-                                "its first epoch",
-                                job.id, job_status_name(job.status));
-        goto cleanup;
-    }
-    json_t *out = api_job_weights_json(&spec, theta, epoch, cost);
-    hr = out ? http_reply_json(r, 200, out)
-             : http_reply_problem(r, 500, "could not encode the weights");
-cleanup:
-    free(theta);
+    free(m.theta);
     store_job_clear(&job);
     return hr;
 }
@@ -432,59 +408,42 @@ static void gradient_work(void *arg, req *r)
 {
     math_ctx *c = arg;
     server *s = r->srv;
-    bp_spec spec;
-    bp_train_config cfg;
     api_error ae = {0};
     store_error se = {0};
     bp_error be = {{0}};
-    double *theta = NULL, *X = NULL, *Y = NULL, *targets = NULL, *grad = NULL;
+    double *X = NULL, *Y = NULL, *targets = NULL, *grad = NULL;
     int32_t *labels = NULL;
     bp_work *w = NULL;
-    int64_t n = 0, epoch = 0;
-    double cost = NAN;
     store_dataset_meta meta;
+    job_model m;
 
-    if (api_job_spec_parse(&spec, &cfg, c->spec_json, &ae) < 0) {
-        http_reply_problem(r, 500, "job %s: %s", c->id, ae.detail);
+    if (load_model(s, r, c->owner, c->id, c->spec_json, NULL, &m) < 0)
         goto cleanup;
-    }
-    int rc = latest_weights(s, c->owner, c->id, &theta, &n, &epoch, &cost, &se);
-    if (rc < 0) {
-        if (se.code)
-            reply_store_error(r, se.code, &se, c->id);
-        else
-            http_reply_problem(r, 503, "out of memory: try again");
-        goto cleanup;
-    }
-    if (rc == 0 || n != bp_param_count(&spec)) {
-        http_reply_problem(r, 409, "job %s has no weights yet: they appear after its first epoch",
-                           c->id);
-        goto cleanup;
-    }
-    rc = store_dataset_load(s->st, c->owner, c->dataset, &meta, &X, &labels, &Y, &se);
+    const bp_spec *spec = &m.spec;
+    int rc = store_dataset_load(s->st, c->owner, c->dataset, &meta, &X, &labels, &Y, &se);
     if (rc == STORE_NOT_FOUND) {
         http_reply_problem(r, 409, "dataset: %s of job %s no longer exists", c->dataset, c->id);
         goto cleanup;
     }
     if (rc < 0) {
-        reply_store_error(r, rc, &se, c->dataset);
+        hu_reply_store_error(r, rc, &se, "dataset", c->dataset);
         goto cleanup;
     }
     api_dataset d = {.rows = meta.rows, .features = meta.features, .outputs = meta.outputs,
                      .X = X, .labels = labels, .Y = Y};
-    if (api_dataset_fits(&d, &spec, &ae) < 0 ||
-        !(targets = api_targets(&d, spec.sizes[spec.n_layers - 1], &ae))) {
+    if (api_dataset_fits(&d, spec, &ae) < 0 ||
+        !(targets = api_targets(&d, spec->sizes[spec->n_layers - 1], &ae))) {
         http_reply_problem(r, ae.status ? ae.status : 409, "%s", ae.detail);
         goto cleanup;
     }
-    w = bp_work_new(&spec, meta.rows, &be);
-    grad = calloc((size_t)n, sizeof *grad);
+    w = bp_work_new(spec, meta.rows, &be);
+    grad = calloc((size_t)bp_param_count(spec), sizeof *grad);
     if (!w || !grad) {
         http_reply_problem(r, 503, "out of memory for the gradient: %s", be.msg);
         goto cleanup;
     }
-    double J = bp_cost_grad(grad, w, X, targets, theta, meta.rows, cfg.lambda, meta.rows);
-    json_t *g = api_theta_json(grad, &spec);
+    double J = bp_cost_grad(grad, w, X, targets, m.theta, meta.rows, m.cfg.lambda, meta.rows);
+    json_t *g = api_theta_json(grad, spec);
     if (!g || !isfinite(J)) {
         json_decref(g);
         http_reply_problem(r, 409, "the gradient at the job's weights is not finite");
@@ -493,7 +452,7 @@ static void gradient_work(void *arg, req *r)
     http_reply_json(r, 200, json_pack("{s:f, s:o}", "cost", J, "gradients", g));
 cleanup:
     bp_work_free(w);
-    free(theta);
+    free(m.theta);
     free(X);
     free(Y);
     free(labels);
@@ -518,44 +477,24 @@ static void predict_work(void *arg, req *r)
 {
     math_ctx *c = arg;
     server *s = r->srv;
-    bp_spec spec;
-    bp_train_config cfg;
-    api_error ae = {0};
-    store_error se = {0};
     bp_error be = {{0}};
-    double *theta = NULL, *out = NULL;
+    double *out = NULL;
     int32_t *labels = NULL;
     bp_work *w = NULL;
-    int64_t n = 0, epoch = 0;
-    double cost = NAN;
     json_t *jo = NULL, *jl = NULL;
+    job_model m;
 
-    if (api_job_spec_parse(&spec, &cfg, c->spec_json, &ae) < 0) {
-        http_reply_problem(r, 500, "job %s: %s", c->id, ae.detail);
+    if (load_model(s, r, c->owner, c->id, c->spec_json, NULL, &m) < 0)
         goto cleanup;
-    }
-    int rc = latest_weights(s, c->owner, c->id, &theta, &n, &epoch, &cost, &se);
-    if (rc < 0) {
-        if (se.code)
-            reply_store_error(r, se.code, &se, c->id);
-        else
-            http_reply_problem(r, 503, "out of memory: try again");
-        goto cleanup;
-    }
-    if (rc == 0 || n != bp_param_count(&spec)) {
-        http_reply_problem(r, 409, "job %s has no weights yet: they appear after its first epoch",
-                           c->id);
-        goto cleanup;
-    }
-    int K = spec.sizes[spec.n_layers - 1];
-    w = bp_work_new(&spec, c->rows, &be);
+    int K = m.spec.sizes[m.spec.n_layers - 1];
+    w = bp_work_new(&m.spec, c->rows, &be);
     out = malloc((size_t)c->rows * (size_t)K * sizeof *out);
     labels = malloc((size_t)c->rows * sizeof *labels);
     if (!w || !out || !labels) {
         http_reply_problem(r, 503, "out of memory for the predictions: %s", be.msg);
         goto cleanup;
     }
-    bp_predict(out, labels, w, c->X, theta, c->rows);
+    bp_predict(out, labels, w, c->X, m.theta, c->rows);
     jo = json_array();
     jl = json_array();
     for (int64_t i = 0; jo && jl && i < c->rows; i++) {
@@ -578,7 +517,7 @@ cleanup:
     json_decref(jo);
     json_decref(jl);
     bp_work_free(w);
-    free(theta);
+    free(m.theta);
     free(out);
     free(labels);
 }
@@ -596,7 +535,8 @@ static int parse_predict_body(math_ctx *c, const json_t *body, int s1, api_error
     json_object_foreach(mbody, key, v) {
         if (strcmp(key, "X") != 0) {
             char safe[48];
-            api_fail(err, 400, "%s: unknown field (only \"X\")", safe_id(key, safe, sizeof safe));
+            api_fail(err, 400, "%s: unknown field (only \"X\")",
+                     hu_safe_id(key, safe, sizeof safe));
             return -1;
         }
     }
@@ -649,7 +589,7 @@ handler_result h_jobs_predict(server *s, req *r)
     }
     body = api_parse(r->body, r->body_len, &ae);
     if (!body) {
-        hr = http_reply_problem(r, ae.status ? ae.status : 400, "%s", ae.detail);
+        hr = hu_reply_api_error(r, &ae);
         goto cleanup;
     }
     c = math_ctx_new(r, &job);
@@ -658,7 +598,7 @@ handler_result h_jobs_predict(server *s, req *r)
         goto cleanup;
     }
     if (parse_predict_body(c, body, spec.sizes[0], &ae) < 0) {
-        hr = http_reply_problem(r, ae.status ? ae.status : 400, "%s", ae.detail);
+        hr = hu_reply_api_error(r, &ae);
         goto cleanup;
     }
     hr = http_defer(r, predict_work, c);
@@ -693,34 +633,37 @@ handler_result h_jobs_events(server *s, req *r)
 
 /* ------------------------------------------------------------------ cancel / delete */
 
-/* Runs on the math pool: waits for this process's worker to stop the job, then answers. */
+/* The answer once a cancel is done: the job as it is now (200); for a delete, the delete (204). */
+static handler_result reply_stopped(server *s, req *r, const char *owner, const char *id,
+                                    int delete)
+{
+    store_error se = {0};
+    if (delete) {
+        int rc = store_job_delete(s->st, owner, id, &se);
+        return rc < 0 ? hu_reply_store_error(r, rc, &se, "job", id) : http_reply_empty(r, 204);
+    }
+    store_job now;
+    memset(&now, 0, sizeof now);
+    int rc = store_job_get(s->st, owner, id, &now, &se);
+    handler_result hr = rc < 0 ? hu_reply_store_error(r, rc, &se, "job", id)
+                               : reply_job(s, r, 200, &now);
+    store_job_clear(&now);
+    return hr;
+}
+
+/* Run on the math pool: wait for this process's worker to stop the job, then answer. */
 static void cancel_work(void *arg, req *r)
 {
     math_ctx *c = arg;
-    server *s = r->srv;
-    jobs_live_wait_gone(s->jobs, c->id, CANCEL_WAIT_MS);
-    store_job job;
-    memset(&job, 0, sizeof job);
-    store_error se = {0};
-    int rc = store_job_get(s->st, c->owner, c->id, &job, &se);
-    if (rc < 0)
-        reply_store_error(r, rc, &se, c->id);
-    else
-        reply_job(s, r, 200, &job);
-    store_job_clear(&job);
+    jobs_live_wait_gone(r->srv->jobs, c->id, CANCEL_WAIT_MS);
+    reply_stopped(r->srv, r, c->owner, c->id, 0);
 }
 
 static void delete_work(void *arg, req *r)
 {
     math_ctx *c = arg;
-    server *s = r->srv;
-    jobs_live_wait_gone(s->jobs, c->id, CANCEL_WAIT_MS);
-    store_error se = {0};
-    int rc = store_job_delete(s->st, c->owner, c->id, &se);
-    if (rc < 0)
-        reply_store_error(r, rc, &se, c->id);
-    else
-        http_reply_empty(r, 204);
+    jobs_live_wait_gone(r->srv->jobs, c->id, CANCEL_WAIT_MS);
+    reply_stopped(r->srv, r, c->owner, c->id, 1);
 }
 
 /* Requests the cancel. Returns 1 when a worker of this process runs the job (then the caller
@@ -733,7 +676,7 @@ static int request_cancel(server *s, req *r, const store_job *job)
     store_error se = {0};
     int rc = store_job_request_cancel(s->st, r->owner, job->id, &now_cancelled, &se);
     if (rc < 0) {
-        reply_store_error(r, rc, &se, job->id);
+        hu_reply_store_error(r, rc, &se, "job", job->id);
         return -1;
     }
     if (now_cancelled) {
@@ -743,53 +686,36 @@ static int request_cancel(server *s, req *r, const store_job *job)
     return jobs_live_cancel(s->jobs, job->id);
 }
 
-/* POST …/cancel → the job: a queued job is cancelled at once; one running here is stopped
- * within a batch and the answer waits for it (up to 5 s); one running on another instance is
- * answered as it is now (status running) and stops at its next lease renewal. */
-handler_result h_jobs_cancel(server *s, req *r)
+/* Cancels the job (then deletes it when delete is set): at once unless a worker of this
+ * process runs it, else on the math pool once that worker has stopped it. */
+static handler_result cancel_then(server *s, req *r, int delete)
 {
     store_job job;
     if (get_job(s, r, &job) < 0)
         return HANDLER_OK;
-    handler_result hr;
+    handler_result hr = HANDLER_OK;
     int here = request_cancel(s, r, &job);
-    if (here < 0) {
-        hr = HANDLER_OK;
-    } else if (here) {
+    if (here > 0) {
         math_ctx *c = math_ctx_new(r, &job);
-        hr = c ? http_defer(r, cancel_work, c)
+        hr = c ? http_defer(r, delete ? delete_work : cancel_work, c)
                : http_reply_problem(r, 503, "out of memory: try again");
-    } else {
-        store_job now;
-        memset(&now, 0, sizeof now);
-        store_error se = {0};
-        int rc = store_job_get(s->st, r->owner, job.id, &now, &se);
-        hr = rc < 0 ? reply_store_error(r, rc, &se, job.id) : reply_job(s, r, 200, &now);
-        store_job_clear(&now);
+    } else if (here == 0) {
+        hr = reply_stopped(s, r, r->owner, job.id, delete);
     }
     store_job_clear(&job);
     return hr;
 }
 
+/* POST …/cancel → the job: a queued job is cancelled at once; one running here is stopped
+ * within a batch and the answer waits for it (up to 5 s); one running on another instance is
+ * answered as it is now (status running) and stops at its next lease renewal. */
+handler_result h_jobs_cancel(server *s, req *r)
+{
+    return cancel_then(s, r, 0);
+}
+
 /* DELETE …: cancels first if needed (waiting for this process's worker), then 204. */
 handler_result h_jobs_delete(server *s, req *r)
 {
-    store_job job;
-    if (get_job(s, r, &job) < 0)
-        return HANDLER_OK;
-    handler_result hr;
-    int here = request_cancel(s, r, &job);
-    if (here < 0) {
-        hr = HANDLER_OK;
-    } else if (here) {
-        math_ctx *c = math_ctx_new(r, &job);
-        hr = c ? http_defer(r, delete_work, c)
-               : http_reply_problem(r, 503, "out of memory: try again");
-    } else {
-        store_error se = {0};
-        int rc = store_job_delete(s->st, r->owner, job.id, &se);
-        hr = rc < 0 ? reply_store_error(r, rc, &se, job.id) : http_reply_empty(r, 204);
-    }
-    store_job_clear(&job);
-    return hr;
+    return cancel_then(s, r, 1);
 }

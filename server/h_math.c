@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "api/api.h"
-#include "log.h"
+#include "handlers_util.h"
 #include "routes.h"
 #include "server.h"
 #include "store.h"
@@ -37,11 +37,7 @@ static int check_keys(json_t *body, math_kind kind, api_error *err)
             ok = strcmp(key, common[i]) == 0;
         if (!ok) {
             char safe[48];
-            size_t o = 0;
-            for (const char *k = key; *k && o + 1 < sizeof safe; k++)
-                safe[o++] = *k >= 0x20 && *k < 0x7f && *k != '"' && *k != '\\' ? *k : '?';
-            safe[o] = '\0';
-            api_fail(err, 400, "body: unknown key \"%s\"", safe);
+            api_fail(err, 400, "body: unknown key \"%s\"", hu_safe_id(key, safe, sizeof safe));
             return -1;
         }
     }
@@ -88,7 +84,7 @@ static int get_seed(uint64_t *out, const json_t *body, api_error *err)
 }
 
 /* The dataset named by "dataset" (from the store) or given inline. 0 ok, -1 with the reply
- * described by err (status 404 for an unknown id). */
+ * described by err (status 404 for an unknown id; a busy store also adds Retry-After). */
 static int load_data(api_dataset *d, server *s, req *r, const json_t *body, api_error *err)
 {
     const json_t *id = json_object_get(body, "dataset");
@@ -122,23 +118,7 @@ static int load_data(api_dataset *d, server *s, req *r, const json_t *body, api_
         d->outputs = meta.outputs;
         return 0;
     }
-    for (const char *c = ids; *c; c++) /* quoted below: keep it printable */
-        if (*c < 0x20 || *c >= 0x7f || *c == '"' || *c == '\\') {
-            ids = "?";
-            break;
-        }
-    switch (rc) {
-    case STORE_NOT_FOUND:
-        api_fail(err, 404, "dataset: no dataset \"%s\"", ids);
-        break;
-    case STORE_BUSY:
-        api_fail(err, 503, "dataset: the store is busy, try again in a second");
-        break;
-    default:
-        log_event(LOG_ERROR, "store_error", "req=%llu code=%d", (unsigned long long)r->id, rc);
-        api_fail(err, 500, "dataset: store error: %s", se.msg);
-        break;
-    }
+    hu_store_problem(err, r, rc, &se, "dataset", "dataset", ids);
     return -1;
 }
 
@@ -271,7 +251,7 @@ static void math_work(void *arg, req *r)
     http_reply_json(r, 200, out);
     goto cleanup;
 fail:
-    http_reply_problem(r, err.status ? err.status : 500, "%s", err.detail);
+    hu_reply_api_error(r, &err);
 cleanup:
     bp_work_free(w);
     free(grad);

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,14 +29,25 @@
 #define START_TIMEOUT_MS 10000
 #define STOP_TIMEOUT_MS 15000
 
-static double now_ms(void)
+double test_now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static const char *server_bin(void)
+double test_now_ms(void)
+{
+    return test_now_s() * 1e3;
+}
+
+void test_sleep_ms(int ms)
+{
+    struct timespec d = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&d, NULL);
+}
+
+const char *srv_bin(void)
 {
     const char *b = getenv("BACKPROPD_BIN");
     return b && *b ? b : "build/backpropd";
@@ -46,9 +58,9 @@ static int read_listening_line(int fd, pid_t pid)
 {
     char line[512];
     size_t used = 0;
-    double deadline = now_ms() + START_TIMEOUT_MS;
+    double deadline = test_now_ms() + START_TIMEOUT_MS;
     for (;;) {
-        int left = (int)(deadline - now_ms());
+        int left = (int)(deadline - test_now_ms());
         if (left <= 0)
             return -1;
         struct pollfd pfd = {fd, POLLIN, 0};
@@ -85,7 +97,7 @@ static int spawn(srv *s, const char *const *extra)
         return -1;
     const char *argv[64];
     int n = 0;
-    argv[n++] = server_bin();
+    argv[n++] = srv_bin();
     argv[n++] = "--port";
     argv[n++] = "0";
     argv[n++] = "--data";
@@ -125,7 +137,7 @@ static int spawn(srv *s, const char *const *extra)
     if (s->port < 0) {
         char *log = srv_log(s);
         cr_log_error("backpropd (%s) did not print \"listening\" within %d s; its log:\n%s",
-                     server_bin(), START_TIMEOUT_MS / 1000, log ? log : "(none)");
+                     srv_bin(), START_TIMEOUT_MS / 1000, log ? log : "(none)");
         free(log);
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
@@ -161,14 +173,14 @@ int srv_restart(srv *s, const char *const *extra)
 /* Waits for pid up to ms; returns 1 and fills *status when it exited. */
 static int wait_exit(pid_t pid, int ms, int *status)
 {
-    double deadline = now_ms() + ms;
+    double deadline = test_now_ms() + ms;
     for (;;) {
         pid_t w = waitpid(pid, status, WNOHANG);
         if (w == pid)
             return 1;
         if (w < 0 && errno != EINTR)
             return 0;
-        if (now_ms() > deadline)
+        if (test_now_ms() > deadline)
             return 0;
         struct timespec ts = {0, 5 * 1000 * 1000};
         nanosleep(&ts, NULL);
@@ -427,4 +439,289 @@ const char *test_data_path(const char *name)
     }
     snprintf(path, sizeof path, "tests/data/%s", name);
     return path;
+}
+
+/* ---------------------------------------------------------------- shared test helpers */
+
+size_t test_curl_discard(char *data, size_t size, size_t n, void *userp)
+{
+    (void)data;
+    (void)userp;
+    return size * n;
+}
+
+char *test_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    cr_assert_not_null(buf);
+    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+    buf[n] = '\0';
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
+
+char *test_digits_csv(int times, size_t *len)
+{
+    size_t n;
+    char *one = test_read_file(test_data_path("digits.csv"), &n);
+    if (times == 1) {
+        *len = n;
+        return one;
+    }
+    char *all = malloc(n * (size_t)times + 1);
+    cr_assert_not_null(all);
+    for (int i = 0; i < times; i++)
+        memcpy(all + n * (size_t)i, one, n);
+    all[n * (size_t)times] = '\0';
+    free(one);
+    *len = n * (size_t)times;
+    return all;
+}
+
+void test_digits_load(api_dataset *d)
+{
+    size_t n;
+    char *csv = test_digits_csv(1, &n);
+    api_error e = {0};
+    cr_assert_eq(api_dataset_parse_csv(d, csv, n, &e), 0, "%s", e.detail);
+    free(csv);
+}
+
+char *problem_detail(const resp *r, long status)
+{
+    cr_assert_eq(r->status, status, "status %ld, want %ld: %s", r->status, status, r->body);
+    char ct[128] = "";
+    cr_assert_eq(resp_header(r, "Content-Type", ct, sizeof ct), 0, "no Content-Type");
+    cr_assert(strncmp(ct, "application/problem+json", 24) == 0, "Content-Type %s", ct);
+    json_t *j = resp_json(r);
+    cr_assert_not_null(j, "problem body is not JSON: %s", r->body);
+    cr_assert(json_is_string(json_object_get(j, "type")), "no type: %s", r->body);
+    cr_assert(json_is_string(json_object_get(j, "title")), "no title: %s", r->body);
+    cr_assert_eq(json_integer_value(json_object_get(j, "status")), status, "%s", r->body);
+    const char *detail = json_string_value(json_object_get(j, "detail"));
+    cr_assert_not_null(detail, "no detail: %s", r->body);
+    char *copy = strdup(detail);
+    json_decref(j);
+    return copy;
+}
+
+void expect_problem(const resp *r, long status, const char *needle)
+{
+    char *detail = problem_detail(r, status);
+    if (needle)
+        cr_assert(strstr(detail, needle), "detail \"%s\" does not name \"%s\"", detail, needle);
+    free(detail);
+}
+
+long post_for_id(const srv *s, const char *path, const char *content_type, const char *body,
+                 size_t len, const char *const *headers, char *id, size_t idlen)
+{
+    resp r;
+    if (http_req(s, "POST", path, content_type, body, len, headers, &r) != 0) {
+        resp_free(&r); /* http_req fills the buffers even on a transport error */
+        return 0;
+    }
+    long status = r.status;
+    if (status == 201 || status == 202) {
+        json_t *j = resp_json(&r);
+        const char *v = json_string_value(json_object_get(j, "id"));
+        snprintf(id, idlen, "%s", v ? v : "");
+        json_decref(j);
+    }
+    resp_free(&r);
+    return status;
+}
+
+void upload_digits(const srv *s, char *id, size_t len)
+{
+    size_t n;
+    char *csv = test_digits_csv(1, &n);
+    resp r;
+    cr_assert_eq(http_req(s, "POST", "/v1/datasets?name=digits", "text/csv", csv, n, NULL, &r), 0);
+    cr_assert_eq(r.status, 201, "upload: %ld %s", r.status, r.body);
+    json_t *j = resp_json(&r);
+    cr_assert_not_null(j);
+    snprintf(id, len, "%s", json_string_value(json_object_get(j, "id")));
+    cr_assert_eq(json_integer_value(json_object_get(j, "rows")), 1797);
+    json_decref(j);
+    resp_free(&r);
+    free(csv);
+}
+
+char *job_body(const char *ds, const char *layers, const char *training)
+{
+    char *b = NULL;
+    cr_assert(asprintf(&b, "{\"network\":{\"layers\":%s},\"dataset\":\"%s\",\"training\":{%s}}",
+                       layers, ds, training) > 0);
+    return b;
+}
+
+void submit_job(const srv *s, const char *const *headers, const char *body, char *id,
+                size_t len)
+{
+    resp r;
+    cr_assert_eq(http_req(s, "POST", "/v1/jobs", "application/json", body, strlen(body),
+                          headers, &r), 0);
+    cr_assert_eq(r.status, 202, "submit: %ld %s", r.status, r.body);
+    json_t *j = resp_json(&r);
+    cr_assert_not_null(j);
+    snprintf(id, len, "%s", json_string_value(json_object_get(j, "id")));
+    cr_assert_str_eq(json_string_value(json_object_get(j, "status")), "queued");
+    char loc[128], want[128];
+    cr_assert_eq(resp_header(&r, "Location", loc, sizeof loc), 0);
+    snprintf(want, sizeof want, "/v1/jobs/%s", id);
+    cr_assert_str_eq(loc, want);
+    cr_assert_eq(strncmp(id, "job_", 4), 0);
+    cr_assert_eq(strlen(id), 28);
+    for (const char *c = id + 4; *c; c++)
+        cr_assert((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f'), "%s: not hex", id);
+    json_decref(j);
+    resp_free(&r);
+}
+
+/* GET path with headers asserting 200; the answer (free with resp_free). */
+static void get_ok(const srv *s, const char *const *headers, const char *path, resp *r)
+{
+    cr_assert_eq(http_req(s, "GET", path, NULL, NULL, 0, headers, r), 0, "GET %s: no answer",
+                 path);
+    cr_assert_eq(r->status, 200, "GET %s: %ld %s", path, r->status, r->body);
+}
+
+char *get_text_h(const srv *s, const char *const *headers, const char *fmt, ...)
+{
+    char path[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
+    resp r;
+    get_ok(s, headers, path, &r);
+    char *t = strdup(r.body);
+    cr_assert_not_null(t);
+    resp_free(&r);
+    return t;
+}
+
+json_t *get_json_h(const srv *s, const char *const *headers, const char *fmt, ...)
+{
+    char path[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
+    resp r;
+    get_ok(s, headers, path, &r);
+    json_t *j = resp_json(&r);
+    cr_assert_not_null(j, "GET %s: not JSON", path);
+    resp_free(&r);
+    return j;
+}
+
+json_t *wait_job_h(const srv *s, const char *const *headers, const char *id, const char *want,
+                   double timeout)
+{
+    double end = test_now_s() + timeout;
+    for (;;) {
+        json_t *j = get_json_h(s, headers, "/v1/jobs/%s", id);
+        const char *st = json_string_value(json_object_get(j, "status"));
+        cr_assert_not_null(st, "job %s has no status", id);
+        if ((want && strcmp(st, want) == 0) ||
+            (!want && (!strcmp(st, "succeeded") || !strcmp(st, "failed") ||
+                       !strcmp(st, "cancelled"))))
+            return j;
+        cr_assert(test_now_s() < end, "job %s still %s after %.0f s", id, st, timeout);
+        json_decref(j);
+        test_sleep_ms(20);
+    }
+}
+
+/* ---------------------------------------------------------------- Server-Sent Events */
+
+static size_t sse_write(char *data, size_t size, size_t nmemb, void *userp)
+{
+    sse_stream *k = userp;
+    size_t n = size * nmemb;
+    if (k->len + n + 1 > k->cap) {
+        size_t cap = (k->len + n + 1) * 2;
+        char *p = realloc(k->buf, cap);
+        if (!p)
+            return 0;
+        k->buf = p;
+        k->cap = cap;
+    }
+    memcpy(k->buf + k->len, data, n);
+    k->len += n;
+    k->buf[k->len] = '\0';
+    double t = test_now_s();
+    if (k->t_first_progress == 0 && strstr(k->buf, "event: progress"))
+        k->t_first_progress = t;
+    k->t_last = t;
+    return n;
+}
+
+CURLcode sse_read(const srv *s, const char *path, const char *const *headers, long timeout_ms,
+                  sse_stream *k, long *status, char *ctype, size_t ctlen)
+{
+    memset(k, 0, sizeof *k);
+    CURL *c = curl_easy_init();
+    cr_assert_not_null(c);
+    char url[512];
+    snprintf(url, sizeof url, "%s%s", s->base, path);
+    struct curl_slist *h = NULL;
+    for (int i = 0; headers && headers[i]; i++)
+        h = curl_slist_append(h, headers[i]);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sse_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, k);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    CURLcode rc = curl_easy_perform(c);
+    if (status) {
+        *status = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    }
+    if (ctype && ctlen) {
+        char *ct = NULL;
+        curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+        snprintf(ctype, ctlen, "%s", ct ? ct : "");
+    }
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return rc;
+}
+
+size_t sse_parse(const char *text, sse_event *out, size_t cap)
+{
+    size_t n = 0;
+    const char *p = text;
+    while (p && *p && n < cap) {
+        const char *end = strstr(p, "\n\n");
+        if (!end)
+            break;
+        sse_event e = {.id = -1};
+        for (const char *line = p; line < end;) {
+            const char *nl = memchr(line, '\n', (size_t)(end - line));
+            size_t ll = nl ? (size_t)(nl - line) : (size_t)(end - line);
+            if (!strncmp(line, "id: ", 4))
+                e.id = atol(line + 4);
+            else if (!strncmp(line, "event: ", 7))
+                snprintf(e.event, sizeof e.event, "%.*s", (int)(ll - 7), line + 7);
+            else if (!strncmp(line, "data: ", 6))
+                e.data = json_loadb(line + 6, ll - 6, 0, NULL);
+            line += ll + 1;
+        }
+        if (e.id >= 0)
+            out[n++] = e;
+        else
+            json_decref(e.data);
+        p = end + 2;
+    }
+    return n;
 }

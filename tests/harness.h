@@ -7,9 +7,12 @@
 #ifndef BACKPROPD_HARNESS_H
 #define BACKPROPD_HARNESS_H
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <stddef.h>
 #include <sys/types.h>
+
+#include "api/api.h"
 
 typedef struct {
     pid_t pid;
@@ -56,5 +59,83 @@ int resp_header(const resp *r, const char *name, char *buf, size_t len);
 
 /* Path of a file in tests/data (works from the repo root or build dirs). */
 const char *test_data_path(const char *name);
+
+/* ---- helpers shared by the tests that use the harness. Those that assert fail the current
+ * Criterion test, so call them from a test's own process. ---- */
+
+/* The server binary: BACKPROPD_BIN, default build/backpropd. */
+const char *srv_bin(void);
+/* Monotonic clock, in seconds and in milliseconds. */
+double test_now_s(void);
+double test_now_ms(void);
+void test_sleep_ms(int ms);
+/* A libcurl write callback that drops what it is given. */
+size_t test_curl_discard(char *data, size_t size, size_t n, void *userp);
+
+/* new: a whole file, NUL-terminated, its length in *len (asserts it can be read). */
+char *test_read_file(const char *path, size_t *len);
+/* new: tests/data/digits.csv (1797 rows: label, then 64 features) repeated `times` times. */
+char *test_digits_csv(int times, size_t *len);
+/* tests/data/digits.csv parsed in this process by the api codec (asserts it parses). */
+void test_digits_load(api_dataset *d);
+
+/* Asserts r is an RFC 9457 problem (Content-Type application/problem+json, a JSON body with
+ * "type", "title", this "status" and a "detail"); returns the detail (new). */
+char *problem_detail(const resp *r, long status);
+/* problem_detail, and the detail contains needle (NULL: anything). */
+void expect_problem(const resp *r, long status, const char *needle);
+
+/* POST body (content_type) to path with headers (may be NULL). Returns the HTTP status, 0 on a
+ * transport error; on 201 with a JSON body, its "id" is copied into id (idlen > 0). Does not
+ * assert: usable where a server may die mid-request. */
+long post_for_id(const srv *s, const char *path, const char *content_type, const char *body,
+                 size_t len, const char *const *headers, char *id, size_t idlen);
+/* POST /v1/datasets?name=digits with tests/data/digits.csv, asserting 201 and 1797 rows; the
+ * dataset id into id. */
+void upload_digits(const srv *s, char *id, size_t len);
+
+/* new: a job request {"network":{"layers":LAYERS},"dataset":DS,"training":{TRAINING}};
+ * layers and training are JSON text (training: the inside of the object). */
+char *job_body(const char *ds, const char *layers, const char *training);
+/* POST /v1/jobs (headers may be NULL) asserting 202, status "queued", Location and an id
+ * "job_" + 24 hex; the id into id. */
+void submit_job(const srv *s, const char *const *headers, const char *body, char *id,
+                size_t len);
+/* GET fmt… with headers (may be NULL) asserting 200; the body as text (new, free()). */
+char *get_text_h(const srv *s, const char *const *headers, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* GET fmt… with headers (may be NULL) asserting 200; the body as JSON (new). */
+json_t *get_json_h(const srv *s, const char *const *headers, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Polls GET /v1/jobs/{id} (every 20 ms, headers may be NULL) until its status is want, or
+ * final (succeeded, failed, cancelled) when want is NULL; asserts it gets there within
+ * timeout seconds. Returns the job (new). */
+json_t *wait_job_h(const srv *s, const char *const *headers, const char *id, const char *want,
+                   double timeout);
+/* ---- Server-Sent Events ---- */
+typedef struct {
+    char *buf;               /* new: everything received, NUL-terminated (free it) */
+    size_t len, cap;
+    double t_first_progress; /* test_now_s() when "event: progress" first arrived, else 0 */
+    double t_last;           /* test_now_s() of the last bytes */
+} sse_stream;
+/* GET path (headers may be NULL) as an event stream into *k (zeroed first) until the server
+ * ends it or timeout_ms passes. The status and Content-Type (ctype may be NULL) are filled
+ * when asked for. Returns libcurl's result (CURLE_OPERATION_TIMEDOUT after timeout_ms). */
+CURLcode sse_read(const srv *s, const char *path, const char *const *headers, long timeout_ms,
+                  sse_stream *k, long *status, char *ctype, size_t ctlen);
+typedef struct {
+    long id;
+    char event[16];
+    json_t *data; /* new */
+} sse_event;
+/* Parses "id: N\nevent: E\ndata: {…}\n\n" blocks (comments ": …" skipped) into out; returns
+ * how many. */
+size_t sse_parse(const char *text, sse_event *out, size_t cap);
+
+/* The same without headers. */
+#define get_text(s, ...) get_text_h((s), NULL, __VA_ARGS__)
+#define get_json(s, ...) get_json_h((s), NULL, __VA_ARGS__)
+#define wait_job(s, id, want, timeout) wait_job_h((s), NULL, (id), (want), (timeout))
 
 #endif

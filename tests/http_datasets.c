@@ -18,22 +18,6 @@
 
 /* ------------------------------------------------------------------ helpers */
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    cr_assert(buf);
-    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
 /* {"X": [[…]], "y": […]} with 17 significant digits (the same doubles). */
 static char *dataset_json(const api_dataset *d)
 {
@@ -53,23 +37,6 @@ static char *dataset_json(const api_dataset *d)
         o += (size_t)snprintf(t + o, cap - o, "%s%d", i ? "," : "", d->labels[i]);
     snprintf(t + o, cap - o, "]}");
     return t;
-}
-
-static void expect_problem(const resp *r, long status, const char *needle)
-{
-    char ct[128] = "";
-    cr_assert_eq(r->status, status, "status %ld, want %ld: %s", r->status, status, r->body);
-    cr_assert_eq(resp_header(r, "Content-Type", ct, sizeof ct), 0);
-    cr_assert(strncmp(ct, "application/problem+json", 24) == 0, "Content-Type %s", ct);
-    json_t *j = resp_json(r);
-    cr_assert(j, "not JSON: %s", r->body);
-    cr_assert_eq(json_integer_value(json_object_get(j, "status")), status);
-    cr_assert(json_is_string(json_object_get(j, "title")));
-    cr_assert(json_is_string(json_object_get(j, "type")));
-    const char *detail = json_string_value(json_object_get(j, "detail"));
-    cr_assert(detail && strstr(detail, needle), "detail \"%s\" does not name \"%s\"",
-              detail ? detail : "(none)", needle);
-    json_decref(j);
 }
 
 static void expect_alive(const srv *s)
@@ -116,7 +83,7 @@ static int64_t jint(const json_t *o, const char *k)
 Test(datasets, digits_as_csv_and_json_agree, .timeout = 60)
 {
     size_t len;
-    char *csv = read_file(test_data_path("digits.csv"), &len);
+    char *csv = test_digits_csv(1, &len);
     api_dataset d = {0};
     api_error err = {0};
     cr_assert_eq(api_dataset_parse_csv(&d, csv, len, &err), 0, "%s", err.detail);
@@ -350,13 +317,6 @@ static size_t feed_read(char *buf, size_t size, size_t n, void *arg)
     return k;
 }
 
-static size_t sink(char *p, size_t size, size_t n, void *arg)
-{
-    (void)p;
-    (void)arg;
-    return size * n;
-}
-
 /* A chunked POST; returns the status (0 if the connection failed before any answer). */
 static long post_chunked(const srv *s, const char *path, const char *type, const char *body,
                          size_t len)
@@ -375,7 +335,7 @@ static long post_chunked(const srv *s, const char *path, const char *type, const
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_READFUNCTION, feed_read);
     curl_easy_setopt(c, CURLOPT_READDATA, &f);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, test_curl_discard);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     long status = 0;

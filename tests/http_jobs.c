@@ -10,7 +10,6 @@
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,130 +23,10 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec d = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&d, NULL);
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    cr_assert_not_null(buf);
-    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
-/* Uploads tests/data/digits.csv; returns the dataset id in id. */
-static void upload_digits(const srv *s, char *id, size_t len)
-{
-    size_t n;
-    char *csv = read_file(test_data_path("digits.csv"), &n);
-    resp r;
-    cr_assert_eq(http_req(s, "POST", "/v1/datasets?name=digits", "text/csv", csv, n, NULL, &r), 0);
-    cr_assert_eq(r.status, 201, "upload: %ld %s", r.status, r.body);
-    json_t *j = resp_json(&r);
-    cr_assert_not_null(j);
-    snprintf(id, len, "%s", json_string_value(json_object_get(j, "id")));
-    cr_assert_eq(json_integer_value(json_object_get(j, "rows")), 1797);
-    json_decref(j);
-    resp_free(&r);
-    free(csv);
-}
-
-/* The digits data in process (labels and X), parsed by the api codec from the same file. */
-static void load_digits(api_dataset *d)
-{
-    size_t n;
-    char *csv = read_file(test_data_path("digits.csv"), &n);
-    api_error e = {0};
-    cr_assert_eq(api_dataset_parse_csv(d, csv, n, &e), 0, "%s", e.detail);
-    free(csv);
-}
-
-/* A job body for the digits set. training: the inside of the "training" object. */
-static char *job_body(const char *ds, const char *layers, const char *training)
-{
-    char *b = NULL;
-    cr_assert(asprintf(&b, "{\"network\":{\"layers\":%s},\"dataset\":\"%s\",\"training\":{%s}}",
-                       layers, ds, training) > 0);
-    return b;
-}
-
-/* POST /v1/jobs expecting 202; the job id into id. */
-static void submit(const srv *s, const char *body, char *id, size_t len)
-{
-    resp r;
-    cr_assert_eq(http_post_json(s, "/v1/jobs", body, &r), 0);
-    cr_assert_eq(r.status, 202, "submit: %ld %s", r.status, r.body);
-    json_t *j = resp_json(&r);
-    cr_assert_not_null(j);
-    snprintf(id, len, "%s", json_string_value(json_object_get(j, "id")));
-    cr_assert_str_eq(json_string_value(json_object_get(j, "status")), "queued");
-    char loc[128], want[128];
-    cr_assert_eq(resp_header(&r, "Location", loc, sizeof loc), 0);
-    snprintf(want, sizeof want, "/v1/jobs/%s", id);
-    cr_assert_str_eq(loc, want);
-    cr_assert_eq(strncmp(id, "job_", 4), 0);
-    cr_assert_eq(strlen(id), 28);
-    json_decref(j);
-    resp_free(&r);
-}
-
-/* GET a JSON path expecting 200 (new). */
-static json_t *get_json(const srv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static json_t *get_json(const srv *s, const char *fmt, ...)
-{
-    char path[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(path, sizeof path, fmt, ap);
-    va_end(ap);
-    resp r;
-    cr_assert_eq(http_get(s, path, &r), 0);
-    cr_assert_eq(r.status, 200, "GET %s: %ld %s", path, r.status, r.body);
-    json_t *j = resp_json(&r);
-    cr_assert_not_null(j, "GET %s: not JSON", path);
-    resp_free(&r);
-    return j;
-}
-
-/* Polls until the job's status is one of the final ones (or want); returns the job (new). */
-static json_t *wait_job(const srv *s, const char *id, const char *want, double timeout)
-{
-    double end = now_s() + timeout;
-    for (;;) {
-        json_t *j = get_json(s, "/v1/jobs/%s", id);
-        const char *st = json_string_value(json_object_get(j, "status"));
-        if ((want && strcmp(st, want) == 0) ||
-            (!want && (!strcmp(st, "succeeded") || !strcmp(st, "failed") ||
-                       !strcmp(st, "cancelled"))))
-            return j;
-        cr_assert(now_s() < end, "job %s still %s after %.0f s", id, st, timeout);
-        json_decref(j);
-        sleep_ms(20);
-    }
-}
-
 /* Polls until the running job has completed at least `epochs` epochs. */
 static void wait_epoch(const srv *s, const char *id, int64_t epochs, double timeout)
 {
-    double end = now_s() + timeout;
+    double end = test_now_s() + timeout;
     for (;;) {
         json_t *j = get_json(s, "/v1/jobs/%s", id);
         int64_t e = json_integer_value(json_object_get(json_object_get(j, "progress"), "epoch"));
@@ -156,39 +35,10 @@ static void wait_epoch(const srv *s, const char *id, int64_t epochs, double time
         json_decref(j);
         if (e >= epochs)
             return;
-        cr_assert(now_s() < end, "job %s: epoch %lld < %lld after %.0f s", id, (long long)e,
+        cr_assert(test_now_s() < end, "job %s: epoch %lld < %lld after %.0f s", id, (long long)e,
                   (long long)epochs, timeout);
-        sleep_ms(20);
+        test_sleep_ms(20);
     }
-}
-
-static char *weights_text(const srv *s, const char *id)
-{
-    char path[128];
-    snprintf(path, sizeof path, "/v1/jobs/%s/weights", id);
-    resp r;
-    cr_assert_eq(http_get(s, path, &r), 0);
-    cr_assert_eq(r.status, 200, "weights: %ld %s", r.status, r.body);
-    char *t = strdup(r.body);
-    resp_free(&r);
-    return t;
-}
-
-static void expect_problem(const resp *r, long status, const char *detail_part)
-{
-    cr_assert_eq(r->status, status, "want %ld, got %ld: %s", status, r->status, r->body);
-    json_t *j = resp_json(r);
-    cr_assert_not_null(j, "problem body is not JSON: %s", r->body);
-    const char *d = json_string_value(json_object_get(j, "detail"));
-    cr_assert_not_null(d);
-    cr_assert_eq(json_integer_value(json_object_get(j, "status")), status);
-    if (detail_part)
-        cr_assert_not_null(strstr(d, detail_part), "detail \"%s\" does not name \"%s\"", d,
-                           detail_part);
-    char ct[128];
-    cr_assert_eq(resp_header(r, "Content-Type", ct, sizeof ct), 0);
-    cr_assert_not_null(strstr(ct, "application/problem+json"));
-    json_decref(j);
 }
 
 /* J(Θ) of the served weights on all of digits, computed in this process by the core. */
@@ -200,7 +50,7 @@ static double local_cost(const json_t *weights, double lambda)
     double *theta = api_theta_parse(json_object_get(weights, "theta"), &spec, "theta", &e);
     cr_assert_not_null(theta, "%s", e.detail);
     api_dataset d = {0};
-    load_digits(&d);
+    test_digits_load(&d);
     double *Y = api_targets(&d, spec.sizes[spec.n_layers - 1], &e);
     cr_assert_not_null(Y);
     bp_error be = {{0}};
@@ -230,7 +80,7 @@ Test(jobs, digits_adam_learns_and_predicts, .timeout = 120)
     char *body = job_body(ds, "[64,25,10]",
                           "\"optimizer\":\"adam\",\"learning_rate\":0.01,\"lambda\":0.1,"
                           "\"batch_size\":64,\"epochs\":40,\"seed\":11,\"validation_split\":0.2");
-    submit(&s, body, id, sizeof id);
+    submit_job(&s, NULL, body, id, sizeof id);
     json_t *job = wait_job(&s, id, NULL, 60);
     cr_assert_str_eq(json_string_value(json_object_get(job, "status")), "succeeded");
     json_t *p = json_object_get(job, "progress");
@@ -261,7 +111,7 @@ Test(jobs, digits_adam_learns_and_predicts, .timeout = 120)
 
     /* Predictions on the first 300 rows agree with their labels. */
     api_dataset d = {0};
-    load_digits(&d);
+    test_digits_load(&d);
     json_t *X = json_array();
     for (int i = 0; i < 300; i++) {
         json_t *row = json_array();
@@ -324,12 +174,12 @@ Test(jobs, weights_are_the_model_gradient_sees, .timeout = 120)
     upload_digits(&s, ds, sizeof ds);
     char *body = job_body(ds, "[64,25,10]",
                           "\"optimizer\":\"lbfgs\",\"lambda\":1.0,\"epochs\":60,\"seed\":3");
-    submit(&s, body, id, sizeof id);
+    submit_job(&s, NULL, body, id, sizeof id);
     json_t *job = wait_job(&s, id, NULL, 60);
     cr_assert_str_eq(json_string_value(json_object_get(job, "status")), "succeeded");
     double reported = json_number_value(json_object_get(json_object_get(job, "progress"), "cost"));
 
-    char *wt = weights_text(&s, id);
+    char *wt = get_text(&s, "/v1/jobs/%s/weights", id);
     json_error_t je;
     json_t *w = json_loads(wt, 0, &je);
     cr_assert_not_null(w);
@@ -402,13 +252,15 @@ Test(jobs, same_seed_same_bytes_any_worker_count, .timeout = 120)
     upload_digits(&b, dsb, sizeof dsb);
     char *ba = job_body(dsa, "[64,30,10]", training);
     char *bb = job_body(dsb, "[64,30,10]", training);
-    submit(&a, ba, j1, sizeof j1); /* two at once on two workers */
-    submit(&a, ba, j2, sizeof j2);
-    submit(&b, bb, j3, sizeof j3);
+    submit_job(&a, NULL, ba, j1, sizeof j1); /* two at once on two workers */
+    submit_job(&a, NULL, ba, j2, sizeof j2);
+    submit_job(&b, NULL, bb, j3, sizeof j3);
     json_t *x = wait_job(&a, j1, "succeeded", 60);
     json_t *y = wait_job(&a, j2, "succeeded", 60);
     json_t *z = wait_job(&b, j3, "succeeded", 60);
-    char *w1 = weights_text(&a, j1), *w2 = weights_text(&a, j2), *w3 = weights_text(&b, j3);
+    char *w1 = get_text(&a, "/v1/jobs/%s/weights", j1);
+    char *w2 = get_text(&a, "/v1/jobs/%s/weights", j2);
+    char *w3 = get_text(&b, "/v1/jobs/%s/weights", j3);
     cr_assert(strlen(w1) > 10000);
     cr_assert_str_eq(w1, w2, "same seed twice: different weights");
     cr_assert_str_eq(w1, w3, "--workers 2 and --workers 1: different weights");
@@ -417,9 +269,9 @@ Test(jobs, same_seed_same_bytes_any_worker_count, .timeout = 120)
                         "\"optimizer\":\"adam\",\"learning_rate\":0.01,\"batch_size\":50,"
                         "\"epochs\":8,\"seed\":100,\"validation_split\":0.1,\"lambda\":0.5");
     char j4[64];
-    submit(&a, bc, j4, sizeof j4);
+    submit_job(&a, NULL, bc, j4, sizeof j4);
     json_decref(wait_job(&a, j4, "succeeded", 60));
-    char *w4 = weights_text(&a, j4);
+    char *w4 = get_text(&a, "/v1/jobs/%s/weights", j4);
     cr_assert(strcmp(w1, w4) != 0);
     free(w1);
     free(w2);
@@ -449,9 +301,9 @@ Test(jobs, cancel_delete_and_queue_limit, .timeout = 120)
     char ds[64], a[64], b[64], c[64];
     upload_digits(&s, ds, sizeof ds);
     char *body = job_body(ds, "[64,25,10]", LONG_JOB);
-    submit(&s, body, a, sizeof a);
+    submit_job(&s, NULL, body, a, sizeof a);
     wait_epoch(&s, a, 2, 30); /* A runs on the only worker */
-    submit(&s, body, b, sizeof b);
+    submit_job(&s, NULL, body, b, sizeof b);
     json_t *jb = get_json(&s, "/v1/jobs/%s", b);
     cr_assert_str_eq(json_string_value(json_object_get(jb, "status")), "queued");
     json_decref(jb);
@@ -479,13 +331,13 @@ Test(jobs, cancel_delete_and_queue_limit, .timeout = 120)
     cr_assert_eq(http_get(&s, path, &r), 0);
     expect_problem(&r, 404, b);
     resp_free(&r);
-    submit(&s, body, c, sizeof c);
+    submit_job(&s, NULL, body, c, sizeof c);
 
     /* Cancel the running job: answered as cancelled within about a second. */
     snprintf(path, sizeof path, "/v1/jobs/%s/cancel", a);
-    double t0 = now_s();
+    double t0 = test_now_s();
     cr_assert_eq(http_req(&s, "POST", path, NULL, NULL, 0, NULL, &r), 0);
-    double dt = now_s() - t0;
+    double dt = test_now_s() - t0;
     cr_assert_eq(r.status, 200, "cancel: %ld %s", r.status, r.body);
     json_t *ja = resp_json(&r);
     cr_assert_str_eq(json_string_value(json_object_get(ja, "status")), "cancelled");
@@ -532,7 +384,7 @@ Test(jobs, list_pagination_and_bad_requests, .timeout = 60)
     upload_digits(&s, ds, sizeof ds);
     char *body = job_body(ds, "[64,8,10]", "\"optimizer\":\"gd\",\"epochs\":2");
     for (int i = 0; i < 3; i++)
-        submit(&s, body, ids[i], sizeof ids[i]);
+        submit_job(&s, NULL, body, ids[i], sizeof ids[i]);
     json_t *p1 = get_json(&s, "/v1/jobs?limit=2");
     json_t *a1 = json_object_get(p1, "jobs");
     cr_assert_eq(json_array_size(a1), 2);
@@ -611,7 +463,7 @@ Test(jobs, list_pagination_and_bad_requests, .timeout = 60)
     char fid[64];
     b = job_body(ds, "[64,25,10],\"activation\":\"relu\",\"output\":\"linear\"",
                  "\"optimizer\":\"gd\",\"learning_rate\":1e12,\"epochs\":50");
-    submit(&s, b, fid, sizeof fid);
+    submit_job(&s, NULL, b, fid, sizeof fid);
     free(b);
     json_t *fj = wait_job(&s, fid, NULL, 30);
     cr_assert_str_eq(json_string_value(json_object_get(fj, "status")), "failed");
@@ -654,93 +506,19 @@ Test(jobs, list_pagination_and_bad_requests, .timeout = 60)
 
 /* ---------------------------------------------------------------- events */
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    double t_first_progress, t_last;
-    double t0;
-} sse_sink;
-
-static size_t sse_write(char *data, size_t size, size_t nmemb, void *userp)
+/* Reads a whole event stream (it must end by itself): 200, text/event-stream. */
+static void read_stream(const srv *s, const char *id, long last_id, sse_stream *k)
 {
-    sse_sink *k = userp;
-    size_t n = size * nmemb;
-    if (k->len + n + 1 > k->cap) {
-        k->cap = (k->len + n + 1) * 2;
-        k->buf = realloc(k->buf, k->cap);
-    }
-    memcpy(k->buf + k->len, data, n);
-    k->len += n;
-    k->buf[k->len] = '\0';
-    double t = now_s();
-    if (k->t_first_progress == 0 && strstr(k->buf, "event: progress"))
-        k->t_first_progress = t;
-    k->t_last = t;
-    return n;
-}
-
-/* Reads a whole event stream (it must end by itself). */
-static void read_stream(const srv *s, const char *id, long last_id, sse_sink *k, char *ctype)
-{
-    memset(k, 0, sizeof *k);
-    k->t0 = now_s();
-    CURL *c = curl_easy_init();
-    char url[256], hdr[64];
-    snprintf(url, sizeof url, "%s/v1/jobs/%s/events", s->base, id);
-    struct curl_slist *h = NULL;
-    if (last_id >= 0) {
-        snprintf(hdr, sizeof hdr, "Last-Event-ID: %ld", last_id);
-        h = curl_slist_append(h, hdr);
-    }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sse_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, k);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-    CURLcode rc = curl_easy_perform(c);
-    cr_assert_eq(rc, CURLE_OK, "stream: %s", curl_easy_strerror(rc));
+    char path[128], hdr[64];
+    snprintf(path, sizeof path, "/v1/jobs/%s/events", id);
+    snprintf(hdr, sizeof hdr, "Last-Event-ID: %ld", last_id);
+    const char *const h[] = {hdr, NULL};
     long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    char ct[64];
+    CURLcode rc = sse_read(s, path, last_id >= 0 ? h : NULL, 60000, k, &status, ct, sizeof ct);
+    cr_assert_eq(rc, CURLE_OK, "stream: %s", curl_easy_strerror(rc));
     cr_assert_eq(status, 200);
-    char *ct = NULL;
-    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
-    snprintf(ctype, 64, "%s", ct ? ct : "");
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-}
-
-typedef struct {
-    long id;
-    char event[16];
-    json_t *data;
-} sse_event;
-
-/* Parses "id: N\nevent: E\ndata: {…}\n\n" blocks; comments (": …") skipped. */
-static size_t parse_events(const char *text, sse_event *out, size_t cap)
-{
-    size_t n = 0;
-    const char *p = text;
-    while (*p && n < cap) {
-        const char *end = strstr(p, "\n\n");
-        if (!end)
-            break;
-        sse_event e = {.id = -1};
-        for (const char *line = p; line < end;) {
-            const char *nl = memchr(line, '\n', (size_t)(end - line));
-            size_t ll = nl ? (size_t)(nl - line) : (size_t)(end - line);
-            if (!strncmp(line, "id: ", 4))
-                e.id = atol(line + 4);
-            else if (!strncmp(line, "event: ", 7))
-                snprintf(e.event, sizeof e.event, "%.*s", (int)(ll - 7), line + 7);
-            else if (!strncmp(line, "data: ", 6))
-                e.data = json_loadb(line + 6, ll - 6, 0, NULL);
-            line += ll + 1;
-        }
-        if (e.id >= 0)
-            out[n++] = e;
-        p = end + 2;
-    }
-    return n;
+    cr_assert_not_null(strstr(ct, "text/event-stream"), "%s", ct);
 }
 
 Test(jobs, events_every_epoch_in_order_and_replay, .timeout = 120)
@@ -753,13 +531,11 @@ Test(jobs, events_every_epoch_in_order_and_replay, .timeout = 120)
     char *body = job_body(ds, "[64,40,10]",
                           "\"optimizer\":\"momentum\",\"learning_rate\":0.01,\"batch_size\":1,"
                           "\"epochs\":40,\"seed\":5");
-    submit(&s, body, id, sizeof id);
-    sse_sink k;
-    char ct[64];
-    read_stream(&s, id, -1, &k, ct);
-    cr_assert_not_null(strstr(ct, "text/event-stream"), "%s", ct);
+    submit_job(&s, NULL, body, id, sizeof id);
+    sse_stream k;
+    read_stream(&s, id, -1, &k);
     static sse_event ev[256];
-    size_t n = parse_events(k.buf, ev, 256);
+    size_t n = sse_parse(k.buf, ev, 256);
     /* queued, running, E progress, succeeded: ids 1, 2, 3..E+2, E+3. */
     cr_assert_eq(n, (size_t)E + 3, "got %zu events:\n%s", n, k.buf);
     cr_assert_str_eq(ev[0].event, "status");
@@ -790,9 +566,9 @@ Test(jobs, events_every_epoch_in_order_and_replay, .timeout = 120)
 
     /* Reconnect with Last-Event-ID: exactly what came after. */
     long after = 20;
-    read_stream(&s, id, after, &k, ct);
+    read_stream(&s, id, after, &k);
     static sse_event ev2[256];
-    size_t n2 = parse_events(k.buf, ev2, 256);
+    size_t n2 = sse_parse(k.buf, ev2, 256);
     cr_assert_eq(n2, (size_t)(E + 3 - after), "replay got %zu events", n2);
     for (size_t i = 0; i < n2; i++) {
         cr_assert_eq(ev2[i].id, after + 1 + (long)i);
@@ -823,22 +599,17 @@ Test(jobs, events_every_epoch_in_order_and_replay, .timeout = 120)
 typedef struct {
     const srv *s;
     const char *id;
-    sse_sink k;
+    long timeout_ms;
+    sse_stream k;
     CURLcode rc;
 } stream_thread;
 
 static void *stream_reader(void *arg)
 {
     stream_thread *t = arg;
-    CURL *c = curl_easy_init();
-    char url[256];
-    snprintf(url, sizeof url, "%s/v1/jobs/%s/events", t->s->base, t->id);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sse_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &t->k);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-    t->rc = curl_easy_perform(c);
-    curl_easy_cleanup(c);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/jobs/%s/events", t->id);
+    t->rc = sse_read(t->s, path, NULL, t->timeout_ms, &t->k, NULL, NULL, 0);
     return NULL;
 }
 
@@ -850,16 +621,16 @@ Test(jobs, events_end_on_shutdown, .timeout = 60)
     char ds[64], id[64];
     upload_digits(&s, ds, sizeof ds);
     char *body = job_body(ds, "[64,25,10]", LONG_JOB);
-    submit(&s, body, id, sizeof id);
+    submit_job(&s, NULL, body, id, sizeof id);
     wait_epoch(&s, id, 1, 30);
-    stream_thread t = {.s = &s, .id = id};
+    stream_thread t = {.s = &s, .id = id, .timeout_ms = 30000};
     pthread_t th;
     cr_assert_eq(pthread_create(&th, NULL, stream_reader, &t), 0);
-    sleep_ms(700);
-    double t0 = now_s();
+    test_sleep_ms(700);
+    double t0 = test_now_s();
     srv_stop(&s); /* asserts a clean exit 0 */
     pthread_join(th, NULL);
-    cr_assert(now_s() - t0 < 10, "shutdown with an open stream took %.1f s", now_s() - t0);
+    cr_assert(test_now_s() - t0 < 10, "shutdown with an open stream took %.1f s", test_now_s() - t0);
     cr_assert_eq(t.rc, CURLE_OK, "stream did not end cleanly: %s", curl_easy_strerror(t.rc));
     cr_assert_not_null(t.k.buf);
     cr_assert_not_null(strstr(t.k.buf, "event: progress"));
@@ -871,21 +642,6 @@ Test(jobs, events_end_on_shutdown, .timeout = 60)
 /* A stream on a queued job waits without a busy HTTP thread: it gets the queued status, then a
  * heartbeat comment within 15 s; meanwhile streams whose clients vanished and /healthz are
  * served, and shutdown with suspended streams is clean. */
-static void *vanishing_reader(void *arg)
-{
-    stream_thread *t = arg;
-    CURL *c = curl_easy_init();
-    char url[256];
-    snprintf(url, sizeof url, "%s/v1/jobs/%s/events", t->s->base, t->id);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sse_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &t->k);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 300L); /* then the client just goes away */
-    t->rc = curl_easy_perform(c);
-    curl_easy_cleanup(c);
-    return NULL;
-}
-
 Test(jobs, events_heartbeat_while_queued, .timeout = 90)
 {
     srv s;
@@ -894,16 +650,17 @@ Test(jobs, events_heartbeat_while_queued, .timeout = 90)
     char ds[64], a[64], b[64];
     upload_digits(&s, ds, sizeof ds);
     char *body = job_body(ds, "[64,25,10]", LONG_JOB);
-    submit(&s, body, a, sizeof a);
+    submit_job(&s, NULL, body, a, sizeof a);
     wait_epoch(&s, a, 1, 30);
-    submit(&s, body, b, sizeof b); /* stays queued behind a */
+    submit_job(&s, NULL, body, b, sizeof b); /* stays queued behind a */
 
     /* Ten clients that vanish, on the running and on the queued job. */
     stream_thread v[10];
     pthread_t vt[10];
     for (int i = 0; i < 10; i++) {
-        v[i] = (stream_thread){.s = &s, .id = i % 2 ? a : b};
-        cr_assert_eq(pthread_create(&vt[i], NULL, vanishing_reader, &v[i]), 0);
+        /* 300 ms, then the client just goes away */
+        v[i] = (stream_thread){.s = &s, .id = i % 2 ? a : b, .timeout_ms = 300};
+        cr_assert_eq(pthread_create(&vt[i], NULL, stream_reader, &v[i]), 0);
     }
     for (int i = 0; i < 10; i++)
         pthread_join(vt[i], NULL);
@@ -914,25 +671,25 @@ Test(jobs, events_heartbeat_while_queued, .timeout = 90)
         free(v[i].k.buf);
     }
 
-    stream_thread t = {.s = &s, .id = b};
+    stream_thread t = {.s = &s, .id = b, .timeout_ms = 30000};
     pthread_t th;
-    double t0 = now_s();
+    double t0 = test_now_s();
     cr_assert_eq(pthread_create(&th, NULL, stream_reader, &t), 0);
     /* With one HTTP thread, the suspended stream leaves it free. */
     for (int i = 0; i < 20; i++) {
         resp r;
-        sleep_ms(100);
+        test_sleep_ms(100);
         cr_assert_eq(http_get(&s, "/healthz", &r), 0);
         cr_assert_eq(r.status, 200);
         resp_free(&r);
     }
     for (;;) {
-        sleep_ms(200);
+        test_sleep_ms(200);
         if (t.k.buf && strstr(t.k.buf, ": heartbeat"))
             break;
-        cr_assert(now_s() - t0 < 17, "no heartbeat within 17 s");
+        cr_assert(test_now_s() - t0 < 17, "no heartbeat within 17 s");
     }
-    cr_assert(now_s() - t0 > 14, "heartbeat after %.1f s", now_s() - t0);
+    cr_assert(test_now_s() - t0 > 14, "heartbeat after %.1f s", test_now_s() - t0);
     cr_assert_not_null(strstr(t.k.buf, "id: 1\nevent: status\n"));
     cr_assert_null(strstr(t.k.buf, "id: 2\n"), "a queued job has no running event");
     srv_stop(&s); /* ends the open stream; exit 0 within the harness's limit */
@@ -959,7 +716,7 @@ Test(jobs, eight_jobs_two_workers, .timeout = 180)
                  "\"epochs\":25,\"seed\":%d,\"lambda\":0.3",
                  100 + i);
         char *b = job_body(ds, "[64,20,10]", tr);
-        submit(&s, b, id[i], sizeof id[i]);
+        submit_job(&s, NULL, b, id[i], sizeof id[i]);
         free(b);
     }
     resp m;
@@ -977,7 +734,7 @@ Test(jobs, eight_jobs_two_workers, .timeout = 180)
         double reported = json_number_value(json_object_get(p, "cost"));
         double acc = json_number_value(json_object_get(p, "accuracy"));
         cr_assert(acc > 0.9, "job %d: training accuracy %.3f", i, acc);
-        char *wt = weights_text(&s, id[i]);
+        char *wt = get_text(&s, "/v1/jobs/%s/weights", id[i]);
         json_t *w = json_loads(wt, 0, NULL);
         close_rel(local_cost(w, 0.3), reported, 1e-9, "job cost vs in-process cost");
         json_decref(w);
@@ -1004,7 +761,7 @@ Test(jobs, sigterm_mid_training_resumes_bit_exactly, .timeout = 180)
     char *body = job_body(ds, "[64,30,10]",
                           "\"optimizer\":\"adam\",\"learning_rate\":0.005,\"batch_size\":16,"
                           "\"epochs\":60,\"seed\":21,\"validation_split\":0.2,\"lambda\":0.2");
-    submit(&s, body, a, sizeof a);
+    submit_job(&s, NULL, body, a, sizeof a);
     wait_epoch(&s, a, 12, 60);
     srv_stop(&s); /* SIGTERM mid-training: checkpoint, release, exit 0 */
     char *log = srv_log(&s);
@@ -1014,10 +771,11 @@ Test(jobs, sigterm_mid_training_resumes_bit_exactly, .timeout = 180)
     json_t *ja = wait_job(&s, a, NULL, 120);
     cr_assert_str_eq(json_string_value(json_object_get(ja, "status")), "succeeded");
     /* The same job uninterrupted. */
-    submit(&s, body, b, sizeof b);
+    submit_job(&s, NULL, body, b, sizeof b);
     json_t *jb = wait_job(&s, b, NULL, 120);
     cr_assert_str_eq(json_string_value(json_object_get(jb, "status")), "succeeded");
-    char *wa = weights_text(&s, a), *wb = weights_text(&s, b);
+    char *wa = get_text(&s, "/v1/jobs/%s/weights", a);
+    char *wb = get_text(&s, "/v1/jobs/%s/weights", b);
     cr_assert_str_eq(wa, wb, "resumed weights differ from an uninterrupted run");
     json_t *ha = get_json(&s, "/v1/jobs/%s/cost", a), *hb = get_json(&s, "/v1/jobs/%s/cost", b);
     char *ta = json_dumps(ha, JSON_COMPACT | JSON_REAL_PRECISION(17));

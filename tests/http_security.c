@@ -24,12 +24,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static const char *bin(void)
-{
-    const char *b = getenv("BACKPROPD_BIN");
-    return b && *b ? b : "build/backpropd";
-}
-
 /* A fresh temp directory for keys files and certificates (removed by rm_tmpdir). */
 static void make_tmpdir(char *dir, size_t len)
 {
@@ -219,36 +213,37 @@ static void make_dataset(const srv *s, const char *key, int rows, char *id, size
     resp_free(&r);
 }
 
+/* The Authorization header list for key (NULL: none) in buf. */
+static const char *const *auth_headers(const char *key, char *buf, size_t len,
+                                       const char *h[2])
+{
+    snprintf(buf, len, "Authorization: Bearer %s", key ? key : "");
+    h[0] = buf;
+    h[1] = NULL;
+    return key ? h : NULL;
+}
+
+/* POST /v1/jobs as key: a [4, 3, 2] network on ds (202 expected); the id into id. */
 static void make_job(const srv *s, const char *key, const char *ds, int epochs, char *id,
                      size_t len)
 {
-    char body[512];
-    snprintf(body, sizeof body,
-             "{\"network\": {\"layers\": [4, 3, 2]}, \"dataset\": \"%s\", "
-             "\"training\": {\"epochs\": %d, \"seed\": 7}}", ds, epochs);
-    resp r = call(s, "POST", "/v1/jobs", key, NULL, body);
-    not_stub(&r, "POST /v1/jobs");
-    cr_assert_eq(r.status, 202, "POST /v1/jobs: %ld %s", r.status, r.body);
-    body_field(&r, "id", id, len);
+    char training[64], auth[256];
+    const char *h[2];
+    snprintf(training, sizeof training, "\"epochs\": %d, \"seed\": 7", epochs);
+    char *body = job_body(ds, "[4, 3, 2]", training);
+    submit_job(s, auth_headers(key, auth, sizeof auth, h), body, id, len);
+    free(body);
     id_format(id, "job_");
-    resp_free(&r);
 }
 
 /* Polls the job until it is in a final state (20 s at most); returns the status. */
 static void wait_final(const srv *s, const char *key, const char *job, char *status, size_t len)
 {
-    char path[128];
-    snprintf(path, sizeof path, "/v1/jobs/%s", job);
-    for (int i = 0; i < 400; i++) {
-        resp r = call(s, "GET", path, key, NULL, NULL);
-        cr_assert_eq(r.status, 200, "GET %s: %ld %s", path, r.status, r.body);
-        body_field(&r, "status", status, len);
-        resp_free(&r);
-        if (strcmp(status, "queued") != 0 && strcmp(status, "running") != 0)
-            return;
-        usleep(50000);
-    }
-    cr_assert_fail("job %s still %s after 20 s", job, status);
+    char auth[256];
+    const char *h[2];
+    json_t *j = wait_job_h(s, auth_headers(key, auth, sizeof auth, h), job, NULL, 20);
+    snprintf(status, len, "%s", json_string_value(json_object_get(j, "status")));
+    json_decref(j);
 }
 
 /* Replaces every occurrence of from by to (same length) in s. */
@@ -382,7 +377,7 @@ Test(keys, malformed_keys_file_refused, .timeout = 30)
     snprintf(keys, sizeof keys, "%s/keys", dir);
     write_file(keys, "# keys\nalice:" KEY_A "\nbob " KEY_B "\n");
     snprintf(cmd, sizeof cmd,
-             "timeout 10 %s --port 0 --data %s --api-keys-file %s 2>&1; echo rc=$?", bin(),
+             "timeout 10 %s --port 0 --data %s --api-keys-file %s 2>&1; echo rc=$?", srv_bin(),
              dir, keys);
     FILE *p = popen(cmd, "r");
     cr_assert_not_null(p);
@@ -786,7 +781,7 @@ Test(bind, beyond_loopback_needs_keys_or_insecure, .timeout = 60)
     char dir[64], cmd[1024], out[2048] = "";
     make_tmpdir(dir, sizeof dir);
     snprintf(cmd, sizeof cmd, "timeout 10 %s --bind 0.0.0.0 --port 0 --data %s 2>&1; echo rc=$?",
-             bin(), dir);
+             srv_bin(), dir);
     FILE *p = popen(cmd, "r");
     cr_assert_not_null(p);
     size_t n = fread(out, 1, sizeof out - 1, p);
@@ -823,12 +818,6 @@ Test(bind, beyond_loopback_needs_keys_or_insecure, .timeout = 60)
 
 /* ---------------------------------------------------------------- TLS */
 
-static size_t sink(char *p, size_t sz, size_t n, void *ud)
-{
-    (void)p, (void)ud;
-    return sz * n;
-}
-
 /* GET url; returns the HTTP status, or -1 on a transport/TLS error. tls: 0 any (1.2+ by
  * curl's default), 12 exactly TLS 1.2, 13 exactly TLS 1.3. cainfo NULL = system CAs. */
 static long https_get(const char *url, const char *cainfo, int tls)
@@ -836,7 +825,7 @@ static long https_get(const char *url, const char *cainfo, int tls)
     CURL *c = curl_easy_init();
     cr_assert_not_null(c);
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, test_curl_discard);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
     if (cainfo)
         curl_easy_setopt(c, CURLOPT_CAINFO, cainfo);
@@ -901,7 +890,7 @@ Test(tls, https_with_self_signed_certificate, .timeout = 90)
     /* a missing key file is a clear start-up error */
     snprintf(cmd, sizeof cmd,
              "timeout 10 %s --port 0 --data %s --tls-cert %s --tls-key %s/nope.pem "
-             ">/dev/null 2>&1", bin(), dir, cert, dir);
+             ">/dev/null 2>&1", srv_bin(), dir, cert, dir);
     cr_assert_neq(system(cmd), 0, "started without its TLS key");
     rm_tmpdir(dir);
 }

@@ -22,36 +22,15 @@
 
 #include "harness.h"
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static const char *bin(void)
-{
-    const char *b = getenv("BACKPROPD_BIN");
-    return b && *b ? b : "build/backpropd";
-}
-
 /* Checks r is an RFC 9457 problem with this status; returns its detail (new) for more checks. */
 static char *assert_problem(const resp *r, long status)
 {
-    cr_assert_eq(r->status, status, "expected %ld, got %ld: %s", status, r->status, r->body);
+    char *detail = problem_detail(r, status);
     char ct[128];
     cr_assert_eq(resp_header(r, "Content-Type", ct, sizeof ct), 0, "no Content-Type");
     cr_assert_str_eq(ct, "application/problem+json");
-    json_t *j = resp_json(r);
-    cr_assert_not_null(j, "problem body is not JSON: %s", r->body);
-    cr_assert(json_is_string(json_object_get(j, "type")), "no type: %s", r->body);
-    cr_assert(json_is_string(json_object_get(j, "title")), "no title: %s", r->body);
-    cr_assert_eq(json_integer_value(json_object_get(j, "status")), status, "%s", r->body);
-    const char *detail = json_string_value(json_object_get(j, "detail"));
-    cr_assert(detail && *detail, "no detail: %s", r->body);
-    char *copy = strdup(detail);
-    json_decref(j);
-    return copy;
+    cr_assert(*detail, "no detail: %s", r->body);
+    return detail;
 }
 
 /* Runs the binary with args (no server harness); captures stdout and stderr (new) and the
@@ -64,7 +43,7 @@ static void run_bin(const char *const *args, char **out, char **err, int *exit_c
     cr_assert(fo >= 0 && fe >= 0);
     const char *argv[32];
     int n = 0;
-    argv[n++] = bin();
+    argv[n++] = srv_bin();
     for (int i = 0; args[i] && n < 31; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
@@ -77,14 +56,14 @@ static void run_bin(const char *const *args, char **out, char **err, int *exit_c
         _exit(127);
     }
     int status = 0;
-    double deadline = now_ms() + timeout_ms;
+    double deadline = test_now_ms() + timeout_ms;
     *exit_code = -1;
     for (;;) {
         if (waitpid(pid, &status, WNOHANG) == pid) {
             *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
             break;
         }
-        if (now_ms() > deadline) {
+        if (test_now_ms() > deadline) {
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
             break;
@@ -331,8 +310,8 @@ static char *raw_exchange(int port, const char *request)
     cr_assert_eq(write(fd, request, len), (ssize_t)len);
     char *buf = calloc(1, 65536);
     size_t used = 0;
-    double deadline = now_ms() + 5000;
-    while (used < 65535 && now_ms() < deadline) {
+    double deadline = test_now_ms() + 5000;
+    while (used < 65535 && test_now_ms() < deadline) {
         struct pollfd p = {fd, POLLIN, 0};
         if (poll(&p, 1, 100) <= 0)
             continue;
@@ -471,13 +450,6 @@ Test(http_server, openapi_document_is_served)
     srv_cleanup(&s);
 }
 
-static size_t sink(void *p, size_t size, size_t n, void *u)
-{
-    (void)p;
-    (void)u;
-    return size * n;
-}
-
 Test(http_server, keep_alive_connections_are_reused)
 {
     srv s;
@@ -485,7 +457,7 @@ Test(http_server, keep_alive_connections_are_reused)
     CURL *c = curl_easy_init();
     cr_assert(c);
     char url[128];
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, test_curl_discard);
     long connects = -1, status = 0;
 
     snprintf(url, sizeof url, "%s/healthz", s.base);
@@ -577,9 +549,9 @@ Test(http_server, sigterm_exits_zero_quickly)
     resp r;
     cr_assert_eq(http_get(&s, "/healthz", &r), 0);
     resp_free(&r);
-    double t0 = now_ms();
+    double t0 = test_now_ms();
     srv_stop(&s); /* asserts exit 0 and a clean log */
-    double ms = now_ms() - t0;
+    double ms = test_now_ms() - t0;
     cr_assert(ms < 10000, "shutdown took %.0f ms", ms);
     char *log = srv_log(&s);
     cr_assert(log && strstr(log, "event=stopped"), "no 'stopped' line in the log");
@@ -640,7 +612,7 @@ Test(http_server, https_with_tls_cert_and_key)
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CAINFO, cert);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L); /* the name is localhost, we dial an IP */
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, test_curl_discard);
     cr_assert_eq(curl_easy_perform(c), CURLE_OK);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);

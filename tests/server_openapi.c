@@ -2,7 +2,10 @@
  * endpoints: every route is documented under the same path and method, and every documented
  * path + method is a route. The YAML is read simply by indentation: under the top-level
  * "paths:", a key indented by 2 is a path and a key indented by 4 that names an HTTP method
- * is an operation of it.
+ * is an operation of it. Further checks on the same reading: every operation has a unique
+ * operationId; the open routes (and only they) say "security: []"; every /v1 operation lists
+ * 401 and 503, every route that takes a body 413 and 415; every "$ref" points at a component
+ * that exists. (tests/http_openapi.c replays the examples against a live server.)
  */
 #include <criterion/criterion.h>
 #include <ctype.h>
@@ -17,6 +20,10 @@
 typedef struct {
     char method[8];
     char path[128];
+    char op_id[64];
+    int open;          /* "security: []" */
+    int statuses[32];
+    int n_status;
 } op;
 
 static char *read_yaml(void)
@@ -73,8 +80,9 @@ static int parse_ops(char *yaml, op *ops)
 {
     static const char *const methods[] = {"get", "put", "post", "delete", "patch", "head",
                                           "options", "trace"};
-    int n = 0, in_paths = 0;
+    int n = 0, in_paths = 0, in_responses = 0;
     char path[128] = "";
+    op *cur = NULL;
     for (char *line = strtok(yaml, "\n"); line; line = strtok(NULL, "\n")) {
         const char *t = line + indent_of(line);
         if (*t == '\0' || *t == '#' || *t == '\r')
@@ -83,26 +91,57 @@ static int parse_ops(char *yaml, op *ops)
         char key[128];
         if (ind == 0) {
             in_paths = strncmp(line, "paths:", 6) == 0;
+            cur = NULL;
             continue;
         }
-        if (!in_paths || !bare_key(line, key, sizeof key))
+        if (!in_paths)
+            continue;
+        if (cur && ind == 6) {
+            in_responses = strncmp(t, "responses:", 10) == 0;
+            if (strncmp(t, "operationId: ", 13) == 0)
+                snprintf(cur->op_id, sizeof cur->op_id, "%s", t + 13);
+            if (strcmp(t, "security: []") == 0)
+                cur->open = 1;
+        }
+        if (!bare_key(line, key, sizeof key))
             continue;
         if (ind == 2) {
             snprintf(path, sizeof path, "%s", key);
+            cur = NULL;
         } else if (ind == 4 && path[0]) {
+            cur = NULL;
             for (size_t m = 0; m < sizeof methods / sizeof *methods; m++) {
                 if (strcmp(key, methods[m]) != 0)
                     continue;
                 cr_assert(n < MAX_OPS);
+                cur = &ops[n++];
+                memset(cur, 0, sizeof *cur);
                 for (size_t i = 0; key[i]; i++)
-                    ops[n].method[i] = (char)toupper((unsigned char)key[i]);
-                ops[n].method[strlen(key)] = '\0';
-                snprintf(ops[n].path, sizeof ops[n].path, "%s", path);
-                n++;
+                    cur->method[i] = (char)toupper((unsigned char)key[i]);
+                cur->method[strlen(key)] = '\0';
+                snprintf(cur->path, sizeof cur->path, "%s", path);
             }
+        } else if (cur && in_responses && ind == 8 && cur->n_status < 32) {
+            cur->statuses[cur->n_status++] = atoi(key);
         }
     }
     return n;
+}
+
+static const op *op_of(const op *ops, int n, const char *method, const char *path)
+{
+    for (int k = 0; k < n; k++)
+        if (strcmp(ops[k].method, method) == 0 && strcmp(ops[k].path, path) == 0)
+            return &ops[k];
+    return NULL;
+}
+
+static int lists(const op *o, int status)
+{
+    for (int i = 0; i < o->n_status; i++)
+        if (o->statuses[i] == status)
+            return 1;
+    return 0;
 }
 
 Test(openapi, matches_route_table)
@@ -160,4 +199,72 @@ Test(openapi, parser_reads_indentation)
     cr_assert_str_eq(ops[1].method, "DELETE");
     cr_assert_str_eq(ops[2].method, "POST");
     cr_assert_str_eq(ops[2].path, "/b/{id}");
+}
+
+Test(openapi, operations_are_complete)
+{
+    char *yaml = read_yaml();
+    op ops[MAX_OPS];
+    int n = parse_ops(yaml, ops);
+    free(yaml);
+    cr_assert_eq(n, n_routes);
+    for (int k = 0; k < n; k++) {
+        cr_expect(ops[k].op_id[0], "%s %s has no operationId", ops[k].method, ops[k].path);
+        for (int i = 0; i < k; i++)
+            cr_expect(strcmp(ops[i].op_id, ops[k].op_id) != 0,
+                      "operationId %s is used by %s %s and %s %s", ops[k].op_id, ops[i].method,
+                      ops[i].path, ops[k].method, ops[k].path);
+        cr_expect_gt(ops[k].n_status, 0, "%s %s lists no responses", ops[k].method, ops[k].path);
+    }
+    for (int i = 0; i < n_routes; i++) {
+        const op *o = op_of(ops, n, routes[i].method, routes[i].pattern);
+        cr_assert(o);
+        cr_expect_eq(o->open, routes[i].open, "%s %s: security: [] %s, but the route is %s",
+                     o->method, o->path, o->open ? "given" : "missing",
+                     routes[i].open ? "open" : "behind the API key");
+        if (!routes[i].open) {
+            cr_expect(lists(o, 401), "%s %s does not list 401", o->method, o->path);
+            cr_expect(lists(o, 503), "%s %s does not list 503", o->method, o->path);
+        }
+        if (routes[i].accepts) {
+            cr_expect(lists(o, 413), "%s %s takes a body but does not list 413", o->method,
+                      o->path);
+            cr_expect(lists(o, 415), "%s %s takes a body but does not list 415", o->method,
+                      o->path);
+            cr_expect(lists(o, 400), "%s %s takes a body but does not list 400", o->method,
+                      o->path);
+        }
+    }
+}
+
+/* Every $ref: "#/components/<kind>/<name>" names a component that is defined. */
+Test(openapi, refs_resolve)
+{
+    char *yaml = read_yaml();
+    int refs = 0;
+    for (const char *p = strstr(yaml, "$ref: \"#/components/"); p;
+         p = strstr(p + 1, "$ref: \"#/components/")) {
+        const char *kind = p + strlen("$ref: \"#/components/");
+        const char *slash = strchr(kind, '/');
+        cr_assert(slash);
+        const char *name = slash + 1;
+        size_t kl = (size_t)(slash - kind), nl = strcspn(name, "\"");
+        char want_kind[64], want_name[80];
+        cr_assert(kl + 4 < sizeof want_kind && nl + 8 < sizeof want_name);
+        snprintf(want_kind, sizeof want_kind, "\n  %.*s:\n", (int)kl, kind);
+        snprintf(want_name, sizeof want_name, "\n    %.*s:", (int)nl, name);
+        const char *comp = strstr(yaml, "\ncomponents:\n");
+        cr_assert(comp);
+        const char *sec = strstr(comp, want_kind);
+        cr_assert(sec, "no components/%.*s section", (int)kl, kind);
+        const char *end = sec + 1;
+        while ((end = strstr(end, "\n  ")) && end[3] == ' ') /* next 2-indented key ends it */
+            end++;
+        const char *def = strstr(sec, want_name);
+        cr_expect(def && (!end || def < end), "$ref to components/%.*s/%.*s, which is not "
+                  "defined", (int)kl, kind, (int)nl, name);
+        refs++;
+    }
+    free(yaml);
+    cr_assert_gt(refs, 50);
 }

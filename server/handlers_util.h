@@ -1,0 +1,42 @@
+/* handlers_util.h — what every h_*.c handler needs and used to write again: the problem
+ * reply for a failed store call, ids made safe to quote in a message, new random ids, RFC 3339
+ * times, and the problem reply for an api_error. Thread-safe; no state.
+ */
+#ifndef BACKPROPD_HANDLERS_UTIL_H
+#define BACKPROPD_HANDLERS_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api/api.h"
+#include "http.h"
+#include "store.h"
+
+/* The problem for a failed store call (code < 0) into err: 404 `<field>: no <kind> "<id>"`
+ * (field: where the id came from, "id" for the path, "dataset" for a body field; the id
+ * sanitized), 507 the store is full, 503 busy (and Retry-After: 1 added to r's reply), 409
+ * `<kind> "<id>": <msg>` for a conflict, else 500 (a bug or a broken disk: logged with the
+ * request number). kind: "dataset", "job". */
+void hu_store_problem(api_error *err, req *r, int code, const store_error *se,
+                      const char *field, const char *kind, const char *id);
+
+/* Sets the reply for a failed store call on an id from the path (hu_store_problem with field
+ * "id"). Returns HANDLER_OK. */
+handler_result hu_reply_store_error(req *r, int code, const store_error *se, const char *kind,
+                                    const char *id);
+
+/* Sets the problem reply err describes (status 500 if it has none: a bug). */
+handler_result hu_reply_api_error(req *r, const api_error *err);
+
+/* A copy of text (an id from the URL, a key from a body) safe to quote in a message: bytes
+ * outside printable ASCII, quotes and backslashes become '?'. NULL prints as "". Returns out. */
+const char *hu_safe_id(const char *text, char *out, size_t cap);
+
+/* prefix + 24 lower-case hex digits from 96 bits of getrandom(2) into out (cap >= prefix + 25).
+ * 0 ok, -1 if the kernel gave no randomness (answer 503). */
+int hu_random_id(char *out, size_t cap, const char *prefix);
+
+/* "2024-05-01T12:00:00Z" for a Unix time in seconds (UTC). */
+void hu_rfc3339(char out[32], int64_t unix_seconds);
+
+#endif
