@@ -51,8 +51,9 @@ static void gemms_only(const workload *wl, const double *theta, double *dtheta, 
 {
     const bp_spec *s = &wl->spec;
     int L = s->n_layers;
-    for (int64_t r0 = 0; r0 < wl->m; r0 += BP_CHUNK_ROWS) {
-        int n = (int)(wl->m - r0 < BP_CHUNK_ROWS ? wl->m - r0 : BP_CHUNK_ROWS);
+    int64_t chunk = bp_chunk_rows(s);
+    for (int64_t r0 = 0; r0 < wl->m; r0 += chunk) {
+        int n = (int)(wl->m - r0 < chunk ? wl->m - r0 : chunk);
         const double *A = wl->X + r0 * s->sizes[0];
         int64_t off = 0;
         for (int l = 0; l + 1 < L; l++) {

@@ -68,9 +68,13 @@ int bp_check_finite(const double *v, int64_t n, int64_t *bad_index);
 
 /* ---- Workspace: activations and deltas for a chunk of rows, allocated once ---- */
 typedef struct bp_work bp_work;
-/* new. Holds activations/deltas for min(max_rows, BP_CHUNK_ROWS) rows; any m is processed in
- * chunks of that size (results independent of max_rows: chunk size is fixed). */
+/* new. Holds activations/deltas for min(max_rows, bp_chunk_rows(spec)) rows; any m is
+ * processed in chunks of that size (results independent of max_rows: the chunk size is a
+ * function of the spec alone, at most BP_CHUNK_ROWS). */
 #define BP_CHUNK_ROWS 2048
+/* Rows per chunk for this (valid) spec: 64..BP_CHUNK_ROWS, smaller for networks of small
+ * layers (their activations then stay in cache), BP_CHUNK_ROWS for the rest. */
+int64_t bp_chunk_rows(const bp_spec *spec);
 bp_work *bp_work_new(const bp_spec *spec, int64_t max_rows, bp_error *err);
 void bp_work_free(bp_work *w);
 /* Bytes the workspace holds (for memory accounting). */

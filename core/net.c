@@ -196,6 +196,27 @@ static int64_t pad8(int64_t n)
     return (n + 7) & ~(int64_t)7;
 }
 
+/* Rows per chunk for this network: networks whose every layer is small (s_l·s_{l+1} ≤ 8192,
+ * e.g. digits' 64-32-10) are bound by how their activations fit in L1/L2 and by OpenBLAS's
+ * small-matrix kernels, so they take 2^17 / max s_l·s_{l+1} rows (64 for 64-32-10: 0.46 ms
+ * instead of 0.60 for its full-batch J+grad); larger networks take BP_CHUNK_ROWS, where the
+ * GEMMs reach their best rate. A function of the spec alone: results never depend on how many
+ * rows a workspace was sized for. */
+int64_t bp_chunk_rows(const bp_spec *spec)
+{
+    int64_t max_prod = 1;
+    for (int l = 0; l + 1 < spec->n_layers; l++) {
+        int64_t p = (int64_t)spec->sizes[l] * spec->sizes[l + 1];
+        max_prod = p > max_prod ? p : max_prod;
+    }
+    if (max_prod > 8192)
+        return BP_CHUNK_ROWS;
+    int64_t rows = 64;
+    while (rows < BP_CHUNK_ROWS && 2 * rows * max_prod <= ((int64_t)1 << 17))
+        rows *= 2;
+    return rows;
+}
+
 bp_work *bp_work_new(const bp_spec *spec, int64_t max_rows, bp_error *err)
 {
     if (bp_spec_validate(spec, err) != 0)
@@ -205,7 +226,7 @@ bp_work *bp_work_new(const bp_spec *spec, int64_t max_rows, bp_error *err)
         return NULL;
     }
     int L = spec->n_layers;
-    int64_t chunk = getenv("BPCHUNK") ? atoi(getenv("BPCHUNK")) : BP_CHUNK_ROWS; /* TEMP */
+    int64_t chunk = bp_chunk_rows(spec);
     int64_t rows = max_rows < chunk ? max_rows : chunk;
     int64_t max_hidden = 0, max_units = 0;
     for (int l = 1; l < L; l++) {

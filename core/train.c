@@ -442,7 +442,7 @@ bp_trainer *bp_trainer_new(const bp_spec *spec, const bp_train_config *cfg, cons
     t->work = bp_work_new(spec, t->batch, err);
     if (!t->work)
         goto fail;
-    if (t->batch < BP_CHUNK_ROWS && t->batch < m_eval) {
+    if (t->batch < bp_chunk_rows(spec) && t->batch < m_eval) {
         t->eval_work = bp_work_new(spec, m_eval, err);
         if (!t->eval_work)
             goto fail;

@@ -6,7 +6,7 @@
  * The store is the queue of record. POST /v1/jobs writes a queued job and calls jobs_notify();
  * nothing about the job is kept in memory until a worker claims it. --workers threads loop:
  * store_job_claim() with a lease (LEASE_MS) under a per-process worker id
- * "host:pid:boot:n"; when nothing is claimable a worker sleeps on `work_cond` until
+ * "host:pid:boot:n" (boot: random per process start); when nothing is claimable a worker sleeps on `work_cond` until
  * jobs_notify() bumps `notify_seq` or one second passes (jobs queued by another instance and
  * leases that expired are then picked up). A claimed job runs entirely on its worker's thread
  * with its own spec, dataset copy, targets, trainer (PRNG, workspace, optimizer state) and
@@ -25,9 +25,13 @@
  * one transaction. A failed write (disk full...) is logged and retried at the next interval;
  * training goes on. On shutdown the worker is cancelled at a batch boundary, writes the last
  * epoch-boundary image it holds, and releases the job back to the queue; the next start (or
- * another instance) resumes it bit-exactly. A job whose process died keeps status running
- * with a lease that expires within LEASE_MS; then any worker claims it and resumes from its
- * last checkpoint (so a killed single instance resumes its jobs at most LEASE_MS after start).
+ * another instance) resumes it bit-exactly. A job whose process died (kill -9, crash) keeps
+ * status running with its lease. At start, before the workers, jobs_recover_dead_leases()
+ * (jobs_lease.h) gives back to the queue every job leased by a process of this host that is
+ * provably gone (no such pid, or our own pid with another boot id: a restarted container),
+ * with a compare-and-set on the lease owner; a restarted instance resumes them at once from
+ * their last checkpoint. Jobs of other hosts wait for their lease to expire (LEASE_MS), then
+ * any worker claims them.
  *
  * Threads: each worker uses ONE BLAS thread (OpenBLAS gives different bits at different thread
  * counts, and weights must not depend on --workers) and runs at nice 10, so HTTP threads win
@@ -67,6 +71,7 @@
 #include "api/jobs_codec.h"
 #include "blas_env.h"
 #include "core/bp.h"
+#include "jobs_lease.h"
 #include "jobs_live.h"
 #include "log.h"
 
@@ -618,9 +623,11 @@ static void *worker_main(void *arg)
 {
     worker *w = arg;
     jobs *j = w->j;
-    /* Training is batch work: nice 10 for this thread, so HTTP threads (nice 0) win the CPU
-     * when they compete with it and requests stay fast while every core trains. */
-    setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
+    /* Training is batch work: nice 19 for this thread (CFS weight 15 against 1024 for nice 0),
+     * so HTTP threads win the CPU when they compete with it and requests stay fast while every
+     * core trains. (Not SCHED_IDLE: it would let any other busy process starve jobs and their
+     * leases.) */
+    setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
     for (;;) {
         pthread_mutex_lock(&j->mu);
         uint64_t seq = j->notify_seq;
@@ -756,12 +763,13 @@ int jobs_start(jobs *j, char *err, size_t errlen)
     int blas = 1;
     blas_set_threads(blas);
 
-    char host[64] = "host";
-    gethostname(host, sizeof host - 1);
-    host[sizeof host - 1] = '\0';
-    uint32_t boot = 0;
-    if (getrandom(&boot, sizeof boot, 0) != (ssize_t)sizeof boot)
-        boot = (uint32_t)time(NULL);
+    /* Lease owner identity "host:pid:boot:n" (jobs_lease.h). Before any worker claims, the
+     * jobs this host's dead processes left running go back to the queue at once instead of
+     * waiting LEASE_MS for their leases to run out. */
+    char host[80], boot[24];
+    jobs_lease_self(host, sizeof host, boot, sizeof boot);
+    int recovered = 0;
+    jobs_recover_dead_leases(j->s->st, host, getpid(), boot, LEASE_MS, &recovered);
 
     j->workers = calloc((size_t)n, sizeof *j->workers);
     if (!j->workers) {
@@ -773,7 +781,7 @@ int jobs_start(jobs *j, char *err, size_t errlen)
         worker *w = &j->workers[i];
         w->j = j;
         w->n = i;
-        snprintf(w->worker_id, sizeof w->worker_id, "%.60s:%ld:%08x:%d", host, (long)getpid(),
+        snprintf(w->worker_id, sizeof w->worker_id, "%.70s:%ld:%.16s:%d", host, (long)getpid(),
                  boot, i);
         if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
             snprintf(err, errlen, "jobs: cannot start worker thread %d: %s", i, strerror(errno));
@@ -788,8 +796,8 @@ int jobs_start(jobs *j, char *err, size_t errlen)
         return -1;
     }
     j->ticker_started = 1;
-    log_event(LOG_INFO, "jobs", "workers=%d blas_threads=%d lease_ms=%d", n, blas,
-              LEASE_MS);
+    log_event(LOG_INFO, "jobs", "workers=%d blas_threads=%d lease_ms=%d recovered=%d", n, blas,
+              LEASE_MS, recovered);
     return 0;
 }
 

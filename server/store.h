@@ -93,6 +93,8 @@ typedef struct {
     int64_t created_at, started_at, finished_at; /* unix ms, 0 = not yet */
     char error[512];
     store_progress progress;
+    char lease_owner[96]; /* running: the worker holding the lease ("host:pid:boot:n"), else "" */
+    int64_t lease_until;  /* unix ms the lease runs to; 0 = none */
 } store_job;
 void store_job_clear(store_job *j); /* frees spec_json; the struct itself is the caller's */
 void store_jobs_free(store_job *jobs, size_t n);
@@ -121,6 +123,21 @@ int store_job_renew(store *s, const char *id, const char *worker_id, int64_t lea
                     int *cancel_requested, store_error *err);
 /* Gives a claimed job back to the queue (shutdown), keeping its checkpoint. */
 int store_job_release(store *s, const char *id, const char *worker_id, store_error *err);
+
+/* The lease of one running job. */
+typedef struct {
+    char id[40];
+    char lease_owner[96];
+    int64_t lease_until;  /* unix ms */
+} store_lease;
+/* new: *out array of the *n running jobs' leases, in queue order (start-up recovery). */
+int store_job_leases(store *s, store_lease **out, size_t *n, store_error *err);
+/* Compare-and-set for start-up recovery: if running job id is still leased by lease_owner (a
+ * worker known to be dead), ends that lease at once: the job goes back to queued (cancelled
+ * if a cancel was requested) keeping its seq, started_at, history and checkpoint, claimable
+ * immediately. STORE_CONFLICT if someone else holds it now or it is not running (so a live
+ * worker that renewed meanwhile is never robbed), STORE_NOT_FOUND if there is no such job. */
+int store_job_expire_lease(store *s, const char *id, const char *lease_owner, store_error *err);
 
 /* One transaction: appends cost history rows [first_epoch .. first_epoch+n-1] (replacing any
  * rows at or after first_epoch: a resumed job rewrites what it redid), stores the checkpoint

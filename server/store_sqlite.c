@@ -109,7 +109,7 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 #define JOB_COLS                                                                            \
     "id, owner, dataset_id, spec_json, status, cancel_requested, seq, created_at, started_at, " \
     "finished_at, error, p_epoch, p_epochs, p_cost, p_validation_cost, p_accuracy, "         \
-    "p_samples_per_second"
+    "p_samples_per_second, lease_owner, lease_until"
 #define DS_COLS "id, owner, name, rows, features, outputs, has_labels, bytes, created_at, " \
                 "x_format, y_format"
 
@@ -157,6 +157,8 @@ static const char *const queries[Q__COUNT] = {
                       "finished_at = CASE WHEN cancel_requested THEN ?3 ELSE 0 END, "
                       "lease_owner = NULL, lease_until = 0 "
                       "WHERE id = ?1 AND status = 1 AND lease_owner = ?2",
+    [Q_JOB_LEASES] = "SELECT id, lease_owner, lease_until FROM jobs WHERE status = 1 "
+                     "ORDER BY seq",
     [Q_JOB_PROGRESS] = "UPDATE jobs SET p_epoch = ?2, p_epochs = ?3, p_cost = ?4, "
                        "p_validation_cost = ?5, p_accuracy = ?6, p_samples_per_second = ?7 "
                        "WHERE id = ?1",

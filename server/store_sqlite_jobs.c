@@ -11,6 +11,9 @@
  * previous one and the history rows from its first epoch on in one transaction, so a crash
  * leaves either the old or the new checkpoint, never a mix. Final weights stay in the
  * checkpoint row (its resume image is dropped at finish).
+ * Start-up recovery (jobs_lease.c) lists the running jobs' leases and expires those of workers
+ * known dead with the same compare-and-set on lease_owner as a release, so a lease renewed or
+ * claimed by someone else in between is left alone.
  * Extension: reads that take an owner accept owner == NULL meaning "any owner" (internal
  * callers such as the workers); writes by a tenant require the owner.
  */
@@ -80,6 +83,8 @@ static int read_job(sqlite3_stmt *st, store_job *j, store_error *err)
     j->progress.validation_cost = sq_column_real(st, 14);
     j->progress.accuracy = sq_column_real(st, 15);
     j->progress.samples_per_second = sq_column_real(st, 16);
+    sq_copy_text(j->lease_owner, sizeof j->lease_owner, st, 17);
+    j->lease_until = sqlite3_column_int64(st, 18);
     return 0;
 }
 
@@ -402,7 +407,11 @@ fail:
     return err->code;
 }
 
-int store_job_release(store *s, const char *id, const char *worker_id, store_error *err)
+/* Ends the lease of running job id held by worker_id (compare-and-set on the owner): back to
+ * queued, or cancelled when a cancel was requested. Release and expiry are the same write;
+ * only the error for "no such job" differs (expiry tells NOT_FOUND from CONFLICT). */
+static int end_lease(store *s, const char *id, const char *worker_id, int tell_missing,
+                     const char *what, store_error *err)
 {
     sconn *c = sq_conn(s, err);
     if (!c)
@@ -415,16 +424,82 @@ int store_job_release(store *s, const char *id, const char *worker_id, store_err
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, worker_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, sq_now_ms());
-    if (sq_exec(c, st, "release job", err) < 0)
+    if (sq_exec(c, st, what, err) < 0)
         goto fail;
     if (sqlite3_changes(c->db) == 0) {
-        sq_err(err, STORE_CONFLICT, "store: lease lost (job not running for this worker)");
+        int rc = SQLITE_ROW;
+        if (tell_missing) { /* does the job exist at all? */
+            if (!(st = sq_stmt(c, Q_JOB_LEASE, err)))
+                goto fail;
+            sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+            rc = sqlite3_step(st);
+            sqlite3_reset(st);
+        }
+        if (rc == SQLITE_ROW)
+            sq_err(err, STORE_CONFLICT, "store: lease lost (job not running for this worker)");
+        else if (rc == SQLITE_DONE)
+            sq_err(err, STORE_NOT_FOUND, "store: no such job");
+        else
+            sq_fail(c, rc, what, err);
         goto fail;
     }
     return sq_commit(c, err);
 fail:
     sq_rollback(c);
     return err->code;
+}
+
+int store_job_release(store *s, const char *id, const char *worker_id, store_error *err)
+{
+    return end_lease(s, id, worker_id, 0, "release job", err);
+}
+
+int store_job_expire_lease(store *s, const char *id, const char *lease_owner, store_error *err)
+{
+    return end_lease(s, id, lease_owner, 1, "expire lease", err);
+}
+
+int store_job_leases(store *s, store_lease **out, size_t *n, store_error *err)
+{
+    *out = NULL;
+    *n = 0;
+    sconn *c = sq_conn(s, err);
+    if (!c)
+        return err->code;
+    sqlite3_stmt *st = sq_stmt(c, Q_JOB_LEASES, err);
+    if (!st)
+        return err->code;
+    store_lease *v = NULL;
+    size_t len = 0, cap = 0;
+    int rc, code = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (len == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            store_lease *nv = realloc(v, ncap * sizeof *nv);
+            if (!nv) {
+                code = sq_err(err, STORE_NOMEM, "store: out of memory");
+                goto cleanup;
+            }
+            v = nv;
+            cap = ncap;
+        }
+        memset(&v[len], 0, sizeof v[len]);
+        sq_copy_text(v[len].id, sizeof v[len].id, st, 0);
+        sq_copy_text(v[len].lease_owner, sizeof v[len].lease_owner, st, 1);
+        v[len].lease_until = sqlite3_column_int64(st, 2);
+        len++;
+    }
+    if (rc != SQLITE_DONE)
+        code = sq_fail(c, rc, "list leases", err);
+cleanup:
+    sqlite3_reset(st);
+    if (code < 0) {
+        free(v);
+        return code;
+    }
+    *out = v;
+    *n = len;
+    return 0;
 }
 
 /* ---------------- checkpoints and the end of a job ---------------- */

@@ -697,6 +697,82 @@ Test(predict, softmax_outputs_match_naive_over_chunks)
     tcase_free(&c);
 }
 
+/* ---- the fused evaluation and the cost-free gradient ---- */
+
+/* bp_cost_eval's J is bp_cost_grad's bit for bit, its count is bp_accuracy's, and bp_grad's
+ * gradient is bp_cost_grad's bit for bit; over several chunks, with λ, for every output. */
+static void check_eval(bp_act h, bp_out o, int K)
+{
+    int64_t m = 3 * 64 + 29; /* 64-row chunks for this small net: several, plus a tail */
+    tcase c;
+    tcase_init(&c, 3, (int[]){40, 48, K}, h, o, m, 0.8, 4000 + (uint64_t)o);
+    cr_assert_eq(bp_chunk_rows(&c.spec), 64);
+    int32_t *lab = malloc(sizeof(int32_t) * (size_t)m);
+    bp_predict(NULL, lab, c.w, c.X, c.theta, m);
+    for (int64_t i = 0; i < m; i += 3)
+        lab[i] = K == 1 ? 1 - lab[i] : (lab[i] + 1) % K; /* every third row wrong */
+    double acc = bp_accuracy(c.w, c.X, lab, c.theta, m);
+    double J = bp_cost_grad(c.g, c.w, c.X, c.Y, c.theta, m, 0.7, 5 * m);
+    double J0 = bp_cost_grad(NULL, c.w, c.X, c.Y, c.theta, m, 0.7, 5 * m);
+    int64_t right = -1;
+    double Je = bp_cost_eval(&right, c.w, c.X, c.Y, lab, c.theta, m, 0.7, 5 * m);
+    cr_assert_eq(memcmp(&Je, &J, sizeof J), 0, "eval J %.17g vs %.17g", Je, J);
+    cr_assert_eq(memcmp(&Je, &J0, sizeof J), 0);
+    cr_assert_eq((double)right / (double)m, acc, "%lld right, accuracy %g", (long long)right, acc);
+    cr_assert_eq(right, m - (m + 2) / 3);
+    /* without labels: the same J, nothing counted */
+    double Jn = bp_cost_eval(&right, c.w, c.X, c.Y, NULL, c.theta, m, 0.7, 5 * m);
+    cr_assert_eq(memcmp(&Jn, &J, sizeof J), 0);
+    cr_assert_eq(right, 0);
+    /* bp_grad: the same gradient bits, accumulated */
+    for (int64_t i = 0; i < c.P; i++)
+        c.g2[i] = 0.25;
+    bp_grad(c.g2, c.w, c.X, c.Y, c.theta, m, 0.7, 5 * m);
+    for (int64_t i = 0; i < c.P; i++)
+        c.g2[i] -= 0.25;
+    double *g3 = calloc((size_t)c.P, sizeof(double));
+    bp_grad(g3, c.w, c.X, c.Y, c.theta, m, 0.7, 5 * m);
+    cr_assert_eq(memcmp(g3, c.g, sizeof(double) * (size_t)c.P), 0);
+    cr_assert(rel_norm(c.g2, c.g, c.P) < 1e-14);
+    /* and both agree with the naive reference */
+    double Jr = naive_cost_grad(c.num, &c.spec, c.theta, c.X, c.Y, m, 0.7, 5 * m);
+    cr_assert(rel_err(J, Jr) < 1e-12, "J %.17g vs naive %.17g", J, Jr);
+    cr_assert(rel_norm(c.g, c.num, c.P) < 1e-12);
+    free(g3);
+    free(lab);
+    tcase_free(&c);
+}
+
+Test(eval, sigmoid_output) { check_eval(BP_ACT_SIGMOID, BP_OUT_SIGMOID, 5); }
+Test(eval, one_sigmoid_output) { check_eval(BP_ACT_RELU, BP_OUT_SIGMOID, 1); }
+Test(eval, softmax_output) { check_eval(BP_ACT_TANH, BP_OUT_SOFTMAX, 4); }
+Test(eval, linear_output) { check_eval(BP_ACT_SIGMOID, BP_OUT_LINEAR, 3); }
+
+/* The chunk size depends on the spec alone: small layers 64.., big ones BP_CHUNK_ROWS; the
+ * results never depend on the rows a workspace was sized for. */
+Test(chunk, rows_depend_on_the_spec_only)
+{
+    bp_spec w1 = make_spec(3, (int[]){64, 32, 10}, BP_ACT_SIGMOID, BP_OUT_SIGMOID);
+    bp_spec w2 = make_spec(4, (int[]){784, 256, 128, 10}, BP_ACT_SIGMOID, BP_OUT_SIGMOID);
+    bp_spec tiny = make_spec(3, (int[]){2, 3, 1}, BP_ACT_SIGMOID, BP_OUT_SIGMOID);
+    cr_assert_eq(bp_chunk_rows(&w1), 64);
+    cr_assert_eq(bp_chunk_rows(&w2), BP_CHUNK_ROWS);
+    cr_assert_eq(bp_chunk_rows(&tiny), BP_CHUNK_ROWS);
+    tcase c;
+    tcase_init(&c, 3, (int[]){64, 32, 10}, BP_ACT_SIGMOID, BP_OUT_SIGMOID, 301, 0.5, 77);
+    double J = bp_cost_grad(c.g, c.w, c.X, c.Y, c.theta, c.m, 0.2, c.m);
+    bp_error err = {{0}};
+    bp_work *big = bp_work_new(&c.spec, 100000, &err);
+    double J2 = bp_cost_grad(c.g2, big, c.X, c.Y, c.theta, c.m, 0.2, c.m);
+    cr_assert_eq(memcmp(&J, &J2, sizeof J), 0);
+    cr_assert_eq(memcmp(c.g, c.g2, sizeof(double) * (size_t)c.P), 0);
+    double Jr = naive_cost_grad(c.num, &c.spec, c.theta, c.X, c.Y, c.m, 0.2, c.m);
+    cr_assert(rel_err(J, Jr) < 1e-12);
+    cr_assert(rel_norm(c.g, c.num, c.P) < 1e-12);
+    bp_work_free(big);
+    tcase_free(&c);
+}
+
 /* ---- misc ---- */
 
 Test(misc, check_finite)
@@ -886,3 +962,110 @@ Test(vmath, log1p_on_unit_interval_matches_libm)
     cr_assert(isnan(o[5]));
     cr_assert(ulps(o[7], 1e-20) <= 1);
 }
+
+/* ulps against a long-double reference (x87: 64-bit mantissa, so "the truth" to ~2^-11 ulp). */
+static double ulps_l(double got, long double want)
+{
+    double w = (double)want;
+    if ((long double)got == want)
+        return 0;
+    return (double)(fabsl((long double)got - want) /
+                    (long double)fmax(nextafter(fabs(w), INFINITY) - fabs(w), 4.9e-324));
+}
+
+/* tanh: within 2.6 ulp of the true value (glibc's own tanh is 2.2 ulp off at worst), more than
+ * 1 ulp off for under 5% of arguments (glibc: about 3%); expm1 within 2 ulp; special values
+ * exact. */
+Test(vmath, tanh_and_expm1_against_long_double)
+{
+    double worst = 0, at = 0, worst_m1 = 0, at_m1 = 0;
+    long over = 0, over_glibc = 0, n = 0;
+    bp_rng r;
+    bp_rng_seed(&r, 12);
+    for (int i = 0; i < 100000; i++) {
+        double x[8], y[8], xm[8], ym[8];
+        for (int k = 0; k < 8; k++) {
+            x[k] = i % 4 == 0 ? 50.0 * bp_rng_uniform(&r) - 25.0
+                 : i % 4 == 1 ? ldexp(bp_rng_uniform(&r) - 0.5, -(int)(bp_rng_next(&r) % 40))
+                              : 6.0 * bp_rng_uniform(&r) - 3.0;
+            xm[k] = i % 2 ? 100.0 * bp_rng_uniform(&r) - 50.0 : 3.0 * bp_rng_uniform(&r) - 1.5;
+        }
+        bp_v8d v = bp_v8_load(x), vm = bp_v8_load(xm);
+        bp_v8d t = bp_v8_tanh(&v), e = bp_v8_expm1(&vm);
+        bp_v8_store(y, t);
+        bp_v8_store(ym, e);
+        for (int k = 0; k < 8; k++, n++) {
+            double u = ulps_l(y[k], tanhl(x[k]));
+            over += u > 1.0;
+            over_glibc += ulps_l(tanh(x[k]), tanhl(x[k])) > 1.0;
+            if (u > worst) {
+                worst = u;
+                at = x[k];
+            }
+            u = ulps_l(ym[k], expm1l(xm[k]));
+            if (u > worst_m1) {
+                worst_m1 = u;
+                at_m1 = xm[k];
+            }
+        }
+    }
+    cr_assert(worst <= 2.6, "tanh: %g ulp at %.17g", worst, at);
+    cr_assert(over <= n / 20, "tanh: %ld of %ld beyond 1 ulp (glibc: %ld)", over, n,
+              over_glibc);
+    cr_assert(worst_m1 <= 2.0, "expm1: %g ulp at %.17g", worst_m1, at_m1);
+    double sp[8] = {0.0, -0.0, INFINITY, -INFINITY, NAN, 1e-310, -22.5, 1.0}, o[8];
+    bp_v8d v = bp_v8_load(sp);
+    bp_v8d t = bp_v8_tanh(&v);
+    bp_v8_store(o, t);
+    cr_assert(o[0] == 0.0 && !signbit(o[0]));
+    cr_assert(o[1] == 0.0 && signbit(o[1]));
+    cr_assert_eq(o[2], 1.0);
+    cr_assert_eq(o[3], -1.0);
+    cr_assert(isnan(o[4]));
+    cr_assert_eq(o[5], 1e-310);
+    cr_assert_eq(o[6], -1.0);
+    cr_assert(ulps_l(o[7], tanhl(1.0L)) <= 1.0);
+}
+
+/* The kernels give the same bits whatever the instruction set they are compiled for (net.c
+ * picks an AVX-512, AVX2 or baseline clone at load time; no FMA contraction anywhere). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define KERNELS(suffix, attr)                                                      \
+    attr static void kernels_##suffix(double *out, const double *in, int n)        \
+    {                                                                              \
+        for (int i = 0; i < n; i += 8) {                                           \
+            bp_v8d v = bp_v8_load(in + i), a = -v * v;                             \
+            bp_v8d t = bp_v8_tanh(&v), e = bp_v8_exp(&v), m = bp_v8_expm1(&v);    \
+            bp_v8d u = bp_v8_exp(&a);                                              \
+            bp_v8d l = bp_v8_log1p01(&u);                                          \
+            bp_v8_store(out + 5 * i, t);                                           \
+            bp_v8_store(out + 5 * i + 8, e);                                       \
+            bp_v8_store(out + 5 * i + 16, m);                                      \
+            bp_v8_store(out + 5 * i + 24, u);                                      \
+            bp_v8_store(out + 5 * i + 32, l);                                      \
+        }                                                                          \
+    }
+KERNELS(base, )
+KERNELS(avx2, __attribute__((target("avx2"))))
+KERNELS(avx512, __attribute__((target("avx512f"))))
+
+Test(vmath, same_bits_on_every_instruction_set)
+{
+    enum { N = 4096 };
+    double *in = malloc(sizeof(double) * N), *a = malloc(sizeof(double) * 5 * N),
+           *b = malloc(sizeof(double) * 5 * N);
+    fill_uniform(in, N, -30.0, 30.0, 5);
+    kernels_base(a, in, N);
+    if (__builtin_cpu_supports("avx2")) {
+        kernels_avx2(b, in, N);
+        cr_assert_eq(memcmp(a, b, sizeof(double) * 5 * N), 0, "avx2 differs from baseline");
+    }
+    if (__builtin_cpu_supports("avx512f")) {
+        kernels_avx512(b, in, N);
+        cr_assert_eq(memcmp(a, b, sizeof(double) * 5 * N), 0, "avx512f differs from baseline");
+    }
+    free(in);
+    free(a);
+    free(b);
+}
+#endif

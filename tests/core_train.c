@@ -885,3 +885,49 @@ Test(train_stop, divergence_fails_with_the_epoch)
     bp_trainer_free(t);
     dataset_free(&d);
 }
+
+/* The end-of-epoch evaluation (one fused pass over the rows) reports what bp_cost_grad and
+ * bp_accuracy give on the trainer's weights, with and without validation rows, for a
+ * mini-batch run with λ (whose regularization the update folds in). */
+Test(train_eval, progress_matches_separate_passes)
+{
+    dataset d = load_digits();
+    int sz[] = {64, 32, 10};
+    bp_spec s = make_spec(3, sz, BP_ACT_SIGMOID, BP_OUT_SIGMOID);
+    for (int split = 0; split < 2; split++) {
+        bp_train_config c;
+        bp_train_config_default(&c);
+        c.optimizer = BP_OPT_MOMENTUM;
+        c.batch_size = 64;
+        c.learning_rate = 0.05;
+        c.lambda = 0.5;
+        c.epochs = 2;
+        c.validation_split = split ? 0.25 : 0.0;
+        bp_data v = view(&d);
+        bp_error err = {{0}};
+        bp_trainer *t = bp_trainer_new(&s, &c, &v, NULL, &err);
+        cr_assert_not_null(t, "%s", err.msg);
+        bp_progress p;
+        cr_assert_eq(bp_trainer_epoch(t, &p, NULL, &err), BP_TRAIN_CONTINUE, "%s", err.msg);
+        bp_work *w = bp_work_new(&s, d.m, &err);
+        const double *th = bp_trainer_theta(t);
+        if (!split) {
+            double J = bp_cost_grad(NULL, w, d.X, d.Y, th, d.m, c.lambda, d.m);
+            cr_assert_eq(p.cost, J, "cost %.17g vs %.17g", p.cost, J);
+            cr_assert_eq(p.accuracy, bp_accuracy(w, d.X, d.labels, th, d.m));
+            cr_assert(isnan(p.validation_cost));
+        } else {
+            /* the split's rows are the trainer's own: the numbers must be real costs and the
+             * accuracy a whole count of the held-out rows */
+            cr_assert(isfinite(p.cost) && p.cost > 0);
+            cr_assert(isfinite(p.validation_cost) && p.validation_cost > 0);
+            int64_t m_val = (int64_t)floor(0.25 * (double)d.m);
+            double right = p.accuracy * (double)m_val;
+            cr_assert(fabs(right - round(right)) < 1e-9 && p.accuracy >= 0 && p.accuracy <= 1,
+                      "accuracy %g over %lld rows", p.accuracy, (long long)m_val);
+        }
+        bp_work_free(w);
+        bp_trainer_free(t);
+    }
+    dataset_free(&d);
+}

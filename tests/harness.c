@@ -585,9 +585,13 @@ void submit_job(const srv *s, const char *const *headers, const char *body, char
     resp_free(&r);
 }
 
-/* GET path with headers asserting 200; the answer (free with resp_free). */
-static void get_ok(const srv *s, const char *const *headers, const char *path, resp *r)
+/* GET fmt… (formatted into path) with headers asserting 200; the answer (resp_free it). */
+static void get_ok(const srv *s, const char *const *headers, resp *r, char *path, size_t plen,
+                   const char *fmt, va_list ap) __attribute__((format(printf, 6, 0)));
+static void get_ok(const srv *s, const char *const *headers, resp *r, char *path, size_t plen,
+                   const char *fmt, va_list ap)
 {
+    vsnprintf(path, plen, fmt, ap);
     cr_assert_eq(http_req(s, "GET", path, NULL, NULL, 0, headers, r), 0, "GET %s: no answer",
                  path);
     cr_assert_eq(r->status, 200, "GET %s: %ld %s", path, r->status, r->body);
@@ -596,12 +600,11 @@ static void get_ok(const srv *s, const char *const *headers, const char *path, r
 char *get_text_h(const srv *s, const char *const *headers, const char *fmt, ...)
 {
     char path[256];
+    resp r;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(path, sizeof path, fmt, ap);
+    get_ok(s, headers, &r, path, sizeof path, fmt, ap);
     va_end(ap);
-    resp r;
-    get_ok(s, headers, path, &r);
     char *t = strdup(r.body);
     cr_assert_not_null(t);
     resp_free(&r);
@@ -611,12 +614,11 @@ char *get_text_h(const srv *s, const char *const *headers, const char *fmt, ...)
 json_t *get_json_h(const srv *s, const char *const *headers, const char *fmt, ...)
 {
     char path[256];
+    resp r;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(path, sizeof path, fmt, ap);
+    get_ok(s, headers, &r, path, sizeof path, fmt, ap);
     va_end(ap);
-    resp r;
-    get_ok(s, headers, path, &r);
     json_t *j = resp_json(&r);
     cr_assert_not_null(j, "GET %s: not JSON", path);
     resp_free(&r);
