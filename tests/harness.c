@@ -648,20 +648,13 @@ json_t *wait_job_h(const srv *s, const char *const *headers, const char *id, con
 static size_t sse_write(char *data, size_t size, size_t nmemb, void *userp)
 {
     sse_stream *k = userp;
-    size_t n = size * nmemb;
-    if (k->len + n + 1 > k->cap) {
-        size_t cap = (k->len + n + 1) * 2;
-        char *p = realloc(k->buf, cap);
-        if (!p)
-            return 0;
-        k->buf = p;
-        k->cap = cap;
-    }
-    memcpy(k->buf + k->len, data, n);
-    k->len += n;
-    k->buf[k->len] = '\0';
+    growbuf b = {k->buf, k->len, k->cap};
+    size_t n = grow_append(data, size, nmemb, &b);
+    k->buf = b.p;
+    k->len = b.len;
+    k->cap = b.cap;
     double t = test_now_s();
-    if (k->t_first_progress == 0 && strstr(k->buf, "event: progress"))
+    if (k->t_first_progress == 0 && k->buf && strstr(k->buf, "event: progress"))
         k->t_first_progress = t;
     k->t_last = t;
     return n;
