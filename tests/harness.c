@@ -362,7 +362,7 @@ int http_req(const srv *s, const char *method, const char *path, const char *con
     if (rc == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
     else
-        cr_log_warn("%s %s: %s", method, url, curl_easy_strerror(rc));
+        cr_log_info("%s %s: %s", method, url, curl_easy_strerror(rc));
     curl_slist_free_all(hl);
     curl_easy_cleanup(c);
     out->body = bb.p ? bb.p : strdup("");

@@ -475,6 +475,7 @@ Test(tenants, other_keys_ids_are_404_like_missing_ids, .timeout = 120)
         resp_free(&rm);
     }
     /* A's objects are untouched by B's DELETE and cancel, and A sees all of them */
+    char job2[64] = ""; /* the job alice's POST /v1/jobs makes here: final before ds goes */
     for (size_t i = 0; i < sizeof eps / sizeof *eps; i++) {
         const endpoint *e = &eps[i];
         if (strcmp(e->method, "DELETE") == 0)
@@ -487,8 +488,17 @@ Test(tenants, other_keys_ids_are_404_like_missing_ids, .timeout = 120)
         resp ra = call(&s, e->method, path_a, KEY_A, NULL, e->body ? body_a : NULL);
         cr_assert(ra.status >= 200 && ra.status < 300, "%s %s as alice: %ld %s", e->method,
                   path_a, ra.status, ra.body);
+        if (strcmp(e->method, "POST") == 0 && strcmp(e->path, "/v1/jobs") == 0) {
+            json_t *j = resp_json(&ra);
+            const char *id2 = j ? json_string_value(json_object_get(j, "id")) : NULL;
+            cr_assert(id2, "POST /v1/jobs as alice: no id in %s", ra.body);
+            snprintf(job2, sizeof job2, "%s", id2);
+            json_decref(j);
+        }
         resp_free(&ra);
     }
+    cr_assert(job2[0], "alice's POST /v1/jobs was not exercised");
+    wait_final(&s, KEY_A, job2, status, sizeof status);
     wait_final(&s, KEY_A, job, status, sizeof status);
     cr_assert(strcmp(status, "succeeded") == 0, "bob's cancel reached alice's job: %s", status);
 
