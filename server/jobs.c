@@ -6,11 +6,12 @@
  * The store is the queue of record. POST /v1/jobs writes a queued job and calls jobs_notify();
  * nothing about the job is kept in memory until a worker claims it. --workers threads loop:
  * store_job_claim() with a lease (LEASE_MS) under a per-process worker id
- * "host:pid:boot:n" (boot: random per process start); when nothing is claimable a worker sleeps on `work_cond` until
- * jobs_notify() bumps `notify_seq` or one second passes (jobs queued by another instance and
- * leases that expired are then picked up). A claimed job runs entirely on its worker's thread
- * with its own spec, dataset copy, targets, trainer (PRNG, workspace, optimizer state) and
- * checkpoint image: no json_t and no core object crosses threads.
+ * "host:pid:boot:n" (boot: random per process start); when nothing is claimable a worker
+ * sleeps on `work_cond` until jobs_notify() bumps `notify_seq` or one second passes (jobs
+ * queued by another instance and leases that expired are then picked up). A claimed job runs
+ * entirely on its worker's thread with its own spec, dataset copy, targets, trainer (PRNG,
+ * workspace, optimizer state) and checkpoint image: no json_t and no core object crosses
+ * threads.
  *
  * What other threads see of a running job is its `live` entry in the registry (`j->live`, a
  * list under `j->mu`): status, progress, the cost history, a copy of the weights after the
@@ -34,7 +35,7 @@
  * any worker claims them.
  *
  * Threads: each worker uses ONE BLAS thread (OpenBLAS gives different bits at different thread
- * counts, and weights must not depend on --workers) and runs at nice 10, so HTTP threads win
+ * counts, and weights must not depend on --workers) and runs at nice 19, so HTTP threads win
  * the CPU when every core trains.
  *
  * Leases are renewed every LEASE_MS/3 by the `ticker` thread for every live job, so a long
@@ -62,7 +63,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -89,7 +89,7 @@ struct live {
     live *next;
     char id[40];
     char owner[64];
-    char worker_id[96];
+    char worker_id[128];
     volatile int cancel;       /* nonzero: stop at the next batch boundary */
     int user_cancel;           /* a client asked: finish as cancelled */
     int lease_lost;            /* another worker holds it now: drop it without writing */
@@ -124,7 +124,7 @@ struct stream {
 typedef struct {
     jobs *j;
     int n;
-    char worker_id[96];
+    char worker_id[128];
     pthread_t thread;
     int started;
 } worker;
@@ -663,7 +663,7 @@ static void *worker_main(void *arg)
 /* Live jobs' ids and lease holders, copied under the lock for renewal outside it. */
 typedef struct {
     char id[40];
-    char worker_id[96];
+    char worker_id[128];
     int cancel, code;
 } renewal;
 
@@ -781,7 +781,7 @@ int jobs_start(jobs *j, char *err, size_t errlen)
         worker *w = &j->workers[i];
         w->j = j;
         w->n = i;
-        snprintf(w->worker_id, sizeof w->worker_id, "%.70s:%ld:%.16s:%d", host, (long)getpid(),
+        snprintf(w->worker_id, sizeof w->worker_id, "%.69s:%d:%.16s:%d", host, (int)getpid(),
                  boot, i);
         if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
             snprintf(err, errlen, "jobs: cannot start worker thread %d: %s", i, strerror(errno));

@@ -93,8 +93,8 @@ typedef struct {
     int64_t created_at, started_at, finished_at; /* unix ms, 0 = not yet */
     char error[512];
     store_progress progress;
-    char lease_owner[96]; /* running: the worker holding the lease ("host:pid:boot:n"), else "" */
-    int64_t lease_until;  /* unix ms the lease runs to; 0 = none */
+    char lease_owner[128]; /* running: the lease holder ("host:pid:boot:n"), else "" */
+    int64_t lease_until;   /* unix ms the lease runs to; 0 = none */
 } store_job;
 void store_job_clear(store_job *j); /* frees spec_json; the struct itself is the caller's */
 void store_jobs_free(store_job *jobs, size_t n);
@@ -127,7 +127,7 @@ int store_job_release(store *s, const char *id, const char *worker_id, store_err
 /* The lease of one running job. */
 typedef struct {
     char id[40];
-    char lease_owner[96];
+    char lease_owner[128];
     int64_t lease_until;  /* unix ms */
 } store_lease;
 /* new: *out array of the *n running jobs' leases, in queue order (start-up recovery). */

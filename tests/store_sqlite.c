@@ -1,9 +1,11 @@
 /* store_sqlite.c — unit tests of the SQLite store (server/store.h): datasets round-trip bit
  * for bit (chunked beyond 16 MiB), owners are isolated, jobs list/paginate/claim in order,
  * concurrent workers (threads, two handles, two processes) never claim the same job, leases
- * expire and are lost, checkpoints/history/weights replace atomically, reopen keeps every
- * byte, corrupt and foreign files are refused, and a full disk (page cap or a real 2 MiB
- * tmpfs) fails cleanly without damage and recovers when space returns.
+ * expire and are lost, start-up recovery frees (compare-and-set) only the leases of provably
+ * dead processes of this host and keeps their checkpoints, checkpoints/history/weights replace
+ * atomically, reopen keeps every byte, corrupt and foreign files are refused, and a full disk
+ * (page cap or a real 2 MiB tmpfs) fails cleanly without damage and recovers when space
+ * returns.
  */
 #include <criterion/criterion.h>
 
@@ -13,15 +15,18 @@
 #include <ftw.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "server/jobs_lease.h"
 #include "server/store.h"
 #include "server/store_debug.h"
 
@@ -896,6 +901,269 @@ Test(store, expired_lease_with_cancel_requested_ends_cancelled)
     cr_assert_eq(store_job_get(s, "", "job_2", &g, &err), 0);
     cr_assert_eq(g.status, JOB_CANCELLED);
     store_job_clear(&g);
+    store_close(s);
+}
+
+/* ---- start-up recovery: compare-and-set lease expiry, and who counts as dead ---- */
+
+Test(store, expire_lease_is_compare_and_set_and_keeps_everything)
+{
+    store *s = open_ok(tmpdir);
+    put_small(s, "ds_1", "");
+    store_job j, c;
+    make_job(s, "job_1", "", "ds_1", &j);
+    int64_t seq1 = j.seq;
+    make_job(s, "job_2", "", "ds_1", &j);
+    make_job(s, "job_3", "", "ds_1", &j);
+    store_error err;
+    const char *dead = "hostA:4242:00000000deadbeef:0";
+    int64_t before = (int64_t)time(NULL) * 1000;
+    cr_assert_eq(store_job_claim(s, dead, 600000, &c, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(c.id, "job_1");
+    cr_assert_str_eq(c.lease_owner, dead); /* the claim reports its holder and lease end */
+    cr_assert_geq(c.lease_until, before + 600000);
+    int64_t started = c.started_at, lease_until = c.lease_until;
+    store_job_clear(&c);
+    cr_assert_eq(store_job_claim(s, "hostB:7:ffff:1", 600000, &c, &err), 0);
+    cr_assert_str_eq(c.id, "job_2");
+    store_job_clear(&c);
+    double cost[2] = {2.5, 1.25}, theta[3] = {0.5, -0.0, 7.0};
+    store_history h = {.first_epoch = 1, .n = 2, .cost = cost};
+    store_progress p = {.epoch = 2, .epochs = 10, .cost = 1.25, .validation_cost = NAN,
+                        .accuracy = NAN, .samples_per_second = NAN};
+    cr_assert_eq(store_job_checkpoint(s, "job_1", dead, &h, &p, "img-2", 5, theta, 3, &err), 0,
+                 "%s", err.msg);
+
+    /* the running jobs' leases, in queue order; queued jobs are not listed */
+    store_lease *v = NULL;
+    size_t n = 0;
+    cr_assert_eq(store_job_leases(s, &v, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(v[0].id, "job_1");
+    cr_assert_str_eq(v[0].lease_owner, dead);
+    cr_assert_eq(v[0].lease_until, lease_until);
+    cr_assert_str_eq(v[1].id, "job_2");
+    cr_assert_str_eq(v[1].lease_owner, "hostB:7:ffff:1");
+    free(v);
+
+    /* wrong owner: nothing changes */
+    cr_assert_eq(store_job_expire_lease(s, "job_1", "hostA:4242:00000000deadbeee:0", &err),
+                 STORE_CONFLICT);
+    cr_assert_eq(store_job_expire_lease(s, "job_1", "hostB:7:ffff:1", &err), STORE_CONFLICT);
+    store_job g;
+    cr_assert_eq(store_job_get(s, "", "job_1", &g, &err), 0);
+    cr_assert_eq(g.status, JOB_RUNNING);
+    cr_assert_str_eq(g.lease_owner, dead);
+    cr_assert_eq(g.lease_until, lease_until);
+    store_job_clear(&g);
+    /* no such job; a job that is not running */
+    cr_assert_eq(store_job_expire_lease(s, "job_nope", dead, &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_job_expire_lease(s, "job_3", dead, &err), STORE_CONFLICT);
+
+    /* right owner: queued at once, same seq, start time, progress, history and checkpoint */
+    cr_assert_eq(store_job_expire_lease(s, "job_1", dead, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_job_get(s, "", "job_1", &g, &err), 0);
+    cr_assert_eq(g.status, JOB_QUEUED);
+    cr_assert_eq(g.seq, seq1);
+    cr_assert_eq(g.started_at, started);
+    cr_assert_eq(g.progress.epoch, 2);
+    cr_assert_str_eq(g.lease_owner, "");
+    cr_assert_eq(g.lease_until, 0);
+    store_job_clear(&g);
+    /* the dead holder can no longer write, and a second expiry is a conflict */
+    cr_assert_eq(store_job_checkpoint(s, "job_1", dead, &h, &p, "x", 1, theta, 3, &err),
+                 STORE_CONFLICT);
+    cr_assert_eq(store_job_expire_lease(s, "job_1", dead, &err), STORE_CONFLICT);
+    /* claimable at once (its 600 s lease had not run out), before job_3: queue order kept */
+    cr_assert_eq(store_job_claim(s, "hostA:5000:0123456789abcdef:0", 15000, &c, &err), 0);
+    cr_assert_str_eq(c.id, "job_1");
+    cr_assert_eq(c.started_at, started);
+    store_job_clear(&c);
+    void *img;
+    size_t len;
+    cr_assert_eq(store_job_checkpoint_load(s, "job_1", &img, &len, &err), 0, "%s", err.msg);
+    cr_assert_eq(len, 5);
+    cr_assert_eq(memcmp(img, "img-2", 5), 0);
+    free(img);
+    int64_t *e;
+    double *hc, *hv, *ha;
+    cr_assert_eq(store_job_history(s, "", "job_1", &e, &hc, &hv, &ha, &n, &err), 0);
+    cr_assert_eq(n, 2);
+    cr_assert(same_double(hc[0], 2.5) && same_double(hc[1], 1.25));
+    free(e);
+    free(hc);
+    free(hv);
+    free(ha);
+    double *w;
+    int64_t np, we;
+    double wc;
+    cr_assert_eq(store_job_weights(s, "", "job_1", &w, &np, &we, &wc, &err), 0);
+    cr_assert_eq(np, 3);
+    cr_assert_eq(memcmp(w, theta, sizeof theta), 0);
+    free(w);
+
+    /* a pending cancel: the expired job ends cancelled instead of running again */
+    int now;
+    cr_assert_eq(store_job_request_cancel(s, "", "job_2", &now, &err), 0);
+    cr_assert_eq(store_job_expire_lease(s, "job_2", "hostB:7:ffff:1", &err), 0);
+    cr_assert_eq(store_job_get(s, "", "job_2", &g, &err), 0);
+    cr_assert_eq(g.status, JOB_CANCELLED);
+    store_job_clear(&g);
+    store_close(s);
+}
+
+/* A child that sleeps until killed: a live process that is not us. */
+static pid_t spawn_sleeper(void)
+{
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives a failed test */
+        for (;;)
+            pause();
+    }
+    return pid;
+}
+
+/* A pid that no process has any more (a child that exited and was reaped). */
+static pid_t gone_pid(void)
+{
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0)
+        _exit(0);
+    cr_assert_eq(waitpid(pid, NULL, 0), pid);
+    return pid;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+Test(store, lease_owner_parse_and_liveness)
+{
+    char host[80], boot[24], h[128], b[64];
+    long pid;
+    int w;
+    jobs_lease_self(host, sizeof host, boot, sizeof boot);
+    cr_assert_eq(strlen(boot), 16);
+    cr_assert_null(strchr(host, ':'));
+    char boot2[24], host2[80];
+    jobs_lease_self(host2, sizeof host2, boot2, sizeof boot2);
+    cr_assert_str_eq(host2, host);
+    cr_assert_str_neq(boot2, boot, "the boot id is random per process start");
+
+    cr_assert_eq(jobs_lease_owner_parse("vm/1a2b3c4d:123:00ff:3", h, sizeof h, &pid, b, sizeof b,
+                                        &w), 0);
+    cr_assert_str_eq(h, "vm/1a2b3c4d");
+    cr_assert_eq(pid, 123);
+    cr_assert_str_eq(b, "00ff");
+    cr_assert_eq(w, 3);
+    /* a host with ':' in it (split from the right) */
+    cr_assert_eq(jobs_lease_owner_parse("fe80::1:77:ab:0", h, sizeof h, &pid, b, sizeof b, &w), 0);
+    cr_assert_str_eq(h, "fe80::1");
+    cr_assert_eq(pid, 77);
+    const char *bad[] = {"", "w1", "dead", "a:b:c", "h:0:b:0", "h:-3:b:0", "h:12x:b:0", "h:1::0",
+                         ":1:b:0", "h:1:b:", "h:1:b:x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_eq(jobs_lease_owner_parse(bad[i], h, sizeof h, &pid, b, sizeof b, &w), -1,
+                     "%s", bad[i]);
+
+    char owner[160];
+    const char *why;
+    pid_t me = getpid();
+    int64_t now = wall_ms();
+    /* this very process: alive; this pid with another boot id: a restarted container */
+    snprintf(owner, sizeof owner, "%s:%d:%s:0", host, (int)me, boot);
+    cr_assert_eq(jobs_lease_owner_dead(owner, host, me, boot, now, &why), 0);
+    snprintf(owner, sizeof owner, "%s:%d:%s:1", host, (int)me, boot2);
+    cr_assert_eq(jobs_lease_owner_dead(owner, host, me, boot, now, &why), 1);
+    cr_assert_str_eq(why, "previous_process_same_pid");
+
+    /* a live process of this host holding a lease it renewed just now: never dead */
+    pid_t live = spawn_sleeper();
+    usleep(20 * 1000);
+    snprintf(owner, sizeof owner, "%s:%d:%s:0", host, (int)live, boot2);
+    cr_assert_eq(jobs_lease_owner_dead(owner, host, me, boot, wall_ms(), &why), 0);
+    cr_assert_str_eq(why, "process_alive");
+    cr_assert_eq(jobs_lease_owner_dead(owner, host, me, boot, 0, &why), 0); /* unknown renewal */
+    /* ...but a process that started well after the lease's last renewal cannot be its holder:
+     * the pid was reused */
+    cr_assert_eq(jobs_lease_owner_dead(owner, host, me, boot, now - 60000, &why), 1);
+    cr_assert_str_eq(why, "pid_reused");
+    /* the same pid on another host says nothing about that host */
+    snprintf(owner, sizeof owner, "otherhost:%d:%s:0", (int)me, boot2);
+    cr_assert_eq(jobs_lease_owner_dead(owner, host, me, boot, now, &why), 0);
+    cr_assert_str_eq(why, "other_host");
+    kill(live, SIGKILL);
+    waitpid(live, NULL, 0);
+    /* once it is gone (and reaped), it is dead */
+    snprintf(owner, sizeof owner, "%s:%d:%s:0", host, (int)live, boot2);
+    cr_assert_eq(jobs_lease_owner_dead(owner, host, me, boot, now, &why), 1);
+    cr_assert_str_eq(why, "process_gone");
+    /* pid 1 always exists: alive unless it is us */
+    snprintf(owner, sizeof owner, "%s:1:%s:0", host, boot2);
+    cr_assert_eq(jobs_lease_owner_dead(owner, host, me, boot, now, &why), 0);
+    cr_assert_eq(jobs_lease_owner_dead(owner, host, 1, boot, now, &why), 1);
+    cr_assert_eq(jobs_lease_owner_dead("w1", host, me, boot, now, &why), 0);
+    cr_assert_str_eq(why, "unknown_owner");
+}
+
+Test(store, startup_recovery_frees_only_provably_dead_leases)
+{
+    store *s = open_ok(tmpdir);
+    put_small(s, "ds_1", "");
+    char host[80], boot[24], other_boot[24], tmp_host[80];
+    jobs_lease_self(host, sizeof host, boot, sizeof boot);
+    jobs_lease_self(tmp_host, sizeof tmp_host, other_boot, sizeof other_boot);
+    pid_t me = getpid(), live = spawn_sleeper(), gone = gone_pid();
+    char owners[5][160];
+    snprintf(owners[0], 160, "%s:%d:%s:0", host, (int)live, other_boot); /* alive here */
+    snprintf(owners[1], 160, "%s:%d:%s:0", host, (int)gone, other_boot); /* gone */
+    snprintf(owners[2], 160, "%s:%d:%s:1", host, (int)me, other_boot);   /* my predecessor */
+    snprintf(owners[3], 160, "elsewhere:%d:%s:0", (int)gone, other_boot); /* another host */
+    snprintf(owners[4], 160, "%s:%d:%s:2", host, (int)me, boot);         /* me */
+    const int want_queued[5] = {0, 1, 1, 0, 0};
+    store_error err;
+    int64_t until[5];
+    for (int i = 0; i < 5; i++) {
+        char id[40];
+        store_job j, c;
+        snprintf(id, sizeof id, "job_%d", i);
+        make_job(s, id, "", "ds_1", &j);
+        cr_assert_eq(store_job_claim(s, owners[i], 15000, &c, &err), 0, "%s", err.msg);
+        cr_assert_str_eq(c.id, id);
+        until[i] = c.lease_until;
+        store_job_clear(&c);
+    }
+    int recovered = -1;
+    cr_assert_eq(jobs_recover_dead_leases(s, host, me, boot, 15000, &recovered), 0);
+    cr_assert_eq(recovered, 2);
+    for (int i = 0; i < 5; i++) {
+        char id[40];
+        store_job g;
+        snprintf(id, sizeof id, "job_%d", i);
+        cr_assert_eq(store_job_get(s, "", id, &g, &err), 0);
+        if (want_queued[i]) {
+            cr_assert_eq(g.status, JOB_QUEUED, "%s (%s)", id, owners[i]);
+        } else { /* untouched: same holder, same lease */
+            cr_assert_eq(g.status, JOB_RUNNING, "%s (%s)", id, owners[i]);
+            cr_assert_str_eq(g.lease_owner, owners[i]);
+            cr_assert_eq(g.lease_until, until[i]);
+        }
+        store_job_clear(&g);
+    }
+    /* the live holder keeps working: it can renew its lease */
+    int cancel;
+    cr_assert_eq(store_job_renew(s, "job_0", owners[0], 15000, &cancel, &err), 0);
+    /* a second pass finds nothing more to do */
+    cr_assert_eq(jobs_recover_dead_leases(s, host, me, boot, 15000, &recovered), 0);
+    cr_assert_eq(recovered, 0);
+    kill(live, SIGKILL);
+    waitpid(live, NULL, 0);
     store_close(s);
 }
 
