@@ -109,9 +109,13 @@ static double min_of(const double *v, int n)
     return m;
 }
 
-/* samples/s of sgd epochs through bp_trainer (median over `epochs` epochs), NaN on failure. */
-static double sgd_samples_per_s(const workload *wl, int64_t batch, int epochs)
+/* samples/s of sgd epochs through bp_trainer (median over `epochs` epochs), NaN on failure.
+ * An epoch ends with one forward pass over the training rows for the exact J and accuracy it
+ * reports; that pass is timed on its own too, and *steps_only gets the samples/s of the
+ * training steps alone (epoch time minus the evaluation's median). */
+static double sgd_samples_per_s(const workload *wl, int64_t batch, int epochs, double *steps_only)
 {
+    *steps_only = NAN;
     bp_train_config cfg;
     bp_train_config_default(&cfg);
     cfg.optimizer = BP_OPT_SGD;
@@ -149,6 +153,32 @@ static double sgd_samples_per_s(const workload *wl, int64_t batch, int epochs)
     printf("  %s sgd batch %lld: %.0f samples/s reported by the trainer, %.0f by wall clock "
            "(incl. the end-of-epoch cost)\n",
            wl->name, (long long)batch, reported, wall);
+
+    /* the end-of-epoch evaluation alone: J and correct labels in one forward pass */
+    bp_work *w = bp_work_new(&wl->spec, wl->m, &err);
+    double *theta = calloc((size_t)bp_param_count(&wl->spec), sizeof(double));
+    if (w && theta) {
+        bp_rng rng;
+        bp_rng_seed(&rng, 42);
+        bp_init_weights(theta, &wl->spec, 0.0, &rng);
+        double ev[MAX_SAMPLES];
+        int ne = 0;
+        for (int e = 0; e < n && ne < MAX_SAMPLES; e++) {
+            int64_t correct = 0;
+            double t0 = bench_now();
+            (void)bp_cost_eval(&correct, w, wl->X, wl->Y, wl->labels, theta, wl->m, 0.0, wl->m);
+            ev[ne++] = bench_now() - t0;
+        }
+        double eval_s = bench_median(ev, ne), epoch_s = (double)wl->m / wall;
+        if (epoch_s > eval_s) {
+            *steps_only = (double)wl->m / (epoch_s - eval_s);
+            printf("    of which the end-of-epoch evaluation %.2f ms (%.0f%% of the epoch); "
+                   "training steps alone: %.0f samples/s\n",
+                   eval_s * 1e3, 100.0 * eval_s / epoch_s, *steps_only);
+        }
+    }
+    free(theta);
+    bp_work_free(w);
     return reported;
 }
 
@@ -275,12 +305,15 @@ int main(int argc, char **argv)
         free(th);
         free(d);
     }
-    double s1 = sgd_samples_per_s(&w1, 64, 7);
+    double s1_steps, s2_steps;
+    double s1 = sgd_samples_per_s(&w1, 64, 7, &s1_steps);
     if (!isnan(s1))
-        printf("    target > 2,000,000 samples/s: %s\n", s1 > 2e6 ? "MET" : "missed");
-    double s2 = sgd_samples_per_s(&w2, 256, 3);
+        printf("    target > 2,000,000 samples/s: whole epoch %s, training steps alone %s\n",
+               s1 > 2e6 ? "MET" : "missed", s1_steps > 2e6 ? "MET" : "missed");
+    double s2 = sgd_samples_per_s(&w2, 256, 3, &s2_steps);
     if (!isnan(s2))
-        printf("    target > 75,000 samples/s: %s\n", s2 > 75e3 ? "MET" : "missed");
+        printf("    target > 75,000 samples/s: whole epoch %s, training steps alone %s\n",
+               s2 > 75e3 ? "MET" : "missed", s2_steps > 75e3 ? "MET" : "missed");
 
     double data_bytes = (double)w2.m * (784 + 10) * sizeof(double) + (double)w2.m * 4 +
                         (double)w1.m * (64 + 10) * sizeof(double) + (double)w1.m * 4;
