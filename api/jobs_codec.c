@@ -1,7 +1,8 @@
 /* jobs_codec.c — JSON for training jobs (jobs_codec.h): the strict POST /v1/jobs parser (every
- * unknown key and bad value named by its path, "training.epochs: …"), the canonical spec text
- * the store keeps with each job and its parser back, and the encoders for jobs, progress,
- * cost history and weights. Pure jansson; no HTTP, no storage.
+ * unknown key and bad value named by where it is: 'training: unknown key "foo"',
+ * "training.epochs: …"), the canonical spec text the store keeps with each job and its parser
+ * back, and the encoders for jobs, progress, cost history and weights. Pure jansson; no HTTP,
+ * no storage.
  */
 #include "jobs_codec.h"
 
@@ -45,7 +46,8 @@ static int get_num(const json_t *v, double *out)
     return 0;
 }
 
-/* Refuses keys not in allowed, naming "<field>.<key>" (or "<key>" at the top). */
+/* Refuses keys not in allowed as api/codec.c does: '<field>: unknown key "<key>"' (field is
+ * "body" at the top of a request). */
 static int check_keys(const json_t *obj, const char *const *allowed, const char *field,
                       api_error *err)
 {
@@ -62,10 +64,7 @@ static int check_keys(const json_t *obj, const char *const *allowed, const char 
             for (const char *k = key; *k && o + 4 < sizeof safe; k++)
                 safe[o++] = (*k >= 0x20 && *k != 0x7f && *k != '"') ? *k : '?';
             safe[o] = '\0';
-            if (field && *field)
-                api_fail(err, 400, "%s.%s: unknown field", field, safe);
-            else
-                api_fail(err, 400, "%s: unknown field", safe);
+            api_fail(err, 400, "%s: unknown key \"%s\"", field, safe);
             return -1;
         }
     }
@@ -301,7 +300,7 @@ int api_job_request_parse(api_job_request *out, const json_t *body, api_error *e
         api_fail(err, 400, "body: expected an object {\"network\", \"dataset\", \"training\"}");
         return -1;
     }
-    if (check_keys(body, keys, "", err) < 0)
+    if (check_keys(body, keys, "body", err) < 0)
         return -1;
     const json_t *net = json_object_get(body, "network");
     if (!net) {
@@ -374,7 +373,7 @@ int api_job_spec_parse(bp_spec *spec, bp_train_config *c, const char *text, api_
         api_fail(err, 500, "stored job spec: unreadable");
         goto cleanup;
     }
-    if (check_keys(o, keys, "", err) < 0)
+    if (check_keys(o, keys, "stored job spec", err) < 0)
         goto cleanup;
     if (api_spec_parse(spec, json_object_get(o, "network"), "network", err) < 0)
         goto cleanup;

@@ -28,8 +28,9 @@ typedef struct {
 void api_job_request_clear(api_job_request *r); /* frees theta0; *r zeroed */
 
 /* {"network","dataset","training","theta"}: unknown keys refused at every level
- * ("training.foo: unknown field"); "training" may be absent (defaults) and each of its fields
- * is optional; "theta" may be absent or null. 0 ok, -1 with err (400). */
+ * ('body: unknown key "foo"', 'training: unknown key "foo"'); "training" may be absent
+ * (defaults) and each of its fields is optional; "theta" may be absent or null. 0 ok, -1 with
+ * err (400). */
 int api_job_request_parse(api_job_request *out, const json_t *body, api_error *err);
 
 /* "training" object <-> bp_train_config. field = JSON path prefix ("training"). */

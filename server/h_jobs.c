@@ -535,7 +535,7 @@ static int parse_predict_body(math_ctx *c, const json_t *body, int s1, api_error
     json_object_foreach(mbody, key, v) {
         if (strcmp(key, "X") != 0) {
             char safe[48];
-            api_fail(err, 400, "%s: unknown field (only \"X\")",
+            api_fail(err, 400, "body: unknown key \"%s\" (expected \"X\")",
                      hu_safe_id(key, safe, sizeof safe));
             return -1;
         }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/jobs_codec.h"
 
 static bp_spec spec_of(const char *json)
 {
@@ -116,6 +117,36 @@ static const char *theta_error(const char *json, const bp_spec *s)
     free(t);
     cr_assert_eq(err.status, 400u);
     return err.detail;
+}
+
+/* The detail api_job_request_parse gives for json (which must fail with 400). */
+static const char *job_error(const char *json)
+{
+    static api_error err;
+    memset(&err, 0, sizeof err);
+    json_t *j = api_parse(json, strlen(json), &err);
+    cr_assert(j, "parse %s: %s", json, err.detail);
+    api_job_request req;
+    int rc = api_job_request_parse(&req, j, &err);
+    json_decref(j);
+    api_job_request_clear(&req);
+    cr_assert_eq(rc, -1, "%s was accepted", json);
+    cr_assert_eq(err.status, 400u);
+    return err.detail;
+}
+
+/* Unknown keys are named as api_spec_parse names them: '<parent>: unknown key "<key>"'. */
+Test(job_request, unknown_keys)
+{
+    cr_assert_str_eq(job_error("{\"network\": {\"layers\": [2, 1]}, \"dataset\": \"ds_a\", "
+                               "\"foo\": 1}"),
+                     "body: unknown key \"foo\"");
+    cr_assert_str_eq(job_error("{\"network\": {\"layers\": [2, 1]}, \"dataset\": \"ds_a\", "
+                               "\"training\": {\"epochs\": 1, \"foo\": 1}}"),
+                     "training: unknown key \"foo\"");
+    cr_assert_str_eq(job_error("{\"network\": {\"layers\": [2, 1], \"foo\": 1}, "
+                               "\"dataset\": \"ds_a\"}"),
+                     "network: unknown key \"foo\"");
 }
 
 Test(theta, shapes)

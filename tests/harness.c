@@ -519,6 +519,13 @@ void expect_problem(const resp *r, long status, const char *needle)
     free(detail);
 }
 
+void expect_problem_eq(const resp *r, long status, const char *detail)
+{
+    char *got = problem_detail(r, status);
+    cr_assert_str_eq(got, detail);
+    free(got);
+}
+
 long post_for_id(const srv *s, const char *path, const char *content_type, const char *body,
                  size_t len, const char *const *headers, char *id, size_t idlen)
 {

@@ -84,6 +84,8 @@ void test_digits_load(api_dataset *d);
 char *problem_detail(const resp *r, long status);
 /* problem_detail, and the detail contains needle (NULL: anything). */
 void expect_problem(const resp *r, long status, const char *needle);
+/* problem_detail, and the detail is exactly detail. */
+void expect_problem_eq(const resp *r, long status, const char *detail);
 
 /* POST body (content_type) to path with headers (may be NULL). Returns the HTTP status, 0 on a
  * transport error; on 201 with a JSON body, its "id" is copied into id (idlen > 0). Does not

@@ -50,34 +50,11 @@ typedef struct {
 
 /* ------------------------------------------------------------------ reading the document */
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    cr_assert(buf);
-    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    if (len)
-        *len = (size_t)n;
-    return buf;
-}
-
+/* api/openapi.yaml (new); its length into *len. The repository root is two levels above
+ * tests/data, wherever the test runs from. */
 static char *read_yaml(size_t *len)
 {
-    const char *paths[] = {"api/openapi.yaml", "../api/openapi.yaml", "../../api/openapi.yaml"};
-    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
-        char *t = read_file(paths[i], len);
-        if (t)
-            return t;
-    }
-    cr_assert_fail("api/openapi.yaml not found (run from the repository root)");
-    return NULL;
+    return test_read_file(test_data_path("../../api/openapi.yaml"), len);
 }
 
 typedef struct {
@@ -271,7 +248,8 @@ static void free_doc(ydoc *d)
 
 static void load_doc(ydoc *d)
 {
-    char *y = read_yaml(NULL);
+    size_t len;
+    char *y = read_yaml(&len);
     parse_doc(d, y);
     free(y);
     cr_assert_gt(d->n, 15, "found only %d operations", d->n);
@@ -499,19 +477,8 @@ Test(http_openapi, examples_replay_on_a_live_server, .timeout = 240)
     cr_assert_eq(srv_start(&s, NULL), 0);
 
     /* The document's dataset placeholder is digits (64 features, 10 classes). */
-    size_t clen = 0;
-    char *csv = read_file(test_data_path("digits.csv"), &clen);
-    cr_assert(csv);
-    resp r;
-    cr_assert_eq(http_req(&s, "POST", "/v1/datasets?name=digits", "text/csv", csv, clen, NULL,
-                          &r), 0);
-    cr_assert_eq(r.status, 201, "%s", r.body);
-    json_t *dj = resp_json(&r);
     char ds[64];
-    snprintf(ds, sizeof ds, "%s", json_string_value(json_object_get(dj, "id")));
-    json_decref(dj);
-    resp_free(&r);
-    free(csv);
+    upload_digits(&s, ds, sizeof ds);
 
     /* POST examples without an id in the path first (one of them makes the job), then the
      * others once that job has its weights. */

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "server/routes.h"
+#include "tests/harness.h"
 
 #define MAX_OPS 128
 
@@ -26,25 +27,12 @@ typedef struct {
     int n_status;
 } op;
 
+/* api/openapi.yaml (new). The repository root is two levels above tests/data, wherever the
+ * test runs from. */
 static char *read_yaml(void)
 {
-    const char *paths[] = {"api/openapi.yaml", "../api/openapi.yaml", "../../api/openapi.yaml"};
-    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
-        FILE *f = fopen(paths[i], "rb");
-        if (!f)
-            continue;
-        fseek(f, 0, SEEK_END);
-        long n = ftell(f);
-        fseek(f, 0, SEEK_SET);
-        char *buf = malloc((size_t)n + 1);
-        cr_assert(buf);
-        cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-        buf[n] = '\0';
-        fclose(f);
-        return buf;
-    }
-    cr_assert_fail("api/openapi.yaml not found (run from the repository root)");
-    return NULL;
+    size_t len;
+    return test_read_file(test_data_path("../../api/openapi.yaml"), &len);
 }
 
 static int indent_of(const char *line)

@@ -31,68 +31,8 @@
 
 /* ---------------- helpers ---------------- */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec d = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&d, NULL);
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    cr_assert_not_null(buf);
-    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
-/* digits.csv repeated `times` (a bigger upload, same parser). */
-static char *digits_csv(int times, size_t *len)
-{
-    size_t n;
-    char *one = read_file(test_data_path("digits.csv"), &n);
-    char *all = malloc(n * (size_t)times + 1);
-    cr_assert_not_null(all);
-    for (int i = 0; i < times; i++)
-        memcpy(all + n * (size_t)i, one, n);
-    all[n * (size_t)times] = '\0';
-    free(one);
-    *len = n * (size_t)times;
-    return all;
-}
-
-/* POST a CSV; 201 → id copied, returns the status (0 on a transport error). */
-static long upload(const srv *s, const char *csv, size_t len, char *id, size_t idlen)
-{
-    resp r;
-    memset(&r, 0, sizeof r);
-    if (http_req(s, "POST", "/v1/datasets?name=digits", "text/csv", csv, len, NULL, &r) != 0) {
-        resp_free(&r); /* the harness fills the buffers even on a transport error */
-        return 0;
-    }
-    long status = r.status;
-    if (status == 201) {
-        json_t *j = resp_json(&r);
-        snprintf(id, idlen, "%s", j ? json_string_value(json_object_get(j, "id")) : "");
-        json_decref(j);
-    }
-    resp_free(&r);
-    return status;
-}
+/* Where digits CSV is uploaded (post_for_id: 201 with the id, 0 when the kill cut it off). */
+#define UPLOAD "/v1/datasets?name=digits"
 
 /* About 3 s of training on the build box (2026-11, after the core's speed-ups: 250 epochs
  * took 0.75 s), so kills land mid-training and checkpoints (every second) get written. */
@@ -100,48 +40,21 @@ static const char job_spec[] =
     "\"optimizer\":\"adam\",\"learning_rate\":0.005,\"batch_size\":16,\"epochs\":1000,"
     "\"seed\":77,\"validation_split\":0.2,\"lambda\":0.2";
 
-static void submit(const srv *s, const char *ds, char *id, size_t len)
+/* Submits a [64,30,10] network on ds with this training (the inside of the object). */
+static void submit(const srv *s, const char *ds, const char *training, char *id, size_t len)
 {
-    char body[512];
-    snprintf(body, sizeof body,
-             "{\"network\":{\"layers\":[64,30,10]},\"dataset\":\"%s\",\"training\":{%s}}", ds,
-             job_spec);
-    resp r;
-    cr_assert_eq(http_post_json(s, "/v1/jobs", body, &r), 0);
-    cr_assert_eq(r.status, 202, "submit: %ld %s", r.status, r.body);
-    json_t *j = resp_json(&r);
-    cr_assert_not_null(j);
-    snprintf(id, len, "%s", json_string_value(json_object_get(j, "id")));
-    json_decref(j);
-    resp_free(&r);
+    char *body = job_body(ds, "[64,30,10]", training);
+    submit_job(s, NULL, body, id, len);
+    free(body);
 }
 
-static char *status_of(const srv *s, const char *id)
+/* Waits for job id to end and asserts it succeeded. */
+static void wait_succeeded(const srv *s, const char *id, double timeout)
 {
-    char *t = get_text(s, "/v1/jobs/%s", id);
-    json_t *j = json_loads(t, 0, NULL);
-    cr_assert_not_null(j);
-    char *st = strdup(json_string_value(json_object_get(j, "status")));
+    json_t *j = wait_job(s, id, NULL, timeout);
+    const char *st = json_string_value(json_object_get(j, "status"));
+    cr_assert_str_eq(st, "succeeded", "job %s ended %s", id, st);
     json_decref(j);
-    free(t);
-    return st;
-}
-
-static void wait_final(const srv *s, const char *id, double timeout)
-{
-    double end = now_s() + timeout;
-    for (;;) {
-        char *st = status_of(s, id);
-        int final = !strcmp(st, "succeeded") || !strcmp(st, "failed") || !strcmp(st, "cancelled");
-        if (final) {
-            cr_assert_str_eq(st, "succeeded", "job %s ended %s", id, st);
-            free(st);
-            return;
-        }
-        cr_assert(now_s() < end, "job %s still %s after %.0f s", id, st, timeout);
-        free(st);
-        sleep_ms(50);
-    }
 }
 
 /* PRAGMA integrity_check on the server's file (the server is not running). */
@@ -191,10 +104,10 @@ static int wait_new_checkpoint(const char *dir, double timeout)
     }
     sqlite3_busy_timeout(db, 1000);
     int64_t first = checkpoint_marker(db);
-    double end = now_s() + timeout;
+    double end = test_now_s() + timeout;
     int seen = 0;
-    while (!seen && now_s() < end) {
-        sleep_ms(5);
+    while (!seen && test_now_s() < end) {
+        test_sleep_ms(5);
         seen = checkpoint_marker(db) > first;
     }
     sqlite3_close(db);
@@ -237,17 +150,17 @@ Test(durability, restart_keeps_every_byte)
     const char *args[] = {"--workers", "2", "--checkpoint-seconds", "1", NULL};
     cr_assert_eq(srv_start(&s, args), 0);
     size_t n;
-    char *csv = digits_csv(1, &n);
+    char *csv = test_digits_csv(1, &n);
     char ds[64], job[64], job2[64];
-    cr_assert_eq(upload(&s, csv, n, ds, sizeof ds), 201);
-    submit(&s, ds, job, sizeof job);
-    wait_final(&s, job, 90);
-    submit(&s, ds, job2, sizeof job2);
+    cr_assert_eq(post_for_id(&s, UPLOAD, "text/csv", csv, n, NULL, ds, sizeof ds), 201);
+    submit(&s, ds, job_spec, job, sizeof job);
+    wait_succeeded(&s, job, 90);
+    submit(&s, ds, job_spec, job2, sizeof job2);
     char *before[7] = {
         get_text(&s, "/v1/datasets/%s", ds), get_text(&s, "/v1/datasets"),
         get_text(&s, "/v1/jobs/%s", job), get_text(&s, "/v1/jobs/%s/weights", job),
         get_text(&s, "/v1/jobs/%s/cost", job), NULL, NULL};
-    wait_final(&s, job2, 90);
+    wait_succeeded(&s, job2, 90);
     before[5] = get_text(&s, "/v1/jobs");
     before[6] = get_text(&s, "/v1/jobs/%s/weights", job2);
     srv_stop(&s);
@@ -298,8 +211,8 @@ typedef struct {
 static void *upload_thread(void *arg)
 {
     uploader *u = arg;
-    sleep_ms(u->delay_ms);
-    u->status = upload(u->s, u->csv, u->len, u->id, sizeof u->id);
+    test_sleep_ms(u->delay_ms);
+    u->status = post_for_id(u->s, UPLOAD, "text/csv", u->csv, u->len, NULL, u->id, sizeof u->id);
     return NULL;
 }
 
@@ -315,8 +228,8 @@ Test(durability, kill9_at_random_moments_loses_nothing)
     srand(seed);
 
     size_t small_n, big_n;
-    char *small = digits_csv(1, &small_n);
-    char *big = digits_csv(6, &big_n); /* ~2.8 MB of CSV: a long enough upload to hit */
+    char *small = test_digits_csv(1, &small_n);
+    char *big = test_digits_csv(6, &big_n); /* ~2.8 MB of CSV: a long enough upload to hit */
     api_dataset d_small, d_big;
     parse_csv(small, small_n, &d_small);
     parse_csv(big, big_n, &d_big);
@@ -332,10 +245,11 @@ Test(durability, kill9_at_random_moments_loses_nothing)
     srv s;
     const char *args[] = {"--workers", "2", "--checkpoint-seconds", "1", NULL};
     cr_assert_eq(srv_start(&s, args), 0);
-    cr_assert_eq(upload(&s, small, small_n, ds_ids[0], sizeof ds_ids[0]), 201);
+    cr_assert_eq(post_for_id(&s, UPLOAD, "text/csv", small, small_n, NULL, ds_ids[0],
+                             sizeof ds_ids[0]), 201);
     ds_big[n_ds++] = 0;
 
-    double t0 = now_s();
+    double t0 = test_now_s();
     for (int round = 0; round < ROUNDS; round++) {
         if (round > 0)
             cr_assert_eq(srv_restart(&s, args), 0, "round %d: the server did not come back",
@@ -346,7 +260,7 @@ Test(durability, kill9_at_random_moments_loses_nothing)
         for (int i = 0; i < n_jobs; i++)
             free(get_text(&s, "/v1/jobs/%s", job_ids[i]));
 
-        submit(&s, ds_ids[0], job_ids[n_jobs], sizeof job_ids[n_jobs]);
+        submit(&s, ds_ids[0], job_spec, job_ids[n_jobs], sizeof job_ids[n_jobs]);
         n_jobs++;
         /* the kill lands anywhere in the job's run (checkpoints every second) or, every third
          * round, right after a checkpoint (during the next epochs or the next checkpoint); the
@@ -360,7 +274,7 @@ Test(durability, kill9_at_random_moments_loses_nothing)
         uploader u = {.s = &s, .csv = big, .len = big_n, .delay_ms = delay > 0 ? delay : 0};
         pthread_t t;
         cr_assert_eq(pthread_create(&t, NULL, upload_thread, &u), 0);
-        sleep_ms(kill_at);
+        test_sleep_ms(kill_at);
         srv_kill9(&s);
         pthread_join(t, NULL);
         if (u.status == 201) {
@@ -404,7 +318,7 @@ Test(durability, kill9_at_random_moments_loses_nothing)
     }
     cr_log_info("%d rounds in %.1f s: %d uploads acknowledged, %d cut off; jobs interrupted: "
                 "%d after a checkpoint (resume from it), %d before their first (start over)",
-                ROUNDS, now_s() - t0, uploads_acked, uploads_cut, cut_after_checkpoint,
+                ROUNDS, test_now_s() - t0, uploads_acked, uploads_cut, cut_after_checkpoint,
                 cut_before_checkpoint);
     /* the loop did exercise resuming from checkpoints (kills land mid-training) */
     cr_assert_geq(cut_after_checkpoint, 3, "too few kills landed mid-training to test resume");
@@ -413,10 +327,10 @@ Test(durability, kill9_at_random_moments_loses_nothing)
      * job resumes and finishes */
     cr_assert_eq(srv_restart(&s, args), 0);
     char ref[64];
-    submit(&s, ds_ids[0], ref, sizeof ref); /* the uninterrupted run */
+    submit(&s, ds_ids[0], job_spec, ref, sizeof ref); /* the uninterrupted run */
     for (int i = 0; i < n_jobs; i++)
-        wait_final(&s, job_ids[i], 150);
-    wait_final(&s, ref, 60);
+        wait_succeeded(&s, job_ids[i], 150);
+    wait_succeeded(&s, ref, 60);
     char *want_w = get_text(&s, "/v1/jobs/%s/weights", ref);
     char *want_c = get_text(&s, "/v1/jobs/%s/cost", ref);
     for (int i = 0; i < n_jobs; i++) {
@@ -432,7 +346,7 @@ Test(durability, kill9_at_random_moments_loses_nothing)
     free(want_c);
     srv_stop(&s);
     assert_integrity(s.datadir);
-    cr_log_info("kill -9 loop total %.1f s", now_s() - t0);
+    cr_log_info("kill -9 loop total %.1f s", test_now_s() - t0);
     api_dataset_clear(&d_small);
     api_dataset_clear(&d_big);
     free(small);
@@ -467,19 +381,11 @@ static int owner_is(const char *owner, pid_t pid)
  * mid-training, after a checkpoint. */
 static void submit_long(const srv *s, const char *ds, int epochs, char *id, size_t len)
 {
-    char body[512];
-    snprintf(body, sizeof body,
-             "{\"network\":{\"layers\":[64,30,10]},\"dataset\":\"%s\",\"training\":{"
+    char training[256];
+    snprintf(training, sizeof training,
              "\"optimizer\":\"adam\",\"learning_rate\":0.005,\"batch_size\":16,\"epochs\":%d,"
-             "\"seed\":78,\"validation_split\":0.2,\"lambda\":0.2}}", ds, epochs);
-    resp r;
-    cr_assert_eq(http_post_json(s, "/v1/jobs", body, &r), 0);
-    cr_assert_eq(r.status, 202, "submit: %ld %s", r.status, r.body);
-    json_t *j = resp_json(&r);
-    cr_assert_not_null(j);
-    snprintf(id, len, "%s", json_string_value(json_object_get(j, "id")));
-    json_decref(j);
-    resp_free(&r);
+             "\"seed\":78,\"validation_split\":0.2,\"lambda\":0.2", epochs);
+    submit(s, ds, training, id, len);
 }
 
 Test(durability, kill9_then_restart_resumes_at_once_and_bit_exact)
@@ -488,12 +394,12 @@ Test(durability, kill9_then_restart_resumes_at_once_and_bit_exact)
     const char *args[] = {"--workers", "2", "--checkpoint-seconds", "1", NULL};
     cr_assert_eq(srv_start(&s, args), 0);
     size_t n;
-    char *csv = digits_csv(1, &n);
+    char *csv = test_digits_csv(1, &n);
     char ds[64], job[64], ref[64], owner[160];
-    cr_assert_eq(upload(&s, csv, n, ds, sizeof ds), 201);
+    cr_assert_eq(post_for_id(&s, UPLOAD, "text/csv", csv, n, NULL, ds, sizeof ds), 201);
     submit_long(&s, ds, 3000, job, sizeof job);
     cr_assert(wait_new_checkpoint(s.datadir, 10), "no checkpoint within 10 s");
-    sleep_ms(300); /* mid-epoch, after a checkpoint */
+    test_sleep_ms(300); /* mid-epoch, after a checkpoint */
     pid_t old_pid = s.pid;
     srv_kill9(&s);
     lease_owner_of(s.datadir, job, owner, sizeof owner);
@@ -502,16 +408,16 @@ Test(durability, kill9_then_restart_resumes_at_once_and_bit_exact)
 
     /* restart: the dead process's job runs again in the new one long before its 15 s lease
      * would have run out */
-    double t0 = now_s();
+    double t0 = test_now_s();
     cr_assert_eq(srv_restart(&s, args), 0);
-    double up = now_s() - t0, resumed = -1;
-    while (now_s() - t0 < 15) {
+    double up = test_now_s() - t0, resumed = -1;
+    while (test_now_s() - t0 < 15) {
         lease_owner_of(s.datadir, job, owner, sizeof owner);
         if (owner_is(owner, s.pid)) {
-            resumed = now_s() - t0;
+            resumed = test_now_s() - t0;
             break;
         }
-        sleep_ms(20);
+        test_sleep_ms(20);
     }
     cr_log_info("kill -9 → restart: server up in %.2f s, job running again after %.2f s", up,
                 resumed);
@@ -523,8 +429,8 @@ Test(durability, kill9_then_restart_resumes_at_once_and_bit_exact)
 
     /* and it still ends bit-identical to an uninterrupted run with the same seed */
     submit_long(&s, ds, 3000, ref, sizeof ref);
-    wait_final(&s, job, 120);
-    wait_final(&s, ref, 120);
+    wait_succeeded(&s, job, 120);
+    wait_succeeded(&s, ref, 120);
     char *w = get_text(&s, "/v1/jobs/%s/weights", job);
     char *wr = get_text(&s, "/v1/jobs/%s/weights", ref);
     char *c = get_text(&s, "/v1/jobs/%s/cost", job);
@@ -549,24 +455,24 @@ Test(durability, restart_beside_a_live_instance_steals_nothing)
     const char *args[] = {"--workers", "1", "--checkpoint-seconds", "1", NULL};
     cr_assert_eq(srv_start(&a, args), 0);
     size_t n;
-    char *csv = digits_csv(1, &n);
+    char *csv = test_digits_csv(1, &n);
     char ds[64], job[64], owner[160];
-    cr_assert_eq(upload(&a, csv, n, ds, sizeof ds), 201);
+    cr_assert_eq(post_for_id(&a, UPLOAD, "text/csv", csv, n, NULL, ds, sizeof ds), 201);
     submit_long(&a, ds, 100000, job, sizeof job);
-    double end = now_s() + 10;
+    double end = test_now_s() + 10;
     do {
         lease_owner_of(a.datadir, job, owner, sizeof owner);
         if (owner_is(owner, a.pid))
             break;
-        sleep_ms(20);
-    } while (now_s() < end);
+        test_sleep_ms(20);
+    } while (test_now_s() < end);
     cr_assert(owner_is(owner, a.pid), "the job did not start on the first instance: '%s'", owner);
 
     memcpy(&b, &a, sizeof b);
     b.own_dir = 0;
     snprintf(b.logpath, sizeof b.logpath, "%s/server-b.log", a.datadir);
     cr_assert_eq(srv_restart(&b, args), 0);
-    sleep_ms(1500); /* b's workers have looked for work */
+    test_sleep_ms(1500); /* b's workers have looked for work */
     lease_owner_of(a.datadir, job, owner, sizeof owner);
     cr_assert(owner_is(owner, a.pid), "the second instance took the live job: '%s'", owner);
     char *log = srv_log(&b);
@@ -619,12 +525,13 @@ Test(durability, full_disk_gives_507_and_recovers_without_restart, .fini = unmou
     const char *args[] = {"--workers", "1", "--data", mnt, NULL};
     cr_assert_eq(srv_start(&s, args), 0);
     size_t n;
-    char *csv = digits_csv(1, &n);
+    char *csv = test_digits_csv(1, &n);
     char ids[16][64];
     int stored = 0;
     long status = 0;
     for (; stored < 16; stored++) {
-        status = upload(&s, csv, n, ids[stored], sizeof ids[stored]);
+        status = post_for_id(&s, UPLOAD, "text/csv", csv, n, NULL, ids[stored],
+                             sizeof ids[stored]);
         if (status != 201)
             break;
     }
@@ -641,7 +548,7 @@ Test(durability, full_disk_gives_507_and_recovers_without_restart, .fini = unmou
     /* space returns: the next upload works, same process */
     cr_assert_eq(mount(NULL, mnt, NULL, MS_REMOUNT, "size=16m"), 0, "%s", strerror(errno));
     char more[64];
-    cr_assert_eq(upload(&s, csv, n, more, sizeof more), 201);
+    cr_assert_eq(post_for_id(&s, UPLOAD, "text/csv", csv, n, NULL, more, sizeof more), 201);
     srv_stop(&s);
     assert_integrity(mnt);
 
