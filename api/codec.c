@@ -239,7 +239,7 @@ static json_t *unconst(const json_t *j)
 }
 
 static int api_check_keys(const json_t *obj, const char *const *allowed, const char *field,
-                   api_error *err)
+                          api_error *err)
 {
     const char *key;
     json_t *v;

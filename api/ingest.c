@@ -236,7 +236,8 @@ static void *vec_take(vec *a)
     void *v = a->v;
     if (a->n > 0 && a->n < a->cap) {
         void *nv = realloc(v, (size_t)a->n * a->elem);
-        v = nv ? nv : v;
+        if (nv) /* else keep the larger block */
+            v = nv;
     }
     a->v = NULL;
     a->n = a->cap = 0;

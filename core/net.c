@@ -26,11 +26,12 @@
 
 struct bp_work {
     bp_spec spec;
-    int64_t rows;                   /* rows per chunk: min(max_rows, BP_CHUNK_ROWS). An m above
-                                     * max_rows still works, in chunks of max_rows; results are
-                                     * then only the same as with a bigger workspace when
-                                     * max_rows ≥ BP_CHUNK_ROWS (bp.h's fixed-chunk promise
-                                     * assumes m ≤ max_rows, which every caller here keeps). */
+    int64_t rows;                   /* rows per chunk: min(max_rows, bp_chunk_rows(spec)). An
+                                     * m above max_rows still works, in chunks of max_rows;
+                                     * results are then only the same as with a bigger
+                                     * workspace when max_rows ≥ bp_chunk_rows(spec) (bp.h's
+                                     * fixed-chunk promise assumes m ≤ max_rows, which every
+                                     * caller here keeps). */
     double *act[BP_MAX_LAYERS];     /* act[l]: rows × s_l, l = 1 .. L-1 (act[0] unused: X) */
     double *scratch;                /* rows × max hidden s_l: δ_l before the g′ product */
     double *outbuf;                 /* rows × s_L: e^{z − max} for softmax */
@@ -515,6 +516,21 @@ BP_HOT static void exp_array(double *E, const double *Z, int64_t N)
     }
 }
 
+/* Softmax's first half over n rows of K: each row of Z shifted by its max (in place), then
+ * E = e^Z for all n × K at once. */
+static void softmax_shift_exp(double *E, double *Z, int64_t n, int K)
+{
+    for (int64_t i = 0; i < n; i++) {
+        double *z = Z + i * K;
+        double mx = z[0];
+        for (int k = 1; k < K; k++)
+            mx = z[k] > mx ? z[k] : mx;
+        for (int k = 0; k < K; k++)
+            z[k] -= mx;
+    }
+    exp_array(E, Z, n * K);
+}
+
 /* Turns the output layer's z (n × K, in place) into a = g_out(z). E: n × K scratch. */
 static void output_activate(double *Z, double *E, int64_t n, int K, bp_out out)
 {
@@ -523,15 +539,7 @@ static void output_activate(double *Z, double *E, int64_t n, int K, bp_out out)
         out_sigmoid_act(Z, n * K);
         break;
     case BP_OUT_SOFTMAX:
-        for (int64_t i = 0; i < n; i++) {
-            double *z = Z + i * K;
-            double mx = z[0];
-            for (int k = 1; k < K; k++)
-                mx = z[k] > mx ? z[k] : mx;
-            for (int k = 0; k < K; k++)
-                z[k] -= mx;
-        }
-        exp_array(E, Z, n * K);
+        softmax_shift_exp(E, Z, n, K);
         for (int64_t i = 0; i < n; i++) {
             double *z = Z + i * K;
             const double *e = E + i * K;
@@ -571,16 +579,8 @@ static double output_cost(double *Z, double *colsum, double *E, const double *Y,
             cost = out_sigmoid_cost(Z, Y, n * K);
         break;
     case BP_OUT_SOFTMAX:
-        /* shift each row by its max, exponentiate all at once, then per row: log-sum-exp */
-        for (int64_t i = 0; i < n; i++) {
-            double *z = Z + i * K;
-            double mx = z[0];
-            for (int k = 1; k < K; k++)
-                mx = z[k] > mx ? z[k] : mx;
-            for (int k = 0; k < K; k++)
-                z[k] -= mx;
-        }
-        exp_array(E, Z, n * K);
+        /* shift and exponentiate, then per row: log-sum-exp */
+        softmax_shift_exp(E, Z, n, K);
         for (int64_t i = 0; i < n; i++) {
             double *z = Z + i * K;
             const double *e = E + i * K, *y = Y + i * K;

@@ -12,7 +12,7 @@
 
 typedef enum {
     CONFIG_OK = 0,    /* cfg filled, go on */
-    CONFIG_EXIT = 1,  /* --help (or --version) was printed: exit 0 */
+    CONFIG_EXIT = 1,  /* --help was printed: exit 0 */
     CONFIG_ERROR = -1 /* err holds "--port: must be an integer in 0..65535": exit 2 */
 } config_result;
 

@@ -45,6 +45,7 @@ handler_result hu_reply_store_error(req *r, int code, const store_error *se, con
     hu_store_problem(&err, r, code, se, "id", kind, id);
     return hu_reply_api_error(r, &err);
 }
+
 handler_result hu_reply_api_error(req *r, const api_error *err)
 {
     return http_reply_problem(r, err->status ? err->status : 500, "%s", err->detail);

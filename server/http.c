@@ -116,7 +116,7 @@ static void log_safe(char *out, size_t len, const char *s)
 static void set_reply(req *r, unsigned status, struct MHD_Response *resp, size_t len)
 {
     req_impl *ri = (req_impl *)(void *)r;
-    if (r->response) /* a second reply replaces the first (a handler bug, said in the log) */ {
+    if (r->response) { /* a second reply replaces the first (a handler bug, said in the log) */
         log_event(LOG_DEBUG, "reply_replaced", "id=%llu old=%u new=%u",
                   (unsigned long long)r->id, r->status, status);
         MHD_destroy_response(r->response);
@@ -336,6 +336,8 @@ handler_result http_defer(req *r, void (*fn)(void *arg, req *r), void *arg)
         http_add_header(r, "Retry-After", "5");
         return http_reply_problem(r, 503, "the server is shutting down: try again shortly");
     }
+    /* t is in the queue now: the pool thread that pops it frees it */
+    /* cppcheck-suppress memleak */
     return HANDLER_OK;
 }
 
@@ -576,7 +578,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
              * dropped, and the 413 set at the limit goes out after it. A body that goes on
              * far past the limit is cut by closing the connection. */
             ri->bytes_in += n;
-            return ri->bytes_in - (size_t)s->cfg.max_body > DISCARD_LIMIT ? MHD_NO : MHD_YES;
+            return ri->bytes_in > (size_t)s->cfg.max_body + DISCARD_LIMIT ? MHD_NO : MHD_YES;
         }
         append_body(s, ri, upload_data, n);
         return MHD_YES;

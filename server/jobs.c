@@ -660,7 +660,9 @@ static void *worker_main(void *arg)
 
 /* ------------------------------------------------------------------ the ticker */
 
-/* Live jobs' ids and lease holders, copied under the lock for renewal outside it. */
+/* Live jobs' ids and lease holders, copied under the lock for renewal outside it.
+ * renew_leases is called with j->mu held; it drops the lock around the store calls and holds
+ * it again when it returns. */
 typedef struct {
     char id[40];
     char worker_id[128];

@@ -16,6 +16,7 @@ int jobs_start(jobs *j, char *err, size_t errlen);
 /* Shutdown: workers stop at a batch boundary, write a checkpoint, release their jobs back to
  * the queue, and are joined; open event streams are ended. Idempotent. */
 void jobs_stop(jobs *j);
+/* Stops (jobs_stop) and frees; NULL is a no-op. */
 void jobs_free(jobs *j);
 /* Wake a worker: a job was queued. */
 void jobs_notify(jobs *j);

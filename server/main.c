@@ -180,12 +180,9 @@ int main(int argc, char **argv)
 
 cleanup:
     http_stop(&srv);
-    if (srv.jobs)
-        jobs_stop(srv.jobs);
-    jobs_free(srv.jobs);
+    jobs_free(srv.jobs); /* stops the workers first; NULL is a no-op, as for the rest */
     metrics_free(srv.metrics);
     security_free(srv.sec);
-    if (srv.st)
-        store_close(srv.st);
+    store_close(srv.st);
     return rc;
 }

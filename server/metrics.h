@@ -7,6 +7,7 @@
 
 #include "server.h"
 
+/* new (free with metrics_free, which accepts NULL); NULL when out of memory. */
 metrics *metrics_new(int n_routes);
 void metrics_free(metrics *m);
 /* route = index in the route table, -1 for unmatched paths. */

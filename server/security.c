@@ -593,6 +593,14 @@ static int reply_429(req *r, int wait, const char *detail)
     return 1;
 }
 
+/* A quota could not be read from the store: 503, retry in a second. */
+static int reply_store_busy(req *r)
+{
+    http_reply_problem(r, 503, "store busy; retry");
+    http_add_header(r, "Retry-After", "1");
+    return 1;
+}
+
 static int reply_401(req *r, sec_auth why)
 {
     static const char *const detail[] = {
@@ -696,9 +704,7 @@ int security_quota_job(server *s, req *r)
     store_error e;
     int64_t n = 0;
     if (store_job_count_active(s->st, r->owner, &n, &e) != 0) {
-        http_reply_problem(r, 503, "store busy; retry");
-        http_add_header(r, "Retry-After", "1");
-        return 1;
+        return reply_store_busy(r);
     }
     if (n < sec->quota_jobs)
         return 0;
@@ -717,9 +723,7 @@ int security_quota_bytes(server *s, req *r, int64_t new_bytes)
     store_error e;
     int64_t have = 0;
     if (store_dataset_bytes(s->st, r->owner, &have, &e) != 0) {
-        http_reply_problem(r, 503, "store busy; retry");
-        http_add_header(r, "Retry-After", "1");
-        return 1;
+        return reply_store_busy(r);
     }
     if (new_bytes >= 0 && have <= sec->quota_bytes && new_bytes <= sec->quota_bytes - have)
         return 0;

@@ -10,7 +10,7 @@
 /* new. Loads --api-keys-file (one "name:key" per line, '#' comments), parses
  * --cors-origins. Returns NULL with a message in err (e.g. unreadable keys file). */
 security *security_new(const config *cfg, char *err, size_t errlen);
-void security_free(security *sec);
+void security_free(security *sec); /* wipes the key digests; NULL is a no-op */
 int security_has_keys(const security *sec);
 
 /* Returns 0 when the request may go on (and sets r->owner), or 1 when it has already set
