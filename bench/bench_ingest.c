@@ -19,13 +19,10 @@
 
 #include <curl/curl.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -252,115 +249,31 @@ static int write_file(const char *path, const char *data, size_t n)
 
 /* ------------------------------------------------------------------ the server */
 
-typedef struct {
-    pid_t pid;
-    char base[64];
-    char dir[64];
-} server_proc;
-
-static int server_start(server_proc *sp)
-{
-    snprintf(sp->dir, sizeof sp->dir, "/tmp/bench-ingest-XXXXXX");
-    if (!mkdtemp(sp->dir))
-        return -1;
-    int out[2];
-    if (pipe(out) < 0)
-        return -1;
-    const char *bin = getenv("BACKPROPD_BIN") ? getenv("BACKPROPD_BIN") : "build/backpropd";
-    sp->pid = fork();
-    if (sp->pid == 0) {
-        dup2(out[1], 1);
-        close(out[0]);
-        char log[128];
-        snprintf(log, sizeof log, "%s.log", sp->dir); /* one line per request: kept aside */
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(fd, 2);
-        execl(bin, bin, "--port", "0", "--data", sp->dir, (char *)NULL);
-        _exit(127);
-    }
-    close(out[1]);
-    FILE *f = fdopen(out[0], "r");
-    char line[256];
-    int port = -1;
-    while (f && fgets(line, sizeof line, f)) {
-        const char *l = strstr(line, "listening http://");
-        const char *colon = l ? strrchr(l, ':') : NULL;
-        if (colon) {
-            port = atoi(colon + 1);
-            break;
-        }
-    }
-    if (f)
-        fclose(f);
-    if (port <= 0)
-        return -1;
-    snprintf(sp->base, sizeof sp->base, "http://127.0.0.1:%d", port);
-    return 0;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void server_stop(server_proc *sp)
-{
-    if (sp->pid > 0) {
-        kill(sp->pid, SIGTERM);
-        waitpid(sp->pid, NULL, 0);
-    }
-    nftw(sp->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    char log[128];
-    snprintf(log, sizeof log, "%s.log", sp->dir);
-    unlink(log);
-}
-
 /* The last lines of the server's log, when something went wrong. */
-static void server_log_tail(const server_proc *sp)
+static void server_log_tail(const bench_server *sp)
 {
     char cmd[200];
-    snprintf(cmd, sizeof cmd, "tail -5 %s.log", sp->dir);
-    if (system(cmd) != 0)
+    snprintf(cmd, sizeof cmd, "tail -5 %s", sp->log);
+    if (!sp->log[0] || system(cmd) != 0)
         printf("  (no server log)\n");
-}
-
-typedef struct {
-    char *p;
-    size_t n;
-} buf;
-
-static size_t collect(char *d, size_t size, size_t n, void *arg)
-{
-    buf *b = arg;
-    char *np = realloc(b->p, b->n + size * n + 1);
-    if (!np)
-        return 0;
-    memcpy(np + b->n, d, size * n);
-    b->p = np;
-    b->n += size * n;
-    b->p[b->n] = '\0';
-    return size * n;
 }
 
 /* One POST on handle c (reused: keep-alive); returns the status, fills *out (new). */
 static long post(CURL *c, const char *url, const char *type, const char *body, size_t len,
-                 buf *out)
+                 bench_sink *out)
 {
     struct curl_slist *h = NULL;
     char ct[96];
     snprintf(ct, sizeof ct, "Content-Type: %s", type);
     h = curl_slist_append(h, ct);
     h = curl_slist_append(h, "Expect:");
-    free(out->p);
-    *out = (buf){0};
+    free(out->buf);
+    *out = (bench_sink){0};
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, bench_sink_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
     long status = 0;
     if (curl_easy_perform(c) == CURLE_OK)
@@ -427,16 +340,18 @@ static void run_wrk(const char *url, const char *body_path)
 
 static void bench_gradient_latency(void)
 {
-    server_proc sp = {0};
-    if (server_start(&sp) < 0) {
+    bench_server sp = {0};
+    /* stderr (one line per request) kept aside in <dir>.log */
+    if (bench_server_init(&sp, "bench-ingest-") < 0 ||
+        bench_server_start(&sp, NULL, NULL, 1) < 0) {
         printf("gradient latency: could not start build/backpropd (run from the repo root after "
                "make): skipped\n");
         server_log_tail(&sp);
-        server_stop(&sp);
+        bench_server_stop(&sp);
         return;
     }
     CURL *c = curl_easy_init();
-    buf out = {0};
+    bench_sink out = {0};
     FILE *f = fopen("tests/data/digits.csv", "rb");
     char *csv = malloc(1 << 22);
     size_t n = f ? fread(csv, 1, 1 << 22, f) : 0;
@@ -445,7 +360,7 @@ static void bench_gradient_latency(void)
     char url[160];
     snprintf(url, sizeof url, "%s/v1/datasets?name=digits", sp.base);
     long st = post(c, url, "text/csv", csv, n, &out);
-    json_t *meta = st == 201 ? json_loads(out.p, 0, NULL) : NULL;
+    json_t *meta = st == 201 ? json_loads(out.buf, 0, NULL) : NULL;
     if (!meta) {
         printf("gradient latency: upload failed (%ld): skipped\n", st);
         server_log_tail(&sp);
@@ -476,9 +391,9 @@ static void bench_gradient_latency(void)
             lat[i - WARM] = (bench_now() - t0) * 1e3;
     }
     printf("POST /v1/gradient, 64-25-10 on the stored digits set (1797 rows), body %.1f kB, "
-           "answer %.1f kB\n", (double)blen / 1e3, (double)out.n / 1e3);
+           "answer %.1f kB\n", (double)blen / 1e3, (double)out.len / 1e3);
     if (!ok) {
-        printf("  a request failed: %s\n", out.p ? out.p : "");
+        printf("  a request failed: %s\n", out.buf ? out.buf : "");
     } else {
         qsort(lat, N, sizeof *lat, cmp_double);
         printf("  libcurl, sequential, keep-alive: p50 %.2f ms  p99 %.2f ms  (n = %d)\n",
@@ -494,10 +409,10 @@ static void bench_gradient_latency(void)
     free(text);
 done:
     json_decref(meta);
-    free(out.p);
+    free(out.buf);
     free(csv);
     curl_easy_cleanup(c);
-    server_stop(&sp);
+    bench_server_stop(&sp);
 }
 
 /* ------------------------------------------------------------------ main */

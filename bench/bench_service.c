@@ -10,17 +10,13 @@
  * Starts build/backpropd (BACKPROPD_BIN) itself on a free port with a temporary data dir.
  */
 #include <curl/curl.h>
-#include <errno.h>
 #include <math.h>
 #include <pthread.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -32,32 +28,8 @@
 #define W2_ROWS 6000
 #define WRK_SECONDS "5"
 
-typedef struct {
-    pid_t pid;
-    char base[64];
-    char dir[64];
-} server_proc;
-
-typedef struct {
-    char *buf;
-    size_t len;
-} sink;
-
-static size_t sink_write(char *d, size_t sz, size_t n, void *u)
-{
-    sink *k = u;
-    char *b = realloc(k->buf, k->len + sz * n + 1);
-    if (!b)
-        return 0;
-    memcpy(b + k->len, d, sz * n);
-    k->buf = b;
-    k->len += sz * n;
-    b[k->len] = '\0';
-    return sz * n;
-}
-
 /* One request; the body (new, NUL-terminated) into *out. Returns the status or -1. */
-static long request(const server_proc *s, const char *method, const char *path,
+static long request(const bench_server *s, const char *method, const char *path,
                     const char *ctype, const char *body, size_t len, char **out)
 {
     CURL *c = curl_easy_init();
@@ -68,7 +40,7 @@ static long request(const server_proc *s, const char *method, const char *path,
         snprintf(hdr, sizeof hdr, "Content-Type: %s", ctype);
         h = curl_slist_append(h, hdr);
     }
-    sink k = {0};
+    bench_sink k = {0};
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
@@ -76,7 +48,7 @@ static long request(const server_proc *s, const char *method, const char *path,
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     }
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink_write);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, bench_sink_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &k);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 600L);
     long status = -1;
@@ -91,7 +63,7 @@ static long request(const server_proc *s, const char *method, const char *path,
     return status;
 }
 
-static json_t *request_json(const server_proc *s, const char *method, const char *path,
+static json_t *request_json(const bench_server *s, const char *method, const char *path,
                             const char *body, long want)
 {
     char *out = NULL;
@@ -102,61 +74,6 @@ static json_t *request_json(const server_proc *s, const char *method, const char
         fprintf(stderr, "bench_service: %s %s -> %ld %s\n", method, path, st, out);
     free(out);
     return j;
-}
-
-static int server_start(server_proc *s, const char *const *extra)
-{
-    const char *bin = getenv("BACKPROPD_BIN");
-    if (!bin || !*bin)
-        bin = "build/backpropd";
-    snprintf(s->dir, sizeof s->dir, "/tmp/bench_service_XXXXXX");
-    if (!mkdtemp(s->dir))
-        return -1;
-    int fd[2];
-    if (pipe(fd) < 0)
-        return -1;
-    const char *args[32] = {bin, "--port", "0", "--data", s->dir, "--log-level", "warn"};
-    int n = 7;
-    for (int i = 0; extra && extra[i] && n < 30; i++)
-        args[n++] = extra[i];
-    args[n] = NULL;
-    char *argv[32]; /* execv's type; the strings are not modified */
-    for (int i = 0; i <= n; i++)
-        argv[i] = (char *)(uintptr_t)args[i];
-    s->pid = fork();
-    if (s->pid < 0)
-        return -1;
-    if (s->pid == 0) {
-        dup2(fd[1], 1);
-        close(fd[0]);
-        execv(bin, argv);
-        _exit(127);
-    }
-    close(fd[1]);
-    FILE *f = fdopen(fd[0], "r");
-    char line[256] = "";
-    int port = -1;
-    if (f && fgets(line, sizeof line, f)) {
-        const char *colon = strrchr(line, ':');
-        port = colon ? atoi(colon + 1) : -1;
-    }
-    if (f)
-        fclose(f);
-    if (port <= 0)
-        return -1;
-    snprintf(s->base, sizeof s->base, "http://127.0.0.1:%d", port);
-    return 0;
-}
-
-static void server_stop(server_proc *s)
-{
-    int st;
-    kill(s->pid, SIGTERM);
-    waitpid(s->pid, &st, 0);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "bench_service: could not remove %s\n", s->dir);
 }
 
 /* wrk --latency on url: requests/s and p99 (ms). 0 ok. */
@@ -199,7 +116,7 @@ static char *to_csv(const double *X, const int32_t *labels, int64_t m, int n, si
     return b;
 }
 
-static char *upload(const server_proc *s, const char *ctype, const char *body, size_t len)
+static char *upload(const bench_server *s, const char *ctype, const char *body, size_t len)
 {
     char *out = NULL;
     long st = request(s, "POST", "/v1/datasets", ctype, body, len, &out);
@@ -212,7 +129,7 @@ static char *upload(const server_proc *s, const char *ctype, const char *body, s
     return id;
 }
 
-static char *submit(const server_proc *s, const char *ds, const char *layers,
+static char *submit(const bench_server *s, const char *ds, const char *layers,
                     const char *training)
 {
     char body[1024];
@@ -225,7 +142,7 @@ static char *submit(const server_proc *s, const char *ds, const char *layers,
     return id;
 }
 
-static const char *job_status(const server_proc *s, const char *id, int64_t *epoch)
+static const char *job_status(const bench_server *s, const char *id, int64_t *epoch)
 {
     static char st[32];
     char path[128];
@@ -243,10 +160,12 @@ static const char *job_status(const server_proc *s, const char *id, int64_t *epo
 
 static int bench_requests(void)
 {
-    server_proc s;
-    const char *args[] = {"--workers", "2", NULL};
-    if (server_start(&s, args) < 0) {
+    bench_server s;
+    const char *args[] = {"--log-level", "warn", "--workers", "2", NULL};
+    if (bench_server_init(&s, "bench_service_") < 0 ||
+        bench_server_start(&s, NULL, args, 0) < 0) {
         fprintf(stderr, "bench_service: server did not start\n");
+        bench_server_stop(&s);
         return -1;
     }
     int rc = -1;
@@ -310,7 +229,7 @@ static int bench_requests(void)
     request(&s, "DELETE", path, NULL, NULL, 0, NULL);
     rc = 0;
 cleanup:
-    server_stop(&s);
+    bench_server_stop(&s);
     free(X);
     free(Y);
     free(L);
@@ -330,7 +249,7 @@ cleanup:
                     "\"epochs\":6,\"seed\":1,\"lambda\":0.0001"
 
 /* samples/s of each epoch through the service, from the job's event stream. */
-static int service_w2(const server_proc *s, const char *ds, double *sps, int *n)
+static int service_w2(const bench_server *s, const char *ds, double *sps, int *n)
 {
     char *id = submit(s, ds, "[784,256,128,10]", W2_TRAINING);
     if (!id)
@@ -411,15 +330,14 @@ static int bench_throughput(void)
     int32_t *L = NULL;
     char *csv = NULL, *ds = NULL;
     size_t len;
-    server_proc s;
-    const char *args[] = {"--workers", "1", NULL};
+    bench_server s = {0};
+    const char *args[] = {"--log-level", "warn", "--workers", "1", NULL};
     if (bench_synthetic(&X, &Y, &L, W2_ROWS, 784, 10, 2) < 0 ||
         !(csv = to_csv(X, L, W2_ROWS, 784, &len)))
-        return -1;
-    if (server_start(&s, args) < 0) {
-        free(csv);
-        return -1;
-    }
+        goto cleanup;
+    if (bench_server_init(&s, "bench_service_") < 0 ||
+        bench_server_start(&s, NULL, args, 0) < 0)
+        goto cleanup;
     double t0 = bench_now();
     ds = upload(&s, "text/csv", csv, len);
     double t_up = bench_now() - t0;
@@ -454,7 +372,7 @@ static int bench_throughput(void)
            ms, mc, 100 * ms / mc);
     rc = 0;
 cleanup:
-    server_stop(&s);
+    bench_server_stop(&s);
     free(X);
     free(Y);
     free(L);

@@ -7,7 +7,6 @@
  *      checkpoint after every epoch against none, projected to the default 10 s interval
  *      (target < 3% slower).
  */
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,17 +15,6 @@
 #include "bench/bench_util.h"
 #include "core/bp.h"
 #include "server/store.h"
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb; (void)flag; (void)ftw;
-    return remove(path);
-}
-
-static void rm_tree(const char *dir)
-{
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* Seconds to store the dataset into a fresh store under `parent` (median of `runs`), and to
  * load it back (median). -1 on failure. */
@@ -43,7 +31,7 @@ static int time_put_load(const char *parent, const double *X, const int32_t *lab
         store *s = store_open(dir, &err);
         if (!s) {
             fprintf(stderr, "store_open %s: %s\n", dir, err.msg);
-            rm_tree(dir);
+            bench_rm_tree(dir);
             return -1;
         }
         store_dataset_meta meta;
@@ -70,7 +58,7 @@ static int time_put_load(const char *parent, const double *X, const int32_t *lab
         free(l2);
         free(Y2);
         store_close(s);
-        rm_tree(dir);
+        bench_rm_tree(dir);
         if (rc != 0) {
             fprintf(stderr, "store: %s\n", err.msg);
             return -1;
@@ -243,7 +231,7 @@ cleanup:
     if (rc != 0)
         fprintf(stderr, "bench_store: %s\n", err.msg);
     store_close(s);
-    rm_tree(dir);
+    bench_rm_tree(dir);
     free(buf);
     bp_trainer_free(t);
     free(X);

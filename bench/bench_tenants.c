@@ -15,7 +15,6 @@
  */
 #include <curl/curl.h>
 #include <math.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +22,6 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -39,98 +37,24 @@
 #define Z_CRIT 3.29    /* two-sided α = 0.001 for the Mann-Whitney z */
 #define KS_C 1.949     /* sqrt(-ln(α/2)/2) at α = 0.001 */
 
-typedef struct {
-    pid_t pid;
-    char base[64];
-    char dir[64];   /* temp dir: data/ and the keys file */
-} server_proc;
-
-typedef struct {
-    char *buf;
-    size_t len;
-} sink;
-
-static size_t sink_write(char *d, size_t sz, size_t n, void *u)
-{
-    sink *k = u;
-    char *b = realloc(k->buf, k->len + sz * n + 1);
-    if (!b)
-        return 0;
-    memcpy(b + k->len, d, sz * n);
-    k->buf = b;
-    k->len += sz * n;
-    b[k->len] = '\0';
-    return sz * n;
-}
-
 /* ---------------------------------------------------------------- server */
 
-static int server_start(server_proc *s)
+/* Starts the server in a fresh temporary directory holding its data/ and a keys file for
+ * alice and bob. 0, or -1 (bench_server_stop cleans up either way). */
+static int server_start(bench_server *s)
 {
-    const char *bin = getenv("BACKPROPD_BIN");
-    if (!bin || !*bin)
-        bin = "build/backpropd";
-    s->pid = -1;
-    snprintf(s->dir, sizeof s->dir, "/tmp/bench_tenants_XXXXXX");
-    if (!mkdtemp(s->dir))
+    if (bench_server_init(s, "bench_tenants_") < 0)
         return -1;
-    char keys[128], data[128];
+    char keys[128];
     snprintf(keys, sizeof keys, "%s/keys", s->dir);
-    snprintf(data, sizeof data, "%s/data", s->dir);
     FILE *kf = fopen(keys, "w");
     if (!kf)
         return -1;
     fputs("alice:" KEY_ALICE "\nbob:" KEY_BOB "\n", kf);
     fclose(kf);
     chmod(keys, 0600);
-    if (mkdir(data, 0700) < 0)
-        return -1;
-    const char *args[] = {bin,    "--port",          "0",  "--data",      data,
-                          "--api-keys-file", keys, "--log-level", "warn", NULL};
-    char *argv[16]; /* execv's type; the strings are not modified */
-    int n = 0;
-    for (; args[n]; n++)
-        argv[n] = (char *)(uintptr_t)args[n];
-    argv[n] = NULL;
-    int fd[2];
-    if (pipe(fd) < 0)
-        return -1;
-    s->pid = fork();
-    if (s->pid < 0)
-        return -1;
-    if (s->pid == 0) {
-        dup2(fd[1], 1);
-        close(fd[0]);
-        execv(bin, argv);
-        _exit(127);
-    }
-    close(fd[1]);
-    FILE *f = fdopen(fd[0], "r");
-    char line[256] = "";
-    int port = -1;
-    if (f && fgets(line, sizeof line, f) && strstr(line, "listening http://")) {
-        const char *colon = strrchr(line, ':');
-        port = colon ? atoi(colon + 1) : -1;
-    }
-    if (f)
-        fclose(f);
-    if (port <= 0)
-        return -1;
-    snprintf(s->base, sizeof s->base, "http://127.0.0.1:%d", port);
-    return 0;
-}
-
-static void server_stop(server_proc *s)
-{
-    if (s->pid > 0) {
-        int st;
-        kill(s->pid, SIGTERM);
-        waitpid(s->pid, &st, 0);
-    }
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "bench_tenants: could not remove %s\n", s->dir);
+    const char *args[] = {"--api-keys-file", keys, "--log-level", "warn", NULL};
+    return bench_server_start(s, "data", args, 0);
 }
 
 /* ---------------------------------------------------------------- client */
@@ -138,7 +62,7 @@ static void server_stop(server_proc *s)
 /* One request on handle c (kept alive between calls) as `key`. body (new) and hdrs (new, may
  * be NULL if not wanted) receive the response; *us its total time in µs. Returns the status
  * or -1 on a transport error. */
-static long request(CURL *c, const server_proc *s, const char *key, const char *method,
+static long request(CURL *c, const bench_server *s, const char *key, const char *method,
                     const char *path, const char *ctype, const char *body, size_t len,
                     char **out, char **hdrs, curl_off_t *us)
 {
@@ -150,7 +74,7 @@ static long request(CURL *c, const server_proc *s, const char *key, const char *
         snprintf(ct, sizeof ct, "Content-Type: %s", ctype);
         h = curl_slist_append(h, ct);
     }
-    sink kb = {0}, kh = {0};
+    bench_sink kb = {0}, kh = {0};
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
@@ -161,9 +85,9 @@ static long request(CURL *c, const server_proc *s, const char *key, const char *
         curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, NULL);
     }
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink_write);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, bench_sink_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &kb);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, sink_write);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, bench_sink_write);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &kh);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
     curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
@@ -225,7 +149,7 @@ static char *digits_head(int rows, size_t *len)
 }
 
 /* Alice's dataset and a finished tiny job (ids new). 0 ok. */
-static int alice_setup(CURL *c, const server_proc *s, char **ds, char **job)
+static int alice_setup(CURL *c, const bench_server *s, char **ds, char **job)
 {
     size_t len;
     char *csv = digits_head(CSV_ROWS, &len), *out = NULL;
@@ -468,7 +392,7 @@ static int report(const char *what, double *own, double *miss, int n, const seen
 /* Positive control, so the reader can see the method does detect a real difference: alice's
  * own job (200, the full job JSON) against a missing id (404), N_CONTROL each, shuffled. */
 #define N_CONTROL 1000
-static int control(CURL *c, const server_proc *s, const char *job)
+static int control(CURL *c, const bench_server *s, const char *job)
 {
     double *t[2] = {malloc(N_CONTROL * sizeof(double)), malloc(N_CONTROL * sizeof(double))};
     int n[2] = {0, 0}, rc = -1;
@@ -508,7 +432,7 @@ cleanup:
     return rc;
 }
 
-static int measure(const server_proc *s, const char *ds, const char *job)
+static int measure(const bench_server *s, const char *ds, const char *job)
 {
     int rc = -1, total = N_KINDS * N_PAIRS;
     unsigned char *order = malloc((size_t)(total + N_WARMUP));
@@ -595,7 +519,7 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_ALL);
     int rc = 1;
     char *ds = NULL, *job = NULL;
-    server_proc s = {0};
+    bench_server s = {0};
     CURL *c = curl_easy_init();
     if (!c || server_start(&s) < 0) {
         fprintf(stderr, "bench_tenants: server did not start\n");
@@ -613,8 +537,7 @@ int main(int argc, char **argv)
 cleanup:
     if (c)
         curl_easy_cleanup(c);
-    if (s.dir[0])
-        server_stop(&s);
+    bench_server_stop(&s);
     free(ds);
     free(job);
     curl_global_cleanup();

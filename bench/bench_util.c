@@ -1,12 +1,20 @@
-/* bench_util.c — timing, memory and dataset helpers for the benchmarks (bench_util.h). */
+/* bench_util.c — timing, memory, dataset, libcurl sink and server-process helpers for the
+ * benchmarks (bench_util.h). */
 #include "bench/bench_util.h"
 #include "core/bp.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 double bench_now(void)
 {
@@ -175,4 +183,140 @@ cleanup:
     free(y);
     free(lab);
     return rc;
+}
+
+/* ---------------------------------------------------------------- files and libcurl */
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+int bench_rm_tree(const char *dir)
+{
+    if (nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) == 0)
+        return 0;
+    return errno == ENOENT ? 0 : -1;
+}
+
+size_t bench_sink_write(char *data, size_t size, size_t n, void *sink)
+{
+    bench_sink *k = sink;
+    char *b = realloc(k->buf, k->len + size * n + 1);
+    if (!b)
+        return 0;
+    memcpy(b + k->len, data, size * n);
+    k->buf = b;
+    k->len += size * n;
+    b[k->len] = '\0';
+    return size * n;
+}
+
+/* ---------------------------------------------------------------- the server */
+
+int bench_server_init(bench_server *s, const char *prefix)
+{
+    memset(s, 0, sizeof *s);
+    int w = snprintf(s->dir, sizeof s->dir, "/tmp/%sXXXXXX", prefix);
+    if (w < 0 || (size_t)w >= sizeof s->dir || !mkdtemp(s->dir)) {
+        s->dir[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
+int bench_server_start(bench_server *s, const char *data_subdir, const char *const *extra_args,
+                       int log_stderr)
+{
+    const char *bin = getenv("BACKPROPD_BIN");
+    if (!bin || !*bin)
+        bin = "build/backpropd";
+    char data[160];
+    if (!s->dir[0])
+        return -1;
+    if (data_subdir) {
+        snprintf(data, sizeof data, "%s/%s", s->dir, data_subdir);
+        if (mkdir(data, 0700) < 0)
+            return -1;
+    } else {
+        snprintf(data, sizeof data, "%s", s->dir);
+    }
+    int log_fd = -1;
+    if (log_stderr) {
+        snprintf(s->log, sizeof s->log, "%s.log", s->dir);
+        log_fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (log_fd < 0)
+            return -1;
+    }
+    const char *args[32] = {bin, "--port", "0", "--data", data};
+    int n = 5;
+    for (int i = 0; extra_args && extra_args[i]; i++) {
+        if (n >= 29) {
+            if (log_fd >= 0)
+                close(log_fd);
+            return -1;
+        }
+        args[n++] = extra_args[i];
+    }
+    args[n] = NULL;
+    char *argv[32]; /* execv's type; the strings are not modified */
+    for (int i = 0; i <= n; i++)
+        argv[i] = (char *)(uintptr_t)args[i];
+    int fd[2];
+    if (pipe(fd) < 0) {
+        if (log_fd >= 0)
+            close(log_fd);
+        return -1;
+    }
+    s->pid = fork();
+    if (s->pid == 0) {
+        dup2(fd[1], 1);
+        if (log_fd >= 0)
+            dup2(log_fd, 2);
+        close(fd[0]);
+        execv(bin, argv);
+        _exit(127);
+    }
+    close(fd[1]);
+    if (log_fd >= 0)
+        close(log_fd);
+    if (s->pid < 0) {
+        close(fd[0]);
+        return -1;
+    }
+    FILE *f = fdopen(fd[0], "r");
+    char line[256];
+    int port = -1;
+    while (f && fgets(line, sizeof line, f)) {
+        const char *l = strstr(line, "listening http://");
+        const char *colon = l ? strrchr(l, ':') : NULL;
+        if (colon) {
+            port = atoi(colon + 1);
+            break;
+        }
+    }
+    if (f)
+        fclose(f);
+    else
+        close(fd[0]);
+    if (port <= 0)
+        return -1;
+    snprintf(s->base, sizeof s->base, "http://127.0.0.1:%d", port);
+    return 0;
+}
+
+void bench_server_stop(bench_server *s)
+{
+    if (s->pid > 0) {
+        kill(s->pid, SIGTERM);
+        waitpid(s->pid, NULL, 0);
+    }
+    if (s->dir[0] && bench_rm_tree(s->dir) < 0)
+        fprintf(stderr, "bench: could not remove %s\n", s->dir);
+    if (s->log[0])
+        unlink(s->log);
+    memset(s, 0, sizeof *s);
 }
