@@ -423,6 +423,18 @@ sqlite3_stmt *sq_stmt(sconn *c, query_id id, store_error *err)
     return st;
 }
 
+sqlite3_stmt *sq_query(store *s, query_id id, sconn **c, store_error *err)
+{
+    *c = sq_conn(s, err);
+    return *c ? sq_stmt(*c, id, err) : NULL;
+}
+
+sconn *sq_write(store *s, store_error *err)
+{
+    sconn *c = sq_conn(s, err);
+    return c && sq_begin(c, 1, err) == 0 ? c : NULL;
+}
+
 int sq_exec(sconn *c, sqlite3_stmt *st, const char *what, store_error *err)
 {
     int rc = sqlite3_step(st);
@@ -845,10 +857,8 @@ fail:
 int store_dataset_get(store *s, const char *owner, const char *id, store_dataset_meta *out,
                       store_error *err)
 {
-    sconn *c = sq_conn(s, err);
-    if (!c)
-        return err->code;
-    sqlite3_stmt *st = sq_stmt(c, Q_DS_GET, err);
+    sconn *c;
+    sqlite3_stmt *st = sq_query(s, Q_DS_GET, &c, err);
     if (!st)
         return err->code;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -987,10 +997,8 @@ int store_dataset_list(store *s, const char *owner, store_dataset_meta **out, si
 {
     *out = NULL;
     *n = 0;
-    sconn *c = sq_conn(s, err);
-    if (!c)
-        return err->code;
-    sqlite3_stmt *st = sq_stmt(c, Q_DS_LIST, err);
+    sconn *c;
+    sqlite3_stmt *st = sq_query(s, Q_DS_LIST, &c, err);
     if (!st)
         return err->code;
     sqlite3_bind_text(st, 1, owner ? owner : "", -1, SQLITE_STATIC);
@@ -1025,10 +1033,8 @@ cleanup:
 
 int store_dataset_delete(store *s, const char *owner, const char *id, store_error *err)
 {
-    sconn *c = sq_conn(s, err);
+    sconn *c = sq_write(s, err);
     if (!c)
-        return err->code;
-    if (sq_begin(c, 1, err) < 0)
         return err->code;
     sqlite3_stmt *st = sq_stmt(c, Q_DS_EXISTS, err);
     if (!st)
@@ -1077,10 +1083,8 @@ fail:
 int store_dataset_bytes(store *s, const char *owner, int64_t *bytes, store_error *err)
 {
     *bytes = 0;
-    sconn *c = sq_conn(s, err);
-    if (!c)
-        return err->code;
-    sqlite3_stmt *st = sq_stmt(c, Q_DS_BYTES, err);
+    sconn *c;
+    sqlite3_stmt *st = sq_query(s, Q_DS_BYTES, &c, err);
     if (!st)
         return err->code;
     sqlite3_bind_text(st, 1, owner ? owner : "", -1, SQLITE_STATIC);

@@ -50,6 +50,12 @@ struct store {
 sconn *sq_conn(store *s, store_error *err);
 /* The prepared statement `id` of c, reset with no bindings. NULL with err filled. */
 sqlite3_stmt *sq_stmt(sconn *c, query_id id, store_error *err);
+/* This thread's connection (into *c) and its statement `id`, ready to bind: the opening of
+ * every read. NULL with err filled. */
+sqlite3_stmt *sq_query(store *s, query_id id, sconn **c, store_error *err);
+/* This thread's connection inside a new write transaction (BEGIN IMMEDIATE): the opening of
+ * every write. NULL with err filled. */
+sconn *sq_write(store *s, store_error *err);
 /* Fills err from an SQLite result code (the connection's message, never data) and returns
  * the store_code: FULL, BUSY, NOMEM, CONFLICT (constraint) or IO. */
 int sq_fail(sconn *c, int rc, const char *what, store_error *err);

@@ -114,14 +114,12 @@ static int bind_doubles(sconn *c, sqlite3_stmt *st, int i, const double *v, int6
 int store_job_create(store *s, store_job *job, const double *theta0, int64_t n_params,
                      store_error *err)
 {
-    sconn *c = sq_conn(s, err);
-    if (!c)
-        return err->code;
     if (!job->spec_json)
         return sq_err(err, STORE_CONFLICT, "store: job has no spec");
-    int64_t now = sq_now_ms();
-    if (sq_begin(c, 1, err) < 0)
+    sconn *c = sq_write(s, err);
+    if (!c)
         return err->code;
+    int64_t now = sq_now_ms();
     /* The dataset must exist for this owner: checked in the same transaction as the insert,
      * so it cannot be deleted in between (store_dataset_delete refuses while it is used). */
     sqlite3_stmt *st = sq_stmt(c, Q_DS_EXISTS, err);
@@ -209,11 +207,9 @@ int store_job_list(store *s, const char *owner, int status, int64_t cursor, int 
     *out = NULL;
     *n = 0;
     *next_cursor = 0;
-    sconn *c = sq_conn(s, err);
-    if (!c)
-        return err->code;
     limit = limit < 1 ? 1 : limit > 1000 ? 1000 : limit;
-    sqlite3_stmt *st = sq_stmt(c, Q_JOB_LIST, err);
+    sconn *c;
+    sqlite3_stmt *st = sq_query(s, Q_JOB_LIST, &c, err);
     if (!st)
         return err->code;
     sq_bind_opt_text(st, 1, owner);
@@ -253,10 +249,8 @@ cleanup:
 int store_job_count_active(store *s, const char *owner, int64_t *n, store_error *err)
 {
     *n = 0;
-    sconn *c = sq_conn(s, err);
-    if (!c)
-        return err->code;
-    sqlite3_stmt *st = sq_stmt(c, Q_JOB_COUNT_ACTIVE, err);
+    sconn *c;
+    sqlite3_stmt *st = sq_query(s, Q_JOB_COUNT_ACTIVE, &c, err);
     if (!st)
         return err->code;
     sq_bind_opt_text(st, 1, owner);
@@ -272,10 +266,8 @@ int store_job_count_active(store *s, const char *owner, int64_t *n, store_error 
 int store_job_count_by_status(store *s, int64_t counts[5], store_error *err)
 {
     memset(counts, 0, 5 * sizeof counts[0]);
-    sconn *c = sq_conn(s, err);
-    if (!c)
-        return err->code;
-    sqlite3_stmt *st = sq_stmt(c, Q_JOB_COUNT_STATUS, err);
+    sconn *c;
+    sqlite3_stmt *st = sq_query(s, Q_JOB_COUNT_STATUS, &c, err);
     if (!st)
         return err->code;
     int rc, code = 0;
@@ -295,12 +287,10 @@ int store_job_count_by_status(store *s, int64_t counts[5], store_error *err)
 int store_job_claim(store *s, const char *worker_id, int64_t lease_ms, store_job *out,
                     store_error *err)
 {
-    sconn *c = sq_conn(s, err);
+    sconn *c = sq_write(s, err);
     if (!c)
         return err->code;
-    int64_t now = sq_now_ms();
-    if (sq_begin(c, 1, err) < 0)
-        return err->code;
+    int64_t now = sq_now_ms(); /* read with the write lock held: leases compare against it */
     /* A running job whose worker died after a cancel was requested ends as cancelled. */
     sqlite3_stmt *st = sq_stmt(c, Q_JOB_EXPIRE_CANCELLED, err);
     if (!st)
@@ -372,10 +362,8 @@ int store_job_renew(store *s, const char *id, const char *worker_id, int64_t lea
                     int *cancel_requested, store_error *err)
 {
     *cancel_requested = 0;
-    sconn *c = sq_conn(s, err);
+    sconn *c = sq_write(s, err);
     if (!c)
-        return err->code;
-    if (sq_begin(c, 1, err) < 0)
         return err->code;
     sqlite3_stmt *st = sq_stmt(c, Q_JOB_RENEW, err);
     if (!st)
@@ -413,10 +401,8 @@ fail:
 static int end_lease(store *s, const char *id, const char *worker_id, int tell_missing,
                      const char *what, store_error *err)
 {
-    sconn *c = sq_conn(s, err);
+    sconn *c = sq_write(s, err);
     if (!c)
-        return err->code;
-    if (sq_begin(c, 1, err) < 0)
         return err->code;
     sqlite3_stmt *st = sq_stmt(c, Q_JOB_RELEASE, err);
     if (!st)
@@ -463,10 +449,8 @@ int store_job_leases(store *s, store_lease **out, size_t *n, store_error *err)
 {
     *out = NULL;
     *n = 0;
-    sconn *c = sq_conn(s, err);
-    if (!c)
-        return err->code;
-    sqlite3_stmt *st = sq_stmt(c, Q_JOB_LEASES, err);
+    sconn *c;
+    sqlite3_stmt *st = sq_query(s, Q_JOB_LEASES, &c, err);
     if (!st)
         return err->code;
     store_lease *v = NULL;
@@ -558,12 +542,10 @@ int store_job_checkpoint(store *s, const char *id, const char *worker_id,
                          const void *checkpoint, size_t checkpoint_len,
                          const double *theta, int64_t n_params, store_error *err)
 {
-    sconn *c = sq_conn(s, err);
-    if (!c)
-        return err->code;
     if (checkpoint_len > (size_t)INT64_MAX)
         return sq_err(err, STORE_CONFLICT, "store: checkpoint too large");
-    if (sq_begin(c, 1, err) < 0)
+    sconn *c = sq_write(s, err);
+    if (!c)
         return err->code;
     if (check_lease(c, id, worker_id, err) < 0 || put_history(c, id, hist, err) < 0 ||
         put_progress(c, id, progress, err) < 0)
@@ -596,12 +578,10 @@ int store_job_finish(store *s, const char *id, const char *worker_id, job_status
                      const store_progress *progress, const double *theta, int64_t n_params,
                      store_error *err)
 {
-    sconn *c = sq_conn(s, err);
-    if (!c)
-        return err->code;
     if (status != JOB_SUCCEEDED && status != JOB_FAILED && status != JOB_CANCELLED)
         return sq_err(err, STORE_CONFLICT, "store: finish needs a final status");
-    if (sq_begin(c, 1, err) < 0)
+    sconn *c = sq_write(s, err);
+    if (!c)
         return err->code;
     if (check_lease(c, id, worker_id, err) < 0 || put_history(c, id, hist, err) < 0 ||
         put_progress(c, id, progress, err) < 0)
@@ -645,10 +625,8 @@ int store_job_request_cancel(store *s, const char *owner, const char *id, int *n
                              store_error *err)
 {
     *now_cancelled = 0;
-    sconn *c = sq_conn(s, err);
+    sconn *c = sq_write(s, err);
     if (!c)
-        return err->code;
-    if (sq_begin(c, 1, err) < 0)
         return err->code;
     sqlite3_stmt *st = sq_stmt(c, Q_JOB_STATUS, err);
     if (!st)
@@ -687,10 +665,8 @@ fail:
 
 int store_job_delete(store *s, const char *owner, const char *id, store_error *err)
 {
-    sconn *c = sq_conn(s, err);
+    sconn *c = sq_write(s, err);
     if (!c)
-        return err->code;
-    if (sq_begin(c, 1, err) < 0)
         return err->code;
     sqlite3_stmt *st = sq_stmt(c, Q_JOB_DELETE, err);
     if (!st)
@@ -716,10 +692,8 @@ int store_job_checkpoint_load(store *s, const char *id, void **buf, size_t *len,
 {
     *buf = NULL;
     *len = 0;
-    sconn *c = sq_conn(s, err);
-    if (!c)
-        return err->code;
-    sqlite3_stmt *st = sq_stmt(c, Q_CKPT_IMAGE, err);
+    sconn *c;
+    sqlite3_stmt *st = sq_query(s, Q_CKPT_IMAGE, &c, err);
     if (!st)
         return err->code;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -753,10 +727,8 @@ int store_job_weights(store *s, const char *owner, const char *id, double **thet
     *n_params = 0;
     *epoch = 0;
     *cost = NAN;
-    sconn *c = sq_conn(s, err);
-    if (!c)
-        return err->code;
-    sqlite3_stmt *st = sq_stmt(c, Q_CKPT_WEIGHTS, err);
+    sconn *c;
+    sqlite3_stmt *st = sq_query(s, Q_CKPT_WEIGHTS, &c, err);
     if (!st)
         return err->code;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -856,10 +828,8 @@ int store_job_theta0(store *s, const char *id, double **theta, int64_t *n_params
 {
     *theta = NULL;
     *n_params = 0;
-    sconn *c = sq_conn(s, err);
-    if (!c)
-        return err->code;
-    sqlite3_stmt *st = sq_stmt(c, Q_JOB_THETA0, err);
+    sconn *c;
+    sqlite3_stmt *st = sq_query(s, Q_JOB_THETA0, &c, err);
     if (!st)
         return err->code;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
