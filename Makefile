@@ -10,18 +10,23 @@
 VARIANT ?=
 BUILD := build$(if $(VARIANT),/$(VARIANT))
 
+# Package flags are asked of pkg-config when a recipe runs, never when make parses this file:
+# on a fresh machine `make run` parses before `deps` has installed anything. `=` (not `:=`)
+# defers the $(shell); the entry targets (run, test, bench) also install first and then build
+# in a sub-make.
 PKGS := libmicrohttpd jansson sqlite3 libcurl criterion openblas
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LIB_BLAS := $(shell pkg-config --libs openblas 2>/dev/null) -lm
-LIB_API := $(shell pkg-config --libs jansson 2>/dev/null)
-LIB_SERVER := $(shell pkg-config --libs libmicrohttpd sqlite3 nettle 2>/dev/null) -lpthread
-LIB_TEST := $(shell pkg-config --libs criterion libcurl 2>/dev/null)
+pkgconf = $(shell pkg-config $(1) 2>/dev/null)
+PKG_CFLAGS = $(call pkgconf,--cflags $(PKGS))
+LIB_BLAS = $(call pkgconf,--libs openblas) -lm
+LIB_API = $(call pkgconf,--libs jansson)
+LIB_SERVER = $(call pkgconf,--libs libmicrohttpd sqlite3 nettle) -lpthread
+LIB_TEST = $(call pkgconf,--libs criterion libcurl)
 
 CC ?= cc
 WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
         -Wpointer-arith -Wcast-qual -Wundef -Wvla -Wnull-dereference -Werror
-CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) -MMD -MP -I. $(PKG_CFLAGS) $(EXTRA_CFLAGS)
-LDFLAGS := $(EXTRA_LDFLAGS)
+CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) -MMD -MP -I. $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS = $(EXTRA_LDFLAGS)
 ifeq ($(VARIANT),asan)
   CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
   LDFLAGS += -fsanitize=address,undefined
@@ -47,7 +52,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 HARNESS_OBJ := $(BUILD)/tests/harness.o
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(filter-out bench/bench_util.c,$(wildcard bench/*.c)))
 
-.PHONY: all deps run test tests bench clean test-docker
+.PHONY: all deps run test tests bench benches clean test-docker
 all: $(BUILD)/backpropd
 
 deps:
@@ -93,10 +98,13 @@ test: deps
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/bench/bench_util.o $(BUILD)/libserver.a $(BUILD)/libapi.a $(BUILD)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_TEST) $(LIB_SERVER) $(LIB_API) $(LIB_BLAS)
 
-bench: deps all $(BENCH_BIN)
+benches: all $(BENCH_BIN)
+bench: deps
+	@$(MAKE) --no-print-directory benches
 	@bench/run
 
-run: deps all
+run: deps
+	@$(MAKE) --no-print-directory all
 	@mkdir -p data
 	$(BUILD)/backpropd --bind 127.0.0.1 --port 8080 --data ./data
 
