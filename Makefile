@@ -39,7 +39,12 @@ endif
 
 CORE_SRC := $(wildcard core/*.c)
 API_SRC := $(wildcard api/*.c)
-SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
+# server/: process set-up at the top, then one folder a room (common, http, security,
+# handlers, jobs, store); each store engine is built from its own folder server/store/<engine>/.
+STORE_ENGINES := sqlite
+SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c server/common/*.c server/http/*.c \
+                server/security/*.c server/handlers/*.c server/jobs/*.c server/store/*.c)) \
+              $(foreach e,$(STORE_ENGINES),$(wildcard server/store/$(e)/*.c))
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 API_OBJ := $(API_SRC:%.c=$(BUILD)/%.o)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
@@ -86,7 +91,7 @@ $(BUILD)/tests/http_%: $(BUILD)/tests/http_%.o $(HARNESS_OBJ) $(BUILD)/libapi.a 
 tests: all $(TEST_BIN)
 
 # The OpenAPI document is compiled into the binary (served at /openapi.yaml).
-$(BUILD)/server/openapi_blob.o: api/openapi.yaml
+$(BUILD)/server/handlers/openapi_blob.o: api/openapi.yaml
 
 # The whole suite: plain, then ASan+UBSan, then the job tests against a TSan server.
 test: deps

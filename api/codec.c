@@ -4,7 +4,7 @@
  * theta/gradients and datasets given as jansson trees (inline "X"/"y"/"Y" in math requests),
  * plus the dataset-vs-network checks. Uploads are parsed from raw text in ingest.c.
  */
-#include "api.h"
+#include "api/api.h"
 
 #include <math.h>
 #include <stdarg.h>

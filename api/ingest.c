@@ -10,7 +10,7 @@
  * Short numbers (the bulk of real data: "0", "0.372549", "17") read their digit runs 8 bytes
  * at a time (SWAR), which keeps the scanner nearly free of data-dependent branches.
  */
-#include "api.h"
+#include "api/api.h"
 
 #include <math.h>
 #include <stdio.h>

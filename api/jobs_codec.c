@@ -4,7 +4,7 @@
  * back, and the encoders for jobs, progress, cost history and weights. Pure jansson; no HTTP,
  * no storage.
  */
-#include "jobs_codec.h"
+#include "api/jobs_codec.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -14,7 +14,7 @@
 
 #include "bench/bench_util.h"
 #include "core/bp.h"
-#include "server/store.h"
+#include "server/store/store.h"
 
 /* Seconds to store the dataset into a fresh store under `parent` (median of `runs`), and to
  * load it back (median). -1 on failure. */

@@ -3,7 +3,7 @@
  * environment (BACKPROPD_*), then the command line (--flag VALUE or --flag=VALUE). --help
  * prints the table. A bad value names the flag or variable and what it must be.
  */
-#include "config.h"
+#include "server/config.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,7 +17,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "server/common/log.h"
 
 typedef enum {
     OPT_STR,   /* char[size] */

@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include "server.h"
+#include "server/server.h"
 
 typedef enum {
     CONFIG_OK = 0,    /* cfg filled, go on */

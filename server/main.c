@@ -19,15 +19,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "blas_env.h"
-#include "config.h"
-#include "jobs.h"
-#include "log.h"
-#include "metrics.h"
-#include "routes.h"
-#include "security.h"
-#include "server.h"
-#include "store.h"
+#include "server/blas_env.h"
+#include "server/config.h"
+#include "server/jobs/jobs.h"
+#include "server/common/log.h"
+#include "server/handlers/metrics.h"
+#include "server/handlers/routes.h"
+#include "server/security/security.h"
+#include "server/server.h"
+#include "server/store/store.h"
 
 #define SHUTDOWN_LIMIT_MS 10000
 

@@ -10,8 +10,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "http.h"
-#include "store.h"
+#include "server/http/http.h"
+#include "server/store/store.h"
 
 typedef struct {
     char bind[64];            /* --bind BACKPROPD_BIND 127.0.0.1 */

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/routes.h"
+#include "server/handlers/routes.h"
 #include "tests/harness.h"
 
 #define MAX_OPS 128

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "server/security.h"
-#include "server/security_internal.h"
+#include "server/security/security.h"
+#include "server/security/security_internal.h"
 
 static char keys_path[64];
 

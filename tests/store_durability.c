@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
-#include "server/store.h"
+#include "server/store/store.h"
 #include "tests/harness.h"
 
 /* ---------------- helpers ---------------- */

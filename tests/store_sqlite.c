@@ -26,9 +26,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "server/jobs_lease.h"
-#include "server/store.h"
-#include "server/store_debug.h"
+#include "server/jobs/jobs_lease.h"
+#include "server/store/store.h"
+#include "server/store/store_debug.h"
 
 /* ---------------- helpers ---------------- */
 

@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
-#include "metrics.h"
-#include "routes.h"
-#include "server.h"
-#include "store.h"
+#include "server/http/http.h"
+#include "server/handlers/metrics.h"
+#include "server/handlers/routes.h"
+#include "server/server.h"
+#include "server/store/store.h"
 
 /* openapi_blob.c: the bytes of api/openapi.yaml, [start, end). */
 extern const char backpropd_openapi_start[];

@@ -11,11 +11,11 @@
 #include <time.h>
 
 #include "api/api.h"
-#include "handlers_util.h"
-#include "routes.h"
-#include "security.h"
-#include "server.h"
-#include "store.h"
+#include "server/handlers/handlers_util.h"
+#include "server/handlers/routes.h"
+#include "server/security/security.h"
+#include "server/server.h"
+#include "server/store/store.h"
 
 /* ------------------------------------------------------------------ helpers */
 

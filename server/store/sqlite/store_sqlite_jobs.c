@@ -17,7 +17,7 @@
  * Extension: reads that take an owner accept owner == NULL meaning "any owner" (internal
  * callers such as the workers); writes by a tenant require the owner.
  */
-#include "store_sqlite_int.h"
+#include "server/store/sqlite/store_sqlite_int.h"
 
 #include <math.h>
 #include <stdio.h>

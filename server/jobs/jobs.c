@@ -53,7 +53,7 @@
  * connection is never resumed twice or after it was freed. jobs_stop() resumes every
  * suspended stream so its reader ends it: MHD_stop_daemon must see no suspended connection.
  */
-#include "jobs.h"
+#include "server/jobs/jobs.h"
 
 #include <errno.h>
 #include <math.h>
@@ -69,11 +69,11 @@
 
 #include "api/api.h"
 #include "api/jobs_codec.h"
-#include "blas_env.h"
+#include "server/blas_env.h"
 #include "core/bp.h"
-#include "jobs_lease.h"
-#include "jobs_live.h"
-#include "log.h"
+#include "server/jobs/jobs_lease.h"
+#include "server/jobs/jobs_live.h"
+#include "server/common/log.h"
 
 #define LEASE_MS 15000
 #define RENEW_SECONDS (LEASE_MS / 3000.0)

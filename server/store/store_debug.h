@@ -4,7 +4,7 @@
 #ifndef BACKPROPD_STORE_DEBUG_H
 #define BACKPROPD_STORE_DEBUG_H
 
-#include "store.h"
+#include "server/store/store.h"
 
 /* Caps the database file at `pages` pages on every connection of s (PRAGMA max_page_count;
  * 0 = no cap) so a test can make writes fail with SQLITE_FULL like a full disk would. */

@@ -6,7 +6,7 @@
 #ifndef BACKPROPD_JOBS_H
 #define BACKPROPD_JOBS_H
 
-#include "server.h"
+#include "server/server.h"
 
 /* new. Does not start threads yet. NULL + message on failure. */
 jobs *jobs_new(server *s, char *err, size_t errlen);

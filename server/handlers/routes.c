@@ -1,7 +1,7 @@
 /* routes.c — the route table and its matcher. Adding an endpoint = one row here, one
  * handler, and its entry in api/openapi.yaml (a test checks the two agree).
  */
-#include "routes.h"
+#include "server/handlers/routes.h"
 
 #include <stdio.h>
 #include <string.h>

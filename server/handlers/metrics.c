@@ -5,7 +5,7 @@
  * counter per HTTP status (100..599), a latency histogram (non-cumulative buckets, summed
  * into cumulative `le` buckets at render time), the latency sum in microseconds and a count.
  */
-#include "metrics.h"
+#include "server/handlers/metrics.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jobs.h"
-#include "routes.h"
+#include "server/jobs/jobs.h"
+#include "server/handlers/routes.h"
 
 #define STATUS_MIN 100
 #define STATUS_N 500 /* 100..599 */

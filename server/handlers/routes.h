@@ -4,7 +4,7 @@
 #ifndef BACKPROPD_ROUTES_H
 #define BACKPROPD_ROUTES_H
 
-#include "http.h"
+#include "server/http/http.h"
 
 typedef struct {
     const char *method;    /* "GET", "POST", "DELETE" */

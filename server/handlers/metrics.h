@@ -5,7 +5,7 @@
 #ifndef BACKPROPD_METRICS_H
 #define BACKPROPD_METRICS_H
 
-#include "server.h"
+#include "server/server.h"
 
 /* new (free with metrics_free, which accepts NULL); NULL when out of memory. */
 metrics *metrics_new(int n_routes);

@@ -35,13 +35,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "http.h"
-#include "log.h"
-#include "metrics.h"
-#include "routes.h"
-#include "security.h"
-#include "server.h"
+#include "server/config.h"
+#include "server/http/http.h"
+#include "server/common/log.h"
+#include "server/handlers/metrics.h"
+#include "server/handlers/routes.h"
+#include "server/security/security.h"
+#include "server/server.h"
 
 enum { PHASE_NEW = 0, PHASE_RECEIVING = 1, PHASE_DISPATCHED = 2, PHASE_DEFERRED = 3,
        PHASE_RESUMED = 4 };

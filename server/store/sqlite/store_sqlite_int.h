@@ -10,7 +10,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "store.h"
+#include "server/store/store.h"
 
 /* Every SQL statement the store runs, prepared once per connection on first use. */
 typedef enum {

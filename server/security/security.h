@@ -5,7 +5,7 @@
 #ifndef BACKPROPD_SECURITY_H
 #define BACKPROPD_SECURITY_H
 
-#include "server.h"
+#include "server/server.h"
 
 /* new. Loads --api-keys-file (one "name:key" per line, '#' comments), parses
  * --cors-origins. Returns NULL with a message in err (e.g. unreadable keys file). */

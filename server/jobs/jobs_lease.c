@@ -1,7 +1,7 @@
 /* jobs_lease.c — lease owner identities and start-up recovery of the leases of dead processes
  * (jobs_lease.h). Linux: liveness comes from kill(pid, 0) and /proc.
  */
-#include "jobs_lease.h"
+#include "server/jobs/jobs_lease.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "server/common/log.h"
 
 #define PID_REUSE_SLACK_MS 2000 /* /proc/stat's btime is whole seconds */
 

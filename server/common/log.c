@@ -3,7 +3,7 @@
  * Every line is formatted into one stack buffer and written with a single write(2), so lines
  * from different threads never interleave. The level is one atomic int read on each call.
  */
-#include "log.h"
+#include "server/common/log.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>

@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include "security.h"
+#include "server/security/security.h"
 
 /* Longest origin accepted (config or request), so that it fits a reply header value. */
 #define SEC_ORIGIN_MAX 150

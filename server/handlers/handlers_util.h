@@ -9,8 +9,8 @@
 #include <stdint.h>
 
 #include "api/api.h"
-#include "http.h"
-#include "store.h"
+#include "server/http/http.h"
+#include "server/store/store.h"
 
 /* The problem for a failed store call (code < 0) into err: 404 `<field>: no <kind> "<id>"`
  * (field: where the id came from, "id" for the path, "dataset" for a body field; the id

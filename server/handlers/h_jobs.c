@@ -17,13 +17,13 @@
 
 #include "api/api.h"
 #include "api/jobs_codec.h"
-#include "handlers_util.h"
-#include "jobs_live.h"
-#include "log.h"
-#include "routes.h"
-#include "security.h"
-#include "server.h"
-#include "store.h"
+#include "server/handlers/handlers_util.h"
+#include "server/jobs/jobs_live.h"
+#include "server/common/log.h"
+#include "server/handlers/routes.h"
+#include "server/security/security.h"
+#include "server/server.h"
+#include "server/store/store.h"
 
 #define LIST_DEFAULT 50
 #define LIST_MAX 1000

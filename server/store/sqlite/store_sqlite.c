@@ -16,8 +16,8 @@
  * as native little-endian blobs ("f64le" doubles, "i32le" labels), recorded per dataset and
  * in the meta table; a dataset's arrays are split into chunks of at most 16 MiB.
  */
-#include "store_sqlite_int.h"
-#include "store_debug.h"
+#include "server/store/sqlite/store_sqlite_int.h"
+#include "server/store/store_debug.h"
 
 #include <errno.h>
 #include <math.h>

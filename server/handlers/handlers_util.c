@@ -1,14 +1,14 @@
 /* handlers_util.c — helpers shared by the h_*.c handlers (handlers_util.h): store errors as
  * problem replies, safe ids for messages, random ids, RFC 3339 times.
  */
-#include "handlers_util.h"
+#include "server/handlers/handlers_util.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
-#include "log.h"
+#include "server/common/log.h"
 
 #define STORE_FULL_DETAIL                                                                      \
     "the store is full: free disk space (or delete datasets or jobs) and retry"

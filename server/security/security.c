@@ -17,8 +17,8 @@
  * bucket is the same as no bucket), and if that is not enough, only the most recently used.
  * Work under the lock is a hash probe and a few flops; rebuilds are O(table) and rare.
  */
-#include "security.h"
-#include "security_internal.h"
+#include "server/security/security.h"
+#include "server/security/security_internal.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -35,8 +35,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "log.h"
-#include "routes.h"
+#include "server/common/log.h"
+#include "server/handlers/routes.h"
 
 #define KEY_DIGEST 32
 #define KEY_MIN_LEN 16

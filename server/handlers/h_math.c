@@ -13,10 +13,10 @@
 #include <string.h>
 
 #include "api/api.h"
-#include "handlers_util.h"
-#include "routes.h"
-#include "server.h"
-#include "store.h"
+#include "server/handlers/handlers_util.h"
+#include "server/handlers/routes.h"
+#include "server/server.h"
+#include "server/store/store.h"
 
 typedef enum { MATH_COST = 1, MATH_GRADIENT, MATH_CHECK } math_kind;
 

@@ -8,7 +8,7 @@
 #ifndef BACKPROPD_JOBS_LIVE_H
 #define BACKPROPD_JOBS_LIVE_H
 
-#include "jobs.h"
+#include "server/jobs/jobs.h"
 
 /* 1 when the process is shutting down (new jobs and new streams get 503). */
 int jobs_stopping(jobs *j);

@@ -22,7 +22,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "store.h"
+#include "server/store/store.h"
 
 /* This process's host and boot parts (each NUL-terminated, truncated to fit). The boot part
  * is drawn afresh at every call: call once per process start. */
