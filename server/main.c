@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/common/clock.h"
 #include "server/blas_env.h"
 #include "server/config.h"
 #include "server/jobs/jobs.h"
@@ -85,13 +86,6 @@ static void *shutdown_watchdog(void *arg)
         log_event(LOG_ERROR, "shutdown", "msg=\"shutdown took over %d s: exiting now\"",
                   SHUTDOWN_LIMIT_MS / 1000);
     _exit(1);
-}
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 int main(int argc, char **argv)
@@ -167,7 +161,7 @@ int main(int argc, char **argv)
               security_has_keys(srv.sec), cfg->tls_cert[0] != '\0', blas_core_name());
 
     int sig = wait_signal(-1);
-    double t0 = now_ms();
+    double t0 = clock_monotonic();
     log_event(LOG_INFO, "shutdown", "signal=%s", sig == SIGINT ? "INT" : "TERM");
     pthread_t watchdog;
     if (pthread_create(&watchdog, NULL, shutdown_watchdog, NULL) == 0)
@@ -175,7 +169,7 @@ int main(int argc, char **argv)
     atomic_store(&srv.shutting_down, 1);
     jobs_stop(srv.jobs);
     http_stop(&srv);
-    log_event(LOG_INFO, "stopped", "ms=%.1f", now_ms() - t0);
+    log_event(LOG_INFO, "stopped", "ms=%.1f", 1e3 * (clock_monotonic() - t0));
     rc = 0;
 
 cleanup:

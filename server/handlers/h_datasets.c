@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "server/common/text.h"
 #include "server/handlers/handlers_util.h"
 #include "server/handlers/routes.h"
 #include "server/security/security.h"
@@ -19,49 +20,6 @@
 
 /* ------------------------------------------------------------------ helpers */
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid (the check jansson
- * applies to every string it prints: no overlongs, no surrogates, nothing past U+10FFFF). */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2;
-    else if (c >= 0xE0 && c <= 0xEF)
-        len = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-    else if (c >= 0xF0 && c <= 0xF4)
-        len = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-    else
-        return 0;
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    return len;
-}
-
-/* A name as given in ?name=, made safe to print anywhere: control characters, quotes,
- * backslashes and broken UTF-8 become '_'. The caller checked the length. */
-static void sanitize_name(char *out, size_t cap, const char *in)
-{
-    const unsigned char *s = (const unsigned char *)in;
-    size_t n = strlen(in), o = 0;
-    for (size_t i = 0; i < n && o + 1 < cap;) {
-        size_t k = s[i] < 0x80 ? 1 : utf8_len(s + i, n - i);
-        if (k > 1 && o + k < cap) {
-            memcpy(out + o, s + i, k);
-            o += k;
-            i += k;
-            continue;
-        }
-        int bad = k != 1 || s[i] < 0x20 || s[i] == 0x7f || s[i] == '"' || s[i] == '\\';
-        out[o++] = bad ? '_' : (char)s[i];
-        i += k ? k : 1;
-    }
-    out[o] = '\0';
-}
 
 /* new: the dataset's public metadata. */
 static json_t *meta_json(const store_dataset_meta *m)
@@ -137,7 +95,7 @@ handler_result h_datasets_create(server *s, req *r)
     if (!u)
         return http_reply_problem(r, 503, "out of memory: try again later");
     u->csv = strcmp(r->media_type, "text/csv") == 0;
-    sanitize_name(u->name, sizeof u->name, name ? name : "");
+    text_name_safe(u->name, sizeof u->name, name ? name : "");
     http_on_complete(r, free, u);
     return http_defer(r, upload_work, u);
 }

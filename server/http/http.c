@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/common/clock.h"
+#include "server/common/text.h"
 #include "server/config.h"
 #include "server/http/http.h"
 #include "server/common/log.h"
@@ -84,32 +86,6 @@ struct mathpool {
     char *tls_cert, *tls_key;      /* kept alive until the daemon is stopped */
     char last_mhd_error[256];      /* for a clear start-up message */
 };
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Copies s for a log line or a message: printable ASCII except space, quote, backslash and
- * percent; the others as %XX (so any bytes become safe, valid UTF-8). */
-static void log_safe(char *out, size_t len, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t o = 0;
-    for (; s && *s && o + 4 < len; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c > 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '%') {
-            out[o++] = (char)c;
-        } else {
-            out[o++] = '%';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        }
-    }
-    out[o] = '\0';
-}
 
 /* ------------------------------------------------------------------ replies */
 
@@ -193,7 +169,7 @@ handler_result http_reply_problem(req *r, unsigned status, const char *detail_fm
                           status_title(status), "status", (int)status, "detail", detail);
     if (!j) { /* the detail quoted bytes that are not UTF-8: say it in ASCII */
         char ascii[1024];
-        log_safe(ascii, sizeof ascii, detail);
+        text_log_safe(ascii, sizeof ascii, detail);
         j = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title",
                       status_title(status), "status", (int)status, "detail", ascii);
     }
@@ -263,7 +239,7 @@ static enum MHD_Result queue_reply(server *s, req_impl *ri)
     for (int i = 0; i < r->n_headers; i++)
         MHD_add_response_header(r->response, r->headers[i][0], r->headers[i][1]);
     /* Counted here, not on completion: a client that has its answer sees it in /metrics. */
-    metrics_request(s->metrics, r->route, r->status, now_seconds() - r->t_start);
+    metrics_request(s->metrics, r->route, r->status, clock_monotonic() - r->t_start);
     enum MHD_Result ret = MHD_queue_response(r->conn, r->status, r->response);
     MHD_destroy_response(r->response); /* MHD holds its own reference now */
     r->response = NULL;
@@ -404,7 +380,7 @@ static int first_call_checks(server *s, req_impl *ri)
     const char *te = http_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING);
     if (te && strcasecmp(te, "chunked") != 0 && strcasecmp(te, "identity") != 0) {
         char safe[64];
-        log_safe(safe, sizeof safe, te);
+        text_log_safe(safe, sizeof safe, te);
         http_reply_problem(r, 501,
                            "Transfer-Encoding '%s' is not supported: send the body as is "
                            "(Content-Length) or chunked",
@@ -488,13 +464,13 @@ static handler_result dispatch(server *s, req_impl *ri)
             snprintf(allow, sizeof allow, "%s, OPTIONS", ri->allow);
             http_add_header(r, "Allow", allow);
             char path[160], method[32];
-            log_safe(path, sizeof path, r->path);
-            log_safe(method, sizeof method, r->method);
+            text_log_safe(path, sizeof path, r->path);
+            text_log_safe(method, sizeof method, r->method);
             http_reply_problem(r, 405, "%s is not allowed on %s: use %s", method, path,
                                ri->allow);
         } else {
             char safe[160];
-            log_safe(safe, sizeof safe, r->path);
+            text_log_safe(safe, sizeof safe, r->path);
             http_reply_problem(r, 404, "no such resource: %s", safe);
         }
         return HANDLER_OK;
@@ -521,7 +497,7 @@ static handler_result dispatch(server *s, req_impl *ri)
         list[o] = '\0';
         http_add_header(r, "Accept-Post", list);
         char got[80];
-        log_safe(got, sizeof got, r->media_type);
+        text_log_safe(got, sizeof got, r->media_type);
         http_reply_problem(r, 415, "Content-Type must be %s (got %s%s%s)", list,
                            got[0] ? "'" : "", got[0] ? got : "none", got[0] ? "'" : "");
         return HANDLER_OK;
@@ -549,7 +525,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         r->method = method;
         r->path = url;
         r->id = atomic_fetch_add(&s->math->next_id, 1) + 1;
-        r->t_start = now_seconds();
+        r->t_start = clock_monotonic();
         r->phase = PHASE_RECEIVING;
         parse_media_type(http_header(r, MHD_HTTP_HEADER_CONTENT_TYPE), r->media_type,
                          sizeof r->media_type);
@@ -608,12 +584,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     *con_cls = NULL;
     req *r = &ri->r;
-    double secs = now_seconds() - r->t_start;
+    double secs = clock_monotonic() - r->t_start;
     unsigned status = ri->queued ? r->status : 0;
 
     char path[200], method[32];
-    log_safe(path, sizeof path, r->path);
-    log_safe(method, sizeof method, r->method);
+    text_log_safe(path, sizeof path, r->path);
+    text_log_safe(method, sizeof method, r->method);
     static const char *const ends[] = {"ok", "error", "timeout", "shutdown", "read_error",
                                        "client_abort"};
     const char *end = (unsigned)toe < sizeof ends / sizeof ends[0] ? ends[toe] : "other";

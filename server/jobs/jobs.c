@@ -53,6 +53,8 @@
  * connection is never resumed twice or after it was freed. jobs_stop() resumes every
  * suspended stream so its reader ends it: MHD_stop_daemon must see no suspended connection.
  */
+#include "server/common/clock.h"
+#include "server/common/text.h"
 #include "server/jobs/jobs.h"
 
 #include <errno.h>
@@ -150,39 +152,12 @@ struct jobs {
 
 /* ------------------------------------------------------------------ small helpers */
 
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static struct timespec deadline_in(double seconds)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    double ns = (double)ts.tv_nsec + seconds * 1e9;
-    ts.tv_sec += (time_t)(ns / 1e9);
-    ts.tv_nsec = (long)fmod(ns, 1e9);
-    return ts;
-}
-
-/* A log-safe copy of free text (no quotes, no newlines), for error="…". */
-static const char *log_safe(const char *in, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (; in && *in && o + 1 < cap; in++)
-        out[o++] = (*in == '"' || *in == '\\' || (unsigned char)*in < 0x20) ? '\'' : *in;
-    out[o] = '\0';
-    return out;
-}
-
 static void log_transition(const char *id, const char *status, int64_t epoch, const char *error)
 {
     char safe[300];
     if (error && *error)
         log_event(LOG_INFO, "job", "id=%s status=%s epoch=%lld error=\"%s\"", id, status,
-                  (long long)epoch, log_safe(error, safe, sizeof safe));
+                  (long long)epoch, text_log_safe(safe, sizeof safe, error));
     else
         log_event(LOG_INFO, "job", "id=%s status=%s epoch=%lld", id, status, (long long)epoch);
 }
@@ -313,7 +288,7 @@ static int write_checkpoint(run *R)
     } else {
         char safe[300];
         log_event(LOG_WARN, "checkpoint", "id=%s epoch=%lld code=%d error=\"%s\"", R->job->id,
-                  (long long)R->img_epoch, rc, log_safe(se.msg, safe, sizeof safe));
+                  (long long)R->img_epoch, rc, text_log_safe(safe, sizeof safe, se.msg));
     }
     return rc;
 }
@@ -520,7 +495,7 @@ static void run_job(worker *w, store_job *job)
         pthread_mutex_unlock(&j->mu);
     }
 
-    double last_ckpt = mono_now();
+    double last_ckpt = clock_monotonic();
     double every = j->s->cfg.checkpoint_seconds > 0 ? j->s->cfg.checkpoint_seconds : 10;
     for (;;) {
         bp_progress p;
@@ -532,12 +507,12 @@ static void run_job(worker *w, store_job *job)
                 final = JOB_SUCCEEDED;
                 break;
             }
-            if (mono_now() - last_ckpt >= every) {
+            if (clock_monotonic() - last_ckpt >= every) {
                 if (write_checkpoint(&R) == STORE_CONFLICT) {
                     abandon = 1;
                     break;
                 }
-                last_ckpt = mono_now();
+                last_ckpt = clock_monotonic();
             }
             continue;
         }
@@ -646,11 +621,11 @@ static void *worker_main(void *arg)
         if (rc != STORE_NOT_FOUND) {
             char safe[300];
             log_event(LOG_WARN, "worker", "worker=%d code=%d error=\"claim failed: %s\"", w->n,
-                      rc, log_safe(se.msg, safe, sizeof safe));
+                      rc, text_log_safe(safe, sizeof safe, se.msg));
         }
         pthread_mutex_lock(&j->mu);
         if (!atomic_load(&j->stopping) && j->notify_seq == seq) {
-            struct timespec d = deadline_in(1.0);
+            struct timespec d = clock_deadline_in(1.0);
             pthread_cond_timedwait(&j->work_cond, &j->mu, &d);
         }
         pthread_mutex_unlock(&j->mu);
@@ -703,15 +678,15 @@ static void renew_leases(jobs *j, renewal *rn, int cap)
 static void *ticker_main(void *arg)
 {
     jobs *j = arg;
-    double last_renew = mono_now();
+    double last_renew = clock_monotonic();
     renewal *rn = calloc((size_t)j->n_workers, sizeof *rn); /* live jobs <= workers */
     pthread_mutex_lock(&j->mu);
     while (!atomic_load(&j->stopping)) {
-        struct timespec d = deadline_in(1.0);
+        struct timespec d = clock_deadline_in(1.0);
         pthread_cond_timedwait(&j->tick_cond, &j->mu, &d);
         if (atomic_load(&j->stopping))
             break;
-        double now = mono_now();
+        double now = clock_monotonic();
         for (stream *s = j->streams; s; s = s->next) {
             if (s->suspended && (s->poll_store || now - s->last_write >= HEARTBEAT_SECONDS)) {
                 s->suspended = 0;
@@ -972,7 +947,7 @@ int jobs_live_cancel(jobs *j, const char *id)
 
 int jobs_live_wait_gone(jobs *j, const char *id, int timeout_ms)
 {
-    struct timespec d = deadline_in(timeout_ms / 1000.0);
+    struct timespec d = clock_deadline_in(timeout_ms / 1000.0);
     int rc = 0;
     pthread_mutex_lock(&j->mu);
     while (live_find(j, id)) {
@@ -1149,7 +1124,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             break;
         if (s->done)
             return MHD_CONTENT_READER_END_OF_STREAM;
-        double now = mono_now();
+        double now = clock_monotonic();
         pthread_mutex_lock(&j->mu);
         if (now - s->last_write >= HEARTBEAT_SECONDS) {
             pthread_mutex_unlock(&j->mu);
@@ -1169,7 +1144,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     memcpy(buf, s->buf + s->off, n);
     s->off += n;
     pthread_mutex_lock(&j->mu);
-    s->last_write = mono_now();
+    s->last_write = clock_monotonic();
     pthread_mutex_unlock(&j->mu);
     return (ssize_t)n;
 }
@@ -1204,7 +1179,7 @@ handler_result jobs_events_reply(jobs *j, req *r, const char *id, const char *ow
     snprintf(s->id, sizeof s->id, "%s", id);
     snprintf(s->owner, sizeof s->owner, "%s", owner);
     s->last_id = last_event_id > 0 ? last_event_id : 0;
-    s->last_write = mono_now();
+    s->last_write = clock_monotonic();
     pthread_mutex_lock(&j->mu);
     if (atomic_load(&j->stopping)) {
         pthread_mutex_unlock(&j->mu);

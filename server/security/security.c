@@ -17,6 +17,7 @@
  * bucket is the same as no bucket), and if that is not enough, only the most recently used.
  * Work under the lock is a hash probe and a few flops; rebuilds are O(table) and rare.
  */
+#include "server/common/clock.h"
 #include "server/security/security.h"
 #include "server/security/security_internal.h"
 
@@ -117,13 +118,6 @@ static unsigned digest_eq(const unsigned char *a, const unsigned char *b)
     for (size_t i = 0; i < KEY_DIGEST; i++)
         diff |= (unsigned)(a[i] ^ b[i]);
     return 1u & ((diff - 1u) >> 8); /* diff is 0..255: 1 only when it is 0 */
-}
-
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 /* ------------------------------------------------------------------ keys file */
@@ -653,7 +647,7 @@ int security_check(server *s, req *r, int open)
     if (sec->slots) {
         char key[80];
         client_key(r, key, sizeof key);
-        int wait = sec_rate_take(sec, key, now_mono());
+        int wait = sec_rate_take(sec, key, clock_monotonic());
         if (wait)
             return reply_429(r, wait, "rate limit: too many requests from this address "
                                       "(--rate-limit); retry after Retry-After seconds");
@@ -672,7 +666,7 @@ int security_check(server *s, req *r, int open)
     if (sec->slots) {
         char key[80];
         snprintf(key, sizeof key, "k:%s", name);
-        int wait = sec_rate_take(sec, key, now_mono());
+        int wait = sec_rate_take(sec, key, clock_monotonic());
         if (wait)
             return reply_429(r, wait, "rate limit: too many requests for this API key "
                                       "(--rate-limit); retry after Retry-After seconds");

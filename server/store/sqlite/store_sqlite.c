@@ -233,13 +233,6 @@ int sq_fail(sconn *c, int rc, const char *what, store_error *err)
     return sq_err(err, code, "store: %s: %s", what, detail);
 }
 
-int64_t sq_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int sq_bind_field(sqlite3_stmt *st, int i, const char *field, size_t size)
 {
     return sqlite3_bind_text(st, i, field, (int)strnlen(field, size), SQLITE_STATIC);

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "server/common/clock.h"
 #include "server/store/store.h"
 
 /* Every SQL statement the store runs, prepared once per connection on first use. */
@@ -81,6 +82,5 @@ void sq_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col);
 int sq_column_doubles(sconn *c, sqlite3_stmt *st, int col, int64_t n, double **out,
                       const char *what, store_error *err);
 
-int64_t sq_now_ms(void);
 
 #endif

@@ -119,7 +119,7 @@ int store_job_create(store *s, store_job *job, const double *theta0, int64_t n_p
     sconn *c = sq_write(s, err);
     if (!c)
         return err->code;
-    int64_t now = sq_now_ms();
+    int64_t now = clock_wall_ms();
     /* The dataset must exist for this owner: checked in the same transaction as the insert,
      * so it cannot be deleted in between (store_dataset_delete refuses while it is used). */
     sqlite3_stmt *st = sq_stmt(c, Q_DS_EXISTS, err);
@@ -290,7 +290,7 @@ int store_job_claim(store *s, const char *worker_id, int64_t lease_ms, store_job
     sconn *c = sq_write(s, err);
     if (!c)
         return err->code;
-    int64_t now = sq_now_ms(); /* read with the write lock held: leases compare against it */
+    int64_t now = clock_wall_ms(); /* read with the write lock held: leases compare against it */
     /* A running job whose worker died after a cancel was requested ends as cancelled. */
     sqlite3_stmt *st = sq_stmt(c, Q_JOB_EXPIRE_CANCELLED, err);
     if (!st)
@@ -370,7 +370,7 @@ int store_job_renew(store *s, const char *id, const char *worker_id, int64_t lea
         goto fail;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, worker_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, sq_now_ms() + lease_ms);
+    sqlite3_bind_int64(st, 3, clock_wall_ms() + lease_ms);
     if (sq_exec(c, st, "renew lease", err) < 0)
         goto fail;
     if (sqlite3_changes(c->db) == 0) {
@@ -409,7 +409,7 @@ static int end_lease(store *s, const char *id, const char *worker_id, int tell_m
         goto fail;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, worker_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, sq_now_ms());
+    sqlite3_bind_int64(st, 3, clock_wall_ms());
     if (sq_exec(c, st, what, err) < 0)
         goto fail;
     if (sqlite3_changes(c->db) == 0) {
@@ -611,7 +611,7 @@ int store_job_finish(store *s, const char *id, const char *worker_id, job_status
         goto fail;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, (int)status);
-    sqlite3_bind_int64(st, 3, sq_now_ms());
+    sqlite3_bind_int64(st, 3, clock_wall_ms());
     sqlite3_bind_text(st, 4, error ? error : "", -1, SQLITE_STATIC);
     if (sq_exec(c, st, "finish job", err) < 0)
         goto fail;
@@ -650,7 +650,7 @@ int store_job_request_cancel(store *s, const char *owner, const char *id, int *n
             goto fail;
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
         if (status == JOB_QUEUED)
-            sqlite3_bind_int64(st, 2, sq_now_ms());
+            sqlite3_bind_int64(st, 2, clock_wall_ms());
         if (sq_exec(c, st, "cancel job", err) < 0)
             goto fail;
     }
