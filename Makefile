@@ -54,7 +54,7 @@ SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
 #   http_*  → the harness (they talk to the real binary over HTTP) + api + core
 TEST_SRC := $(wildcard tests/core_*.c tests/api_*.c tests/store_*.c tests/server_*.c tests/http_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
-HARNESS_OBJ := $(BUILD)/tests/harness.o
+HARNESS_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/harness/*.c))
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(filter-out bench/bench_util.c,$(wildcard bench/*.c)))
 
 .PHONY: all deps run test tests bench benches clean test-docker

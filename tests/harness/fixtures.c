@@ -1,0 +1,243 @@
+/* fixtures.c — what many tests share: test data files (the digits CSV), problem+json
+ * expectations, uploading a dataset, building and submitting a job body, waiting for a job. */
+#include "tests/harness.h"
+
+#include <criterion/criterion.h>
+#include <curl/curl.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *test_data_path(const char *name)
+{
+    static __thread char path[512];
+    static const char *const dirs[] = {"tests/data", "../tests/data", "../../tests/data",
+                                       "../../../tests/data"};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dirs[i], name);
+        if (access(path, R_OK) == 0)
+            return path;
+    }
+    snprintf(path, sizeof path, "tests/data/%s", name);
+    return path;
+}
+
+
+size_t test_curl_discard(char *data, size_t size, size_t n, void *userp)
+{
+    (void)data;
+    (void)userp;
+    return size * n;
+}
+
+char *test_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    cr_assert_not_null(buf);
+    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+    buf[n] = '\0';
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
+
+char *test_digits_csv(int times, size_t *len)
+{
+    size_t n;
+    char *one = test_read_file(test_data_path("digits.csv"), &n);
+    if (times == 1) {
+        *len = n;
+        return one;
+    }
+    char *all = malloc(n * (size_t)times + 1);
+    cr_assert_not_null(all);
+    for (int i = 0; i < times; i++)
+        memcpy(all + n * (size_t)i, one, n);
+    all[n * (size_t)times] = '\0';
+    free(one);
+    *len = n * (size_t)times;
+    return all;
+}
+
+void test_digits_load(api_dataset *d)
+{
+    size_t n;
+    char *csv = test_digits_csv(1, &n);
+    api_error e = {0};
+    cr_assert_eq(api_dataset_parse_csv(d, csv, n, &e), 0, "%s", e.detail);
+    free(csv);
+}
+
+char *problem_detail(const resp *r, long status)
+{
+    cr_assert_eq(r->status, status, "status %ld, want %ld: %s", r->status, status, r->body);
+    char ct[128] = "";
+    cr_assert_eq(resp_header(r, "Content-Type", ct, sizeof ct), 0, "no Content-Type");
+    cr_assert(strncmp(ct, "application/problem+json", 24) == 0, "Content-Type %s", ct);
+    json_t *j = resp_json(r);
+    cr_assert_not_null(j, "problem body is not JSON: %s", r->body);
+    cr_assert(json_is_string(json_object_get(j, "type")), "no type: %s", r->body);
+    cr_assert(json_is_string(json_object_get(j, "title")), "no title: %s", r->body);
+    cr_assert_eq(json_integer_value(json_object_get(j, "status")), status, "%s", r->body);
+    const char *detail = json_string_value(json_object_get(j, "detail"));
+    cr_assert_not_null(detail, "no detail: %s", r->body);
+    char *copy = strdup(detail);
+    json_decref(j);
+    return copy;
+}
+
+void expect_problem(const resp *r, long status, const char *needle)
+{
+    char *detail = problem_detail(r, status);
+    if (needle)
+        cr_assert(strstr(detail, needle), "detail \"%s\" does not name \"%s\"", detail, needle);
+    free(detail);
+}
+
+void expect_problem_eq(const resp *r, long status, const char *detail)
+{
+    char *got = problem_detail(r, status);
+    cr_assert_str_eq(got, detail);
+    free(got);
+}
+
+long post_for_id(const srv *s, const char *path, const char *content_type, const char *body,
+                 size_t len, const char *const *headers, char *id, size_t idlen)
+{
+    resp r;
+    if (http_req(s, "POST", path, content_type, body, len, headers, &r) != 0) {
+        resp_free(&r); /* http_req fills the buffers even on a transport error */
+        return 0;
+    }
+    long status = r.status;
+    if (status == 201 || status == 202) {
+        json_t *j = resp_json(&r);
+        const char *v = json_string_value(json_object_get(j, "id"));
+        snprintf(id, idlen, "%s", v ? v : "");
+        json_decref(j);
+    }
+    resp_free(&r);
+    return status;
+}
+
+void upload_digits(const srv *s, char *id, size_t len)
+{
+    size_t n;
+    char *csv = test_digits_csv(1, &n);
+    resp r;
+    cr_assert_eq(http_req(s, "POST", "/v1/datasets?name=digits", "text/csv", csv, n, NULL, &r), 0);
+    cr_assert_eq(r.status, 201, "upload: %ld %s", r.status, r.body);
+    json_t *j = resp_json(&r);
+    cr_assert_not_null(j);
+    snprintf(id, len, "%s", json_string_value(json_object_get(j, "id")));
+    cr_assert_eq(json_integer_value(json_object_get(j, "rows")), 1797);
+    json_decref(j);
+    resp_free(&r);
+    free(csv);
+}
+
+char *job_body(const char *ds, const char *layers, const char *training)
+{
+    char *b = NULL;
+    cr_assert(asprintf(&b, "{\"network\":{\"layers\":%s},\"dataset\":\"%s\",\"training\":{%s}}",
+                       layers, ds, training) > 0);
+    return b;
+}
+
+void submit_job(const srv *s, const char *const *headers, const char *body, char *id,
+                size_t len)
+{
+    resp r;
+    cr_assert_eq(http_req(s, "POST", "/v1/jobs", "application/json", body, strlen(body),
+                          headers, &r), 0);
+    cr_assert_eq(r.status, 202, "submit: %ld %s", r.status, r.body);
+    json_t *j = resp_json(&r);
+    cr_assert_not_null(j);
+    snprintf(id, len, "%s", json_string_value(json_object_get(j, "id")));
+    cr_assert_str_eq(json_string_value(json_object_get(j, "status")), "queued");
+    char loc[128], want[128];
+    cr_assert_eq(resp_header(&r, "Location", loc, sizeof loc), 0);
+    snprintf(want, sizeof want, "/v1/jobs/%s", id);
+    cr_assert_str_eq(loc, want);
+    cr_assert_eq(strncmp(id, "job_", 4), 0);
+    cr_assert_eq(strlen(id), 28);
+    for (const char *c = id + 4; *c; c++)
+        cr_assert((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f'), "%s: not hex", id);
+    json_decref(j);
+    resp_free(&r);
+}
+
+/* GET fmt… (formatted into path) with headers asserting 200; the answer (resp_free it). */
+static void get_ok(const srv *s, const char *const *headers, resp *r, char *path, size_t plen,
+                   const char *fmt, va_list ap) __attribute__((format(printf, 6, 0)));
+static void get_ok(const srv *s, const char *const *headers, resp *r, char *path, size_t plen,
+                   const char *fmt, va_list ap)
+{
+    vsnprintf(path, plen, fmt, ap);
+    cr_assert_eq(http_req(s, "GET", path, NULL, NULL, 0, headers, r), 0, "GET %s: no answer",
+                 path);
+    cr_assert_eq(r->status, 200, "GET %s: %ld %s", path, r->status, r->body);
+}
+
+char *get_text_h(const srv *s, const char *const *headers, const char *fmt, ...)
+{
+    char path[256];
+    resp r;
+    va_list ap;
+    va_start(ap, fmt);
+    get_ok(s, headers, &r, path, sizeof path, fmt, ap);
+    va_end(ap);
+    char *t = strdup(r.body);
+    cr_assert_not_null(t);
+    resp_free(&r);
+    return t;
+}
+
+json_t *get_json_h(const srv *s, const char *const *headers, const char *fmt, ...)
+{
+    char path[256];
+    resp r;
+    va_list ap;
+    va_start(ap, fmt);
+    get_ok(s, headers, &r, path, sizeof path, fmt, ap);
+    va_end(ap);
+    json_t *j = resp_json(&r);
+    cr_assert_not_null(j, "GET %s: not JSON", path);
+    resp_free(&r);
+    return j;
+}
+
+json_t *wait_job_h(const srv *s, const char *const *headers, const char *id, const char *want,
+                   double timeout)
+{
+    double end = test_now_s() + timeout;
+    for (;;) {
+        json_t *j = get_json_h(s, headers, "/v1/jobs/%s", id);
+        const char *st = json_string_value(json_object_get(j, "status"));
+        cr_assert_not_null(st, "job %s has no status", id);
+        if ((want && strcmp(st, want) == 0) ||
+            (!want && (!strcmp(st, "succeeded") || !strcmp(st, "failed") ||
+                       !strcmp(st, "cancelled"))))
+            return j;
+        cr_assert(test_now_s() < end, "job %s still %s after %.0f s", id, st, timeout);
+        json_decref(j);
+        test_sleep_ms(20);
+    }
+}
