@@ -100,7 +100,9 @@ test: deps
 	@$(MAKE) --no-print-directory VARIANT=tsan build/tsan/backpropd
 	@tests/run
 
-$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/bench/bench_util.o $(BUILD)/libserver.a $(BUILD)/libapi.a $(BUILD)/libcore.a
+# Benchmarks drive the server with the harness's process and HTTP client (no Criterion there).
+BENCH_HARNESS_OBJ := $(patsubst %.c,$(BUILD)/%.o,tests/harness/process.c tests/harness/client.c tests/harness/files.c)
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/bench/bench_util.o $(BENCH_HARNESS_OBJ) $(BUILD)/libserver.a $(BUILD)/libapi.a $(BUILD)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_TEST) $(LIB_SERVER) $(LIB_API) $(LIB_BLAS)
 
 benches: all $(BENCH_BIN)

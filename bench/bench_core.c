@@ -1,4 +1,4 @@
-/* bench_core.c — issue 3's benchmark of core/: full-batch J + ∇J on
+/* bench_core.c — the benchmark of core/: full-batch J + ∇J on
  *   W1  digits 64-32-10, m = 1797 (tests/data/digits.csv)
  *   W2  seeded synthetic 60000 × 784, 784-256-128-10
  * with median time and GFLOP/s (forward 2·m·Σ (s_l+1)·s_{l+1}, backward twice that), and in the
@@ -39,10 +39,10 @@ static double flops_full(const bp_spec *s, int64_t m)
 static double once_cost_grad(const workload *wl, const double *theta, double *dtheta, bp_work *w)
 {
     int64_t P = bp_param_count(&wl->spec);
-    double t0 = bench_now();
+    double t0 = test_now_s();
     memset(dtheta, 0, sizeof(double) * (size_t)P);
     bp_cost_grad(dtheta, w, wl->X, wl->Y, theta, wl->m, 1.0, wl->m);
-    return bench_now() - t0;
+    return test_now_s() - t0;
 }
 
 /* The GEMMs bp_cost_grad issues (same shapes, same chunking), with no elementwise work. */
@@ -87,18 +87,18 @@ typedef struct {
 static double once_gemms_only(const workload *wl, const double *theta, double *dtheta,
                               const gemm_bufs *g)
 {
-    double t0 = bench_now();
+    double t0 = test_now_s();
     gemms_only(wl, theta, dtheta, g->a, g->b);
-    return bench_now() - t0;
+    return test_now_s() - t0;
 }
 
 #define SQ 2048
 static double once_square(const gemm_bufs *g)
 {
-    double t0 = bench_now();
+    double t0 = test_now_s();
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, SQ, SQ, SQ, 1.0, g->sa, SQ, g->sb, SQ,
                 0.0, g->sc, SQ);
-    return bench_now() - t0;
+    return test_now_s() - t0;
 }
 
 static double min_of(const double *v, int n)
@@ -135,9 +135,9 @@ static double sgd_samples_per_s(const workload *wl, int64_t batch, int epochs, d
     int n = 0;
     for (int e = 0; e < epochs && n < MAX_SAMPLES; e++) {
         bp_progress p;
-        double t0 = bench_now();
+        double t0 = test_now_s();
         bp_train_status st = bp_trainer_epoch(t, &p, NULL, &err);
-        own[n] = (double)wl->m / (bench_now() - t0);
+        own[n] = (double)wl->m / (test_now_s() - t0);
         s[n++] = p.samples_per_second;
         if (st == BP_TRAIN_FAILED) {
             printf("  %s sgd: epoch failed: %s\n", wl->name, err.msg);
@@ -165,9 +165,9 @@ static double sgd_samples_per_s(const workload *wl, int64_t batch, int epochs, d
         int ne = 0;
         for (int e = 0; e < n && ne < MAX_SAMPLES; e++) {
             int64_t correct = 0;
-            double t0 = bench_now();
+            double t0 = test_now_s();
             (void)bp_cost_eval(&correct, w, wl->X, wl->Y, wl->labels, theta, wl->m, 0.0, wl->m);
-            ev[ne++] = bench_now() - t0;
+            ev[ne++] = test_now_s() - t0;
         }
         double eval_s = bench_median(ev, ne), epoch_s = (double)wl->m / wall;
         if (epoch_s > eval_s) {
@@ -272,7 +272,7 @@ int main(int argc, char **argv)
     workload w2 = {.name = "W2", .desc = "synthetic 784-256-128-10 m=60000", .spec = {4, {784, 256, 128, 10}, BP_ACT_SIGMOID, BP_OUT_SIGMOID}};
     printf("bench_core: OpenBLAS core %s, %d threads (OPENBLAS_CORETYPE=%s)\n", blas_core_name(),
            blas_get_threads(), getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "");
-    if (bench_load_csv(&w1.X, &w1.Y, &w1.labels, &w1.m, 64, 10, "tests/data/digits.csv") != 0) {
+    if (bench_load_digits(&w1.X, &w1.Y, &w1.labels, &w1.m, 10) != 0) {
         printf("cannot load tests/data/digits.csv (run from the project root)\n");
         goto cleanup;
     }

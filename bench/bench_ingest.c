@@ -1,4 +1,4 @@
-/* bench_ingest.c — issue 4's benchmark: dataset ingest and /v1/gradient latency.
+/* bench_ingest.c — the ingest benchmark: dataset ingest and /v1/gradient latency.
  *
  * 1. A seeded 60,000 × 784 set (MNIST-shaped: ~80% zeros, other pixels k/255 printed with 6
  *    significant digits, labels 0..9) generated once as CSV and as JSON text. MB/s of
@@ -15,6 +15,7 @@
  */
 #include "api/api.h"
 #include "bench/bench_util.h"
+#include "tests/harness.h"
 #include "server/blas_env.h"
 
 #include <curl/curl.h>
@@ -143,10 +144,10 @@ static timing time_memchr(const char *p, size_t n)
 {
     double w[3], c[3];
     for (int k = 0; k < 3; k++) {
-        double t0 = bench_now(), c0 = cpu_now();
+        double t0 = test_now_s(), c0 = cpu_now();
         const void *hit = memchr(p, '\x01', n); /* absent: reads every byte */
         sink_sz += hit != NULL;
-        w[k] = bench_now() - t0;
+        w[k] = test_now_s() - t0;
         c[k] = cpu_now() - c0;
     }
     return (timing){bench_median(w, 3), bench_median(c, 3)};
@@ -158,12 +159,12 @@ static double time_read(const char *path, size_t n)
     double best[3];
     for (int k = 0; k < 3; k++) {
         int fd = open(path, O_RDONLY);
-        double t0 = bench_now();
+        double t0 = test_now_s();
         size_t total = 0;
         ssize_t got;
         while (fd >= 0 && (got = read(fd, buf, 1 << 20)) > 0)
             total += (size_t)got;
-        best[k] = bench_now() - t0;
+        best[k] = test_now_s() - t0;
         if (fd >= 0)
             close(fd);
         sink_sz += total == n;
@@ -180,9 +181,9 @@ static timing time_parse(parse_fn fn, const char *text, size_t n, api_dataset *k
     for (int k = 0; k < 3; k++) {
         api_dataset d = {0};
         api_error err = {0};
-        double t0 = bench_now(), c0 = cpu_now();
+        double t0 = test_now_s(), c0 = cpu_now();
         int rc = fn(&d, text, n, &err);
-        w[k] = bench_now() - t0;
+        w[k] = test_now_s() - t0;
         c[k] = cpu_now() - c0;
         if (rc < 0) {
             fprintf(stderr, "parse failed: %s\n", err.detail);
@@ -202,11 +203,11 @@ static double time_tree(const char *text, size_t n)
     for (int k = 0; k < 3; k++) {
         api_dataset d = {0};
         api_error err = {0};
-        double t0 = bench_now();
+        double t0 = test_now_s();
         json_t *j = api_parse(text, n, &err);
         int rc = j ? api_dataset_from_json(&d, j, &err) : -1;
         json_decref(j);
-        v[k] = bench_now() - t0;
+        v[k] = test_now_s() - t0;
         api_dataset_clear(&d);
         if (rc < 0) {
             fprintf(stderr, "jansson path failed: %s\n", err.detail);
@@ -250,48 +251,24 @@ static int write_file(const char *path, const char *data, size_t n)
 /* ------------------------------------------------------------------ the server */
 
 /* The last lines of the server's log, when something went wrong. */
-static void server_log_tail(const bench_server *sp)
+static void server_log_tail(const srv *sp)
 {
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "tail -5 %s", sp->log);
-    if (!sp->log[0] || system(cmd) != 0)
-        printf("  (no server log)\n");
+    char *log = srv_log(sp);
+    size_t n = log ? strlen(log) : 0;
+    const char *tail = log ? log + n : NULL;
+    for (int lines = 0; tail && tail > log && lines < 6; lines += *--tail == '\n')
+        ;
+    printf("%s\n", tail ? tail : "  (no server log)");
+    free(log);
 }
 
-/* One POST on handle c (reused: keep-alive); returns the status, fills *out (new). */
-static long post(CURL *c, const char *url, const char *type, const char *body, size_t len,
-                 bench_sink *out)
+/* One POST on handle c (reused: keep-alive); returns the status or -1, fills *out (freed
+ * first). */
+static long post(CURL *c, const srv *sp, const char *path, const char *type, const char *body,
+                 size_t len, resp *out)
 {
-    struct curl_slist *h = NULL;
-    char ct[96];
-    snprintf(ct, sizeof ct, "Content-Type: %s", type);
-    h = curl_slist_append(h, ct);
-    h = curl_slist_append(h, "Expect:");
-    free(out->buf);
-    *out = (bench_sink){0};
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, bench_sink_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-    long status = 0;
-    if (curl_easy_perform(c) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(h);
-    return status;
-}
-
-static double percentile(double *sorted, int n, double p)
-{
-    int i = (int)ceil(p * n) - 1;
-    return sorted[i < 0 ? 0 : (i >= n ? n - 1 : i)];
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+    resp_free(out);
+    return http_req_on(c, sp, "POST", path, type, body, len, NULL, out) == 0 ? out->status : -1;
 }
 
 /* wrk with a Lua script that sets the POST body; prints its latency percentiles. */
@@ -340,27 +317,21 @@ static void run_wrk(const char *url, const char *body_path)
 
 static void bench_gradient_latency(void)
 {
-    bench_server sp = {0};
-    /* stderr (one line per request) kept aside in <dir>.log */
-    if (bench_server_init(&sp, "bench-ingest-") < 0 ||
-        bench_server_start(&sp, NULL, NULL, 1) < 0) {
+    srv sp = {0};
+    const char *args[] = {"--log-level", "info", NULL}; /* a line per request, in the log */
+    if (srv_start(&sp, args) < 0) {
         printf("gradient latency: could not start build/backpropd (run from the repo root after "
                "make): skipped\n");
         server_log_tail(&sp);
-        bench_server_stop(&sp);
+        bench_stop(&sp);
         return;
     }
     CURL *c = curl_easy_init();
-    bench_sink out = {0};
-    FILE *f = fopen("tests/data/digits.csv", "rb");
-    char *csv = malloc(1 << 22);
-    size_t n = f ? fread(csv, 1, 1 << 22, f) : 0;
-    if (f)
-        fclose(f);
-    char url[160];
-    snprintf(url, sizeof url, "%s/v1/datasets?name=digits", sp.base);
-    long st = post(c, url, "text/csv", csv, n, &out);
-    json_t *meta = st == 201 ? json_loads(out.buf, 0, NULL) : NULL;
+    resp out = {0};
+    size_t n = 0;
+    char *csv = test_slurp(test_data_path("digits.csv"), &n);
+    long st = csv ? post(c, &sp, "/v1/datasets?name=digits", "text/csv", csv, n, &out) : -1;
+    json_t *meta = st == 201 ? resp_json(&out) : NULL;
     if (!meta) {
         printf("gradient latency: upload failed (%ld): skipped\n", st);
         server_log_tail(&sp);
@@ -379,25 +350,26 @@ static void bench_gradient_latency(void)
     char *text = api_dump(body, &blen);
     json_decref(body);
     free(theta);
+    char url[160];
     snprintf(url, sizeof url, "%s/v1/gradient", sp.base);
 
     enum { WARM = 20, N = 500 };
     double lat[N];
     int ok = 1;
     for (int i = 0; i < WARM + N && ok; i++) {
-        double t0 = bench_now();
-        ok = post(c, url, "application/json", text, blen, &out) == 200;
+        double t0 = test_now_s();
+        ok = post(c, &sp, "/v1/gradient", "application/json", text, blen, &out) == 200;
         if (i >= WARM)
-            lat[i - WARM] = (bench_now() - t0) * 1e3;
+            lat[i - WARM] = (test_now_s() - t0) * 1e3;
     }
     printf("POST /v1/gradient, 64-25-10 on the stored digits set (1797 rows), body %.1f kB, "
            "answer %.1f kB\n", (double)blen / 1e3, (double)out.len / 1e3);
     if (!ok) {
-        printf("  a request failed: %s\n", out.buf ? out.buf : "");
+        printf("  a request failed: %s\n", out.body ? out.body : "");
     } else {
-        qsort(lat, N, sizeof *lat, cmp_double);
+        bench_sort(lat, N);
         printf("  libcurl, sequential, keep-alive: p50 %.2f ms  p99 %.2f ms  (n = %d)\n",
-               percentile(lat, N, 0.50), percentile(lat, N, 0.99), N);
+               bench_quantile(lat, N, 0.50), bench_quantile(lat, N, 0.99), N);
         char path[] = "/tmp/bench-ingest-body-XXXXXX";
         int fd = mkstemp(path);
         if (fd >= 0 && write(fd, text, blen) == (ssize_t)blen) {
@@ -409,10 +381,10 @@ static void bench_gradient_latency(void)
     free(text);
 done:
     json_decref(meta);
-    free(out.buf);
+    resp_free(&out);
     free(csv);
     curl_easy_cleanup(c);
-    bench_server_stop(&sp);
+    bench_stop(&sp);
 }
 
 /* ------------------------------------------------------------------ main */
@@ -426,14 +398,14 @@ int main(int argc, char **argv)
         return 0;
     }
     texts t = {0};
-    double t0 = bench_now();
+    double t0 = test_now_s();
     if (make_texts(&t) < 0) {
         fprintf(stderr, "out of memory making the texts\n");
         return 1;
     }
     printf("ingest: %d x %d, seeded (13/16 zeros, other pixels k/255 to 6 digits), made in "
            "%.1f s\n  CSV %.1f MB, JSON %.1f MB\n",
-           ROWS, COLS, bench_now() - t0, (double)t.csv_len / 1e6, (double)t.json_len / 1e6);
+           ROWS, COLS, test_now_s() - t0, (double)t.csv_len / 1e6, (double)t.json_len / 1e6);
 
     char csv_path[] = "/tmp/bench-ingest-csv-XXXXXX", json_path[] = "/tmp/bench-ingest-json-XXXXXX";
     int fc = mkstemp(csv_path), fj = mkstemp(json_path);

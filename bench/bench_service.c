@@ -1,4 +1,4 @@
-/* bench_service.c — the training service under load (issue 5):
+/* bench_service.c — the training service under load:
  *   1. wrk --latency on GET /healthz and GET /v1/jobs/{id} with the workers idle, then while
  *      both workers train: requests/s and p99 each time, and the loss (target: < 20% fewer
  *      requests/s, p99 < 10 ms);
@@ -24,46 +24,26 @@
 #include "bench/bench_util.h"
 #include "core/bp.h"
 #include "server/blas_env.h"
+#include "tests/harness.h"
 
 #define W2_ROWS 6000
 #define WRK_SECONDS "5"
 
 /* One request; the body (new, NUL-terminated) into *out. Returns the status or -1. */
-static long request(const bench_server *s, const char *method, const char *path,
-                    const char *ctype, const char *body, size_t len, char **out)
+static long request(const srv *s, const char *method, const char *path, const char *ctype,
+                    const char *body, size_t len, char **out)
 {
-    CURL *c = curl_easy_init();
-    char url[512], hdr[128];
-    snprintf(url, sizeof url, "%s%s", s->base, path);
-    struct curl_slist *h = NULL;
-    if (ctype) {
-        snprintf(hdr, sizeof hdr, "Content-Type: %s", ctype);
-        h = curl_slist_append(h, hdr);
+    resp r;
+    long status = http_req(s, method, path, ctype, body, len, NULL, &r) == 0 ? r.status : -1;
+    if (out) {
+        *out = r.body;
+        r.body = NULL;
     }
-    bench_sink k = {0};
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    if (body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    }
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, bench_sink_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &k);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 600L);
-    long status = -1;
-    if (curl_easy_perform(c) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    if (out)
-        *out = k.buf ? k.buf : strdup("");
-    else
-        free(k.buf);
+    resp_free(&r);
     return status;
 }
 
-static json_t *request_json(const bench_server *s, const char *method, const char *path,
+static json_t *request_json(const srv *s, const char *method, const char *path,
                             const char *body, long want)
 {
     char *out = NULL;
@@ -116,7 +96,7 @@ static char *to_csv(const double *X, const int32_t *labels, int64_t m, int n, si
     return b;
 }
 
-static char *upload(const bench_server *s, const char *ctype, const char *body, size_t len)
+static char *upload(const srv *s, const char *ctype, const char *body, size_t len)
 {
     char *out = NULL;
     long st = request(s, "POST", "/v1/datasets", ctype, body, len, &out);
@@ -129,7 +109,7 @@ static char *upload(const bench_server *s, const char *ctype, const char *body, 
     return id;
 }
 
-static char *submit(const bench_server *s, const char *ds, const char *layers,
+static char *submit(const srv *s, const char *ds, const char *layers,
                     const char *training)
 {
     char body[1024];
@@ -142,7 +122,7 @@ static char *submit(const bench_server *s, const char *ds, const char *layers,
     return id;
 }
 
-static const char *job_status(const bench_server *s, const char *id, int64_t *epoch)
+static const char *job_status(const srv *s, const char *id, int64_t *epoch)
 {
     static char st[32];
     char path[128];
@@ -160,12 +140,11 @@ static const char *job_status(const bench_server *s, const char *id, int64_t *ep
 
 static int bench_requests(void)
 {
-    bench_server s;
+    srv s = {0};
     const char *args[] = {"--log-level", "warn", "--workers", "2", NULL};
-    if (bench_server_init(&s, "bench_service_") < 0 ||
-        bench_server_start(&s, NULL, args, 0) < 0) {
+    if (srv_start(&s, args) < 0) {
         fprintf(stderr, "bench_service: server did not start\n");
-        bench_server_stop(&s);
+        bench_stop(&s);
         return -1;
     }
     int rc = -1;
@@ -229,7 +208,7 @@ static int bench_requests(void)
     request(&s, "DELETE", path, NULL, NULL, 0, NULL);
     rc = 0;
 cleanup:
-    bench_server_stop(&s);
+    bench_stop(&s);
     free(X);
     free(Y);
     free(L);
@@ -249,7 +228,7 @@ cleanup:
                     "\"epochs\":6,\"seed\":1,\"lambda\":0.0001"
 
 /* samples/s of each epoch through the service, from the job's event stream. */
-static int service_w2(const bench_server *s, const char *ds, double *sps, int *n)
+static int service_w2(const srv *s, const char *ds, double *sps, int *n)
 {
     char *id = submit(s, ds, "[784,256,128,10]", W2_TRAINING);
     if (!id)
@@ -330,17 +309,16 @@ static int bench_throughput(void)
     int32_t *L = NULL;
     char *csv = NULL, *ds = NULL;
     size_t len;
-    bench_server s = {0};
+    srv s = {0};
     const char *args[] = {"--log-level", "warn", "--workers", "1", NULL};
     if (bench_synthetic(&X, &Y, &L, W2_ROWS, 784, 10, 2) < 0 ||
         !(csv = to_csv(X, L, W2_ROWS, 784, &len)))
         goto cleanup;
-    if (bench_server_init(&s, "bench_service_") < 0 ||
-        bench_server_start(&s, NULL, args, 0) < 0)
+    if (srv_start(&s, args) < 0)
         goto cleanup;
-    double t0 = bench_now();
+    double t0 = test_now_s();
     ds = upload(&s, "text/csv", csv, len);
-    double t_up = bench_now() - t0;
+    double t_up = test_now_s() - t0;
     /* The uploaded CSV has 6 significant digits: train the core on exactly those values. */
     for (int64_t i = 0; i < (int64_t)W2_ROWS * 784; i++) {
         char b[32];
@@ -372,7 +350,7 @@ static int bench_throughput(void)
            ms, mc, 100 * ms / mc);
     rc = 0;
 cleanup:
-    bench_server_stop(&s);
+    bench_stop(&s);
     free(X);
     free(Y);
     free(L);

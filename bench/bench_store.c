@@ -1,4 +1,4 @@
-/* bench_store.c — the cost of durability (issue 6):
+/* bench_store.c — the cost of durability:
  *   1. uploading the 60,000 × 784 dataset into the SQLite store on disk (WAL, synchronous=FULL)
  *      against the same store on a tmpfs (/dev/shm: an in-memory store) and against a plain
  *      memcpy of the same bytes (what keeping it only in memory would cost), plus the load;
@@ -31,7 +31,7 @@ static int time_put_load(const char *parent, const double *X, const int32_t *lab
         store *s = store_open(dir, &err);
         if (!s) {
             fprintf(stderr, "store_open %s: %s\n", dir, err.msg);
-            bench_rm_tree(dir);
+            test_rm_tree(dir);
             return -1;
         }
         store_dataset_meta meta;
@@ -41,15 +41,15 @@ static int time_put_load(const char *parent, const double *X, const int32_t *lab
         meta.features = n_in;
         meta.outputs = 10;
         meta.has_labels = 1;
-        double t0 = bench_now();
+        double t0 = test_now_s();
         int rc = store_dataset_put(s, &meta, X, labels, NULL, &err);
-        puts[r] = bench_now() - t0;
+        puts[r] = test_now_s() - t0;
         double *X2 = NULL, *Y2 = NULL;
         int32_t *l2 = NULL;
-        t0 = bench_now();
+        t0 = test_now_s();
         if (rc == 0)
             rc = store_dataset_load(s, "", meta.id, &meta, &X2, &l2, &Y2, &err);
-        loads[r] = bench_now() - t0;
+        loads[r] = test_now_s() - t0;
         if (rc == 0 && memcmp(X2, X, (size_t)m * (size_t)n_in * 8) != 0) {
             fprintf(stderr, "loaded dataset differs\n");
             rc = -1;
@@ -58,7 +58,7 @@ static int time_put_load(const char *parent, const double *X, const int32_t *lab
         free(l2);
         free(Y2);
         store_close(s);
-        bench_rm_tree(dir);
+        test_rm_tree(dir);
         if (rc != 0) {
             fprintf(stderr, "store: %s\n", err.msg);
             return -1;
@@ -87,10 +87,10 @@ static int bench_upload(void)
         return -1;
     memset(Xc, 0, (size_t)m * n_in * 8); /* fault the pages in first */
     for (int r = 0; r < 3; r++) {
-        double t0 = bench_now();
+        double t0 = test_now_s();
         memcpy(Xc, X, (size_t)m * n_in * 8);
         memcpy(lc, labels, (size_t)m * 4);
-        copies[r] = bench_now() - t0;
+        copies[r] = test_now_s() - t0;
     }
     double copy_s = bench_median(copies, 3);
     free(Xc);
@@ -196,16 +196,16 @@ static int bench_checkpoints(void)
     double plain[3], with[3], costs[16];
     int nc = 0;
     for (int e = 0; e < 2 * pairs; e++) {
-        double t0 = bench_now();
+        double t0 = test_now_s();
         if (bp_trainer_epoch(t, &p, NULL, &be) != BP_TRAIN_CONTINUE) {
             fprintf(stderr, "epoch: %s\n", be.msg);
             goto cleanup;
         }
-        double t1 = bench_now();
+        double t1 = test_now_s();
         if (e % 2) {
             if (checkpoint(s, t, buf, size, &p, n_params, &err) != 0)
                 goto cleanup;
-            double t2 = bench_now();
+            double t2 = test_now_s();
             costs[nc++] = t2 - t1;
             with[e / 2] = t2 - t0;
         } else {
@@ -213,10 +213,10 @@ static int bench_checkpoints(void)
         }
     }
     for (int i = 0; i < 6; i++) { /* more checkpoint samples, no training in between */
-        double t0 = bench_now();
+        double t0 = test_now_s();
         if (checkpoint(s, t, buf, size, &p, n_params, &err) != 0)
             goto cleanup;
-        costs[nc++] = bench_now() - t0;
+        costs[nc++] = test_now_s() - t0;
     }
     double ck = bench_median(costs, nc);
     double epoch_s = bench_median(plain, pairs), epoch_ck = bench_median(with, pairs);
@@ -231,7 +231,7 @@ cleanup:
     if (rc != 0)
         fprintf(stderr, "bench_store: %s\n", err.msg);
     store_close(s);
-    bench_rm_tree(dir);
+    test_rm_tree(dir);
     free(buf);
     bp_trainer_free(t);
     free(X);

@@ -1,5 +1,5 @@
 /* bench_tenants.c — can a caller tell another tenant's id from an id that does not exist by
- * timing (issue 7)? Starts build/backpropd (BACKPROPD_BIN) on a free port with two API keys;
+ * timing? Starts build/backpropd (BACKPROPD_BIN) on a free port with two API keys;
  * alice uploads a few rows of tests/data/digits.csv and trains a tiny job; then bob, on one
  * keep-alive connection, sends N_PAIRS × (GET /v1/jobs/<alice's job>, GET /v1/jobs/<missing>)
  * and N_PAIRS × (GET /v1/datasets/<alice's ds>, GET /v1/datasets/<missing>), all 4·N_PAIRS
@@ -28,6 +28,7 @@
 
 #include "bench/bench_util.h"
 #include "server/blas_env.h"
+#include "tests/harness.h"
 
 #define N_PAIRS 3000
 #define N_WARMUP 400
@@ -39,14 +40,14 @@
 
 /* ---------------------------------------------------------------- server */
 
-/* Starts the server in a fresh temporary directory holding its data/ and a keys file for
- * alice and bob. 0, or -1 (bench_server_stop cleans up either way). */
-static int server_start(bench_server *s)
+/* Starts the server in a fresh temporary data directory holding a keys file for alice and
+ * bob. 0, or -1 (bench_stop cleans up either way). */
+static int server_start(srv *s)
 {
-    if (bench_server_init(s, "bench_tenants_") < 0)
+    if (srv_prepare(s) < 0)
         return -1;
-    char keys[128];
-    snprintf(keys, sizeof keys, "%s/keys", s->dir);
+    char keys[300];
+    snprintf(keys, sizeof keys, "%s/keys", s->datadir);
     FILE *kf = fopen(keys, "w");
     if (!kf)
         return -1;
@@ -54,7 +55,7 @@ static int server_start(bench_server *s)
     fclose(kf);
     chmod(keys, 0600);
     const char *args[] = {"--api-keys-file", keys, "--log-level", "warn", NULL};
-    return bench_server_start(s, "data", args, 0);
+    return srv_spawn(s, args);
 }
 
 /* ---------------------------------------------------------------- client */
@@ -62,50 +63,29 @@ static int server_start(bench_server *s)
 /* One request on handle c (kept alive between calls) as `key`. body (new) and hdrs (new, may
  * be NULL if not wanted) receive the response; *us its total time in µs. Returns the status
  * or -1 on a transport error. */
-static long request(CURL *c, const bench_server *s, const char *key, const char *method,
+static long request(CURL *c, const srv *s, const char *key, const char *method,
                     const char *path, const char *ctype, const char *body, size_t len,
                     char **out, char **hdrs, curl_off_t *us)
 {
-    char url[512], auth[128], ct[128];
-    snprintf(url, sizeof url, "%s%s", s->base, path);
+    char auth[128];
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
-    struct curl_slist *h = curl_slist_append(NULL, auth);
-    if (ctype) {
-        snprintf(ct, sizeof ct, "Content-Type: %s", ctype);
-        h = curl_slist_append(h, ct);
-    }
-    bench_sink kb = {0}, kh = {0};
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    if (body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    } else {
-        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, NULL);
-    }
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, bench_sink_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &kb);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, bench_sink_write);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &kh);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+    const char *const headers[] = {auth, NULL};
+    resp r;
     long status = -1;
-    if (curl_easy_perform(c) == CURLE_OK) {
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    if (http_req_on(c, s, method, path, ctype, body, len, headers, &r) == 0) {
+        status = r.status;
         if (us)
-            curl_easy_getinfo(c, CURLINFO_TOTAL_TIME_T, us);
+            *us = (curl_off_t)r.total_us;
     }
-    curl_slist_free_all(h);
-    if (out)
-        *out = kb.buf ? kb.buf : strdup("");
-    else
-        free(kb.buf);
-    if (hdrs)
-        *hdrs = kh.buf ? kh.buf : strdup("");
-    else
-        free(kh.buf);
+    if (out) {
+        *out = r.body;
+        r.body = NULL;
+    }
+    if (hdrs) {
+        *hdrs = r.headers;
+        r.headers = NULL;
+    }
+    resp_free(&r);
     return status;
 }
 
@@ -124,32 +104,18 @@ static char *answer_id(long st, long want, const char *out, const char *what)
 /* new: the first `rows` lines of tests/data/digits.csv, or NULL. */
 static char *digits_head(int rows, size_t *len)
 {
-    FILE *f = fopen("tests/data/digits.csv", "r");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 16, o = 0;
-    char *b = malloc(cap), line[4096];
-    for (int i = 0; b && i < rows && fgets(line, sizeof line, f); i++) {
-        size_t l = strlen(line);
-        if (o + l + 1 > cap) {
-            char *nb = realloc(b, cap *= 2);
-            if (!nb) {
-                free(b);
-                b = NULL;
-                break;
-            }
-            b = nb;
-        }
-        memcpy(b + o, line, l + 1);
-        o += l;
+    char *b = test_slurp(test_data_path("digits.csv"), len), *p = b;
+    for (int i = 0; p && i < rows && (p = strchr(p, '\n')); i++)
+        p++;
+    if (p) {
+        *p = '\0';
+        *len = (size_t)(p - b);
     }
-    fclose(f);
-    *len = o;
     return b;
 }
 
 /* Alice's dataset and a finished tiny job (ids new). 0 ok. */
-static int alice_setup(CURL *c, const bench_server *s, char **ds, char **job)
+static int alice_setup(CURL *c, const srv *s, char **ds, char **job)
 {
     size_t len;
     char *csv = digits_head(CSV_ROWS, &len), *out = NULL;
@@ -176,7 +142,7 @@ static int alice_setup(CURL *c, const bench_server *s, char **ds, char **job)
         goto cleanup;
     char path[128];
     snprintf(path, sizeof path, "/v1/jobs/%s", *job);
-    for (double t0 = bench_now(); bench_now() - t0 < 20;) {
+    for (double t0 = test_now_s(); test_now_s() - t0 < 20;) {
         free(out);
         out = NULL;
         st = request(c, s, KEY_ALICE, "GET", path, NULL, NULL, 0, &out, NULL, NULL);
@@ -201,20 +167,6 @@ cleanup:
 }
 
 /* ---------------------------------------------------------------- statistics */
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Quantile q of sorted v[n] by linear interpolation. */
-static double quantile(const double *v, int n, double q)
-{
-    double pos = q * (n - 1);
-    int i = (int)pos;
-    return i + 1 < n ? v[i] + (pos - i) * (v[i + 1] - v[i]) : v[n - 1];
-}
 
 /* Two-sided Kolmogorov-Smirnov distance of sorted a[n], b[m]: max |F_a − F_b| (ties crossed
  * together). */
@@ -357,9 +309,9 @@ static uint64_t rng_next(void) /* xorshift64*: the order of requests, nothing se
 static int report(const char *what, double *own, double *miss, int n, const seen *ko,
                   const seen *km)
 {
-    qsort(own, (size_t)n, sizeof *own, cmp_double);
-    qsort(miss, (size_t)n, sizeof *miss, cmp_double);
-    double mo = quantile(own, n, 0.5), mm = quantile(miss, n, 0.5);
+    bench_sort(own, n);
+    bench_sort(miss, n);
+    double mo = bench_quantile(own, n, 0.5), mm = bench_quantile(miss, n, 0.5);
     double z = mann_whitney_z(own, n, miss, n), d = ks_distance(own, n, miss, n);
     double dcrit = KS_C * sqrt(2.0 / n), diff = mo - mm;
     int same_body = ko->body && km->body && !strcmp(ko->body, km->body) && !ko->body_differs &&
@@ -368,9 +320,9 @@ static int report(const char *what, double *own, double *miss, int n, const seen
                     !km->hdrs_differs;
     printf("%s (n = %d each, µs):\n", what, n);
     printf("  other tenant's id  median %7.1f  p90 %7.1f  p99 %7.1f\n", mo,
-           quantile(own, n, 0.9), quantile(own, n, 0.99));
+           bench_quantile(own, n, 0.9), bench_quantile(own, n, 0.99));
     printf("  missing id         median %7.1f  p90 %7.1f  p99 %7.1f\n", mm,
-           quantile(miss, n, 0.9), quantile(miss, n, 0.99));
+           bench_quantile(miss, n, 0.9), bench_quantile(miss, n, 0.99));
     printf("  body (id masked): %s\n", km->body ? km->body : "");
     printf("  statuses all 404: %s; bodies byte-identical (id masked): %s; headers identical "
            "(id masked, Date aside): %s\n",
@@ -392,7 +344,7 @@ static int report(const char *what, double *own, double *miss, int n, const seen
 /* Positive control, so the reader can see the method does detect a real difference: alice's
  * own job (200, the full job JSON) against a missing id (404), N_CONTROL each, shuffled. */
 #define N_CONTROL 1000
-static int control(CURL *c, const bench_server *s, const char *job)
+static int control(CURL *c, const srv *s, const char *job)
 {
     double *t[2] = {malloc(N_CONTROL * sizeof(double)), malloc(N_CONTROL * sizeof(double))};
     int n[2] = {0, 0}, rc = -1;
@@ -416,9 +368,9 @@ static int control(CURL *c, const bench_server *s, const char *job)
         st_seen[kind] = st;
         t[kind][n[kind]++] = (double)us;
     }
-    qsort(t[0], N_CONTROL, sizeof(double), cmp_double);
-    qsort(t[1], N_CONTROL, sizeof(double), cmp_double);
-    double m0 = quantile(t[0], N_CONTROL, 0.5), m1 = quantile(t[1], N_CONTROL, 0.5);
+    bench_sort(t[0], N_CONTROL);
+    bench_sort(t[1], N_CONTROL);
+    double m0 = bench_quantile(t[0], N_CONTROL, 0.5), m1 = bench_quantile(t[1], N_CONTROL, 0.5);
     printf("control, alice GET /v1/jobs/{id}: own job (%ld) median %.1f µs vs missing id (%ld) "
            "median %.1f µs: difference %+.1f µs (%+.1f%%), KS D = %.3f (D_crit %.3f), "
            "z = %+.2f\n",
@@ -432,7 +384,7 @@ cleanup:
     return rc;
 }
 
-static int measure(const bench_server *s, const char *ds, const char *job)
+static int measure(const srv *s, const char *ds, const char *job)
 {
     int rc = -1, total = N_KINDS * N_PAIRS;
     unsigned char *order = malloc((size_t)(total + N_WARMUP));
@@ -458,7 +410,7 @@ static int measure(const bench_server *s, const char *ds, const char *job)
         order[N_WARMUP + j] = x;
     }
     long connects = 0;
-    double t0 = bench_now();
+    double t0 = test_now_s();
     for (int i = 0; i < N_WARMUP + total; i++) {
         int kind = order[i];
         char id[64], path[128], *body = NULL, *hdrs = NULL;
@@ -483,7 +435,7 @@ static int measure(const bench_server *s, const char *ds, const char *job)
         }
         note(&k[kind], body, hdrs, id, st);
     }
-    double secs = bench_now() - t0;
+    double secs = test_now_s() - t0;
     printf("bob: %d GETs (+%d warm-up) in %.2f s on one keep-alive connection (new connections "
            "during the timed part: %ld), all four kinds shuffled together\n",
            total, N_WARMUP, secs, connects);
@@ -519,7 +471,7 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_ALL);
     int rc = 1;
     char *ds = NULL, *job = NULL;
-    bench_server s = {0};
+    srv s = {0};
     CURL *c = curl_easy_init();
     if (!c || server_start(&s) < 0) {
         fprintf(stderr, "bench_tenants: server did not start\n");
@@ -537,7 +489,7 @@ int main(int argc, char **argv)
 cleanup:
     if (c)
         curl_easy_cleanup(c);
-    bench_server_stop(&s);
+    bench_stop(&s);
     free(ds);
     free(job);
     curl_global_cleanup();

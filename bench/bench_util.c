@@ -1,27 +1,14 @@
-/* bench_util.c — timing, memory, dataset, libcurl sink and server-process helpers for the
- * benchmarks (bench_util.h). */
+/* bench_util.c — statistics, memory, dataset and server helpers for the benchmarks
+ * (bench_util.h). The server process and HTTP come from the test harness (tests/harness.h). */
 #include "bench/bench_util.h"
+#include "api/api.h"
 #include "core/bp.h"
+#include "tests/harness.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
-double bench_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -29,12 +16,25 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-double bench_median(double *v, int n)
+void bench_sort(double *v, int n)
+{
+    if (n > 0)
+        qsort(v, (size_t)n, sizeof *v, cmp_double);
+}
+
+double bench_quantile(const double *sorted, int n, double q)
 {
     if (n <= 0)
         return NAN;
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    double pos = q * (n - 1);
+    int i = (int)pos;
+    return i + 1 < n ? sorted[i] + (pos - i) * (sorted[i + 1] - sorted[i]) : sorted[n - 1];
+}
+
+double bench_median(double *v, int n)
+{
+    bench_sort(v, n);
+    return bench_quantile(v, n, 0.5);
 }
 
 /* Value in kB of the /proc/self/status line starting with key, in bytes. */
@@ -121,202 +121,37 @@ int bench_synthetic(double **X, double **Y, int32_t **labels, int64_t m, int n_i
     return 0;
 }
 
-int bench_load_csv(double **X, double **Y, int32_t **labels, int64_t *m, int n_in, int K,
-                   const char *path)
+int bench_load_digits(double **X, double **Y, int32_t **labels, int64_t *m, int K)
 {
     int rc = -1;
-    FILE *f = fopen(path, "r");
-    double *x = NULL, *y = NULL;
-    int32_t *lab = NULL;
-    char *line = NULL;
-    size_t cap = 0;
-    int64_t rows = 0, alloc = 0;
-    if (!f)
+    size_t len = 0;
+    api_dataset d = {0};
+    api_error err = {0};
+    char *csv = test_slurp(test_data_path("digits.csv"), &len);
+    if (!csv || api_dataset_parse_csv(&d, csv, len, &err) != 0 || !d.labels)
         goto cleanup;
-    while (getline(&line, &cap, f) > 0) {
-        char *p = line, *end;
-        long label = strtol(p, &end, 10);
-        if (end == p || *end != ',' || label < 0 || label >= K)
-            continue; /* header or blank line */
-        if (rows == alloc) {
-            alloc = alloc ? 2 * alloc : 1024;
-            double *nx = realloc(x, sizeof(double) * (size_t)(alloc * n_in));
-            if (!nx)
-                goto cleanup;
-            x = nx;
-            int32_t *nl = realloc(lab, sizeof(int32_t) * (size_t)alloc);
-            if (!nl)
-                goto cleanup;
-            lab = nl;
-        }
-        p = end;
-        for (int j = 0; j < n_in; j++) {
-            if (*p != ',')
-                goto cleanup;
-            x[rows * n_in + j] = strtod(p + 1, &end);
-            if (end == p + 1)
-                goto cleanup;
-            p = end;
-        }
-        lab[rows++] = (int32_t)label;
-    }
-    if (rows == 0)
-        goto cleanup;
-    y = calloc((size_t)(rows * K), sizeof(double));
+    double *y = api_targets(&d, K, &err);
     if (!y)
         goto cleanup;
-    for (int64_t i = 0; i < rows; i++)
-        y[i * K + lab[i]] = 1.0;
-    *X = x;
+    *X = d.X;
     *Y = y;
-    *labels = lab;
-    *m = rows;
-    x = NULL;
-    y = NULL;
-    lab = NULL;
+    *labels = d.labels;
+    *m = d.rows;
+    d.X = NULL;
+    d.labels = NULL;
     rc = 0;
 cleanup:
-    if (f)
-        fclose(f);
-    free(line);
-    free(x);
-    free(y);
-    free(lab);
+    if (rc != 0)
+        fprintf(stderr, "bench: cannot load tests/data/digits.csv: %s\n", err.detail);
+    api_dataset_clear(&d);
+    free(csv);
     return rc;
 }
 
-/* ---------------------------------------------------------------- files and libcurl */
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+void bench_stop(srv *s)
 {
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-int bench_rm_tree(const char *dir)
-{
-    if (nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) == 0)
-        return 0;
-    return errno == ENOENT ? 0 : -1;
-}
-
-size_t bench_sink_write(char *data, size_t size, size_t n, void *sink)
-{
-    bench_sink *k = sink;
-    char *b = realloc(k->buf, k->len + size * n + 1);
-    if (!b)
-        return 0;
-    memcpy(b + k->len, data, size * n);
-    k->buf = b;
-    k->len += size * n;
-    b[k->len] = '\0';
-    return size * n;
-}
-
-/* ---------------------------------------------------------------- the server */
-
-int bench_server_init(bench_server *s, const char *prefix)
-{
-    memset(s, 0, sizeof *s);
-    int w = snprintf(s->dir, sizeof s->dir, "/tmp/%sXXXXXX", prefix);
-    if (w < 0 || (size_t)w >= sizeof s->dir || !mkdtemp(s->dir)) {
-        s->dir[0] = '\0';
-        return -1;
-    }
-    return 0;
-}
-
-int bench_server_start(bench_server *s, const char *data_subdir, const char *const *extra_args,
-                       int log_stderr)
-{
-    const char *bin = getenv("BACKPROPD_BIN");
-    if (!bin || !*bin)
-        bin = "build/backpropd";
-    char data[160];
-    if (!s->dir[0])
-        return -1;
-    if (data_subdir) {
-        snprintf(data, sizeof data, "%s/%s", s->dir, data_subdir);
-        if (mkdir(data, 0700) < 0)
-            return -1;
-    } else {
-        snprintf(data, sizeof data, "%s", s->dir);
-    }
-    int log_fd = -1;
-    if (log_stderr) {
-        snprintf(s->log, sizeof s->log, "%s.log", s->dir);
-        log_fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (log_fd < 0)
-            return -1;
-    }
-    const char *args[32] = {bin, "--port", "0", "--data", data};
-    int n = 5;
-    for (int i = 0; extra_args && extra_args[i]; i++) {
-        if (n >= 29) {
-            if (log_fd >= 0)
-                close(log_fd);
-            return -1;
-        }
-        args[n++] = extra_args[i];
-    }
-    args[n] = NULL;
-    char *argv[32]; /* execv's type; the strings are not modified */
-    for (int i = 0; i <= n; i++)
-        argv[i] = (char *)(uintptr_t)args[i];
-    int fd[2];
-    if (pipe(fd) < 0) {
-        if (log_fd >= 0)
-            close(log_fd);
-        return -1;
-    }
-    s->pid = fork();
-    if (s->pid == 0) {
-        dup2(fd[1], 1);
-        if (log_fd >= 0)
-            dup2(log_fd, 2);
-        close(fd[0]);
-        execv(bin, argv);
-        _exit(127);
-    }
-    close(fd[1]);
-    if (log_fd >= 0)
-        close(log_fd);
-    if (s->pid < 0) {
-        close(fd[0]);
-        return -1;
-    }
-    FILE *f = fdopen(fd[0], "r");
-    char line[256];
-    int port = -1;
-    while (f && fgets(line, sizeof line, f)) {
-        const char *l = strstr(line, "listening http://");
-        const char *colon = l ? strrchr(l, ':') : NULL;
-        if (colon) {
-            port = atoi(colon + 1);
-            break;
-        }
-    }
-    if (f)
-        fclose(f);
-    else
-        close(fd[0]);
-    if (port <= 0)
-        return -1;
-    snprintf(s->base, sizeof s->base, "http://127.0.0.1:%d", port);
-    return 0;
-}
-
-void bench_server_stop(bench_server *s)
-{
-    if (s->pid > 0) {
-        kill(s->pid, SIGTERM);
-        waitpid(s->pid, NULL, 0);
-    }
-    if (s->dir[0] && bench_rm_tree(s->dir) < 0)
-        fprintf(stderr, "bench: could not remove %s\n", s->dir);
-    if (s->log[0])
-        unlink(s->log);
-    memset(s, 0, sizeof *s);
+    char why[200] = "";
+    if (srv_shutdown(s, why, sizeof why) != 0)
+        fprintf(stderr, "bench: %s\n", why);
+    srv_cleanup(s);
 }

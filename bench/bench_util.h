@@ -1,6 +1,7 @@
-/* bench_util.h — small helpers shared by the benchmarks: a monotonic clock, the median of a
- * set of samples, peak resident memory, a seeded synthetic dataset, removing a directory
- * tree, a libcurl write sink, and the real server (build/backpropd) started on a free port.
+/* bench_util.h — small helpers shared by the benchmarks: sorting, quantiles and medians of
+ * samples, resident memory, a seeded synthetic dataset, the digits set, and stopping a server.
+ * The clock (test_now_s), the server process (srv_start) and HTTP (http_req, http_req_on) are
+ * the test harness's (tests/harness.h), so benchmarks and tests drive the server alike.
  */
 #ifndef BACKPROPD_BENCH_UTIL_H
 #define BACKPROPD_BENCH_UTIL_H
@@ -9,8 +10,12 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* Seconds on CLOCK_MONOTONIC. */
-double bench_now(void);
+#include "tests/harness.h"
+
+/* Sorts v[n] ascending. */
+void bench_sort(double *v, int n);
+/* Quantile q (0..1) of sorted[n] by linear interpolation; NaN for n == 0. */
+double bench_quantile(const double *sorted, int n, double q);
 /* Median of n samples (sorts v in place); NaN for n == 0. */
 double bench_median(double *v, int n);
 /* Peak resident set size of this process in bytes (VmHWM from /proc/self/status), 0 if
@@ -28,52 +33,12 @@ int64_t bench_rss(void);
 int bench_synthetic(double **X, double **Y, int32_t **labels, int64_t m, int n_in, int K,
                     uint64_t seed);
 
-/* Loads a CSV whose rows are "label,f1,...,fn" (tests/data/digits.csv) into X (m × n_in),
- * one-hot Y (m × K) and labels; all new. Returns 0, or -1 if the file is missing or
- * malformed. */
-int bench_load_csv(double **X, double **Y, int32_t **labels, int64_t *m, int n_in, int K,
-                   const char *path);
+/* tests/data/digits.csv read by the project's own CSV parser (api_dataset_parse_csv): X
+ * (m × 64), one-hot Y (m × K) and labels, all new. Returns 0, or -1 with a message. */
+int bench_load_digits(double **X, double **Y, int32_t **labels, int64_t *m, int K);
 
-/* Removes dir and everything below it (no shell); a missing dir is fine. 0, or -1 if
- * something could not be removed. */
-int bench_rm_tree(const char *dir);
-
-/* A growing NUL-terminated buffer for libcurl's CURLOPT_WRITEFUNCTION / HEADERFUNCTION:
- * start with {0}; buf is new (caller frees), NULL until something arrived. */
-typedef struct {
-    char *buf;
-    size_t len;
-} bench_sink;
-
-/* libcurl write callback appending to the bench_sink `sink`; returns size * n, or 0 (which
- * makes libcurl fail the transfer) when out of memory. */
-size_t bench_sink_write(char *data, size_t size, size_t n, void *sink);
-
-/* The real server, started by a benchmark in a temporary directory. A zeroed struct is "not
- * started"; bench_server_stop on it is a no-op. */
-typedef struct {
-    pid_t pid;     /* the server's pid, or <= 0 when none is running */
-    char dir[64];  /* temporary directory (owned: removed by bench_server_stop), "" if none */
-    char log[72];  /* "<dir>.log" when the server's stderr goes there (removed by stop), or "" */
-    char base[64]; /* "http://127.0.0.1:PORT" once started */
-} bench_server;
-
-/* Step 1: zeroes s and makes a fresh temporary directory "/tmp/<prefix>XXXXXX" in s->dir, so
- * a caller can write files there (an API keys file) before starting. 0, or -1. */
-int bench_server_init(bench_server *s, const char *prefix);
-
-/* Step 2: runs $BACKPROPD_BIN (default build/backpropd) as
- *     BIN --port 0 --data DATA extra_args...
- * with DATA = s->dir, or s->dir/data_subdir (made here, mode 0700) when data_subdir is not
- * NULL; extra_args (borrowed, NULL-terminated, may be NULL) at most 24. The server's stderr
- * is inherited, or written to s->log = "<dir>.log" when log_stderr is set (its request lines
- * kept aside). Reads the server's stdout up to its "listening http://ADDR:PORT" line and
- * sets s->base. 0, or -1 (call bench_server_stop to clean up either way). */
-int bench_server_start(bench_server *s, const char *data_subdir, const char *const *extra_args,
-                       int log_stderr);
-
-/* SIGTERM to the server, waits for it, removes s->dir and s->log; s is "not started" after.
- * A no-op on a zeroed struct. */
-void bench_server_stop(bench_server *s);
+/* Stops a server started with the harness's srv_start (reporting an unclean exit on stderr)
+ * and removes its data directory. */
+void bench_stop(srv *s);
 
 #endif

@@ -4,6 +4,8 @@
  * "listening http://ADDR:PORT" on stdout once ready) with a temporary data directory, talks to
  * it over real HTTP with libcurl, and stops it. srv_stop() fails the current test if the
  * server's stderr holds an AddressSanitizer/UBSan/ThreadSanitizer report or it did not exit 0.
+ * process.c and client.c need no Criterion (the benchmarks use them too); fixtures.c and sse.c
+ * assert with Criterion.
  */
 #ifndef BACKPROPD_HARNESS_H
 #define BACKPROPD_HARNESS_H
@@ -27,12 +29,22 @@ typedef struct {
 /* Starts a server with a fresh temp data dir. extra: NULL-terminated extra argv (may be NULL).
  * Returns 0, or -1 (and the test should fail) if it did not come up in 10 s. */
 int srv_start(srv *s, const char *const *extra);
+/* srv_start in two steps, for a caller that writes files into s->datadir (a keys file) before
+ * the server starts: srv_prepare zeroes s and makes the temp dir; srv_spawn starts the server
+ * on it. 0, or -1. */
+int srv_prepare(srv *s);
+int srv_spawn(srv *s, const char *const *extra);
 /* Starts again on an existing data dir (restart tests); keeps s->datadir. */
 int srv_restart(srv *s, const char *const *extra);
 /* SIGTERM, waits up to 15 s, asserts clean exit and a sanitizer-free log. Keeps the dir. */
 void srv_stop(srv *s);
+/* The same without Criterion (benchmarks): 0 on a clean exit, else -1 and why (the log's tail
+ * goes to stderr). A no-op returning 0 when nothing runs. Keeps the dir. */
+int srv_shutdown(srv *s, char *why, size_t why_len);
 /* SIGKILL, no checks. Keeps the dir. */
 void srv_kill9(srv *s);
+/* Removes dir and everything below it (no shell, no links followed). */
+void test_rm_tree(const char *dir);
 /* Removes the data dir. */
 void srv_cleanup(srv *s);
 /* The server's stderr so far (new, free()). */
@@ -43,12 +55,18 @@ typedef struct {
     char *body;        /* NUL-terminated */
     size_t len;
     char *headers;     /* raw response headers, NUL-terminated */
+    long long total_us; /* the request's total time (libcurl's), µs */
 } resp;
 
 /* One request. content_type NULL = no body. headers: NULL-terminated "Name: value" list.
  * Returns 0 on an HTTP answer (any status), -1 on a transport error. */
 int http_req(const srv *s, const char *method, const char *path, const char *content_type,
              const char *body, size_t len, const char *const *headers, resp *out);
+/* The same on the caller's libcurl handle c, so its connection is kept alive between calls
+ * (benchmarks); c's options are reset first. */
+int http_req_on(CURL *c, const srv *s, const char *method, const char *path,
+                const char *content_type, const char *body, size_t len,
+                const char *const *headers, resp *out);
 /* Shorthands */
 int http_get(const srv *s, const char *path, resp *out);
 int http_post_json(const srv *s, const char *path, const char *json, resp *out);
@@ -82,6 +100,8 @@ size_t test_curl_discard(char *data, size_t size, size_t n, void *userp);
 
 /* new: a whole file, NUL-terminated, its length in *len (asserts it can be read). */
 char *test_read_file(const char *path, size_t *len);
+/* The same without Criterion: NULL when the file cannot be read. */
+char *test_slurp(const char *path, size_t *len);
 /* new: tests/data/digits.csv (1797 rows: label, then 64 features) repeated `times` times. */
 char *test_digits_csv(int times, size_t *len);
 /* tests/data/digits.csv parsed in this process by the api codec (asserts it parses). */

@@ -47,6 +47,17 @@ int http_req(const srv *s, const char *method, const char *path, const char *con
     CURL *c = curl_easy_init();
     if (!c)
         return -1;
+    int rc = http_req_on(c, s, method, path, content_type, body, len, headers, out);
+    curl_easy_cleanup(c);
+    return rc;
+}
+
+int http_req_on(CURL *c, const srv *s, const char *method, const char *path,
+                const char *content_type, const char *body, size_t len,
+                const char *const *headers, resp *out)
+{
+    memset(out, 0, sizeof *out);
+    curl_easy_reset(c); /* options only: the kept-alive connection stays */
     test_buf bb = {0}, hb = {0};
     struct curl_slist *hl = NULL;
     char url[1024];
@@ -86,12 +97,15 @@ int http_req(const srv *s, const char *method, const char *path, const char *con
     }
 
     CURLcode rc = curl_easy_perform(c);
-    if (rc == CURLE_OK)
+    if (rc == CURLE_OK) {
+        curl_off_t us = 0;
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
-    else
-        cr_log_info("%s %s: %s", method, url, curl_easy_strerror(rc));
+        curl_easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &us);
+        out->total_us = (long long)us;
+    } else {
+        fprintf(stderr, "harness: %s %s: %s\n", method, url, curl_easy_strerror(rc));
+    }
     curl_slist_free_all(hl);
-    curl_easy_cleanup(c);
     out->body = bb.p ? bb.p : strdup("");
     out->len = bb.len;
     out->headers = hb.p ? hb.p : strdup("");

@@ -20,20 +20,11 @@
 #include <time.h>
 #include <unistd.h>
 
-const char *test_data_path(const char *name)
+void srv_stop(srv *s)
 {
-    static __thread char path[512];
-    static const char *const dirs[] = {"tests/data", "../tests/data", "../../tests/data",
-                                       "../../../tests/data"};
-    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", dirs[i], name);
-        if (access(path, R_OK) == 0)
-            return path;
-    }
-    snprintf(path, sizeof path, "tests/data/%s", name);
-    return path;
+    char why[200] = "";
+    cr_assert(srv_shutdown(s, why, sizeof why) == 0, "%s", why);
 }
-
 
 size_t test_curl_discard(char *data, size_t size, size_t n, void *userp)
 {
@@ -44,17 +35,8 @@ size_t test_curl_discard(char *data, size_t size, size_t n, void *userp)
 
 char *test_read_file(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    cr_assert_not_null(buf);
-    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
+    char *buf = test_slurp(path, len);
+    cr_assert_not_null(buf, "cannot read %s", path);
     return buf;
 }
 

@@ -8,8 +8,6 @@
  */
 #include "tests/harness.h"
 
-#include <criterion/criterion.h>
-#include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -90,7 +88,7 @@ static int read_listening_line(int fd, pid_t pid)
     }
 }
 
-static int spawn(srv *s, const char *const *extra)
+int srv_spawn(srv *s, const char *const *extra)
 {
     int out[2];
     if (pipe(out) != 0)
@@ -136,8 +134,8 @@ static int spawn(srv *s, const char *const *extra)
     close(out[0]); /* the server ignores SIGPIPE; it prints nothing more on stdout */
     if (s->port < 0) {
         char *log = srv_log(s);
-        cr_log_error("backpropd (%s) did not print \"listening\" within %d s; its log:\n%s",
-                     srv_bin(), START_TIMEOUT_MS / 1000, log ? log : "(none)");
+        fprintf(stderr, "harness: backpropd (%s) did not print \"listening\" within %d s; its log:\n%s\n",
+                srv_bin(), START_TIMEOUT_MS / 1000, log ? log : "(none)");
         free(log);
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
@@ -148,18 +146,23 @@ static int spawn(srv *s, const char *const *extra)
     return 0;
 }
 
-int srv_start(srv *s, const char *const *extra)
+int srv_prepare(srv *s)
 {
     memset(s, 0, sizeof *s);
     const char *tmp = getenv("TMPDIR");
     snprintf(s->datadir, sizeof s->datadir, "%s/backpropd-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(s->datadir)) {
-        cr_log_error("mkdtemp: %s", strerror(errno));
+        fprintf(stderr, "harness: mkdtemp: %s\n", strerror(errno));
         return -1;
     }
     s->own_dir = 1;
     snprintf(s->logpath, sizeof s->logpath, "%s/server.log", s->datadir);
-    return spawn(s, extra);
+    return 0;
+}
+
+int srv_start(srv *s, const char *const *extra)
+{
+    return srv_prepare(s) == 0 ? srv_spawn(s, extra) : -1;
 }
 
 int srv_restart(srv *s, const char *const *extra)
@@ -167,7 +170,7 @@ int srv_restart(srv *s, const char *const *extra)
     s->pid = 0;
     s->port = 0;
     s->base[0] = '\0';
-    return spawn(s, extra);
+    return srv_spawn(s, extra);
 }
 
 /* Waits for pid up to ms; returns 1 and fills *status when it exited. */
@@ -187,10 +190,10 @@ static int wait_exit(pid_t pid, int ms, int *status)
     }
 }
 
-void srv_stop(srv *s)
+int srv_shutdown(srv *s, char *why, size_t why_len)
 {
     if (s->pid <= 0)
-        return;
+        return 0;
     pid_t pid = s->pid;
     s->pid = 0;
     kill(pid, SIGTERM);
@@ -211,14 +214,19 @@ void srv_stop(srv *s)
     if (!clean || !ok_exit) {
         size_t len = log ? strlen(log) : 0;
         const char *tail = log ? (len > 12000 ? log + len - 12000 : log) : "(no log)";
-        cr_log_error("server log (%s):\n%s", s->logpath, tail);
+        fprintf(stderr, "harness: server log (%s):\n%s\n", s->logpath, tail);
     }
     free(log);
-    cr_assert(exited, "backpropd did not exit within %d s of SIGTERM", STOP_TIMEOUT_MS / 1000);
-    cr_assert(clean, "backpropd's log has a sanitizer report (see above)");
-    cr_assert(ok_exit, "backpropd did not exit 0 (status %d: %s %d)", status,
-              WIFEXITED(status) ? "exit" : "signal",
-              WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    if (!exited)
+        snprintf(why, why_len, "backpropd did not exit within %d s of SIGTERM",
+                 STOP_TIMEOUT_MS / 1000);
+    else if (!clean)
+        snprintf(why, why_len, "backpropd's log has a sanitizer report (see above)");
+    else if (!ok_exit)
+        snprintf(why, why_len, "backpropd did not exit 0 (status %d: %s %d)", status,
+                 WIFEXITED(status) ? "exit" : "signal",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    return exited && clean && ok_exit ? 0 : -1;
 }
 
 void srv_kill9(srv *s)
@@ -230,7 +238,7 @@ void srv_kill9(srv *s)
     s->pid = 0;
 }
 
-static void remove_tree(const char *path)
+void test_rm_tree(const char *path)
 {
     DIR *d = opendir(path);
     if (d) {
@@ -242,7 +250,7 @@ static void remove_tree(const char *path)
             snprintf(child, sizeof child, "%s/%s", path, e->d_name);
             struct stat st;
             if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode))
-                remove_tree(child);
+                test_rm_tree(child);
             else
                 unlink(child);
         }
@@ -256,7 +264,7 @@ void srv_cleanup(srv *s)
     if (s->pid > 0)
         srv_kill9(s);
     if (s->own_dir && s->datadir[0])
-        remove_tree(s->datadir);
+        test_rm_tree(s->datadir);
     s->own_dir = 0;
 }
 
