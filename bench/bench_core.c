@@ -116,13 +116,7 @@ static double min_of(const double *v, int n)
 static double sgd_samples_per_s(const workload *wl, int64_t batch, int epochs, double *steps_only)
 {
     *steps_only = NAN;
-    bp_train_config cfg;
-    bp_train_config_default(&cfg);
-    cfg.optimizer = BP_OPT_SGD;
-    cfg.batch_size = batch;
-    cfg.epochs = epochs;
-    cfg.learning_rate = 0.1;
-    cfg.lambda = 0.0;
+    bp_train_config cfg = bench_config(BP_OPT_SGD, 0.1, 0.0, batch, epochs);
     bp_data d = {wl->X, wl->Y, wl->labels, wl->m, wl->spec.sizes[0],
                  wl->spec.sizes[wl->spec.n_layers - 1]};
     bp_error err = {{0}};
@@ -266,12 +260,10 @@ cleanup:
 int main(int argc, char **argv)
 {
     (void)argc;
-    blas_env_setup(argv);
+    bench_init("bench_core", argv);
     int rc = 1;
     workload w1 = {.name = "W1", .desc = "digits 64-32-10 m=1797", .spec = {3, {64, 32, 10}, BP_ACT_SIGMOID, BP_OUT_SIGMOID}};
     workload w2 = {.name = "W2", .desc = "synthetic 784-256-128-10 m=60000", .spec = {4, {784, 256, 128, 10}, BP_ACT_SIGMOID, BP_OUT_SIGMOID}};
-    printf("bench_core: OpenBLAS core %s, %d threads (OPENBLAS_CORETYPE=%s)\n", blas_core_name(),
-           blas_get_threads(), getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "");
     if (bench_load_digits(&w1.X, &w1.Y, &w1.labels, &w1.m, 10) != 0) {
         printf("cannot load tests/data/digits.csv (run from the project root)\n");
         goto cleanup;

@@ -338,11 +338,7 @@ static void bench_gradient_latency(void)
         goto done;
     }
     bp_spec spec = {.n_layers = 3, .sizes = {64, 25, 10}};
-    int64_t P = bp_param_count(&spec);
-    double *theta = malloc((size_t)P * sizeof *theta);
-    bp_rng rng;
-    bp_rng_seed(&rng, 1);
-    bp_init_weights(theta, &spec, 0.0, &rng);
+    double *theta = bench_theta(&spec, 1);
     json_t *body = json_pack("{s:o, s:o, s:f, s:O}", "network", api_spec_json(&spec), "theta",
                              api_theta_json(theta, &spec), "lambda", 1.0, "dataset",
                              json_object_get(meta, "id"));
@@ -391,8 +387,7 @@ done:
 
 int main(int argc, char **argv)
 {
-    blas_env_setup(argv);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    bench_init("bench_ingest", argv);
     if (argc > 1 && strcmp(argv[1], "--latency-only") == 0) {
         bench_gradient_latency();
         return 0;

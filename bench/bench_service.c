@@ -96,6 +96,24 @@ static char *to_csv(const double *X, const int32_t *labels, int64_t m, int n, si
     return b;
 }
 
+/* A seeded synthetic set, its CSV text and its id once uploaded; synth_free frees all. */
+typedef struct {
+    double *X, *Y; /* m × n, m × 10 */
+    int32_t *L;    /* m */
+    char *csv;     /* "label,x1,…" text */
+    size_t len;
+    char *ds;      /* dataset id, NULL until uploaded */
+} synth;
+
+static void synth_free(synth *d)
+{
+    free(d->X);
+    free(d->Y);
+    free(d->L);
+    free(d->csv);
+    free(d->ds);
+}
+
 static char *upload(const srv *s, const char *ctype, const char *body, size_t len)
 {
     char *out = NULL;
@@ -148,15 +166,14 @@ static int bench_requests(void)
         return -1;
     }
     int rc = -1;
-    char *ds = NULL, *j0 = NULL, *j1 = NULL, *j2 = NULL;
-    double *X = NULL, *Y = NULL;
-    int32_t *L = NULL;
-    char *csv = NULL;
-    size_t len;
+    char *j0 = NULL, *j1 = NULL, *j2 = NULL;
+    synth d = {0};
     /* A 20000 × 128 synthetic set and 128-256-10 sgd jobs keep both workers busy. */
-    if (bench_synthetic(&X, &Y, &L, 20000, 128, 10, 5) < 0 ||
-        !(csv = to_csv(X, L, 20000, 128, &len)) || !(ds = upload(&s, "text/csv", csv, len)))
+    if (bench_synthetic(&d.X, &d.Y, &d.L, 20000, 128, 10, 5) < 0 ||
+        !(d.csv = to_csv(d.X, d.L, 20000, 128, &d.len)) ||
+        !(d.ds = upload(&s, "text/csv", d.csv, d.len)))
         goto cleanup;
+    const char *ds = d.ds;
     j0 = submit(&s, ds, "[128,32,10]", "\"optimizer\":\"adam\",\"learning_rate\":0.01,"
                                        "\"batch_size\":256,\"epochs\":2");
     if (!j0)
@@ -209,11 +226,7 @@ static int bench_requests(void)
     rc = 0;
 cleanup:
     bench_stop(&s);
-    free(X);
-    free(Y);
-    free(L);
-    free(csv);
-    free(ds);
+    synth_free(&d);
     free(j0);
     free(j1);
     free(j2);
@@ -280,14 +293,8 @@ static int core_w2_niced(const double *X, const double *Y, const int32_t *L, dou
 static int core_w2(const double *X, const double *Y, const int32_t *L, double *sps)
 {
     bp_spec spec = {4, {784, 256, 128, 10}, BP_ACT_SIGMOID, BP_OUT_SIGMOID};
-    bp_train_config c;
-    bp_train_config_default(&c);
-    c.optimizer = BP_OPT_ADAM;
-    c.learning_rate = 0.001;
-    c.batch_size = 256;
-    c.epochs = W2_EPOCHS;
+    bp_train_config c = bench_config(BP_OPT_ADAM, 0.001, 0.0001, 256, W2_EPOCHS);
     c.seed = 1;
-    c.lambda = 0.0001;
     bp_data d = {X, Y, L, W2_ROWS, 784, 10};
     bp_error e = {{0}};
     bp_trainer *t = bp_trainer_new(&spec, &c, &d, NULL, &e);
@@ -305,20 +312,19 @@ static int core_w2(const double *X, const double *Y, const int32_t *L, double *s
 static int bench_throughput(void)
 {
     int rc = -1;
-    double *X = NULL, *Y = NULL;
-    int32_t *L = NULL;
-    char *csv = NULL, *ds = NULL;
-    size_t len;
+    synth d = {0};
     srv s = {0};
     const char *args[] = {"--log-level", "warn", "--workers", "1", NULL};
-    if (bench_synthetic(&X, &Y, &L, W2_ROWS, 784, 10, 2) < 0 ||
-        !(csv = to_csv(X, L, W2_ROWS, 784, &len)))
+    if (bench_synthetic(&d.X, &d.Y, &d.L, W2_ROWS, 784, 10, 2) < 0 ||
+        !(d.csv = to_csv(d.X, d.L, W2_ROWS, 784, &d.len)))
         goto cleanup;
     if (srv_start(&s, args) < 0)
         goto cleanup;
     double t0 = test_now_s();
-    ds = upload(&s, "text/csv", csv, len);
+    d.ds = upload(&s, "text/csv", d.csv, d.len);
     double t_up = test_now_s() - t0;
+    double *X = d.X;
+    const char *ds = d.ds;
     /* The uploaded CSV has 6 significant digits: train the core on exactly those values. */
     for (int64_t i = 0; i < (int64_t)W2_ROWS * 784; i++) {
         char b[32];
@@ -329,7 +335,8 @@ static int bench_throughput(void)
     int n = 0;
     blas_set_threads(1);
     for (int round = 0; ds && round < W2_ROUNDS; round++) {
-        if (service_w2(&s, ds, svc[round], &n) < 0 || core_w2_niced(X, Y, L, core[round]) < 0)
+        if (service_w2(&s, ds, svc[round], &n) < 0 ||
+            core_w2_niced(X, d.Y, d.L, core[round]) < 0)
             goto cleanup;
     }
     if (!ds)
@@ -344,27 +351,21 @@ static int bench_throughput(void)
     double mc = bench_median(all_c, W2_ROUNDS * (W2_EPOCHS - 1));
     printf("W2 training (784-256-128-10, adam, batch 256, m = %d, 1 BLAS thread; upload of %.0f "
            "MB CSV %.2f s):\n",
-           W2_ROWS, (double)len / 1e6, t_up);
+           W2_ROWS, (double)d.len / 1e6, t_up);
     printf("  through the service %8.0f samples/s | core bp_trainer_epoch %8.0f samples/s | "
            "ratio %5.1f%% (target >= 90%%)\n",
            ms, mc, 100 * ms / mc);
     rc = 0;
 cleanup:
     bench_stop(&s);
-    free(X);
-    free(Y);
-    free(L);
-    free(csv);
-    free(ds);
+    synth_free(&d);
     return rc;
 }
 
 int main(int argc, char **argv)
 {
     (void)argc;
-    blas_env_setup(argv); /* the same OpenBLAS kernels as the server */
-    curl_global_init(CURL_GLOBAL_ALL);
-    printf("bench_service: OpenBLAS core %s\n", blas_core_name());
+    bench_init("bench_service", argv);
     int rc = 0;
     if (bench_throughput() < 0) {
         fprintf(stderr, "bench_service: throughput part failed\n");

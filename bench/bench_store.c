@@ -140,13 +140,7 @@ static int bench_checkpoints(void)
     if (bench_synthetic(&X, &Y, &labels, m, 784, 10, 12345) != 0)
         return -1;
     bp_spec spec = {4, {784, 256, 128, 10}, BP_ACT_SIGMOID, BP_OUT_SIGMOID};
-    bp_train_config cfg;
-    bp_train_config_default(&cfg);
-    cfg.optimizer = BP_OPT_ADAM;
-    cfg.learning_rate = 0.001;
-    cfg.lambda = 0;
-    cfg.batch_size = 256;
-    cfg.epochs = 100;
+    bp_train_config cfg = bench_config(BP_OPT_ADAM, 0.001, 0.0, 256, 100);
     bp_data data = {.X = X, .Y = Y, .labels = labels, .m = m, .n_in = 784, .n_out = 10};
     bp_error be;
     bp_trainer *t = bp_trainer_new(&spec, &cfg, &data, NULL, &be);

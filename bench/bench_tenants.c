@@ -467,8 +467,7 @@ cleanup:
 int main(int argc, char **argv)
 {
     (void)argc;
-    blas_env_setup(argv); /* the same OpenBLAS kernels as the server */
-    curl_global_init(CURL_GLOBAL_ALL);
+    bench_init("bench_tenants", argv);
     int rc = 1;
     char *ds = NULL, *job = NULL;
     srv s = {0};

@@ -3,12 +3,47 @@
 #include "bench/bench_util.h"
 #include "api/api.h"
 #include "core/bp.h"
+#include "server/blas_env.h"
 #include "tests/harness.h"
 
+#include <curl/curl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+void bench_init(const char *name, char **argv)
+{
+    blas_env_setup(argv);
+    curl_global_init(CURL_GLOBAL_ALL);
+    const char *env = getenv("OPENBLAS_CORETYPE");
+    printf("%s: OpenBLAS core %s, %d threads (OPENBLAS_CORETYPE=%s)\n", name, blas_core_name(),
+           blas_get_threads(), env ? env : "");
+}
+
+bp_train_config bench_config(bp_optimizer optimizer, double learning_rate, double lambda,
+                             int64_t batch_size, int64_t epochs)
+{
+    bp_train_config c;
+    bp_train_config_default(&c);
+    c.optimizer = optimizer;
+    c.learning_rate = learning_rate;
+    c.lambda = lambda;
+    c.batch_size = batch_size;
+    c.epochs = epochs;
+    return c;
+}
+
+double *bench_theta(const bp_spec *spec, uint64_t seed)
+{
+    double *theta = malloc((size_t)bp_param_count(spec) * sizeof *theta);
+    if (theta) {
+        bp_rng rng;
+        bp_rng_seed(&rng, seed);
+        bp_init_weights(theta, spec, 0.0, &rng);
+    }
+    return theta;
+}
 
 static int cmp_double(const void *a, const void *b)
 {

@@ -12,6 +12,19 @@
 
 #include "tests/harness.h"
 
+#include "core/bp.h"
+
+/* Start of every benchmark: the same OpenBLAS kernels as the server (may re-execute the
+ * program once, see server/blas_env.h), libcurl's global set-up, and a first line naming the
+ * kernels: "<name>: OpenBLAS core X, N threads (OPENBLAS_CORETYPE=…)". */
+void bench_init(const char *name, char **argv);
+/* The core's default training config with these fields set. */
+bp_train_config bench_config(bp_optimizer optimizer, double learning_rate, double lambda,
+                             int64_t batch_size, int64_t epochs);
+/* new: Θ for spec initialised from seed as a job would (bp_init_weights, default ε); NULL when
+ * out of memory. */
+double *bench_theta(const bp_spec *spec, uint64_t seed);
+
 /* Sorts v[n] ascending. */
 void bench_sort(double *v, int n);
 /* Quantile q (0..1) of sorted[n] by linear interpolation; NaN for n == 0. */
