@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # scripts/e2e-lib.sh — sourced (bash) by the scripts that test the whole system from outside,
 # docker/test-docker and .ci/run: fresh Debian bookworm roots made with debootstrap from the
 # mirror this machine's apt sources use, the mounts a chroot into one needs and their safe
