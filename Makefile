@@ -1,6 +1,7 @@
 # Makefile — builds backpropd, its tests and benchmarks.
 #   make              build/backpropd (+ libraries)
 #   make run          install deps, build, start on 127.0.0.1:8080 with data in ./data
+#                     (make run PORT=8081: another port)
 #   make test         install deps, build, run every test; again with ASan+UBSan; job tests
 #                     against a ThreadSanitizer server. Ends with "tests: N passed, M failed".
 #   make bench        benchmarks (ratios measured in one run)
@@ -8,6 +9,7 @@
 # VARIANT=asan|tsan builds into build/asan or build/tsan with the sanitizers on.
 
 VARIANT ?=
+PORT = 8080
 BUILD := build$(if $(VARIANT),/$(VARIANT))
 
 # Package flags are asked of pkg-config when a recipe runs, never when make parses this file:
@@ -113,7 +115,7 @@ bench: deps
 run: deps
 	@$(MAKE) --no-print-directory all
 	@mkdir -p data
-	$(BUILD)/backpropd --bind 127.0.0.1 --port 8080 --data ./data
+	$(BUILD)/backpropd --bind 127.0.0.1 --port $(PORT) --data ./data
 
 test-docker:
 	@docker/test-docker
