@@ -556,6 +556,15 @@ static void output_activate(double *Z, double *E, int64_t n, int K, bp_out out)
     }
 }
 
+/* colsum[k] = Σ_i δ_L[i, k] over the n × K deltas in Z. */
+static void delta_colsum(double *colsum, const double *Z, int64_t n, int K)
+{
+    memset(colsum, 0, sizeof(double) * (size_t)K);
+    for (int64_t i = 0; i < n; i++)
+        for (int k = 0; k < K; k++)
+            colsum[k] += Z[i * K + k];
+}
+
 /* The output layer of one chunk, by mode (OUT_* flags; at least one of COST and DELTA; ACT
  * only with COST): returns the data term summed over its rows (not yet divided by m; 0 without
  * OUT_COST). OUT_DELTA overwrites Z (n × K) with δ_L = (a − y) · inv_m and sets
@@ -613,13 +622,33 @@ static double output_cost(double *Z, double *colsum, double *E, const double *Y,
         }
         break;
     }
-    if (want_delta) {
-        memset(colsum, 0, sizeof(double) * (size_t)K);
-        for (int64_t i = 0; i < n; i++)
-            for (int k = 0; k < K; k++)
-                colsum[k] += Z[i * K + k];
-    }
+    if (want_delta)
+        delta_colsum(colsum, Z, n, K);
     return cost;
+}
+
+/* OUT_DELTA after OUT_COST | OUT_ACT left a = g_out(z) in Z (and e^{z − max} in E for
+ * softmax): Z := δ_L and colsum, bit for bit what output_cost's OUT_DELTA gives from z (the
+ * same operations on the same values: a − y, and for softmax e·(inv_m/Σe) − y·inv_m). */
+static void output_delta_from_act(double *Z, double *colsum, const double *E, const double *Y,
+                                  int64_t n, int K, bp_out out, double inv_m)
+{
+    if (out == BP_OUT_SOFTMAX) {
+        for (int64_t i = 0; i < n; i++) {
+            double *z = Z + i * K;
+            const double *e = E + i * K, *y = Y + i * K;
+            double sum = 0.0;
+            for (int k = 0; k < K; k++)
+                sum += e[k];
+            double inv = inv_m / sum;
+            for (int k = 0; k < K; k++)
+                z[k] = e[k] * inv - y[k] * inv_m;
+        }
+    } else {
+        for (int64_t i = 0; i < n * K; i++)
+            Z[i] = (Z[i] - Y[i]) * inv_m;
+    }
+    delta_colsum(colsum, Z, n, K);
 }
 
 /* δ_l = S .* g′(A) written over A (n × s), colsum[j] = Σ_i δ_l[i, j], in one pass.
@@ -735,9 +764,10 @@ static int32_t row_label(const double *a, int K)
     return best;
 }
 
-/* The one pass behind bp_cost_grad, bp_grad and bp_cost_eval: per chunk, forward, the output
- * layer by mode (OUT_COST, OUT_DELTA with backward into dtheta, OUT_ACT with labels counted
- * into *correct), then the regularization. Returns J (mode & OUT_COST) or 0. The cost's
+/* The one pass behind bp_cost_grad, bp_grad, bp_cost_eval and bp_cost_grad_eval: per chunk,
+ * forward, the output layer by mode (OUT_COST, OUT_DELTA with backward into dtheta, OUT_ACT
+ * with labels counted into *correct; ACT and DELTA together: labels, then δ), then the
+ * regularization. Returns J (mode & OUT_COST) or 0. The cost's
  * arithmetic does not depend on the other flags, so all three give the same bits for J. */
 static double cost_pass(double *dtheta, int64_t *correct, bp_work *w, const double *X,
                         const double *Y, const int32_t *labels, const double *theta, int64_t m,
@@ -755,13 +785,18 @@ static double cost_pass(double *dtheta, int64_t *correct, bp_work *w, const doub
         const double *Xc = X + r0 * n_in;
         double *Aout = w->act[L - 1];
         forward(w, Xc, theta, n);
-        data += output_cost(Aout, w->colsum, w->outbuf, Y + r0 * K, n, K, sp->output, mode,
+        /* With both, the activations come first (labels counted), then δ from them. */
+        int first = (mode & OUT_ACT) ? mode & ~OUT_DELTA : mode;
+        data += output_cost(Aout, w->colsum, w->outbuf, Y + r0 * K, n, K, sp->output, first,
                             inv_m);
-        if (mode & OUT_DELTA)
-            backward(dtheta, w, Xc, theta, n);
         if (mode & OUT_ACT)
             for (int64_t i = 0; i < n; i++)
                 right += row_label(Aout + i * K, K) == labels[r0 + i];
+        if ((mode & OUT_ACT) && (mode & OUT_DELTA))
+            output_delta_from_act(Aout, w->colsum, w->outbuf, Y + r0 * K, n, K, sp->output,
+                                  inv_m);
+        if (mode & OUT_DELTA)
+            backward(dtheta, w, Xc, theta, n);
     }
     if (correct)
         *correct = right;
@@ -794,12 +829,19 @@ double bp_cost_eval(int64_t *correct, bp_work *w, const double *X, const double 
                     const int32_t *labels, const double *theta, int64_t m, double lambda,
                     int64_t m_reg)
 {
+    return bp_cost_grad_eval(NULL, correct, w, X, Y, labels, theta, m, lambda, m_reg);
+}
+
+double bp_cost_grad_eval(double *dtheta, int64_t *correct, bp_work *w, const double *X,
+                         const double *Y, const int32_t *labels, const double *theta, int64_t m,
+                         double lambda, int64_t m_reg)
+{
     if (correct)
         *correct = 0;
     if (m <= 0)
         return NAN;
-    return cost_pass(NULL, correct, w, X, Y, labels, theta, m, lambda, m_reg,
-                     labels ? OUT_COST | OUT_ACT : OUT_COST);
+    int mode = OUT_COST | (dtheta ? OUT_DELTA : 0) | (labels ? OUT_ACT : 0);
+    return cost_pass(dtheta, correct, w, X, Y, labels, theta, m, lambda, m_reg, mode);
 }
 
 /* ---- prediction ---- */
