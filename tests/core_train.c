@@ -992,7 +992,7 @@ Test(train_stop, divergence_fails_with_the_epoch)
     cr_assert_gt(J, BP_DIVERGENCE_FACTOR * fmax(J0, 1.0));
     char want[256];
     snprintf(want, sizeof want, "diverged at epoch %lld: cost %.3g > 1e6 × max(initial cost "
-             "%.3g, 1); lower the learning_rate", (long long)n, J, J0);
+             "%.3g, 1); lower the learning rate", (long long)n, J, J0);
     cr_assert_str_eq(err.msg, want);
     cr_assert_eq(p.best_epoch, 0);
     cr_assert_eq(bp_trainer_epoch(t, &p, NULL, &err), BP_TRAIN_FAILED); /* failure is final */

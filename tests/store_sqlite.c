@@ -711,7 +711,7 @@ Test(store, checkpoint_and_history_replace_from_epoch_then_finish)
     int64_t *ep;
     double *jc, *jv, *ac;
     size_t n;
-    cr_assert_eq(store_job_history(s, "alice", "job_1", &ep, &jc, &jv, &ac, &n, &err), 0,
+    cr_assert_eq(store_job_history(s, "alice", "job_1", &ep, &jc, &jv, &ac, NULL, &n, &err), 0,
                  "%s", err.msg);
     cr_assert_eq(n, 6);
     const double want_c[6] = {5, 4, 3, 2.5, 1.25, 0.75};
@@ -724,19 +724,19 @@ Test(store, checkpoint_and_history_replace_from_epoch_then_finish)
         cr_assert(same_double(ac[i], want_a[i]), "acc[%zu] = %g", i, ac[i]);
     }
     free(ep); free(jc); free(jv); free(ac);
-    cr_assert_eq(store_job_history(s, "bob", "job_1", &ep, &jc, &jv, &ac, &n, &err),
+    cr_assert_eq(store_job_history(s, "bob", "job_1", &ep, &jc, &jv, &ac, NULL, &n, &err),
                  STORE_NOT_FOUND);
 
     double *w;
     int64_t np, epoch;
     double wc;
-    cr_assert_eq(store_job_weights(s, "alice", "job_1", &w, &np, &epoch, &wc, &err), 0);
+    cr_assert_eq(store_job_weights(s, "alice", "job_1", &w, &np, &epoch, &wc, NULL, &err), 0);
     cr_assert_eq(np, 4);
     cr_assert_eq(epoch, 6);
     cr_assert_eq(wc, 0.75);
     cr_assert_eq(memcmp(w, th2, sizeof th2), 0);
     free(w);
-    cr_assert_eq(store_job_weights(s, "bob", "job_1", &w, &np, &epoch, &wc, &err),
+    cr_assert_eq(store_job_weights(s, "bob", "job_1", &w, &np, &epoch, &wc, NULL, &err),
                  STORE_NOT_FOUND);
     void *img;
     size_t len;
@@ -767,13 +767,13 @@ Test(store, checkpoint_and_history_replace_from_epoch_then_finish)
     cr_assert_str_eq(g.error, "");
     cr_assert_eq(g.progress.accuracy, 0.99);
     store_job_clear(&g);
-    cr_assert_eq(store_job_weights(s, "alice", "job_1", &w, &np, &epoch, &wc, &err), 0);
+    cr_assert_eq(store_job_weights(s, "alice", "job_1", &w, &np, &epoch, &wc, NULL, &err), 0);
     cr_assert_eq(epoch, 8);
     cr_assert_eq(wc, 0.25);
     cr_assert_eq(memcmp(w, th3, sizeof th3), 0);
     free(w);
     cr_assert_eq(store_job_checkpoint_load(s, "job_1", &img, &len, &err), STORE_NOT_FOUND);
-    cr_assert_eq(store_job_history(s, NULL, "job_1", &ep, &jc, &jv, &ac, &n, &err), 0);
+    cr_assert_eq(store_job_history(s, NULL, "job_1", &ep, &jc, &jv, &ac, NULL, &n, &err), 0);
     cr_assert_eq(n, 8);
     cr_assert_eq(jc[7], 0.25);
     free(ep); free(jc); free(jv); free(ac);
@@ -801,7 +801,7 @@ Test(store, failed_job_keeps_last_checkpoint_weights_and_error)
     double *w;
     int64_t np, epoch;
     double wc;
-    cr_assert_eq(store_job_weights(s, "", "job_1", &w, &np, &epoch, &wc, &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_job_weights(s, "", "job_1", &w, &np, &epoch, &wc, NULL, &err), STORE_NOT_FOUND);
     cr_assert_eq(store_job_claim(s, "w", 60000, &c, &err), 0);
     store_job_clear(&c);
     double th[2] = {1, 2};
@@ -816,7 +816,7 @@ Test(store, failed_job_keeps_last_checkpoint_weights_and_error)
     cr_assert_eq(g.status, JOB_FAILED);
     cr_assert_str_eq(g.error, why);
     store_job_clear(&g);
-    cr_assert_eq(store_job_weights(s, "", "job_1", &w, &np, &epoch, &wc, &err), 0);
+    cr_assert_eq(store_job_weights(s, "", "job_1", &w, &np, &epoch, &wc, NULL, &err), 0);
     cr_assert_eq(epoch, 11);
     cr_assert_eq(np, 2);
     cr_assert_eq(w[1], 2.0);
@@ -987,7 +987,7 @@ Test(store, expire_lease_is_compare_and_set_and_keeps_everything)
     free(img);
     int64_t *e;
     double *hc, *hv, *ha;
-    cr_assert_eq(store_job_history(s, "", "job_1", &e, &hc, &hv, &ha, &n, &err), 0);
+    cr_assert_eq(store_job_history(s, "", "job_1", &e, &hc, &hv, &ha, NULL, &n, &err), 0);
     cr_assert_eq(n, 2);
     cr_assert(same_double(hc[0], 2.5) && same_double(hc[1], 1.25));
     free(e);
@@ -997,7 +997,7 @@ Test(store, expire_lease_is_compare_and_set_and_keeps_everything)
     double *w;
     int64_t np, we;
     double wc;
-    cr_assert_eq(store_job_weights(s, "", "job_1", &w, &np, &we, &wc, &err), 0);
+    cr_assert_eq(store_job_weights(s, "", "job_1", &w, &np, &we, &wc, NULL, &err), 0);
     cr_assert_eq(np, 3);
     cr_assert_eq(memcmp(w, theta, sizeof theta), 0);
     free(w);
@@ -1243,14 +1243,14 @@ Test(store, reopen_keeps_everything_byte_identical)
     double *w;
     int64_t np, epoch;
     double wc;
-    cr_assert_eq(store_job_weights(s, "k", "job_1", &w, &np, &epoch, &wc, &err), 0);
+    cr_assert_eq(store_job_weights(s, "k", "job_1", &w, &np, &epoch, &wc, NULL, &err), 0);
     cr_assert_eq(memcmp(w, th, sizeof th), 0);
     cr_assert_eq(epoch, 2);
     free(w);
     int64_t *ep;
     double *jc, *jv, *ac;
     size_t n;
-    cr_assert_eq(store_job_history(s, "k", "job_1", &ep, &jc, &jv, &ac, &n, &err), 0);
+    cr_assert_eq(store_job_history(s, "k", "job_1", &ep, &jc, &jv, &ac, NULL, &n, &err), 0);
     cr_assert_eq(n, 2);
     cr_assert_eq(jc[0], 1.0 / 3.0);
     free(ep); free(jc); free(jv); free(ac);
@@ -1271,7 +1271,7 @@ Test(store, reopen_keeps_everything_byte_identical)
     store_close(s);
     free(X);
     free(Y);
-    cr_assert_eq(sql_int(tmpdir, "PRAGMA user_version"), 1);
+    cr_assert_eq(sql_int(tmpdir, "PRAGMA user_version"), 2);
     cr_assert_eq(sql_int(tmpdir, "PRAGMA application_id"), 0x42507264);
 }
 
