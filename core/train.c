@@ -519,10 +519,10 @@ static int diverged(bp_trainer *t, const char *what, double J, bp_error *err)
         return 0;
     if (isfinite(J))
         bpt_set_err(err, "diverged at epoch %lld: %s %.3g > 1e6 × max(initial cost %.3g, 1); "
-                    "lower the learning_rate", (long long)t->epoch, what, J, t->init_cost);
+                    "lower the learning rate", (long long)t->epoch, what, J, t->init_cost);
     else
         bpt_set_err(err, "diverged at epoch %lld: %s became %s (initial cost %.3g); lower the "
-                    "learning_rate", (long long)t->epoch, what, isnan(J) ? "NaN" : "infinite",
+                    "learning rate", (long long)t->epoch, what, isnan(J) ? "NaN" : "infinite",
                     t->init_cost);
     t->stop = BP_STOP_DIVERGED;
     t->dirty = t->failed = t->finished = 1;

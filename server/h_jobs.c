@@ -227,6 +227,8 @@ handler_result h_jobs_create(server *s, req *r)
     job.progress.epochs = jr.train.epochs;
     job.progress.cost = job.progress.validation_cost = NAN;
     job.progress.accuracy = job.progress.samples_per_second = NAN;
+    job.progress.validation_accuracy = job.progress.best_cost = NAN;
+    job.progress.best_validation_cost = NAN;
     rc = store_job_create(s->st, &job, jr.theta0, jr.theta0 ? bp_param_count(&jr.spec) : 0, &se);
     if (rc < 0) {
         hr = hu_reply_store_error(r, rc, &se, "job", job.id);
