@@ -88,6 +88,7 @@ typedef enum {
 
 #define FOR_ALL 0x1fu
 #define FOR(o) (1u << (o))
+#define FOR_MINI_BATCH (FOR(BP_OPT_SGD) | FOR(BP_OPT_MOMENTUM) | FOR(BP_OPT_ADAM))
 
 /* One "training" field: its JSON name, type, where it lives in bp_train_config, and the
  * optimizers that read it (the others accept and keep it). */
@@ -104,7 +105,7 @@ static const train_field train_fields[] = {
     TF("learning_rate", TF_NUMBER, learning_rate, FOR_ALL),
     TF("lambda", TF_NUMBER, lambda, FOR_ALL),
     TF("epochs", TF_INT64, epochs, FOR_ALL),
-    TF("batch_size", TF_INT64, batch_size, FOR(BP_OPT_SGD) | FOR(BP_OPT_MOMENTUM) | FOR(BP_OPT_ADAM)),
+    TF("batch_size", TF_INT64, batch_size, FOR_MINI_BATCH),
     TF("seed", TF_SEED, seed, FOR_ALL),
     TF("validation_split", TF_NUMBER, validation_split, FOR_ALL),
     TF("early_stopping_patience", TF_INT64, early_stopping_patience, FOR_ALL),

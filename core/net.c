@@ -14,7 +14,7 @@
  *                                          that writes δ_l over A_l
  * Elementwise work is one pass per matrix; per-activation branches sit outside the loops.
  */
-#include "core/bp.h"
+#include "core/core_int.h"
 #include "core/vmath.h"
 
 #include <cblas.h>
@@ -41,9 +41,7 @@ struct bp_work {
     size_t bytes;
 };
 
-/* Writes a formatted message into err (which may be NULL). */
-static void set_err(bp_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_err(bp_error *err, const char *fmt, ...)
+void bpi_set_err(bp_error *err, const char *fmt, ...)
 {
     if (!err)
         return;
@@ -58,32 +56,32 @@ static void set_err(bp_error *err, const char *fmt, ...)
 int bp_spec_validate(const bp_spec *spec, bp_error *err)
 {
     if (!spec) {
-        set_err(err, "network: missing");
+        bpi_set_err(err, "network: missing");
         return -1;
     }
     if (spec->n_layers < 2 || spec->n_layers > BP_MAX_LAYERS) {
-        set_err(err, "layers: need 2..%d entries", BP_MAX_LAYERS);
+        bpi_set_err(err, "layers: need 2..%d entries", BP_MAX_LAYERS);
         return -1;
     }
     for (int i = 0; i < spec->n_layers; i++) {
         if (spec->sizes[i] < 1 || spec->sizes[i] > BP_MAX_UNITS) {
-            set_err(err, "layers[%d]: must be an integer in 1..%d", i, BP_MAX_UNITS);
+            bpi_set_err(err, "layers[%d]: must be an integer in 1..%d", i, BP_MAX_UNITS);
             return -1;
         }
     }
     if ((int)spec->hidden < (int)BP_ACT_SIGMOID || (int)spec->hidden > (int)BP_ACT_RELU) {
-        set_err(err, "activation: must be one of sigmoid, tanh, relu");
+        bpi_set_err(err, "activation: must be one of sigmoid, tanh, relu");
         return -1;
     }
     if ((int)spec->output < (int)BP_OUT_SIGMOID || (int)spec->output > (int)BP_OUT_LINEAR) {
-        set_err(err, "output: must be one of sigmoid, softmax, linear");
+        bpi_set_err(err, "output: must be one of sigmoid, softmax, linear");
         return -1;
     }
     /* At most 63 terms each ≤ 65536 · 65537 < 2^33: the int64 sum cannot overflow. */
     int64_t n = bp_param_count(spec);
     if (n > BP_MAX_PARAMS) {
-        set_err(err, "layers: %lld parameters exceed the limit of %lld", (long long)n,
-                (long long)BP_MAX_PARAMS);
+        bpi_set_err(err, "layers: %lld parameters exceed the limit of %lld", (long long)n,
+                    (long long)BP_MAX_PARAMS);
         return -1;
     }
     return 0;
@@ -104,22 +102,14 @@ int64_t bp_param_count(const bp_spec *spec)
 
 const char *bp_act_name(bp_act a)
 {
-    switch (a) {
-    case BP_ACT_SIGMOID: return "sigmoid";
-    case BP_ACT_TANH: return "tanh";
-    case BP_ACT_RELU: return "relu";
-    }
-    return "unknown";
+    static const char *const names[] = {"sigmoid", "tanh", "relu"};
+    return (unsigned)a < sizeof names / sizeof *names ? names[a] : "unknown";
 }
 
 const char *bp_out_name(bp_out o)
 {
-    switch (o) {
-    case BP_OUT_SIGMOID: return "sigmoid";
-    case BP_OUT_SOFTMAX: return "softmax";
-    case BP_OUT_LINEAR: return "linear";
-    }
-    return "unknown";
+    static const char *const names[] = {"sigmoid", "softmax", "linear"};
+    return (unsigned)o < sizeof names / sizeof *names ? names[o] : "unknown";
 }
 
 /* ---- PRNG: xoshiro256** (Blackman & Vigna), state expanded from the seed by splitmix64 ---- */
@@ -223,7 +213,7 @@ bp_work *bp_work_new(const bp_spec *spec, int64_t max_rows, bp_error *err)
     if (bp_spec_validate(spec, err) != 0)
         return NULL;
     if (max_rows < 1) {
-        set_err(err, "rows: must be at least 1");
+        bpi_set_err(err, "rows: must be at least 1");
         return NULL;
     }
     int L = spec->n_layers;
@@ -245,13 +235,13 @@ bp_work *bp_work_new(const bp_spec *spec, int64_t max_rows, bp_error *err)
 
     bp_work *w = calloc(1, sizeof *w);
     if (!w) {
-        set_err(err, "workspace: out of memory");
+        bpi_set_err(err, "workspace: out of memory");
         return NULL;
     }
     w->arena = aligned_alloc(64, bytes);
     if (!w->arena) {
-        set_err(err, "workspace: cannot allocate %zu bytes for %lld rows", bytes,
-                (long long)rows);
+        bpi_set_err(err, "workspace: cannot allocate %zu bytes for %lld rows", bytes,
+                    (long long)rows);
         free(w);
         return NULL;
     }
@@ -531,6 +521,24 @@ static void softmax_shift_exp(double *E, double *Z, int64_t n, int K)
     exp_array(E, Z, n * K);
 }
 
+/* Σ_k e[k] over one row of K, in order (every softmax pass sums the same way). */
+static double row_sum(const double *e, int K)
+{
+    double sum = 0.0;
+    for (int k = 0; k < K; k++)
+        sum += e[k];
+    return sum;
+}
+
+/* One row's softmax δ from e = e^{z − max} and sum = Σe: z := e·(inv_m/sum) − y·inv_m. */
+static void softmax_row_delta(double *z, const double *e, const double *y, int K, double sum,
+                              double inv_m)
+{
+    double inv = inv_m / sum;
+    for (int k = 0; k < K; k++)
+        z[k] = e[k] * inv - y[k] * inv_m;
+}
+
 /* Turns the output layer's z (n × K, in place) into a = g_out(z). E: n × K scratch. */
 static void output_activate(double *Z, double *E, int64_t n, int K, bp_out out)
 {
@@ -543,10 +551,7 @@ static void output_activate(double *Z, double *E, int64_t n, int K, bp_out out)
         for (int64_t i = 0; i < n; i++) {
             double *z = Z + i * K;
             const double *e = E + i * K;
-            double sum = 0.0;
-            for (int k = 0; k < K; k++)
-                sum += e[k];
-            double inv = 1.0 / sum;
+            double inv = 1.0 / row_sum(e, K);
             for (int k = 0; k < K; k++)
                 z[k] = e[k] * inv;
         }
@@ -593,18 +598,14 @@ static double output_cost(double *Z, double *colsum, double *E, const double *Y,
         for (int64_t i = 0; i < n; i++) {
             double *z = Z + i * K;
             const double *e = E + i * K, *y = Y + i * K;
-            double sum = 0.0;
-            for (int k = 0; k < K; k++)
-                sum += e[k];
+            double sum = row_sum(e, K);
             if (want_cost) {
                 double lse = log(sum);
                 for (int k = 0; k < K; k++)
                     cost -= y[k] * (z[k] - lse); /* −y log softmax(z) */
             }
             if (want_delta) {
-                double inv = inv_m / sum;
-                for (int k = 0; k < K; k++)
-                    z[k] = e[k] * inv - y[k] * inv_m;
+                softmax_row_delta(z, e, y, K, sum, inv_m);
             } else if (mode & OUT_ACT) {
                 double inv = 1.0 / sum;
                 for (int k = 0; k < K; k++)
@@ -629,21 +630,13 @@ static double output_cost(double *Z, double *colsum, double *E, const double *Y,
 
 /* OUT_DELTA after OUT_COST | OUT_ACT left a = g_out(z) in Z (and e^{z − max} in E for
  * softmax): Z := δ_L and colsum, bit for bit what output_cost's OUT_DELTA gives from z (the
- * same operations on the same values: a − y, and for softmax e·(inv_m/Σe) − y·inv_m). */
+ * same operations on the same values: a − y, and softmax_row_delta). */
 static void output_delta_from_act(double *Z, double *colsum, const double *E, const double *Y,
                                   int64_t n, int K, bp_out out, double inv_m)
 {
     if (out == BP_OUT_SOFTMAX) {
-        for (int64_t i = 0; i < n; i++) {
-            double *z = Z + i * K;
-            const double *e = E + i * K, *y = Y + i * K;
-            double sum = 0.0;
-            for (int k = 0; k < K; k++)
-                sum += e[k];
-            double inv = inv_m / sum;
-            for (int k = 0; k < K; k++)
-                z[k] = e[k] * inv - y[k] * inv_m;
-        }
+        for (int64_t i = 0; i < n; i++)
+            softmax_row_delta(Z + i * K, E + i * K, Y + i * K, K, row_sum(E + i * K, K), inv_m);
     } else {
         for (int64_t i = 0; i < n * K; i++)
             Z[i] = (Z[i] - Y[i]) * inv_m;
@@ -893,16 +886,16 @@ int bp_gradcheck(bp_gradcheck_result *res, double *analytic, double *numerical, 
     double *tp = NULL;
     int64_t P = bp_param_count(&w->spec);
     if (!(epsilon > 0.0) || !isfinite(epsilon)) {
-        set_err(err, "epsilon: must be a positive number");
+        bpi_set_err(err, "epsilon: must be a positive number");
         goto cleanup;
     }
     if (m < 1) {
-        set_err(err, "X: need at least one row");
+        bpi_set_err(err, "X: need at least one row");
         goto cleanup;
     }
     tp = malloc(sizeof(double) * (size_t)P);
     if (!tp) {
-        set_err(err, "gradient check: out of memory");
+        bpi_set_err(err, "gradient check: out of memory");
         goto cleanup;
     }
     memcpy(tp, theta, sizeof(double) * (size_t)P);
@@ -934,7 +927,7 @@ int bp_gradcheck(bp_gradcheck_result *res, double *analytic, double *numerical, 
     res->max_abs_difference = maxabs;
     res->worst_index = worst;
     if (!isfinite(diff2) || !isfinite(sum2)) {
-        set_err(err, "gradient check: cost or gradient is not finite at these weights");
+        bpi_set_err(err, "gradient check: cost or gradient is not finite at these weights");
         goto cleanup;
     }
     rc = 0;

@@ -38,7 +38,7 @@ int bpt_optim_alloc(bp_trainer *t, bp_error *err)
     if (opt == BP_OPT_LBFGS) {
         int64_t M = t->cfg.lbfgs_memory;
         if (P > LBFGS_MAX_BYTES / (2 * M * (int64_t)sizeof(double))) {
-            bpt_set_err(err, "training.lbfgs_memory: %lld pairs of %lld parameters need more "
+            bpi_set_err(err, "training.lbfgs_memory: %lld pairs of %lld parameters need more "
                         "than 4 GiB; lower it or use adam", (long long)M, (long long)P);
             return -1;
         }
@@ -55,7 +55,7 @@ int bpt_optim_alloc(bp_trainer *t, bp_error *err)
     }
     return 0;
 oom:
-    bpt_set_err(err, "out of memory allocating the trainer (%lld parameters)", (long long)P);
+    bpi_set_err(err, "out of memory allocating the trainer (%lld parameters)", (long long)P);
     return -1;
 }
 

@@ -25,7 +25,6 @@
 #include "core/train_int.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,26 +35,10 @@
 #define STREAM_SPLIT 0x73706c6974ULL      /* "split" */
 #define STREAM_SHUFFLE 0x73687566666cULL  /* "shuffl" */
 
-void bpt_set_err(bp_error *err, const char *fmt, ...)
-{
-    if (!err)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-    va_end(ap);
-}
-
 const char *bp_optimizer_name(bp_optimizer o)
 {
-    switch (o) {
-    case BP_OPT_GD: return "gd";
-    case BP_OPT_SGD: return "sgd";
-    case BP_OPT_MOMENTUM: return "momentum";
-    case BP_OPT_ADAM: return "adam";
-    case BP_OPT_LBFGS: return "lbfgs";
-    }
-    return "unknown";
+    static const char *const names[] = {"gd", "sgd", "momentum", "adam", "lbfgs"};
+    return (unsigned)o < sizeof names / sizeof *names ? names[o] : "unknown";
 }
 
 void bp_train_config_default(bp_train_config *c)
@@ -112,11 +95,11 @@ int bp_train_config_validate(const bp_train_config *c, bp_error *err)
     else if (c->lbfgs_memory < 1 || c->lbfgs_memory > BP_MAX_LBFGS_MEMORY)
         bad = "lbfgs_memory: must be an integer in 1..100";
     if (bad) {
-        bpt_set_err(err, "%s", bad);
+        bpi_set_err(err, "%s", bad);
         return -1;
     }
     if (c->batch_size > 0 && (c->optimizer == BP_OPT_GD || c->optimizer == BP_OPT_LBFGS)) {
-        bpt_set_err(err, "batch_size: %s is full-batch: use 0, or sgd, momentum or adam",
+        bpi_set_err(err, "batch_size: %s is full-batch: use 0, or sgd, momentum or adam",
                     bp_optimizer_name(c->optimizer));
         return -1;
     }
@@ -129,12 +112,12 @@ int bp_split_sizes(int64_t m, double split, int64_t *n_train, int64_t *n_val, bp
     *n_val = v;
     *n_train = m - v;
     if (split > 0 && v < 1) {
-        bpt_set_err(err, "validation_split: %g of %lld rows leaves no validation rows", split,
+        bpi_set_err(err, "validation_split: %g of %lld rows leaves no validation rows", split,
                     (long long)m);
         return -1;
     }
     if (m - v < 1) {
-        bpt_set_err(err, "validation_split: %g of %lld rows leaves no training rows", split,
+        bpi_set_err(err, "validation_split: %g of %lld rows leaves no training rows", split,
                     (long long)m);
         return -1;
     }
@@ -143,14 +126,9 @@ int bp_split_sizes(int64_t m, double split, int64_t *n_train, int64_t *n_val, bp
 
 const char *bp_stop_reason_name(bp_stop_reason r)
 {
-    switch (r) {
-    case BP_STOP_NONE: return NULL;
-    case BP_STOP_COMPLETED: return "completed";
-    case BP_STOP_EARLY_STOPPING: return "early_stopping";
-    case BP_STOP_CONVERGED: return "converged";
-    case BP_STOP_DIVERGED: return "diverged";
-    }
-    return NULL;
+    static const char *const names[] = {NULL, "completed", "early_stopping", "converged",
+                                        "diverged"};
+    return (unsigned)r < sizeof names / sizeof *names ? names[r] : NULL;
 }
 
 /* ---- allocation helpers: counts checked in 64-bit before multiplying ---- */
@@ -288,7 +266,7 @@ static int split_rows(bp_trainer *t, const bp_data *d, bp_error *err)
     rc = 0;
     goto cleanup;
 oom:
-    bpt_set_err(err, "out of memory splitting %lld rows into training and validation sets",
+    bpi_set_err(err, "out of memory splitting %lld rows into training and validation sets",
                 (long long)m);
 cleanup:
     free(perm);
@@ -299,32 +277,32 @@ static int check_data(const bp_spec *spec, const bp_data *d, bp_error *err)
 {
     int L = spec->n_layers;
     if (!d || !d->X || !d->Y || d->m < 1) {
-        bpt_set_err(err, "dataset: has no rows");
+        bpi_set_err(err, "dataset: has no rows");
         return -1;
     }
     if (d->n_in != spec->sizes[0]) {
-        bpt_set_err(err, "dataset: has %lld features but layers[0] is %d", (long long)d->n_in,
-                spec->sizes[0]);
+        bpi_set_err(err, "dataset: has %lld features but layers[0] is %d", (long long)d->n_in,
+                    spec->sizes[0]);
         return -1;
     }
     if (d->n_out != spec->sizes[L - 1]) {
-        bpt_set_err(err, "dataset: has %lld outputs but layers[%d] is %d", (long long)d->n_out, L - 1,
-                spec->sizes[L - 1]);
+        bpi_set_err(err, "dataset: has %lld outputs but layers[%d] is %d", (long long)d->n_out,
+                    L - 1, spec->sizes[L - 1]);
         return -1;
     }
     if (d->m > INT64_MAX / 65536) {
-        bpt_set_err(err, "dataset: too many rows (%lld)", (long long)d->m);
+        bpi_set_err(err, "dataset: too many rows (%lld)", (long long)d->m);
         return -1;
     }
     int64_t bad;
     if (bp_check_finite(d->X, d->m * d->n_in, &bad) != 0) {
-        bpt_set_err(err, "X[%lld][%lld]: must be a finite number", (long long)(bad / d->n_in),
-                (long long)(bad % d->n_in));
+        bpi_set_err(err, "X[%lld][%lld]: must be a finite number", (long long)(bad / d->n_in),
+                    (long long)(bad % d->n_in));
         return -1;
     }
     if (bp_check_finite(d->Y, d->m * d->n_out, &bad) != 0) {
-        bpt_set_err(err, "Y[%lld][%lld]: must be a finite number", (long long)(bad / d->n_out),
-                (long long)(bad % d->n_out));
+        bpi_set_err(err, "Y[%lld][%lld]: must be a finite number", (long long)(bad / d->n_out),
+                    (long long)(bad % d->n_out));
         return -1;
     }
     return 0;
@@ -402,7 +380,7 @@ bp_trainer *bp_trainer_new(const bp_spec *spec, const bp_train_config *cfg, cons
     if (theta0) {
         int64_t bad;
         if (bp_check_finite(theta0, P, &bad) != 0) {
-            bpt_set_err(err, "theta: parameter %lld is not a finite number", (long long)bad);
+            bpi_set_err(err, "theta: parameter %lld is not a finite number", (long long)bad);
             goto fail;
         }
         memcpy(t->theta, theta0, (size_t)P * sizeof(double));
@@ -418,7 +396,7 @@ bp_trainer *bp_trainer_new(const bp_spec *spec, const bp_train_config *cfg, cons
     return t;
 
 oom:
-    bpt_set_err(err, "out of memory allocating the trainer (%lld parameters)",
+    bpi_set_err(err, "out of memory allocating the trainer (%lld parameters)",
                 (long long)(t ? t->P : 0));
 fail:
     bp_trainer_free(t);
@@ -518,10 +496,10 @@ static int diverged(bp_trainer *t, const char *what, double J, bp_error *err)
     if (isfinite(J) && !(J > limit))
         return 0;
     if (isfinite(J))
-        bpt_set_err(err, "diverged at epoch %lld: %s %.3g > 1e6 × max(initial cost %.3g, 1); "
+        bpi_set_err(err, "diverged at epoch %lld: %s %.3g > 1e6 × max(initial cost %.3g, 1); "
                     "lower the learning rate", (long long)t->epoch, what, J, t->init_cost);
     else
-        bpt_set_err(err, "diverged at epoch %lld: %s became %s (initial cost %.3g); lower the "
+        bpi_set_err(err, "diverged at epoch %lld: %s became %s (initial cost %.3g); lower the "
                     "learning rate", (long long)t->epoch, what, isnan(J) ? "NaN" : "infinite",
                     t->init_cost);
     t->stop = BP_STOP_DIVERGED;
@@ -606,7 +584,7 @@ bp_train_status bp_trainer_epoch(bp_trainer *t, bp_progress *progress, const vol
     epoch_eval ev = {NAN, NAN, 0, 0};
     bp_train_status status;
     if (t->failed) {
-        bpt_set_err(err, "training already failed at epoch %lld", (long long)t->epoch);
+        bpi_set_err(err, "training already failed at epoch %lld", (long long)t->epoch);
         status = BP_TRAIN_FAILED;
     } else if (t->finished) {
         /* Nothing to train: report on the weights in place (the best ones, with early
@@ -618,7 +596,7 @@ bp_train_status bp_trainer_epoch(bp_trainer *t, bp_progress *progress, const vol
         int moved = epoch_step(t, cancel);
         if (moved < 0) {
             t->dirty = 1;
-            bpt_set_err(err, "cancelled during epoch %lld", (long long)t->epoch + 1);
+            bpi_set_err(err, "cancelled during epoch %lld", (long long)t->epoch + 1);
             status = BP_TRAIN_CANCELLED;
         } else {
             t->epoch++;

@@ -12,7 +12,7 @@
 #ifndef BP_TRAIN_INT_H
 #define BP_TRAIN_INT_H
 
-#include "core/bp.h"
+#include "core/core_int.h"
 
 struct bp_trainer {
     bp_spec spec;
@@ -72,8 +72,6 @@ struct bp_trainer {
     int dirty;                  /* cancelled mid-epoch: no checkpoint until reloaded */
 };
 
-/* Writes a formatted message into err (which may be NULL). */
-void bpt_set_err(bp_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The cancel flag is written by other threads (cancel, shutdown): read atomically. */
 int bpt_cancelled(const volatile int *cancel);
 /* malloc / calloc of count elements, count checked in 64 bits (count <= 0 gives one). */

@@ -178,7 +178,8 @@ int store_job_delete(store *s, const char *owner, const char *id, store_error *e
 int store_job_checkpoint_load(store *s, const char *id, void **buf, size_t *len,
                               store_error *err);
 /* new: latest weights (checkpoint while running, final when done) and the epoch / cost /
- * validation cost (NaN = none; validation_cost may be NULL) they belong to. STORE_NOT_FOUND when the job has none yet. */
+ * validation cost (NaN = none; validation_cost may be NULL) they belong to. STORE_NOT_FOUND
+ * when the job has none yet. */
 int store_job_weights(store *s, const char *owner, const char *id, double **theta,
                       int64_t *n_params, int64_t *epoch, double *cost, double *validation_cost,
                       store_error *err);

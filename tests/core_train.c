@@ -197,6 +197,8 @@ Test(train_config, defaults_are_the_documented_ones)
     cr_assert_str_eq(bp_optimizer_name(BP_OPT_LBFGS), "lbfgs");
 }
 
+#define EPS_MSG "init_epsilon: must be a number in (0, 1e6], or 0 or null (per-layer default)"
+
 static void expect_invalid(const bp_train_config *c, const char *msg)
 {
     bp_error err = {{0}};
@@ -249,9 +251,9 @@ Test(train_config, messages_name_the_json_field)
     expect_invalid(&c, "lbfgs_memory: must be an integer in 1..100");
     bp_train_config_default(&c);
     c.init_epsilon = INFINITY;
-    expect_invalid(&c, "init_epsilon: must be a number in (0, 1e6], or 0 or null (per-layer default)");
+    expect_invalid(&c, EPS_MSG);
     c.init_epsilon = -0.5;
-    expect_invalid(&c, "init_epsilon: must be a number in (0, 1e6], or 0 or null (per-layer default)");
+    expect_invalid(&c, EPS_MSG);
     bp_train_config_default(&c);
     c.adam_eps = 0;
     expect_invalid(&c, "adam_epsilon: must be a finite number > 0");
@@ -1023,8 +1025,9 @@ Test(train_stop, divergence_on_a_cost_that_is_not_finite)
     cr_assert_eq(bp_trainer_epoch(t, &p, NULL, &err), BP_TRAIN_FAILED);
     cr_assert_eq(p.stop, BP_STOP_DIVERGED);
     cr_assert(!isfinite(p.cost));
-    const char *want = isnan(p.cost) ? "diverged at epoch 1: cost became NaN (initial cost inf)"
-                                     : "diverged at epoch 1: cost became infinite (initial cost inf)";
+    const char *want = isnan(p.cost)
+                           ? "diverged at epoch 1: cost became NaN (initial cost inf)"
+                           : "diverged at epoch 1: cost became infinite (initial cost inf)";
     cr_assert_eq(strncmp(err.msg, want, strlen(want)), 0, "got \"%s\"", err.msg);
     bp_trainer_free(t);
 }

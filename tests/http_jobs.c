@@ -813,6 +813,19 @@ Test(jobs, sigterm_mid_training_resumes_bit_exactly, .timeout = 180)
 
 /* ---------------------------------------------------------------- what training reports */
 
+/* A fresh server with digits uploaded (its id into ds). */
+static void start_with_digits(srv *s, char *ds, size_t len)
+{
+    cr_assert_eq(srv_start(s, NULL), 0);
+    upload_digits(s, ds, len);
+}
+
+static void stop_and_clean(srv *s)
+{
+    srv_stop(s);
+    srv_cleanup(s);
+}
+
 /* The served weights of a job, parsed (new theta; *spec filled). */
 static double *served_theta(const json_t *weights, bp_spec *spec)
 {
@@ -871,9 +884,8 @@ static json_t *final_event(const srv *s, const char *id)
 Test(jobs, early_stopping_reports_the_epoch_of_its_weights, .timeout = 120)
 {
     srv s;
-    cr_assert_eq(srv_start(&s, NULL), 0);
     char ds[64], id[64];
-    upload_digits(&s, ds, sizeof ds);
+    start_with_digits(&s, ds, sizeof ds);
     char *body = job_body(ds, "[64,64,10]",
                           "\"optimizer\":\"adam\",\"learning_rate\":0.05,\"batch_size\":32,"
                           "\"epochs\":100,\"seed\":7,\"validation_split\":0.2,"
@@ -893,7 +905,8 @@ Test(jobs, early_stopping_reports_the_epoch_of_its_weights, .timeout = 120)
         if (json_number_value(json_array_get(vc, i)) < json_number_value(json_array_get(vc, best)))
             best = i;
     int64_t best_epoch = (int64_t)best + 1;
-    cr_assert_eq(last, best_epoch + 2, "patience 2 after the best epoch %lld", (long long)best_epoch);
+    cr_assert_eq(last, best_epoch + 2, "patience 2 after the best epoch %lld",
+                 (long long)best_epoch);
     cr_assert_eq(json_integer_value(json_object_get(job, "best_epoch")), best_epoch);
 
     json_t *w = get_json(&s, "/v1/jobs/%s/weights", id);
@@ -929,8 +942,7 @@ Test(jobs, early_stopping_reports_the_epoch_of_its_weights, .timeout = 120)
     json_decref(hist);
     json_decref(job);
     free(body);
-    srv_stop(&s);
-    srv_cleanup(&s);
+    stop_and_clean(&s);
 }
 
 /* A run without early stopping: the weights are the last epoch's, it completed, and while it
@@ -938,9 +950,8 @@ Test(jobs, early_stopping_reports_the_epoch_of_its_weights, .timeout = 120)
 Test(jobs, completed_run_reports_its_last_epoch, .timeout = 60)
 {
     srv s;
-    cr_assert_eq(srv_start(&s, NULL), 0);
     char ds[64], id[64];
-    upload_digits(&s, ds, sizeof ds);
+    start_with_digits(&s, ds, sizeof ds);
     char *body = job_body(ds, "[64,10]", "\"epochs\":5,\"learning_rate\":0.5");
     submit_job(&s, NULL, body, id, sizeof id);
     json_t *q = get_json(&s, "/v1/jobs/%s", id);
@@ -961,8 +972,7 @@ Test(jobs, completed_run_reports_its_last_epoch, .timeout = 60)
     json_decref(job);
     json_decref(q);
     free(body);
-    srv_stop(&s);
-    srv_cleanup(&s);
+    stop_and_clean(&s);
 }
 
 /* progress.accuracy is the training rows', progress.validation_accuracy the held-out rows',
@@ -972,9 +982,8 @@ Test(jobs, completed_run_reports_its_last_epoch, .timeout = 60)
 Test(jobs, accuracy_on_training_and_held_out_rows, .timeout = 120)
 {
     srv s;
-    cr_assert_eq(srv_start(&s, NULL), 0);
     char ds[64], id[64];
-    upload_digits(&s, ds, sizeof ds);
+    start_with_digits(&s, ds, sizeof ds);
     api_dataset d = {0};
     test_digits_load(&d);
     for (int split = 0; split < 2; split++) {
@@ -992,7 +1001,8 @@ Test(jobs, accuracy_on_training_and_held_out_rows, .timeout = 120)
         int64_t right = rows_right(w, &d);
         double acc = num(p, "accuracy");
         json_t *hist = get_json(&s, "/v1/jobs/%s/cost", id);
-        json_t *ha = json_object_get(hist, "accuracy"), *hv = json_object_get(hist, "validation_accuracy");
+        json_t *ha = json_object_get(hist, "accuracy");
+        json_t *hv = json_object_get(hist, "validation_accuracy");
         size_t n = json_array_size(json_object_get(hist, "epoch"));
         cr_assert_eq(json_array_size(ha), n);
         cr_assert_eq(json_array_size(hv), n);
@@ -1019,8 +1029,7 @@ Test(jobs, accuracy_on_training_and_held_out_rows, .timeout = 120)
         free(body);
     }
     api_dataset_clear(&d);
-    srv_stop(&s);
-    srv_cleanup(&s);
+    stop_and_clean(&s);
 }
 
 /* Hidden relu, output linear, learning rate 50 on digits: the first epoch's cost passes
@@ -1029,9 +1038,8 @@ Test(jobs, accuracy_on_training_and_held_out_rows, .timeout = 120)
 Test(jobs, diverging_run_fails_as_diverged, .timeout = 60)
 {
     srv s;
-    cr_assert_eq(srv_start(&s, NULL), 0);
     char ds[64], id[64];
-    upload_digits(&s, ds, sizeof ds);
+    start_with_digits(&s, ds, sizeof ds);
     char *body = NULL;
     cr_assert(asprintf(&body, "{\"network\":{\"layers\":[64,25,10],\"activation\":\"relu\","
                               "\"output\":\"linear\"},\"dataset\":\"%s\",\"training\":"
@@ -1076,8 +1084,7 @@ Test(jobs, diverging_run_fails_as_diverged, .timeout = 60)
     free(theta0);
     json_decref(job);
     free(body);
-    srv_stop(&s);
-    srv_cleanup(&s);
+    stop_and_clean(&s);
 }
 
 /* POST /v1/jobs/{id}/predict on the first 50 digits. */
@@ -1110,9 +1117,8 @@ static json_t *predict_50(const srv *s, const char *id, const api_dataset *d)
 Test(jobs, predict_labels_only_for_classifiers, .timeout = 90)
 {
     srv s;
-    cr_assert_eq(srv_start(&s, NULL), 0);
     char ds[64], id[64];
-    upload_digits(&s, ds, sizeof ds);
+    start_with_digits(&s, ds, sizeof ds);
     api_dataset d = {0};
     test_digits_load(&d);
     const char *outs[] = {"linear", "softmax", "sigmoid"};
@@ -1148,6 +1154,5 @@ Test(jobs, predict_labels_only_for_classifiers, .timeout = 90)
         free(body);
     }
     api_dataset_clear(&d);
-    srv_stop(&s);
-    srv_cleanup(&s);
+    stop_and_clean(&s);
 }

@@ -801,7 +801,8 @@ Test(store, failed_job_keeps_last_checkpoint_weights_and_error)
     double *w;
     int64_t np, epoch;
     double wc;
-    cr_assert_eq(store_job_weights(s, "", "job_1", &w, &np, &epoch, &wc, NULL, &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_job_weights(s, "", "job_1", &w, &np, &epoch, &wc, NULL, &err),
+                 STORE_NOT_FOUND);
     cr_assert_eq(store_job_claim(s, "w", 60000, &c, &err), 0);
     store_job_clear(&c);
     double th[2] = {1, 2};
