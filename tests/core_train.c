@@ -133,13 +133,27 @@ static dataset make_noisy(int64_t m, uint64_t seed)
     return d;
 }
 
-static bp_trainer *new_trainer(const bp_spec *s, const bp_train_config *c, const dataset *d)
+/* A trainer from theta0 (NULL: the seed's weights), asserting it could be made. */
+static bp_trainer *new_trainer_from(const bp_spec *s, const bp_train_config *c,
+                                   const dataset *d, const double *theta0)
 {
     bp_error err = {{0}};
     bp_data v = view(d);
-    bp_trainer *t = bp_trainer_new(s, c, &v, NULL, &err);
+    bp_trainer *t = bp_trainer_new(s, c, &v, theta0, &err);
     cr_assert_not_null(t, "bp_trainer_new: %s", err.msg);
     return t;
+}
+
+static bp_trainer *new_trainer(const bp_spec *s, const bp_train_config *c, const dataset *d)
+{
+    return new_trainer_from(s, c, d, NULL);
+}
+
+/* The 1 → 1 net with a linear output: J is a parabola that tests can compute by hand. */
+static bp_spec linear_1x1(void)
+{
+    int sz[] = {1, 1};
+    return make_spec(2, sz, BP_ACT_SIGMOID, BP_OUT_LINEAR);
 }
 
 /* Runs epochs until the trainer says it is done; returns the last status. */
@@ -1010,17 +1024,14 @@ Test(train_stop, divergence_fails_with_the_epoch)
 /* Weights so large that J(Θ₀) is already infinite: the first epoch's J is not finite. */
 Test(train_stop, divergence_on_a_cost_that_is_not_finite)
 {
-    int sz[] = {1, 1};
-    bp_spec s = make_spec(2, sz, BP_ACT_SIGMOID, BP_OUT_LINEAR);
+    bp_spec s = linear_1x1();
     double X[4] = {1, 2, 3, 4}, Y[4] = {1, 2, 3, 4};
     dataset d = {X, Y, NULL, 4, 1, 1};
     bp_train_config c;
     bp_train_config_default(&c);
     double theta0[2] = {1e200, 1e200};
+    bp_trainer *t = new_trainer_from(&s, &c, &d, theta0);
     bp_error err = {{0}};
-    bp_data v = view(&d);
-    bp_trainer *t = bp_trainer_new(&s, &c, &v, theta0, &err);
-    cr_assert_not_null(t, "%s", err.msg);
     bp_progress p;
     cr_assert_eq(bp_trainer_epoch(t, &p, NULL, &err), BP_TRAIN_FAILED);
     cr_assert_eq(p.stop, BP_STOP_DIVERGED);
@@ -1037,8 +1048,7 @@ Test(train_stop, divergence_on_a_cost_that_is_not_finite)
  * one epoch; lbfgs finds no descent step either. A run that does not hit it completes. */
 Test(train_stop, converged_and_completed)
 {
-    int sz[] = {1, 1};
-    bp_spec s = make_spec(2, sz, BP_ACT_SIGMOID, BP_OUT_LINEAR);
+    bp_spec s = linear_1x1();
     double X[4] = {0, 1, 2, 3}, Y[4] = {1, 2, 3, 4};
     dataset d = {X, Y, NULL, 4, 1, 1};
     bp_optimizer opts[] = {BP_OPT_GD, BP_OPT_LBFGS};
@@ -1050,10 +1060,8 @@ Test(train_stop, converged_and_completed)
         c.learning_rate = 0.1;
         c.epochs = 50;
         double theta0[2] = {1, 1};
+        bp_trainer *t = new_trainer_from(&s, &c, &d, theta0);
         bp_error err = {{0}};
-        bp_data v = view(&d);
-        bp_trainer *t = bp_trainer_new(&s, &c, &v, theta0, &err);
-        cr_assert_not_null(t, "%s", err.msg);
         bp_progress p;
         cr_assert_eq(bp_trainer_epoch(t, &p, NULL, &err), BP_TRAIN_DONE, "%s: %s",
                      bp_optimizer_name(c.optimizer), err.msg);
@@ -1069,7 +1077,7 @@ Test(train_stop, converged_and_completed)
             continue; /* lbfgs gets there exactly */
         /* From elsewhere gd runs every epoch. */
         theta0[0] = 0;
-        t = bp_trainer_new(&s, &c, &v, theta0, &err);
+        t = new_trainer_from(&s, &c, &d, theta0);
         run_to_end(t, &p);
         cr_assert_eq(p.epoch, c.epochs, "%s", bp_optimizer_name(c.optimizer));
         cr_assert_eq(p.stop, BP_STOP_COMPLETED, "%s", bp_optimizer_name(c.optimizer));
