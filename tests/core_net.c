@@ -1,4 +1,4 @@
-/* core_net.c — Criterion tests of core/net.c: spec validation, layout, PRNG, initialisation,
+/* core_net.c — Criterion tests of core/net.c and core/model.c: spec validation, layout, PRNG, initialisation,
  * J(Θ) and its backprop gradient against (a) values worked out by hand, (b) a separate naive
  * per-sample implementation written here (plain loops, libm, no BLAS), and (c) centered finite
  * differences; the course's gradient check; chunking; prediction; the vector exp/log1p.

@@ -1,6 +1,9 @@
-/* core_train.c — Criterion tests for core/train.c: configuration and its messages, every
- * optimizer descending J, the mini-batch λ semantics, learning XOR and the digits, bit-exact
- * determinism and checkpoint resume, early stopping, cancellation and divergence.
+/* core_train.c — Criterion tests for the trainer (core/train.c, optim.c, checkpoint.c):
+ * configuration and its messages, every optimizer descending J, the mini-batch λ semantics,
+ * learning XOR and the digits, bit-exact determinism and checkpoint resume (and the previous
+ * image version), early stopping, convergence, cancellation and divergence, and what each
+ * epoch reports (both accuracies from the evaluation pass, the epoch of the weights held, why
+ * training stopped).
  *
  * Expected values are computed here independently (by hand for a 1→1 linear network) or are
  * properties that a wrong implementation would break (held-out accuracy, memcmp of weights).
