@@ -6,45 +6,15 @@
  */
 #include "api/jobs_codec.h"
 
+#include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 /* ------------------------------------------------------------------ small helpers */
-
-/* Integer in lo..hi (an integral real like 3.0 counts). 0 ok, -1 not. */
-static int get_int(const json_t *v, int64_t lo, int64_t hi, int64_t *out)
-{
-    if (json_is_integer(v)) {
-        json_int_t x = json_integer_value(v);
-        if (x < lo || x > hi)
-            return -1;
-        *out = (int64_t)x;
-        return 0;
-    }
-    if (json_is_real(v)) {
-        double x = json_real_value(v);
-        if (!(x >= (double)lo && x <= (double)hi) || x != floor(x))
-            return -1;
-        *out = (int64_t)x;
-        return 0;
-    }
-    return -1;
-}
-
-/* Finite number. 0 ok, -1 not. */
-static int get_num(const json_t *v, double *out)
-{
-    if (!json_is_number(v))
-        return -1;
-    double x = json_number_value(v);
-    if (!isfinite(x))
-        return -1;
-    *out = x;
-    return 0;
-}
 
 /* Refuses keys not in allowed as api/codec.c does: '<field>: unknown key "<key>"' (field is
  * "body" at the top of a request). */
@@ -106,12 +76,125 @@ json_t *api_time_json(int64_t unix_ms)
 
 static const char *const optimizer_names[] = {"gd", "sgd", "momentum", "adam", "lbfgs"};
 
+/* JSON types of the training fields; the ranges are the core's. */
+typedef enum {
+    TF_OPTIMIZER,      /* bp_optimizer from its name (an unknown name: an invalid value) */
+    TF_NUMBER,         /* double */
+    TF_NUMBER_OR_NULL, /* double, null = 0 (the core's "default") */
+    TF_INT64,          /* int64_t: an integer (an integral real counts) */
+    TF_INT,            /* int, likewise */
+    TF_SEED            /* uint64_t from an integer in 0..INT64_MAX */
+} tf_type;
+
+#define FOR_ALL 0x1fu
+#define FOR(o) (1u << (o))
+#define FOR_MINI_BATCH (FOR(BP_OPT_SGD) | FOR(BP_OPT_MOMENTUM) | FOR(BP_OPT_ADAM))
+
+/* One "training" field: its JSON name, type, where it lives in bp_train_config, and the
+ * optimizers that read it (the others accept and keep it). */
+typedef struct {
+    const char *name;
+    tf_type type;
+    size_t offset;
+    unsigned optimizers; /* FOR(BP_OPT_…) bits */
+} train_field;
+
+#define TF(name, type, member, opts) {name, type, offsetof(bp_train_config, member), opts}
+static const train_field train_fields[] = {
+    TF("optimizer", TF_OPTIMIZER, optimizer, FOR_ALL),
+    TF("learning_rate", TF_NUMBER, learning_rate, FOR_ALL),
+    TF("lambda", TF_NUMBER, lambda, FOR_ALL),
+    TF("epochs", TF_INT64, epochs, FOR_ALL),
+    TF("batch_size", TF_INT64, batch_size, FOR_MINI_BATCH),
+    TF("seed", TF_SEED, seed, FOR_ALL),
+    TF("validation_split", TF_NUMBER, validation_split, FOR_ALL),
+    TF("early_stopping_patience", TF_INT64, early_stopping_patience, FOR_ALL),
+    TF("init_epsilon", TF_NUMBER_OR_NULL, init_epsilon, FOR_ALL),
+    TF("momentum", TF_NUMBER, momentum, FOR(BP_OPT_MOMENTUM)),
+    TF("beta1", TF_NUMBER, beta1, FOR(BP_OPT_ADAM)),
+    TF("beta2", TF_NUMBER, beta2, FOR(BP_OPT_ADAM)),
+    TF("adam_epsilon", TF_NUMBER, adam_eps, FOR(BP_OPT_ADAM)),
+    TF("lbfgs_memory", TF_INT, lbfgs_memory, FOR(BP_OPT_LBFGS)),
+};
+#undef TF
+#define N_TRAIN_FIELDS (sizeof train_fields / sizeof train_fields[0])
+
+/* An integer value (an integral real counts), clamped to lo..hi: out-of-range values stay out
+ * of the core's ranges, which lie inside. 0 ok, -1 not an integer. */
+static int integer_clamped(const json_t *v, int64_t lo, int64_t hi, int64_t *out)
+{
+    if (json_is_integer(v)) {
+        json_int_t i = json_integer_value(v);
+        *out = i < lo ? lo : i > hi ? hi : (int64_t)i;
+        return 0;
+    }
+    if (!json_is_real(v))
+        return -1;
+    double x = json_real_value(v);
+    if (x != floor(x))
+        return -1;
+    *out = x < (double)lo ? lo : x >= (double)hi ? hi : (int64_t)x;
+    return 0;
+}
+
+/* Stores JSON value v of field f into *c. 0 ok, -1 with err (a JSON type problem). */
+static int set_field(bp_train_config *c, const train_field *f, const json_t *v,
+                     const char *path, api_error *err)
+{
+    char *at = (char *)c + f->offset;
+    int64_t n = 0;
+    switch (f->type) {
+    case TF_OPTIMIZER: {
+        int found = -1;
+        for (int i = 0; json_is_string(v) && i < 5; i++)
+            if (strcmp(json_string_value(v), optimizer_names[i]) == 0)
+                found = i;
+        *(bp_optimizer *)(void *)at = (bp_optimizer)found; /* -1: the core names it */
+        return 0;
+    }
+    case TF_NUMBER_OR_NULL:
+        if (json_is_null(v)) {
+            *(double *)(void *)at = 0.0;
+            return 0;
+        }
+        /* fall through */
+    case TF_NUMBER:
+        if (!json_is_number(v))
+            break;
+        *(double *)(void *)at = json_number_value(v);
+        return 0;
+    case TF_INT64:
+        if (integer_clamped(v, INT64_MIN, INT64_MAX, &n) < 0)
+            break;
+        *(int64_t *)(void *)at = n;
+        return 0;
+    case TF_INT:
+        if (integer_clamped(v, INT_MIN, INT_MAX, &n) < 0)
+            break;
+        *(int *)(void *)at = (int)n;
+        return 0;
+    case TF_SEED:
+        if (integer_clamped(v, INT64_MIN, INT64_MAX, &n) < 0 || n < 0) {
+            api_fail(err, 400, "%s.%s: must be an integer in 0..%lld", path, f->name,
+                     (long long)INT64_MAX);
+            return -1;
+        }
+        *(uint64_t *)(void *)at = (uint64_t)n;
+        return 0;
+    }
+    api_fail(err, 400, "%s.%s: must be %s", path, f->name,
+             f->type == TF_NUMBER_OR_NULL ? "a number or null"
+             : f->type == TF_NUMBER       ? "a number"
+                                          : "an integer");
+    return -1;
+}
+
 int api_training_parse(bp_train_config *out, const json_t *j, const char *field, api_error *err)
 {
-    static const char *const keys[] = {
-        "optimizer", "learning_rate", "lambda", "epochs", "batch_size", "seed",
-        "validation_split", "early_stopping_patience", "init_epsilon", "momentum", "beta1",
-        "beta2", "adam_epsilon", "lbfgs_memory", NULL};
+    const char *keys[N_TRAIN_FIELDS + 1];
+    for (size_t i = 0; i < N_TRAIN_FIELDS; i++)
+        keys[i] = train_fields[i].name;
+    keys[N_TRAIN_FIELDS] = NULL;
     bp_train_config c;
     bp_train_config_default(&c);
     if (j && !json_is_null(j)) {
@@ -121,131 +204,17 @@ int api_training_parse(bp_train_config *out, const json_t *j, const char *field,
         }
         if (check_keys(j, keys, field, err) < 0)
             return -1;
-        const json_t *v;
-        int64_t n;
-        double x;
-        if ((v = json_object_get(j, "optimizer"))) {
-            int found = -1;
-            for (int i = 0; json_is_string(v) && i < 5; i++)
-                if (strcmp(json_string_value(v), optimizer_names[i]) == 0)
-                    found = i;
-            if (found < 0) {
-                api_fail(err, 400, "%s.optimizer: must be one of gd, sgd, momentum, adam, lbfgs",
-                         field);
+        for (size_t i = 0; i < N_TRAIN_FIELDS; i++) {
+            const json_t *v = json_object_get(j, train_fields[i].name);
+            if (v && set_field(&c, &train_fields[i], v, field, err) < 0)
                 return -1;
-            }
-            c.optimizer = (bp_optimizer)found;
         }
-        if ((v = json_object_get(j, "learning_rate"))) {
-            if (get_num(v, &x) < 0 || !(x > 0)) {
-                api_fail(err, 400, "%s.learning_rate: must be a number > 0", field);
-                return -1;
-            }
-            c.learning_rate = x;
-        }
-        if ((v = json_object_get(j, "lambda"))) {
-            if (get_num(v, &x) < 0 || !(x >= 0)) {
-                api_fail(err, 400, "%s.lambda: must be a number >= 0", field);
-                return -1;
-            }
-            c.lambda = x;
-        }
-        if ((v = json_object_get(j, "epochs"))) {
-            if (get_int(v, 1, API_JOB_MAX_EPOCHS, &n) < 0) {
-                api_fail(err, 400, "%s.epochs: must be an integer in 1..%lld", field,
-                         (long long)API_JOB_MAX_EPOCHS);
-                return -1;
-            }
-            c.epochs = n;
-        }
-        if ((v = json_object_get(j, "batch_size"))) {
-            if (get_int(v, 0, 1000000000, &n) < 0) {
-                api_fail(err, 400, "%s.batch_size: must be an integer in 0..1000000000 (0 = full batch)",
-                         field);
-                return -1;
-            }
-            c.batch_size = n;
-        }
-        if ((v = json_object_get(j, "seed"))) {
-            if (get_int(v, 0, INT64_MAX, &n) < 0) {
-                api_fail(err, 400, "%s.seed: must be an integer in 0..%lld", field,
-                         (long long)INT64_MAX);
-                return -1;
-            }
-            c.seed = (uint64_t)n;
-        }
-        if ((v = json_object_get(j, "validation_split"))) {
-            if (get_num(v, &x) < 0 || !(x >= 0 && x < 1)) {
-                api_fail(err, 400, "%s.validation_split: must be a number in [0, 1)", field);
-                return -1;
-            }
-            c.validation_split = x;
-        }
-        if ((v = json_object_get(j, "early_stopping_patience"))) {
-            if (get_int(v, 0, API_JOB_MAX_EPOCHS, &n) < 0) {
-                api_fail(err, 400, "%s.early_stopping_patience: must be an integer in 0..%lld",
-                         field, (long long)API_JOB_MAX_EPOCHS);
-                return -1;
-            }
-            c.early_stopping_patience = n;
-        }
-        if ((v = json_object_get(j, "init_epsilon")) && !json_is_null(v)) {
-            if (get_num(v, &x) < 0 || !(x > 0)) {
-                api_fail(err, 400, "%s.init_epsilon: must be a number > 0, or null", field);
-                return -1;
-            }
-            c.init_epsilon = x;
-        }
-        if ((v = json_object_get(j, "momentum"))) {
-            if (get_num(v, &x) < 0 || !(x >= 0 && x < 1)) {
-                api_fail(err, 400, "%s.momentum: must be a number in [0, 1)", field);
-                return -1;
-            }
-            c.momentum = x;
-        }
-        if ((v = json_object_get(j, "beta1"))) {
-            if (get_num(v, &x) < 0 || !(x >= 0 && x < 1)) {
-                api_fail(err, 400, "%s.beta1: must be a number in [0, 1)", field);
-                return -1;
-            }
-            c.beta1 = x;
-        }
-        if ((v = json_object_get(j, "beta2"))) {
-            if (get_num(v, &x) < 0 || !(x >= 0 && x < 1)) {
-                api_fail(err, 400, "%s.beta2: must be a number in [0, 1)", field);
-                return -1;
-            }
-            c.beta2 = x;
-        }
-        if ((v = json_object_get(j, "adam_epsilon"))) {
-            if (get_num(v, &x) < 0 || !(x > 0)) {
-                api_fail(err, 400, "%s.adam_epsilon: must be a number > 0", field);
-                return -1;
-            }
-            c.adam_eps = x;
-        }
-        if ((v = json_object_get(j, "lbfgs_memory"))) {
-            if (get_int(v, 1, API_JOB_MAX_LBFGS_MEMORY, &n) < 0) {
-                api_fail(err, 400, "%s.lbfgs_memory: must be an integer in 1..%d", field,
-                         API_JOB_MAX_LBFGS_MEMORY);
-                return -1;
-            }
-            c.lbfgs_memory = (int)n;
-        }
-    }
-    if (c.early_stopping_patience > 0 && !(c.validation_split > 0)) {
-        api_fail(err, 400, "%s.early_stopping_patience: needs validation_split > 0", field);
-        return -1;
     }
     bp_error be;
     be.msg[0] = '\0';
     if (bp_train_config_validate(&c, &be) < 0) {
-        /* The core names the config field; put it under the JSON path. */
-        size_t fl = strlen(field);
-        if (strncmp(be.msg, field, fl) == 0 && be.msg[fl] == '.')
-            api_fail(err, 400, "%s", be.msg);
-        else
-            api_fail(err, 400, "%s.%s", field, be.msg[0] ? be.msg : "invalid");
+        /* The core names the field; put it under the JSON path. */
+        api_fail(err, 400, "%s.%s", field, be.msg[0] ? be.msg : "invalid");
         return -1;
     }
     *out = c;
@@ -389,11 +358,23 @@ cleanup:
 
 json_t *api_job_progress_json(const api_job_progress *p)
 {
-    return json_pack("{s:I, s:I, s:o, s:o, s:o, s:o}", "epoch", (json_int_t)p->epoch,
+    return json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:o}", "epoch", (json_int_t)p->epoch,
                      "epochs", (json_int_t)p->epochs, "cost", api_number_or_null(p->cost),
                      "validation_cost", api_number_or_null(p->validation_cost), "accuracy",
-                     api_number_or_null(p->accuracy), "samples_per_second",
+                     api_number_or_null(p->accuracy), "validation_accuracy",
+                     api_number_or_null(p->validation_accuracy), "samples_per_second",
                      api_number_or_null(p->samples_per_second));
+}
+
+int api_job_outcome_set(json_t *o, int64_t best_epoch, const char *stop_reason)
+{
+    int bad = json_object_set_new(o, "best_epoch", best_epoch > 0
+                                                       ? json_integer((json_int_t)best_epoch)
+                                                       : json_null());
+    bad |= json_object_set_new(o, "stop_reason", stop_reason && stop_reason[0]
+                                                     ? json_string(stop_reason)
+                                                     : json_null());
+    return bad ? -1 : 0;
 }
 
 json_t *api_job_json(const api_job_view *v)
@@ -414,32 +395,41 @@ json_t *api_job_json(const api_job_view *v)
                     api_time_json(v->started_at_ms), "finished_at",
                     api_time_json(v->finished_at_ms), "error",
                     v->error && v->error[0] ? json_string(v->error) : json_null());
+    if (out && api_job_outcome_set(out, v->best_epoch, v->stop_reason) < 0) {
+        json_decref(out);
+        out = NULL;
+    }
 cleanup:
     json_decref(spec);
     return out;
 }
 
-json_t *api_job_history_json(const int64_t *epoch, const double *cost,
-                             const double *validation_cost, size_t n)
+json_t *api_job_history_json(const api_job_history *h)
 {
-    json_t *e = json_array(), *c = json_array(), *vc = json_array();
-    int bad = !e || !c || !vc;
-    for (size_t i = 0; i < n && !bad; i++) {
-        bad |= json_array_append_new(e, json_integer((json_int_t)epoch[i]));
-        bad |= json_array_append_new(c, api_number_or_null(cost[i]));
-        bad |= json_array_append_new(vc, api_number_or_null(validation_cost[i]));
+    static const char *const names[] = {"cost", "validation_cost", "accuracy",
+                                        "validation_accuracy"};
+    const double *cols[] = {h->cost, h->validation_cost, h->accuracy, h->validation_accuracy};
+    enum { NCOLS = sizeof cols / sizeof cols[0] };
+    json_t *o = json_object(), *e = json_array();
+    int bad = !o || !e || json_object_set(o, "epoch", e) < 0;
+    for (size_t i = 0; i < h->n && !bad; i++)
+        bad |= json_array_append_new(e, json_integer((json_int_t)h->epoch[i]));
+    for (int k = 0; k < NCOLS && !bad; k++) {
+        json_t *a = json_array();
+        bad = !a || json_object_set_new(o, names[k], a) < 0;
+        for (size_t i = 0; i < h->n && !bad; i++)
+            bad |= json_array_append_new(a, api_number_or_null(cols[k] ? cols[k][i] : NAN));
     }
+    json_decref(e);
     if (bad) {
-        json_decref(e);
-        json_decref(c);
-        json_decref(vc);
+        json_decref(o);
         return NULL;
     }
-    return json_pack("{s:o, s:o, s:o}", "epoch", e, "cost", c, "validation_cost", vc);
+    return o;
 }
 
 json_t *api_job_weights_json(const bp_spec *spec, const double *theta, int64_t epoch,
-                             double cost)
+                             double cost, double validation_cost)
 {
     json_t *net = api_spec_json(spec);
     json_t *th = api_theta_json(theta, spec);
@@ -448,6 +438,7 @@ json_t *api_job_weights_json(const bp_spec *spec, const double *theta, int64_t e
         json_decref(th);
         return NULL;
     }
-    return json_pack("{s:o, s:o, s:I, s:o}", "network", net, "theta", th, "epoch",
-                     (json_int_t)epoch, "cost", api_number_or_null(cost));
+    return json_pack("{s:o, s:o, s:I, s:o, s:o}", "network", net, "theta", th, "epoch",
+                     (json_int_t)epoch, "cost", api_number_or_null(cost), "validation_cost",
+                     api_number_or_null(validation_cost));
 }

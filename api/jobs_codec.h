@@ -15,9 +15,6 @@
 #include "api/api.h"
 #include "core/bp.h"
 
-#define API_JOB_MAX_EPOCHS 1000000LL /* core/train.c: bp_train_config_validate */
-#define API_JOB_MAX_LBFGS_MEMORY 100
-
 /* A parsed POST /v1/jobs body. */
 typedef struct {
     bp_spec spec;
@@ -33,7 +30,9 @@ void api_job_request_clear(api_job_request *r); /* frees theta0; *r zeroed */
  * err (400). */
 int api_job_request_parse(api_job_request *out, const json_t *body, api_error *err);
 
-/* "training" object <-> bp_train_config. field = JSON path prefix ("training"). */
+/* "training" object <-> bp_train_config. field = JSON path prefix ("training"). The ranges are
+ * the core's (bp_train_config_validate): its message comes back under the path
+ * ("training.epochs: must be an integer in 1..1000000"); here only JSON types are checked. */
 int api_training_parse(bp_train_config *out, const json_t *j, const char *field, api_error *err);
 json_t *api_training_json(const bp_train_config *c); /* new, every field, canonical order */
 
@@ -47,6 +46,7 @@ int api_job_spec_parse(bp_spec *spec, bp_train_config *c, const char *text, api_
 typedef struct {
     int64_t epoch, epochs;
     double cost, validation_cost, accuracy, samples_per_second; /* NaN = null */
+    double validation_accuracy;                                 /* NaN = null */
 } api_job_progress;
 
 /* Everything GET /v1/jobs/{id} shows, as plain values (all borrowed). */
@@ -58,18 +58,30 @@ typedef struct {
     const char *error;      /* NULL or "" = null */
     int64_t created_at_ms, started_at_ms, finished_at_ms; /* unix ms, 0 = null */
     api_job_progress progress;
+    int64_t best_epoch;      /* the epoch of the weights the job holds; 0 = null */
+    const char *stop_reason; /* why it ended; NULL or "" = null */
 } api_job_view;
 
 /* new: {"id","status","network","dataset","training","progress","created_at","started_at",
- * "finished_at","error"}. NULL on OOM or an unreadable spec_json. */
+ * "finished_at","error","best_epoch","stop_reason"}. NULL on OOM or an unreadable spec_json. */
 json_t *api_job_json(const api_job_view *v);
+/* Sets "best_epoch" (0 → null) and "stop_reason" (NULL or "" → null) in object o (borrowed):
+ * the job's end as the resource and the final event show it. 0 ok, -1 OOM. */
+int api_job_outcome_set(json_t *o, int64_t best_epoch, const char *stop_reason);
 json_t *api_job_progress_json(const api_job_progress *p); /* new */
-/* new: {"epoch":[…],"cost":[…],"validation_cost":[…]} for n rows (NaN → null). */
-json_t *api_job_history_json(const int64_t *epoch, const double *cost,
-                             const double *validation_cost, size_t n);
-/* new: {"network","theta","epoch","cost"} */
+/* A cost history: n rows, each array n long (NaN → null). */
+typedef struct {
+    const int64_t *epoch;
+    const double *cost, *validation_cost, *accuracy, *validation_accuracy;
+    size_t n;
+} api_job_history;
+/* new: {"epoch":[…],"cost":[…],"validation_cost":[…],"accuracy":[…],
+ * "validation_accuracy":[…]}. */
+json_t *api_job_history_json(const api_job_history *h);
+/* new: {"network","theta","epoch","cost","validation_cost"}: the weights and the epoch they
+ * are from, with its J on the training and held-out rows (NaN → null). */
 json_t *api_job_weights_json(const bp_spec *spec, const double *theta, int64_t epoch,
-                             double cost);
+                             double cost, double validation_cost);
 /* new: a number, or null for NaN / Inf. */
 json_t *api_number_or_null(double v);
 /* RFC 3339 UTC with milliseconds ("2026-11-26T19:00:00.123Z") into buf (>= 32 bytes). */

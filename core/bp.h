@@ -102,6 +102,14 @@ double bp_cost_eval(int64_t *correct, bp_work *w, const double *X, const double 
                     const int32_t *labels, const double *theta, int64_t m, double lambda,
                     int64_t m_reg);
 
+/* bp_cost_grad and bp_cost_eval in one pass: J and, if dtheta != NULL, ∂J/∂Θ ACCUMULATED into
+ * dtheta (the same bits as bp_cost_grad's), and the rows whose predicted label equals
+ * labels[i] counted into *correct (0 when labels is NULL; correct may be NULL). The trainer's
+ * full-batch evaluation: cost, gradient and training accuracy from one forward pass. */
+double bp_cost_grad_eval(double *dtheta, int64_t *correct, bp_work *w, const double *X,
+                         const double *Y, const int32_t *labels, const double *theta, int64_t m,
+                         double lambda, int64_t m_reg);
+
 /* Outputs a^(L) (m × s_L, may be NULL) and arg-max labels (m, may be NULL; for s_L == 1 the
  * label is a >= 0.5) for m rows of X. */
 void bp_predict(double *outputs, int32_t *labels, bp_work *w, const double *X,
@@ -132,19 +140,33 @@ typedef struct {
     bp_optimizer optimizer;
     double learning_rate;            /* > 0 (lbfgs: initial step scale, 1.0 typical) */
     double lambda;                   /* >= 0 */
-    int64_t epochs;                  /* >= 1 */
+    int64_t epochs;                  /* 1..BP_MAX_EPOCHS */
     int64_t batch_size;              /* 0 = full batch */
     uint64_t seed;
     double validation_split;         /* [0, 1) */
-    int64_t early_stopping_patience; /* 0 = off; needs validation_split > 0 */
-    double init_epsilon;             /* <= 0 = per-layer default */
+    int64_t early_stopping_patience; /* 0 = off, ..BP_MAX_EPOCHS; needs validation_split > 0 */
+    double init_epsilon;             /* 0 = per-layer default, else (0, 1e6] */
     double momentum;                 /* momentum: 0.9 */
     double beta1, beta2, adam_eps;   /* adam: 0.9, 0.999, 1e-8 */
-    int lbfgs_memory;                /* lbfgs: 10 */
+    int lbfgs_memory;                /* lbfgs: 10, 1..BP_MAX_LBFGS_MEMORY */
 } bp_train_config;
+#define BP_MAX_EPOCHS 1000000
+#define BP_MAX_LBFGS_MEMORY 100
 /* Fills the defaults above (gd, lr 1, lambda 1, 400 epochs, full batch, seed 42...). */
 void bp_train_config_default(bp_train_config *c);
+/* The one home of the config's ranges. 0 if usable, else -1 with a message that names the
+ * field as "training.<field>: …" ("training.learning_rate: must be a finite number > 0"). */
 int bp_train_config_validate(const bp_train_config *c, bp_error *err);
+/* The validation split of m rows: *n_val = floor(split · m) rows held out, *n_train the rest.
+ * 0 if both parts are usable (split == 0: no held-out rows; split > 0: at least one of each),
+ * else -1 with a message naming "training.validation_split". */
+int bp_split_sizes(int64_t m, double split, int64_t *n_train, int64_t *n_val, bp_error *err);
+
+/* Divergence: an epoch whose training cost J is not finite, or exceeds
+ * BP_DIVERGENCE_FACTOR · max(J(Θ₀), 1) (J(Θ₀): the cost at the weights training started
+ * from, epoch 0), fails the run with BP_STOP_DIVERGED. Ordinary runs never come near: J at
+ * the start is the worst a working descent sees. */
+#define BP_DIVERGENCE_FACTOR 1e6
 
 /* A borrowed view of a dataset. labels may be NULL (then accuracy is NaN). */
 typedef struct {
@@ -154,20 +176,43 @@ typedef struct {
     int64_t m, n_in, n_out;
 } bp_data;
 
+/* Why training stopped. */
+typedef enum {
+    BP_STOP_NONE = 0,       /* it has not (CONTINUE, CANCELLED) */
+    BP_STOP_COMPLETED,      /* all epochs ran */
+    BP_STOP_EARLY_STOPPING, /* validation J did not improve for early_stopping_patience epochs */
+    BP_STOP_CONVERGED,      /* a full-batch step can no longer move Θ: lbfgs finds no step along
+                             * steepest descent that lowers J (a stationary point to machine
+                             * precision); gd (or sgd whose batch is the training set) takes a
+                             * step that leaves every weight unchanged, bit for bit. Every later
+                             * epoch would repeat that epoch, so stopping changes nothing. */
+    BP_STOP_DIVERGED        /* see BP_DIVERGENCE_FACTOR (FAILED) */
+} bp_stop_reason;
+/* "completed", "early_stopping", "converged", "diverged"; NULL for BP_STOP_NONE. */
+const char *bp_stop_reason_name(bp_stop_reason r);
+
 typedef struct {
     int64_t epoch;             /* epochs completed, 1-based after the first */
     int64_t epochs;
     double cost;               /* J on the training rows at the end of the epoch */
     double validation_cost;    /* J on held-out rows, NaN when there are none */
-    double accuracy;           /* on held-out rows if any, else training rows; NaN w/o labels */
+    double accuracy;           /* fraction of training rows predicted right; NaN w/o labels */
+    double validation_accuracy;/* the same on held-out rows; NaN without them or labels */
     double samples_per_second; /* training rows processed per second in this epoch */
+    /* The weights bp_trainer_theta holds after this call: the epoch they are from and its J on
+     * the training and held-out rows. The epoch just run, except when early stopping restored
+     * the best epoch's weights (DONE). After FAILED and CANCELLED: 0 and NaN (the trainer's
+     * weights are no epoch's). */
+    int64_t best_epoch;
+    double best_cost, best_validation_cost;
+    bp_stop_reason stop;       /* DONE / FAILED: why; else BP_STOP_NONE */
 } bp_progress;
 
 typedef enum {
     BP_TRAIN_CONTINUE = 0, /* epoch done, more to go */
-    BP_TRAIN_DONE,         /* all epochs done or early stopping: best weights in place */
+    BP_TRAIN_DONE,         /* all epochs done, early stopping or converged: best weights in place */
     BP_TRAIN_CANCELLED,    /* *cancel became nonzero: state is mid-epoch, do not checkpoint */
-    BP_TRAIN_FAILED        /* err says why (e.g. "cost became NaN at epoch 12: ...") */
+    BP_TRAIN_FAILED        /* err says why (e.g. "diverged at epoch 12: cost became NaN ...") */
 } bp_train_status;
 
 typedef struct bp_trainer bp_trainer;
@@ -182,8 +227,8 @@ bp_train_status bp_trainer_epoch(bp_trainer *t, bp_progress *progress, const vol
 const double *bp_trainer_theta(const bp_trainer *t); /* borrowed: current weights */
 int64_t bp_trainer_epochs_done(const bp_trainer *t);
 /* Checkpoint: a self-describing byte image of EVERYTHING needed to resume bit-exactly
- * (weights, optimizer state, PRNG, epoch, best-so-far, early-stopping counters). Take it only
- * between epochs. size() gives the exact length for save(). */
+ * (weights, optimizer state, PRNG, epoch, best-so-far, early-stopping counters, the initial
+ * cost, the stop reason). Take it only between epochs. size() gives the exact length for save(). */
 size_t bp_trainer_checkpoint_size(const bp_trainer *t);
 int bp_trainer_checkpoint_save(const bp_trainer *t, void *buf, size_t size, bp_error *err);
 /* Restores into a trainer made with the same spec, config and data; -1 if it does not match. */

@@ -1,6 +1,6 @@
-/* net.c — the network half of core/bp.h: spec validation, the unrolled Θ layout, the PRNG,
- * weight initialisation, the forward pass, the cost J(Θ) with its backprop gradient, prediction
- * and gradient checking. (The training loop and optimizers are in core/train.c.)
+/* net.c — the network half of core/bp.h: the workspace, the forward pass, the cost J(Θ) with
+ * its backprop gradient, and prediction. (The spec, Θ layout, PRNG, initialisation and gradient
+ * checking are in core/model.c; the training loop is in core/train.c.)
  *
  * Shapes, for a chunk of n rows (n ≤ BP_CHUNK_ROWS) and layer l = 0 .. L-2 (s_l = sizes[l]):
  *   X chunk  A_0        n × s_0            read in place, never copied
@@ -14,12 +14,11 @@
  *                                          that writes δ_l over A_l
  * Elementwise work is one pass per matrix; per-activation branches sit outside the loops.
  */
-#include "core/bp.h"
+#include "core/core_int.h"
 #include "core/vmath.h"
 
 #include <cblas.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,154 +39,6 @@ struct bp_work {
     double *arena;                  /* owns every buffer above */
     size_t bytes;
 };
-
-/* Writes a formatted message into err (which may be NULL). */
-static void set_err(bp_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_err(bp_error *err, const char *fmt, ...)
-{
-    if (!err)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-    va_end(ap);
-}
-
-/* ---- spec ---- */
-
-int bp_spec_validate(const bp_spec *spec, bp_error *err)
-{
-    if (!spec) {
-        set_err(err, "network: missing");
-        return -1;
-    }
-    if (spec->n_layers < 2 || spec->n_layers > BP_MAX_LAYERS) {
-        set_err(err, "layers: need 2..%d entries", BP_MAX_LAYERS);
-        return -1;
-    }
-    for (int i = 0; i < spec->n_layers; i++) {
-        if (spec->sizes[i] < 1 || spec->sizes[i] > BP_MAX_UNITS) {
-            set_err(err, "layers[%d]: must be an integer in 1..%d", i, BP_MAX_UNITS);
-            return -1;
-        }
-    }
-    if ((int)spec->hidden < (int)BP_ACT_SIGMOID || (int)spec->hidden > (int)BP_ACT_RELU) {
-        set_err(err, "activation: must be one of sigmoid, tanh, relu");
-        return -1;
-    }
-    if ((int)spec->output < (int)BP_OUT_SIGMOID || (int)spec->output > (int)BP_OUT_LINEAR) {
-        set_err(err, "output: must be one of sigmoid, softmax, linear");
-        return -1;
-    }
-    /* At most 63 terms each ≤ 65536 · 65537 < 2^33: the int64 sum cannot overflow. */
-    int64_t n = bp_param_count(spec);
-    if (n > BP_MAX_PARAMS) {
-        set_err(err, "layers: %lld parameters exceed the limit of %lld", (long long)n,
-                (long long)BP_MAX_PARAMS);
-        return -1;
-    }
-    return 0;
-}
-
-int64_t bp_layer_offset(const bp_spec *spec, int l)
-{
-    int64_t off = 0;
-    for (int k = 0; k < l && k < spec->n_layers - 1; k++)
-        off += (int64_t)spec->sizes[k + 1] * ((int64_t)spec->sizes[k] + 1);
-    return off;
-}
-
-int64_t bp_param_count(const bp_spec *spec)
-{
-    return bp_layer_offset(spec, spec->n_layers - 1);
-}
-
-const char *bp_act_name(bp_act a)
-{
-    switch (a) {
-    case BP_ACT_SIGMOID: return "sigmoid";
-    case BP_ACT_TANH: return "tanh";
-    case BP_ACT_RELU: return "relu";
-    }
-    return "unknown";
-}
-
-const char *bp_out_name(bp_out o)
-{
-    switch (o) {
-    case BP_OUT_SIGMOID: return "sigmoid";
-    case BP_OUT_SOFTMAX: return "softmax";
-    case BP_OUT_LINEAR: return "linear";
-    }
-    return "unknown";
-}
-
-/* ---- PRNG: xoshiro256** (Blackman & Vigna), state expanded from the seed by splitmix64 ---- */
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-void bp_rng_seed(bp_rng *rng, uint64_t seed)
-{
-    uint64_t x = seed;
-    for (int i = 0; i < 4; i++)
-        rng->s[i] = splitmix64(&x);
-}
-
-static inline uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-uint64_t bp_rng_next(bp_rng *rng)
-{
-    uint64_t *s = rng->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
-double bp_rng_uniform(bp_rng *rng)
-{
-    return (double)(bp_rng_next(rng) >> 11) * 0x1.0p-53;
-}
-
-void bp_init_weights(double *theta, const bp_spec *spec, double epsilon, bp_rng *rng)
-{
-    double *p = theta;
-    for (int l = 0; l + 1 < spec->n_layers; l++) {
-        int64_t n = (int64_t)spec->sizes[l + 1] * ((int64_t)spec->sizes[l] + 1);
-        double eps = epsilon > 0.0
-                         ? epsilon
-                         : sqrt(6.0) / sqrt((double)spec->sizes[l] + (double)spec->sizes[l + 1]);
-        for (int64_t i = 0; i < n; i++)
-            p[i] = (2.0 * bp_rng_uniform(rng) - 1.0) * eps;
-        p += n;
-    }
-}
-
-int bp_check_finite(const double *v, int64_t n, int64_t *bad_index)
-{
-    for (int64_t i = 0; i < n; i++) {
-        if (!isfinite(v[i])) {
-            if (bad_index)
-                *bad_index = i;
-            return -1;
-        }
-    }
-    return 0;
-}
 
 /* ---- workspace ---- */
 
@@ -223,7 +74,7 @@ bp_work *bp_work_new(const bp_spec *spec, int64_t max_rows, bp_error *err)
     if (bp_spec_validate(spec, err) != 0)
         return NULL;
     if (max_rows < 1) {
-        set_err(err, "rows: must be at least 1");
+        bpi_set_err(err, "rows: must be at least 1");
         return NULL;
     }
     int L = spec->n_layers;
@@ -245,13 +96,13 @@ bp_work *bp_work_new(const bp_spec *spec, int64_t max_rows, bp_error *err)
 
     bp_work *w = calloc(1, sizeof *w);
     if (!w) {
-        set_err(err, "workspace: out of memory");
+        bpi_set_err(err, "workspace: out of memory");
         return NULL;
     }
     w->arena = aligned_alloc(64, bytes);
     if (!w->arena) {
-        set_err(err, "workspace: cannot allocate %zu bytes for %lld rows", bytes,
-                (long long)rows);
+        bpi_set_err(err, "workspace: cannot allocate %zu bytes for %lld rows", bytes,
+                    (long long)rows);
         free(w);
         return NULL;
     }
@@ -531,6 +382,24 @@ static void softmax_shift_exp(double *E, double *Z, int64_t n, int K)
     exp_array(E, Z, n * K);
 }
 
+/* Σ_k e[k] over one row of K, in order (every softmax pass sums the same way). */
+static double row_sum(const double *e, int K)
+{
+    double sum = 0.0;
+    for (int k = 0; k < K; k++)
+        sum += e[k];
+    return sum;
+}
+
+/* One row's softmax δ from e = e^{z − max} and sum = Σe: z := e·(inv_m/sum) − y·inv_m. */
+static void softmax_row_delta(double *z, const double *e, const double *y, int K, double sum,
+                              double inv_m)
+{
+    double inv = inv_m / sum;
+    for (int k = 0; k < K; k++)
+        z[k] = e[k] * inv - y[k] * inv_m;
+}
+
 /* Turns the output layer's z (n × K, in place) into a = g_out(z). E: n × K scratch. */
 static void output_activate(double *Z, double *E, int64_t n, int K, bp_out out)
 {
@@ -543,10 +412,7 @@ static void output_activate(double *Z, double *E, int64_t n, int K, bp_out out)
         for (int64_t i = 0; i < n; i++) {
             double *z = Z + i * K;
             const double *e = E + i * K;
-            double sum = 0.0;
-            for (int k = 0; k < K; k++)
-                sum += e[k];
-            double inv = 1.0 / sum;
+            double inv = 1.0 / row_sum(e, K);
             for (int k = 0; k < K; k++)
                 z[k] = e[k] * inv;
         }
@@ -554,6 +420,15 @@ static void output_activate(double *Z, double *E, int64_t n, int K, bp_out out)
     case BP_OUT_LINEAR:
         break;
     }
+}
+
+/* colsum[k] = Σ_i δ_L[i, k] over the n × K deltas in Z. */
+static void delta_colsum(double *colsum, const double *Z, int64_t n, int K)
+{
+    memset(colsum, 0, sizeof(double) * (size_t)K);
+    for (int64_t i = 0; i < n; i++)
+        for (int k = 0; k < K; k++)
+            colsum[k] += Z[i * K + k];
 }
 
 /* The output layer of one chunk, by mode (OUT_* flags; at least one of COST and DELTA; ACT
@@ -584,18 +459,14 @@ static double output_cost(double *Z, double *colsum, double *E, const double *Y,
         for (int64_t i = 0; i < n; i++) {
             double *z = Z + i * K;
             const double *e = E + i * K, *y = Y + i * K;
-            double sum = 0.0;
-            for (int k = 0; k < K; k++)
-                sum += e[k];
+            double sum = row_sum(e, K);
             if (want_cost) {
                 double lse = log(sum);
                 for (int k = 0; k < K; k++)
                     cost -= y[k] * (z[k] - lse); /* −y log softmax(z) */
             }
             if (want_delta) {
-                double inv = inv_m / sum;
-                for (int k = 0; k < K; k++)
-                    z[k] = e[k] * inv - y[k] * inv_m;
+                softmax_row_delta(z, e, y, K, sum, inv_m);
             } else if (mode & OUT_ACT) {
                 double inv = 1.0 / sum;
                 for (int k = 0; k < K; k++)
@@ -613,13 +484,25 @@ static double output_cost(double *Z, double *colsum, double *E, const double *Y,
         }
         break;
     }
-    if (want_delta) {
-        memset(colsum, 0, sizeof(double) * (size_t)K);
-        for (int64_t i = 0; i < n; i++)
-            for (int k = 0; k < K; k++)
-                colsum[k] += Z[i * K + k];
-    }
+    if (want_delta)
+        delta_colsum(colsum, Z, n, K);
     return cost;
+}
+
+/* OUT_DELTA after OUT_COST | OUT_ACT left a = g_out(z) in Z (and e^{z − max} in E for
+ * softmax): Z := δ_L and colsum, bit for bit what output_cost's OUT_DELTA gives from z (the
+ * same operations on the same values: a − y, and softmax_row_delta). */
+static void output_delta_from_act(double *Z, double *colsum, const double *E, const double *Y,
+                                  int64_t n, int K, bp_out out, double inv_m)
+{
+    if (out == BP_OUT_SOFTMAX) {
+        for (int64_t i = 0; i < n; i++)
+            softmax_row_delta(Z + i * K, E + i * K, Y + i * K, K, row_sum(E + i * K, K), inv_m);
+    } else {
+        for (int64_t i = 0; i < n * K; i++)
+            Z[i] = (Z[i] - Y[i]) * inv_m;
+    }
+    delta_colsum(colsum, Z, n, K);
 }
 
 /* δ_l = S .* g′(A) written over A (n × s), colsum[j] = Σ_i δ_l[i, j], in one pass.
@@ -735,9 +618,10 @@ static int32_t row_label(const double *a, int K)
     return best;
 }
 
-/* The one pass behind bp_cost_grad, bp_grad and bp_cost_eval: per chunk, forward, the output
- * layer by mode (OUT_COST, OUT_DELTA with backward into dtheta, OUT_ACT with labels counted
- * into *correct), then the regularization. Returns J (mode & OUT_COST) or 0. The cost's
+/* The one pass behind bp_cost_grad, bp_grad, bp_cost_eval and bp_cost_grad_eval: per chunk,
+ * forward, the output layer by mode (OUT_COST, OUT_DELTA with backward into dtheta, OUT_ACT
+ * with labels counted into *correct; ACT and DELTA together: labels, then δ), then the
+ * regularization. Returns J (mode & OUT_COST) or 0. The cost's
  * arithmetic does not depend on the other flags, so all three give the same bits for J. */
 static double cost_pass(double *dtheta, int64_t *correct, bp_work *w, const double *X,
                         const double *Y, const int32_t *labels, const double *theta, int64_t m,
@@ -755,13 +639,18 @@ static double cost_pass(double *dtheta, int64_t *correct, bp_work *w, const doub
         const double *Xc = X + r0 * n_in;
         double *Aout = w->act[L - 1];
         forward(w, Xc, theta, n);
-        data += output_cost(Aout, w->colsum, w->outbuf, Y + r0 * K, n, K, sp->output, mode,
+        /* With both, the activations come first (labels counted), then δ from them. */
+        int first = (mode & OUT_ACT) ? mode & ~OUT_DELTA : mode;
+        data += output_cost(Aout, w->colsum, w->outbuf, Y + r0 * K, n, K, sp->output, first,
                             inv_m);
-        if (mode & OUT_DELTA)
-            backward(dtheta, w, Xc, theta, n);
         if (mode & OUT_ACT)
             for (int64_t i = 0; i < n; i++)
                 right += row_label(Aout + i * K, K) == labels[r0 + i];
+        if ((mode & OUT_ACT) && (mode & OUT_DELTA))
+            output_delta_from_act(Aout, w->colsum, w->outbuf, Y + r0 * K, n, K, sp->output,
+                                  inv_m);
+        if (mode & OUT_DELTA)
+            backward(dtheta, w, Xc, theta, n);
     }
     if (correct)
         *correct = right;
@@ -794,12 +683,19 @@ double bp_cost_eval(int64_t *correct, bp_work *w, const double *X, const double 
                     const int32_t *labels, const double *theta, int64_t m, double lambda,
                     int64_t m_reg)
 {
+    return bp_cost_grad_eval(NULL, correct, w, X, Y, labels, theta, m, lambda, m_reg);
+}
+
+double bp_cost_grad_eval(double *dtheta, int64_t *correct, bp_work *w, const double *X,
+                         const double *Y, const int32_t *labels, const double *theta, int64_t m,
+                         double lambda, int64_t m_reg)
+{
     if (correct)
         *correct = 0;
     if (m <= 0)
         return NAN;
-    return cost_pass(NULL, correct, w, X, Y, labels, theta, m, lambda, m_reg,
-                     labels ? OUT_COST | OUT_ACT : OUT_COST);
+    int mode = OUT_COST | (dtheta ? OUT_DELTA : 0) | (labels ? OUT_ACT : 0);
+    return cost_pass(dtheta, correct, w, X, Y, labels, theta, m, lambda, m_reg, mode);
 }
 
 /* ---- prediction ---- */
@@ -841,62 +737,7 @@ double bp_accuracy(bp_work *w, const double *X, const int32_t *labels, const dou
     return (double)right / (double)m;
 }
 
-/* ---- gradient checking ---- */
-
-int bp_gradcheck(bp_gradcheck_result *res, double *analytic, double *numerical, bp_work *w,
-                 const double *X, const double *Y, const double *theta, int64_t m,
-                 double lambda, double epsilon, bp_error *err)
+const bp_spec *bpi_work_spec(const bp_work *w)
 {
-    int rc = -1;
-    double *tp = NULL;
-    int64_t P = bp_param_count(&w->spec);
-    if (!(epsilon > 0.0) || !isfinite(epsilon)) {
-        set_err(err, "epsilon: must be a positive number");
-        goto cleanup;
-    }
-    if (m < 1) {
-        set_err(err, "X: need at least one row");
-        goto cleanup;
-    }
-    tp = malloc(sizeof(double) * (size_t)P);
-    if (!tp) {
-        set_err(err, "gradient check: out of memory");
-        goto cleanup;
-    }
-    memcpy(tp, theta, sizeof(double) * (size_t)P);
-    memset(analytic, 0, sizeof(double) * (size_t)P);
-    bp_cost_grad(analytic, w, X, Y, theta, m, lambda, m);
-    for (int64_t i = 0; i < P; i++) {
-        double t = tp[i];
-        tp[i] = t + epsilon;
-        double jp = bp_cost_grad(NULL, w, X, Y, tp, m, lambda, m);
-        tp[i] = t - epsilon;
-        double jm = bp_cost_grad(NULL, w, X, Y, tp, m, lambda, m);
-        tp[i] = t;
-        numerical[i] = (jp - jm) / (2.0 * epsilon);
-    }
-    double diff2 = 0.0, sum2 = 0.0, maxabs = 0.0;
-    int64_t worst = 0;
-    for (int64_t i = 0; i < P; i++) {
-        double d = numerical[i] - analytic[i], s = numerical[i] + analytic[i];
-        diff2 += d * d;
-        sum2 += s * s;
-        if (fabs(d) > maxabs) {
-            maxabs = fabs(d);
-            worst = i;
-        }
-    }
-    /* both zero → 0; num = −grad ≠ 0 → +∞ (as far apart as gradients can be) */
-    res->relative_difference = sum2 > 0.0 ? sqrt(diff2) / sqrt(sum2)
-                                          : (diff2 > 0.0 ? INFINITY : 0.0);
-    res->max_abs_difference = maxabs;
-    res->worst_index = worst;
-    if (!isfinite(diff2) || !isfinite(sum2)) {
-        set_err(err, "gradient check: cost or gradient is not finite at these weights");
-        goto cleanup;
-    }
-    rc = 0;
-cleanup:
-    free(tp);
-    return rc;
+    return &w->spec;
 }

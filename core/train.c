@@ -1,33 +1,30 @@
-/* train.c — the training loop of backpropd's core: configuration, the five optimizers
- * (gd, sgd, momentum, adam, lbfgs), validation split and early stopping, and bit-exact
- * checkpoints.
+/* train.c — the trainer's life cycle (bp.h): configuration and its ranges, the validation
+ * split, bp_trainer_new / _free, and bp_trainer_epoch as three named steps: step (the
+ * optimizer's updates over the training rows, optim.c), stop (divergence, early stopping,
+ * convergence, the last epoch) and report (progress). The checkpoint image is checkpoint.c.
  *
- * Every optimizer descends the same J(Θ): a step on a batch uses the batch-average data term
- * plus (λ/m_train)·Θ, i.e. bp_cost_grad(..., lambda, m_train), so λ means the same at any batch
- * size. Everything a trainer needs is allocated in bp_trainer_new; an epoch allocates nothing.
- * Randomness comes from three streams derived from the seed (weights, validation split, per-epoch
- * shuffles), never from timing: same seed, spec and data give bit-identical weights, and a
- * checkpoint taken between epochs resumes to the very same bits.
+ * Everything a trainer needs is allocated in bp_trainer_new; an epoch allocates nothing.
+ * Randomness comes from three streams derived from the seed (weights, validation split,
+ * per-epoch shuffles), never from timing: same seed, spec and data give bit-identical weights,
+ * and a checkpoint taken between epochs resumes to the very same bits.
  *
- * Full-batch modes (gd, lbfgs, and sgd/momentum/adam when the batch covers the training set)
- * keep the gradient and cost at the current Θ: a step uses it, then J and ∇J are evaluated once
- * at the new Θ, which is both the epoch's reported cost and the next step's gradient.
- *
- * Epoch outcomes beyond the header's: lbfgs returns DONE early when no step along steepest
- * descent lowers J (a stationary point to machine precision). When early stopping restores the
- * best Θ, that epoch's progress still describes the epoch that ran (the cost history stays
- * true); later calls return DONE and report on the restored weights. After FAILED every call
- * fails again; after CANCELLED the trainer may go on, but cannot be checkpointed until a
- * checkpoint is loaded. Progress costs: J with λ/(2 m_train) on both training and validation
- * rows, so the two are comparable; samples/s counts the whole epoch call, evaluation included.
+ * Epoch outcomes beyond the header's: DONE early when a full-batch step can no longer move Θ
+ * (BP_STOP_CONVERGED). When early stopping restores the best Θ, that epoch's progress still
+ * describes the epoch that ran (the cost history stays true) and its best_* fields the restored
+ * one; later calls return DONE and report on the restored weights. After FAILED every call fails
+ * again; after CANCELLED the trainer may go on, but cannot be checkpointed until a checkpoint is
+ * loaded. Progress costs: J with λ/(2 m_train) on both training and validation rows, so the two
+ * are comparable; the training rows' accuracy comes from the pass that gives their cost (no
+ * pass of its own); samples/s counts the whole epoch call, evaluation included. J(Θ₀), the
+ * divergence reference, comes free with the first full-batch gradient; in mini-batch mode it
+ * costs one forward pass over the training rows at the first epoch's start.
  */
 #if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #endif
-#include "core/bp.h"
+#include "core/train_int.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,86 +35,10 @@
 #define STREAM_SPLIT 0x73706c6974ULL      /* "split" */
 #define STREAM_SHUFFLE 0x73687566666cULL  /* "shuffl" */
 
-#define LBFGS_C1 1e-4         /* Armijo sufficient-decrease constant */
-#define LBFGS_MIN_SY 1e-10    /* update pairs with sᵀy at or below this are skipped */
-#define LBFGS_TRIES 20        /* step halvings along the quasi-Newton direction */
-#define LBFGS_SD_TRIES 40     /* step halvings along steepest descent after a reset */
-#define LBFGS_MAX_BYTES (4LL << 30) /* s and y history cap */
-
-#define CKPT_MAGIC "BPCK"
-#define CKPT_VERSION 1u
-
-struct bp_trainer {
-    bp_spec spec;
-    bp_train_config cfg;
-    int64_t P;                  /* bp_param_count */
-    int64_t n_in, n_out;
-    int64_t m_all;              /* rows in the borrowed dataset */
-
-    /* Training and validation rows: borrowed from the dataset when there is no split, else
-     * trainer-owned contiguous copies (own_*). */
-    const double *Xtr, *Ytr;    /* m_train × n_in, m_train × n_out */
-    const int32_t *Ltr;         /* m_train or NULL */
-    int64_t m_train;
-    const double *Xva, *Yva;    /* m_val × n_in, m_val × n_out */
-    const int32_t *Lva;         /* m_val or NULL */
-    int64_t m_val;
-    double *own_X, *own_Y;      /* (m_train + m_val) rows: training rows first */
-    int32_t *own_L;
-
-    int64_t batch;              /* rows per step; == m_train in full-batch mode */
-    int full_batch;
-    bp_work *work;              /* sized for a step */
-    bp_work *eval_work;         /* sized for the end-of-epoch passes, or NULL: use work */
-
-    double *theta;              /* P */
-    double *grad;               /* P: gradient at theta (full batch) or of the last batch */
-    double *best_theta;         /* P when early stopping is on */
-    double *vel;                /* P: momentum velocity, adam first moment */
-    double *sq;                 /* P: adam second moment */
-    double *lb_s, *lb_y;        /* lbfgs_memory × P */
-    double *lb_rho, *lb_alpha;  /* lbfgs_memory */
-    double *lb_dir, *lb_theta, *lb_grad; /* P each: direction, trial point, its gradient */
-
-    int64_t *perm;              /* m_train: this epoch's row order (mini-batch mode) */
-    double *Xb, *Yb;            /* batch × n_in, batch × n_out: gathered mini-batch */
-
-    /* Resumable state (all of it goes into the checkpoint). */
-    bp_rng rng;                 /* shuffle stream */
-    int64_t epoch;              /* epochs completed */
-    int finished;               /* DONE or FAILED returned: further epochs do nothing */
-    int failed;                 /* FAILED returned: further epochs fail again */
-    int have_grad;              /* full batch: grad/cost hold ∇J and J at theta */
-    double cost;                /* J at theta (full batch) */
-    int64_t adam_t;
-    int64_t lb_pos, lb_count;   /* next slot, filled slots (always slots 0..count-1) */
-    double best_cost;           /* best validation cost so far (+inf before the first) */
-    int64_t since_best;         /* epochs without improvement */
-
-    int dirty;                  /* cancelled mid-epoch: no checkpoint until reloaded */
-};
-
-static void set_err(bp_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_err(bp_error *err, const char *fmt, ...)
-{
-    if (!err)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-    va_end(ap);
-}
-
 const char *bp_optimizer_name(bp_optimizer o)
 {
-    switch (o) {
-    case BP_OPT_GD: return "gd";
-    case BP_OPT_SGD: return "sgd";
-    case BP_OPT_MOMENTUM: return "momentum";
-    case BP_OPT_ADAM: return "adam";
-    case BP_OPT_LBFGS: return "lbfgs";
-    }
-    return "unknown";
+    static const char *const names[] = {"gd", "sgd", "momentum", "adam", "lbfgs"};
+    return (unsigned)o < sizeof names / sizeof *names ? names[o] : "unknown";
 }
 
 void bp_train_config_default(bp_train_config *c)
@@ -139,75 +60,80 @@ void bp_train_config_default(bp_train_config *c)
     c->lbfgs_memory = 10;
 }
 
+/* Ranges of the config's fields. Messages name each field as the JSON request does
+ * (adam_eps is "adam_epsilon"); callers put their own path in front ("training."). */
 int bp_train_config_validate(const bp_train_config *c, bp_error *err)
 {
-    if ((int)c->optimizer < (int)BP_OPT_GD || (int)c->optimizer > (int)BP_OPT_LBFGS) {
-        set_err(err, "training.optimizer: must be one of gd, sgd, momentum, adam, lbfgs");
-        return -1;
-    }
-    if (!isfinite(c->learning_rate) || c->learning_rate <= 0) {
-        set_err(err, "training.learning_rate: must be a finite number > 0");
-        return -1;
-    }
-    if (!isfinite(c->lambda) || c->lambda < 0) {
-        set_err(err, "training.lambda: must be a finite number >= 0");
-        return -1;
-    }
-    if (c->epochs < 1 || c->epochs > 1000000) {
-        set_err(err, "training.epochs: must be an integer in 1..1000000");
-        return -1;
-    }
-    if (c->batch_size < 0 || c->batch_size > 1000000000) {
-        set_err(err, "training.batch_size: must be an integer in 0..1000000000 (0 = full batch)");
+    const char *bad = NULL;
+    if ((int)c->optimizer < (int)BP_OPT_GD || (int)c->optimizer > (int)BP_OPT_LBFGS)
+        bad = "optimizer: must be one of gd, sgd, momentum, adam, lbfgs";
+    else if (!isfinite(c->learning_rate) || c->learning_rate <= 0)
+        bad = "learning_rate: must be a finite number > 0";
+    else if (!isfinite(c->lambda) || c->lambda < 0)
+        bad = "lambda: must be a finite number >= 0";
+    else if (c->epochs < 1 || c->epochs > BP_MAX_EPOCHS)
+        bad = "epochs: must be an integer in 1..1000000";
+    else if (c->batch_size < 0 || c->batch_size > 1000000000)
+        bad = "batch_size: must be an integer in 0..1000000000 (0 = full batch)";
+    else if (!isfinite(c->validation_split) || c->validation_split < 0 ||
+             c->validation_split >= 1)
+        bad = "validation_split: must be in [0, 1)";
+    else if (c->early_stopping_patience < 0 || c->early_stopping_patience > BP_MAX_EPOCHS)
+        bad = "early_stopping_patience: must be an integer in 0..1000000";
+    else if (c->early_stopping_patience > 0 && !(c->validation_split > 0))
+        bad = "early_stopping_patience: needs validation_split > 0";
+    else if (!isfinite(c->init_epsilon) || c->init_epsilon < 0 || c->init_epsilon > 1e6)
+        bad = "init_epsilon: must be a number in (0, 1e6], or 0 or null (per-layer default)";
+    else if (!isfinite(c->momentum) || c->momentum < 0 || c->momentum >= 1)
+        bad = "momentum: must be in [0, 1)";
+    else if (!isfinite(c->beta1) || c->beta1 < 0 || c->beta1 >= 1)
+        bad = "beta1: must be in [0, 1)";
+    else if (!isfinite(c->beta2) || c->beta2 < 0 || c->beta2 >= 1)
+        bad = "beta2: must be in [0, 1)";
+    else if (!isfinite(c->adam_eps) || c->adam_eps <= 0)
+        bad = "adam_epsilon: must be a finite number > 0";
+    else if (c->lbfgs_memory < 1 || c->lbfgs_memory > BP_MAX_LBFGS_MEMORY)
+        bad = "lbfgs_memory: must be an integer in 1..100";
+    if (bad) {
+        bpi_set_err(err, "%s", bad);
         return -1;
     }
     if (c->batch_size > 0 && (c->optimizer == BP_OPT_GD || c->optimizer == BP_OPT_LBFGS)) {
-        set_err(err, "training.batch_size: %s is full-batch: use 0, or sgd, momentum or adam",
-                bp_optimizer_name(c->optimizer));
-        return -1;
-    }
-    if (!isfinite(c->validation_split) || c->validation_split < 0 || c->validation_split >= 1) {
-        set_err(err, "training.validation_split: must be in [0, 1)");
-        return -1;
-    }
-    if (c->early_stopping_patience < 0 || c->early_stopping_patience > 1000000) {
-        set_err(err, "training.early_stopping_patience: must be an integer in 0..1000000");
-        return -1;
-    }
-    if (c->early_stopping_patience > 0 && !(c->validation_split > 0)) {
-        set_err(err, "training.early_stopping_patience: needs validation_split > 0");
-        return -1;
-    }
-    if (!isfinite(c->init_epsilon) || c->init_epsilon > 1e6) {
-        set_err(err, "training.init_epsilon: must be a finite number <= 1e6 (or null)");
-        return -1;
-    }
-    if (!isfinite(c->momentum) || c->momentum < 0 || c->momentum >= 1) {
-        set_err(err, "training.momentum: must be in [0, 1)");
-        return -1;
-    }
-    if (!isfinite(c->beta1) || c->beta1 < 0 || c->beta1 >= 1) {
-        set_err(err, "training.beta1: must be in [0, 1)");
-        return -1;
-    }
-    if (!isfinite(c->beta2) || c->beta2 < 0 || c->beta2 >= 1) {
-        set_err(err, "training.beta2: must be in [0, 1)");
-        return -1;
-    }
-    if (!isfinite(c->adam_eps) || c->adam_eps <= 0) {
-        set_err(err, "training.adam_eps: must be a finite number > 0");
-        return -1;
-    }
-    if (c->lbfgs_memory < 1 || c->lbfgs_memory > 100) {
-        set_err(err, "training.lbfgs_memory: must be an integer in 1..100");
+        bpi_set_err(err, "batch_size: %s is full-batch: use 0, or sgd, momentum or adam",
+                    bp_optimizer_name(c->optimizer));
         return -1;
     }
     return 0;
 }
 
+int bp_split_sizes(int64_t m, double split, int64_t *n_train, int64_t *n_val, bp_error *err)
+{
+    int64_t v = (int64_t)floor(split * (double)m);
+    *n_val = v;
+    *n_train = m - v;
+    if (split > 0 && v < 1) {
+        bpi_set_err(err, "validation_split: %g of %lld rows leaves no validation rows", split,
+                    (long long)m);
+        return -1;
+    }
+    if (m - v < 1) {
+        bpi_set_err(err, "validation_split: %g of %lld rows leaves no training rows", split,
+                    (long long)m);
+        return -1;
+    }
+    return 0;
+}
+
+const char *bp_stop_reason_name(bp_stop_reason r)
+{
+    static const char *const names[] = {NULL, "completed", "early_stopping", "converged",
+                                        "diverged"};
+    return (unsigned)r < sizeof names / sizeof *names ? names[r] : NULL;
+}
+
 /* ---- allocation helpers: counts checked in 64-bit before multiplying ---- */
 
-static void *alloc_array(int64_t count, size_t elem)
+void *bpt_alloc(int64_t count, size_t elem)
 {
     if (count <= 0)
         count = 1;
@@ -216,7 +142,7 @@ static void *alloc_array(int64_t count, size_t elem)
     return malloc((size_t)count * elem);
 }
 
-static void *zalloc_array(int64_t count, size_t elem)
+void *bpt_zalloc(int64_t count, size_t elem)
 {
     if (count <= 0)
         count = 1;
@@ -277,15 +203,7 @@ void bp_trainer_free(bp_trainer *t)
     free(t->theta);
     free(t->grad);
     free(t->best_theta);
-    free(t->vel);
-    free(t->sq);
-    free(t->lb_s);
-    free(t->lb_y);
-    free(t->lb_rho);
-    free(t->lb_alpha);
-    free(t->lb_dir);
-    free(t->lb_theta);
-    free(t->lb_grad);
+    bpt_optim_free(t);
     free(t->perm);
     free(t->Xb);
     free(t->Yb);
@@ -298,7 +216,7 @@ static int split_rows(bp_trainer *t, const bp_data *d, bp_error *err)
 {
     int rc = -1;
     int64_t m = d->m;
-    int64_t *perm = alloc_array(m, sizeof *perm);
+    int64_t *perm = bpt_alloc(m, sizeof *perm);
     if (!perm)
         goto oom;
     bp_rng srng;
@@ -308,7 +226,7 @@ static int split_rows(bp_trainer *t, const bp_data *d, bp_error *err)
      * order (a mark per row, not a sort): the gathers read memory forwards. */
     int64_t *val = perm, *tr = perm + t->m_val;
     {
-        unsigned char *is_val = zalloc_array(m, 1);
+        unsigned char *is_val = bpt_zalloc(m, 1);
         if (!is_val)
             goto oom;
         for (int64_t i = 0; i < t->m_val; i++)
@@ -322,8 +240,8 @@ static int split_rows(bp_trainer *t, const bp_data *d, bp_error *err)
         }
         free(is_val);
     }
-    t->own_X = alloc_array(m * t->n_in, sizeof(double));
-    t->own_Y = alloc_array(m * t->n_out, sizeof(double));
+    t->own_X = bpt_alloc(m * t->n_in, sizeof(double));
+    t->own_Y = bpt_alloc(m * t->n_out, sizeof(double));
     if (!t->own_X || !t->own_Y)
         goto oom;
     gather_rows(t->own_X, d->X, tr, t->m_train, t->n_in);
@@ -335,7 +253,7 @@ static int split_rows(bp_trainer *t, const bp_data *d, bp_error *err)
     t->Xva = t->own_X + t->m_train * t->n_in;
     t->Yva = t->own_Y + t->m_train * t->n_out;
     if (d->labels) {
-        t->own_L = alloc_array(m, sizeof(int32_t));
+        t->own_L = bpt_alloc(m, sizeof(int32_t));
         if (!t->own_L)
             goto oom;
         for (int64_t i = 0; i < t->m_train; i++)
@@ -348,8 +266,8 @@ static int split_rows(bp_trainer *t, const bp_data *d, bp_error *err)
     rc = 0;
     goto cleanup;
 oom:
-    set_err(err, "out of memory splitting %lld rows into training and validation sets",
-            (long long)m);
+    bpi_set_err(err, "out of memory splitting %lld rows into training and validation sets",
+                (long long)m);
 cleanup:
     free(perm);
     return rc;
@@ -359,32 +277,32 @@ static int check_data(const bp_spec *spec, const bp_data *d, bp_error *err)
 {
     int L = spec->n_layers;
     if (!d || !d->X || !d->Y || d->m < 1) {
-        set_err(err, "dataset: has no rows");
+        bpi_set_err(err, "dataset: has no rows");
         return -1;
     }
     if (d->n_in != spec->sizes[0]) {
-        set_err(err, "dataset: has %lld features but layers[0] is %d", (long long)d->n_in,
-                spec->sizes[0]);
+        bpi_set_err(err, "dataset: has %lld features but layers[0] is %d", (long long)d->n_in,
+                    spec->sizes[0]);
         return -1;
     }
     if (d->n_out != spec->sizes[L - 1]) {
-        set_err(err, "dataset: has %lld outputs but layers[%d] is %d", (long long)d->n_out, L - 1,
-                spec->sizes[L - 1]);
+        bpi_set_err(err, "dataset: has %lld outputs but layers[%d] is %d", (long long)d->n_out,
+                    L - 1, spec->sizes[L - 1]);
         return -1;
     }
     if (d->m > INT64_MAX / 65536) {
-        set_err(err, "dataset: too many rows (%lld)", (long long)d->m);
+        bpi_set_err(err, "dataset: too many rows (%lld)", (long long)d->m);
         return -1;
     }
     int64_t bad;
     if (bp_check_finite(d->X, d->m * d->n_in, &bad) != 0) {
-        set_err(err, "X[%lld][%lld]: must be a finite number", (long long)(bad / d->n_in),
-                (long long)(bad % d->n_in));
+        bpi_set_err(err, "X[%lld][%lld]: must be a finite number", (long long)(bad / d->n_in),
+                    (long long)(bad % d->n_in));
         return -1;
     }
     if (bp_check_finite(d->Y, d->m * d->n_out, &bad) != 0) {
-        set_err(err, "Y[%lld][%lld]: must be a finite number", (long long)(bad / d->n_out),
-                (long long)(bad % d->n_out));
+        bpi_set_err(err, "Y[%lld][%lld]: must be a finite number", (long long)(bad / d->n_out),
+                    (long long)(bad % d->n_out));
         return -1;
     }
     return 0;
@@ -410,17 +328,8 @@ bp_trainer *bp_trainer_new(const bp_spec *spec, const bp_train_config *cfg, cons
     int64_t P = t->P;
 
     /* Rows: the split's sizes, then the rows themselves. */
-    t->m_val = (int64_t)floor(cfg->validation_split * (double)data->m);
-    t->m_train = data->m - t->m_val;
-    if (cfg->validation_split > 0 && t->m_val < 1) {
-        set_err(err, "training.validation_split: %g of %lld rows leaves no validation rows",
-                cfg->validation_split, (long long)data->m);
+    if (bp_split_sizes(data->m, cfg->validation_split, &t->m_train, &t->m_val, err) != 0)
         goto fail;
-    }
-    if (t->m_train < 1) {
-        set_err(err, "training.validation_split: leaves no training rows");
-        goto fail;
-    }
     if (t->m_val > 0) {
         if (split_rows(t, data, err) != 0)
             goto fail;
@@ -448,47 +357,21 @@ bp_trainer *bp_trainer_new(const bp_spec *spec, const bp_train_config *cfg, cons
             goto fail;
     }
 
-    t->theta = alloc_array(P, sizeof(double));
-    t->grad = zalloc_array(P, sizeof(double));
+    t->theta = bpt_alloc(P, sizeof(double));
+    t->grad = bpt_zalloc(P, sizeof(double));
     if (!t->theta || !t->grad)
         goto oom;
     if (cfg->early_stopping_patience > 0) {
-        t->best_theta = alloc_array(P, sizeof(double));
+        t->best_theta = bpt_alloc(P, sizeof(double));
         if (!t->best_theta)
             goto oom;
     }
-    if (opt == BP_OPT_MOMENTUM || opt == BP_OPT_ADAM) {
-        t->vel = zalloc_array(P, sizeof(double));
-        if (!t->vel)
-            goto oom;
-    }
-    if (opt == BP_OPT_ADAM) {
-        t->sq = zalloc_array(P, sizeof(double));
-        if (!t->sq)
-            goto oom;
-    }
-    if (opt == BP_OPT_LBFGS) {
-        int64_t M = cfg->lbfgs_memory;
-        if (P > LBFGS_MAX_BYTES / (2 * M * (int64_t)sizeof(double))) {
-            set_err(err, "training.lbfgs_memory: %lld pairs of %lld parameters need more than "
-                    "4 GiB; lower it or use adam", (long long)M, (long long)P);
-            goto fail;
-        }
-        t->lb_s = zalloc_array(M * P, sizeof(double));
-        t->lb_y = zalloc_array(M * P, sizeof(double));
-        t->lb_rho = zalloc_array(M, sizeof(double));
-        t->lb_alpha = zalloc_array(M, sizeof(double));
-        t->lb_dir = zalloc_array(P, sizeof(double));
-        t->lb_theta = zalloc_array(P, sizeof(double));
-        t->lb_grad = zalloc_array(P, sizeof(double));
-        if (!t->lb_s || !t->lb_y || !t->lb_rho || !t->lb_alpha || !t->lb_dir || !t->lb_theta ||
-            !t->lb_grad)
-            goto oom;
-    }
+    if (bpt_optim_alloc(t, err) != 0)
+        goto fail;
     if (!t->full_batch) {
-        t->perm = alloc_array(t->m_train, sizeof(int64_t));
-        t->Xb = alloc_array(t->batch * t->n_in, sizeof(double));
-        t->Yb = alloc_array(t->batch * t->n_out, sizeof(double));
+        t->perm = bpt_alloc(t->m_train, sizeof(int64_t));
+        t->Xb = bpt_alloc(t->batch * t->n_in, sizeof(double));
+        t->Yb = bpt_alloc(t->batch * t->n_out, sizeof(double));
         if (!t->perm || !t->Xb || !t->Yb)
             goto oom;
     }
@@ -497,7 +380,7 @@ bp_trainer *bp_trainer_new(const bp_spec *spec, const bp_train_config *cfg, cons
     if (theta0) {
         int64_t bad;
         if (bp_check_finite(theta0, P, &bad) != 0) {
-            set_err(err, "theta: parameter %lld is not a finite number", (long long)bad);
+            bpi_set_err(err, "theta: parameter %lld is not a finite number", (long long)bad);
             goto fail;
         }
         memcpy(t->theta, theta0, (size_t)P * sizeof(double));
@@ -508,11 +391,13 @@ bp_trainer *bp_trainer_new(const bp_spec *spec, const bp_train_config *cfg, cons
     }
     bp_rng_seed(&t->rng, cfg->seed ^ STREAM_SHUFFLE);
     t->best_cost = INFINITY;
+    t->init_cost = NAN;
+    t->best_train_cost = NAN;
     return t;
 
 oom:
-    set_err(err, "out of memory allocating the trainer (%lld parameters)",
-            (long long)(t ? t->P : 0));
+    bpi_set_err(err, "out of memory allocating the trainer (%lld parameters)",
+                (long long)(t ? t->P : 0));
 fail:
     bp_trainer_free(t);
     return NULL;
@@ -528,644 +413,199 @@ int64_t bp_trainer_epochs_done(const bp_trainer *t)
     return t->epoch;
 }
 
-/* ---- optimizer steps: theta and state updated in place from the gradient g ----
- * Each step takes c = λ/m_train for a gradient that still lacks its regularization (mini-batch
- * steps: bp_grad with λ = 0), and uses g + c·θ on the non-bias weights, formed exactly as
- * bp_cost_grad would have added it (g + c·θ, one rounding), inside the update's one pass; c = 0
- * for a gradient that already has it (full batch). Rows are walked layer by layer: the bias
- * element first (no c·θ term), then the s_l weights. */
-
-/* The per-element updates, g the complete gradient element. */
-#define UPD_GD(i, gi) (th[i] -= lr * (gi))
-#define UPD_MOMENTUM(i, gi)             \
-    do {                                \
-        v[i] = mu * v[i] - lr * (gi);   \
-        th[i] += v[i];                  \
-    } while (0)
-#define UPD_ADAM(i, gi)                                                 \
-    do {                                                                \
-        double g_ = (gi);                                               \
-        m1[i] = b1 * m1[i] + (1.0 - b1) * g_;                           \
-        m2[i] = b2 * m2[i] + (1.0 - b2) * g_ * g_;                      \
-        th[i] -= lr * (m1[i] * ic1) / (sqrt(m2[i] * ic2) + eps);        \
-    } while (0)
-
-/* Runs UPD over every parameter with the complete gradient g (+ c·θ off the bias column). */
-#define FOR_EACH_PARAM(UPD)                                                      \
-    do {                                                                         \
-        if (c == 0.0) {                                                          \
-            for (int64_t i = 0; i < t->P; i++)                                   \
-                UPD(i, g[i]);                                                    \
-            break;                                                               \
-        }                                                                        \
-        int64_t i0 = 0;                                                          \
-        for (int l = 0; l + 1 < t->spec.n_layers; l++) {                         \
-            int64_t s_in = t->spec.sizes[l], s_out = t->spec.sizes[l + 1];       \
-            for (int64_t j = 0; j < s_out; j++, i0 += s_in + 1) {                \
-                UPD(i0, g[i0]);                                                  \
-                for (int64_t i = i0 + 1; i < i0 + 1 + s_in; i++)                 \
-                    UPD(i, g[i] + c * th[i]);                                    \
-            }                                                                    \
-        }                                                                        \
-    } while (0)
-
-static void step_gd(bp_trainer *t, const double *g, double c)
-{
-    double lr = t->cfg.learning_rate;
-    double *th = t->theta;
-    FOR_EACH_PARAM(UPD_GD);
-}
-
-static void step_momentum(bp_trainer *t, const double *g, double c)
-{
-    double lr = t->cfg.learning_rate, mu = t->cfg.momentum;
-    double *th = t->theta, *v = t->vel;
-    FOR_EACH_PARAM(UPD_MOMENTUM);
-}
-
-static void step_adam(bp_trainer *t, const double *g, double c)
-{
-    double lr = t->cfg.learning_rate, b1 = t->cfg.beta1, b2 = t->cfg.beta2, eps = t->cfg.adam_eps;
-    double *th = t->theta, *m1 = t->vel, *m2 = t->sq;
-    t->adam_t++;
-    /* Bias corrections as reciprocals: one division and one sqrt an element. */
-    double ic1 = 1.0 / (1.0 - pow(b1, (double)t->adam_t));
-    double ic2 = 1.0 / (1.0 - pow(b2, (double)t->adam_t));
-    FOR_EACH_PARAM(UPD_ADAM);
-}
-
-/* One optimizer step from g (+ c·θ on the non-bias weights, see above). */
-static void apply_step(bp_trainer *t, const double *g, double c)
-{
-    switch (t->cfg.optimizer) {
-    case BP_OPT_MOMENTUM: step_momentum(t, g, c); break;
-    case BP_OPT_ADAM: step_adam(t, g, c); break;
-    default: step_gd(t, g, c); break;
-    }
-}
-
-/* grad ← ∇J(theta) on the training rows, returns J. */
-static double full_cost_grad(bp_trainer *t, double *grad, const double *theta)
-{
-    memset(grad, 0, (size_t)t->P * sizeof(double));
-    return bp_cost_grad(grad, t->work, t->Xtr, t->Ytr, theta, t->m_train, t->cfg.lambda,
-                        t->m_train);
-}
-
-static double dot(const double *a, const double *b, int64_t n)
-{
-    double s = 0;
-    for (int64_t i = 0; i < n; i++)
-        s += a[i] * b[i];
-    return s;
-}
-
-/* The flag is written by other threads (cancel, shutdown): read it atomically. */
-static int cancelled(const volatile int *cancel)
+int bpt_cancelled(const volatile int *cancel)
 {
     return cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED);
 }
 
-/* Backtracking Armijo search from theta along dir (dg = gᵀdir < 0), first step t0, checking
- * *cancel before every evaluation. On success lb_theta/lb_grad/returned cost hold the accepted
- * point and *ok = 1; no acceptable step: *ok = 0; cancelled: *ok = -1. */
-static double line_search(bp_trainer *t, double t0, double dg, int tries, int *ok,
-                          const volatile int *cancel)
+double bpt_full_eval(bp_trainer *t, double *grad, const double *theta, int64_t *correct)
 {
-    int64_t P = t->P;
-    double step = t0, f0 = t->cost;
-    *ok = 0;
-    for (int k = 0; k < tries; k++, step *= 0.5) {
-        if (cancelled(cancel)) {
-            *ok = -1;
-            return NAN;
-        }
-        for (int64_t i = 0; i < P; i++)
-            t->lb_theta[i] = t->theta[i] + step * t->lb_dir[i];
-        double f = full_cost_grad(t, t->lb_grad, t->lb_theta);
-        if (isfinite(f) && f <= f0 + LBFGS_C1 * step * dg &&
-            isfinite(dot(t->lb_grad, t->lb_grad, P))) {
-            *ok = 1;
-            return f;
-        }
-    }
-    return NAN;
+    memset(grad, 0, (size_t)t->P * sizeof(double));
+    return bp_cost_grad_eval(grad, correct, t->work, t->Xtr, t->Ytr, t->Ltr, theta, t->m_train,
+                             t->cfg.lambda, t->m_train);
 }
 
-/* One L-BFGS iteration (two-loop recursion, Armijo backtracking). Returns 1 if it moved,
- * 0 if no decrease was possible even along steepest descent (a stationary point), -1 if
- * cancelled (theta untouched). */
-static int lbfgs_iteration(bp_trainer *t, const volatile int *cancel)
+/* The workspace of the end-of-epoch passes. */
+static bp_work *eval_work(const bp_trainer *t)
 {
-    int64_t P = t->P, M = t->cfg.lbfgs_memory;
-    double *g = t->grad, *d = t->lb_dir, *alpha = t->lb_alpha;
-    double lr = t->cfg.learning_rate;
+    return t->eval_work ? t->eval_work : t->work;
+}
 
-    /* d = -H g by the two-loop recursion over the stored pairs, newest first. */
-    memcpy(d, g, (size_t)P * sizeof(double));
-    for (int64_t k = 0; k < t->lb_count; k++) {
-        int64_t j = ((t->lb_pos - 1 - k) % M + M) % M;
-        alpha[j] = t->lb_rho[j] * dot(t->lb_s + j * P, d, P);
-        const double *yj = t->lb_y + j * P;
-        for (int64_t i = 0; i < P; i++)
-            d[i] -= alpha[j] * yj[i];
-    }
-    double gnorm = sqrt(dot(g, g, P));
-    double t0 = lr;
-    if (t->lb_count > 0) {
-        int64_t j = ((t->lb_pos - 1) % M + M) % M;
-        const double *yj = t->lb_y + j * P;
-        double gamma = 1.0 / (t->lb_rho[j] * dot(yj, yj, P)); /* sᵀy / yᵀy */
-        for (int64_t i = 0; i < P; i++)
-            d[i] *= gamma;
-    } else if (gnorm > 1.0) {
-        t0 = lr / gnorm; /* first step: at most lr in length */
-    }
-    for (int64_t k = t->lb_count - 1; k >= 0; k--) {
-        int64_t j = ((t->lb_pos - 1 - k) % M + M) % M;
-        double beta = t->lb_rho[j] * dot(t->lb_y + j * P, d, P);
-        const double *sj = t->lb_s + j * P;
-        for (int64_t i = 0; i < P; i++)
-            d[i] += sj[i] * (alpha[j] - beta);
-    }
-    for (int64_t i = 0; i < P; i++)
-        d[i] = -d[i];
+/* J and the rows right on the training rows at theta, in one pass. */
+static double eval_train(bp_trainer *t, int64_t *correct)
+{
+    return bp_cost_eval(correct, eval_work(t), t->Xtr, t->Ytr, t->Ltr, t->theta, t->m_train,
+                        t->cfg.lambda, t->m_train);
+}
 
-    double dg = dot(g, d, P);
-    int ok = 0;
-    double f = NAN;
-    if (isfinite(dg) && dg < 0)
-        f = line_search(t, t0, dg, LBFGS_TRIES, &ok, cancel);
-    if (ok < 0)
-        return -1;
-    if (!ok) {
-        /* Reset the memory and fall back to steepest descent. */
-        t->lb_count = 0;
-        t->lb_pos = 0;
-        if (!(gnorm > 0) || !isfinite(gnorm))
-            return 0;
-        for (int64_t i = 0; i < P; i++)
-            d[i] = -g[i];
-        f = line_search(t, lr * fmin(1.0, 1.0 / gnorm), -gnorm * gnorm, LBFGS_SD_TRIES, &ok,
-                        cancel);
-        if (ok <= 0)
-            return ok;
-    }
+/* ---- an epoch: step, stop, report ---- */
 
-    /* s = θ_new − θ, y = g_new − g; keep the pair only when the curvature is positive. */
-    double *s = t->lb_s + t->lb_pos * P, *y = t->lb_y + t->lb_pos * P;
-    for (int64_t i = 0; i < P; i++) {
-        s[i] = t->lb_theta[i] - t->theta[i];
-        y[i] = t->lb_grad[i] - g[i];
+/* What the end of an epoch measured at theta. */
+typedef struct {
+    double cost, vcost;         /* J on training / held-out rows (vcost NaN without) */
+    int64_t correct, vcorrect;  /* rows predicted right there */
+} epoch_eval;
+
+/* The optimizer's updates over the training rows; afterwards t->cost and t->correct describe
+ * the new theta. 1 moved, 0 converged (theta unchanged), -1 cancelled. */
+static int epoch_step(bp_trainer *t, const volatile int *cancel)
+{
+    if (t->full_batch) {
+        if (bpt_cancelled(cancel))
+            return -1;
+        if (!t->have_grad) {
+            t->cost = bpt_full_eval(t, t->grad, t->theta, &t->correct);
+            t->have_grad = 1;
+        }
+        if (isnan(t->init_cost))
+            t->init_cost = t->cost; /* J(Θ₀) */
+        return bpt_optim_full_step(t, cancel);
     }
-    double sy = dot(s, y, P);
-    if (sy > LBFGS_MIN_SY) {
-        t->lb_rho[t->lb_pos] = 1.0 / sy;
-        t->lb_pos = (t->lb_pos + 1) % M;
-        if (t->lb_count < M)
-            t->lb_count++;
+    if (isnan(t->init_cost))
+        t->init_cost = bp_cost_eval(NULL, eval_work(t), t->Xtr, t->Ytr, NULL, t->theta,
+                                    t->m_train, t->cfg.lambda, t->m_train);
+    shuffle_identity(t->perm, t->m_train, &t->rng);
+    for (int64_t b0 = 0; b0 < t->m_train; b0 += t->batch) {
+        if (bpt_cancelled(cancel))
+            return -1;
+        int64_t nb = t->m_train - b0 < t->batch ? t->m_train - b0 : t->batch;
+        gather_rows(t->Xb, t->Xtr, t->perm + b0, nb, t->n_in);
+        gather_rows(t->Yb, t->Ytr, t->perm + b0, nb, t->n_out);
+        memset(t->grad, 0, (size_t)t->P * sizeof(double));
+        bp_grad(t->grad, t->work, t->Xb, t->Yb, t->theta, nb, 0.0, t->m_train);
+        bpt_optim_batch_step(t, t->grad, t->cfg.lambda / (double)t->m_train);
     }
-    memcpy(t->theta, t->lb_theta, (size_t)P * sizeof(double));
-    memcpy(g, t->lb_grad, (size_t)P * sizeof(double));
-    t->cost = f;
+    t->cost = eval_train(t, &t->correct);
     return 1;
+}
+
+/* The held-out rows at theta into ev (the training side is the step's). */
+static void eval_validation(bp_trainer *t, epoch_eval *ev)
+{
+    ev->vcost = NAN;
+    ev->vcorrect = 0;
+    if (t->m_val > 0)
+        ev->vcost = bp_cost_eval(&ev->vcorrect, eval_work(t), t->Xva, t->Yva, t->Lva, t->theta,
+                                 t->m_val, t->cfg.lambda, t->m_train);
+}
+
+/* Marks the run diverged (BP_STOP_DIVERGED) if `what`'s J is past the rule; 1 if it is. */
+static int diverged(bp_trainer *t, const char *what, double J, bp_error *err)
+{
+    double limit = BP_DIVERGENCE_FACTOR * fmax(t->init_cost, 1.0);
+    if (isfinite(J) && !(J > limit))
+        return 0;
+    if (isfinite(J))
+        bpi_set_err(err, "diverged at epoch %lld: %s %.3g > 1e6 × max(initial cost %.3g, 1); "
+                    "lower the learning rate", (long long)t->epoch, what, J, t->init_cost);
+    else
+        bpi_set_err(err, "diverged at epoch %lld: %s became %s (initial cost %.3g); lower the "
+                    "learning rate", (long long)t->epoch, what, isnan(J) ? "NaN" : "infinite",
+                    t->init_cost);
+    t->stop = BP_STOP_DIVERGED;
+    t->dirty = t->failed = t->finished = 1;
+    return 1;
+}
+
+/* Whether the epoch just run ends training, and why (t->stop): divergence, early stopping
+ * (restoring the best weights), convergence, the last epoch. Tracks the epoch of the weights
+ * held (best_*). */
+static bp_train_status epoch_stop(bp_trainer *t, int moved, const epoch_eval *ev, bp_error *err)
+{
+    if (diverged(t, "cost", ev->cost, err))
+        return BP_TRAIN_FAILED;
+    int stop = !moved ? BP_STOP_CONVERGED
+                      : t->epoch >= t->cfg.epochs ? BP_STOP_COMPLETED : BP_STOP_NONE;
+    if (t->cfg.early_stopping_patience > 0) {
+        if (!isfinite(ev->vcost) && diverged(t, "validation cost", ev->vcost, err))
+            return BP_TRAIN_FAILED;
+        if (ev->vcost < t->best_cost) {
+            t->best_cost = ev->vcost;
+            t->since_best = 0;
+            t->best_epoch = t->epoch;
+            t->best_train_cost = ev->cost;
+            memcpy(t->best_theta, t->theta, (size_t)t->P * sizeof(double));
+        } else {
+            t->since_best++;
+        }
+        if (t->since_best >= t->cfg.early_stopping_patience)
+            stop = BP_STOP_EARLY_STOPPING;
+        if (stop != BP_STOP_NONE)
+            memcpy(t->theta, t->best_theta, (size_t)t->P * sizeof(double));
+    } else {
+        t->best_epoch = t->epoch;
+        t->best_train_cost = ev->cost;
+        t->best_cost = ev->vcost;
+    }
+    if (stop == BP_STOP_NONE)
+        return BP_TRAIN_CONTINUE;
+    t->stop = stop;
+    t->finished = 1;
+    return BP_TRAIN_DONE;
+}
+
+static double fraction(int64_t right, int64_t of, const int32_t *labels)
+{
+    return labels && of > 0 ? (double)right / (double)of : NAN;
+}
+
+/* Fills *progress for an epoch call that started at `start` and ended with `status`. */
+static void epoch_report(const bp_trainer *t, bp_train_status status, const epoch_eval *ev,
+                         double start, bp_progress *progress)
+{
+    if (!progress)
+        return;
+    double elapsed = now_seconds() - start;
+    int held = status == BP_TRAIN_CONTINUE || status == BP_TRAIN_DONE;
+    progress->epoch = t->epoch;
+    progress->epochs = t->cfg.epochs;
+    progress->cost = ev->cost;
+    progress->validation_cost = ev->vcost;
+    progress->accuracy = fraction(ev->correct, t->m_train, t->Ltr);
+    progress->validation_accuracy = fraction(ev->vcorrect, t->m_val, t->Lva);
+    progress->samples_per_second =
+        status == BP_TRAIN_CANCELLED ? 0
+        : elapsed > 0                ? (double)t->m_train / elapsed
+                                     : (double)t->m_train / 1e-9;
+    /* Running: the weights are the epoch's own (early stopping's best so far is kept apart) */
+    int own = status == BP_TRAIN_CONTINUE;
+    progress->best_epoch = own ? t->epoch : held ? t->best_epoch : 0;
+    progress->best_cost = own ? ev->cost : held ? t->best_train_cost : NAN;
+    progress->best_validation_cost = own ? ev->vcost : held && t->m_val > 0 ? t->best_cost : NAN;
+    progress->stop = status == BP_TRAIN_DONE || status == BP_TRAIN_FAILED
+                         ? (bp_stop_reason)t->stop
+                         : BP_STOP_NONE;
 }
 
 bp_train_status bp_trainer_epoch(bp_trainer *t, bp_progress *progress, const volatile int *cancel,
                                  bp_error *err)
 {
-    bp_train_status status = BP_TRAIN_CONTINUE;
     double start = now_seconds();
-    double lambda = t->cfg.lambda;
-    int moved = 1;
-    double cost;
-    int64_t correct_tr = 0; /* training rows predicted right, at theta ... */
-    int have_acc_tr = 0;    /* ... when the mini-batch evaluation counted them */
-
+    epoch_eval ev = {NAN, NAN, 0, 0};
+    bp_train_status status;
     if (t->failed) {
-        set_err(err, "training already failed at epoch %lld", (long long)t->epoch);
+        bpi_set_err(err, "training already failed at epoch %lld", (long long)t->epoch);
         status = BP_TRAIN_FAILED;
-        goto report;
-    }
-    if (t->finished) {
+    } else if (t->finished) {
         /* Nothing to train: report on the weights in place (the best ones, with early
          * stopping). */
+        ev.cost = eval_train(t, &ev.correct);
+        eval_validation(t, &ev);
         status = BP_TRAIN_DONE;
-        goto report;
-    }
-
-    if (t->full_batch) {
-        if (cancelled(cancel))
-            goto cancel;
-        if (!t->have_grad) {
-            t->cost = full_cost_grad(t, t->grad, t->theta);
-            t->have_grad = 1;
-        }
-        if (t->cfg.optimizer == BP_OPT_LBFGS) {
-            moved = lbfgs_iteration(t, cancel);
-            if (moved < 0)
-                goto cancel;
-        } else {
-            apply_step(t, t->grad, 0.0);
-            t->cost = full_cost_grad(t, t->grad, t->theta);
-        }
     } else {
-        shuffle_identity(t->perm, t->m_train, &t->rng);
-        for (int64_t b0 = 0; b0 < t->m_train; b0 += t->batch) {
-            if (cancelled(cancel))
-                goto cancel;
-            int64_t nb = t->m_train - b0 < t->batch ? t->m_train - b0 : t->batch;
-            gather_rows(t->Xb, t->Xtr, t->perm + b0, nb, t->n_in);
-            gather_rows(t->Yb, t->Ytr, t->perm + b0, nb, t->n_out);
-            memset(t->grad, 0, (size_t)t->P * sizeof(double));
-            bp_grad(t->grad, t->work, t->Xb, t->Yb, t->theta, nb, 0.0, t->m_train);
-            apply_step(t, t->grad, lambda / (double)t->m_train);
-        }
-        /* J on the training rows, and their accuracy in the same pass when it is the one
-         * reported (no validation rows). */
-        bp_work *ew = t->eval_work ? t->eval_work : t->work;
-        const int32_t *lab = t->m_val == 0 ? t->Ltr : NULL;
-        t->cost = bp_cost_eval(&correct_tr, ew, t->Xtr, t->Ytr, lab, t->theta, t->m_train,
-                               lambda, t->m_train);
-        have_acc_tr = lab != NULL;
-    }
-    t->epoch++;
-
-    if (!isfinite(t->cost)) {
-        set_err(err, "cost became %s at epoch %lld: lower the learning rate",
-                isnan(t->cost) ? "NaN" : "infinite", (long long)t->epoch);
-        status = BP_TRAIN_FAILED;
-        t->dirty = t->failed = t->finished = 1;
-        goto report;
-    }
-    if (!moved)
-        status = BP_TRAIN_DONE; /* lbfgs at a stationary point: nothing left to do */
-    else if (t->epoch >= t->cfg.epochs)
-        status = BP_TRAIN_DONE;
-
-report:;
-    bp_work *ew = t->eval_work ? t->eval_work : t->work;
-    double val_cost = NAN, acc = NAN;
-    cost = t->cost;
-    if (t->finished && !t->failed) {
-        /* finished before this call: the weights in place may be the restored best ones */
-        const int32_t *lab = t->m_val == 0 ? t->Ltr : NULL;
-        cost = bp_cost_eval(&correct_tr, ew, t->Xtr, t->Ytr, lab, t->theta, t->m_train, lambda,
-                            t->m_train);
-        have_acc_tr = lab != NULL;
-    }
-    if (t->m_val > 0) {
-        int64_t correct = 0;
-        val_cost = bp_cost_eval(&correct, ew, t->Xva, t->Yva, t->Lva, t->theta, t->m_val,
-                                lambda, t->m_train);
-        if (t->Lva)
-            acc = (double)correct / (double)t->m_val;
-    } else if (t->Ltr) {
-        acc = have_acc_tr ? (double)correct_tr / (double)t->m_train
-                          : bp_accuracy(ew, t->Xtr, t->Ltr, t->theta, t->m_train);
-    }
-
-    if (status != BP_TRAIN_FAILED && !t->finished && t->cfg.early_stopping_patience > 0) {
-        if (!isfinite(val_cost)) {
-            set_err(err, "validation cost became %s at epoch %lld: lower the learning rate",
-                    isnan(val_cost) ? "NaN" : "infinite", (long long)t->epoch);
-            status = BP_TRAIN_FAILED;
-            t->dirty = t->failed = t->finished = 1;
+        int moved = epoch_step(t, cancel);
+        if (moved < 0) {
+            t->dirty = 1;
+            bpi_set_err(err, "cancelled during epoch %lld", (long long)t->epoch + 1);
+            status = BP_TRAIN_CANCELLED;
         } else {
-            if (val_cost < t->best_cost) {
-                t->best_cost = val_cost;
-                t->since_best = 0;
-                memcpy(t->best_theta, t->theta, (size_t)t->P * sizeof(double));
-            } else {
-                t->since_best++;
-            }
-            if (t->since_best >= t->cfg.early_stopping_patience)
-                status = BP_TRAIN_DONE;
-            if (status == BP_TRAIN_DONE)
-                memcpy(t->theta, t->best_theta, (size_t)t->P * sizeof(double));
+            t->epoch++;
+            ev.cost = t->cost;
+            ev.correct = t->correct;
+            eval_validation(t, &ev);
+            status = epoch_stop(t, moved, &ev, err);
         }
     }
-    if (status == BP_TRAIN_DONE)
-        t->finished = 1;
-
-    if (progress) {
-        double elapsed = now_seconds() - start;
-        progress->epoch = t->epoch;
-        progress->epochs = t->cfg.epochs;
-        progress->cost = cost;
-        progress->validation_cost = val_cost;
-        progress->accuracy = acc;
-        progress->samples_per_second =
-            elapsed > 0 ? (double)t->m_train / elapsed : (double)t->m_train / 1e-9;
-    }
+    epoch_report(t, status, &ev, start, progress);
     return status;
-
-cancel:
-    t->dirty = 1;
-    if (progress) {
-        progress->epoch = t->epoch;
-        progress->epochs = t->cfg.epochs;
-        progress->cost = NAN;
-        progress->validation_cost = NAN;
-        progress->accuracy = NAN;
-        progress->samples_per_second = 0;
-    }
-    set_err(err, "cancelled during epoch %lld", (long long)t->epoch + 1);
-    return BP_TRAIN_CANCELLED;
-}
-
-/* ---- checkpoints ----
- * Image (all integers little-endian u64, doubles as their IEEE bits in a u64):
- *   "BPCK", version, total size in bytes
- *   header: param count, spec (n_layers, sizes[], hidden, output), config (every field),
- *           data sizes (m, n_in, n_out, m_train, m_val)
- *   state:  epoch, finished, have_grad, cost, adam_t, lb_pos, lb_count, best_cost, since_best,
- *           rng s[4]
- *   arrays: theta[P]; grad[P] if have_grad; vel[P] (momentum, adam); sq[P] (adam);
- *           lbfgs rho[count], s[count·P], y[count·P]; best_theta[P] if early stopping
- *   u64 FNV-1a of everything before it. */
-
-typedef struct {
-    unsigned char *p;
-    const unsigned char *r;
-    size_t pos, size;
-    int bad;
-} ckbuf;
-
-static void put_u64(ckbuf *b, uint64_t v)
-{
-    if (b->p) {
-        for (int i = 0; i < 8; i++)
-            b->p[b->pos + (size_t)i] = (unsigned char)(v >> (8 * i));
-    }
-    b->pos += 8;
-}
-
-static void put_f64(ckbuf *b, double v)
-{
-    uint64_t u;
-    memcpy(&u, &v, 8);
-    put_u64(b, u);
-}
-
-static void put_i64(ckbuf *b, int64_t v)
-{
-    put_u64(b, (uint64_t)v);
-}
-
-static void put_array(ckbuf *b, const double *v, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++)
-        put_f64(b, v[i]);
-}
-
-static uint64_t get_u64(ckbuf *b)
-{
-    if (b->bad || b->size - b->pos < 8) {
-        b->bad = 1;
-        return 0;
-    }
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)b->r[b->pos + (size_t)i] << (8 * i);
-    b->pos += 8;
-    return v;
-}
-
-static double get_f64(ckbuf *b)
-{
-    uint64_t u = get_u64(b);
-    double v;
-    memcpy(&v, &u, 8);
-    return v;
-}
-
-static int64_t get_i64(ckbuf *b)
-{
-    return (int64_t)get_u64(b);
-}
-
-static void get_array(ckbuf *b, double *v, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++)
-        v[i] = get_f64(b);
-}
-
-static uint64_t fnv1a(const unsigned char *p, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
-/* The header fields that must match between an image and the trainer loading it, in order. */
-#define HDR_MAX (8 + BP_MAX_LAYERS + 32)
-static int header_fields(const bp_trainer *t, uint64_t *h)
-{
-    int n = 0;
-    const bp_train_config *c = &t->cfg;
-    uint64_t u;
-    h[n++] = (uint64_t)t->P;
-    h[n++] = (uint64_t)t->spec.n_layers;
-    for (int l = 0; l < BP_MAX_LAYERS; l++)
-        h[n++] = l < t->spec.n_layers ? (uint64_t)t->spec.sizes[l] : 0;
-    h[n++] = (uint64_t)t->spec.hidden;
-    h[n++] = (uint64_t)t->spec.output;
-    h[n++] = (uint64_t)c->optimizer;
-#define F(x) (memcpy(&u, &(x), 8), u)
-    h[n++] = F(c->learning_rate);
-    h[n++] = F(c->lambda);
-    h[n++] = (uint64_t)c->epochs;
-    h[n++] = (uint64_t)c->batch_size;
-    h[n++] = c->seed;
-    h[n++] = F(c->validation_split);
-    h[n++] = (uint64_t)c->early_stopping_patience;
-    h[n++] = F(c->init_epsilon);
-    h[n++] = F(c->momentum);
-    h[n++] = F(c->beta1);
-    h[n++] = F(c->beta2);
-    h[n++] = F(c->adam_eps);
-    h[n++] = (uint64_t)c->lbfgs_memory;
-#undef F
-    h[n++] = (uint64_t)t->m_all;
-    h[n++] = (uint64_t)t->n_in;
-    h[n++] = (uint64_t)t->n_out;
-    h[n++] = (uint64_t)t->m_train;
-    h[n++] = (uint64_t)t->m_val;
-    return n;
-}
-
-/* What each header field is, for the error message of a mismatched image. */
-static const char *header_field_name(int i)
-{
-    static const char *tail[] = {"hidden activation", "output", "optimizer", "learning_rate",
-                                 "lambda", "epochs", "batch_size", "seed", "validation_split",
-                                 "early_stopping_patience", "init_epsilon", "momentum", "beta1",
-                                 "beta2", "adam_eps", "lbfgs_memory", "dataset rows",
-                                 "dataset features", "dataset outputs", "training rows",
-                                 "validation rows"};
-    if (i == 0)
-        return "parameter count";
-    if (i <= 1 + BP_MAX_LAYERS)
-        return "layers";
-    return tail[i - 2 - BP_MAX_LAYERS];
-}
-
-/* Writes (b->p != NULL) or measures (b->p == NULL) the image body after the magic. */
-static void ckpt_write(const bp_trainer *t, ckbuf *b, size_t total)
-{
-    uint64_t h[HDR_MAX];
-    int nh = header_fields(t, h);
-    int64_t P = t->P;
-    put_u64(b, (uint64_t)CKPT_VERSION);
-    put_u64(b, (uint64_t)total);
-    put_u64(b, (uint64_t)nh);
-    for (int i = 0; i < nh; i++)
-        put_u64(b, h[i]);
-    put_i64(b, t->epoch);
-    put_i64(b, t->finished);
-    put_i64(b, t->have_grad);
-    put_f64(b, t->cost);
-    put_i64(b, t->adam_t);
-    put_i64(b, t->lb_pos);
-    put_i64(b, t->lb_count);
-    put_f64(b, t->best_cost);
-    put_i64(b, t->since_best);
-    for (int i = 0; i < 4; i++)
-        put_u64(b, t->rng.s[i]);
-    put_array(b, t->theta, P);
-    if (t->have_grad)
-        put_array(b, t->grad, P);
-    if (t->vel)
-        put_array(b, t->vel, P);
-    if (t->sq)
-        put_array(b, t->sq, P);
-    if (t->lb_s) {
-        put_array(b, t->lb_rho, t->lb_count);
-        put_array(b, t->lb_s, t->lb_count * P);
-        put_array(b, t->lb_y, t->lb_count * P);
-    }
-    if (t->best_theta)
-        put_array(b, t->best_theta, P);
-}
-
-size_t bp_trainer_checkpoint_size(const bp_trainer *t)
-{
-    ckbuf b = {0};
-    ckpt_write(t, &b, 0);
-    return 4 + b.pos + 8; /* magic, body, checksum */
-}
-
-int bp_trainer_checkpoint_save(const bp_trainer *t, void *buf, size_t size, bp_error *err)
-{
-    if (t->dirty) {
-        set_err(err, "checkpoint: the trainer stopped mid-epoch (cancelled or failed)");
-        return -1;
-    }
-    size_t need = bp_trainer_checkpoint_size(t);
-    if (!buf || size < need) {
-        set_err(err, "checkpoint: buffer of %zu bytes is smaller than the %zu needed", size,
-                need);
-        return -1;
-    }
-    unsigned char *p = buf;
-    memcpy(p, CKPT_MAGIC, 4);
-    ckbuf b = {.p = p + 4, .size = need - 12};
-    ckpt_write(t, &b, need);
-    ckbuf tail = {.p = p + need - 8};
-    put_u64(&tail, fnv1a(p, need - 8));
-    return 0;
-}
-
-int bp_trainer_checkpoint_load(bp_trainer *t, const void *buf, size_t size, bp_error *err)
-{
-    const unsigned char *p = buf;
-    if (!buf || size < 4 + 8 * 3 + 8 || memcmp(p, CKPT_MAGIC, 4) != 0) {
-        set_err(err, "checkpoint: not a backpropd checkpoint");
-        return -1;
-    }
-    ckbuf b = {.r = p + 4, .size = size - 12};
-    uint64_t version = get_u64(&b);
-    if (version != CKPT_VERSION) {
-        set_err(err, "checkpoint: version %llu is not supported (expected %u)",
-                (unsigned long long)version, CKPT_VERSION);
-        return -1;
-    }
-    uint64_t total = get_u64(&b);
-    if (total != size) {
-        set_err(err, "checkpoint: image is %zu bytes but says %llu (truncated?)", size,
-                (unsigned long long)total);
-        return -1;
-    }
-    ckbuf tail = {.r = p + size - 8, .size = 8};
-    if (get_u64(&tail) != fnv1a(p, size - 8)) {
-        set_err(err, "checkpoint: checksum mismatch (corrupted image)");
-        return -1;
-    }
-    uint64_t h[HDR_MAX];
-    int nh = header_fields(t, h);
-    if (get_u64(&b) != (uint64_t)nh) {
-        set_err(err, "checkpoint: header layout differs from this build");
-        return -1;
-    }
-    for (int i = 0; i < nh; i++) {
-        if (get_u64(&b) != h[i]) {
-            set_err(err, "checkpoint: made for a different %s than this trainer's",
-                    header_field_name(i));
-            return -1;
-        }
-    }
-    /* Scalars first, checked, before anything in t changes. */
-    int64_t P = t->P, M = t->cfg.lbfgs_memory;
-    int64_t epoch = get_i64(&b), finished = get_i64(&b), have_grad = get_i64(&b);
-    double cost = get_f64(&b);
-    int64_t adam_t = get_i64(&b), lb_pos = get_i64(&b), lb_count = get_i64(&b);
-    double best_cost = get_f64(&b);
-    int64_t since_best = get_i64(&b);
-    bp_rng rng;
-    for (int i = 0; i < 4; i++)
-        rng.s[i] = get_u64(&b);
-    int ok = !b.bad && epoch >= 0 && epoch <= t->cfg.epochs && (finished == 0 || finished == 1) &&
-             (have_grad == 0 || have_grad == 1) && adam_t >= 0 && since_best >= 0 &&
-             lb_pos >= 0 && lb_count >= 0 && (t->lb_s ? lb_pos < M && lb_count <= M
-                                                      : lb_pos == 0 && lb_count == 0);
-    if (ok) {
-        /* The arrays must fill exactly what is left. */
-        int64_t arrays = P + (have_grad ? P : 0) + (t->vel ? P : 0) + (t->sq ? P : 0) +
-                         (t->lb_s ? lb_count * (2 * P + 1) : 0) + (t->best_theta ? P : 0);
-        ok = (uint64_t)arrays == (b.size - b.pos) / 8 && (b.size - b.pos) % 8 == 0;
-    }
-    if (!ok) {
-        set_err(err, "checkpoint: inconsistent training state");
-        return -1;
-    }
-    t->epoch = epoch;
-    t->finished = (int)finished;
-    t->have_grad = (int)have_grad;
-    t->cost = cost;
-    t->adam_t = adam_t;
-    t->lb_pos = lb_pos;
-    t->lb_count = lb_count;
-    t->best_cost = best_cost;
-    t->since_best = since_best;
-    t->rng = rng;
-    get_array(&b, t->theta, P);
-    if (have_grad)
-        get_array(&b, t->grad, P);
-    if (t->vel)
-        get_array(&b, t->vel, P);
-    if (t->sq)
-        get_array(&b, t->sq, P);
-    if (t->lb_s) {
-        get_array(&b, t->lb_rho, lb_count);
-        get_array(&b, t->lb_s, lb_count * P);
-        get_array(&b, t->lb_y, lb_count * P);
-    }
-    if (t->best_theta)
-        get_array(&b, t->best_theta, P);
-    t->dirty = 0;
-    return 0;
 }

@@ -92,17 +92,20 @@ BP_V8_ALWAYS bp_v8d bp_v8_expq(const bp_v8d *pr)
     return (p03 + r4 * p47) + r8 * p89;
 }
 
-/* The argument reduction of bp_v8_exp and bp_v8_expm1 (x already clamped to a finite range):
- * x = k ln2 + r, |r| ≤ ln2/2, with r = hi − lo (hi exact, lo = k · ln2's low part) and k from
- * the rounding shifter's low mantissa bits. */
+/* The argument reduction of bp_v8_exp and bp_v8_expm1: x clamped to [x_min, x_max] (NaN
+ * compares false and stays NaN), then x = k ln2 + r, |r| ≤ ln2/2, with r = hi − lo (hi exact,
+ * lo = k · ln2's low part) and k from the rounding shifter's low mantissa bits. */
 BP_V8_ALWAYS void bp_v8_reduce_ln2(bp_v8l *k, bp_v8d *hi, bp_v8d *lo, bp_v8d *r,
-                                   const bp_v8d *px)
+                                   const bp_v8d *px, double x_min, double x_max)
 {
     const bp_v8d ln2_hi = bp_v8_splat(6.93147180369123816490e-01);
     const bp_v8d ln2_lo = bp_v8_splat(1.90821492927058770002e-10);
     const bp_v8d log2e = bp_v8_splat(1.44269504088896338700e+00);
     const bp_v8d shifter = bp_v8_splat(0x1.8p52); /* adding it rounds to an integer */
+    const bp_v8d hi_lim = bp_v8_splat(x_max), lo_lim = bp_v8_splat(x_min);
     bp_v8d x = *px;
+    x = bp_v8_select(x > hi_lim, hi_lim, x);
+    x = bp_v8_select(x < lo_lim, lo_lim, x);
     bp_v8d t = x * log2e + shifter;
     bp_v8d kd = t - shifter;
     *k = (bp_v8l)t - (bp_v8l)shifter;
@@ -113,16 +116,11 @@ BP_V8_ALWAYS void bp_v8_reduce_ln2(bp_v8l *k, bp_v8d *hi, bp_v8d *lo, bp_v8d *r,
 
 BP_V8_ALWAYS bp_v8d bp_v8_exp(const bp_v8d *px)
 {
-    bp_v8d x = *px;
     const bp_v8d one = bp_v8_splat(1.0);
-    const bp_v8d hi_lim = bp_v8_splat(710.0), lo_lim = bp_v8_splat(-746.0);
-
-    /* Clamp (NaN compares false and stays NaN): beyond these e^x is ∞ or 0 anyway. */
-    x = bp_v8_select(x > hi_lim, hi_lim, x);
-    x = bp_v8_select(x < lo_lim, lo_lim, x);
+    /* Clamped: beyond [−746, 710] e^x is ∞ or 0 anyway. */
     bp_v8l k;
     bp_v8d hi, lo, r;
-    bp_v8_reduce_ln2(&k, &hi, &lo, &r, &x);
+    bp_v8_reduce_ln2(&k, &hi, &lo, &r, px, -746.0, 710.0);
     /* e^r = 1 + r + r²·q(r), q a degree-9 Chebyshev fit of (e^r − 1 − r)/r² on
      * |r| ≤ 0.3466 (error in e^r < 2e-17 relative; no division), evaluated by Estrin's scheme
      * (a dependency chain of 6 operations instead of Horner's 18: the loops that call this are
@@ -172,16 +170,12 @@ BP_V8_ALWAYS bp_v8d bp_v8_log1p01(const bp_v8d *pu)
  * carried, and 2^k·(e^r − 1) + (2^k − 1) formed without adding 1 first (fdlibm's approach). */
 BP_V8_ALWAYS bp_v8d bp_v8_expm1(const bp_v8d *px)
 {
-    bp_v8d x = *px;
     const bp_v8d one = bp_v8_splat(1.0);
-    const bp_v8d hi_lim = bp_v8_splat(700.0), lo_lim = bp_v8_splat(-60.0);
-
-    /* Below −60 e^x − 1 rounds to −1 anyway; the clamps keep 2^k a normal number. */
-    x = bp_v8_select(x > hi_lim, hi_lim, x);
-    x = bp_v8_select(x < lo_lim, lo_lim, x);
+    /* Clamped to [−60, 700]: below −60 e^x − 1 rounds to −1 anyway; the clamps keep 2^k a
+     * normal number. */
     bp_v8l k;
     bp_v8d hi, lo, r;
-    bp_v8_reduce_ln2(&k, &hi, &lo, &r, &x);
+    bp_v8_reduce_ln2(&k, &hi, &lo, &r, px, -60.0, 700.0);
     bp_v8d c = (hi - r) - lo;    /* what rounding r lost (0 when k = 0) */
     bp_v8d q = bp_v8_expq(&r);
     bp_v8d s = (bp_v8d)((bp_v8u)(k + 1023) << 52); /* 2^k, k in [−87, 1010] */

@@ -1,7 +1,8 @@
-/* core_net.c — Criterion tests of core/net.c: spec validation, layout, PRNG, initialisation,
- * J(Θ) and its backprop gradient against (a) values worked out by hand, (b) a separate naive
- * per-sample implementation written here (plain loops, libm, no BLAS), and (c) centered finite
- * differences; the course's gradient check; chunking; prediction; the vector exp/log1p.
+/* core_net.c — Criterion tests of core/net.c and core/model.c: spec validation, layout, PRNG,
+ * initialisation, J(Θ) and its backprop gradient against (a) values worked out by hand, (b) a
+ * separate naive per-sample implementation written here (plain loops, libm, no BLAS), and (c)
+ * centered finite differences; the course's gradient check; chunking; prediction; the vector
+ * exp/log1p.
  */
 #include <criterion/criterion.h>
 #include <math.h>

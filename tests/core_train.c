@@ -1,6 +1,9 @@
-/* core_train.c — Criterion tests for core/train.c: configuration and its messages, every
- * optimizer descending J, the mini-batch λ semantics, learning XOR and the digits, bit-exact
- * determinism and checkpoint resume, early stopping, cancellation and divergence.
+/* core_train.c — Criterion tests for the trainer (core/train.c, optim.c, checkpoint.c):
+ * configuration and its messages, every optimizer descending J, the mini-batch λ semantics,
+ * learning XOR and the digits, bit-exact determinism and checkpoint resume (and the previous
+ * image version), early stopping, convergence, cancellation and divergence, and what each
+ * epoch reports (both accuracies from the evaluation pass, the epoch of the weights held, why
+ * training stopped).
  *
  * Expected values are computed here independently (by hand for a 1→1 linear network) or are
  * properties that a wrong implementation would break (held-out accuracy, memcmp of weights).
@@ -133,13 +136,27 @@ static dataset make_noisy(int64_t m, uint64_t seed)
     return d;
 }
 
-static bp_trainer *new_trainer(const bp_spec *s, const bp_train_config *c, const dataset *d)
+/* A trainer from theta0 (NULL: the seed's weights), asserting it could be made. */
+static bp_trainer *new_trainer_from(const bp_spec *s, const bp_train_config *c,
+                                   const dataset *d, const double *theta0)
 {
     bp_error err = {{0}};
     bp_data v = view(d);
-    bp_trainer *t = bp_trainer_new(s, c, &v, NULL, &err);
+    bp_trainer *t = bp_trainer_new(s, c, &v, theta0, &err);
     cr_assert_not_null(t, "bp_trainer_new: %s", err.msg);
     return t;
+}
+
+static bp_trainer *new_trainer(const bp_spec *s, const bp_train_config *c, const dataset *d)
+{
+    return new_trainer_from(s, c, d, NULL);
+}
+
+/* The 1 → 1 net with a linear output: J is a parabola that tests can compute by hand. */
+static bp_spec linear_1x1(void)
+{
+    int sz[] = {1, 1};
+    return make_spec(2, sz, BP_ACT_SIGMOID, BP_OUT_LINEAR);
 }
 
 /* Runs epochs until the trainer says it is done; returns the last status. */
@@ -197,6 +214,8 @@ Test(train_config, defaults_are_the_documented_ones)
     cr_assert_str_eq(bp_optimizer_name(BP_OPT_LBFGS), "lbfgs");
 }
 
+#define EPS_MSG "init_epsilon: must be a number in (0, 1e6], or 0 or null (per-layer default)"
+
 static void expect_invalid(const bp_train_config *c, const char *msg)
 {
     bp_error err = {{0}};
@@ -209,47 +228,52 @@ Test(train_config, messages_name_the_json_field)
     bp_train_config c;
     bp_train_config_default(&c);
     c.learning_rate = 0;
-    expect_invalid(&c, "training.learning_rate: must be a finite number > 0");
+    expect_invalid(&c, "learning_rate: must be a finite number > 0");
     c.learning_rate = NAN;
-    expect_invalid(&c, "training.learning_rate: must be a finite number > 0");
+    expect_invalid(&c, "learning_rate: must be a finite number > 0");
     bp_train_config_default(&c);
     c.lambda = -1;
-    expect_invalid(&c, "training.lambda: must be a finite number >= 0");
+    expect_invalid(&c, "lambda: must be a finite number >= 0");
     bp_train_config_default(&c);
     c.epochs = 0;
-    expect_invalid(&c, "training.epochs: must be an integer in 1..1000000");
+    expect_invalid(&c, "epochs: must be an integer in 1..1000000");
     c.epochs = 1000001;
-    expect_invalid(&c, "training.epochs: must be an integer in 1..1000000");
+    expect_invalid(&c, "epochs: must be an integer in 1..1000000");
     bp_train_config_default(&c);
     c.optimizer = BP_OPT_SGD;
     c.batch_size = -1;
-    expect_invalid(&c, "training.batch_size: must be an integer in 0..1000000000 (0 = full batch)");
+    expect_invalid(&c, "batch_size: must be an integer in 0..1000000000 (0 = full batch)");
     bp_train_config_default(&c);
     c.batch_size = 32; /* gd is full batch */
-    expect_invalid(&c, "training.batch_size: gd is full-batch: use 0, or sgd, momentum or adam");
+    expect_invalid(&c, "batch_size: gd is full-batch: use 0, or sgd, momentum or adam");
     bp_train_config_default(&c);
     c.validation_split = 1.0;
-    expect_invalid(&c, "training.validation_split: must be in [0, 1)");
+    expect_invalid(&c, "validation_split: must be in [0, 1)");
     c.validation_split = -0.1;
-    expect_invalid(&c, "training.validation_split: must be in [0, 1)");
+    expect_invalid(&c, "validation_split: must be in [0, 1)");
     bp_train_config_default(&c);
     c.early_stopping_patience = 5;
-    expect_invalid(&c, "training.early_stopping_patience: needs validation_split > 0");
+    expect_invalid(&c, "early_stopping_patience: needs validation_split > 0");
     c.validation_split = 0.2;
     bp_error err = {{0}};
     cr_assert_eq(bp_train_config_validate(&c, &err), 0, "%s", err.msg);
     bp_train_config_default(&c);
     c.optimizer = (bp_optimizer)7;
-    expect_invalid(&c, "training.optimizer: must be one of gd, sgd, momentum, adam, lbfgs");
+    expect_invalid(&c, "optimizer: must be one of gd, sgd, momentum, adam, lbfgs");
     bp_train_config_default(&c);
     c.momentum = 1.0;
-    expect_invalid(&c, "training.momentum: must be in [0, 1)");
+    expect_invalid(&c, "momentum: must be in [0, 1)");
     bp_train_config_default(&c);
     c.lbfgs_memory = 0;
-    expect_invalid(&c, "training.lbfgs_memory: must be an integer in 1..100");
+    expect_invalid(&c, "lbfgs_memory: must be an integer in 1..100");
     bp_train_config_default(&c);
     c.init_epsilon = INFINITY;
-    expect_invalid(&c, "training.init_epsilon: must be a finite number <= 1e6 (or null)");
+    expect_invalid(&c, EPS_MSG);
+    c.init_epsilon = -0.5;
+    expect_invalid(&c, EPS_MSG);
+    bp_train_config_default(&c);
+    c.adam_eps = 0;
+    expect_invalid(&c, "adam_epsilon: must be a finite number > 0");
 }
 
 Test(train_config, trainer_refuses_bad_data_and_splits)
@@ -264,7 +288,7 @@ Test(train_config, trainer_refuses_bad_data_and_splits)
 
     c.validation_split = 0.2; /* 0.6 of a row: none held out */
     cr_assert_null(bp_trainer_new(&s, &c, &v, NULL, &err));
-    cr_assert(strstr(err.msg, "training.validation_split:"), "%s", err.msg);
+    cr_assert_str_eq(err.msg, "validation_split: 0.2 of 3 rows leaves no validation rows");
 
     bp_train_config_default(&c);
     v.n_in = 5;
@@ -510,8 +534,8 @@ static void check_digits(bp_optimizer o, double lr, int64_t batch, int64_t epoch
     } while (st == BP_TRAIN_CONTINUE);
     cr_assert_eq(st, BP_TRAIN_DONE);
     cr_assert(isfinite(p.validation_cost));
-    cr_assert_geq(p.accuracy, 0.95, "%s: held-out accuracy %.4f after %lld epochs",
-                  bp_optimizer_name(o), p.accuracy, (long long)p.epoch);
+    cr_assert_geq(p.validation_accuracy, 0.95, "%s: held-out accuracy %.4f after %lld epochs",
+                  bp_optimizer_name(o), p.validation_accuracy, (long long)p.epoch);
     /* Cost history: the last is well below the first, and it falls across each tenth. */
     cr_assert_lt(hist[n - 1], 0.3 * hist[0], "%s: cost %g -> %g", bp_optimizer_name(o), hist[0],
                  hist[n - 1]);
@@ -520,7 +544,7 @@ static void check_digits(bp_optimizer o, double lr, int64_t batch, int64_t epoch
         cr_assert_lt(hist[i], hist[i - step], "%s: cost rose from epoch %lld to %lld",
                      bp_optimizer_name(o), (long long)(i - step + 1), (long long)(i + 1));
     cr_log_info("digits %s: held-out accuracy %.4f, J %.4f -> %.4f over %lld epochs",
-                bp_optimizer_name(o), p.accuracy, hist[0], hist[n - 1], (long long)n);
+                bp_optimizer_name(o), p.validation_accuracy, hist[0], hist[n - 1], (long long)n);
     free(hist);
     bp_trainer_free(t);
     dataset_free(&d);
@@ -640,6 +664,15 @@ static void check_resume(bp_optimizer o, double lr, int64_t batch, int64_t k, in
                  0, "%s: resumed weights differ", name);
     cr_assert_eq(pr.cost, ps.cost, "%s", name);
     cr_assert_eq(pr.validation_cost, ps.validation_cost, "%s", name);
+    cr_assert_eq(pr.accuracy, ps.accuracy, "%s", name);
+    cr_assert_eq(pr.validation_accuracy, ps.validation_accuracy, "%s", name);
+    cr_assert_eq(pr.best_epoch, ps.best_epoch, "%s", name);
+    cr_assert_eq(pr.best_cost, ps.best_cost, "%s", name);
+    cr_assert_eq(pr.best_validation_cost, ps.best_validation_cost, "%s", name);
+    cr_assert_eq(pr.stop, ps.stop, "%s", name);
+    cr_assert_eq(ps.stop, patience > 0 ? BP_STOP_EARLY_STOPPING : BP_STOP_COMPLETED, "%s", name);
+    if (patience > 0)
+        cr_assert_lt(ps.best_epoch, ps.epoch, "%s", name);
     free(img);
     bp_trainer_free(straight);
     bp_trainer_free(second);
@@ -669,6 +702,86 @@ Test(train_resume, lbfgs)
 Test(train_resume, gd)
 {
     check_resume(BP_OPT_GD, 1.0, 0, 5, 0);
+}
+
+/* A version-1 image (before correct, init_cost, best_epoch, best_train_cost and stop were
+ * added: five u64 after the PRNG state) made from a version-2 one: header length at byte 20,
+ * state 13 u64 after the header; version, total size and FNV-1a checksum rewritten. */
+static unsigned char *as_version_1(const unsigned char *img, size_t n, size_t *n1)
+{
+    uint64_t nh = 0;
+    for (int i = 0; i < 8; i++)
+        nh |= (uint64_t)img[20 + i] << (8 * i);
+    size_t cut = 28 + (size_t)nh * 8 + 13 * 8;
+    *n1 = n - 40;
+    unsigned char *v1 = malloc(*n1);
+    memcpy(v1, img, cut);
+    memcpy(v1 + cut, img + cut + 40, n - cut - 40);
+    uint64_t fields[2] = {1, (uint64_t)*n1};
+    for (int f = 0; f < 2; f++)
+        for (int i = 0; i < 8; i++)
+            v1[4 + 8 * f + i] = (unsigned char)(fields[f] >> (8 * i));
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < *n1 - 8; i++) {
+        h ^= v1[i];
+        h *= 0x100000001b3ULL;
+    }
+    for (int i = 0; i < 8; i++)
+        v1[*n1 - 8 + i] = (unsigned char)(h >> (8 * i));
+    return v1;
+}
+
+/* The previous image version still resumes to the same bits and the same report. */
+Test(train_resume, version_1_images_still_load)
+{
+    int sz[] = {4, 6, 3};
+    bp_spec s = make_spec(3, sz, BP_ACT_TANH, BP_OUT_SIGMOID);
+    dataset d = make_noisy(60, 5);
+    bp_optimizer opts[] = {BP_OPT_GD, BP_OPT_SGD, BP_OPT_LBFGS};
+    for (int k = 0; k < 3; k++) {
+        bp_train_config c;
+        bp_train_config_default(&c);
+        c.optimizer = opts[k];
+        c.learning_rate = opts[k] == BP_OPT_LBFGS ? 1.0 : 0.3;
+        c.batch_size = opts[k] == BP_OPT_SGD ? 8 : 0;
+        c.epochs = 12;
+        c.lambda = 0.3;
+        c.validation_split = 0.3;
+        const char *name = bp_optimizer_name(c.optimizer);
+        bp_trainer *straight = new_trainer(&s, &c, &d);
+        bp_progress ps, pr;
+        run_to_end(straight, &ps);
+        bp_trainer *first = new_trainer(&s, &c, &d);
+        bp_error err = {{0}};
+        for (int i = 0; i < 5; i++)
+            cr_assert_eq(bp_trainer_epoch(first, &pr, NULL, &err), BP_TRAIN_CONTINUE);
+        size_t n = bp_trainer_checkpoint_size(first), n1;
+        unsigned char *img = malloc(n);
+        cr_assert_eq(bp_trainer_checkpoint_save(first, img, n, &err), 0, "%s", err.msg);
+        unsigned char *v1 = as_version_1(img, n, &n1);
+        bp_trainer *second = new_trainer(&s, &c, &d);
+        cr_assert_eq(bp_trainer_checkpoint_load(second, v1, n1, &err), 0, "%s: %s", name,
+                     err.msg);
+        run_to_end(second, &pr);
+        cr_assert_eq(memcmp(bp_trainer_theta(second), bp_trainer_theta(straight),
+                            (size_t)bp_param_count(&s) * sizeof(double)),
+                     0, "%s: resumed weights differ", name);
+        cr_assert_eq(pr.cost, ps.cost, "%s", name);
+        cr_assert_eq(pr.accuracy, ps.accuracy, "%s", name);
+        cr_assert_eq(pr.validation_accuracy, ps.validation_accuracy, "%s", name);
+        cr_assert_eq(pr.best_epoch, ps.best_epoch, "%s", name);
+        cr_assert_eq(pr.stop, ps.stop, "%s", name);
+        /* version 3 does not exist */
+        img[4] = 3;
+        cr_assert_eq(bp_trainer_checkpoint_load(second, img, n, &err), -1);
+        cr_assert_str_eq(err.msg, "checkpoint: version 3 is not supported (expected 1 or 2)");
+        free(v1);
+        free(img);
+        bp_trainer_free(first);
+        bp_trainer_free(second);
+        bp_trainer_free(straight);
+    }
+    dataset_free(&d);
 }
 
 Test(train_resume, load_refuses_another_spec_and_damaged_images)
@@ -748,27 +861,44 @@ Test(train_stop, early_stopping_restores_the_best_weights)
     cr_assert_not_null(t, "%s", err.msg);
     bp_progress p;
     bp_train_status st;
-    double best = INFINITY, last = NAN;
+    double best = INFINITY, last = NAN, best_train = NAN;
     int64_t best_epoch = 0;
     do {
         st = bp_trainer_epoch(t, &p, NULL, &err);
         last = p.validation_cost;
         if (p.validation_cost < best) {
             best = p.validation_cost;
+            best_train = p.cost;
             best_epoch = p.epoch;
+        }
+        if (st == BP_TRAIN_CONTINUE) {
+            /* while it runs, the weights held are the epoch's own */
+            cr_assert_eq(p.best_epoch, p.epoch);
+            cr_assert_eq(p.stop, BP_STOP_NONE);
         }
     } while (st == BP_TRAIN_CONTINUE);
     cr_assert_eq(st, BP_TRAIN_DONE, "%s", err.msg);
     cr_assert_lt(p.epoch, c.epochs, "early stopping never triggered");
     cr_assert_eq(p.epoch, best_epoch + c.early_stopping_patience);
     cr_assert_gt(last, best);
+    /* The last progress describes the epoch that ran; best_* the restored weights. */
+    cr_assert_eq(p.stop, BP_STOP_EARLY_STOPPING);
+    cr_assert_str_eq(bp_stop_reason_name(p.stop), "early_stopping");
+    cr_assert_eq(p.validation_cost, last);
+    cr_assert_eq(p.best_epoch, best_epoch);
+    cr_assert_eq(p.best_validation_cost, best);
+    cr_assert_eq(p.best_cost, best_train);
     const double *th = bp_trainer_theta(t);
     double e = th[0] + th[1] - 2.0;
     int64_t m_train = M - 2;
     double J = e * e / 2.0 + c.lambda * th[1] * th[1] / (2.0 * (double)m_train);
     cr_assert_float_eq(J, best, 1e-12, "restored weights give J %.17g, best was %.17g", J, best);
-    /* Done is final. */
+    /* Done is final, and reports on the restored weights. */
     cr_assert_eq(bp_trainer_epoch(t, &p, NULL, &err), BP_TRAIN_DONE);
+    cr_assert_eq(p.validation_cost, best);
+    cr_assert_eq(p.cost, best_train);
+    cr_assert_eq(p.best_epoch, best_epoch);
+    cr_assert_eq(p.stop, BP_STOP_EARLY_STOPPING);
     cr_assert_eq(bp_trainer_epochs_done(t), best_epoch + c.early_stopping_patience);
     bp_trainer_free(t);
 }
@@ -850,18 +980,20 @@ Test(train_stop, cancel_mid_epoch_stops_within_one_batch)
     bp_trainer_free(t);
 }
 
+/* The relu / linear digits net at learning rate 50 (it used to "succeed" at J = 4e172): the
+ * first epoch's J passes 1e6 × max(J(Θ₀), 1), with J(Θ₀) computed here from the trainer's
+ * initial weights, so the run fails as diverged, naming the epoch and both costs. */
 Test(train_stop, divergence_fails_with_the_epoch)
 {
-    int sz[] = {4, 8, 3};
+    dataset d = load_digits();
+    int sz[] = {64, 25, 10};
     bp_spec s = make_spec(3, sz, BP_ACT_RELU, BP_OUT_LINEAR);
-    dataset d = make_blobs(40, 4);
-    for (int64_t i = 0; i < d.m * d.n_in; i++)
-        d.X[i] *= 50.0;
     bp_train_config c;
     bp_train_config_default(&c);
-    c.learning_rate = 1e3;
-    c.epochs = 1000;
+    c.learning_rate = 50;
+    c.epochs = 400;
     bp_trainer *t = new_trainer(&s, &c, &d);
+    double J0 = full_cost(&s, &d, bp_trainer_theta(t), c.lambda);
     bp_error err = {{0}};
     bp_progress p;
     bp_train_status st;
@@ -871,25 +1003,101 @@ Test(train_stop, divergence_fails_with_the_epoch)
         n++;
     } while (st == BP_TRAIN_CONTINUE);
     cr_assert_eq(st, BP_TRAIN_FAILED, "status %d after %lld epochs", (int)st, (long long)n);
-    cr_assert_lt(n, 1000);
-    char want_nan[128], want_inf[128];
-    snprintf(want_nan, sizeof want_nan, "cost became NaN at epoch %lld: lower the learning rate",
-             (long long)n);
-    snprintf(want_inf, sizeof want_inf,
-             "cost became infinite at epoch %lld: lower the learning rate", (long long)n);
-    cr_assert(strcmp(err.msg, want_nan) == 0 || strcmp(err.msg, want_inf) == 0, "got \"%s\"",
-              err.msg);
-    cr_log_info("divergence: %s", err.msg);
+    cr_assert_eq(p.stop, BP_STOP_DIVERGED);
+    cr_assert_str_eq(bp_stop_reason_name(p.stop), "diverged");
+    cr_assert_eq(p.epoch, n);
+    double J = full_cost(&s, &d, bp_trainer_theta(t), c.lambda);
+    cr_assert_eq(p.cost, J, "reported %.17g, the weights give %.17g", p.cost, J);
+    cr_assert_gt(J, BP_DIVERGENCE_FACTOR * fmax(J0, 1.0));
+    char want[256];
+    snprintf(want, sizeof want, "diverged at epoch %lld: cost %.3g > 1e6 × max(initial cost "
+             "%.3g, 1); lower the learning rate", (long long)n, J, J0);
+    cr_assert_str_eq(err.msg, want);
+    cr_assert_eq(p.best_epoch, 0);
     cr_assert_eq(bp_trainer_epoch(t, &p, NULL, &err), BP_TRAIN_FAILED); /* failure is final */
     cr_assert_eq(bp_trainer_epochs_done(t), n);
+    size_t len = bp_trainer_checkpoint_size(t);
+    void *img = malloc(len);
+    cr_assert_eq(bp_trainer_checkpoint_save(t, img, len, &err), -1);
+    free(img);
     bp_trainer_free(t);
     dataset_free(&d);
 }
 
-/* The end-of-epoch evaluation (one fused pass over the rows) reports what bp_cost_grad and
- * bp_accuracy give on the trainer's weights, with and without validation rows, for a
- * mini-batch run with λ (whose regularization the update folds in). */
-Test(train_eval, progress_matches_separate_passes)
+/* Weights so large that J(Θ₀) is already infinite: the first epoch's J is not finite. */
+Test(train_stop, divergence_on_a_cost_that_is_not_finite)
+{
+    bp_spec s = linear_1x1();
+    double X[4] = {1, 2, 3, 4}, Y[4] = {1, 2, 3, 4};
+    dataset d = {X, Y, NULL, 4, 1, 1};
+    bp_train_config c;
+    bp_train_config_default(&c);
+    double theta0[2] = {1e200, 1e200};
+    bp_trainer *t = new_trainer_from(&s, &c, &d, theta0);
+    bp_error err = {{0}};
+    bp_progress p;
+    cr_assert_eq(bp_trainer_epoch(t, &p, NULL, &err), BP_TRAIN_FAILED);
+    cr_assert_eq(p.stop, BP_STOP_DIVERGED);
+    cr_assert(!isfinite(p.cost));
+    const char *want = isnan(p.cost)
+                           ? "diverged at epoch 1: cost became NaN (initial cost inf)"
+                           : "diverged at epoch 1: cost became infinite (initial cost inf)";
+    cr_assert_eq(strncmp(err.msg, want, strlen(want)), 0, "got \"%s\"", err.msg);
+    bp_trainer_free(t);
+}
+
+/* Full batch, a weight vector at which every gradient element is exactly 0 (the net already
+ * fits y = 1 + x, λ = 0): gd's step leaves Θ unchanged, so the run stops as converged after
+ * one epoch; lbfgs finds no descent step either. A run that does not hit it completes. */
+Test(train_stop, converged_and_completed)
+{
+    bp_spec s = linear_1x1();
+    double X[4] = {0, 1, 2, 3}, Y[4] = {1, 2, 3, 4};
+    dataset d = {X, Y, NULL, 4, 1, 1};
+    bp_optimizer opts[] = {BP_OPT_GD, BP_OPT_LBFGS};
+    for (int k = 0; k < 2; k++) {
+        bp_train_config c;
+        bp_train_config_default(&c);
+        c.optimizer = opts[k];
+        c.lambda = 0;
+        c.learning_rate = 0.1;
+        c.epochs = 50;
+        double theta0[2] = {1, 1};
+        bp_trainer *t = new_trainer_from(&s, &c, &d, theta0);
+        bp_error err = {{0}};
+        bp_progress p;
+        cr_assert_eq(bp_trainer_epoch(t, &p, NULL, &err), BP_TRAIN_DONE, "%s: %s",
+                     bp_optimizer_name(c.optimizer), err.msg);
+        cr_assert_eq(p.stop, BP_STOP_CONVERGED, "%s", bp_optimizer_name(c.optimizer));
+        cr_assert_str_eq(bp_stop_reason_name(p.stop), "converged");
+        cr_assert_eq(p.epoch, 1);
+        cr_assert_eq(p.best_epoch, 1);
+        cr_assert_eq(memcmp(bp_trainer_theta(t), theta0, sizeof theta0), 0);
+        cr_assert_eq(p.cost, 0.0);
+        bp_trainer_free(t);
+
+        if (opts[k] != BP_OPT_GD)
+            continue; /* lbfgs gets there exactly */
+        /* From elsewhere gd runs every epoch. */
+        theta0[0] = 0;
+        t = new_trainer_from(&s, &c, &d, theta0);
+        run_to_end(t, &p);
+        cr_assert_eq(p.epoch, c.epochs, "%s", bp_optimizer_name(c.optimizer));
+        cr_assert_eq(p.stop, BP_STOP_COMPLETED, "%s", bp_optimizer_name(c.optimizer));
+        cr_assert_str_eq(bp_stop_reason_name(p.stop), "completed");
+        cr_assert_eq(p.best_epoch, c.epochs);
+        cr_assert_eq(p.best_cost, p.cost);
+        cr_assert_eq(p.best_cost, full_cost(&s, &d, bp_trainer_theta(t), 0));
+        cr_assert(isnan(p.best_validation_cost));
+        bp_trainer_free(t);
+    }
+}
+
+/* The end-of-epoch evaluation reports what bp_cost_grad and bp_accuracy give on the trainer's
+ * weights, from the pass that gives the training cost (mini-batch: bp_cost_eval; full batch:
+ * bp_cost_grad_eval). With a split, the training and held-out rows partition the dataset, so
+ * the two accuracies' counts add up to the rows right over all of it. */
+static void check_eval(bp_optimizer o, int64_t batch)
 {
     dataset d = load_digits();
     int sz[] = {64, 32, 10};
@@ -897,8 +1105,8 @@ Test(train_eval, progress_matches_separate_passes)
     for (int split = 0; split < 2; split++) {
         bp_train_config c;
         bp_train_config_default(&c);
-        c.optimizer = BP_OPT_MOMENTUM;
-        c.batch_size = 64;
+        c.optimizer = o;
+        c.batch_size = batch;
         c.learning_rate = 0.05;
         c.lambda = 0.5;
         c.epochs = 2;
@@ -911,23 +1119,72 @@ Test(train_eval, progress_matches_separate_passes)
         cr_assert_eq(bp_trainer_epoch(t, &p, NULL, &err), BP_TRAIN_CONTINUE, "%s", err.msg);
         bp_work *w = bp_work_new(&s, d.m, &err);
         const double *th = bp_trainer_theta(t);
+        double all = bp_accuracy(w, d.X, d.labels, th, d.m);
         if (!split) {
             double J = bp_cost_grad(NULL, w, d.X, d.Y, th, d.m, c.lambda, d.m);
             cr_assert_eq(p.cost, J, "cost %.17g vs %.17g", p.cost, J);
-            cr_assert_eq(p.accuracy, bp_accuracy(w, d.X, d.labels, th, d.m));
+            cr_assert_eq(p.accuracy, all);
             cr_assert(isnan(p.validation_cost));
+            cr_assert(isnan(p.validation_accuracy));
         } else {
-            /* the split's rows are the trainer's own: the numbers must be real costs and the
-             * accuracy a whole count of the held-out rows */
+            int64_t m_train, m_val;
+            cr_assert_eq(bp_split_sizes(d.m, 0.25, &m_train, &m_val, &err), 0);
+            cr_assert_eq(m_val, (int64_t)floor(0.25 * (double)d.m));
             cr_assert(isfinite(p.cost) && p.cost > 0);
             cr_assert(isfinite(p.validation_cost) && p.validation_cost > 0);
-            int64_t m_val = (int64_t)floor(0.25 * (double)d.m);
-            double right = p.accuracy * (double)m_val;
-            cr_assert(fabs(right - round(right)) < 1e-9 && p.accuracy >= 0 && p.accuracy <= 1,
-                      "accuracy %g over %lld rows", p.accuracy, (long long)m_val);
+            double rt = p.accuracy * (double)m_train, rv = p.validation_accuracy * (double)m_val;
+            cr_assert(fabs(rt - round(rt)) < 1e-9 && fabs(rv - round(rv)) < 1e-9,
+                      "accuracies %g, %g over %lld, %lld rows", p.accuracy,
+                      p.validation_accuracy, (long long)m_train, (long long)m_val);
+            cr_assert_eq((int64_t)round(rt) + (int64_t)round(rv),
+                         (int64_t)round(all * (double)d.m), "rows right: %g + %g vs %g", rt, rv,
+                         all * (double)d.m);
         }
         bp_work_free(w);
         bp_trainer_free(t);
+    }
+    dataset_free(&d);
+}
+
+Test(train_eval, progress_matches_separate_passes)
+{
+    check_eval(BP_OPT_MOMENTUM, 64);
+}
+
+Test(train_eval, progress_matches_separate_passes_full_batch)
+{
+    check_eval(BP_OPT_GD, 0);
+    check_eval(BP_OPT_LBFGS, 0);
+}
+
+/* bp_cost_grad_eval: the same J and gradient bits as bp_cost_grad, and bp_accuracy's count,
+ * for every output layer. */
+Test(train_eval, cost_grad_eval_is_cost_grad_plus_count)
+{
+    dataset d = make_blobs(300, 21);
+    bp_out outs[] = {BP_OUT_SIGMOID, BP_OUT_SOFTMAX, BP_OUT_LINEAR};
+    for (int k = 0; k < 3; k++) {
+        int sz[] = {4, 9, 3};
+        bp_spec s = make_spec(3, sz, BP_ACT_TANH, outs[k]);
+        int64_t P = bp_param_count(&s);
+        double *th = malloc((size_t)P * sizeof(double));
+        double *g1 = calloc((size_t)P, sizeof(double)), *g2 = calloc((size_t)P, sizeof(double));
+        bp_rng rng;
+        bp_rng_seed(&rng, 5);
+        bp_init_weights(th, &s, 0, &rng);
+        bp_error err = {{0}};
+        bp_work *w = bp_work_new(&s, 128, &err); /* several chunks */
+        double J1 = bp_cost_grad(g1, w, d.X, d.Y, th, d.m, 0.3, d.m);
+        int64_t right = -1;
+        double J2 = bp_cost_grad_eval(g2, &right, w, d.X, d.Y, d.labels, th, d.m, 0.3, d.m);
+        cr_assert_eq(J1, J2, "%s", bp_out_name(outs[k]));
+        cr_assert_eq(memcmp(g1, g2, (size_t)P * sizeof(double)), 0, "%s", bp_out_name(outs[k]));
+        double acc = bp_accuracy(w, d.X, d.labels, th, d.m);
+        cr_assert_eq((double)right, round(acc * (double)d.m), "%s", bp_out_name(outs[k]));
+        bp_work_free(w);
+        free(th);
+        free(g1);
+        free(g2);
     }
     dataset_free(&d);
 }

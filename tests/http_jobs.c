@@ -782,6 +782,18 @@ Test(jobs, sigterm_mid_training_resumes_bit_exactly, .timeout = 180)
     char *wa = get_text(&s, "/v1/jobs/%s/weights", a);
     char *wb = get_text(&s, "/v1/jobs/%s/weights", b);
     cr_assert_str_eq(wa, wb, "resumed weights differ from an uninterrupted run");
+    /* and it ends reporting the same: epoch of the weights, why it stopped, accuracies */
+    cr_assert_eq(json_integer_value(json_object_get(ja, "best_epoch")),
+                 json_integer_value(json_object_get(jb, "best_epoch")));
+    cr_assert_eq(json_integer_value(json_object_get(ja, "best_epoch")), 60);
+    cr_assert_str_eq(json_string_value(json_object_get(ja, "stop_reason")), "completed");
+    cr_assert_str_eq(json_string_value(json_object_get(jb, "stop_reason")), "completed");
+    json_t *pa = json_object_get(ja, "progress"), *pb = json_object_get(jb, "progress");
+    cr_assert_eq(json_number_value(json_object_get(pa, "accuracy")),
+                 json_number_value(json_object_get(pb, "accuracy")));
+    cr_assert_eq(json_number_value(json_object_get(pa, "validation_accuracy")),
+                 json_number_value(json_object_get(pb, "validation_accuracy")));
+    cr_assert(json_is_number(json_object_get(pa, "validation_accuracy")));
     json_t *ha = get_json(&s, "/v1/jobs/%s/cost", a), *hb = get_json(&s, "/v1/jobs/%s/cost", b);
     char *ta = json_dumps(ha, JSON_COMPACT | JSON_REAL_PRECISION(17));
     char *tb = json_dumps(hb, JSON_COMPACT | JSON_REAL_PRECISION(17));
@@ -797,4 +809,350 @@ Test(jobs, sigterm_mid_training_resumes_bit_exactly, .timeout = 180)
     free(body);
     srv_stop(&s);
     srv_cleanup(&s);
+}
+
+/* ---------------------------------------------------------------- what training reports */
+
+/* A fresh server with digits uploaded (its id into ds). */
+static void start_with_digits(srv *s, char *ds, size_t len)
+{
+    cr_assert_eq(srv_start(s, NULL), 0);
+    upload_digits(s, ds, len);
+}
+
+static void stop_and_clean(srv *s)
+{
+    srv_stop(s);
+    srv_cleanup(s);
+}
+
+/* The served weights of a job, parsed (new theta; *spec filled). */
+static double *served_theta(const json_t *weights, bp_spec *spec)
+{
+    api_error e = {0};
+    cr_assert_eq(api_spec_parse(spec, json_object_get(weights, "network"), "network", &e), 0);
+    double *theta = api_theta_parse(json_object_get(weights, "theta"), spec, "theta", &e);
+    cr_assert_not_null(theta, "%s", e.detail);
+    return theta;
+}
+
+/* Rows of digits the served weights label right, counted here with the core's bp_predict. */
+static int64_t rows_right(const json_t *weights, const api_dataset *d)
+{
+    bp_spec spec;
+    double *theta = served_theta(weights, &spec);
+    bp_error be = {{0}};
+    bp_work *w = bp_work_new(&spec, d->rows, &be);
+    cr_assert_not_null(w);
+    int32_t *pred = malloc((size_t)d->rows * sizeof *pred);
+    bp_predict(NULL, pred, w, d->X, theta, d->rows);
+    int64_t right = 0;
+    for (int64_t i = 0; i < d->rows; i++)
+        right += pred[i] == d->labels[i];
+    free(pred);
+    bp_work_free(w);
+    free(theta);
+    return right;
+}
+
+static double num(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    cr_assert(json_is_number(v), "%s is not a number", key);
+    return json_number_value(v);
+}
+
+/* The final status event of a finished job's stream (replayed from the store). */
+static json_t *final_event(const srv *s, const char *id)
+{
+    sse_stream k;
+    read_stream(s, id, -1, &k);
+    static sse_event ev[512];
+    size_t n = sse_parse(k.buf, ev, 512);
+    cr_assert_gt(n, 0);
+    cr_assert_str_eq(ev[n - 1].event, "status");
+    json_t *fin = json_incref(ev[n - 1].data);
+    for (size_t i = 0; i < n; i++)
+        json_decref(ev[i].data);
+    free(k.buf);
+    return fin;
+}
+
+/* Early stopping keeps the best epoch's weights: the job says which epoch (best_epoch, the
+ * arg-min of its own validation-cost history) and why it stopped, /weights reports that epoch
+ * and its costs, and all of it is in the list, the final event, and survives a restart. */
+Test(jobs, early_stopping_reports_the_epoch_of_its_weights, .timeout = 120)
+{
+    srv s;
+    char ds[64], id[64];
+    start_with_digits(&s, ds, sizeof ds);
+    char *body = job_body(ds, "[64,64,10]",
+                          "\"optimizer\":\"adam\",\"learning_rate\":0.05,\"batch_size\":32,"
+                          "\"epochs\":100,\"seed\":7,\"validation_split\":0.2,"
+                          "\"early_stopping_patience\":2,\"lambda\":0");
+    submit_job(&s, NULL, body, id, sizeof id);
+    json_t *job = wait_job(&s, id, NULL, 60);
+    cr_assert_str_eq(json_string_value(json_object_get(job, "status")), "succeeded");
+    cr_assert_str_eq(json_string_value(json_object_get(job, "stop_reason")), "early_stopping");
+    int64_t last = json_integer_value(json_object_get(json_object_get(job, "progress"), "epoch"));
+    cr_assert_lt(last, 100, "early stopping never triggered");
+
+    json_t *hist = get_json(&s, "/v1/jobs/%s/cost", id);
+    json_t *vc = json_object_get(hist, "validation_cost"), *c = json_object_get(hist, "cost");
+    cr_assert_eq(json_array_size(vc), (size_t)last);
+    size_t best = 0;
+    for (size_t i = 1; i < json_array_size(vc); i++)
+        if (json_number_value(json_array_get(vc, i)) < json_number_value(json_array_get(vc, best)))
+            best = i;
+    int64_t best_epoch = (int64_t)best + 1;
+    cr_assert_eq(last, best_epoch + 2, "patience 2 after the best epoch %lld",
+                 (long long)best_epoch);
+    cr_assert_eq(json_integer_value(json_object_get(job, "best_epoch")), best_epoch);
+
+    json_t *w = get_json(&s, "/v1/jobs/%s/weights", id);
+    cr_assert_eq(json_integer_value(json_object_get(w, "epoch")), best_epoch);
+    cr_assert_eq(num(w, "cost"), json_number_value(json_array_get(c, best)));
+    cr_assert_eq(num(w, "validation_cost"), json_number_value(json_array_get(vc, best)));
+
+    /* the list and the final event say the same */
+    json_t *list = get_json(&s, "/v1/jobs");
+    json_t *item = json_array_get(json_object_get(list, "jobs"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(item, "id")), id);
+    cr_assert_eq(json_integer_value(json_object_get(item, "best_epoch")), best_epoch);
+    cr_assert_str_eq(json_string_value(json_object_get(item, "stop_reason")), "early_stopping");
+    json_t *fin = final_event(&s, id);
+    cr_assert_str_eq(json_string_value(json_object_get(fin, "status")), "succeeded");
+    cr_assert_eq(json_integer_value(json_object_get(fin, "best_epoch")), best_epoch);
+    cr_assert_str_eq(json_string_value(json_object_get(fin, "stop_reason")), "early_stopping");
+
+    /* durable */
+    srv_stop(&s);
+    cr_assert_eq(srv_restart(&s, NULL), 0);
+    json_t *again = get_json(&s, "/v1/jobs/%s", id);
+    cr_assert_eq(json_integer_value(json_object_get(again, "best_epoch")), best_epoch);
+    cr_assert_str_eq(json_string_value(json_object_get(again, "stop_reason")), "early_stopping");
+    json_t *w2 = get_json(&s, "/v1/jobs/%s/weights", id);
+    cr_assert_eq(json_integer_value(json_object_get(w2, "epoch")), best_epoch);
+
+    json_decref(w2);
+    json_decref(again);
+    json_decref(fin);
+    json_decref(list);
+    json_decref(w);
+    json_decref(hist);
+    json_decref(job);
+    free(body);
+    stop_and_clean(&s);
+}
+
+/* A run without early stopping: the weights are the last epoch's, it completed, and while it
+ * was queued or running there was no stop reason (nor, queued, weights). */
+Test(jobs, completed_run_reports_its_last_epoch, .timeout = 60)
+{
+    srv s;
+    char ds[64], id[64];
+    start_with_digits(&s, ds, sizeof ds);
+    char *body = job_body(ds, "[64,10]", "\"epochs\":5,\"learning_rate\":0.5");
+    submit_job(&s, NULL, body, id, sizeof id);
+    json_t *q = get_json(&s, "/v1/jobs/%s", id);
+    const char *st = json_string_value(json_object_get(q, "status"));
+    if (!strcmp(st, "queued") || !strcmp(st, "running"))
+        cr_assert(json_is_null(json_object_get(q, "stop_reason")), "%s", st);
+    if (!strcmp(st, "queued"))
+        cr_assert(json_is_null(json_object_get(q, "best_epoch")));
+    json_t *job = wait_job(&s, id, NULL, 60);
+    cr_assert_str_eq(json_string_value(json_object_get(job, "stop_reason")), "completed");
+    cr_assert_eq(json_integer_value(json_object_get(job, "best_epoch")), 5);
+    json_t *w = get_json(&s, "/v1/jobs/%s/weights", id);
+    cr_assert_eq(json_integer_value(json_object_get(w, "epoch")), 5);
+    cr_assert_eq(num(w, "cost"), num(json_object_get(job, "progress"), "cost"));
+    cr_assert(json_is_null(json_object_get(w, "validation_cost")));
+    cr_assert_eq(num(w, "cost"), local_cost(w, 1.0));
+    json_decref(w);
+    json_decref(job);
+    json_decref(q);
+    free(body);
+    stop_and_clean(&s);
+}
+
+/* progress.accuracy is the training rows', progress.validation_accuracy the held-out rows',
+ * and /cost has both per epoch. Without a split the training rows are all of digits, so the
+ * accuracy is the count this test makes with the served weights; with one, the two counts
+ * (accuracy × training rows, validation_accuracy × held-out rows) add up to it. */
+Test(jobs, accuracy_on_training_and_held_out_rows, .timeout = 120)
+{
+    srv s;
+    char ds[64], id[64];
+    start_with_digits(&s, ds, sizeof ds);
+    api_dataset d = {0};
+    test_digits_load(&d);
+    for (int split = 0; split < 2; split++) {
+        char *body = job_body(ds, "[64,20,10]",
+                              split ? "\"optimizer\":\"adam\",\"learning_rate\":0.01,"
+                                      "\"batch_size\":50,\"epochs\":6,\"validation_split\":0.25"
+                                    : "\"optimizer\":\"lbfgs\",\"epochs\":6");
+        submit_job(&s, NULL, body, id, sizeof id);
+        json_t *job = wait_job(&s, id, NULL, 60);
+        cr_assert_str_eq(json_string_value(json_object_get(job, "status")), "succeeded");
+        json_t *p = json_object_get(job, "progress");
+        json_t *w = get_json(&s, "/v1/jobs/%s/weights", id);
+        cr_assert_eq(json_integer_value(json_object_get(w, "epoch")),
+                     json_integer_value(json_object_get(p, "epoch")));
+        int64_t right = rows_right(w, &d);
+        double acc = num(p, "accuracy");
+        json_t *hist = get_json(&s, "/v1/jobs/%s/cost", id);
+        json_t *ha = json_object_get(hist, "accuracy");
+        json_t *hv = json_object_get(hist, "validation_accuracy");
+        size_t n = json_array_size(json_object_get(hist, "epoch"));
+        cr_assert_eq(json_array_size(ha), n);
+        cr_assert_eq(json_array_size(hv), n);
+        cr_assert_eq(json_number_value(json_array_get(ha, n - 1)), acc);
+        if (!split) {
+            cr_assert_eq(acc, (double)right / (double)d.rows, "accuracy %.17g, counted %lld/%lld",
+                         acc, (long long)right, (long long)d.rows);
+            cr_assert(json_is_null(json_object_get(p, "validation_accuracy")));
+            cr_assert(json_is_null(json_array_get(hv, n - 1)));
+        } else {
+            int64_t m_val = (int64_t)floor(0.25 * (double)d.rows), m_train = d.rows - m_val;
+            double vacc = num(p, "validation_accuracy");
+            cr_assert_eq(json_number_value(json_array_get(hv, n - 1)), vacc);
+            double rt = acc * (double)m_train, rv = vacc * (double)m_val;
+            cr_assert(fabs(rt - round(rt)) < 1e-9 && fabs(rv - round(rv)) < 1e-9,
+                      "accuracy %.17g of %lld, validation %.17g of %lld", acc,
+                      (long long)m_train, vacc, (long long)m_val);
+            cr_assert_eq((int64_t)round(rt) + (int64_t)round(rv), right,
+                         "%g + %g rows right, counted %lld", rt, rv, (long long)right);
+        }
+        json_decref(hist);
+        json_decref(w);
+        json_decref(job);
+        free(body);
+    }
+    api_dataset_clear(&d);
+    stop_and_clean(&s);
+}
+
+/* Hidden relu, output linear, learning rate 50 on digits: the first epoch's cost passes
+ * 1e6 × max(J(Θ₀), 1), J(Θ₀) computed here from the seed's initial weights (bp_init_weights,
+ * as the job does without a warm start). The job fails as diverged instead of succeeding. */
+Test(jobs, diverging_run_fails_as_diverged, .timeout = 60)
+{
+    srv s;
+    char ds[64], id[64];
+    start_with_digits(&s, ds, sizeof ds);
+    char *body = NULL;
+    cr_assert(asprintf(&body, "{\"network\":{\"layers\":[64,25,10],\"activation\":\"relu\","
+                              "\"output\":\"linear\"},\"dataset\":\"%s\",\"training\":"
+                              "{\"learning_rate\":50,\"seed\":42}}", ds) > 0);
+    submit_job(&s, NULL, body, id, sizeof id);
+    json_t *job = wait_job(&s, id, NULL, 60);
+    cr_assert_str_eq(json_string_value(json_object_get(job, "status")), "failed");
+    cr_assert_str_eq(json_string_value(json_object_get(job, "stop_reason")), "diverged");
+
+    int sz[] = {64, 25, 10};
+    bp_spec spec = {0};
+    spec.n_layers = 3;
+    memcpy(spec.sizes, sz, sizeof sz);
+    spec.hidden = BP_ACT_RELU;
+    spec.output = BP_OUT_LINEAR;
+    int64_t P = bp_param_count(&spec);
+    double *theta0 = malloc((size_t)P * sizeof(double));
+    bp_rng rng;
+    bp_rng_seed(&rng, 42);
+    bp_init_weights(theta0, &spec, 0, &rng);
+    api_dataset d = {0};
+    test_digits_load(&d);
+    api_error e = {0};
+    double *Y = api_targets(&d, 10, &e);
+    bp_error be = {{0}};
+    bp_work *w = bp_work_new(&spec, d.rows, &be);
+    double J0 = bp_cost_grad(NULL, w, d.X, Y, theta0, d.rows, 1.0, d.rows);
+    char want[160];
+    snprintf(want, sizeof want, "> 1e6 × max(initial cost %.3g, 1); lower the learning rate", J0);
+    const char *err = json_string_value(json_object_get(job, "error"));
+    cr_assert_not_null(err);
+    cr_assert_eq(strncmp(err, "diverged at epoch 1: cost ", 26), 0, "error \"%s\"", err);
+    cr_assert_not_null(strstr(err, want), "error \"%s\" lacks \"%s\"", err, want);
+    double J1 = strtod(err + 26, NULL);
+    cr_assert_gt(J1, 1e6 * fmax(J0, 1.0), "%s", err);
+    json_t *fin = final_event(&s, id);
+    cr_assert_str_eq(json_string_value(json_object_get(fin, "stop_reason")), "diverged");
+    json_decref(fin);
+    bp_work_free(w);
+    free(Y);
+    api_dataset_clear(&d);
+    free(theta0);
+    json_decref(job);
+    free(body);
+    stop_and_clean(&s);
+}
+
+/* POST /v1/jobs/{id}/predict on the first 50 digits. */
+static json_t *predict_50(const srv *s, const char *id, const api_dataset *d)
+{
+    json_t *X = json_array();
+    for (int i = 0; i < 50; i++) {
+        json_t *row = json_array();
+        for (int k = 0; k < 64; k++)
+            json_array_append_new(row, json_real(d->X[i * 64 + k]));
+        json_array_append_new(X, row);
+    }
+    json_t *pb = json_pack("{s:o}", "X", X);
+    char *pbody = json_dumps(pb, JSON_COMPACT);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/jobs/%s/predict", id);
+    resp r;
+    cr_assert_eq(http_post_json(s, path, pbody, &r), 0);
+    cr_assert_eq(r.status, 200, "predict: %ld %s", r.status, r.body);
+    json_t *pr = resp_json(&r);
+    cr_assert_not_null(pr);
+    resp_free(&r);
+    free(pbody);
+    json_decref(pb);
+    return pr;
+}
+
+/* A regression (linear output) net's predictions have no labels; classifiers' labels are the
+ * arg-max of their outputs (sigmoid with one output: output >= 0.5). */
+Test(jobs, predict_labels_only_for_classifiers, .timeout = 90)
+{
+    srv s;
+    char ds[64], id[64];
+    start_with_digits(&s, ds, sizeof ds);
+    api_dataset d = {0};
+    test_digits_load(&d);
+    const char *outs[] = {"linear", "softmax", "sigmoid"};
+    for (int k = 0; k < 3; k++) {
+        char *body = NULL;
+        cr_assert(asprintf(&body, "{\"network\":{\"layers\":[64,10],\"output\":\"%s\"},"
+                                  "\"dataset\":\"%s\",\"training\":{\"epochs\":3,"
+                                  "\"learning_rate\":0.1}}", outs[k], ds) > 0);
+        submit_job(&s, NULL, body, id, sizeof id);
+        json_t *job = wait_job(&s, id, NULL, 60);
+        cr_assert_str_eq(json_string_value(json_object_get(job, "status")), "succeeded", "%s",
+                         outs[k]);
+        json_t *pr = predict_50(&s, id, &d);
+        json_t *o = json_object_get(pr, "outputs"), *labels = json_object_get(pr, "labels");
+        cr_assert_eq(json_array_size(o), 50);
+        if (k == 0) {
+            cr_assert_null(labels, "linear output: labels present");
+        } else {
+            cr_assert_eq(json_array_size(labels), 50, "%s", outs[k]);
+            for (size_t i = 0; i < 50; i++) {
+                json_t *row = json_array_get(o, i);
+                size_t best = 0;
+                for (size_t j = 1; j < json_array_size(row); j++)
+                    if (json_number_value(json_array_get(row, j)) >
+                        json_number_value(json_array_get(row, best)))
+                        best = j;
+                cr_assert_eq(json_integer_value(json_array_get(labels, i)), (json_int_t)best,
+                             "%s row %zu", outs[k], i);
+            }
+        }
+        json_decref(pr);
+        json_decref(job);
+        free(body);
+    }
+    api_dataset_clear(&d);
+    stop_and_clean(&s);
 }

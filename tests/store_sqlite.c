@@ -711,7 +711,7 @@ Test(store, checkpoint_and_history_replace_from_epoch_then_finish)
     int64_t *ep;
     double *jc, *jv, *ac;
     size_t n;
-    cr_assert_eq(store_job_history(s, "alice", "job_1", &ep, &jc, &jv, &ac, &n, &err), 0,
+    cr_assert_eq(store_job_history(s, "alice", "job_1", &ep, &jc, &jv, &ac, NULL, &n, &err), 0,
                  "%s", err.msg);
     cr_assert_eq(n, 6);
     const double want_c[6] = {5, 4, 3, 2.5, 1.25, 0.75};
@@ -724,19 +724,19 @@ Test(store, checkpoint_and_history_replace_from_epoch_then_finish)
         cr_assert(same_double(ac[i], want_a[i]), "acc[%zu] = %g", i, ac[i]);
     }
     free(ep); free(jc); free(jv); free(ac);
-    cr_assert_eq(store_job_history(s, "bob", "job_1", &ep, &jc, &jv, &ac, &n, &err),
+    cr_assert_eq(store_job_history(s, "bob", "job_1", &ep, &jc, &jv, &ac, NULL, &n, &err),
                  STORE_NOT_FOUND);
 
     double *w;
     int64_t np, epoch;
     double wc;
-    cr_assert_eq(store_job_weights(s, "alice", "job_1", &w, &np, &epoch, &wc, &err), 0);
+    cr_assert_eq(store_job_weights(s, "alice", "job_1", &w, &np, &epoch, &wc, NULL, &err), 0);
     cr_assert_eq(np, 4);
     cr_assert_eq(epoch, 6);
     cr_assert_eq(wc, 0.75);
     cr_assert_eq(memcmp(w, th2, sizeof th2), 0);
     free(w);
-    cr_assert_eq(store_job_weights(s, "bob", "job_1", &w, &np, &epoch, &wc, &err),
+    cr_assert_eq(store_job_weights(s, "bob", "job_1", &w, &np, &epoch, &wc, NULL, &err),
                  STORE_NOT_FOUND);
     void *img;
     size_t len;
@@ -767,13 +767,13 @@ Test(store, checkpoint_and_history_replace_from_epoch_then_finish)
     cr_assert_str_eq(g.error, "");
     cr_assert_eq(g.progress.accuracy, 0.99);
     store_job_clear(&g);
-    cr_assert_eq(store_job_weights(s, "alice", "job_1", &w, &np, &epoch, &wc, &err), 0);
+    cr_assert_eq(store_job_weights(s, "alice", "job_1", &w, &np, &epoch, &wc, NULL, &err), 0);
     cr_assert_eq(epoch, 8);
     cr_assert_eq(wc, 0.25);
     cr_assert_eq(memcmp(w, th3, sizeof th3), 0);
     free(w);
     cr_assert_eq(store_job_checkpoint_load(s, "job_1", &img, &len, &err), STORE_NOT_FOUND);
-    cr_assert_eq(store_job_history(s, NULL, "job_1", &ep, &jc, &jv, &ac, &n, &err), 0);
+    cr_assert_eq(store_job_history(s, NULL, "job_1", &ep, &jc, &jv, &ac, NULL, &n, &err), 0);
     cr_assert_eq(n, 8);
     cr_assert_eq(jc[7], 0.25);
     free(ep); free(jc); free(jv); free(ac);
@@ -801,7 +801,8 @@ Test(store, failed_job_keeps_last_checkpoint_weights_and_error)
     double *w;
     int64_t np, epoch;
     double wc;
-    cr_assert_eq(store_job_weights(s, "", "job_1", &w, &np, &epoch, &wc, &err), STORE_NOT_FOUND);
+    cr_assert_eq(store_job_weights(s, "", "job_1", &w, &np, &epoch, &wc, NULL, &err),
+                 STORE_NOT_FOUND);
     cr_assert_eq(store_job_claim(s, "w", 60000, &c, &err), 0);
     store_job_clear(&c);
     double th[2] = {1, 2};
@@ -816,7 +817,7 @@ Test(store, failed_job_keeps_last_checkpoint_weights_and_error)
     cr_assert_eq(g.status, JOB_FAILED);
     cr_assert_str_eq(g.error, why);
     store_job_clear(&g);
-    cr_assert_eq(store_job_weights(s, "", "job_1", &w, &np, &epoch, &wc, &err), 0);
+    cr_assert_eq(store_job_weights(s, "", "job_1", &w, &np, &epoch, &wc, NULL, &err), 0);
     cr_assert_eq(epoch, 11);
     cr_assert_eq(np, 2);
     cr_assert_eq(w[1], 2.0);
@@ -987,7 +988,7 @@ Test(store, expire_lease_is_compare_and_set_and_keeps_everything)
     free(img);
     int64_t *e;
     double *hc, *hv, *ha;
-    cr_assert_eq(store_job_history(s, "", "job_1", &e, &hc, &hv, &ha, &n, &err), 0);
+    cr_assert_eq(store_job_history(s, "", "job_1", &e, &hc, &hv, &ha, NULL, &n, &err), 0);
     cr_assert_eq(n, 2);
     cr_assert(same_double(hc[0], 2.5) && same_double(hc[1], 1.25));
     free(e);
@@ -997,7 +998,7 @@ Test(store, expire_lease_is_compare_and_set_and_keeps_everything)
     double *w;
     int64_t np, we;
     double wc;
-    cr_assert_eq(store_job_weights(s, "", "job_1", &w, &np, &we, &wc, &err), 0);
+    cr_assert_eq(store_job_weights(s, "", "job_1", &w, &np, &we, &wc, NULL, &err), 0);
     cr_assert_eq(np, 3);
     cr_assert_eq(memcmp(w, theta, sizeof theta), 0);
     free(w);
@@ -1243,14 +1244,14 @@ Test(store, reopen_keeps_everything_byte_identical)
     double *w;
     int64_t np, epoch;
     double wc;
-    cr_assert_eq(store_job_weights(s, "k", "job_1", &w, &np, &epoch, &wc, &err), 0);
+    cr_assert_eq(store_job_weights(s, "k", "job_1", &w, &np, &epoch, &wc, NULL, &err), 0);
     cr_assert_eq(memcmp(w, th, sizeof th), 0);
     cr_assert_eq(epoch, 2);
     free(w);
     int64_t *ep;
     double *jc, *jv, *ac;
     size_t n;
-    cr_assert_eq(store_job_history(s, "k", "job_1", &ep, &jc, &jv, &ac, &n, &err), 0);
+    cr_assert_eq(store_job_history(s, "k", "job_1", &ep, &jc, &jv, &ac, NULL, &n, &err), 0);
     cr_assert_eq(n, 2);
     cr_assert_eq(jc[0], 1.0 / 3.0);
     free(ep); free(jc); free(jv); free(ac);
@@ -1271,8 +1272,139 @@ Test(store, reopen_keeps_everything_byte_identical)
     store_close(s);
     free(X);
     free(Y);
-    cr_assert_eq(sql_int(tmpdir, "PRAGMA user_version"), 1);
+    cr_assert_eq(sql_int(tmpdir, "PRAGMA user_version"), 2);
     cr_assert_eq(sql_int(tmpdir, "PRAGMA application_id"), 0x42507264);
+}
+
+/* A job with this training text, claimed by worker w and checkpointed after one epoch whose
+ * accuracy is acc (as version 1 wrote it: the only accuracy column). */
+static void job_with_accuracy(store *s, const char *id, const char *training, double acc)
+{
+    store_job j;
+    memset(&j, 0, sizeof j);
+    snprintf(j.id, sizeof j.id, "%s", id);
+    snprintf(j.owner, sizeof j.owner, "o");
+    snprintf(j.dataset_id, sizeof j.dataset_id, "ds_m");
+    char spec[160];
+    snprintf(spec, sizeof spec, "{\"network\":{\"layers\":[3,2]},\"training\":%s}", training);
+    j.spec_json = spec;
+    j.progress.cost = j.progress.validation_cost = j.progress.accuracy = NAN;
+    j.progress.samples_per_second = NAN;
+    store_error err;
+    cr_assert_eq(store_job_create(s, &j, NULL, 0, &err), 0, "%s", err.msg);
+    j.spec_json = NULL;
+    store_job c;
+    cr_assert_eq(store_job_claim(s, "w", 60000, &c, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(c.id, id);
+    store_job_clear(&c);
+    double cost = 0.5, th[2] = {1, 2};
+    store_history h = {.first_epoch = 1, .n = 1, .cost = &cost, .accuracy = &acc};
+    store_progress p = {.epoch = 1, .epochs = 10, .cost = 0.5, .validation_cost = NAN,
+                        .accuracy = acc, .validation_accuracy = NAN, .samples_per_second = 1};
+    cr_assert_eq(store_job_checkpoint(s, id, "w", &h, &p, "img", 3, th, 2, &err), 0, "%s",
+                 err.msg);
+}
+
+/* A version-1 file: its accuracy was the held-out rows' when the job had a validation split,
+ * so migration 2 moves it to validation_accuracy (progress and history) for those jobs only,
+ * and the new columns read as "none". The version-1 file is made from a version-2 one by
+ * dropping the columns 2 added. */
+Test(store, migration_2_moves_held_out_accuracy)
+{
+    store *s = open_ok(tmpdir);
+    put_small(s, "ds_m", "o");
+    job_with_accuracy(s, "job_split", "{\"validation_split\":0.25}", 0.75);
+    job_with_accuracy(s, "job_plain", "{\"validation_split\":0}", 0.5);
+    store_close(s);
+    char path[400];
+    snprintf(path, sizeof path, "%s/backpropd.db", tmpdir);
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    char *msg = NULL;
+    cr_assert_eq(sqlite3_exec(db,
+                              "ALTER TABLE jobs DROP COLUMN p_validation_accuracy;"
+                              "ALTER TABLE jobs DROP COLUMN best_epoch;"
+                              "ALTER TABLE jobs DROP COLUMN stop_reason;"
+                              "ALTER TABLE job_history DROP COLUMN validation_accuracy;"
+                              "ALTER TABLE job_checkpoints DROP COLUMN validation_cost;"
+                              "PRAGMA user_version = 1;",
+                              NULL, NULL, &msg),
+                 SQLITE_OK, "%s", msg ? msg : "");
+    sqlite3_close(db);
+    cr_assert_eq(sql_int(tmpdir, "PRAGMA user_version"), 1);
+
+    s = open_ok(tmpdir);
+    cr_assert_eq(sql_int(tmpdir, "PRAGMA user_version"), 2);
+    const char *ids[] = {"job_split", "job_plain"};
+    for (int k = 0; k < 2; k++) {
+        store_error err;
+        store_job g;
+        cr_assert_eq(store_job_get(s, "o", ids[k], &g, &err), 0, "%s", err.msg);
+        double want_acc = k ? 0.5 : NAN, want_vacc = k ? NAN : 0.75;
+        cr_assert(same_double(g.progress.accuracy, want_acc), "%s: %g", ids[k],
+                  g.progress.accuracy);
+        cr_assert(same_double(g.progress.validation_accuracy, want_vacc), "%s: %g", ids[k],
+                  g.progress.validation_accuracy);
+        cr_assert_eq(g.progress.best_epoch, 0);
+        cr_assert_str_eq(g.progress.stop_reason, "");
+        store_job_clear(&g);
+        int64_t *e = NULL;
+        double *hc = NULL, *hv = NULL, *ha = NULL, *hva = NULL;
+        size_t n = 0;
+        cr_assert_eq(store_job_history(s, "o", ids[k], &e, &hc, &hv, &ha, &hva, &n, &err), 0);
+        cr_assert_eq(n, 1);
+        cr_assert(same_double(ha[0], want_acc) && same_double(hva[0], want_vacc), "%s", ids[k]);
+        free(e);
+        free(hc);
+        free(hv);
+        free(ha);
+        free(hva);
+        double *w = NULL, wc, wv;
+        int64_t np, we;
+        cr_assert_eq(store_job_weights(s, "o", ids[k], &w, &np, &we, &wc, &wv, &err), 0);
+        cr_assert(we == 1 && wc == 0.5 && isnan(wv));
+        free(w);
+    }
+    store_close(s);
+}
+
+/* best_epoch, stop_reason and the weights' costs go through a checkpoint and the finish; a
+ * cancelled or failed job without a stored reason reads "cancelled" / "error". */
+Test(store, job_outcome_roundtrip)
+{
+    store *s = open_ok(tmpdir);
+    put_small(s, "ds_m", "o");
+    job_with_accuracy(s, "job_es", "{}", 0.5);
+    store_error err;
+    double th[2] = {3, 4};
+    store_progress p = {.epoch = 9, .epochs = 10, .cost = 0.25, .validation_cost = 0.5,
+                        .accuracy = 0.8, .validation_accuracy = 0.7, .samples_per_second = 1,
+                        .best_epoch = 6, .best_cost = 0.3, .best_validation_cost = 0.4};
+    snprintf(p.stop_reason, sizeof p.stop_reason, "early_stopping");
+    cr_assert_eq(store_job_finish(s, "job_es", "w", JOB_SUCCEEDED, NULL, NULL, &p, th, 2, &err),
+                 0, "%s", err.msg);
+    store_job g;
+    cr_assert_eq(store_job_get(s, "o", "job_es", &g, &err), 0);
+    cr_assert_eq(g.progress.best_epoch, 6);
+    cr_assert_str_eq(g.progress.stop_reason, "early_stopping");
+    cr_assert_eq(g.progress.validation_accuracy, 0.7);
+    store_job_clear(&g);
+    double *w = NULL, wc, wv;
+    int64_t np, we;
+    cr_assert_eq(store_job_weights(s, "o", "job_es", &w, &np, &we, &wc, &wv, &err), 0);
+    cr_assert(we == 6 && wc == 0.3 && wv == 0.4 && np == 2 && w[0] == 3 && w[1] == 4);
+    free(w);
+    /* a queued job cancelled by the store itself */
+    store_job q;
+    make_job(s, "job_q", "o", "ds_m", &q);
+    int now = 0;
+    cr_assert_eq(store_job_request_cancel(s, "o", "job_q", &now, &err), 0);
+    cr_assert_eq(now, 1);
+    cr_assert_eq(store_job_get(s, "o", "job_q", &g, &err), 0);
+    cr_assert_str_eq(g.progress.stop_reason, "cancelled");
+    cr_assert_eq(g.progress.best_epoch, 0);
+    store_job_clear(&g);
+    store_close(s);
 }
 
 static void write_file(const char *path, const void *data, size_t n, off_t at, int trunc)

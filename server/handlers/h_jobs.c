@@ -52,8 +52,12 @@ static json_t *job_json(server *s, const store_job *job)
         .created_at_ms = job->created_at,
         .started_at_ms = job->started_at,
         .finished_at_ms = job->finished_at,
-        .progress = {p.epoch, p.epochs, p.cost, p.validation_cost, p.accuracy,
-                     p.samples_per_second},
+        .progress = {.epoch = p.epoch, .epochs = p.epochs, .cost = p.cost,
+                     .validation_cost = p.validation_cost, .accuracy = p.accuracy,
+                     .validation_accuracy = p.validation_accuracy,
+                     .samples_per_second = p.samples_per_second},
+        .best_epoch = p.best_epoch,
+        .stop_reason = p.stop_reason,
     };
     return api_job_json(&v);
 }
@@ -85,7 +89,7 @@ typedef struct {
     bp_train_config cfg;
     double *theta;   /* new: bp_param_count(&spec) doubles */
     int64_t epoch;   /* the epoch the weights are from */
-    double cost;
+    double cost, validation_cost; /* its J on the training / held-out rows (NaN = none) */
 } job_model;
 
 /* Loads the model of job id (owner's): the spec from spec_json, the weights from the live
@@ -99,18 +103,20 @@ static int load_model(server *s, req *r, const char *owner, const char *id,
     store_error se = {0};
     int64_t n = 0;
     memset(m, 0, sizeof *m);
-    m->cost = NAN;
+    m->cost = m->validation_cost = NAN;
     if (api_job_spec_parse(&m->spec, &m->cfg, spec_json, &ae) < 0) {
         http_reply_problem(r, 500, "job %s: %s", id, ae.detail);
         return -1;
     }
-    int rc = jobs_live_weights(s->jobs, id, &m->theta, &n, &m->epoch, &m->cost);
+    int rc = jobs_live_weights(s->jobs, id, &m->theta, &n, &m->epoch, &m->cost,
+                               &m->validation_cost);
     if (rc < 0) {
         http_reply_problem(r, 503, "out of memory: try again");
         return -1;
     }
     if (rc == 0) {
-        rc = store_job_weights(s->st, owner, id, &m->theta, &n, &m->epoch, &m->cost, &se);
+        rc = store_job_weights(s->st, owner, id, &m->theta, &n, &m->epoch, &m->cost,
+                               &m->validation_cost, &se);
         if (rc < 0 && rc != STORE_NOT_FOUND) {
             hu_reply_store_error(r, rc, &se, "job", id);
             return -1;
@@ -181,11 +187,10 @@ handler_result h_jobs_create(server *s, req *r)
                                 jr.dataset, (long long)meta.outputs, jr.spec.n_layers - 1, sL);
         goto cleanup;
     }
-    int64_t m_val = (int64_t)floor(jr.train.validation_split * (double)meta.rows);
-    if (meta.rows - m_val < 1) {
-        hr = http_reply_problem(r, 409,
-                                "training.validation_split: leaves no training rows of the %lld "
-                                "in %s", (long long)meta.rows, jr.dataset);
+    int64_t m_train, m_val;
+    bp_error be = {{0}};
+    if (bp_split_sizes(meta.rows, jr.train.validation_split, &m_train, &m_val, &be) < 0) {
+        hr = http_reply_problem(r, 409, "training.%s (dataset %s)", be.msg, jr.dataset);
         goto cleanup;
     }
 
@@ -222,6 +227,8 @@ handler_result h_jobs_create(server *s, req *r)
     job.progress.epochs = jr.train.epochs;
     job.progress.cost = job.progress.validation_cost = NAN;
     job.progress.accuracy = job.progress.samples_per_second = NAN;
+    job.progress.validation_accuracy = job.progress.best_cost = NAN;
+    job.progress.best_validation_cost = NAN;
     rc = store_job_create(s->st, &job, jr.theta0, jr.theta0 ? bp_param_count(&jr.spec) : 0, &se);
     if (rc < 0) {
         hr = hu_reply_store_error(r, rc, &se, "job", job.id);
@@ -315,25 +322,27 @@ handler_result h_jobs_cost(server *s, req *r)
     if (get_job(s, r, &job) < 0)
         return HANDLER_OK;
     int64_t *epoch = NULL;
-    double *cost = NULL, *vcost = NULL, *acc = NULL;
+    double *cost = NULL, *vcost = NULL, *acc = NULL, *vacc = NULL;
     size_t n = 0;
     handler_result hr;
-    int live = job.status == JOB_RUNNING
-                   ? jobs_live_history(s->jobs, job.id, &epoch, &cost, &vcost, &n)
-                   : 0;
+    int live = job.status == JOB_RUNNING ? jobs_live_history(s->jobs, job.id, &epoch, &cost,
+                                                             &vcost, &acc, &vacc, &n)
+                                         : 0;
     if (live < 0) {
         hr = http_reply_problem(r, 503, "out of memory: try again");
         goto cleanup;
     }
     if (!live) {
         store_error se = {0};
-        int rc = store_job_history(s->st, r->owner, job.id, &epoch, &cost, &vcost, &acc, &n, &se);
+        int rc = store_job_history(s->st, r->owner, job.id, &epoch, &cost, &vcost, &acc, &vacc,
+                                   &n, &se);
         if (rc < 0) {
             hr = hu_reply_store_error(r, rc, &se, "job", job.id);
             goto cleanup;
         }
     }
-    json_t *out = api_job_history_json(epoch, cost, vcost, n);
+    api_job_history h = {epoch, cost, vcost, acc, vacc, n};
+    json_t *out = api_job_history_json(&h);
     hr = out ? http_reply_json(r, 200, out)
              : http_reply_problem(r, 500, "could not encode the cost history");
 cleanup:
@@ -341,6 +350,7 @@ cleanup:
     free(cost);
     free(vcost);
     free(acc);
+    free(vacc);
     store_job_clear(&job);
     return hr;
 }
@@ -355,7 +365,7 @@ handler_result h_jobs_weights(server *s, req *r)
     job_model m;
     handler_result hr = HANDLER_OK;
     if (load_model(s, r, r->owner, job.id, job.spec_json, job_status_name(job.status), &m) == 0) {
-        json_t *out = api_job_weights_json(&m.spec, m.theta, m.epoch, m.cost);
+        json_t *out = api_job_weights_json(&m.spec, m.theta, m.epoch, m.cost, m.validation_cost);
         hr = out ? http_reply_json(r, 200, out)
                  : http_reply_problem(r, 500, "could not encode the weights");
     }
@@ -472,7 +482,8 @@ handler_result h_jobs_gradient(server *s, req *r)
     return http_defer(r, gradient_work, c);
 }
 
-/* {"outputs","labels"} of the latest weights for c->X. */
+/* {"outputs","labels"} of the latest weights for c->X; a linear (regression) output has no
+ * labels: {"outputs"} alone. */
 static void predict_work(void *arg, req *r)
 {
     math_ctx *c = arg;
@@ -487,32 +498,38 @@ static void predict_work(void *arg, req *r)
     if (load_model(s, r, c->owner, c->id, c->spec_json, NULL, &m) < 0)
         goto cleanup;
     int K = m.spec.sizes[m.spec.n_layers - 1];
+    int classifier = m.spec.output != BP_OUT_LINEAR;
     w = bp_work_new(&m.spec, c->rows, &be);
     out = malloc((size_t)c->rows * (size_t)K * sizeof *out);
-    labels = malloc((size_t)c->rows * sizeof *labels);
-    if (!w || !out || !labels) {
+    labels = classifier ? malloc((size_t)c->rows * sizeof *labels) : NULL;
+    if (!w || !out || (classifier && !labels)) {
         http_reply_problem(r, 503, "out of memory for the predictions: %s", be.msg);
         goto cleanup;
     }
     bp_predict(out, labels, w, c->X, m.theta, c->rows);
     jo = json_array();
-    jl = json_array();
-    for (int64_t i = 0; jo && jl && i < c->rows; i++) {
+    jl = classifier ? json_array() : NULL;
+    for (int64_t i = 0; jo && (jl || !classifier) && i < c->rows; i++) {
         json_t *row = json_array();
         for (int k = 0; row && k < K; k++)
             json_array_append_new(row, api_number_or_null(out[i * K + k]));
         if (!row || json_array_append_new(jo, row) < 0 ||
-            json_array_append_new(jl, json_integer(labels[i])) < 0) {
+            (jl && json_array_append_new(jl, json_integer(labels[i])) < 0)) {
             json_decref(jo);
             jo = NULL;
         }
     }
-    if (!jo || !jl) {
+    json_t *answer = NULL;
+    if (jo && (jl || !classifier)) {
+        answer = jl ? json_pack("{s:o, s:o}", "outputs", jo, "labels", jl)
+                    : json_pack("{s:o}", "outputs", jo);
+        jo = jl = NULL;
+    }
+    if (!answer) {
         http_reply_problem(r, 503, "out of memory for the predictions");
         goto cleanup;
     }
-    http_reply_json(r, 200, json_pack("{s:o, s:o}", "outputs", jo, "labels", jl));
-    jo = jl = NULL;
+    http_reply_json(r, 200, answer);
 cleanup:
     json_decref(jo);
     json_decref(jl);

@@ -98,10 +98,10 @@ struct live {
     int64_t created_at, started_at; /* unix ms */
     store_progress progress;
     size_t n_hist, cap_hist;   /* history rows for epochs 1..n_hist */
-    double *h_cost, *h_vcost, *h_acc, *h_sps;
-    double *theta;             /* n_params: weights after epoch theta_epoch */
+    double *h_cost, *h_vcost, *h_acc, *h_vacc, *h_sps;
+    double *theta;             /* n_params: the trainer's weights, those of epoch theta_epoch */
     int64_t n_params, theta_epoch;
-    double theta_cost;
+    double theta_cost, theta_vcost; /* J on training / held-out rows at theta_epoch */
     int has_theta;
 };
 
@@ -169,7 +169,13 @@ static void progress_from_bp(store_progress *out, const bp_progress *p)
     out->cost = p->cost;
     out->validation_cost = p->validation_cost;
     out->accuracy = p->accuracy;
+    out->validation_accuracy = p->validation_accuracy;
     out->samples_per_second = p->samples_per_second;
+    out->best_epoch = p->best_epoch;
+    out->best_cost = p->best_cost;
+    out->best_validation_cost = p->best_validation_cost;
+    const char *why = bp_stop_reason_name(p->stop);
+    snprintf(out->stop_reason, sizeof out->stop_reason, "%s", why ? why : "");
 }
 
 /* ------------------------------------------------------------------ registry (under j->mu) */
@@ -189,6 +195,7 @@ static void live_free(live *l)
     free(l->h_cost);
     free(l->h_vcost);
     free(l->h_acc);
+    free(l->h_vacc);
     free(l->h_sps);
     free(l->theta);
     free(l);
@@ -208,30 +215,29 @@ static void wake_streams_locked(jobs *j, const char *id)
     }
 }
 
+/* One history row. */
+typedef struct {
+    double cost, vcost, acc, vacc, sps;
+} hist_row;
+
 /* Appends one history row (epoch n_hist + 1). 0 ok, -1 out of memory. */
-static int live_push_row_locked(live *l, double cost, double vcost, double acc, double sps)
+static int live_push_row_locked(live *l, const hist_row *r)
 {
+    double **cols[] = {&l->h_cost, &l->h_vcost, &l->h_acc, &l->h_vacc, &l->h_sps};
+    const double vals[] = {r->cost, r->vcost, r->acc, r->vacc, r->sps};
+    enum { NCOLS = sizeof cols / sizeof cols[0] };
     if (l->n_hist == l->cap_hist) {
         size_t cap = l->cap_hist ? l->cap_hist * 2 : 64;
-        double *a = realloc(l->h_cost, cap * sizeof *a);
-        if (!a)
-            return -1;
-        l->h_cost = a;
-        if (!(a = realloc(l->h_vcost, cap * sizeof *a)))
-            return -1;
-        l->h_vcost = a;
-        if (!(a = realloc(l->h_acc, cap * sizeof *a)))
-            return -1;
-        l->h_acc = a;
-        if (!(a = realloc(l->h_sps, cap * sizeof *a)))
-            return -1;
-        l->h_sps = a;
+        for (int k = 0; k < NCOLS; k++) {
+            double *a = realloc(*cols[k], cap * sizeof *a);
+            if (!a)
+                return -1;
+            *cols[k] = a;
+        }
         l->cap_hist = cap;
     }
-    l->h_cost[l->n_hist] = cost;
-    l->h_vcost[l->n_hist] = vcost;
-    l->h_acc[l->n_hist] = acc;
-    l->h_sps[l->n_hist] = sps;
+    for (int k = 0; k < NCOLS; k++)
+        (*cols[k])[l->n_hist] = vals[k];
     l->n_hist++;
     return 0;
 }
@@ -265,6 +271,7 @@ static void history_slice(const live *l, int64_t from_epoch, int64_t to_epoch, s
     h->cost = l->h_cost ? l->h_cost + from_epoch : NULL;
     h->validation_cost = l->h_vcost ? l->h_vcost + from_epoch : NULL;
     h->accuracy = l->h_acc ? l->h_acc + from_epoch : NULL;
+    h->validation_accuracy = l->h_vacc ? l->h_vacc + from_epoch : NULL;
 }
 
 /* Writes the held epoch-boundary image as the job's checkpoint. 0 ok, else a store_code. */
@@ -304,7 +311,7 @@ static int prepare(run *R)
     void *ck = NULL;
     size_t ck_len = 0;
     int64_t *h_epoch = NULL;
-    double *h_cost = NULL, *h_vcost = NULL, *h_acc = NULL;
+    double *h_cost = NULL, *h_vcost = NULL, *h_acc = NULL, *h_vacc = NULL;
     size_t h_n = 0;
     int rc = -1;
 
@@ -366,7 +373,7 @@ static int prepare(run *R)
     /* Resuming: the history up to the checkpoint comes from the store. */
     if (R->ckpt_epoch > 0 &&
         store_job_history(st, R->job->owner, R->job->id, &h_epoch, &h_cost, &h_vcost, &h_acc,
-                          &h_n, &se) < 0)
+                          &h_vacc, &h_n, &se) < 0)
         h_n = 0;
     double *theta_copy = malloc((size_t)R->n_params * sizeof(double));
     if (!theta_copy) {
@@ -381,13 +388,16 @@ static int prepare(run *R)
     for (int64_t e = 1; e <= R->ckpt_epoch && !oom; e++) {
         size_t i = (size_t)(e - 1);
         int have = i < h_n && h_epoch[i] == e;
-        oom = live_push_row_locked(l, have ? h_cost[i] : NAN, have ? h_vcost[i] : NAN,
-                                   have ? h_acc[i] : NAN, NAN) < 0;
+        hist_row row = {NAN, NAN, NAN, NAN, NAN};
+        if (have)
+            row = (hist_row){h_cost[i], h_vcost[i], h_acc[i], h_vacc[i], NAN};
+        oom = live_push_row_locked(l, &row) < 0;
     }
     l->theta = theta_copy;
     l->n_params = R->n_params;
     l->theta_epoch = R->ckpt_epoch;
     l->theta_cost = R->ckpt_epoch > 0 && l->n_hist ? l->h_cost[l->n_hist - 1] : NAN;
+    l->theta_vcost = R->ckpt_epoch > 0 && l->n_hist ? l->h_vcost[l->n_hist - 1] : NAN;
     l->has_theta = R->ckpt_epoch > 0;
     l->progress.epochs = R->cfg.epochs;
     pthread_mutex_unlock(&j->mu);
@@ -402,6 +412,7 @@ cleanup:
     free(h_cost);
     free(h_vcost);
     free(h_acc);
+    free(h_vacc);
     return rc;
 }
 
@@ -413,12 +424,15 @@ static void publish_epoch(run *R, const bp_progress *p)
     live *l = R->lv;
     int oom;
     pthread_mutex_lock(&j->mu);
-    oom = live_push_row_locked(l, p->cost, p->validation_cost, p->accuracy,
-                               p->samples_per_second) < 0;
+    hist_row row = {p->cost, p->validation_cost, p->accuracy, p->validation_accuracy,
+                    p->samples_per_second};
+    oom = live_push_row_locked(l, &row) < 0;
     progress_from_bp(&l->progress, p);
+    /* the trainer's weights: this epoch's, or the best one's once early stopping restored it */
     memcpy(l->theta, bp_trainer_theta(R->t), (size_t)R->n_params * sizeof(double));
-    l->theta_epoch = p->epoch;
-    l->theta_cost = p->cost;
+    l->theta_epoch = p->best_epoch;
+    l->theta_cost = p->best_cost;
+    l->theta_vcost = p->best_validation_cost;
     l->has_theta = 1;
     wake_streams_locked(j, l->id);
     pthread_mutex_unlock(&j->mu);
@@ -426,7 +440,8 @@ static void publish_epoch(run *R, const bp_progress *p)
         log_event(LOG_WARN, "job", "id=%s epoch=%lld error=\"history row dropped: out of memory\"",
                   l->id, (long long)p->epoch);
 
-    int64_t m_train = R->meta.rows - (int64_t)floor(R->cfg.validation_split * (double)R->meta.rows);
+    int64_t m_train = 0, m_val = 0;
+    bp_split_sizes(R->meta.rows, R->cfg.validation_split, &m_train, &m_val, NULL);
     atomic_fetch_add(&j->samples, (long long)m_train);
 
     size_t need = bp_trainer_checkpoint_size(R->t);
@@ -459,7 +474,7 @@ static void run_job(worker *w, store_job *job)
     R.job = job;
     R.img_epoch = -1;
     job_status final = JOB_FAILED;
-    int release = 0, abandon = 0;
+    int release = 0, abandon = 0, diverged = 0;
 
     live *l = calloc(1, sizeof *l);
     if (!l) {
@@ -529,6 +544,7 @@ static void run_job(worker *w, store_job *job)
             break;
         }
         snprintf(R.error, sizeof R.error, "%s", be.msg[0] ? be.msg : "training failed");
+        diverged = p.stop == BP_STOP_DIVERGED;
         final = JOB_FAILED;
         break;
     }
@@ -555,6 +571,14 @@ finish:
         store_progress p = l->progress;
         if (p.epochs == 0)
             p.epochs = R.cfg.epochs;
+        /* The weights stored are those the worker holds: the epoch they are from, and why the
+         * job ended (succeeded: the trainer's reason, already in the progress). */
+        p.best_epoch = l->has_theta ? l->theta_epoch : 0;
+        p.best_cost = l->theta_cost;
+        p.best_validation_cost = l->theta_vcost;
+        if (final != JOB_SUCCEEDED)
+            snprintf(p.stop_reason, sizeof p.stop_reason, "%s",
+                     final == JOB_CANCELLED ? "cancelled" : diverged ? "diverged" : "error");
         int rc = -1;
         for (int attempt = 0; attempt < 30 && rc < 0; attempt++) {
             rc = store_job_finish(st, job->id, w->worker_id, final, R.error[0] ? R.error : NULL,
@@ -874,33 +898,42 @@ int jobs_live_progress(jobs *j, const char *id, store_progress *out)
 }
 
 int jobs_live_history(jobs *j, const char *id, int64_t **epoch, double **cost,
-                      double **validation_cost, size_t *n)
+                      double **validation_cost, double **accuracy,
+                      double **validation_accuracy, size_t *n)
 {
+    double **out[] = {cost, validation_cost, accuracy, validation_accuracy};
+    enum { NCOLS = sizeof out / sizeof out[0] };
     int rc = 0;
     *epoch = NULL;
-    *cost = *validation_cost = NULL;
+    for (int k = 0; k < NCOLS; k++)
+        *out[k] = NULL;
     *n = 0;
     pthread_mutex_lock(&j->mu);
     live *l = live_find(j, id);
     if (l) {
+        const double *src[NCOLS] = {l->h_cost, l->h_vcost, l->h_acc, l->h_vacc};
         size_t k = l->n_hist;
         int64_t *e = malloc((k ? k : 1) * sizeof *e);
-        double *c = malloc((k ? k : 1) * sizeof *c);
-        double *v = malloc((k ? k : 1) * sizeof *v);
-        if (!e || !c || !v) {
+        double *c[NCOLS];
+        int bad = !e;
+        for (int col = 0; col < NCOLS; col++) {
+            c[col] = malloc((k ? k : 1) * sizeof *c[col]);
+            bad |= !c[col];
+        }
+        if (bad) {
             free(e);
-            free(c);
-            free(v);
+            for (int col = 0; col < NCOLS; col++)
+                free(c[col]);
             rc = -1;
         } else {
-            for (size_t i = 0; i < k; i++) {
+            for (size_t i = 0; i < k; i++)
                 e[i] = (int64_t)i + 1;
-                c[i] = l->h_cost[i];
-                v[i] = l->h_vcost[i];
+            for (int col = 0; col < NCOLS; col++) {
+                if (k)
+                    memcpy(c[col], src[col], k * sizeof *c[col]);
+                *out[col] = c[col];
             }
             *epoch = e;
-            *cost = c;
-            *validation_cost = v;
             *n = k;
             rc = 1;
         }
@@ -910,7 +943,7 @@ int jobs_live_history(jobs *j, const char *id, int64_t **epoch, double **cost,
 }
 
 int jobs_live_weights(jobs *j, const char *id, double **theta, int64_t *n_params,
-                      int64_t *epoch, double *cost)
+                      int64_t *epoch, double *cost, double *validation_cost)
 {
     int rc = 0;
     *theta = NULL;
@@ -926,6 +959,7 @@ int jobs_live_weights(jobs *j, const char *id, double **theta, int64_t *n_params
             *n_params = l->n_params;
             *epoch = l->theta_epoch;
             *cost = l->theta_cost;
+            *validation_cost = l->theta_vcost;
             rc = 1;
         }
     }
@@ -1010,10 +1044,22 @@ static json_t *status_event(const char *status, int64_t at_ms, int64_t epoch, co
                      error && *error ? json_string(error) : json_null());
 }
 
-static json_t *progress_event(int64_t epoch, int64_t epochs, double cost, double vcost,
-                              double acc, double sps)
+/* The final status event: status_event plus what the job's resource says of its end. */
+static json_t *final_event(const store_job *job, int64_t epoch)
 {
-    api_job_progress p = {epoch, epochs, cost, vcost, acc, sps};
+    json_t *o = status_event(job_status_name(job->status), job->finished_at, epoch, job->error);
+    if (o && api_job_outcome_set(o, job->progress.best_epoch, job->progress.stop_reason) < 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    return o;
+}
+
+static json_t *progress_event(int64_t epoch, int64_t epochs, const hist_row *r)
+{
+    api_job_progress p = {.epoch = epoch, .epochs = epochs, .cost = r->cost,
+                          .validation_cost = r->vcost, .accuracy = r->acc,
+                          .validation_accuracy = r->vacc, .samples_per_second = r->sps};
     return api_job_progress_json(&p);
 }
 
@@ -1029,9 +1075,8 @@ static int fill_live(stream *s, const live *l)
     for (int64_t e = s->last_id > 2 ? s->last_id - 1 : 1;
          e <= (int64_t)l->n_hist && count < STREAM_MAX_EVENTS; e++, count++) {
         size_t i = (size_t)(e - 1);
-        if (emit(s, 2 + e, "progress",
-                 progress_event(e, l->progress.epochs, l->h_cost[i], l->h_vcost[i], l->h_acc[i],
-                                l->h_sps[i])) < 0)
+        hist_row row = {l->h_cost[i], l->h_vcost[i], l->h_acc[i], l->h_vacc[i], l->h_sps[i]};
+        if (emit(s, 2 + e, "progress", progress_event(e, l->progress.epochs, &row)) < 0)
             return -1;
     }
     return 0;
@@ -1044,7 +1089,7 @@ static int fill_store(stream *s, store *st)
     memset(&job, 0, sizeof job);
     store_error se = {0};
     int64_t *h_epoch = NULL;
-    double *h_cost = NULL, *h_vcost = NULL, *h_acc = NULL;
+    double *h_cost = NULL, *h_vcost = NULL, *h_acc = NULL, *h_vacc = NULL;
     size_t h_n = 0;
     int rc = 0;
     int r = store_job_get(st, s->owner, s->id, &job, &se);
@@ -1064,15 +1109,15 @@ static int fill_store(stream *s, store *st)
     int64_t last_epoch = s->last_id >= 2 ? s->last_id - 2 : 0;
     int64_t E = job.progress.epoch;
     if (job.progress.epoch > last_epoch || final) {
-        if (store_job_history(st, s->owner, s->id, &h_epoch, &h_cost, &h_vcost, &h_acc, &h_n,
-                              &se) < 0)
+        if (store_job_history(st, s->owner, s->id, &h_epoch, &h_cost, &h_vcost, &h_acc, &h_vacc,
+                              &h_n, &se) < 0)
             goto cleanup;
         for (size_t i = 0; i < h_n; i++) {
             if (h_epoch[i] <= last_epoch)
                 continue;
+            hist_row row = {h_cost[i], h_vcost[i], h_acc[i], h_vacc[i], NAN};
             if (emit(s, 2 + h_epoch[i], "progress",
-                     progress_event(h_epoch[i], job.progress.epochs, h_cost[i], h_vcost[i],
-                                    h_acc[i], NAN)) < 0)
+                     progress_event(h_epoch[i], job.progress.epochs, &row)) < 0)
                 goto oom;
             last_epoch = h_epoch[i];
         }
@@ -1080,9 +1125,7 @@ static int fill_store(stream *s, store *st)
             E = h_epoch[h_n - 1];
     }
     if (final) {
-        if (3 + E > s->last_id &&
-            emit(s, 3 + E, "status",
-                 status_event(job_status_name(job.status), job.finished_at, E, job.error)) < 0)
+        if (3 + E > s->last_id && emit(s, 3 + E, "status", final_event(&job, E)) < 0)
             goto oom;
         s->done = 1;
     }
@@ -1095,6 +1138,7 @@ cleanup:
     free(h_cost);
     free(h_vcost);
     free(h_acc);
+    free(h_vacc);
     return rc;
 }
 

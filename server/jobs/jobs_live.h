@@ -17,11 +17,12 @@ int jobs_stopping(jobs *j);
 int jobs_live_progress(jobs *j, const char *id, store_progress *out);
 /* 1 and new arrays of *n rows (epochs 1..n) when id runs here; 0 not here; -1 out of memory. */
 int jobs_live_history(jobs *j, const char *id, int64_t **epoch, double **cost,
-                      double **validation_cost, size_t *n);
-/* 1 and a new copy of the weights of the latest completed epoch when id runs here and has one;
- * 0 otherwise; -1 out of memory. */
+                      double **validation_cost, double **accuracy,
+                      double **validation_accuracy, size_t *n);
+/* 1 and a new copy of the trainer's latest weights when id runs here and has some, with the
+ * epoch they are from and its training / validation cost; 0 otherwise; -1 out of memory. */
 int jobs_live_weights(jobs *j, const char *id, double **theta, int64_t *n_params,
-                      int64_t *epoch, double *cost);
+                      int64_t *epoch, double *cost, double *validation_cost);
 /* Asks the worker running id here to stop at the next batch boundary and finish the job as
  * cancelled. 1 if it runs here, 0 if not. */
 int jobs_live_cancel(jobs *j, const char *id);

@@ -80,6 +80,16 @@ int job_status_parse(const char *name, job_status *out); /* 0 ok, -1 unknown */
 typedef struct {
     int64_t epoch, epochs;
     double cost, validation_cost, accuracy, samples_per_second; /* NaN = none */
+    double validation_accuracy; /* held-out rows; accuracy is the training rows' */
+    /* The weights stored with this progress (checkpoint or final): the epoch they are from
+     * and its costs; best_epoch 0 = none named: the progress's own epoch and costs. The job
+     * shows best_epoch (0 = null). */
+    int64_t best_epoch;
+    double best_cost, best_validation_cost;
+    /* Why the job ended: "completed", "early_stopping", "converged", "diverged", "cancelled",
+     * "error"; "" while it has not. Read back: a cancelled or failed job without one says
+     * "cancelled" or "error" (cancels the store makes itself, jobs older than the field). */
+    char stop_reason[16];
 } store_progress;
 
 typedef struct {
@@ -146,6 +156,7 @@ int store_job_expire_lease(store *s, const char *id, const char *lease_owner, st
 typedef struct {
     int64_t first_epoch, n;
     const double *cost, *validation_cost, *accuracy; /* n each; NaN stored as NULL */
+    const double *validation_accuracy;               /* n, or NULL = all NaN */
 } store_history;
 int store_job_checkpoint(store *s, const char *id, const char *worker_id,
                          const store_history *hist, const store_progress *progress,
@@ -166,14 +177,17 @@ int store_job_delete(store *s, const char *owner, const char *id, store_error *e
 /* new: the last checkpoint image (STORE_NOT_FOUND if none). */
 int store_job_checkpoint_load(store *s, const char *id, void **buf, size_t *len,
                               store_error *err);
-/* new: latest weights (checkpoint while running, final when done) and the epoch/cost they
- * belong to. STORE_NOT_FOUND when the job has none yet. */
+/* new: latest weights (checkpoint while running, final when done) and the epoch / cost /
+ * validation cost (NaN = none; validation_cost may be NULL) they belong to. STORE_NOT_FOUND
+ * when the job has none yet. */
 int store_job_weights(store *s, const char *owner, const char *id, double **theta,
-                      int64_t *n_params, int64_t *epoch, double *cost, store_error *err);
-/* new: the cost history, *n rows (epoch 1..n), NaN where absent. */
-int store_job_history(store *s, const char *owner, const char *id, int64_t **epoch,
-                      double **cost, double **validation_cost, double **accuracy, size_t *n,
+                      int64_t *n_params, int64_t *epoch, double *cost, double *validation_cost,
                       store_error *err);
+/* new: the cost history, *n rows (epoch 1..n), NaN where absent. validation_accuracy may be
+ * NULL (not wanted). */
+int store_job_history(store *s, const char *owner, const char *id, int64_t **epoch,
+                      double **cost, double **validation_cost, double **accuracy,
+                      double **validation_accuracy, size_t *n, store_error *err);
 /* The warm-start theta given at creation (new, NULL if none). */
 int store_job_theta0(store *s, const char *id, double **theta, int64_t *n_params,
                      store_error *err);

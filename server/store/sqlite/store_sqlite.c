@@ -29,7 +29,7 @@
 #include <time.h>
 
 #define STORE_APP_ID 0x42507264      /* "BPrd" */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_PAGE_SIZE 16384
 #define STORE_BUSY_MS 5000
 #define STORE_CHUNK_BYTES ((int64_t)16 << 20)
@@ -103,13 +103,28 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  cost REAL,"
     "  n_params INTEGER NOT NULL,"
     "  theta BLOB,"                  /* f64le, n_params */
-    "  image BLOB);"                 /* bp_trainer checkpoint image, NULL once finished */
+    "  image BLOB);",                /* bp_trainer checkpoint image, NULL once finished */
+    /* 2: what training reports. accuracy is now the training rows' and validation_accuracy
+     * the held-out rows'; version 1 stored the held-out rows' as accuracy when there were
+     * any, so it moves. best_epoch: the epoch of the weights held (0 = none); stop_reason:
+     * NULL until the job ends (and for jobs that ended before version 2). */
+    "ALTER TABLE jobs ADD COLUMN p_validation_accuracy REAL;"
+    "ALTER TABLE jobs ADD COLUMN best_epoch INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN stop_reason TEXT;"
+    "ALTER TABLE job_history ADD COLUMN validation_accuracy REAL;"
+    "ALTER TABLE job_checkpoints ADD COLUMN validation_cost REAL;"
+    "UPDATE jobs SET p_validation_accuracy = p_accuracy, p_accuracy = NULL "
+    "  WHERE json_extract(spec_json, '$.training.validation_split') > 0;"
+    "UPDATE job_history SET validation_accuracy = accuracy, accuracy = NULL "
+    "  WHERE job_id IN (SELECT id FROM jobs "
+    "    WHERE json_extract(spec_json, '$.training.validation_split') > 0);",
 };
 
 #define JOB_COLS                                                                            \
     "id, owner, dataset_id, spec_json, status, cancel_requested, seq, created_at, started_at, " \
     "finished_at, error, p_epoch, p_epochs, p_cost, p_validation_cost, p_accuracy, "         \
-    "p_samples_per_second, lease_owner, lease_until"
+    "p_samples_per_second, lease_owner, lease_until, p_validation_accuracy, best_epoch, "    \
+    "stop_reason"
 #define DS_COLS "id, owner, name, rows, features, outputs, has_labels, bytes, created_at, " \
                 "x_format, y_format"
 
@@ -160,7 +175,8 @@ static const char *const queries[Q__COUNT] = {
     [Q_JOB_LEASES] = "SELECT id, lease_owner, lease_until FROM jobs WHERE status = 1 "
                      "ORDER BY seq",
     [Q_JOB_PROGRESS] = "UPDATE jobs SET p_epoch = ?2, p_epochs = ?3, p_cost = ?4, "
-                       "p_validation_cost = ?5, p_accuracy = ?6, p_samples_per_second = ?7 "
+                       "p_validation_cost = ?5, p_accuracy = ?6, p_samples_per_second = ?7, "
+                       "p_validation_accuracy = ?8, best_epoch = ?9, stop_reason = ?10 "
                        "WHERE id = ?1",
     [Q_JOB_FINISH] = "UPDATE jobs SET status = ?2, finished_at = ?3, error = ?4, "
                      "lease_owner = NULL, lease_until = 0 WHERE id = ?1",
@@ -171,17 +187,19 @@ static const char *const queries[Q__COUNT] = {
     [Q_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1 AND owner = ?2",
     [Q_JOB_THETA0] = "SELECT theta0_n, theta0 FROM jobs WHERE id = ?1",
     [Q_HIST_DELETE_FROM] = "DELETE FROM job_history WHERE job_id = ?1 AND epoch >= ?2",
-    [Q_HIST_INSERT] = "INSERT INTO job_history(job_id, epoch, cost, validation_cost, accuracy) "
-                      "VALUES(?1,?2,?3,?4,?5)",
-    [Q_HIST_SELECT] = "SELECT epoch, cost, validation_cost, accuracy FROM job_history "
-                      "WHERE job_id = ?1 ORDER BY epoch",
-    [Q_CKPT_UPSERT] = "INSERT INTO job_checkpoints(job_id, epoch, cost, n_params, theta, image) "
-                      "VALUES(?1,?2,?3,?4,?5,?6) ON CONFLICT(job_id) DO UPDATE SET "
-                      "epoch = excluded.epoch, cost = excluded.cost, n_params = excluded.n_params, "
-                      "theta = excluded.theta, image = excluded.image",
+    [Q_HIST_INSERT] = "INSERT INTO job_history(job_id, epoch, cost, validation_cost, accuracy, "
+                      "validation_accuracy) VALUES(?1,?2,?3,?4,?5,?6)",
+    [Q_HIST_SELECT] = "SELECT epoch, cost, validation_cost, accuracy, validation_accuracy "
+                      "FROM job_history WHERE job_id = ?1 ORDER BY epoch",
+    [Q_CKPT_UPSERT] = "INSERT INTO job_checkpoints(job_id, epoch, cost, n_params, theta, image, "
+                      "validation_cost) VALUES(?1,?2,?3,?4,?5,?6,?7) ON CONFLICT(job_id) DO "
+                      "UPDATE SET epoch = excluded.epoch, cost = excluded.cost, "
+                      "n_params = excluded.n_params, theta = excluded.theta, "
+                      "image = excluded.image, validation_cost = excluded.validation_cost",
     [Q_CKPT_DROP_IMAGE] = "UPDATE job_checkpoints SET image = NULL WHERE job_id = ?1",
     [Q_CKPT_IMAGE] = "SELECT image FROM job_checkpoints WHERE job_id = ?1",
-    [Q_CKPT_WEIGHTS] = "SELECT c.n_params, c.epoch, c.cost, c.theta FROM job_checkpoints c "
+    [Q_CKPT_WEIGHTS] = "SELECT c.n_params, c.epoch, c.cost, c.theta, c.validation_cost "
+                       "FROM job_checkpoints c "
                        "JOIN jobs j ON j.id = c.job_id WHERE c.job_id = ?1 "
                        "AND (?2 IS NULL OR j.owner = ?2)",
 };

@@ -85,6 +85,13 @@ static int read_job(sqlite3_stmt *st, store_job *j, store_error *err)
     j->progress.samples_per_second = sq_column_real(st, 16);
     sq_copy_text(j->lease_owner, sizeof j->lease_owner, st, 17);
     j->lease_until = sqlite3_column_int64(st, 18);
+    j->progress.validation_accuracy = sq_column_real(st, 19);
+    j->progress.best_epoch = sqlite3_column_int64(st, 20);
+    j->progress.best_cost = j->progress.best_validation_cost = NAN;
+    sq_copy_text(j->progress.stop_reason, sizeof j->progress.stop_reason, st, 21);
+    if (!j->progress.stop_reason[0] && (j->status == JOB_CANCELLED || j->status == JOB_FAILED))
+        snprintf(j->progress.stop_reason, sizeof j->progress.stop_reason, "%s",
+                 j->status == JOB_CANCELLED ? "cancelled" : "error");
     return 0;
 }
 
@@ -509,6 +516,7 @@ static int put_history(sconn *c, const char *id, const store_history *hist, stor
         sq_bind_real(st, 3, hist->cost ? hist->cost[i] : NAN);
         sq_bind_real(st, 4, hist->validation_cost ? hist->validation_cost[i] : NAN);
         sq_bind_real(st, 5, hist->accuracy ? hist->accuracy[i] : NAN);
+        sq_bind_real(st, 6, hist->validation_accuracy ? hist->validation_accuracy[i] : NAN);
         if (sq_exec(c, st, "store history", err) < 0)
             return err->code;
     }
@@ -524,17 +532,47 @@ static int put_progress(sconn *c, const char *id, const store_progress *p, store
         return err->code;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     bind_progress(st, 2, p);
+    sq_bind_real(st, 8, p->validation_accuracy);
+    sqlite3_bind_int64(st, 9, p->best_epoch);
+    sq_bind_opt_text(st, 10, p->stop_reason[0] ? p->stop_reason : NULL);
     return sq_exec(c, st, "store progress", err);
 }
 
-/* The epoch weights belong to: the progress's, else the last history row's. */
-static int64_t weights_epoch(const store_history *hist, const store_progress *p)
+/* Inside a write transaction: the weights (theta, NULL to keep none) and the checkpoint image
+ * (may be NULL) of job id, labelled with the epoch and costs they belong to: the progress's
+ * best_* when it names them, else its own, else the last history row's epoch. */
+static int put_weights(sconn *c, const char *id, const store_history *hist,
+                       const store_progress *p, const double *theta, int64_t n_params,
+                       const void *image, size_t image_len, store_error *err)
 {
-    if (p)
-        return p->epoch;
-    if (hist && hist->n > 0)
-        return hist->first_epoch + hist->n - 1;
-    return 0;
+    int64_t epoch = 0;
+    double cost = NAN, vcost = NAN;
+    if (p && p->best_epoch > 0) {
+        epoch = p->best_epoch;
+        cost = p->best_cost;
+        vcost = p->best_validation_cost;
+    } else if (p) {
+        epoch = p->epoch;
+        cost = p->cost;
+        vcost = p->validation_cost;
+    } else if (hist && hist->n > 0) {
+        epoch = hist->first_epoch + hist->n - 1;
+    }
+    sqlite3_stmt *st = sq_stmt(c, Q_CKPT_UPSERT, err);
+    if (!st)
+        return err->code;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, epoch);
+    sq_bind_real(st, 3, cost);
+    sqlite3_bind_int64(st, 4, theta ? n_params : 0);
+    if (bind_doubles(c, st, 5, theta, n_params, err) < 0)
+        return err->code;
+    int rc = image ? sqlite3_bind_blob64(st, 6, image, image_len, SQLITE_STATIC)
+                   : sqlite3_bind_null(st, 6);
+    if (rc != SQLITE_OK)
+        return sq_fail(c, rc, "store checkpoint", err);
+    sq_bind_real(st, 7, vcost);
+    return sq_exec(c, st, image ? "store checkpoint" : "store final weights", err);
 }
 
 int store_job_checkpoint(store *s, const char *id, const char *worker_id,
@@ -548,24 +586,8 @@ int store_job_checkpoint(store *s, const char *id, const char *worker_id,
     if (!c)
         return err->code;
     if (check_lease(c, id, worker_id, err) < 0 || put_history(c, id, hist, err) < 0 ||
-        put_progress(c, id, progress, err) < 0)
-        goto fail;
-    sqlite3_stmt *st = sq_stmt(c, Q_CKPT_UPSERT, err);
-    if (!st)
-        goto fail;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, weights_epoch(hist, progress));
-    sq_bind_real(st, 3, progress ? progress->cost : NAN);
-    sqlite3_bind_int64(st, 4, theta ? n_params : 0);
-    if (bind_doubles(c, st, 5, theta, n_params, err) < 0)
-        goto fail;
-    int rc = checkpoint ? sqlite3_bind_blob64(st, 6, checkpoint, checkpoint_len, SQLITE_STATIC)
-                        : sqlite3_bind_null(st, 6);
-    if (rc != SQLITE_OK) {
-        sq_fail(c, rc, "store checkpoint", err);
-        goto fail;
-    }
-    if (sq_exec(c, st, "store checkpoint", err) < 0)
+        put_progress(c, id, progress, err) < 0 ||
+        put_weights(c, id, hist, progress, theta, n_params, checkpoint, checkpoint_len, err) < 0)
         goto fail;
     return sq_commit(c, err);
 fail:
@@ -588,24 +610,17 @@ int store_job_finish(store *s, const char *id, const char *worker_id, job_status
         goto fail;
     sqlite3_stmt *st;
     if (theta) {
-        st = sq_stmt(c, Q_CKPT_UPSERT, err);
-        if (!st)
+        /* no resume image once finished */
+        if (put_weights(c, id, hist, progress, theta, n_params, NULL, 0, err) < 0)
             goto fail;
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, weights_epoch(hist, progress));
-        sq_bind_real(st, 3, progress ? progress->cost : NAN);
-        sqlite3_bind_int64(st, 4, n_params);
-        if (bind_doubles(c, st, 5, theta, n_params, err) < 0)
-            goto fail;
-        sqlite3_bind_null(st, 6); /* no resume image once finished */
     } else {
         st = sq_stmt(c, Q_CKPT_DROP_IMAGE, err); /* keep the last checkpoint's weights */
         if (!st)
             goto fail;
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        if (sq_exec(c, st, "store final weights", err) < 0)
+            goto fail;
     }
-    if (sq_exec(c, st, "store final weights", err) < 0)
-        goto fail;
     st = sq_stmt(c, Q_JOB_FINISH, err);
     if (!st)
         goto fail;
@@ -721,12 +736,15 @@ int store_job_checkpoint_load(store *s, const char *id, void **buf, size_t *len,
 }
 
 int store_job_weights(store *s, const char *owner, const char *id, double **theta,
-                      int64_t *n_params, int64_t *epoch, double *cost, store_error *err)
+                      int64_t *n_params, int64_t *epoch, double *cost, double *validation_cost,
+                      store_error *err)
 {
     *theta = NULL;
     *n_params = 0;
     *epoch = 0;
     *cost = NAN;
+    if (validation_cost)
+        *validation_cost = NAN;
     sconn *c;
     sqlite3_stmt *st = sq_query(s, Q_CKPT_WEIGHTS, &c, err);
     if (!st)
@@ -741,6 +759,8 @@ int store_job_weights(store *s, const char *owner, const char *id, double **thet
             *n_params = n;
             *epoch = sqlite3_column_int64(st, 1);
             *cost = sq_column_real(st, 2);
+            if (validation_cost)
+                *validation_cost = sq_column_real(st, 4);
         }
     } else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
         code = sq_err(err, STORE_NOT_FOUND, "store: job has no weights yet");
@@ -751,18 +771,24 @@ int store_job_weights(store *s, const char *owner, const char *id, double **thet
     return code;
 }
 
+/* The history's columns after epoch, as read (NaN for NULL). */
+enum { HIST_COST, HIST_VCOST, HIST_ACC, HIST_VACC, HIST_COLS };
+
 int store_job_history(store *s, const char *owner, const char *id, int64_t **epoch,
-                      double **cost, double **validation_cost, double **accuracy, size_t *n,
-                      store_error *err)
+                      double **cost, double **validation_cost, double **accuracy,
+                      double **validation_accuracy, size_t *n, store_error *err)
 {
+    double **out[HIST_COLS] = {cost, validation_cost, accuracy, validation_accuracy};
     *epoch = NULL;
-    *cost = *validation_cost = *accuracy = NULL;
+    for (int k = 0; k < HIST_COLS; k++)
+        if (out[k])
+            *out[k] = NULL;
     *n = 0;
     sconn *c = sq_conn(s, err);
     if (!c)
         return err->code;
     int64_t *e = NULL;
-    double *jc = NULL, *jv = NULL, *ac = NULL;
+    double *col[HIST_COLS] = {NULL};
     size_t len = 0, cap = 0;
     if (sq_begin(c, 0, err) < 0) /* one snapshot: the job check and its rows agree */
         return err->code;
@@ -779,27 +805,25 @@ int store_job_history(store *s, const char *owner, const char *id, int64_t **epo
         if (len == cap) {
             size_t ncap = cap ? cap * 2 : 64;
             int64_t *ne = realloc(e, ncap * sizeof *ne);
+            int bad = !ne;
             if (ne)
                 e = ne;
-            double *n1 = ne ? realloc(jc, ncap * sizeof *n1) : NULL;
-            if (n1)
-                jc = n1;
-            double *n2 = n1 ? realloc(jv, ncap * sizeof *n2) : NULL;
-            if (n2)
-                jv = n2;
-            double *n3 = n2 ? realloc(ac, ncap * sizeof *n3) : NULL;
-            if (!n3) {
+            for (int k = 0; k < HIST_COLS && !bad; k++) {
+                double *nc = realloc(col[k], ncap * sizeof *nc);
+                bad = !nc;
+                if (nc)
+                    col[k] = nc;
+            }
+            if (bad) {
                 sqlite3_reset(st);
                 sq_err(err, STORE_NOMEM, "store: out of memory");
                 goto fail;
             }
-            ac = n3;
             cap = ncap;
         }
         e[len] = sqlite3_column_int64(st, 0);
-        jc[len] = sq_column_real(st, 1);
-        jv[len] = sq_column_real(st, 2);
-        ac[len] = sq_column_real(st, 3);
+        for (int k = 0; k < HIST_COLS; k++)
+            col[k][len] = sq_column_real(st, 1 + k);
         len++;
     }
     sqlite3_reset(st);
@@ -809,17 +833,19 @@ int store_job_history(store *s, const char *owner, const char *id, int64_t **epo
     }
     sq_rollback(c); /* ends the read transaction */
     *epoch = e;
-    *cost = jc;
-    *validation_cost = jv;
-    *accuracy = ac;
+    for (int k = 0; k < HIST_COLS; k++) {
+        if (out[k])
+            *out[k] = col[k];
+        else
+            free(col[k]);
+    }
     *n = len;
     return 0;
 fail:
     sq_rollback(c);
     free(e);
-    free(jc);
-    free(jv);
-    free(ac);
+    for (int k = 0; k < HIST_COLS; k++)
+        free(col[k]);
     return err->code;
 }
 
