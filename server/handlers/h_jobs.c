@@ -132,6 +132,26 @@ static int load_model(server *s, req *r, const char *owner, const char *id,
 
 /* ------------------------------------------------------------------ POST /v1/jobs */
 
+/* The stored dataset against the network: api_dataset_fits (the one check, also used by the
+ * math endpoints and the trainer) on the dataset's shape, its detail prefixed with the
+ * dataset's id. 0 fits, -1 with a 409 in err. */
+static int dataset_fits(const store_dataset_meta *meta, const bp_spec *spec, api_error *err)
+{
+    int32_t label_mark = 0; /* api_dataset_fits asks only whether labels or Y are there */
+    double y_mark = 0;
+    api_dataset shape = {.rows = meta->rows, .features = meta->features,
+                         .outputs = meta->outputs};
+    if (meta->has_labels)
+        shape.labels = &label_mark;
+    else
+        shape.Y = &y_mark;
+    api_error inner = {0};
+    if (api_dataset_fits(&shape, spec, &inner) == 0)
+        return 0;
+    api_fail(err, inner.status, "dataset: %s: %s", meta->id, inner.detail);
+    return -1;
+}
+
 handler_result h_jobs_create(server *s, req *r)
 {
     json_t *body = NULL;
@@ -162,23 +182,8 @@ handler_result h_jobs_create(server *s, req *r)
         hr = hu_reply_api_error(r, &ae);
         goto cleanup;
     }
-    int s1 = jr.spec.sizes[0], sL = jr.spec.sizes[jr.spec.n_layers - 1];
-    if (meta.features != s1) {
-        hr = http_reply_problem(r, 409,
-                                "dataset: %s has %lld features but network.layers[0] is %d",
-                                jr.dataset, (long long)meta.features, s1);
-        goto cleanup;
-    }
-    if (meta.has_labels && meta.outputs > sL) {
-        hr = http_reply_problem(r, 409,
-                                "dataset: %s has labels 0..%lld but network.layers[%d] is %d "
-                                "(one output per class)",
-                                jr.dataset, (long long)meta.outputs - 1, jr.spec.n_layers - 1, sL);
-        goto cleanup;
-    }
-    if (!meta.has_labels && meta.outputs != sL) {
-        hr = http_reply_problem(r, 409, "dataset: %s has %lld target columns but network.layers[%d] is %d",
-                                jr.dataset, (long long)meta.outputs, jr.spec.n_layers - 1, sL);
+    if (dataset_fits(&meta, &jr.spec, &ae) < 0) {
+        hr = hu_reply_api_error(r, &ae);
         goto cleanup;
     }
     int64_t m_val = (int64_t)floor(jr.train.validation_split * (double)meta.rows);
