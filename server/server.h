@@ -39,10 +39,10 @@ typedef struct {
     int metrics_auth;         /* --metrics-auth: /metrics needs a key */
 } config;
 
+typedef struct server server;
 typedef struct jobs jobs;         /* jobs.h: queue, workers, live progress */
 typedef struct security security; /* security.h: keys, CORS, rate limits */
 typedef struct metrics metrics;   /* metrics.h */
-typedef struct mathpool mathpool; /* http.c: threads for http_defer */
 
 struct server {
     config cfg;
@@ -50,8 +50,7 @@ struct server {
     jobs *jobs;
     security *sec;
     metrics *metrics;
-    mathpool *math;
-    struct MHD_Daemon *daemon;
+    http_server *http;            /* http.h: the daemon and its work pool */
     atomic_int shutting_down;     /* set on SIGINT/SIGTERM: new jobs get 503 */
     int cores;
 };

@@ -42,7 +42,7 @@ typedef struct {
 static void upload_work(void *arg, req *r)
 {
     const upload *u = arg;
-    server *s = r->srv;
+    server *s = r->ctx;
     api_dataset d;
     api_error err = {0};
     memset(&d, 0, sizeof d);
@@ -85,9 +85,9 @@ cleanup:
     api_dataset_clear(&d);
 }
 
-handler_result h_datasets_create(server *s, req *r)
+handler_result h_datasets_create(void *ctx, req *r)
 {
-    (void)s;
+    (void)ctx;
     const char *name = http_query(r, "name");
     if (name && strlen(name) > 127)
         return http_reply_problem(r, 400, "name: at most 127 characters");
@@ -102,12 +102,17 @@ handler_result h_datasets_create(server *s, req *r)
 
 /* ------------------------------------------------------------------ reads, delete */
 
-handler_result h_datasets_list(server *s, req *r)
+handler_result h_datasets_list(void *ctx, req *r)
 {
+    server *s = ctx;
+    api_error ae = {0};
+    int64_t limit, cursor, next = 0;
+    if (hu_page_query(r, &limit, &cursor, &ae) < 0)
+        return hu_reply_api_error(r, &ae);
     store_dataset_meta *metas = NULL;
     size_t n = 0;
     store_error se = {0};
-    int rc = store_dataset_list(s->st, r->owner, &metas, &n, &se);
+    int rc = store_dataset_list(s->st, r->owner, cursor, (int)limit, &metas, &n, &next, &se);
     if (rc < 0)
         return hu_reply_store_error(r, rc, &se, "dataset", "");
     json_t *list = json_array();
@@ -117,13 +122,15 @@ handler_result h_datasets_list(server *s, req *r)
             list = NULL;
         }
     free(metas);
-    if (!list)
+    json_t *page = list ? hu_page_json("datasets", list, next) : NULL;
+    if (!page)
         return http_reply_problem(r, 503, "out of memory: try again later");
-    return http_reply_json(r, 200, json_pack("{s:o}", "datasets", list));
+    return http_reply_json(r, 200, page);
 }
 
-handler_result h_datasets_get(server *s, req *r)
+handler_result h_datasets_get(void *ctx, req *r)
 {
+    server *s = ctx;
     store_dataset_meta meta;
     store_error se = {0};
     int rc = store_dataset_get(s->st, r->owner, r->param[0], &meta, &se);
@@ -132,8 +139,9 @@ handler_result h_datasets_get(server *s, req *r)
     return http_reply_json(r, 200, meta_json(&meta));
 }
 
-handler_result h_datasets_delete(server *s, req *r)
+handler_result h_datasets_delete(void *ctx, req *r)
 {
+    server *s = ctx;
     store_error se = {0};
     int rc = store_dataset_delete(s->st, r->owner, r->param[0], &se);
     if (rc < 0)

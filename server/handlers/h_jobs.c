@@ -25,8 +25,6 @@
 #include "server/server.h"
 #include "server/store/store.h"
 
-#define LIST_DEFAULT 50
-#define LIST_MAX 1000
 #define CANCEL_WAIT_MS 5000
 #define PREDICT_MAX_ROWS 1000000
 
@@ -152,8 +150,9 @@ static int dataset_fits(const store_dataset_meta *meta, const bp_spec *spec, api
     return -1;
 }
 
-handler_result h_jobs_create(server *s, req *r)
+handler_result h_jobs_create(void *ctx, req *r)
 {
+    server *s = ctx;
     json_t *body = NULL;
     api_job_request jr;
     memset(&jr, 0, sizeof jr);
@@ -247,63 +246,82 @@ cleanup:
 
 /* ------------------------------------------------------------------ GET /v1/jobs */
 
-handler_result h_jobs_list(server *s, req *r)
+/* Appends to arr up to limit jobs of r->owner, newest first from cursor on, with this status
+ * (< 0 any) and on this dataset (NULL any); *next = the cursor of the next page, 0 when none.
+ * The store pages by status only, so with a dataset it reads on until the page is full.
+ * 0 ok, 1 out of memory, else the store's code (< 0) with se. */
+static int list_jobs(server *s, req *r, int status, const char *dataset, int64_t cursor,
+                     int64_t limit, json_t *arr, int64_t *next, store_error *se)
 {
+    *next = 0;
+    for (;;) {
+        store_job *list = NULL;
+        size_t n = 0, i = 0;
+        int64_t more = 0;
+        int rc = store_job_list(s->st, r->owner, status, cursor, (int)limit, &list, &n, &more,
+                                se);
+        if (rc < 0)
+            return rc;
+        int oom = 0;
+        for (; i < n && !oom && (int64_t)json_array_size(arr) < limit; i++) {
+            if (dataset && strcmp(list[i].dataset_id, dataset) != 0)
+                continue;
+            json_t *jj = job_json(s, &list[i]);
+            oom = !jj || json_array_append_new(arr, jj) < 0;
+        }
+        int64_t last = i > 0 ? list[i - 1].seq : 0;
+        store_jobs_free(list, n);
+        if (oom)
+            return 1;
+        if ((int64_t)json_array_size(arr) == limit) {
+            *next = i < n || more > 0 ? last : 0;
+            return 0;
+        }
+        if (more <= 0)
+            return 0;
+        cursor = more;
+    }
+}
+
+handler_result h_jobs_list(void *ctx, req *r)
+{
+    server *s = ctx;
     int status = -1;
-    int64_t limit = LIST_DEFAULT, cursor = 0;
-    const char *q;
-    if ((q = http_query(r, "status"))) {
+    int64_t limit, cursor, next = 0;
+    api_error ae = {0};
+    const char *q = http_query(r, "status");
+    if (q) {
         job_status st;
         if (job_status_parse(q, &st) != 0)
             return http_reply_problem(r, 400, "status: must be one of queued, running, "
                                               "succeeded, failed, cancelled");
         status = (int)st;
     }
-    if ((q = http_query(r, "limit"))) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(q, &end, 10);
-        if (errno || end == q || *end || v < 1 || v > LIST_MAX)
-            return http_reply_problem(r, 400, "limit: must be an integer in 1..%d", LIST_MAX);
-        limit = v;
-    }
-    if ((q = http_query(r, "cursor")) && *q) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(q, &end, 10);
-        if (errno || end == q || *end || v < 1)
-            return http_reply_problem(r, 400, "cursor: not a cursor this server gave out");
-        cursor = v;
-    }
-    store_job *list = NULL;
-    size_t n = 0;
-    int64_t next = 0;
+    if (hu_page_query(r, &limit, &cursor, &ae) < 0)
+        return hu_reply_api_error(r, &ae);
+    const char *dataset = http_query(r, "dataset");
     store_error se = {0};
-    int rc = store_job_list(s->st, r->owner, status, cursor, (int)limit, &list, &n, &next, &se);
-    if (rc < 0)
-        return hu_reply_store_error(r, rc, &se, "job", "");
     json_t *arr = json_array();
-    for (size_t i = 0; arr && i < n; i++) {
-        json_t *jj = job_json(s, &list[i]);
-        if (!jj || json_array_append_new(arr, jj) < 0) {
-            json_decref(arr);
-            arr = NULL;
-        }
+    int rc = arr ? list_jobs(s, r, status, dataset && *dataset ? dataset : NULL, cursor, limit,
+                             arr, &next, &se)
+                 : 1;
+    if (rc < 0) {
+        json_decref(arr);
+        return hu_reply_store_error(r, rc, &se, "job", "");
     }
-    store_jobs_free(list, n);
-    if (!arr)
-        return http_reply_problem(r, 500, "could not encode the job list");
-    char cur[32];
-    snprintf(cur, sizeof cur, "%lld", (long long)next);
-    return http_reply_json(r, 200,
-                           json_pack("{s:o, s:o}", "jobs", arr, "next_cursor",
-                                     next > 0 ? json_string(cur) : json_null()));
+    json_t *page = rc == 0 ? hu_page_json("jobs", arr, next) : NULL;
+    if (!page) {
+        json_decref(rc == 0 ? NULL : arr);
+        return http_reply_problem(r, 503, "out of memory: try again later");
+    }
+    return http_reply_json(r, 200, page);
 }
 
 /* ------------------------------------------------------------------ GET /v1/jobs/{id} */
 
-handler_result h_jobs_get(server *s, req *r)
+handler_result h_jobs_get(void *ctx, req *r)
 {
+    server *s = ctx;
     store_job job;
     if (get_job(s, r, &job) < 0)
         return HANDLER_OK;
@@ -314,8 +332,9 @@ handler_result h_jobs_get(server *s, req *r)
 
 /* ------------------------------------------------------------------ GET …/cost */
 
-handler_result h_jobs_cost(server *s, req *r)
+handler_result h_jobs_cost(void *ctx, req *r)
 {
+    server *s = ctx;
     store_job job;
     if (get_job(s, r, &job) < 0)
         return HANDLER_OK;
@@ -352,8 +371,9 @@ cleanup:
 
 /* ------------------------------------------------------------------ GET …/weights */
 
-handler_result h_jobs_weights(server *s, req *r)
+handler_result h_jobs_weights(void *ctx, req *r)
 {
+    server *s = ctx;
     store_job job;
     if (get_job(s, r, &job) < 0)
         return HANDLER_OK;
@@ -412,7 +432,7 @@ static math_ctx *math_ctx_new(req *r, const store_job *job)
 static void gradient_work(void *arg, req *r)
 {
     math_ctx *c = arg;
-    server *s = r->srv;
+    server *s = r->ctx;
     api_error ae = {0};
     store_error se = {0};
     bp_error be = {{0}};
@@ -465,8 +485,9 @@ cleanup:
     free(grad);
 }
 
-handler_result h_jobs_gradient(server *s, req *r)
+handler_result h_jobs_gradient(void *ctx, req *r)
 {
+    server *s = ctx;
     store_job job;
     if (get_job(s, r, &job) < 0)
         return HANDLER_OK;
@@ -481,7 +502,7 @@ handler_result h_jobs_gradient(server *s, req *r)
 static void predict_work(void *arg, req *r)
 {
     math_ctx *c = arg;
-    server *s = r->srv;
+    server *s = r->ctx;
     bp_error be = {{0}};
     double *out = NULL;
     int32_t *labels = NULL;
@@ -577,8 +598,9 @@ static int parse_predict_body(math_ctx *c, const json_t *body, int s1, api_error
     return 0;
 }
 
-handler_result h_jobs_predict(server *s, req *r)
+handler_result h_jobs_predict(void *ctx, req *r)
 {
+    server *s = ctx;
     store_job job;
     if (get_job(s, r, &job) < 0)
         return HANDLER_OK;
@@ -615,8 +637,9 @@ cleanup:
 
 /* ------------------------------------------------------------------ GET …/events */
 
-handler_result h_jobs_events(server *s, req *r)
+handler_result h_jobs_events(void *ctx, req *r)
 {
+    server *s = ctx;
     store_job job;
     if (get_job(s, r, &job) < 0)
         return HANDLER_OK;
@@ -660,15 +683,17 @@ static handler_result reply_stopped(server *s, req *r, const char *owner, const 
 static void cancel_work(void *arg, req *r)
 {
     math_ctx *c = arg;
-    jobs_live_wait_gone(r->srv->jobs, c->id, CANCEL_WAIT_MS);
-    reply_stopped(r->srv, r, c->owner, c->id, 0);
+    server *s = r->ctx;
+    jobs_live_wait_gone(s->jobs, c->id, CANCEL_WAIT_MS);
+    reply_stopped(s, r, c->owner, c->id, 0);
 }
 
 static void delete_work(void *arg, req *r)
 {
     math_ctx *c = arg;
-    jobs_live_wait_gone(r->srv->jobs, c->id, CANCEL_WAIT_MS);
-    reply_stopped(r->srv, r, c->owner, c->id, 1);
+    server *s = r->ctx;
+    jobs_live_wait_gone(s->jobs, c->id, CANCEL_WAIT_MS);
+    reply_stopped(s, r, c->owner, c->id, 1);
 }
 
 /* Requests the cancel. Returns 1 when a worker of this process runs the job (then the caller
@@ -714,13 +739,15 @@ static handler_result cancel_then(server *s, req *r, int delete)
 /* POST …/cancel → the job: a queued job is cancelled at once; one running here is stopped
  * within a batch and the answer waits for it (up to 5 s); one running on another instance is
  * answered as it is now (status running) and stops at its next lease renewal. */
-handler_result h_jobs_cancel(server *s, req *r)
+handler_result h_jobs_cancel(void *ctx, req *r)
 {
+    server *s = ctx;
     return cancel_then(s, r, 0);
 }
 
 /* DELETE …: cancels first if needed (waiting for this process's worker), then 204. */
-handler_result h_jobs_delete(server *s, req *r)
+handler_result h_jobs_delete(void *ctx, req *r)
 {
+    server *s = ctx;
     return cancel_then(s, r, 1);
 }

@@ -141,7 +141,7 @@ static json_t *check_json(const bp_gradcheck_result *res, const double *analytic
 static void math_work(void *arg, req *r)
 {
     math_kind kind = (math_kind)(uintptr_t)arg;
-    server *s = r->srv;
+    server *s = r->ctx;
     api_error err = {0};
     bp_error be = {{0}};
     api_dataset d;
@@ -260,20 +260,20 @@ cleanup:
     json_decref(body);
 }
 
-handler_result h_cost(server *s, req *r)
+handler_result h_cost(void *ctx, req *r)
 {
-    (void)s;
+    (void)ctx;
     return http_defer(r, math_work, (void *)(uintptr_t)MATH_COST);
 }
 
-handler_result h_gradient(server *s, req *r)
+handler_result h_gradient(void *ctx, req *r)
 {
-    (void)s;
+    (void)ctx;
     return http_defer(r, math_work, (void *)(uintptr_t)MATH_GRADIENT);
 }
 
-handler_result h_gradient_check(server *s, req *r)
+handler_result h_gradient_check(void *ctx, req *r)
 {
-    (void)s;
+    (void)ctx;
     return http_defer(r, math_work, (void *)(uintptr_t)MATH_CHECK);
 }
