@@ -31,8 +31,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,6 +48,7 @@ enum { PHASE_NEW = 0, PHASE_RECEIVING = 1, PHASE_DISPATCHED = 2, PHASE_DEFERRED 
 
 #define MAX_TLS_FILE (1024 * 1024)
 #define DISCARD_LIMIT (16u * 1024 * 1024) /* body bytes read and dropped past max_body */
+#define WORK_NICENESS 10 /* the work pool's threads, relative to the HTTP threads' 0 */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 /* The framework's view of a request: the handlers' req first, then private bookkeeping. */
@@ -257,6 +260,9 @@ static enum MHD_Result queue_reply(req_impl *ri)
 static void *pool_main(void *arg)
 {
     http_server *p = arg;
+    /* Below the HTTP threads: on a busy machine a parse or a gradient waits, a probe does not.
+     * Raising one's own niceness needs no privilege; failing to is harmless. */
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WORK_NICENESS);
     for (;;) {
         pthread_mutex_lock(&p->lock);
         while (!p->head && !p->stopping)
