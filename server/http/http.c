@@ -1,7 +1,7 @@
 /* http.c — the request framework of http.h on top of libmicrohttpd 0.9.75: the daemon, the
- * access handler (body limits, routing, the check hook, query parameters, Content-Type,
- * handlers), replies, the request-completed callback (the ONLY place a req is freed),
- * per-request logs, the observe hook, and the work pool behind http_defer and body routes.
+ * route matcher, and the access handler (body limits, routing, the check hook, query
+ * parameters, Content-Type, handlers), the request-completed callback (the ONLY place a req
+ * is freed) with its log line. Replies are in http_reply.c, the work pool in http_pool.c.
  *
  * MHD calls the access handler several times per request:
  *   1st call   *con_cls == NULL: we allocate the req and check the headers. Only a body that
@@ -11,13 +11,6 @@
  *   last call  *upload_data_size == 0: route, check hook, query, Content-Type, then the
  *              handler here (no body) or on the work pool (a route with a body), queue reply.
  *   resumed    after deferred work ran on the work pool: queue the reply it set.
- *
- * DESIGN of the work pool (in the manner of Redis' bio.c): one FIFO of tasks guarded by one
- * mutex and one condition variable. http_defer suspends the connection, then locks, appends,
- * signals and unlocks. A pool thread locks, pops, unlocks, runs the task WITHOUT the lock,
- * then resumes the connection (the last time it touches the req). On shutdown the pool stops
- * taking new tasks (they get 503), finishes those already queued, and its threads are
- * joined, so every suspended connection has been resumed before MHD_stop_daemon.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,330 +24,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "server/common/clock.h"
 #include "server/common/log.h"
 #include "server/common/text.h"
-#include "server/http/http.h"
-
-enum { PHASE_NEW = 0, PHASE_RECEIVING = 1, PHASE_DISPATCHED = 2, PHASE_DEFERRED = 3,
-       PHASE_RESUMED = 4 };
+#include "server/http/http_internal.h"
 
 #define MAX_TLS_FILE (1024 * 1024)
 #define DISCARD_LIMIT (16u * 1024 * 1024) /* body bytes read and dropped past max_body */
-#define WORK_NICENESS 10 /* the work pool's threads, relative to the HTTP threads' 0 */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
-
-/* The framework's view of a request: the handlers' req first, then private bookkeeping. */
-typedef struct {
-    req r;
-    http_server *h;
-    size_t bytes_in;      /* body bytes received (also past the limit) */
-    size_t bytes_out;     /* reply body size, 0 when streamed */
-    int queued;           /* the reply was handed to MHD */
-    int deferred;         /* http_defer was called (read on the MHD thread only) */
-    int early;            /* replied on the first call (413, refused Transfer-Encoding) */
-} req_impl;
-
-typedef struct task {
-    struct task *next;
-    req_impl *ri;
-    void (*fn)(void *arg, req *r);
-    void *arg;
-} task;
-
-/* The work pool, and the rest of the daemon's state owned by this file. */
-struct http_server {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;     /* a task was queued, or stopping */
-    task *head, *tail;
-    int stopping;            /* no new tasks; threads exit once the queue is empty */
-    int n_threads;
-    pthread_t *threads;
-
-    atomic_uint_fast64_t next_id;  /* request numbers */
-    atomic_int deferred_live;      /* deferred requests not completed yet */
-    MHD_socket listen_fd;          /* from MHD_quiesce_daemon: ours to close */
-    char *tls_cert, *tls_key;      /* kept alive until the daemon is stopped */
-    char last_mhd_error[256];      /* for a clear start-up message */
-
-    struct MHD_Daemon *daemon;
-    const route *routes;           /* borrowed from http_start's caller */
-    int n_routes;
-    void *ctx;                     /* handed to handlers and hooks */
-    http_hooks hooks;
-    int64_t max_body;
-};
-
-/* ------------------------------------------------------------------ replies */
-
-static void set_reply(req *r, unsigned status, struct MHD_Response *resp, size_t len)
-{
-    req_impl *ri = (req_impl *)(void *)r;
-    if (r->response) { /* a second reply replaces the first (a handler bug, said in the log) */
-        log_event(LOG_DEBUG, "reply_replaced", "id=%llu old=%u new=%u",
-                  (unsigned long long)r->id, r->status, status);
-        MHD_destroy_response(r->response);
-    }
-    r->response = resp;
-    r->status = status;
-    ri->bytes_out = len;
-}
-
-/* The last resort when even a reply cannot be built: an empty 500 from static memory. */
-static void reply_oom(req *r)
-{
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(0, (void *)(uintptr_t) "", MHD_RESPMEM_PERSISTENT);
-    set_reply(r, 500, resp, 0);
-}
-
-handler_result http_reply_data(req *r, unsigned status, const char *content_type,
-                               const void *data, size_t len)
-{
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        len, (void *)(uintptr_t)(len ? data : ""), MHD_RESPMEM_MUST_COPY);
-    if (!resp) {
-        reply_oom(r);
-        return HANDLER_OK;
-    }
-    if (content_type)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    set_reply(r, status, resp, len);
-    return HANDLER_OK;
-}
-
-/* Takes ownership of text (malloc'd, len bytes). */
-static handler_result reply_owned_text(req *r, unsigned status, const char *content_type,
-                                       char *text, size_t len)
-{
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(text);
-        reply_oom(r);
-        return HANDLER_OK;
-    }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    set_reply(r, status, resp, len);
-    return HANDLER_OK;
-}
-
-handler_result http_reply_json(req *r, unsigned status, json_t *body)
-{
-    if (!body)
-        return http_reply_problem(r, 500, "out of memory building the reply");
-    char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(17));
-    json_decref(body);
-    if (!text)
-        return http_reply_problem(r, 500, "could not encode the reply");
-    return reply_owned_text(r, status, "application/json", text, strlen(text));
-}
-
-static const char *status_title(unsigned status)
-{
-    const char *t = MHD_get_reason_phrase_for(status);
-    return t && *t ? t : "Error";
-}
-
-handler_result http_reply_problem(req *r, unsigned status, const char *detail_fmt, ...)
-{
-    char detail[1024];
-    va_list ap;
-    va_start(ap, detail_fmt);
-    vsnprintf(detail, sizeof detail, detail_fmt, ap);
-    va_end(ap);
-    json_t *j = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title",
-                          status_title(status), "status", (int)status, "detail", detail);
-    if (!j) { /* the detail quoted bytes that are not UTF-8: say it in ASCII */
-        char ascii[1024];
-        text_log_safe(ascii, sizeof ascii, detail);
-        j = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title",
-                      status_title(status), "status", (int)status, "detail", ascii);
-    }
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    if (!text) {
-        reply_oom(r);
-        return HANDLER_OK;
-    }
-    return reply_owned_text(r, status, "application/problem+json", text, strlen(text));
-}
-
-handler_result http_reply_empty(req *r, unsigned status)
-{
-    return http_reply_data(r, status, NULL, NULL, 0);
-}
-
-handler_result http_reply_stream(req *r, unsigned status, const char *content_type,
-                                 MHD_ContentReaderCallback reader, void *ctx,
-                                 MHD_ContentReaderFreeCallback free_ctx)
-{
-    struct MHD_Response *resp =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, reader, ctx, free_ctx);
-    if (!resp) {
-        if (free_ctx)
-            free_ctx(ctx);
-        return http_reply_problem(r, 500, "could not start the stream");
-    }
-    if (content_type)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    set_reply(r, status, resp, 0);
-    return HANDLER_OK;
-}
-
-void http_add_header(req *r, const char *name, const char *value)
-{
-    if (r->n_headers >= REQ_MAX_HEADERS || !name || !value)
-        return;
-    snprintf(r->headers[r->n_headers][0], sizeof r->headers[0][0], "%s", name);
-    snprintf(r->headers[r->n_headers][1], sizeof r->headers[0][1], "%s", value);
-    r->n_headers++;
-}
-
-void http_on_complete(req *r, void (*fn)(void *), void *arg)
-{
-    r->cleanup = fn;
-    r->cleanup_arg = arg;
-}
-
-const char *http_query(req *r, const char *key)
-{
-    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
-}
-
-const char *http_header(req *r, const char *name)
-{
-    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
-}
-
-/* Hands the reply to MHD: the decorate hook and the extra headers first. */
-static enum MHD_Result queue_reply(req_impl *ri)
-{
-    req *r = &ri->r;
-    const http_hooks *hk = &ri->h->hooks;
-    if (!r->response)
-        http_reply_problem(r, 500, "the handler of %s %s set no reply", r->method, r->path);
-    if (hk->decorate)
-        hk->decorate(r->ctx, r);
-    for (int i = 0; i < r->n_headers; i++)
-        MHD_add_response_header(r->response, r->headers[i][0], r->headers[i][1]);
-    /* Observed here, not on completion: a client that has its answer sees it in /metrics. */
-    if (hk->observe)
-        hk->observe(r->ctx, r->route, r->status, clock_monotonic() - r->t_start);
-    enum MHD_Result ret = MHD_queue_response(r->conn, r->status, r->response);
-    MHD_destroy_response(r->response); /* MHD holds its own reference now */
-    r->response = NULL;
-    ri->queued = 1;
-    return ret;
-}
-
-/* ------------------------------------------------------------------ work pool */
-
-static void *pool_main(void *arg)
-{
-    http_server *p = arg;
-    /* Below the HTTP threads: on a busy machine a parse or a gradient waits, a probe does not.
-     * Raising one's own niceness needs no privilege; failing to is harmless. */
-    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WORK_NICENESS);
-    for (;;) {
-        pthread_mutex_lock(&p->lock);
-        while (!p->head && !p->stopping)
-            pthread_cond_wait(&p->cond, &p->lock);
-        task *t = p->head;
-        if (!t) { /* stopping and nothing left */
-            pthread_mutex_unlock(&p->lock);
-            break;
-        }
-        p->head = t->next;
-        if (!p->head)
-            p->tail = NULL;
-        pthread_mutex_unlock(&p->lock);
-
-        req *r = &t->ri->r;
-        t->fn(t->arg, r);
-        if (!r->response)
-            http_reply_problem(r, 500, "deferred work for %s %s set no reply", r->method,
-                               r->path);
-        r->phase = PHASE_RESUMED;
-        struct MHD_Connection *conn = r->conn;
-        free(t);
-        MHD_resume_connection(conn); /* after this the req belongs to MHD's thread again */
-    }
-    return NULL;
-}
-
-handler_result http_defer(req *r, void (*fn)(void *arg, req *r), void *arg)
-{
-    req_impl *ri = (req_impl *)(void *)r;
-    http_server *p = ri->h;
-    if (r->phase == PHASE_DEFERRED) { /* already on the pool (a route with a body) */
-        fn(arg, r);
-        return HANDLER_OK;
-    }
-    task *t = malloc(sizeof *t);
-    if (!t)
-        return http_reply_problem(r, 503, "out of memory: try again later");
-    t->next = NULL;
-    t->ri = ri;
-    t->fn = fn;
-    t->arg = arg;
-
-    pthread_mutex_lock(&p->lock);
-    int stopping = p->stopping;
-    if (!stopping) {
-        /* Suspended before a pool thread can see the task, so resume follows suspend. */
-        r->phase = PHASE_DEFERRED;
-        ri->deferred = 1;
-        atomic_fetch_add(&p->deferred_live, 1);
-        MHD_suspend_connection(r->conn);
-        if (p->tail)
-            p->tail->next = t;
-        else
-            p->head = t;
-        p->tail = t;
-        pthread_cond_signal(&p->cond);
-    }
-    pthread_mutex_unlock(&p->lock);
-    if (stopping) {
-        free(t);
-        http_add_header(r, "Retry-After", "5");
-        return http_reply_problem(r, 503, "the server is shutting down: try again shortly");
-    }
-    /* t is in the queue now: the pool thread that pops it frees it */
-    /* cppcheck-suppress memleak */
-    return HANDLER_OK;
-}
-
-static void pool_free(http_server *p)
-{
-    if (!p)
-        return;
-    free(p->threads);
-    free(p->tls_cert);
-    free(p->tls_key);
-    pthread_cond_destroy(&p->cond);
-    pthread_mutex_destroy(&p->lock);
-    free(p);
-}
-
-/* Stops taking tasks, runs what is queued, joins the threads. */
-static void pool_drain(http_server *p)
-{
-    pthread_mutex_lock(&p->lock);
-    p->stopping = 1;
-    pthread_cond_broadcast(&p->cond);
-    pthread_mutex_unlock(&p->lock);
-    for (int i = 0; i < p->n_threads; i++)
-        pthread_join(p->threads[i], NULL);
-    p->n_threads = 0;
-}
 
 /* ------------------------------------------------------------------ the access handler */
 
@@ -648,7 +330,7 @@ static enum MHD_Result begin_request(http_server *h, struct MHD_Connection *conn
     if (first_call_checks(ri)) {
         ri->early = 1;
         r->phase = PHASE_DISPATCHED;
-        return queue_reply(ri);
+        return http_queue_reply(ri);
     }
     return MHD_YES;
 }
@@ -665,7 +347,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 
     req *r = &ri->r;
     if (r->phase == PHASE_RESUMED)
-        return queue_reply(ri);
+        return http_queue_reply(ri);
     if (r->phase != PHASE_RECEIVING) /* not expected: already answered or suspended */
         return MHD_YES;
 
@@ -685,7 +367,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 
     r->phase = PHASE_DISPATCHED;
     if (r->too_large) /* the 413 (or 503) set when the body crossed the limit */
-        return queue_reply(ri);
+        return http_queue_reply(ri);
     handler_result hr = dispatch(ri);
     if (hr == HANDLER_CLOSE) {
         if (ri->deferred) /* a handler must not defer and close; keep MHD's rules */
@@ -694,7 +376,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     }
     if (ri->deferred) /* resumed later by the pool; the reply is queued then */
         return MHD_YES;
-    return queue_reply(ri);
+    return http_queue_reply(ri);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -779,25 +461,6 @@ cleanup:
     return buf;
 }
 
-/* Starts n pool threads. 0 ok, -1 with err (the threads started are joined by pool_drain). */
-static int pool_start(http_server *p, int n, char *err, size_t errlen)
-{
-    p->threads = calloc((size_t)(n > 0 ? n : 1), sizeof *p->threads);
-    if (!p->threads) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    for (int i = 0; i < n; i++) {
-        int e = pthread_create(&p->threads[i], NULL, pool_main, p);
-        if (e) {
-            snprintf(err, errlen, "work thread: %s", strerror(e));
-            return -1;
-        }
-        p->n_threads++;
-    }
-    return 0;
-}
-
 /* MHD's options for these settings (opts has room for 16) and TLS flags into *flags. The TLS
  * files are read into p (kept until the daemon stops). 0 ok, -1 with err. */
 static int daemon_options(http_server *p, const http_settings *st, const struct addrinfo *ai,
@@ -860,7 +523,7 @@ http_server *http_start(const http_settings *st, const route *routes, int n_rout
     if (hooks)
         p->hooks = *hooks;
     p->max_body = st->max_body;
-    if (pool_start(p, st->work_threads, err, errlen) != 0)
+    if (http_pool_start(p, st->work_threads, err, errlen) != 0)
         goto cleanup;
 
     /* The address: a literal, or a name such as localhost. */
@@ -906,8 +569,8 @@ cleanup:
     if (ai)
         freeaddrinfo(ai);
     if (p) {
-        pool_drain(p);
-        pool_free(p);
+        http_pool_drain(p);
+        http_pool_free(p);
     }
     return ret;
 }
@@ -918,7 +581,7 @@ void http_stop(http_server *p)
         return;
     if (p->daemon)
         p->listen_fd = MHD_quiesce_daemon(p->daemon); /* no new connections */
-    pool_drain(p); /* every deferred connection has been resumed after this */
+    http_pool_drain(p); /* every deferred connection has been resumed after this */
     /* Give resumed connections a moment to send the replies they now hold. */
     for (int i = 0; i < 200 && atomic_load(&p->deferred_live) > 0; i++) {
         struct timespec ts = {0, 10 * 1000 * 1000};
@@ -928,5 +591,5 @@ void http_stop(http_server *p)
         MHD_stop_daemon(p->daemon);
     if (p->listen_fd != MHD_INVALID_SOCKET)
         close(p->listen_fd);
-    pool_free(p);
+    http_pool_free(p);
 }
