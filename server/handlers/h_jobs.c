@@ -17,6 +17,7 @@
 
 #include "api/api.h"
 #include "api/jobs_codec.h"
+#include "api/math_codec.h"
 #include "server/handlers/handlers_util.h"
 #include "server/jobs/jobs_live.h"
 #include "server/common/log.h"
@@ -26,7 +27,6 @@
 #include "server/store/store.h"
 
 #define CANCEL_WAIT_MS 5000
-#define PREDICT_MAX_ROWS 1000000
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -507,7 +507,6 @@ static void predict_work(void *arg, req *r)
     double *out = NULL;
     int32_t *labels = NULL;
     bp_work *w = NULL;
-    json_t *jo = NULL, *jl = NULL;
     job_model m;
 
     if (load_model(s, r, c->owner, c->id, c->spec_json, NULL, &m) < 0)
@@ -521,81 +520,16 @@ static void predict_work(void *arg, req *r)
         goto cleanup;
     }
     bp_predict(out, labels, w, c->X, m.theta, c->rows);
-    jo = json_array();
-    jl = json_array();
-    for (int64_t i = 0; jo && jl && i < c->rows; i++) {
-        json_t *row = json_array();
-        for (int k = 0; row && k < K; k++)
-            json_array_append_new(row, api_number_or_null(out[i * K + k]));
-        if (!row || json_array_append_new(jo, row) < 0 ||
-            json_array_append_new(jl, json_integer(labels[i])) < 0) {
-            json_decref(jo);
-            jo = NULL;
-        }
-    }
-    if (!jo || !jl) {
+    json_t *answer = api_predictions_json(out, labels, c->rows, K);
+    if (!answer)
         http_reply_problem(r, 503, "out of memory for the predictions");
-        goto cleanup;
-    }
-    http_reply_json(r, 200, json_pack("{s:o, s:o}", "outputs", jo, "labels", jl));
-    jo = jl = NULL;
+    else
+        http_reply_json(r, 200, answer);
 cleanup:
-    json_decref(jo);
-    json_decref(jl);
     bp_work_free(w);
     free(m.theta);
     free(out);
     free(labels);
-}
-
-/* X: an array of rows of s_1 numbers. 0 ok (c->X, c->rows), -1 with err. */
-static int parse_predict_body(math_ctx *c, const json_t *body, int s1, api_error *err)
-{
-    if (!json_is_object(body)) {
-        api_fail(err, 400, "body: expected an object {\"X\": [[…]]}");
-        return -1;
-    }
-    const char *key;
-    json_t *v;
-    json_t *mbody = (json_t *)(uintptr_t)body; /* jansson iterates non-const */
-    json_object_foreach(mbody, key, v) {
-        if (strcmp(key, "X") != 0) {
-            char safe[48];
-            api_fail(err, 400, "body: unknown key \"%s\" (expected \"X\")",
-                     hu_safe_id(key, safe, sizeof safe));
-            return -1;
-        }
-    }
-    const json_t *X = json_object_get(body, "X");
-    size_t m = json_array_size(X);
-    if (!json_is_array(X) || m == 0 || m > PREDICT_MAX_ROWS) {
-        api_fail(err, 400, "X: expected an array of 1..%d rows of %d numbers", PREDICT_MAX_ROWS,
-                 s1);
-        return -1;
-    }
-    c->X = malloc(m * (size_t)s1 * sizeof *c->X);
-    if (!c->X) {
-        api_fail(err, 413, "X: %zu rows do not fit in memory", m);
-        return -1;
-    }
-    for (size_t i = 0; i < m; i++) {
-        const json_t *row = json_array_get(X, i);
-        if (!json_is_array(row) || json_array_size(row) != (size_t)s1) {
-            api_fail(err, 400, "X[%zu]: expected %d numbers (network.layers[0]), found %zu", i,
-                     s1, json_is_array(row) ? json_array_size(row) : (size_t)0);
-            return -1;
-        }
-        for (int k = 0; k < s1; k++) {
-            const json_t *x = json_array_get(row, (size_t)k);
-            if (!json_is_number(x) || !isfinite(json_number_value(x))) {
-                api_fail(err, 400, "X[%zu][%d]: expected a number", i, k);
-                return -1;
-            }
-            c->X[i * (size_t)s1 + (size_t)k] = json_number_value(x);
-        }
-    }
-    c->rows = (int64_t)m;
-    return 0;
 }
 
 handler_result h_jobs_predict(void *ctx, req *r)
@@ -607,16 +541,10 @@ handler_result h_jobs_predict(void *ctx, req *r)
     api_error ae = {0};
     bp_spec spec;
     bp_train_config cfg;
-    json_t *body = NULL;
     handler_result hr;
     math_ctx *c = NULL;
     if (api_job_spec_parse(&spec, &cfg, job.spec_json, &ae) < 0) {
         hr = http_reply_problem(r, 500, "job %s: %s", job.id, ae.detail);
-        goto cleanup;
-    }
-    body = api_parse(r->body, r->body_len, &ae);
-    if (!body) {
-        hr = hu_reply_api_error(r, &ae);
         goto cleanup;
     }
     c = math_ctx_new(r, &job);
@@ -624,13 +552,13 @@ handler_result h_jobs_predict(void *ctx, req *r)
         hr = http_reply_problem(r, 503, "out of memory: try again");
         goto cleanup;
     }
-    if (parse_predict_body(c, body, spec.sizes[0], &ae) < 0) {
+    if (api_predict_request_parse(r->body, r->body_len, spec.sizes[0], &c->X, &c->rows,
+                                  &ae) < 0) {
         hr = hu_reply_api_error(r, &ae);
         goto cleanup;
     }
-    hr = http_defer(r, predict_work, c);
+    hr = http_defer(r, predict_work, c); /* runs at once: this route is already on the pool */
 cleanup:
-    json_decref(body);
     store_job_clear(&job);
     return hr;
 }
