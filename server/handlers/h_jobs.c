@@ -77,6 +77,21 @@ static int get_job(server *s, req *r, store_job *job)
     return 0;
 }
 
+/* A handler of /v1/jobs/{id}…: the caller's job, read from the store by on_job. */
+typedef handler_result (*job_handler)(server *s, req *r, const store_job *job);
+
+/* Reads the caller's job named by the path (404 when it has none), runs fn on it, frees it. */
+static handler_result on_job(void *ctx, req *r, job_handler fn)
+{
+    server *s = ctx;
+    store_job job;
+    if (get_job(s, r, &job) < 0)
+        return HANDLER_OK;
+    handler_result hr = fn(s, r, &job);
+    store_job_clear(&job);
+    return hr;
+}
+
 /* A job's model: its network and training config, and its latest weights. */
 typedef struct {
     bp_spec spec;
@@ -319,31 +334,27 @@ handler_result h_jobs_list(void *ctx, req *r)
 
 /* ------------------------------------------------------------------ GET /v1/jobs/{id} */
 
+static handler_result job_get(server *s, req *r, const store_job *job)
+{
+    handler_result hr = reply_job(s, r, 200, job);
+    return hr;
+}
+
 handler_result h_jobs_get(void *ctx, req *r)
 {
-    server *s = ctx;
-    store_job job;
-    if (get_job(s, r, &job) < 0)
-        return HANDLER_OK;
-    handler_result hr = reply_job(s, r, 200, &job);
-    store_job_clear(&job);
-    return hr;
+    return on_job(ctx, r, job_get);
 }
 
 /* ------------------------------------------------------------------ GET …/cost */
 
-handler_result h_jobs_cost(void *ctx, req *r)
+static handler_result job_cost(server *s, req *r, const store_job *job)
 {
-    server *s = ctx;
-    store_job job;
-    if (get_job(s, r, &job) < 0)
-        return HANDLER_OK;
     int64_t *epoch = NULL;
     double *cost = NULL, *vcost = NULL, *acc = NULL;
     size_t n = 0;
     handler_result hr;
-    int live = job.status == JOB_RUNNING
-                   ? jobs_live_history(s->jobs, job.id, &epoch, &cost, &vcost, &n)
+    int live = job->status == JOB_RUNNING
+                   ? jobs_live_history(s->jobs, job->id, &epoch, &cost, &vcost, &n)
                    : 0;
     if (live < 0) {
         hr = http_reply_problem(r, 503, "out of memory: try again");
@@ -351,9 +362,9 @@ handler_result h_jobs_cost(void *ctx, req *r)
     }
     if (!live) {
         store_error se = {0};
-        int rc = store_job_history(s->st, r->owner, job.id, &epoch, &cost, &vcost, &acc, &n, &se);
+        int rc = store_job_history(s->st, r->owner, job->id, &epoch, &cost, &vcost, &acc, &n, &se);
         if (rc < 0) {
-            hr = hu_reply_store_error(r, rc, &se, "job", job.id);
+            hr = hu_reply_store_error(r, rc, &se, "job", job->id);
             goto cleanup;
         }
     }
@@ -365,28 +376,32 @@ cleanup:
     free(cost);
     free(vcost);
     free(acc);
-    store_job_clear(&job);
     return hr;
+}
+
+handler_result h_jobs_cost(void *ctx, req *r)
+{
+    return on_job(ctx, r, job_cost);
 }
 
 /* ------------------------------------------------------------------ GET …/weights */
 
-handler_result h_jobs_weights(void *ctx, req *r)
+static handler_result job_weights(server *s, req *r, const store_job *job)
 {
-    server *s = ctx;
-    store_job job;
-    if (get_job(s, r, &job) < 0)
-        return HANDLER_OK;
     job_model m;
     handler_result hr = HANDLER_OK;
-    if (load_model(s, r, r->owner, job.id, job.spec_json, job_status_name(job.status), &m) == 0) {
+    if (load_model(s, r, r->owner, job->id, job->spec_json, job_status_name(job->status), &m) == 0) {
         json_t *out = api_job_weights_json(&m.spec, m.theta, m.epoch, m.cost);
         hr = out ? http_reply_json(r, 200, out)
                  : http_reply_problem(r, 500, "could not encode the weights");
     }
     free(m.theta);
-    store_job_clear(&job);
     return hr;
+}
+
+handler_result h_jobs_weights(void *ctx, req *r)
+{
+    return on_job(ctx, r, job_weights);
 }
 
 /* ------------------------------------------------------------------ deferred math */
@@ -485,17 +500,18 @@ cleanup:
     free(grad);
 }
 
-handler_result h_jobs_gradient(void *ctx, req *r)
+static handler_result job_gradient(server *s, req *r, const store_job *job)
 {
-    server *s = ctx;
-    store_job job;
-    if (get_job(s, r, &job) < 0)
-        return HANDLER_OK;
-    math_ctx *c = math_ctx_new(r, &job);
-    store_job_clear(&job);
+    (void)s;
+    math_ctx *c = math_ctx_new(r, job);
     if (!c)
         return http_reply_problem(r, 503, "out of memory: try again");
     return http_defer(r, gradient_work, c);
+}
+
+handler_result h_jobs_gradient(void *ctx, req *r)
+{
+    return on_job(ctx, r, job_gradient);
 }
 
 /* {"outputs","labels"} of the latest weights for c->X. */
@@ -532,45 +548,32 @@ cleanup:
     free(labels);
 }
 
-handler_result h_jobs_predict(void *ctx, req *r)
+/* On the work pool (the route has a body): decode X for the job's network → predict_work. */
+static handler_result job_predict(server *s, req *r, const store_job *job)
 {
-    server *s = ctx;
-    store_job job;
-    if (get_job(s, r, &job) < 0)
-        return HANDLER_OK;
+    (void)s;
     api_error ae = {0};
     bp_spec spec;
     bp_train_config cfg;
-    handler_result hr;
-    math_ctx *c = NULL;
-    if (api_job_spec_parse(&spec, &cfg, job.spec_json, &ae) < 0) {
-        hr = http_reply_problem(r, 500, "job %s: %s", job.id, ae.detail);
-        goto cleanup;
-    }
-    c = math_ctx_new(r, &job);
-    if (!c) {
-        hr = http_reply_problem(r, 503, "out of memory: try again");
-        goto cleanup;
-    }
-    if (api_predict_request_parse(r->body, r->body_len, spec.sizes[0], &c->X, &c->rows,
-                                  &ae) < 0) {
-        hr = hu_reply_api_error(r, &ae);
-        goto cleanup;
-    }
-    hr = http_defer(r, predict_work, c); /* runs at once: this route is already on the pool */
-cleanup:
-    store_job_clear(&job);
-    return hr;
+    if (api_job_spec_parse(&spec, &cfg, job->spec_json, &ae) < 0)
+        return http_reply_problem(r, 500, "job %s: %s", job->id, ae.detail);
+    math_ctx *c = math_ctx_new(r, job);
+    if (!c)
+        return http_reply_problem(r, 503, "out of memory: try again");
+    if (api_predict_request_parse(r->body, r->body_len, spec.sizes[0], &c->X, &c->rows, &ae) < 0)
+        return hu_reply_api_error(r, &ae);
+    return http_defer(r, predict_work, c); /* runs at once: this route is already on the pool */
+}
+
+handler_result h_jobs_predict(void *ctx, req *r)
+{
+    return on_job(ctx, r, job_predict);
 }
 
 /* ------------------------------------------------------------------ GET …/events */
 
-handler_result h_jobs_events(void *ctx, req *r)
+static handler_result job_events(server *s, req *r, const store_job *job)
 {
-    server *s = ctx;
-    store_job job;
-    if (get_job(s, r, &job) < 0)
-        return HANDLER_OK;
     int64_t last = 0;
     const char *h = http_header(r, "Last-Event-ID");
     if (h && *h) {
@@ -580,11 +583,12 @@ handler_result h_jobs_events(void *ctx, req *r)
         if (!errno && end != h && *end == '\0' && v >= 0)
             last = v; /* anything else: start from the beginning */
     }
-    char id[40], owner[64];
-    snprintf(id, sizeof id, "%s", job.id);
-    snprintf(owner, sizeof owner, "%s", r->owner);
-    store_job_clear(&job);
-    return jobs_events_reply(s->jobs, r, id, owner, last);
+    return jobs_events_reply(s->jobs, r, job->id, r->owner, last);
+}
+
+handler_result h_jobs_events(void *ctx, req *r)
+{
+    return on_job(ctx, r, job_events);
 }
 
 /* ------------------------------------------------------------------ cancel / delete */
