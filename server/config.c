@@ -83,7 +83,7 @@ static const option options[] = {
     {"--http-threads", "BACKPROPD_HTTP_THREADS", INT(http_threads, 1, 64), "2", "N",
      "threads serving HTTP connections"},
     {"--math-threads", "BACKPROPD_MATH_THREADS", INT(math_threads, 1, 1024), "cores", "N",
-     "threads computing synchronous math requests (cost, gradient)"},
+     "the work pool: threads that run requests with a body (uploads, jobs, math)"},
     {"--quota-jobs", "BACKPROPD_QUOTA_JOBS", INT(quota_jobs, 0, 1000000), "0", "N",
      "queued+running jobs per API key; 0 = no limit"},
     {"--quota-bytes", "BACKPROPD_QUOTA_BYTES", SIZE(quota_bytes, 0, INT64_C(1) << 50), "0",

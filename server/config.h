@@ -27,12 +27,4 @@ int config_is_loopback(const char *addr);
 /* Number of online cores (>= 1). */
 int config_cores(void);
 
-/* ---- the HTTP daemon (defined in http.c; here because http.h is the handlers' contract) ----
- * http_start: starts the math pool and the libmicrohttpd daemon on cfg.bind:cfg.port and
- * writes the bound port (the real one when cfg.port is 0) to *port. 0 ok, -1 with err.
- * http_stop: stops accepting connections, finishes or answers 503 to deferred work, resumes
- * every suspended connection, stops the daemon, frees the pool. Idempotent. */
-int http_start(server *s, int *port, char *err, size_t errlen);
-void http_stop(server *s);
-
 #endif

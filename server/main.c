@@ -1,5 +1,6 @@
 /* main.c — backpropd's entry point: settings, store, security, metrics, jobs, the HTTP
- * daemon; prints "listening http://ADDR:PORT" once ready; then waits for SIGINT/SIGTERM and
+ * daemon (given its settings, the route table, the server as the handlers' context, and the
+ * security and metrics hooks); prints "listening http://ADDR:PORT" once ready; then waits for SIGINT/SIGTERM and
  * shuts down in order (stop taking jobs, stop workers at a batch boundary, stop HTTP, free).
  *
  * Signals: the handler only writes one byte to a self-pipe (async-signal-safe); the main
@@ -33,6 +34,45 @@
 #define SHUTDOWN_LIMIT_MS 10000
 
 static int signal_pipe[2] = {-1, -1};
+
+/* ---- the framework's hooks: security before the handler and on every reply, metrics ---- */
+static int hook_check(void *ctx, req *r)
+{
+    server *s = ctx;
+    return security_check(s->sec, r);
+}
+
+static void hook_decorate(void *ctx, req *r)
+{
+    server *s = ctx;
+    security_decorate(s->sec, r);
+}
+
+static void hook_observe(void *ctx, int route_index, unsigned status, double seconds)
+{
+    server *s = ctx;
+    metrics_request(s->metrics, route_index, status, seconds);
+}
+
+static const http_hooks hooks = {hook_check, hook_decorate, hook_observe};
+
+/* The HTTP daemon's part of the settings (strings borrowed from cfg). */
+static http_settings http_settings_of(const config *cfg)
+{
+    return (http_settings){
+        .bind = cfg->bind,
+        .port = cfg->port,
+        .max_body = cfg->max_body,
+        .http_threads = cfg->http_threads,
+        .work_threads = cfg->math_threads,
+        .max_connections = cfg->max_connections,
+        .max_per_ip = cfg->max_per_ip,
+        .idle_timeout = cfg->idle_timeout,
+        .connection_memory = cfg->connection_memory,
+        .tls_cert = cfg->tls_cert,
+        .tls_key = cfg->tls_key,
+    };
+}
 
 static void on_signal(int sig)
 {
@@ -145,7 +185,9 @@ int main(int argc, char **argv)
         goto cleanup;
     }
     int port = 0;
-    if (http_start(&srv, &port, err, sizeof err) != 0) {
+    http_settings hs = http_settings_of(cfg);
+    srv.http = http_start(&hs, routes, n_routes, &srv, &hooks, &port, err, sizeof err);
+    if (!srv.http) {
         fprintf(stderr, "backpropd: %s\n", err);
         goto cleanup;
     }
@@ -168,12 +210,13 @@ int main(int argc, char **argv)
         pthread_detach(watchdog);
     atomic_store(&srv.shutting_down, 1);
     jobs_stop(srv.jobs);
-    http_stop(&srv);
+    http_stop(srv.http);
+    srv.http = NULL;
     log_event(LOG_INFO, "stopped", "ms=%.1f", 1e3 * (clock_monotonic() - t0));
     rc = 0;
 
 cleanup:
-    http_stop(&srv);
+    http_stop(srv.http);
     jobs_free(srv.jobs); /* stops the workers first; NULL is a no-op, as for the rest */
     metrics_free(srv.metrics);
     security_free(srv.sec);

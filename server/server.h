@@ -32,17 +32,17 @@ typedef struct {
     int idle_timeout;         /* --idle-timeout seconds 60 */
     int64_t connection_memory; /* --connection-memory 128 KiB: headers + read buffer */
     int http_threads;         /* --http-threads 2 */
-    int math_threads;         /* --math-threads: cores (synchronous math requests) */
+    int math_threads;         /* --math-threads: cores (the work pool: requests with a body) */
     int quota_jobs;           /* --quota-jobs per key queued+running, 0 = off */
     int64_t quota_bytes;      /* --quota-bytes per key stored dataset bytes, 0 = off */
     int rate_limit;           /* --rate-limit requests/s per key and per address, 0 = off */
     int metrics_auth;         /* --metrics-auth: /metrics needs a key */
 } config;
 
+typedef struct server server;
 typedef struct jobs jobs;         /* jobs.h: queue, workers, live progress */
 typedef struct security security; /* security.h: keys, CORS, rate limits */
 typedef struct metrics metrics;   /* metrics.h */
-typedef struct mathpool mathpool; /* http.c: threads for http_defer */
 
 struct server {
     config cfg;
@@ -50,8 +50,7 @@ struct server {
     jobs *jobs;
     security *sec;
     metrics *metrics;
-    mathpool *math;
-    struct MHD_Daemon *daemon;
+    http_server *http;            /* http.h: the daemon and its work pool */
     atomic_int shutting_down;     /* set on SIGINT/SIGTERM: new jobs get 503 */
     int cores;
 };

@@ -293,7 +293,7 @@ Test(datasets, bad_uploads_name_the_field, .timeout = 60)
     /* nothing was stored */
     resp r;
     cr_assert_eq(http_get(&s, "/v1/datasets", &r), 0);
-    cr_assert_str_eq(r.body, "{\"datasets\":[]}");
+    cr_assert_str_eq(r.body, "{\"datasets\":[],\"next_cursor\":null}");
     resp_free(&r);
     srv_stop(&s);
     srv_cleanup(&s);
@@ -404,7 +404,7 @@ Test(datasets, another_keys_dataset_is_404, .timeout = 30)
     expect_problem(&r, 404, "ds_");
     resp_free(&r);
     cr_assert_eq(http_req(&s, "GET", "/v1/datasets", NULL, NULL, 0, bob, &r), 0);
-    cr_assert_str_eq(r.body, "{\"datasets\":[]}");
+    cr_assert_str_eq(r.body, "{\"datasets\":[],\"next_cursor\":null}");
     resp_free(&r);
     char body[256];
     snprintf(body, sizeof body,
@@ -427,4 +427,157 @@ Test(datasets, another_keys_dataset_is_404, .timeout = 30)
     srv_stop(&s);
     srv_cleanup(&s);
     unlink(keys);
+}
+
+/* ---- listing: cursor paging, and the jobs of one dataset ---- */
+
+/* GET path, asserting 200; the JSON answer (new). */
+static json_t *list_page(const srv *s, const char *path)
+{
+    resp r;
+    cr_assert_eq(http_get(s, path, &r), 0);
+    cr_assert_eq(r.status, 200, "%s: %ld %s", path, r.status, r.body);
+    json_t *j = resp_json(&r);
+    cr_assert_not_null(j, "%s: %s", path, r.body);
+    resp_free(&r);
+    return j;
+}
+
+Test(datasets, list_pages_with_limit_and_cursor, .timeout = 60)
+{
+    srv s;
+    cr_assert_eq(srv_start(&s, NULL), 0);
+    enum { N = 5 };
+    char ids[N][64];
+    for (int i = 0; i < N; i++) {
+        char csv[32], path[64];
+        snprintf(csv, sizeof csv, "%d,%d\n1,2\n", i % 2, i);
+        snprintf(path, sizeof path, "/v1/datasets?name=d%d", i);
+        cr_assert_eq(post_for_id(&s, path, "text/csv", csv, strlen(csv), NULL, ids[i],
+                                 sizeof ids[i]), 201);
+    }
+    /* the whole list at once: newest first, no next page */
+    json_t *all = list_page(&s, "/v1/datasets");
+    cr_assert_eq(json_array_size(json_object_get(all, "datasets")), N);
+    cr_assert(json_is_null(json_object_get(all, "next_cursor")));
+    json_decref(all);
+
+    /* pages of 2: each dataset exactly once, newest first */
+    int seen = 0, pages = 0;
+    char path[160] = "/v1/datasets?limit=2";
+    for (;;) {
+        json_t *p = list_page(&s, path);
+        json_t *a = json_object_get(p, "datasets");
+        cr_assert(json_array_size(a) >= 1 && json_array_size(a) <= 2, "page of %zu",
+                  json_array_size(a));
+        for (size_t k = 0; k < json_array_size(a); k++, seen++) {
+            cr_assert_lt(seen, N);
+            cr_assert_str_eq(json_string_value(json_object_get(json_array_get(a, k), "id")),
+                             ids[N - 1 - seen]);
+        }
+        pages++;
+        const char *cur = json_string_value(json_object_get(p, "next_cursor"));
+        if (!cur) {
+            cr_assert(json_is_null(json_object_get(p, "next_cursor")));
+            json_decref(p);
+            break;
+        }
+        snprintf(path, sizeof path, "/v1/datasets?limit=2&cursor=%s", cur);
+        json_decref(p);
+    }
+    cr_assert_eq(seen, N);
+    cr_assert_eq(pages, (N + 1) / 2);
+
+    resp r;
+    const char *bad[][2] = {{"/v1/datasets?limit=0", "limit"},
+                            {"/v1/datasets?limit=1001", "limit"},
+                            {"/v1/datasets?limit=x", "limit"},
+                            {"/v1/datasets?cursor=abc", "cursor"},
+                            {"/v1/datasets?cursor=-3", "cursor"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_assert_eq(http_get(&s, bad[i][0], &r), 0);
+        expect_problem(&r, 400, bad[i][1]);
+        resp_free(&r);
+    }
+    srv_stop(&s);
+    srv_cleanup(&s);
+}
+
+/* The ids of the jobs in a GET /v1/jobs answer, in order, joined by spaces (new). */
+static char *job_ids(const json_t *page)
+{
+    json_t *a = json_object_get(page, "jobs");
+    char *out = calloc(1, 64 * json_array_size(a) + 1);
+    cr_assert(out);
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        if (i)
+            strcat(out, " ");
+        strcat(out, json_string_value(json_object_get(json_array_get(a, i), "id")));
+    }
+    return out;
+}
+
+Test(datasets, jobs_filtered_by_dataset, .timeout = 60)
+{
+    srv s;
+    const char *args[] = {"--workers", "1", NULL};
+    cr_assert_eq(srv_start(&s, args), 0);
+    char a[64], b[64], ja[3][64], jb[64];
+    const char *csv = "0,0,0\n1,1,1\n0,0,1\n1,1,0\n";
+    cr_assert_eq(post_for_id(&s, "/v1/datasets", "text/csv", csv, strlen(csv), NULL, a, sizeof a),
+                 201);
+    cr_assert_eq(post_for_id(&s, "/v1/datasets", "text/csv", csv, strlen(csv), NULL, b, sizeof b),
+                 201);
+    char *body_a = job_body(a, "[2,2]", "\"epochs\":1");
+    char *body_b = job_body(b, "[2,2]", "\"epochs\":1");
+    submit_job(&s, NULL, body_a, ja[0], sizeof ja[0]);
+    submit_job(&s, NULL, body_b, jb, sizeof jb);
+    submit_job(&s, NULL, body_a, ja[1], sizeof ja[1]);
+    submit_job(&s, NULL, body_a, ja[2], sizeof ja[2]);
+
+    char path[160], want[256];
+    snprintf(path, sizeof path, "/v1/jobs?dataset=%s", a);
+    json_t *p = list_page(&s, path);
+    char *got = job_ids(p);
+    snprintf(want, sizeof want, "%s %s %s", ja[2], ja[1], ja[0]);
+    cr_assert_str_eq(got, want);
+    cr_assert(json_is_null(json_object_get(p, "next_cursor")));
+    free(got);
+    json_decref(p);
+
+    snprintf(path, sizeof path, "/v1/jobs?dataset=%s", b);
+    p = list_page(&s, path);
+    got = job_ids(p);
+    cr_assert_str_eq(got, jb);
+    free(got);
+    json_decref(p);
+
+    /* paging within the filter: limit 2, then the rest */
+    snprintf(path, sizeof path, "/v1/jobs?dataset=%s&limit=2", a);
+    p = list_page(&s, path);
+    got = job_ids(p);
+    snprintf(want, sizeof want, "%s %s", ja[2], ja[1]);
+    cr_assert_str_eq(got, want);
+    free(got);
+    const char *cur = json_string_value(json_object_get(p, "next_cursor"));
+    cr_assert_not_null(cur);
+    snprintf(path, sizeof path, "/v1/jobs?dataset=%s&limit=2&cursor=%s", a, cur);
+    json_decref(p);
+    p = list_page(&s, path);
+    got = job_ids(p);
+    cr_assert_str_eq(got, ja[0]);
+    cr_assert(json_is_null(json_object_get(p, "next_cursor")));
+    free(got);
+    json_decref(p);
+
+    /* an id no dataset has: an empty list, like a status nobody has */
+    p = list_page(&s, "/v1/jobs?dataset=ds_000000000000000000000000");
+    cr_assert_eq(json_array_size(json_object_get(p, "jobs")), 0);
+    cr_assert(json_is_null(json_object_get(p, "next_cursor")));
+    json_decref(p);
+
+    free(body_a);
+    free(body_b);
+    srv_stop(&s);
+    srv_cleanup(&s);
 }

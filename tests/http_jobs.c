@@ -1156,3 +1156,69 @@ Test(jobs, predict_labels_only_for_classifiers, .timeout = 90)
     api_dataset_clear(&d);
     stop_and_clean(&s);
 }
+
+/* ---------------------------------------------------------------- one output, labels 0/1 */
+
+/* A binary classifier: labels 0 and 1 on a network with ONE sigmoid output. /v1/cost takes
+ * the data (api_dataset_fits: one output takes labels 0 and 1), so a job must train on it
+ * too, and the cost the job reports is what /v1/cost computes at the job's weights. */
+Test(jobs, binary_classifier_with_one_output_trains, .timeout = 60)
+{
+    srv s;
+    cr_assert_eq(srv_start(&s, NULL), 0);
+    /* 40 points, label 1 when x0 + x1 > 1 */
+    json_t *X = json_array(), *y = json_array();
+    for (int i = 0; i < 40; i++) {
+        double a = (i % 8) / 7.0, b = (i / 8) / 4.0;
+        json_array_append_new(X, json_pack("[f, f]", a, b));
+        json_array_append_new(y, json_integer(a + b > 1.0));
+    }
+    json_t *dsj = json_pack("{s:o, s:o}", "X", X, "y", y);
+    char *dstext = json_dumps(dsj, JSON_COMPACT);
+    char ds[64], id[64];
+    cr_assert_eq(post_for_id(&s, "/v1/datasets", "application/json", dstext, strlen(dstext),
+                             NULL, ds, sizeof ds), 201);
+
+    char *body = job_body(ds, "[2,2,1]",
+                          "\"optimizer\":\"lbfgs\",\"lambda\":0.5,\"epochs\":20,\"seed\":5");
+    submit_job(&s, NULL, body, id, sizeof id);
+    json_t *job = wait_job(&s, id, NULL, 30);
+    cr_assert_str_eq(json_string_value(json_object_get(job, "status")), "succeeded", "%s",
+                     json_string_value(json_object_get(job, "error")));
+    double reported = json_number_value(json_object_get(json_object_get(job, "progress"), "cost"));
+
+    /* /v1/cost on the same dataset at the job's weights */
+    json_t *w = get_json(&s, "/v1/jobs/%s/weights", id);
+    json_t *cb = json_pack("{s:O, s:O, s:s, s:f}", "network", json_object_get(w, "network"),
+                           "theta", json_object_get(w, "theta"), "dataset", ds, "lambda", 0.5);
+    char *ctext = json_dumps(cb, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    resp r;
+    cr_assert_eq(http_post_json(&s, "/v1/cost", ctext, &r), 0);
+    cr_assert_eq(r.status, 200, "cost: %ld %s", r.status, r.body);
+    json_t *c = resp_json(&r);
+    close_rel(json_number_value(json_object_get(c, "cost")), reported, 1e-12,
+              "/v1/cost vs the job's cost");
+    resp_free(&r);
+
+    /* two labels on one output, but labels up to 2 do not fit it: 409 naming y */
+    char ds3[64];
+    const char *three = "{\"X\":[[0,0],[1,1],[2,2]],\"y\":[0,1,2]}";
+    cr_assert_eq(post_for_id(&s, "/v1/datasets", "application/json", three, strlen(three), NULL,
+                             ds3, sizeof ds3), 201);
+    char *body3 = job_body(ds3, "[2,2,1]", "\"epochs\":1");
+    cr_assert_eq(http_post_json(&s, "/v1/jobs", body3, &r), 0);
+    expect_problem(&r, 409, "one output takes labels 0 and 1");
+    resp_free(&r);
+
+    free(body3);
+    json_decref(c);
+    free(ctext);
+    json_decref(cb);
+    json_decref(w);
+    json_decref(job);
+    free(body);
+    free(dstext);
+    json_decref(dsj);
+    srv_stop(&s);
+    srv_cleanup(&s);
+}

@@ -4,8 +4,9 @@
  * "paths:", a key indented by 2 is a path and a key indented by 4 that names an HTTP method
  * is an operation of it. Further checks on the same reading: every operation has a unique
  * operationId; the open routes (and only they) say "security: []"; every /v1 operation lists
- * 401 and 503, every route that takes a body 413 and 415; every "$ref" points at a component
- * that exists. (tests/http_openapi.c replays the examples against a live server.)
+ * 401 and 503, every route that takes a body 413 and 415; every route's query parameters
+ * (the framework refuses others) are the operation's "in: query" parameters, in the same
+ * order; every "$ref" points at a component that exists. (tests/http_openapi.c replays the examples against a live server.)
  */
 #include <criterion/criterion.h>
 #include <ctype.h>
@@ -25,6 +26,8 @@ typedef struct {
     int open;          /* "security: []" */
     int statuses[32];
     int n_status;
+    char query[256];   /* its "in: query" parameters, comma-separated, in document order */
+    char pending[64];  /* the last "- name:" under its parameters */
 } op;
 
 /* api/openapi.yaml (new). The repository root is two levels above tests/data, wherever the
@@ -84,6 +87,13 @@ static int parse_ops(char *yaml, op *ops)
         }
         if (!in_paths)
             continue;
+        if (cur && ind == 8 && strncmp(t, "- name: ", 8) == 0)
+            snprintf(cur->pending, sizeof cur->pending, "%.*s", (int)strcspn(t + 8, "\r"), t + 8);
+        if (cur && ind == 10 && strncmp(t, "in: query", 9) == 0 && cur->pending[0]) {
+            size_t q = strlen(cur->query);
+            snprintf(cur->query + q, sizeof cur->query - q, "%s%s", q ? "," : "", cur->pending);
+            cur->pending[0] = '\0';
+        }
         if (cur && ind == 6) {
             in_responses = strncmp(t, "responses:", 10) == 0;
             if (strncmp(t, "operationId: ", 13) == 0)
@@ -214,6 +224,14 @@ Test(openapi, operations_are_complete)
             cr_expect(lists(o, 401), "%s %s does not list 401", o->method, o->path);
             cr_expect(lists(o, 503), "%s %s does not list 503", o->method, o->path);
         }
+        /* the query parameters the framework lets through are the documented ones */
+        cr_expect_str_eq(o->query, routes[i].query ? routes[i].query : "",
+                         "%s %s: the document's query parameters are \"%s\", the route takes "
+                         "\"%s\"", o->method, o->path, o->query,
+                         routes[i].query ? routes[i].query : "");
+        if (routes[i].query)
+            cr_expect(lists(o, 400), "%s %s takes query parameters but does not list 400",
+                      o->method, o->path);
         if (routes[i].accepts) {
             cr_expect(lists(o, 413), "%s %s takes a body but does not list 413", o->method,
                       o->path);

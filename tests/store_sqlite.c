@@ -260,12 +260,25 @@ Test(store, dataset_owner_isolation_list_delete_bytes)
 
     store_dataset_meta *v;
     size_t n;
-    cr_assert_eq(store_dataset_list(s, "alice", &v, &n, &err), 0, "%s", err.msg);
+    int64_t next;
+    cr_assert_eq(store_dataset_list(s, "alice", 0, 10, &v, &n, &next, &err), 0, "%s", err.msg);
     cr_assert_eq(n, 2);
+    cr_assert_eq(next, 0);
     cr_assert_str_eq(v[0].id, "ds_a2"); /* newest first */
     cr_assert_str_eq(v[1].id, "ds_a1");
     free(v);
-    cr_assert_eq(store_dataset_list(s, "carol", &v, &n, &err), 0);
+    /* a page of one, then the rest from its cursor */
+    cr_assert_eq(store_dataset_list(s, "alice", 0, 1, &v, &n, &next, &err), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(v[0].id, "ds_a2");
+    cr_assert_gt(next, 0);
+    free(v);
+    cr_assert_eq(store_dataset_list(s, "alice", next, 1, &v, &n, &next, &err), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(v[0].id, "ds_a1");
+    cr_assert_eq(next, 0);
+    free(v);
+    cr_assert_eq(store_dataset_list(s, "carol", 0, 10, &v, &n, &next, &err), 0);
     cr_assert_eq(n, 0);
     free(v);
 

@@ -17,6 +17,7 @@
 
 #include "api/api.h"
 #include "api/jobs_codec.h"
+#include "api/math_codec.h"
 #include "server/handlers/handlers_util.h"
 #include "server/jobs/jobs_live.h"
 #include "server/common/log.h"
@@ -25,10 +26,7 @@
 #include "server/server.h"
 #include "server/store/store.h"
 
-#define LIST_DEFAULT 50
-#define LIST_MAX 1000
 #define CANCEL_WAIT_MS 5000
-#define PREDICT_MAX_ROWS 1000000
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -81,6 +79,21 @@ static int get_job(server *s, req *r, store_job *job)
         return -1;
     }
     return 0;
+}
+
+/* A handler of /v1/jobs/{id}…: the caller's job, read from the store by on_job. */
+typedef handler_result (*job_handler)(server *s, req *r, const store_job *job);
+
+/* Reads the caller's job named by the path (404 when it has none), runs fn on it, frees it. */
+static handler_result on_job(void *ctx, req *r, job_handler fn)
+{
+    server *s = ctx;
+    store_job job;
+    if (get_job(s, r, &job) < 0)
+        return HANDLER_OK;
+    handler_result hr = fn(s, r, &job);
+    store_job_clear(&job);
+    return hr;
 }
 
 /* A job's model: its network and training config, and its latest weights. */
@@ -138,8 +151,29 @@ static int load_model(server *s, req *r, const char *owner, const char *id,
 
 /* ------------------------------------------------------------------ POST /v1/jobs */
 
-handler_result h_jobs_create(server *s, req *r)
+/* The stored dataset against the network: api_dataset_fits (the one check, also used by the
+ * math endpoints and the trainer) on the dataset's shape, its detail prefixed with the
+ * dataset's id. 0 fits, -1 with a 409 in err. */
+static int dataset_fits(const store_dataset_meta *meta, const bp_spec *spec, api_error *err)
 {
+    int32_t label_mark = 0; /* api_dataset_fits asks only whether labels or Y are there */
+    double y_mark = 0;
+    api_dataset shape = {.rows = meta->rows, .features = meta->features,
+                         .outputs = meta->outputs};
+    if (meta->has_labels)
+        shape.labels = &label_mark;
+    else
+        shape.Y = &y_mark;
+    api_error inner = {0};
+    if (api_dataset_fits(&shape, spec, &inner) == 0)
+        return 0;
+    api_fail(err, inner.status, "dataset: %s: %s", meta->id, inner.detail);
+    return -1;
+}
+
+handler_result h_jobs_create(void *ctx, req *r)
+{
+    server *s = ctx;
     json_t *body = NULL;
     api_job_request jr;
     memset(&jr, 0, sizeof jr);
@@ -168,23 +202,8 @@ handler_result h_jobs_create(server *s, req *r)
         hr = hu_reply_api_error(r, &ae);
         goto cleanup;
     }
-    int s1 = jr.spec.sizes[0], sL = jr.spec.sizes[jr.spec.n_layers - 1];
-    if (meta.features != s1) {
-        hr = http_reply_problem(r, 409,
-                                "dataset: %s has %lld features but network.layers[0] is %d",
-                                jr.dataset, (long long)meta.features, s1);
-        goto cleanup;
-    }
-    if (meta.has_labels && meta.outputs > sL) {
-        hr = http_reply_problem(r, 409,
-                                "dataset: %s has labels 0..%lld but network.layers[%d] is %d "
-                                "(one output per class)",
-                                jr.dataset, (long long)meta.outputs - 1, jr.spec.n_layers - 1, sL);
-        goto cleanup;
-    }
-    if (!meta.has_labels && meta.outputs != sL) {
-        hr = http_reply_problem(r, 409, "dataset: %s has %lld target columns but network.layers[%d] is %d",
-                                jr.dataset, (long long)meta.outputs, jr.spec.n_layers - 1, sL);
+    if (dataset_fits(&meta, &jr.spec, &ae) < 0) {
+        hr = hu_reply_api_error(r, &ae);
         goto cleanup;
     }
     int64_t m_train, m_val;
@@ -249,95 +268,111 @@ cleanup:
 
 /* ------------------------------------------------------------------ GET /v1/jobs */
 
-handler_result h_jobs_list(server *s, req *r)
+/* Appends to arr up to limit jobs of r->owner, newest first from cursor on, with this status
+ * (< 0 any) and on this dataset (NULL any); *next = the cursor of the next page, 0 when none.
+ * The store pages by status only, so with a dataset it reads on until the page is full.
+ * 0 ok, 1 out of memory, else the store's code (< 0) with se. */
+static int list_jobs(server *s, req *r, int status, const char *dataset, int64_t cursor,
+                     int64_t limit, json_t *arr, int64_t *next, store_error *se)
 {
+    *next = 0;
+    for (;;) {
+        store_job *list = NULL;
+        size_t n = 0, i = 0;
+        int64_t more = 0;
+        int rc = store_job_list(s->st, r->owner, status, cursor, (int)limit, &list, &n, &more,
+                                se);
+        if (rc < 0)
+            return rc;
+        int oom = 0;
+        for (; i < n && !oom && (int64_t)json_array_size(arr) < limit; i++) {
+            if (dataset && strcmp(list[i].dataset_id, dataset) != 0)
+                continue;
+            json_t *jj = job_json(s, &list[i]);
+            oom = !jj || json_array_append_new(arr, jj) < 0;
+        }
+        int64_t last = i > 0 ? list[i - 1].seq : 0;
+        store_jobs_free(list, n);
+        if (oom)
+            return 1;
+        if ((int64_t)json_array_size(arr) == limit) {
+            *next = i < n || more > 0 ? last : 0;
+            return 0;
+        }
+        if (more <= 0)
+            return 0;
+        cursor = more;
+    }
+}
+
+handler_result h_jobs_list(void *ctx, req *r)
+{
+    server *s = ctx;
     int status = -1;
-    int64_t limit = LIST_DEFAULT, cursor = 0;
-    const char *q;
-    if ((q = http_query(r, "status"))) {
+    int64_t limit, cursor, next = 0;
+    api_error ae = {0};
+    const char *q = http_query(r, "status");
+    if (q) {
         job_status st;
         if (job_status_parse(q, &st) != 0)
             return http_reply_problem(r, 400, "status: must be one of queued, running, "
                                               "succeeded, failed, cancelled");
         status = (int)st;
     }
-    if ((q = http_query(r, "limit"))) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(q, &end, 10);
-        if (errno || end == q || *end || v < 1 || v > LIST_MAX)
-            return http_reply_problem(r, 400, "limit: must be an integer in 1..%d", LIST_MAX);
-        limit = v;
-    }
-    if ((q = http_query(r, "cursor")) && *q) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(q, &end, 10);
-        if (errno || end == q || *end || v < 1)
-            return http_reply_problem(r, 400, "cursor: not a cursor this server gave out");
-        cursor = v;
-    }
-    store_job *list = NULL;
-    size_t n = 0;
-    int64_t next = 0;
+    if (hu_page_query(r, &limit, &cursor, &ae) < 0)
+        return hu_reply_api_error(r, &ae);
+    const char *dataset = http_query(r, "dataset");
     store_error se = {0};
-    int rc = store_job_list(s->st, r->owner, status, cursor, (int)limit, &list, &n, &next, &se);
-    if (rc < 0)
-        return hu_reply_store_error(r, rc, &se, "job", "");
     json_t *arr = json_array();
-    for (size_t i = 0; arr && i < n; i++) {
-        json_t *jj = job_json(s, &list[i]);
-        if (!jj || json_array_append_new(arr, jj) < 0) {
-            json_decref(arr);
-            arr = NULL;
-        }
+    int rc = arr ? list_jobs(s, r, status, dataset && *dataset ? dataset : NULL, cursor, limit,
+                             arr, &next, &se)
+                 : 1;
+    if (rc < 0) {
+        json_decref(arr);
+        return hu_reply_store_error(r, rc, &se, "job", "");
     }
-    store_jobs_free(list, n);
-    if (!arr)
-        return http_reply_problem(r, 500, "could not encode the job list");
-    char cur[32];
-    snprintf(cur, sizeof cur, "%lld", (long long)next);
-    return http_reply_json(r, 200,
-                           json_pack("{s:o, s:o}", "jobs", arr, "next_cursor",
-                                     next > 0 ? json_string(cur) : json_null()));
+    json_t *page = rc == 0 ? hu_page_json("jobs", arr, next) : NULL;
+    if (!page) {
+        json_decref(rc == 0 ? NULL : arr);
+        return http_reply_problem(r, 503, "out of memory: try again later");
+    }
+    return http_reply_json(r, 200, page);
 }
 
 /* ------------------------------------------------------------------ GET /v1/jobs/{id} */
 
-handler_result h_jobs_get(server *s, req *r)
+static handler_result job_get(server *s, req *r, const store_job *job)
 {
-    store_job job;
-    if (get_job(s, r, &job) < 0)
-        return HANDLER_OK;
-    handler_result hr = reply_job(s, r, 200, &job);
-    store_job_clear(&job);
+    handler_result hr = reply_job(s, r, 200, job);
     return hr;
+}
+
+handler_result h_jobs_get(void *ctx, req *r)
+{
+    return on_job(ctx, r, job_get);
 }
 
 /* ------------------------------------------------------------------ GET …/cost */
 
-handler_result h_jobs_cost(server *s, req *r)
+static handler_result job_cost(server *s, req *r, const store_job *job)
 {
-    store_job job;
-    if (get_job(s, r, &job) < 0)
-        return HANDLER_OK;
     int64_t *epoch = NULL;
     double *cost = NULL, *vcost = NULL, *acc = NULL, *vacc = NULL;
     size_t n = 0;
     handler_result hr;
-    int live = job.status == JOB_RUNNING ? jobs_live_history(s->jobs, job.id, &epoch, &cost,
-                                                             &vcost, &acc, &vacc, &n)
-                                         : 0;
+    int live = job->status == JOB_RUNNING
+                   ? jobs_live_history(s->jobs, job->id, &epoch, &cost, &vcost, &acc, &vacc, &n)
+                   : 0;
     if (live < 0) {
         hr = http_reply_problem(r, 503, "out of memory: try again");
         goto cleanup;
     }
     if (!live) {
         store_error se = {0};
-        int rc = store_job_history(s->st, r->owner, job.id, &epoch, &cost, &vcost, &acc, &vacc,
+        int rc = store_job_history(s->st, r->owner, job->id, &epoch, &cost, &vcost, &acc, &vacc,
                                    &n, &se);
         if (rc < 0) {
-            hr = hu_reply_store_error(r, rc, &se, "job", job.id);
+            hr = hu_reply_store_error(r, rc, &se, "job", job->id);
             goto cleanup;
         }
     }
@@ -351,27 +386,32 @@ cleanup:
     free(vcost);
     free(acc);
     free(vacc);
-    store_job_clear(&job);
     return hr;
+}
+
+handler_result h_jobs_cost(void *ctx, req *r)
+{
+    return on_job(ctx, r, job_cost);
 }
 
 /* ------------------------------------------------------------------ GET …/weights */
 
-handler_result h_jobs_weights(server *s, req *r)
+static handler_result job_weights(server *s, req *r, const store_job *job)
 {
-    store_job job;
-    if (get_job(s, r, &job) < 0)
-        return HANDLER_OK;
     job_model m;
     handler_result hr = HANDLER_OK;
-    if (load_model(s, r, r->owner, job.id, job.spec_json, job_status_name(job.status), &m) == 0) {
+    if (load_model(s, r, r->owner, job->id, job->spec_json, job_status_name(job->status), &m) == 0) {
         json_t *out = api_job_weights_json(&m.spec, m.theta, m.epoch, m.cost, m.validation_cost);
         hr = out ? http_reply_json(r, 200, out)
                  : http_reply_problem(r, 500, "could not encode the weights");
     }
     free(m.theta);
-    store_job_clear(&job);
     return hr;
+}
+
+handler_result h_jobs_weights(void *ctx, req *r)
+{
+    return on_job(ctx, r, job_weights);
 }
 
 /* ------------------------------------------------------------------ deferred math */
@@ -417,7 +457,7 @@ static math_ctx *math_ctx_new(req *r, const store_job *job)
 static void gradient_work(void *arg, req *r)
 {
     math_ctx *c = arg;
-    server *s = r->srv;
+    server *s = r->ctx;
     api_error ae = {0};
     store_error se = {0};
     bp_error be = {{0}};
@@ -470,16 +510,18 @@ cleanup:
     free(grad);
 }
 
-handler_result h_jobs_gradient(server *s, req *r)
+static handler_result job_gradient(server *s, req *r, const store_job *job)
 {
-    store_job job;
-    if (get_job(s, r, &job) < 0)
-        return HANDLER_OK;
-    math_ctx *c = math_ctx_new(r, &job);
-    store_job_clear(&job);
+    (void)s;
+    math_ctx *c = math_ctx_new(r, job);
     if (!c)
         return http_reply_problem(r, 503, "out of memory: try again");
     return http_defer(r, gradient_work, c);
+}
+
+handler_result h_jobs_gradient(void *ctx, req *r)
+{
+    return on_job(ctx, r, job_gradient);
 }
 
 /* {"outputs","labels"} of the latest weights for c->X; a linear (regression) output has no
@@ -487,12 +529,11 @@ handler_result h_jobs_gradient(server *s, req *r)
 static void predict_work(void *arg, req *r)
 {
     math_ctx *c = arg;
-    server *s = r->srv;
+    server *s = r->ctx;
     bp_error be = {{0}};
     double *out = NULL;
     int32_t *labels = NULL;
     bp_work *w = NULL;
-    json_t *jo = NULL, *jl = NULL;
     job_model m;
 
     if (load_model(s, r, c->owner, c->id, c->spec_json, NULL, &m) < 0)
@@ -507,131 +548,44 @@ static void predict_work(void *arg, req *r)
         goto cleanup;
     }
     bp_predict(out, labels, w, c->X, m.theta, c->rows);
-    jo = json_array();
-    jl = classifier ? json_array() : NULL;
-    for (int64_t i = 0; jo && (jl || !classifier) && i < c->rows; i++) {
-        json_t *row = json_array();
-        for (int k = 0; row && k < K; k++)
-            json_array_append_new(row, api_number_or_null(out[i * K + k]));
-        if (!row || json_array_append_new(jo, row) < 0 ||
-            (jl && json_array_append_new(jl, json_integer(labels[i])) < 0)) {
-            json_decref(jo);
-            jo = NULL;
-        }
-    }
-    json_t *answer = NULL;
-    if (jo && (jl || !classifier)) {
-        answer = jl ? json_pack("{s:o, s:o}", "outputs", jo, "labels", jl)
-                    : json_pack("{s:o}", "outputs", jo);
-        jo = jl = NULL;
-    }
-    if (!answer) {
+    json_t *answer = api_predictions_json(out, labels, c->rows, K);
+    if (!answer)
         http_reply_problem(r, 503, "out of memory for the predictions");
-        goto cleanup;
-    }
-    http_reply_json(r, 200, answer);
+    else
+        http_reply_json(r, 200, answer);
 cleanup:
-    json_decref(jo);
-    json_decref(jl);
     bp_work_free(w);
     free(m.theta);
     free(out);
     free(labels);
 }
 
-/* X: an array of rows of s_1 numbers. 0 ok (c->X, c->rows), -1 with err. */
-static int parse_predict_body(math_ctx *c, const json_t *body, int s1, api_error *err)
+/* On the work pool (the route has a body): decode X for the job's network → predict_work. */
+static handler_result job_predict(server *s, req *r, const store_job *job)
 {
-    if (!json_is_object(body)) {
-        api_fail(err, 400, "body: expected an object {\"X\": [[…]]}");
-        return -1;
-    }
-    const char *key;
-    json_t *v;
-    json_t *mbody = (json_t *)(uintptr_t)body; /* jansson iterates non-const */
-    json_object_foreach(mbody, key, v) {
-        if (strcmp(key, "X") != 0) {
-            char safe[48];
-            api_fail(err, 400, "body: unknown key \"%s\" (expected \"X\")",
-                     hu_safe_id(key, safe, sizeof safe));
-            return -1;
-        }
-    }
-    const json_t *X = json_object_get(body, "X");
-    size_t m = json_array_size(X);
-    if (!json_is_array(X) || m == 0 || m > PREDICT_MAX_ROWS) {
-        api_fail(err, 400, "X: expected an array of 1..%d rows of %d numbers", PREDICT_MAX_ROWS,
-                 s1);
-        return -1;
-    }
-    c->X = malloc(m * (size_t)s1 * sizeof *c->X);
-    if (!c->X) {
-        api_fail(err, 413, "X: %zu rows do not fit in memory", m);
-        return -1;
-    }
-    for (size_t i = 0; i < m; i++) {
-        const json_t *row = json_array_get(X, i);
-        if (!json_is_array(row) || json_array_size(row) != (size_t)s1) {
-            api_fail(err, 400, "X[%zu]: expected %d numbers (network.layers[0]), found %zu", i,
-                     s1, json_is_array(row) ? json_array_size(row) : (size_t)0);
-            return -1;
-        }
-        for (int k = 0; k < s1; k++) {
-            const json_t *x = json_array_get(row, (size_t)k);
-            if (!json_is_number(x) || !isfinite(json_number_value(x))) {
-                api_fail(err, 400, "X[%zu][%d]: expected a number", i, k);
-                return -1;
-            }
-            c->X[i * (size_t)s1 + (size_t)k] = json_number_value(x);
-        }
-    }
-    c->rows = (int64_t)m;
-    return 0;
-}
-
-handler_result h_jobs_predict(server *s, req *r)
-{
-    store_job job;
-    if (get_job(s, r, &job) < 0)
-        return HANDLER_OK;
+    (void)s;
     api_error ae = {0};
     bp_spec spec;
     bp_train_config cfg;
-    json_t *body = NULL;
-    handler_result hr;
-    math_ctx *c = NULL;
-    if (api_job_spec_parse(&spec, &cfg, job.spec_json, &ae) < 0) {
-        hr = http_reply_problem(r, 500, "job %s: %s", job.id, ae.detail);
-        goto cleanup;
-    }
-    body = api_parse(r->body, r->body_len, &ae);
-    if (!body) {
-        hr = hu_reply_api_error(r, &ae);
-        goto cleanup;
-    }
-    c = math_ctx_new(r, &job);
-    if (!c) {
-        hr = http_reply_problem(r, 503, "out of memory: try again");
-        goto cleanup;
-    }
-    if (parse_predict_body(c, body, spec.sizes[0], &ae) < 0) {
-        hr = hu_reply_api_error(r, &ae);
-        goto cleanup;
-    }
-    hr = http_defer(r, predict_work, c);
-cleanup:
-    json_decref(body);
-    store_job_clear(&job);
-    return hr;
+    if (api_job_spec_parse(&spec, &cfg, job->spec_json, &ae) < 0)
+        return http_reply_problem(r, 500, "job %s: %s", job->id, ae.detail);
+    math_ctx *c = math_ctx_new(r, job);
+    if (!c)
+        return http_reply_problem(r, 503, "out of memory: try again");
+    if (api_predict_request_parse(r->body, r->body_len, spec.sizes[0], &c->X, &c->rows, &ae) < 0)
+        return hu_reply_api_error(r, &ae);
+    return http_defer(r, predict_work, c); /* runs at once: this route is already on the pool */
+}
+
+handler_result h_jobs_predict(void *ctx, req *r)
+{
+    return on_job(ctx, r, job_predict);
 }
 
 /* ------------------------------------------------------------------ GET …/events */
 
-handler_result h_jobs_events(server *s, req *r)
+static handler_result job_events(server *s, req *r, const store_job *job)
 {
-    store_job job;
-    if (get_job(s, r, &job) < 0)
-        return HANDLER_OK;
     int64_t last = 0;
     const char *h = http_header(r, "Last-Event-ID");
     if (h && *h) {
@@ -641,11 +595,12 @@ handler_result h_jobs_events(server *s, req *r)
         if (!errno && end != h && *end == '\0' && v >= 0)
             last = v; /* anything else: start from the beginning */
     }
-    char id[40], owner[64];
-    snprintf(id, sizeof id, "%s", job.id);
-    snprintf(owner, sizeof owner, "%s", r->owner);
-    store_job_clear(&job);
-    return jobs_events_reply(s->jobs, r, id, owner, last);
+    return jobs_events_reply(s->jobs, r, job->id, r->owner, last);
+}
+
+handler_result h_jobs_events(void *ctx, req *r)
+{
+    return on_job(ctx, r, job_events);
 }
 
 /* ------------------------------------------------------------------ cancel / delete */
@@ -672,15 +627,17 @@ static handler_result reply_stopped(server *s, req *r, const char *owner, const 
 static void cancel_work(void *arg, req *r)
 {
     math_ctx *c = arg;
-    jobs_live_wait_gone(r->srv->jobs, c->id, CANCEL_WAIT_MS);
-    reply_stopped(r->srv, r, c->owner, c->id, 0);
+    server *s = r->ctx;
+    jobs_live_wait_gone(s->jobs, c->id, CANCEL_WAIT_MS);
+    reply_stopped(s, r, c->owner, c->id, 0);
 }
 
 static void delete_work(void *arg, req *r)
 {
     math_ctx *c = arg;
-    jobs_live_wait_gone(r->srv->jobs, c->id, CANCEL_WAIT_MS);
-    reply_stopped(r->srv, r, c->owner, c->id, 1);
+    server *s = r->ctx;
+    jobs_live_wait_gone(s->jobs, c->id, CANCEL_WAIT_MS);
+    reply_stopped(s, r, c->owner, c->id, 1);
 }
 
 /* Requests the cancel. Returns 1 when a worker of this process runs the job (then the caller
@@ -726,13 +683,15 @@ static handler_result cancel_then(server *s, req *r, int delete)
 /* POST …/cancel → the job: a queued job is cancelled at once; one running here is stopped
  * within a batch and the answer waits for it (up to 5 s); one running on another instance is
  * answered as it is now (status running) and stops at its next lease renewal. */
-handler_result h_jobs_cancel(server *s, req *r)
+handler_result h_jobs_cancel(void *ctx, req *r)
 {
+    server *s = ctx;
     return cancel_then(s, r, 0);
 }
 
 /* DELETE …: cancels first if needed (waiting for this process's worker), then 204. */
-handler_result h_jobs_delete(server *s, req *r)
+handler_result h_jobs_delete(void *ctx, req *r)
 {
+    server *s = ctx;
     return cancel_then(s, r, 1);
 }

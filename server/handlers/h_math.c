@@ -1,279 +1,122 @@
 /* h_math.c — the stateless math endpoints: POST /v1/cost, /v1/gradient, /v1/gradient/check.
  *
- * Body: {"network", "theta", "lambda", "dataset": "ds_…"} or inline "X" with "y"/"Y";
- * the gradient check adds "epsilon" and "seed" (theta optional there). The whole request —
- * parsing, loading the dataset from the store, the math — runs on the math pool through
- * http_defer, never on an HTTP thread, so /healthz stays fast while a big gradient computes.
- * The answers are exactly the core's: bp_cost_grad and bp_gradcheck on the full batch.
+ * Each reads decode (api/math_codec.h) → load the named dataset (store) → the core's
+ * bp_cost_grad or bp_gradcheck on the full batch → encode (api/math_codec.h) → reply. The
+ * framework runs these handlers on the work pool (the routes have a body), never on an HTTP
+ * thread, so /healthz stays fast while a big gradient computes.
  */
-#include <math.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
+#include "api/math_codec.h"
 #include "server/handlers/handlers_util.h"
 #include "server/handlers/routes.h"
 #include "server/server.h"
 #include "server/store/store.h"
 
-typedef enum { MATH_COST = 1, MATH_GRADIENT, MATH_CHECK } math_kind;
-
 /* A gradient check costs 2 × params evaluations of J on every row: about 4 · rows · params²
  * multiply-adds. Above this bound of rows · params² it would hold a math thread for minutes. */
 #define GRADCHECK_WORK_LIMIT 2.5e10
 
-/* ------------------------------------------------------------------ request fields */
-
-static int check_keys(json_t *body, math_kind kind, api_error *err)
+/* The request's data: the named stored dataset (loaded into q->data), or the inline data
+ * already there. 0 ok, -1 with err (404 for an unknown id; a busy store adds Retry-After). */
+static int load_data(server *s, req *r, api_math_request *q, api_error *err)
 {
-    static const char *const common[] = {"network", "theta", "lambda", "dataset", "X", "y", "Y"};
-    const char *key;
-    json_t *v;
-    json_object_foreach(body, key, v) {
-        int ok = kind == MATH_CHECK && (!strcmp(key, "epsilon") || !strcmp(key, "seed"));
-        for (size_t i = 0; !ok && i < sizeof common / sizeof *common; i++)
-            ok = strcmp(key, common[i]) == 0;
-        if (!ok) {
-            char safe[48];
-            api_fail(err, 400, "body: unknown key \"%s\"", hu_safe_id(key, safe, sizeof safe));
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* Optional number field in [lo, hi] (open ends when the flags say so). */
-static int get_number(double *out, const json_t *body, const char *key, double lo, int lo_open,
-                      double hi, int hi_open, api_error *err)
-{
-    const json_t *v = json_object_get(body, key);
-    if (!v)
+    if (!q->dataset[0])
         return 0;
-    double x = json_number_value(v);
-    if (!json_is_number(v) || (lo_open ? !(x > lo) : !(x >= lo)) ||
-        (hi_open ? !(x < hi) : !(x <= hi))) {
-        if (hi == INFINITY)
-            api_fail(err, 400, "%s: must be a number %s %g", key, lo_open ? ">" : ">=", lo);
-        else
-            api_fail(err, 400, "%s: must be a number in %c%g, %g%c", key, lo_open ? '(' : '[',
-                     lo, hi, hi_open ? ')' : ']');
-        return -1;
-    }
-    *out = x;
-    return 0;
-}
-
-static int get_seed(uint64_t *out, const json_t *body, api_error *err)
-{
-    const json_t *v = json_object_get(body, "seed");
-    if (!v)
-        return 0;
-    if (json_is_integer(v) && json_integer_value(v) >= 0) {
-        *out = (uint64_t)json_integer_value(v);
-        return 0;
-    }
-    double x = json_number_value(v);
-    if (json_is_real(v) && x >= 0 && x <= 9007199254740992.0 && x == floor(x)) {
-        *out = (uint64_t)x;
-        return 0;
-    }
-    api_fail(err, 400, "seed: must be an integer >= 0");
-    return -1;
-}
-
-/* The dataset named by "dataset" (from the store) or given inline. 0 ok, -1 with the reply
- * described by err (status 404 for an unknown id; a busy store also adds Retry-After). */
-static int load_data(api_dataset *d, server *s, req *r, const json_t *body, api_error *err)
-{
-    const json_t *id = json_object_get(body, "dataset");
-    int inline_data = json_object_get(body, "X") != NULL;
-    if (id && inline_data) {
-        api_fail(err, 400, "dataset: give either \"dataset\" or inline \"X\", not both");
-        return -1;
-    }
-    if (!id && !inline_data) {
-        api_fail(err, 400, "dataset: missing (a dataset id, or inline \"X\" with \"y\" or \"Y\")");
-        return -1;
-    }
-    if (inline_data)
-        return api_dataset_from_json(d, body, err);
-    if (json_object_get(body, "y") || json_object_get(body, "Y")) {
-        api_fail(err, 400, "%s: only together with inline \"X\"",
-                 json_object_get(body, "y") ? "y" : "Y");
-        return -1;
-    }
-    const char *ids = json_string_value(id);
-    if (!ids || strlen(ids) >= 40) {
-        api_fail(err, 400, "dataset: expected a dataset id like \"ds_…\"");
-        return -1;
-    }
     store_dataset_meta meta;
     store_error se = {0};
-    int rc = store_dataset_load(s->st, r->owner, ids, &meta, &d->X, &d->labels, &d->Y, &se);
-    if (rc == 0) {
-        d->rows = meta.rows;
-        d->features = meta.features;
-        d->outputs = meta.outputs;
-        return 0;
+    api_dataset *d = &q->data;
+    int rc = store_dataset_load(s->st, r->owner, q->dataset, &meta, &d->X, &d->labels, &d->Y,
+                                &se);
+    if (rc < 0) {
+        hu_store_problem(err, r, rc, &se, "dataset", "dataset", q->dataset);
+        return -1;
     }
-    hu_store_problem(err, r, rc, &se, "dataset", "dataset", ids);
-    return -1;
+    d->rows = meta.rows;
+    d->features = meta.features;
+    d->outputs = meta.outputs;
+    return 0;
 }
 
-/* ------------------------------------------------------------------ the work */
-
-static json_t *check_json(const bp_gradcheck_result *res, const double *analytic,
-                          const double *numerical, const bp_spec *spec)
+/* The core's answer for a decoded request on its data, encoded (new); NULL with err. */
+static json_t *compute(const api_math_request *q, api_math_kind kind, api_error *err)
 {
-    double rel = res->relative_difference; /* the core gives 0 when both gradients are 0 */
-    json_t *a = api_theta_json(analytic, spec), *n = api_theta_json(numerical, spec);
-    if (!a || !n || !isfinite(rel) || !isfinite(res->max_abs_difference)) {
-        json_decref(a);
-        json_decref(n);
-        return NULL;
-    }
-    return json_pack("{s:f, s:f, s:o, s:o}", "relative_difference", rel, "max_abs_difference",
-                     res->max_abs_difference, "analytic", a, "numerical", n);
-}
-
-static void math_work(void *arg, req *r)
-{
-    math_kind kind = (math_kind)(uintptr_t)arg;
-    server *s = r->srv;
-    api_error err = {0};
     bp_error be = {{0}};
-    api_dataset d;
-    memset(&d, 0, sizeof d);
-    json_t *body = NULL, *out = NULL;
-    double *theta = NULL, *T = NULL, *grad = NULL, *numerical = NULL;
+    const api_dataset *d = &q->data;
+    const bp_spec *spec = &q->spec;
+    int64_t P = bp_param_count(spec);
+    json_t *out = NULL;
+    double *T = NULL, *grad = NULL, *numerical = NULL;
     bp_work *w = NULL;
-
-    if (!(body = api_parse(r->body, r->body_len, &err)))
-        goto fail;
-    if (!json_is_object(body)) {
-        api_fail(&err, 400, "body: expected a JSON object");
-        goto fail;
-    }
-    if (check_keys(body, kind, &err) < 0)
-        goto fail;
-    const json_t *net = json_object_get(body, "network");
-    bp_spec spec;
-    if (!net) {
-        api_fail(&err, 400, "network: missing (e.g. {\"layers\": [64, 25, 10]})");
-        goto fail;
-    }
-    if (api_spec_parse(&spec, net, "network", &err) < 0)
-        goto fail;
-    int64_t P = bp_param_count(&spec);
-    if (kind == MATH_CHECK && P > API_MAX_GRADCHECK_PARAMS) {
-        api_fail(&err, 400, "network: %lld parameters; the gradient check takes at most %d",
-                 (long long)P, API_MAX_GRADCHECK_PARAMS);
-        goto fail;
-    }
-    double lambda = 0.0, epsilon = 1e-4;
-    uint64_t seed = 42;
-    if (get_number(&lambda, body, "lambda", 0, 0, INFINITY, 1, &err) < 0 ||
-        get_number(&epsilon, body, "epsilon", 0, 1, 1, 1, &err) < 0 ||
-        get_seed(&seed, body, &err) < 0)
-        goto fail;
-    const json_t *jt = json_object_get(body, "theta");
-    if (jt) {
-        if (!(theta = api_theta_parse(jt, &spec, "theta", &err)))
-            goto fail;
-    } else if (kind != MATH_CHECK) {
-        api_fail(&err, 400, "theta: missing (one matrix per layer transition, bias column "
-                            "first)");
-        goto fail;
-    } else {
-        if (!(theta = malloc((size_t)P * sizeof *theta))) {
-            api_fail(&err, 503, "out of memory");
-            goto fail;
-        }
-        bp_rng rng;
-        bp_rng_seed(&rng, seed);
-        bp_init_weights(theta, &spec, 0.0, &rng);
-    }
-    if (load_data(&d, s, r, body, &err) < 0 || api_dataset_fits(&d, &spec, &err) < 0)
-        goto fail;
-    json_decref(body); /* inline data has been copied: give the tree's memory back now */
-    body = NULL;
-    int K = spec.sizes[spec.n_layers - 1];
-    if (!(T = api_targets(&d, K, &err)))
-        goto fail;
-    if (kind == MATH_CHECK && (double)d.rows * (double)P * (double)P > GRADCHECK_WORK_LIMIT) {
-        api_fail(&err, 400, "network: a gradient check of %lld parameters on %lld rows is too "
-                            "much work (rows x parameters^2 must stay under %.1e): use fewer "
-                            "rows or a smaller network", (long long)P, (long long)d.rows,
+    if (!(T = api_targets(d, spec->sizes[spec->n_layers - 1], err)))
+        goto cleanup;
+    if (kind == API_MATH_CHECK && (double)d->rows * (double)P * (double)P > GRADCHECK_WORK_LIMIT) {
+        api_fail(err, 400, "network: a gradient check of %lld parameters on %lld rows is too "
+                           "much work (rows x parameters^2 must stay under %.1e): use fewer "
+                           "rows or a smaller network", (long long)P, (long long)d->rows,
                  GRADCHECK_WORK_LIMIT);
-        goto fail;
+        goto cleanup;
     }
-    if (!(w = bp_work_new(&spec, d.rows, &be))) {
-        api_fail(&err, 413, "network: %s", be.msg);
-        goto fail;
+    if (!(w = bp_work_new(spec, d->rows, &be))) {
+        api_fail(err, 413, "network: %s", be.msg);
+        goto cleanup;
     }
-
-    if (kind == MATH_COST) {
-        double J = bp_cost_grad(NULL, w, d.X, T, theta, d.rows, lambda, d.rows);
-        if (isfinite(J))
-            out = json_pack("{s:f}", "cost", J);
-    } else if (kind == MATH_GRADIENT) {
-        if (!(grad = calloc((size_t)P, sizeof *grad))) {
-            api_fail(&err, 503, "out of memory");
-            goto fail;
-        }
-        double J = bp_cost_grad(grad, w, d.X, T, theta, d.rows, lambda, d.rows);
-        json_t *g = isfinite(J) ? api_theta_json(grad, &spec) : NULL;
-        if (g)
-            out = json_pack("{s:f, s:o}", "cost", J, "gradients", g);
-    } else {
+    if (kind != API_MATH_COST &&
+        (!(grad = calloc((size_t)P, sizeof *grad)) ||
+         (kind == API_MATH_CHECK && !(numerical = calloc((size_t)P, sizeof *numerical))))) {
+        api_fail(err, 503, "out of memory");
+        goto cleanup;
+    }
+    if (kind == API_MATH_CHECK) {
         bp_gradcheck_result res;
-        if (!(grad = malloc((size_t)P * sizeof *grad)) ||
-            !(numerical = malloc((size_t)P * sizeof *numerical))) {
-            api_fail(&err, 503, "out of memory");
-            goto fail;
+        if (bp_gradcheck(&res, grad, numerical, w, d->X, T, q->theta, d->rows, q->lambda,
+                         q->epsilon, &be) < 0) {
+            api_fail(err, 422, "network: %s", be.msg);
+            goto cleanup;
         }
-        if (bp_gradcheck(&res, grad, numerical, w, d.X, T, theta, d.rows, lambda, epsilon,
-                         &be) < 0) {
-            api_fail(&err, 422, "network: %s", be.msg);
-            goto fail;
-        }
-        out = check_json(&res, grad, numerical, &spec);
+        out = api_gradcheck_json(&res, grad, numerical, spec);
+    } else {
+        double J = bp_cost_grad(grad, w, d->X, T, q->theta, d->rows, q->lambda, d->rows);
+        out = kind == API_MATH_COST ? api_cost_json(J) : api_gradient_json(J, grad, spec);
     }
-    if (!out) {
-        api_fail(&err, 422, "theta: the cost or a gradient is not finite at these weights "
-                            "(an output saturated): try smaller weights");
-        goto fail;
-    }
-    http_reply_json(r, 200, out);
-    goto cleanup;
-fail:
-    hu_reply_api_error(r, &err);
+    if (!out)
+        api_fail(err, 422, "theta: the cost or a gradient is not finite at these weights "
+                           "(an output saturated): try smaller weights");
 cleanup:
     bp_work_free(w);
     free(grad);
     free(numerical);
     free(T);
-    free(theta);
-    api_dataset_clear(&d);
-    json_decref(body);
+    return out;
 }
 
-handler_result h_cost(server *s, req *r)
+/* decode → load → compute → encode → reply */
+static handler_result math(server *s, req *r, api_math_kind kind)
 {
-    (void)s;
-    return http_defer(r, math_work, (void *)(uintptr_t)MATH_COST);
+    api_error err = {0};
+    api_math_request q;
+    json_t *out = NULL;
+    if (api_math_request_parse(&q, r->body, r->body_len, kind, &err) == 0 &&
+        load_data(s, r, &q, &err) == 0 && api_dataset_fits(&q.data, &q.spec, &err) == 0)
+        out = compute(&q, kind, &err);
+    api_math_request_clear(&q);
+    return out ? http_reply_json(r, 200, out) : hu_reply_api_error(r, &err);
 }
 
-handler_result h_gradient(server *s, req *r)
+handler_result h_cost(void *ctx, req *r)
 {
-    (void)s;
-    return http_defer(r, math_work, (void *)(uintptr_t)MATH_GRADIENT);
+    return math(ctx, r, API_MATH_COST);
 }
 
-handler_result h_gradient_check(server *s, req *r)
+handler_result h_gradient(void *ctx, req *r)
 {
-    (void)s;
-    return http_defer(r, math_work, (void *)(uintptr_t)MATH_CHECK);
+    return math(ctx, r, API_MATH_GRADIENT);
+}
+
+handler_result h_gradient_check(void *ctx, req *r)
+{
+    return math(ctx, r, API_MATH_CHECK);
 }

@@ -15,15 +15,16 @@
 extern const char backpropd_openapi_start[];
 extern const char backpropd_openapi_end[];
 
-handler_result h_healthz(server *s, req *r)
+handler_result h_healthz(void *ctx, req *r)
 {
-    (void)s;
+    (void)ctx;
     static const char body[] = "{\"status\":\"ok\"}";
     return http_reply_data(r, 200, "application/json", body, sizeof body - 1);
 }
 
-handler_result h_readyz(server *s, req *r)
+handler_result h_readyz(void *ctx, req *r)
 {
+    server *s = ctx;
     if (atomic_load(&s->shutting_down)) {
         http_add_header(r, "Retry-After", "5");
         return http_reply_problem(r, 503, "the server is shutting down");
@@ -38,8 +39,9 @@ handler_result h_readyz(server *s, req *r)
     return http_reply_data(r, 200, "application/json", body, sizeof body - 1);
 }
 
-handler_result h_metrics(server *s, req *r)
+handler_result h_metrics(void *ctx, req *r)
 {
+    server *s = ctx;
     char *text = metrics_render(s);
     if (!text)
         return http_reply_problem(r, 500, "out of memory rendering the metrics");
@@ -49,9 +51,9 @@ handler_result h_metrics(server *s, req *r)
     return hr;
 }
 
-handler_result h_openapi(server *s, req *r)
+handler_result h_openapi(void *ctx, req *r)
 {
-    (void)s;
+    (void)ctx;
     /* one object in fact: .incbin puts both symbols around the same bytes */
     /* cppcheck-suppress comparePointers */
     size_t len = (size_t)(backpropd_openapi_end - backpropd_openapi_start);

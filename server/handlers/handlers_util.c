@@ -1,9 +1,11 @@
 /* handlers_util.c — helpers shared by the h_*.c handlers (handlers_util.h): store errors as
- * problem replies, safe ids for messages, random ids, RFC 3339 times.
+ * problem replies, safe ids for messages, random ids, RFC 3339 times, listing pages.
  */
 #include "server/handlers/handlers_util.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -84,4 +86,40 @@ void hu_rfc3339(char out[32], int64_t unix_seconds)
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* 0 and *v when text is a whole decimal integer in lo..hi, else -1. */
+static int whole_number(const char *text, int64_t lo, int64_t hi, int64_t *v)
+{
+    char *end;
+    errno = 0;
+    long long x = strtoll(text, &end, 10);
+    if (errno || end == text || *end || x < lo || x > hi)
+        return -1;
+    *v = x;
+    return 0;
+}
+
+int hu_page_query(req *r, int64_t *limit, int64_t *cursor, api_error *err)
+{
+    const char *q;
+    *limit = HU_PAGE_DEFAULT;
+    *cursor = 0;
+    if ((q = http_query(r, "limit")) && whole_number(q, 1, HU_PAGE_MAX, limit) < 0) {
+        api_fail(err, 400, "limit: must be an integer in 1..%d", HU_PAGE_MAX);
+        return -1;
+    }
+    if ((q = http_query(r, "cursor")) && *q && whole_number(q, 1, INT64_MAX, cursor) < 0) {
+        api_fail(err, 400, "cursor: not a cursor this server gave out");
+        return -1;
+    }
+    return 0;
+}
+
+json_t *hu_page_json(const char *key, json_t *items, int64_t next)
+{
+    char cur[32];
+    snprintf(cur, sizeof cur, "%lld", (long long)next);
+    return json_pack("{s:o, s:o}", key, items, "next_cursor",
+                     next > 0 ? json_string(cur) : json_null());
 }

@@ -1,10 +1,12 @@
 /* handlers_util.h — what every h_*.c handler needs and used to write again: the problem
  * reply for a failed store call, ids made safe to quote in a message, new random ids, RFC 3339
- * times, and the problem reply for an api_error. Thread-safe; no state.
+ * times, the problem reply for an api_error, and the paging of listings (limit, cursor,
+ * next_cursor). Thread-safe; no state.
  */
 #ifndef BACKPROPD_HANDLERS_UTIL_H
 #define BACKPROPD_HANDLERS_UTIL_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +37,17 @@ const char *hu_safe_id(const char *text, char *out, size_t cap);
 /* prefix + 24 lower-case hex digits from 96 bits of getrandom(2) into out (cap >= prefix + 25).
  * 0 ok, -1 if the kernel gave no randomness (answer 503). */
 int hu_random_id(char *out, size_t cap, const char *prefix);
+
+/* A listing's ?limit= (1..HU_PAGE_MAX, default HU_PAGE_DEFAULT) and ?cursor= (a number this
+ * server gave out as next_cursor; absent or empty = the first page, *cursor 0). 0 ok, -1 with
+ * a 400 in err naming the parameter. */
+#define HU_PAGE_DEFAULT 50
+#define HU_PAGE_MAX 1000
+int hu_page_query(req *r, int64_t *limit, int64_t *cursor, api_error *err);
+
+/* new: {"<key>": items, "next_cursor": "<next>" or null when next is 0}; steals items. NULL
+ * when out of memory. */
+json_t *hu_page_json(const char *key, json_t *items, int64_t next);
 
 /* "2024-05-01T12:00:00Z" for a Unix time in seconds (UTC). */
 void hu_rfc3339(char out[32], int64_t unix_seconds);

@@ -37,7 +37,6 @@
 #include <time.h>
 
 #include "server/common/log.h"
-#include "server/handlers/routes.h"
 
 #define KEY_DIGEST 32
 #define KEY_MIN_LEN 16
@@ -621,10 +620,8 @@ static int reply_401(req *r, sec_auth why)
 /* OPTIONS: the methods the path answers, and CORS preflight headers for allowed origins. */
 static int reply_preflight(security *sec, req *r)
 {
-    char params[REQ_MAX_PARAMS][64], allow[128];
-    int known = 0;
-    (void)routes_match("OPTIONS", r->path, params, &known, allow, sizeof allow - 10);
-    strcat(allow, allow[0] ? ", OPTIONS" : "OPTIONS");
+    char allow[sizeof r->allow + 16];
+    snprintf(allow, sizeof allow, "%s%sOPTIONS", r->allow, r->allow[0] ? ", " : "");
     http_reply_empty(r, 204);
     http_add_header(r, "Allow", allow);
     const char *origin = sec_origin_allowed(sec, http_header(r, "Origin"));
@@ -640,9 +637,8 @@ static int reply_preflight(security *sec, req *r)
     return 1;
 }
 
-int security_check(server *s, req *r, int open)
+int security_check(security *sec, req *r)
 {
-    security *sec = s->sec;
     r->owner[0] = '\0';
     if (sec->slots) {
         char key[80];
@@ -654,8 +650,7 @@ int security_check(server *s, req *r, int open)
     }
     if (strcmp(r->method, "OPTIONS") == 0)
         return reply_preflight(sec, r);
-    if (open && sec->metrics_auth && strcmp(r->path, "/metrics") == 0)
-        open = 0;
+    int open = r->rt && r->rt->open && !(r->rt->lockable && sec->metrics_auth);
     if (open || sec->n_keys == 0)
         return 0;
     char name[64];
@@ -674,9 +669,8 @@ int security_check(server *s, req *r, int open)
     return 0;
 }
 
-void security_decorate(server *s, req *r)
+void security_decorate(security *sec, req *r)
 {
-    security *sec = s->sec;
     if (!sec || sec->n_origins == 0)
         return;
     for (int i = 0; i < r->n_headers && i < REQ_MAX_HEADERS; i++)

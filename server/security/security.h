@@ -1,6 +1,7 @@
 /* security.h — who may call what: API keys and tenants, CORS, per-key/per-address rate
- * limits, quotas. The HTTP framework calls security_check() on every request after routing
- * and before the handler, and security_decorate() on every reply before it is queued.
+ * limits, quotas. main.c gives security_check() and security_decorate() to the HTTP framework
+ * as its check and decorate hooks: the first runs on every routed request (and OPTIONS on a
+ * known path) before the handler, the second on every reply before it is queued.
  */
 #ifndef BACKPROPD_SECURITY_H
 #define BACKPROPD_SECURITY_H
@@ -14,12 +15,12 @@ void security_free(security *sec); /* wipes the key digests; NULL is a no-op */
 int security_has_keys(const security *sec);
 
 /* Returns 0 when the request may go on (and sets r->owner), or 1 when it has already set
- * the reply (401 with WWW-Authenticate, 429 with Retry-After, a CORS preflight answer...).
- * `open` = route needs no key (/healthz, /readyz, /openapi.yaml, /metrics unless
- * --metrics-auth). */
-int security_check(server *s, req *r, int open);
+ * the reply (401 with WWW-Authenticate, 429 with Retry-After, a CORS preflight answer with
+ * the path's methods r->allow...). A route needs no key when r->rt->open, unless it is
+ * lockable and --metrics-auth locks it (/metrics). sec and r borrowed. */
+int security_check(security *sec, req *r);
 /* Adds CORS headers (exact-match Access-Control-Allow-Origin + Vary: Origin) to the reply. */
-void security_decorate(server *s, req *r);
+void security_decorate(security *sec, req *r);
 
 /* Quotas, asked by handlers: 0 ok, else 1 and the 429 reply has been set. */
 int security_quota_job(server *s, req *r);

@@ -63,8 +63,11 @@ int store_dataset_get(store *s, const char *owner, const char *id, store_dataset
 /* new: *X (rows × features), and *labels or *Y (the other set to NULL). */
 int store_dataset_load(store *s, const char *owner, const char *id, store_dataset_meta *meta,
                        double **X, int32_t **labels, double **Y, store_error *err);
-/* new: *out array of *n metas, newest first. */
-int store_dataset_list(store *s, const char *owner, store_dataset_meta **out, size_t *n,
+/* new: *out array of *n metas of owner, newest first, at most limit (clamped to 1..1000);
+ * cursor = where the previous page stopped (0 = from the newest); *next_cursor = the cursor
+ * of the next page, 0 when there is none. */
+int store_dataset_list(store *s, const char *owner, int64_t cursor, int limit,
+                       store_dataset_meta **out, size_t *n, int64_t *next_cursor,
                        store_error *err);
 int store_dataset_delete(store *s, const char *owner, const char *id, store_error *err);
 /* Sum of dataset bytes stored by owner (quotas). */

@@ -140,7 +140,8 @@ static const char *const queries[Q__COUNT] = {
     [Q_DS_GET] = "SELECT " DS_COLS " FROM datasets WHERE id = ?1 AND (?2 IS NULL OR owner = ?2)",
     [Q_DS_CHUNKS] = "SELECT rowid, kind, seq, length(data) FROM dataset_chunks "
                     "WHERE dataset_id = ?1 ORDER BY kind, seq",
-    [Q_DS_LIST] = "SELECT " DS_COLS " FROM datasets WHERE owner = ?1 ORDER BY seq DESC",
+    [Q_DS_LIST] = "SELECT " DS_COLS ", seq FROM datasets WHERE owner = ?1 AND seq < ?2 "
+                  "ORDER BY seq DESC LIMIT ?3",
     [Q_DS_DELETE] = "DELETE FROM datasets WHERE id = ?1",
     [Q_DS_IN_USE] = "SELECT 1 FROM jobs WHERE dataset_id = ?1 AND status IN (0, 1) LIMIT 1",
     [Q_DS_BYTES] = "SELECT coalesce(sum(bytes), 0) FROM datasets WHERE owner = ?1",
@@ -1003,38 +1004,44 @@ fail:
     return err->code;
 }
 
-int store_dataset_list(store *s, const char *owner, store_dataset_meta **out, size_t *n,
+int store_dataset_list(store *s, const char *owner, int64_t cursor, int limit,
+                       store_dataset_meta **out, size_t *n, int64_t *next_cursor,
                        store_error *err)
 {
     *out = NULL;
     *n = 0;
+    *next_cursor = 0;
+    limit = limit < 1 ? 1 : limit > 1000 ? 1000 : limit;
     sconn *c;
     sqlite3_stmt *st = sq_query(s, Q_DS_LIST, &c, err);
     if (!st)
         return err->code;
     sqlite3_bind_text(st, 1, owner ? owner : "", -1, SQLITE_STATIC);
-    store_dataset_meta *v = NULL;
-    size_t len = 0, cap = 0;
+    sqlite3_bind_int64(st, 2, cursor > 0 ? cursor : INT64_MAX);
+    sqlite3_bind_int(st, 3, limit + 1); /* one more tells whether a next page exists */
+    store_dataset_meta *v = calloc((size_t)limit, sizeof *v);
+    size_t len = 0;
+    int64_t last_seq = 0;
     int rc, code = 0;
+    if (!v) {
+        code = sq_err(err, STORE_NOMEM, "store: out of memory");
+        goto cleanup;
+    }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            store_dataset_meta *nv = realloc(v, ncap * sizeof *nv);
-            if (!nv) {
-                code = sq_err(err, STORE_NOMEM, "store: out of memory");
-                goto cleanup;
-            }
-            v = nv;
-            cap = ncap;
+        if (len == (size_t)limit) {
+            *next_cursor = last_seq;
+            break;
         }
         read_ds_meta(st, &v[len++], NULL, NULL);
+        last_seq = sqlite3_column_int64(st, 11);
     }
-    if (rc != SQLITE_DONE)
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         code = sq_fail(c, rc, "list datasets", err);
 cleanup:
     sqlite3_reset(st);
     if (code < 0) {
         free(v);
+        *next_cursor = 0;
         return code;
     }
     *out = v;

@@ -1,0 +1,303 @@
+/* math_codec.c — the JSON of the synchronous math endpoints and of predictions (math_codec.h):
+ * decoding a request body into a spec, weights, the regularization and check parameters and
+ * the data (a stored dataset's id, or inline X with y/Y), and encoding the answers.
+ */
+#include "api/math_codec.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/jobs_codec.h"
+
+/* "key" made safe to quote in a message: printable ASCII only, cut to fit out. */
+static const char *quoted_key(const char *key, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (; key && *key && o + 1 < cap; key++)
+        out[o++] = *key >= 0x20 && *key < 0x7f && *key != '"' && *key != '\\' ? *key : '?';
+    out[o] = '\0';
+    return out;
+}
+
+static int check_keys(json_t *body, api_math_kind kind, api_error *err)
+{
+    static const char *const common[] = {"network", "theta", "lambda", "dataset", "X", "y", "Y"};
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v) {
+        int ok = kind == API_MATH_CHECK && (!strcmp(key, "epsilon") || !strcmp(key, "seed"));
+        for (size_t i = 0; !ok && i < sizeof common / sizeof *common; i++)
+            ok = strcmp(key, common[i]) == 0;
+        if (!ok) {
+            char safe[48];
+            api_fail(err, 400, "body: unknown key \"%s\"", quoted_key(key, safe, sizeof safe));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Optional number field in [lo, hi] (open ends when the flags say so). */
+static int get_number(double *out, const json_t *body, const char *key, double lo, int lo_open,
+                      double hi, int hi_open, api_error *err)
+{
+    const json_t *v = json_object_get(body, key);
+    if (!v)
+        return 0;
+    double x = json_number_value(v);
+    if (!json_is_number(v) || (lo_open ? !(x > lo) : !(x >= lo)) ||
+        (hi_open ? !(x < hi) : !(x <= hi))) {
+        if (hi == INFINITY)
+            api_fail(err, 400, "%s: must be a number %s %g", key, lo_open ? ">" : ">=", lo);
+        else
+            api_fail(err, 400, "%s: must be a number in %c%g, %g%c", key, lo_open ? '(' : '[',
+                     lo, hi, hi_open ? ')' : ']');
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+static int get_seed(uint64_t *out, const json_t *body, api_error *err)
+{
+    const json_t *v = json_object_get(body, "seed");
+    if (!v)
+        return 0;
+    if (json_is_integer(v) && json_integer_value(v) >= 0) {
+        *out = (uint64_t)json_integer_value(v);
+        return 0;
+    }
+    double x = json_number_value(v);
+    if (json_is_real(v) && x >= 0 && x <= 9007199254740992.0 && x == floor(x)) {
+        *out = (uint64_t)x;
+        return 0;
+    }
+    api_fail(err, 400, "seed: must be an integer >= 0");
+    return -1;
+}
+
+/* "theta", or for a check without it weights drawn from the seed. */
+static int get_theta(api_math_request *out, const json_t *body, api_math_kind kind,
+                     api_error *err)
+{
+    const json_t *jt = json_object_get(body, "theta");
+    if (jt) {
+        out->theta = api_theta_parse(jt, &out->spec, "theta", err);
+        return out->theta ? 0 : -1;
+    }
+    if (kind != API_MATH_CHECK) {
+        api_fail(err, 400, "theta: missing (one matrix per layer transition, bias column "
+                           "first)");
+        return -1;
+    }
+    out->theta = malloc((size_t)bp_param_count(&out->spec) * sizeof *out->theta);
+    if (!out->theta) {
+        api_fail(err, 503, "out of memory");
+        return -1;
+    }
+    bp_rng rng;
+    bp_rng_seed(&rng, out->seed);
+    bp_init_weights(out->theta, &out->spec, 0.0, &rng);
+    return 0;
+}
+
+/* "dataset" (an id) or inline "X" with "y"/"Y": exactly one of the two. */
+static int get_data(api_math_request *out, const json_t *body, api_error *err)
+{
+    const json_t *id = json_object_get(body, "dataset");
+    int inline_data = json_object_get(body, "X") != NULL;
+    if (id && inline_data) {
+        api_fail(err, 400, "dataset: give either \"dataset\" or inline \"X\", not both");
+        return -1;
+    }
+    if (!id && !inline_data) {
+        api_fail(err, 400, "dataset: missing (a dataset id, or inline \"X\" with \"y\" or \"Y\")");
+        return -1;
+    }
+    if (inline_data)
+        return api_dataset_from_json(&out->data, body, err);
+    if (json_object_get(body, "y") || json_object_get(body, "Y")) {
+        api_fail(err, 400, "%s: only together with inline \"X\"",
+                 json_object_get(body, "y") ? "y" : "Y");
+        return -1;
+    }
+    const char *ids = json_string_value(id);
+    if (!ids || strlen(ids) >= sizeof out->dataset) {
+        api_fail(err, 400, "dataset: expected a dataset id like \"ds_…\"");
+        return -1;
+    }
+    snprintf(out->dataset, sizeof out->dataset, "%s", ids);
+    return 0;
+}
+
+void api_math_request_clear(api_math_request *r)
+{
+    if (!r)
+        return;
+    free(r->theta);
+    api_dataset_clear(&r->data);
+    memset(r, 0, sizeof *r);
+}
+
+int api_math_request_parse(api_math_request *out, const char *text, size_t len,
+                           api_math_kind kind, api_error *err)
+{
+    int rc = -1;
+    memset(out, 0, sizeof *out);
+    out->epsilon = 1e-4;
+    out->seed = 42;
+    json_t *body = api_parse(text, len, err);
+    if (!body)
+        goto cleanup;
+    if (!json_is_object(body)) {
+        api_fail(err, 400, "body: expected a JSON object");
+        goto cleanup;
+    }
+    if (check_keys(body, kind, err) < 0)
+        goto cleanup;
+    const json_t *net = json_object_get(body, "network");
+    if (!net) {
+        api_fail(err, 400, "network: missing (e.g. {\"layers\": [64, 25, 10]})");
+        goto cleanup;
+    }
+    if (api_spec_parse(&out->spec, net, "network", err) < 0)
+        goto cleanup;
+    int64_t P = bp_param_count(&out->spec);
+    if (kind == API_MATH_CHECK && P > API_MAX_GRADCHECK_PARAMS) {
+        api_fail(err, 400, "network: %lld parameters; the gradient check takes at most %d",
+                 (long long)P, API_MAX_GRADCHECK_PARAMS);
+        goto cleanup;
+    }
+    if (get_number(&out->lambda, body, "lambda", 0, 0, INFINITY, 1, err) < 0 ||
+        get_number(&out->epsilon, body, "epsilon", 0, 1, 1, 1, err) < 0 ||
+        get_seed(&out->seed, body, err) < 0 || get_theta(out, body, kind, err) < 0 ||
+        get_data(out, body, err) < 0)
+        goto cleanup;
+    rc = 0;
+cleanup:
+    json_decref(body); /* inline data has been copied out of the tree */
+    if (rc < 0)
+        api_math_request_clear(out);
+    return rc;
+}
+
+json_t *api_cost_json(double J)
+{
+    return isfinite(J) ? json_pack("{s:f}", "cost", J) : NULL;
+}
+
+json_t *api_gradient_json(double J, const double *grad, const bp_spec *spec)
+{
+    json_t *g = isfinite(J) ? api_theta_json(grad, spec) : NULL;
+    return g ? json_pack("{s:f, s:o}", "cost", J, "gradients", g) : NULL;
+}
+
+json_t *api_gradcheck_json(const bp_gradcheck_result *res, const double *analytic,
+                           const double *numerical, const bp_spec *spec)
+{
+    double rel = res->relative_difference; /* the core gives 0 when both gradients are 0 */
+    if (!isfinite(rel) || !isfinite(res->max_abs_difference))
+        return NULL;
+    json_t *a = api_theta_json(analytic, spec), *n = api_theta_json(numerical, spec);
+    if (!a || !n) {
+        json_decref(a);
+        json_decref(n);
+        return NULL;
+    }
+    return json_pack("{s:f, s:f, s:o, s:o}", "relative_difference", rel, "max_abs_difference",
+                     res->max_abs_difference, "analytic", a, "numerical", n);
+}
+
+/* X: an array of 1..API_PREDICT_MAX_ROWS rows of s1 finite numbers, into *X (new). */
+static int predict_rows(const json_t *X, int s1, double **out, int64_t *rows, api_error *err)
+{
+    size_t m = json_array_size(X);
+    if (!json_is_array(X) || m == 0 || m > API_PREDICT_MAX_ROWS) {
+        api_fail(err, 400, "X: expected an array of 1..%d rows of %d numbers",
+                 API_PREDICT_MAX_ROWS, s1);
+        return -1;
+    }
+    double *v = malloc(m * (size_t)s1 * sizeof *v);
+    if (!v) {
+        api_fail(err, 413, "X: %zu rows do not fit in memory", m);
+        return -1;
+    }
+    for (size_t i = 0; i < m; i++) {
+        const json_t *row = json_array_get(X, i);
+        if (!json_is_array(row) || json_array_size(row) != (size_t)s1) {
+            api_fail(err, 400, "X[%zu]: expected %d numbers (network.layers[0]), found %zu", i,
+                     s1, json_is_array(row) ? json_array_size(row) : (size_t)0);
+            free(v);
+            return -1;
+        }
+        for (int k = 0; k < s1; k++) {
+            const json_t *x = json_array_get(row, (size_t)k);
+            if (!json_is_number(x) || !isfinite(json_number_value(x))) {
+                api_fail(err, 400, "X[%zu][%d]: expected a number", i, k);
+                free(v);
+                return -1;
+            }
+            v[i * (size_t)s1 + (size_t)k] = json_number_value(x);
+        }
+    }
+    *out = v;
+    *rows = (int64_t)m;
+    return 0;
+}
+
+int api_predict_request_parse(const char *text, size_t len, int s1, double **X, int64_t *rows,
+                              api_error *err)
+{
+    int rc = -1;
+    *X = NULL;
+    *rows = 0;
+    json_t *body = api_parse(text, len, err);
+    if (!body)
+        goto cleanup;
+    if (!json_is_object(body)) {
+        api_fail(err, 400, "body: expected an object {\"X\": [[…]]}");
+        goto cleanup;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v) {
+        if (strcmp(key, "X") != 0) {
+            char safe[48];
+            api_fail(err, 400, "body: unknown key \"%s\" (expected \"X\")",
+                     quoted_key(key, safe, sizeof safe));
+            goto cleanup;
+        }
+    }
+    rc = predict_rows(json_object_get(body, "X"), s1, X, rows, err);
+cleanup:
+    json_decref(body);
+    return rc;
+}
+
+json_t *api_predictions_json(const double *out, const int32_t *labels, int64_t rows, int K)
+{
+    json_t *jo = json_array(), *jl = labels ? json_array() : NULL;
+    for (int64_t i = 0; jo && (jl || !labels) && i < rows; i++) {
+        json_t *row = json_array();
+        for (int k = 0; row && k < K; k++)
+            if (json_array_append_new(row, api_number_or_null(out[i * K + k])) < 0) {
+                json_decref(row);
+                row = NULL;
+            }
+        if (!row || json_array_append_new(jo, row) < 0 ||
+            (jl && json_array_append_new(jl, json_integer(labels[i])) < 0)) {
+            json_decref(jo);
+            jo = NULL;
+        }
+    }
+    if (!jo || (labels && !jl)) {
+        json_decref(jo);
+        json_decref(jl);
+        return NULL;
+    }
+    return jl ? json_pack("{s:o, s:o}", "outputs", jo, "labels", jl)
+              : json_pack("{s:o}", "outputs", jo);
+}

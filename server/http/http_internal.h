@@ -1,0 +1,66 @@
+/* http_internal.h — what the framework's own files (http.c: the access handler and the
+ * daemon; http_reply.c: replies; http_pool.c: the work pool) share and nobody else sees: the
+ * framework's view of a request, the daemon's state, and the calls between those files.
+ */
+#ifndef BACKPROPD_HTTP_INTERNAL_H
+#define BACKPROPD_HTTP_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "server/http/http.h"
+
+enum { PHASE_NEW = 0, PHASE_RECEIVING = 1, PHASE_DISPATCHED = 2, PHASE_DEFERRED = 3,
+       PHASE_RESUMED = 4 };
+
+/* The framework's view of a request: the handlers' req first, then private bookkeeping. */
+typedef struct {
+    req r;
+    http_server *h;
+    size_t bytes_in;      /* body bytes received (also past the limit) */
+    size_t bytes_out;     /* reply body size, 0 when streamed */
+    int queued;           /* the reply was handed to MHD */
+    int deferred;         /* http_defer was called (read on the MHD thread only) */
+    int early;            /* replied on the first call (413, refused Transfer-Encoding) */
+} req_impl;
+
+typedef struct task {
+    struct task *next;
+    req_impl *ri;
+    void (*fn)(void *arg, req *r);
+    void *arg;
+} task;
+
+/* The work pool, and the rest of the daemon's state. */
+struct http_server {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;     /* a task was queued, or stopping */
+    task *head, *tail;
+    int stopping;            /* no new tasks; threads exit once the queue is empty */
+    int n_threads;
+    pthread_t *threads;
+
+    atomic_uint_fast64_t next_id;  /* request numbers */
+    atomic_int deferred_live;      /* deferred requests not completed yet */
+    MHD_socket listen_fd;          /* from MHD_quiesce_daemon: ours to close */
+    char *tls_cert, *tls_key;      /* kept alive until the daemon is stopped */
+    char last_mhd_error[256];      /* for a clear start-up message */
+
+    struct MHD_Daemon *daemon;
+    const route *routes;           /* borrowed from http_start's caller */
+    int n_routes;
+    void *ctx;                     /* handed to handlers and hooks */
+    http_hooks hooks;
+    int64_t max_body;
+};
+
+/* http_reply.c: hands r's reply to MHD (decorate hook, extra headers, observe hook). */
+enum MHD_Result http_queue_reply(req_impl *ri);
+
+/* http_pool.c: starts n threads (0, or -1 with err; those started are joined by drain),
+ * stops taking tasks and joins them after running what is queued, frees the state. */
+int http_pool_start(http_server *p, int n, char *err, size_t errlen);
+void http_pool_drain(http_server *p);
+void http_pool_free(http_server *p);
+
+#endif
