@@ -186,21 +186,11 @@ static inline int is_finite(double v)
     return v - v == 0.0; /* false for ±Inf and NaN */
 }
 
-/* Copies a short, printable excerpt of [s, e) for a message. */
-static void excerpt(char *out, size_t cap, const char *s, const char *e)
+/* The CSV field starting at f (the line ends at le) escaped and cut for a message. */
+static void field_excerpt(char out[API_QUOTE_MAX], const char *f, const char *le)
 {
-    size_t o = 0;
-    for (; s < e && o + 4 < cap; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == ',' || c == '\n' || c == '\r')
-            break;
-        out[o++] = c == '"' || c == '\\' ? '\'' : (c < 0x20 || c >= 0x7f ? '?' : (char)c);
-    }
-    if (s < e && *s != ',' && *s != '\n' && *s != '\r') {
-        memcpy(out + o, "...", 3);
-        o += 3;
-    }
-    out[o] = '\0';
+    const char *comma = memchr(f, ',', (size_t)(le - f));
+    api_escape(out, API_QUOTE_MAX, f, (size_t)((comma ? comma : le) - f));
 }
 
 /* ------------------------------------------------------------------ growable arrays */
@@ -278,8 +268,7 @@ static int hexval(char c)
     return -1;
 }
 
-/* A JSON string (lx->p after the opening quote) decoded into key (truncated to cap-1 bytes,
- * non-ASCII kept as '?': only "X", "y" and "Y" are valid keys anyway). */
+/* A JSON string (lx->p after the opening quote) decoded into key (truncated to cap-1 bytes). */
 static int scan_key(lexer *lx, char *key, size_t cap)
 {
     size_t o = 0;
@@ -320,8 +309,9 @@ static int scan_key(lexer *lx, char *key, size_t cap)
                 return -1;
             }
         }
-        if (o + 1 < cap)
-            key[o++] = ch < 0x20 || ch >= 0x7f ? '?' : (char)ch;
+        if (o + 1 < cap) /* raw bytes as they are (quoted by api_escape); \u escapes past
+                            ASCII and NUL as '?': only "X", "y" and "Y" are keys anyway */
+            key[o++] = ch == 0 || (c == '\\' && ch >= 0x80) ? '?' : (char)ch;
     }
     key[o] = '\0';
     if (!eat(lx, '"')) {
@@ -443,15 +433,15 @@ static int scan_labels(lexer *lx, vec *out, int64_t *max_label)
             return -1;
         }
         double v;
+        int64_t lab;
         const char *q = scan_number(lx->p, lx->end, &v);
-        if (!q || !(v >= 0 && v <= 65535) || v != (double)(int32_t)v) {
+        if (!q || api_int_of_double(v, 0, 65535, &lab) < 0) {
             api_fail(lx->err, 400, "y[%lld]: must be an integer in 0..65535",
                      (long long)out->n);
             return -1;
         }
         lx->p = q;
-        int32_t lab = (int32_t)v;
-        ((int32_t *)out->v)[out->n++] = lab;
+        ((int32_t *)out->v)[out->n++] = (int32_t)lab;
         if (lab > *max_label)
             *max_label = lab;
         ws(lx);
@@ -508,7 +498,7 @@ int api_dataset_parse_json_text(api_dataset *out, const char *text, size_t len, 
                         : strcmp(key, "Y") == 0 ? &seen_Y
                                                 : NULL;
             if (!seen) {
-                api_fail(err, 400, "body: unknown key \"%s\"", key);
+                api_fail_unknown_key(err, "body", key, strlen(key));
                 goto fail;
             }
             if (*seen) {
@@ -580,19 +570,51 @@ static inline const char *skip_blank(const char *p, const char *e)
     return p;
 }
 
-/* The first field of a line is a number followed by a separator: then it is not a header. */
-static int line_starts_with_number(const char *p, const char *e)
+/* Is the first line [p, le) (line number `line`) a header? auto: only when none of its fields
+ * is a number, so that no data row can be taken for one; all numbers: data; a mix is refused
+ * naming its first non-number. 0 with *header set, -1 with err. */
+static int csv_header_line(const char *p, const char *le, int64_t line, api_csv_header mode,
+                           int *header, api_error *err)
 {
-    double v;
-    p = skip_blank(p, e);
-    const char *q = scan_number(p, e, &v);
-    if (!q)
+    *header = mode == API_CSV_HEADER_TRUE;
+    if (mode != API_CSV_HEADER_AUTO)
         return 0;
-    q = skip_blank(q, e);
-    return q == e || *q == ',';
+    int64_t col = 0, numeric = 0, text_col = 0;
+    const char *text_field = NULL, *f = p;
+    for (;; col++) {
+        const char *comma = memchr(f, ',', (size_t)(le - f));
+        const char *fe = comma ? comma : le, *q = skip_blank(f, fe);
+        double v;
+        q = q < fe ? scan_number(q, fe, &v) : NULL;
+        if (q && skip_blank(q, fe) == fe) {
+            numeric++;
+        } else if (!text_field) {
+            text_field = skip_blank(f, fe);
+            text_col = col;
+        }
+        if (!comma)
+            break;
+        f = comma + 1;
+    }
+    if (numeric == 0 || !text_field) {
+        *header = numeric == 0;
+        return 0;
+    }
+    char ex[API_QUOTE_MAX];
+    field_excerpt(ex, text_field, le);
+    api_fail(err, 400, "line %lld, column %lld: \"%s\" is not a number (a header row must have "
+             "no numeric field; use ?header=true to force one)", (long long)line,
+             (long long)text_col + 1, ex);
+    return -1;
 }
 
 int api_dataset_parse_csv(api_dataset *out, const char *text, size_t len, api_error *err)
+{
+    return api_dataset_parse_csv_header(out, text, len, API_CSV_HEADER_AUTO, err);
+}
+
+int api_dataset_parse_csv_header(api_dataset *out, const char *text, size_t len,
+                                 api_csv_header header, api_error *err)
 {
     api_dataset d;
     memset(&d, 0, sizeof d);
@@ -615,7 +637,10 @@ int api_dataset_parse_csv(api_dataset *out, const char *text, size_t len, api_er
         }
         if (first) {
             first = 0;
-            if (!line_starts_with_number(p, le)) { /* header */
+            int is_header;
+            if (csv_header_line(p, le, line, header, &is_header, err) < 0)
+                goto fail;
+            if (is_header) {
                 p = next;
                 continue;
             }
@@ -633,8 +658,8 @@ int api_dataset_parse_csv(api_dataset *out, const char *text, size_t len, api_er
             if (q)
                 q = skip_blank(q, le);
             if (!q || (q < le && *q != ',')) {
-                char ex[48];
-                excerpt(ex, sizeof ex, f, le);
+                char ex[API_QUOTE_MAX];
+                field_excerpt(ex, f, le);
                 api_fail(err, 400, "line %lld, column %lld: expected a number, found \"%s\"",
                          (long long)line, (long long)col + 1, ex);
                 goto fail;
@@ -646,15 +671,16 @@ int api_dataset_parse_csv(api_dataset *out, const char *text, size_t len, api_er
                 goto fail;
             }
             if (col == 0) {
-                if (!(v >= 0 && v <= 65535) || v != (double)(int32_t)v) {
+                int64_t lab;
+                if (api_int_of_double(v, 0, 65535, &lab) < 0) {
                     api_fail(err, 400, "line %lld, column 1: label must be an integer in "
                                        "0..65535", (long long)line);
                     goto fail;
                 }
                 if (row)
-                    d.labels[d.rows] = (int32_t)v;
-                if ((int64_t)v > max_label)
-                    max_label = (int64_t)v;
+                    d.labels[d.rows] = (int32_t)lab;
+                if (lab > max_label)
+                    max_label = lab;
             } else if (row && col < fields) {
                 row[col - 1] = v;
             } else if (!fields && col > BP_MAX_UNITS) {

@@ -14,63 +14,6 @@
 
 /* ------------------------------------------------------------------ small helpers */
 
-/* Integer in lo..hi (an integral real like 3.0 counts). 0 ok, -1 not. */
-static int get_int(const json_t *v, int64_t lo, int64_t hi, int64_t *out)
-{
-    if (json_is_integer(v)) {
-        json_int_t x = json_integer_value(v);
-        if (x < lo || x > hi)
-            return -1;
-        *out = (int64_t)x;
-        return 0;
-    }
-    if (json_is_real(v)) {
-        double x = json_real_value(v);
-        if (!(x >= (double)lo && x <= (double)hi) || x != floor(x))
-            return -1;
-        *out = (int64_t)x;
-        return 0;
-    }
-    return -1;
-}
-
-/* Finite number. 0 ok, -1 not. */
-static int get_num(const json_t *v, double *out)
-{
-    if (!json_is_number(v))
-        return -1;
-    double x = json_number_value(v);
-    if (!isfinite(x))
-        return -1;
-    *out = x;
-    return 0;
-}
-
-/* Refuses keys not in allowed as api/codec.c does: '<field>: unknown key "<key>"' (field is
- * "body" at the top of a request). */
-static int check_keys(const json_t *obj, const char *const *allowed, const char *field,
-                      api_error *err)
-{
-    const char *key;
-    json_t *v;
-    json_t *mobj = (json_t *)(uintptr_t)obj; /* jansson iterates non-const */
-    json_object_foreach(mobj, key, v) {
-        int ok = 0;
-        for (const char *const *a = allowed; *a && !ok; a++)
-            ok = strcmp(*a, key) == 0;
-        if (!ok) {
-            char safe[64];
-            size_t o = 0;
-            for (const char *k = key; *k && o + 4 < sizeof safe; k++)
-                safe[o++] = (*k >= 0x20 && *k != 0x7f && *k != '"') ? *k : '?';
-            safe[o] = '\0';
-            api_fail(err, 400, "%s: unknown key \"%s\"", field, safe);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 json_t *api_number_or_null(double v)
 {
     return isfinite(v) ? json_real(v) : json_null();
@@ -119,7 +62,7 @@ int api_training_parse(bp_train_config *out, const json_t *j, const char *field,
             api_fail(err, 400, "%s: expected an object like {\"optimizer\": \"adam\"}", field);
             return -1;
         }
-        if (check_keys(j, keys, field, err) < 0)
+        if (api_check_keys(j, keys, field, err) < 0)
             return -1;
         const json_t *v;
         int64_t n;
@@ -137,99 +80,69 @@ int api_training_parse(bp_train_config *out, const json_t *j, const char *field,
             c.optimizer = (bp_optimizer)found;
         }
         if ((v = json_object_get(j, "learning_rate"))) {
-            if (get_num(v, &x) < 0 || !(x > 0)) {
-                api_fail(err, 400, "%s.learning_rate: must be a number > 0", field);
+            if (api_number(&x, v, 0, INFINITY, API_LO_OPEN, err, "%s.learning_rate", field) < 0)
                 return -1;
-            }
             c.learning_rate = x;
         }
         if ((v = json_object_get(j, "lambda"))) {
-            if (get_num(v, &x) < 0 || !(x >= 0)) {
-                api_fail(err, 400, "%s.lambda: must be a number >= 0", field);
+            if (api_number(&x, v, 0, INFINITY, 0, err, "%s.lambda", field) < 0)
                 return -1;
-            }
             c.lambda = x;
         }
         if ((v = json_object_get(j, "epochs"))) {
-            if (get_int(v, 1, API_JOB_MAX_EPOCHS, &n) < 0) {
-                api_fail(err, 400, "%s.epochs: must be an integer in 1..%lld", field,
-                         (long long)API_JOB_MAX_EPOCHS);
+            if (api_int(&n, v, 1, API_JOB_MAX_EPOCHS, err, "%s.epochs", field) < 0)
                 return -1;
-            }
             c.epochs = n;
         }
         if ((v = json_object_get(j, "batch_size"))) {
-            if (get_int(v, 0, 1000000000, &n) < 0) {
-                api_fail(err, 400, "%s.batch_size: must be an integer in 0..1000000000 (0 = full batch)",
-                         field);
+            if (api_int(&n, v, 0, 1000000000, err, "%s.batch_size", field) < 0)
                 return -1;
-            }
             c.batch_size = n;
         }
         if ((v = json_object_get(j, "seed"))) {
-            if (get_int(v, 0, INT64_MAX, &n) < 0) {
-                api_fail(err, 400, "%s.seed: must be an integer in 0..%lld", field,
-                         (long long)INT64_MAX);
+            if (api_int(&n, v, 0, INT64_MAX, err, "%s.seed", field) < 0)
                 return -1;
-            }
             c.seed = (uint64_t)n;
         }
         if ((v = json_object_get(j, "validation_split"))) {
-            if (get_num(v, &x) < 0 || !(x >= 0 && x < 1)) {
-                api_fail(err, 400, "%s.validation_split: must be a number in [0, 1)", field);
+            if (api_number(&x, v, 0, 1, API_HI_OPEN, err, "%s.validation_split", field) < 0)
                 return -1;
-            }
             c.validation_split = x;
         }
         if ((v = json_object_get(j, "early_stopping_patience"))) {
-            if (get_int(v, 0, API_JOB_MAX_EPOCHS, &n) < 0) {
-                api_fail(err, 400, "%s.early_stopping_patience: must be an integer in 0..%lld",
-                         field, (long long)API_JOB_MAX_EPOCHS);
+            if (api_int(&n, v, 0, API_JOB_MAX_EPOCHS, err, "%s.early_stopping_patience",
+                        field) < 0)
                 return -1;
-            }
             c.early_stopping_patience = n;
         }
         if ((v = json_object_get(j, "init_epsilon")) && !json_is_null(v)) {
-            if (get_num(v, &x) < 0 || !(x > 0)) {
-                api_fail(err, 400, "%s.init_epsilon: must be a number > 0, or null", field);
+            if (api_number(&x, v, 0, INFINITY, API_LO_OPEN | API_OR_NULL, err, "%s.init_epsilon", field) < 0)
                 return -1;
-            }
             c.init_epsilon = x;
         }
         if ((v = json_object_get(j, "momentum"))) {
-            if (get_num(v, &x) < 0 || !(x >= 0 && x < 1)) {
-                api_fail(err, 400, "%s.momentum: must be a number in [0, 1)", field);
+            if (api_number(&x, v, 0, 1, API_HI_OPEN, err, "%s.momentum", field) < 0)
                 return -1;
-            }
             c.momentum = x;
         }
         if ((v = json_object_get(j, "beta1"))) {
-            if (get_num(v, &x) < 0 || !(x >= 0 && x < 1)) {
-                api_fail(err, 400, "%s.beta1: must be a number in [0, 1)", field);
+            if (api_number(&x, v, 0, 1, API_HI_OPEN, err, "%s.beta1", field) < 0)
                 return -1;
-            }
             c.beta1 = x;
         }
         if ((v = json_object_get(j, "beta2"))) {
-            if (get_num(v, &x) < 0 || !(x >= 0 && x < 1)) {
-                api_fail(err, 400, "%s.beta2: must be a number in [0, 1)", field);
+            if (api_number(&x, v, 0, 1, API_HI_OPEN, err, "%s.beta2", field) < 0)
                 return -1;
-            }
             c.beta2 = x;
         }
         if ((v = json_object_get(j, "adam_epsilon"))) {
-            if (get_num(v, &x) < 0 || !(x > 0)) {
-                api_fail(err, 400, "%s.adam_epsilon: must be a number > 0", field);
+            if (api_number(&x, v, 0, INFINITY, API_LO_OPEN, err, "%s.adam_epsilon", field) < 0)
                 return -1;
-            }
             c.adam_eps = x;
         }
         if ((v = json_object_get(j, "lbfgs_memory"))) {
-            if (get_int(v, 1, API_JOB_MAX_LBFGS_MEMORY, &n) < 0) {
-                api_fail(err, 400, "%s.lbfgs_memory: must be an integer in 1..%d", field,
-                         API_JOB_MAX_LBFGS_MEMORY);
+            if (api_int(&n, v, 1, API_JOB_MAX_LBFGS_MEMORY, err, "%s.lbfgs_memory", field) < 0)
                 return -1;
-            }
             c.lbfgs_memory = (int)n;
         }
     }
@@ -300,7 +213,7 @@ int api_job_request_parse(api_job_request *out, const json_t *body, api_error *e
         api_fail(err, 400, "body: expected an object {\"network\", \"dataset\", \"training\"}");
         return -1;
     }
-    if (check_keys(body, keys, "body", err) < 0)
+    if (api_check_keys(body, keys, "body", err) < 0)
         return -1;
     const json_t *net = json_object_get(body, "network");
     if (!net) {
@@ -358,7 +271,7 @@ char *api_job_spec_dump(const bp_spec *spec, const bp_train_config *c)
     json_t *o = spec_object(spec, c);
     if (!o)
         return NULL;
-    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    char *s = api_dump(o, NULL);
     json_decref(o);
     return s;
 }
@@ -373,7 +286,7 @@ int api_job_spec_parse(bp_spec *spec, bp_train_config *c, const char *text, api_
         api_fail(err, 500, "stored job spec: unreadable");
         goto cleanup;
     }
-    if (check_keys(o, keys, "stored job spec", err) < 0)
+    if (api_check_keys(o, keys, "stored job spec", err) < 0)
         goto cleanup;
     if (api_spec_parse(spec, json_object_get(o, "network"), "network", err) < 0)
         goto cleanup;

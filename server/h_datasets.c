@@ -19,29 +19,6 @@
 
 /* ------------------------------------------------------------------ helpers */
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid (the check jansson
- * applies to every string it prints: no overlongs, no surrogates, nothing past U+10FFFF). */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2;
-    else if (c >= 0xE0 && c <= 0xEF)
-        len = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-    else if (c >= 0xF0 && c <= 0xF4)
-        len = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-    else
-        return 0;
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    return len;
-}
-
 /* A name as given in ?name=, made safe to print anywhere: control characters, quotes,
  * backslashes and broken UTF-8 become '_'. The caller checked the length. */
 static void sanitize_name(char *out, size_t cap, const char *in)
@@ -49,7 +26,7 @@ static void sanitize_name(char *out, size_t cap, const char *in)
     const unsigned char *s = (const unsigned char *)in;
     size_t n = strlen(in), o = 0;
     for (size_t i = 0; i < n && o + 1 < cap;) {
-        size_t k = s[i] < 0x80 ? 1 : utf8_len(s + i, n - i);
+        size_t k = s[i] < 0x80 ? 1 : api_utf8_len(s + i, n - i);
         if (k > 1 && o + k < cap) {
             memcpy(out + o, s + i, k);
             o += k;
@@ -77,6 +54,7 @@ static json_t *meta_json(const store_dataset_meta *m)
 
 typedef struct {
     int csv;
+    api_csv_header header; /* ?header=auto|true|false (CSV only) */
     char name[128];
 } upload;
 
@@ -88,7 +66,7 @@ static void upload_work(void *arg, req *r)
     api_dataset d;
     api_error err = {0};
     memset(&d, 0, sizeof d);
-    int rc = u->csv ? api_dataset_parse_csv(&d, r->body, r->body_len, &err)
+    int rc = u->csv ? api_dataset_parse_csv_header(&d, r->body, r->body_len, u->header, &err)
                     : api_dataset_parse_json_text(&d, r->body, r->body_len, &err);
     if (rc < 0) {
         hu_reply_api_error(r, &err);
@@ -133,10 +111,21 @@ handler_result h_datasets_create(server *s, req *r)
     const char *name = http_query(r, "name");
     if (name && strlen(name) > 127)
         return http_reply_problem(r, 400, "name: at most 127 characters");
+    const char *header = http_query(r, "header");
+    api_csv_header mode = API_CSV_HEADER_AUTO;
+    if (header && strcmp(header, "auto") != 0) {
+        if (strcmp(header, "true") == 0)
+            mode = API_CSV_HEADER_TRUE;
+        else if (strcmp(header, "false") == 0)
+            mode = API_CSV_HEADER_FALSE;
+        else
+            return http_reply_problem(r, 400, "header: must be one of auto, true, false");
+    }
     upload *u = calloc(1, sizeof *u);
     if (!u)
         return http_reply_problem(r, 503, "out of memory: try again later");
     u->csv = strcmp(r->media_type, "text/csv") == 0;
+    u->header = mode;
     sanitize_name(u->name, sizeof u->name, name ? name : "");
     http_on_complete(r, free, u);
     return http_defer(r, upload_work, u);

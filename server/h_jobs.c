@@ -522,56 +522,6 @@ cleanup:
     free(labels);
 }
 
-/* X: an array of rows of s_1 numbers. 0 ok (c->X, c->rows), -1 with err. */
-static int parse_predict_body(math_ctx *c, const json_t *body, int s1, api_error *err)
-{
-    if (!json_is_object(body)) {
-        api_fail(err, 400, "body: expected an object {\"X\": [[…]]}");
-        return -1;
-    }
-    const char *key;
-    json_t *v;
-    json_t *mbody = (json_t *)(uintptr_t)body; /* jansson iterates non-const */
-    json_object_foreach(mbody, key, v) {
-        if (strcmp(key, "X") != 0) {
-            char safe[48];
-            api_fail(err, 400, "body: unknown key \"%s\" (expected \"X\")",
-                     hu_safe_id(key, safe, sizeof safe));
-            return -1;
-        }
-    }
-    const json_t *X = json_object_get(body, "X");
-    size_t m = json_array_size(X);
-    if (!json_is_array(X) || m == 0 || m > PREDICT_MAX_ROWS) {
-        api_fail(err, 400, "X: expected an array of 1..%d rows of %d numbers", PREDICT_MAX_ROWS,
-                 s1);
-        return -1;
-    }
-    c->X = malloc(m * (size_t)s1 * sizeof *c->X);
-    if (!c->X) {
-        api_fail(err, 413, "X: %zu rows do not fit in memory", m);
-        return -1;
-    }
-    for (size_t i = 0; i < m; i++) {
-        const json_t *row = json_array_get(X, i);
-        if (!json_is_array(row) || json_array_size(row) != (size_t)s1) {
-            api_fail(err, 400, "X[%zu]: expected %d numbers (network.layers[0]), found %zu", i,
-                     s1, json_is_array(row) ? json_array_size(row) : (size_t)0);
-            return -1;
-        }
-        for (int k = 0; k < s1; k++) {
-            const json_t *x = json_array_get(row, (size_t)k);
-            if (!json_is_number(x) || !isfinite(json_number_value(x))) {
-                api_fail(err, 400, "X[%zu][%d]: expected a number", i, k);
-                return -1;
-            }
-            c->X[i * (size_t)s1 + (size_t)k] = json_number_value(x);
-        }
-    }
-    c->rows = (int64_t)m;
-    return 0;
-}
-
 handler_result h_jobs_predict(server *s, req *r)
 {
     store_job job;
@@ -597,7 +547,7 @@ handler_result h_jobs_predict(server *s, req *r)
         hr = http_reply_problem(r, 503, "out of memory: try again");
         goto cleanup;
     }
-    if (parse_predict_body(c, body, spec.sizes[0], &ae) < 0) {
+    if (!(c->X = api_predict_parse(body, spec.sizes[0], PREDICT_MAX_ROWS, &c->rows, &ae))) {
         hr = hu_reply_api_error(r, &ae);
         goto cleanup;
     }

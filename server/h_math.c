@@ -26,61 +26,30 @@ typedef enum { MATH_COST = 1, MATH_GRADIENT, MATH_CHECK } math_kind;
 
 /* ------------------------------------------------------------------ request fields */
 
-static int check_keys(json_t *body, math_kind kind, api_error *err)
-{
-    static const char *const common[] = {"network", "theta", "lambda", "dataset", "X", "y", "Y"};
-    const char *key;
-    json_t *v;
-    json_object_foreach(body, key, v) {
-        int ok = kind == MATH_CHECK && (!strcmp(key, "epsilon") || !strcmp(key, "seed"));
-        for (size_t i = 0; !ok && i < sizeof common / sizeof *common; i++)
-            ok = strcmp(key, common[i]) == 0;
-        if (!ok) {
-            char safe[48];
-            api_fail(err, 400, "body: unknown key \"%s\"", hu_safe_id(key, safe, sizeof safe));
-            return -1;
-        }
-    }
-    return 0;
-}
+/* The keys a request may have (the gradient check also takes epsilon and seed). */
+static const char *const math_keys[] = {"network", "theta", "lambda", "dataset", "X", "y", "Y",
+                                        NULL};
+static const char *const check_keys[] = {"network", "theta", "lambda", "dataset", "X", "y", "Y",
+                                         "epsilon", "seed", NULL};
 
-/* Optional number field in [lo, hi] (open ends when the flags say so). */
-static int get_number(double *out, const json_t *body, const char *key, double lo, int lo_open,
-                      double hi, int hi_open, api_error *err)
+/* The optional numbers (absent: the caller's defaults stay); 0 ok, -1 with err. */
+static int read_numbers(const json_t *body, double *lambda, double *epsilon, uint64_t *seed,
+                        api_error *err)
 {
-    const json_t *v = json_object_get(body, key);
-    if (!v)
-        return 0;
-    double x = json_number_value(v);
-    if (!json_is_number(v) || (lo_open ? !(x > lo) : !(x >= lo)) ||
-        (hi_open ? !(x < hi) : !(x <= hi))) {
-        if (hi == INFINITY)
-            api_fail(err, 400, "%s: must be a number %s %g", key, lo_open ? ">" : ">=", lo);
-        else
-            api_fail(err, 400, "%s: must be a number in %c%g, %g%c", key, lo_open ? '(' : '[',
-                     lo, hi, hi_open ? ')' : ']');
+    const json_t *v;
+    int64_t n;
+    if ((v = json_object_get(body, "lambda")) &&
+        api_number(lambda, v, 0, INFINITY, 0, err, "lambda") < 0)
         return -1;
+    if ((v = json_object_get(body, "epsilon")) &&
+        api_number(epsilon, v, 0, 1, API_LO_OPEN | API_HI_OPEN, err, "epsilon") < 0)
+        return -1;
+    if ((v = json_object_get(body, "seed"))) {
+        if (api_int(&n, v, 0, INT64_MAX, err, "seed") < 0)
+            return -1;
+        *seed = (uint64_t)n;
     }
-    *out = x;
     return 0;
-}
-
-static int get_seed(uint64_t *out, const json_t *body, api_error *err)
-{
-    const json_t *v = json_object_get(body, "seed");
-    if (!v)
-        return 0;
-    if (json_is_integer(v) && json_integer_value(v) >= 0) {
-        *out = (uint64_t)json_integer_value(v);
-        return 0;
-    }
-    double x = json_number_value(v);
-    if (json_is_real(v) && x >= 0 && x <= 9007199254740992.0 && x == floor(x)) {
-        *out = (uint64_t)x;
-        return 0;
-    }
-    api_fail(err, 400, "seed: must be an integer >= 0");
-    return -1;
 }
 
 /* The dataset named by "dataset" (from the store) or given inline. 0 ok, -1 with the reply
@@ -156,7 +125,7 @@ static void math_work(void *arg, req *r)
         api_fail(&err, 400, "body: expected a JSON object");
         goto fail;
     }
-    if (check_keys(body, kind, &err) < 0)
+    if (api_check_keys(body, kind == MATH_CHECK ? check_keys : math_keys, "body", &err) < 0)
         goto fail;
     const json_t *net = json_object_get(body, "network");
     bp_spec spec;
@@ -174,9 +143,7 @@ static void math_work(void *arg, req *r)
     }
     double lambda = 0.0, epsilon = 1e-4;
     uint64_t seed = 42;
-    if (get_number(&lambda, body, "lambda", 0, 0, INFINITY, 1, &err) < 0 ||
-        get_number(&epsilon, body, "epsilon", 0, 1, 1, 1, &err) < 0 ||
-        get_seed(&seed, body, &err) < 0)
+    if (read_numbers(body, &lambda, &epsilon, &seed, &err) < 0)
         goto fail;
     const json_t *jt = json_object_get(body, "theta");
     if (jt) {

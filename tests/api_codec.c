@@ -259,14 +259,14 @@ static double one_number(int csv, const char *num, int pad, int *ok, api_error *
 {
     char text[600];
     if (csv)
-        snprintf(text, sizeof text, "1,%s\r\n%*s", num, pad, "");
+        snprintf(text, sizeof text, "0,0\r\n1,%s\r\n%*s", num, pad, ""); /* row 1: data */
     else
         snprintf(text, sizeof text, "{\"X\": [[%s]], \"y\": [0]}%*s", num, pad, "");
     api_dataset d = {0};
     memset(err, 0, sizeof *err);
     *ok = (csv ? api_dataset_parse_csv : api_dataset_parse_json_text)(&d, text, strlen(text),
                                                                        err) == 0;
-    double v = *ok ? d.X[0] : 0;
+    double v = *ok ? d.X[csv] : 0;
     api_dataset_clear(&d);
     return v;
 }
@@ -369,12 +369,12 @@ Test(numbers, refused)
         cr_assert_str_eq(err.detail, "X[0][0]: expected a number", "%s: %s", bad[i], err.detail);
         csv_number(bad[i], &ok, &err);
         cr_assert(!ok, "csv %s accepted", bad[i]);
-        cr_assert(strstr(err.detail, "line 1, column 2: expected a number"), "%s: %s", bad[i],
+        cr_assert(strstr(err.detail, "line 2, column 2: expected a number"), "%s: %s", bad[i],
                   err.detail);
     }
     csv_number("1e999", &ok, &err);
     cr_assert(!ok);
-    cr_assert_str_eq(err.detail, "line 1, column 2: number out of range (overflows a double)");
+    cr_assert_str_eq(err.detail, "line 2, column 2: number out of range (overflows a double)");
 }
 
 /* ---- datasets ---- */
