@@ -105,6 +105,16 @@ int api_check_keys(const json_t *obj, const char *const *allowed, const char *fi
 
 /* ------------------------------------------------------------------ integers */
 
+/* 400 "<path>: <what>", the path printed from path_fmt with ap. */
+static void fail_at(api_error *err, const char *what, const char *path_fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static void fail_at(api_error *err, const char *what, const char *path_fmt, va_list ap)
+{
+    char path[256];
+    vsnprintf(path, sizeof path, path_fmt, ap);
+    api_fail(err, 400, "%s: %s", path, what);
+}
+
 int api_int_of_double(double x, int64_t lo, int64_t hi, int64_t *out)
 {
     /* From 2^53 on a real may already have been rounded by the parser (9007199254740993.0
@@ -134,13 +144,12 @@ int api_int(int64_t *out, const json_t *v, int64_t lo, int64_t hi, api_error *er
         *out = n;
         return 0;
     }
-    char path[256];
+    char what[96];
+    snprintf(what, sizeof what, "must be an integer in %lld..%lld", (long long)lo, (long long)hi);
     va_list ap;
     va_start(ap, path_fmt);
-    vsnprintf(path, sizeof path, path_fmt, ap);
+    fail_at(err, what, path_fmt, ap);
     va_end(ap);
-    api_fail(err, 400, "%s: must be an integer in %lld..%lld", path, (long long)lo,
-             (long long)hi);
     return -1;
 }
 
@@ -156,18 +165,18 @@ int api_number(double *out, const json_t *v, double lo, double hi, unsigned flag
         *out = x;
         return 0;
     }
-    char path[256];
+    char what[96];
+    const char *or_null = flags & API_OR_NULL ? ", or null" : "";
+    if (lo == -INFINITY && hi == INFINITY)
+        snprintf(what, sizeof what, "expected a number");
+    else if (hi == INFINITY)
+        snprintf(what, sizeof what, "must be a number %s %g%s", lo_open ? ">" : ">=", lo, or_null);
+    else
+        snprintf(what, sizeof what, "must be a number in %c%g, %g%c%s", lo_open ? '(' : '[', lo, hi,
+                 hi_open ? ')' : ']', or_null);
     va_list ap;
     va_start(ap, path_fmt);
-    vsnprintf(path, sizeof path, path_fmt, ap);
+    fail_at(err, what, path_fmt, ap);
     va_end(ap);
-    if (lo == -INFINITY && hi == INFINITY)
-        api_fail(err, 400, "%s: expected a number", path);
-    else if (hi == INFINITY)
-        api_fail(err, 400, "%s: must be a number %s %g%s", path, lo_open ? ">" : ">=", lo,
-                 flags & API_OR_NULL ? ", or null" : "");
-    else
-        api_fail(err, 400, "%s: must be a number in %c%g, %g%c%s", path, lo_open ? '(' : '[',
-                 lo, hi, hi_open ? ')' : ']', flags & API_OR_NULL ? ", or null" : "");
     return -1;
 }

@@ -581,6 +581,25 @@ Test(dataset, csv)
     free(buf);
 }
 
+/* The first row is a header only when none of its fields is a number: a typo is refused. */
+Test(dataset, csv_typo_in_the_first_row_is_not_a_header)
+{
+    cr_assert_str_eq(csv_error("1O,0.5,0.25\n0,0.5,0.25\n"),
+                     "line 1, column 1: \"1O\" is not a number (a header row must have no "
+                     "numeric field; use ?header=true to force one)");
+    cr_assert_str_eq(csv_error("1,0.5,O.25\r\n0,0.5,0.25\r\n"),
+                     "line 1, column 3: \"O.25\" is not a number (a header row must have no "
+                     "numeric field; use ?header=true to force one)");
+    cr_assert_str_eq(csv_error("\n\nlabel,0,x\n0,0.5,0.25\n"),
+                     "line 3, column 1: \"label\" is not a number (a header row must have no "
+                     "numeric field; use ?header=true to force one)");
+    /* a text field after numbers, and the same as a later row */
+    cr_assert_str_eq(csv_error("0,1,2\n1,2O,3\n"),
+                     "line 2, column 2: expected a number, found \"2O\"");
+    cr_assert_str_eq(csv_error("0,1,2\n1,\"a\\b\x7f\",3\n"),
+                     "line 2, column 2: expected a number, found \"\\\"a\\\\b\\u007f\\\"\"");
+}
+
 Test(dataset, targets_and_fit)
 {
     int32_t labels[3] = {0, 2, 1};
