@@ -122,23 +122,110 @@ static size_t jansson_spelling(char *buf, size_t len)
     return len;
 }
 
+static int same_bits(const char *text, double x)
+{
+    double back = strtod(text, NULL);
+    return memcmp(&back, &x, sizeof x) == 0;
+}
+
+/* What printf("%.*g", p, x) prints for x = ±0.d[0]d[1]…d[n-1] × 10^(e+1) (digits correctly
+ * rounded to p, trailing zeros allowed), into buf; returns the length. */
+static size_t compose_g(char *buf, int neg, const char *d, int n, int e, int p)
+{
+    size_t o = 0;
+    while (n > 1 && d[n - 1] == '0')
+        n--;
+    if (neg)
+        buf[o++] = '-';
+    if (e < -4 || e >= p) { /* d.ddde±XX */
+        buf[o++] = d[0];
+        if (n > 1) {
+            buf[o++] = '.';
+            memcpy(buf + o, d + 1, (size_t)n - 1);
+            o += (size_t)n - 1;
+        }
+        o += (size_t)snprintf(buf + o, 8, "e%c%02d", e < 0 ? '-' : '+', e < 0 ? -e : e);
+    } else if (e < 0) { /* 0.000ddd */
+        memcpy(buf + o, "0.", 2);
+        o += 2;
+        memset(buf + o, '0', (size_t)(-e - 1));
+        o += (size_t)(-e - 1);
+        memcpy(buf + o, d, (size_t)n);
+        o += (size_t)n;
+    } else { /* ddd.ddd */
+        for (int i = 0; i <= e; i++)
+            buf[o++] = i < n ? d[i] : '0';
+        if (n > e + 1) {
+            buf[o++] = '.';
+            memcpy(buf + o, d + e + 1, (size_t)(n - e - 1));
+            o += (size_t)(n - e - 1);
+        }
+    }
+    buf[o] = '\0';
+    return o;
+}
+
+/* The shortest %.Ng text (N = 15, 16, 17) of a normal double, from one printf of its 17
+ * correctly rounded digits: rounding those to 15 or 16 digits gives what %.15g / %.16g give
+ * unless the dropped digits are exactly a half ("50", "5"), where x itself may lie on either
+ * side: only then is printf asked again. */
+static size_t shortest_normal(char *buf, double x)
+{
+    char e17[40], d[18];
+    snprintf(e17, sizeof e17, "%.16e", x); /* [-]d.dddddddddddddddde±XXX */
+    int neg = e17[0] == '-';
+    const char *m = e17 + neg;
+    d[0] = m[0];
+    memcpy(d + 1, m + 2, 16);
+    int e = atoi(m + 19);
+    for (int p = DBL_DIG; p <= 16; p++) {
+        char r[18];
+        int er = e, tie = d[p] == '5', up = d[p] > '5';
+        for (int i = p + 1; i < 17 && tie; i++)
+            if (d[i] != '0')
+                tie = 0, up = 1;
+        if (tie) {
+            snprintf(buf, API_DOUBLE_BUF, "%.*g", p, x);
+            if (same_bits(buf, x))
+                return strlen(buf);
+            continue;
+        }
+        memcpy(r, d, (size_t)p);
+        for (int i = p - 1; up && i >= 0; i--) { /* round up, carrying */
+            up = r[i] == '9';
+            r[i] = up ? '0' : (char)(r[i] + 1);
+        }
+        if (up) { /* 9.99…9 became 10.0…0 */
+            r[0] = '1';
+            er++;
+        }
+        size_t n = compose_g(buf, neg, r, p, er, p);
+        if (same_bits(buf, x))
+            return n;
+    }
+    return compose_g(buf, neg, d, 17, e, 17);
+}
+
 int api_double_format(char buf[API_DOUBLE_BUF], double x)
 {
     buf[0] = '\0';
     if (!isfinite(x))
         return -1;
-    /* DBL_DIG = 15: a normal double whose shortest text has <= 15 digits prints as exactly
-     * that text with %.15g, and if any 16-digit text reads back so does %.16g. Subnormals
-     * have fewer significant bits: there every precision from 1 up is tried. */
-    int p = x != 0 && fabs(x) < DBL_MIN ? 1 : DBL_DIG;
-    int len = 0;
-    for (; p <= 17; p++) {
-        len = snprintf(buf, API_DOUBLE_BUF, "%.*g", p, x);
-        double back = strtod(buf, NULL);
-        if (memcmp(&back, &x, sizeof x) == 0)
-            break;
+    size_t len;
+    if (x == 0) {
+        len = (size_t)snprintf(buf, API_DOUBLE_BUF, "%s0", signbit(x) ? "-" : "");
+    } else if (fabs(x) >= DBL_MIN) {
+        /* DBL_DIG = 15: a normal double whose shortest text has <= 15 digits prints as exactly
+         * that text with %.15g, and if any 16-digit text reads back so does %.16g. */
+        len = shortest_normal(buf, x);
+    } else { /* subnormals have fewer significant bits: every precision from 1 up */
+        for (int p = 1; p <= 17; p++) {
+            len = (size_t)snprintf(buf, API_DOUBLE_BUF, "%.*g", p, x);
+            if (same_bits(buf, x))
+                break;
+        }
     }
-    return (int)jansson_spelling(buf, (size_t)len);
+    return (int)jansson_spelling(buf, len);
 }
 
 /* ------------------------------------------------------------------ the JSON printer */

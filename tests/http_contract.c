@@ -118,6 +118,15 @@ static char *job_done(const srv *s, const char *ds, const char *training, char *
     return get_text(s, "/v1/jobs/%s", id);
 }
 
+/* Starts a server, uploads the tiny dataset and runs one job with `training` on it. */
+static char *first_job(srv *s, const char *training, char *id, size_t len)
+{
+    char ds[64];
+    cr_assert_eq(srv_start(s, NULL), 0);
+    upload_tiny(s, ds, sizeof ds);
+    return job_done(s, ds, training, id, len);
+}
+
 #define SEED_RANGE "training.seed: must be an integer in 0..9223372036854775807"
 
 Test(contract, integer_fields_at_2_63_and_2_53, .timeout = 120)
@@ -229,12 +238,9 @@ static void expect_shortest_numbers(const char *p, const char *e)
 Test(contract, doubles_leave_in_their_shortest_text, .timeout = 120)
 {
     srv s;
-    cr_assert_eq(srv_start(&s, NULL), 0);
-    char ds[64], id[64];
-    upload_tiny(&s, ds, sizeof ds);
-    char *text = job_done(&s, ds,
-                          "\"lambda\":0.1,\"learning_rate\":0.3,\"epochs\":3,"
-                          "\"optimizer\":\"adam\"", id, sizeof id);
+    char id[64];
+    char *text = first_job(&s, "\"lambda\":0.1,\"learning_rate\":0.3,\"epochs\":3,"
+                               "\"optimizer\":\"adam\"", id, sizeof id);
     cr_assert(strstr(text, "\"lambda\":0.1,"), "%s", text);
     cr_assert(strstr(text, "\"learning_rate\":0.3,"), "%s", text);
     cr_assert_null(strstr(text, "0.10000000000000001"), "%s", text);
@@ -335,10 +341,8 @@ Test(contract, csv_header_rule, .timeout = 60)
 Test(contract, predict_rows_must_be_arrays, .timeout = 60)
 {
     srv s;
-    cr_assert_eq(srv_start(&s, NULL), 0);
-    char ds[64], id[64];
-    upload_tiny(&s, ds, sizeof ds);
-    free(job_done(&s, ds, "\"epochs\":1", id, sizeof id));
+    char id[64];
+    free(first_job(&s, "\"epochs\":1", id, sizeof id));
     char path[128];
     snprintf(path, sizeof path, "/v1/jobs/%s/predict", id);
     struct {
