@@ -187,3 +187,41 @@ Test(doubles, replies_and_the_stored_spec_are_shortest)
     free(stored);
     api_job_request_clear(&req);
 }
+
+/* ------------------------------------------------------------------ error paths */
+
+/* The JSON path of a syntax error quotes each key as keys are quoted elsewhere (a long one cut
+ * with "…") and keeps whole parts only, however long the keys and deep the nesting. */
+Test(keys, error_paths_of_long_keys_stay_bounded)
+{
+    for (int depth = 1; depth <= 12; depth++)
+        for (int n = 1; n <= 40; n += 13) {
+            char text[4096] = "", key[64];
+            memset(key, 0x7f, (size_t)n);
+            key[n] = '\0';
+            for (int d = 0; d < depth; d++)
+                snprintf(text + strlen(text), sizeof text - strlen(text), "{\"%s\": ", key);
+            strcat(text, "[1, }");
+            api_error err = {0};
+            json_t *j = api_parse(text, strlen(text), &err);
+            cr_assert_null(j);
+            cr_assert_eq(err.status, 400u);
+            cr_assert(strstr(err.detail, ": invalid JSON at line 1"), "%s", err.detail);
+            /* the path: whole escaped keys joined by '.', at most 160 bytes */
+            const char *end = strstr(err.detail, ": invalid JSON");
+            size_t plen = (size_t)(end - err.detail), parts = 1, o = 0;
+            cr_assert(plen < 160, "%s", err.detail);
+            for (; o < plen; parts++) { /* each part: the key, or a prefix of it and "…" */
+                int k = 0;
+                for (; k < n && strncmp(err.detail + o, "\\u007f", 6) == 0; k++)
+                    o += 6;
+                if (k < n) {
+                    cr_assert(k > 0 && strncmp(err.detail + o, "\xE2\x80\xA6", 3) == 0, "%s",
+                              err.detail);
+                    o += 3;
+                }
+                cr_assert(o == plen || err.detail[o++] == '.', "%s", err.detail);
+            }
+            cr_assert(parts - 1 <= (size_t)depth, "%s", err.detail);
+        }
+}
