@@ -1,4 +1,4 @@
-/* api.h — backpropd's JSON contract (../shared/design/API.md, api/openapi.yaml): jansson
+/* api.h — backpropd's JSON contract (the project's API.md design, api/openapi.yaml): jansson
  * codecs for network specs, theta/gradients and datasets, request validation, and the
  * problem+json error every 4xx carries. No HTTP and no storage here: the server calls these.
  *
