@@ -59,7 +59,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 HARNESS_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/harness/*.c))
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(filter-out bench/bench_util.c,$(wildcard bench/*.c)))
 
-.PHONY: all deps run test tests bench benches clean test-docker
+.PHONY: all deps run test tests bench benches clean test-docker fuzz
 all: $(BUILD)/backpropd
 
 deps:
@@ -111,6 +111,14 @@ benches: all $(BENCH_BIN)
 bench: deps
 	@$(MAKE) --no-print-directory benches
 	@bench/run
+
+# libFuzzer build of the contract's fuzz target (needs clang): see tests/fuzz/README.
+FUZZ_CC ?= clang
+fuzz:
+	@mkdir -p build/fuzz
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -DBP_NO_MULTIVERSION -O1 -g -I. $(PKG_CFLAGS) \
+	  -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
+	  tests/fuzz/fuzz_api.c $(API_SRC) $(CORE_SRC) -o build/fuzz/fuzz_api $(LIB_API) $(LIB_BLAS)
 
 run: deps
 	@$(MAKE) --no-print-directory all

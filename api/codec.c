@@ -1,88 +1,17 @@
-/* codec.c — the JSON side of backpropd's contract (api.h): problem+json errors, the strict
- * body parser (duplicates, depth, NaN/Inf/overflow and trailing garbage refused, every error
- * naming the JSON path where it happened), 17-digit output, and the codecs for network specs,
+/* codec.c — the JSON side of backpropd's contract (api.h): the strict body parser
+ * (duplicates, depth, NaN/Inf/overflow and trailing garbage refused, every error naming the
+ * JSON path where it happened), and the codecs for network specs,
  * theta/gradients and datasets given as jansson trees (inline "X"/"y"/"Y" in math requests),
  * plus the dataset-vs-network checks. Uploads are parsed from raw text in ingest.c.
  */
 #include "api/api.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define API_MAX_DEPTH 64
-
-/* ------------------------------------------------------------------ errors */
-
-void api_fail(api_error *err, unsigned status, const char *fmt, ...)
-{
-    if (!err)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    err->status = status;
-    vsnprintf(err->detail, sizeof err->detail, fmt, ap);
-    va_end(ap);
-}
-
-const char *api_status_title(unsigned status)
-{
-    switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 507: return "Insufficient Storage";
-    default: return status >= 500 ? "Server Error" : "Client Error";
-    }
-}
-
-json_t *api_problem_json(unsigned status, const char *detail)
-{
-    return json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title",
-                     api_status_title(status), "status", (json_int_t)status, "detail",
-                     detail ? detail : "");
-}
-
-static void api_quote(char *out, size_t cap, const char *s, size_t n)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n && o + 8 < cap; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)c;
-        } else if (c < 0x20 || c == 0x7f) {
-            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
-        } else if (c >= 0x80) {
-            out[o++] = '?'; /* the text may not be valid UTF-8 here; details must be */
-        } else {
-            out[o++] = (char)c;
-        }
-        if (i + 1 < n && o + 8 >= cap) {
-            memcpy(out + o, "...", 3);
-            o += 3;
-            break;
-        }
-    }
-    out[o] = '\0';
-}
 
 /* ------------------------------------------------------------------ parsing */
 
@@ -109,7 +38,7 @@ static void path_at(char *out, size_t cap, const char *text, size_t pos)
             if (depth > 0 && depth <= API_MAX_DEPTH && st[depth - 1].is_obj &&
                 st[depth - 1].want_key) {
                 size_t n = (i < pos ? i : pos) - start;
-                api_quote(st[depth - 1].key, sizeof st[depth - 1].key, text + start, n);
+                api_escape(st[depth - 1].key, sizeof st[depth - 1].key, text + start, n);
             }
         } else if (c == '{' || c == '[') {
             if (depth < API_MAX_DEPTH)
@@ -128,15 +57,19 @@ static void path_at(char *out, size_t cap, const char *text, size_t pos)
     }
     size_t o = 0;
     out[0] = '\0';
-    for (int d = 0; d < depth && d < API_MAX_DEPTH && o < cap; d++) {
-        int w;
+    for (int d = 0; d < depth && d < API_MAX_DEPTH; d++) {
+        char part[sizeof st[0].key + 2];
         if (!st[d].is_obj)
-            w = snprintf(out + o, cap - o, "[%lld]", st[d].index);
+            snprintf(part, sizeof part, "[%lld]", st[d].index);
         else if (st[d].key[0])
-            w = snprintf(out + o, cap - o, "%s%s", o ? "." : "", st[d].key);
+            snprintf(part, sizeof part, "%s%s", o ? "." : "", st[d].key);
         else
             break;
-        o += w > 0 ? (size_t)w : 0;
+        size_t n = strlen(part);
+        if (n >= cap - o) /* whole parts only: the path stops where the buffer does */
+            break;
+        memcpy(out + o, part, n + 1);
+        o += n;
     }
     if (!out[0])
         snprintf(out, cap, "body");
@@ -188,7 +121,7 @@ json_t *api_parse(const char *text, size_t len, api_error *err)
     size_t pos = jerr.position > 0 && (size_t)jerr.position <= len ? (size_t)jerr.position : 0;
     path_at(path, sizeof path, text, pos);
     char what_buf[JSON_ERROR_TEXT_LENGTH];
-    api_quote(what_buf, sizeof what_buf, jerr.text, strlen(jerr.text)); /* may quote raw bytes */
+    api_escape(what_buf, sizeof what_buf, jerr.text, strlen(jerr.text)); /* may quote raw bytes */
     const char *what = what_buf;
     if (strstr(what, "real number overflow"))
         what = "number out of range (overflows a double)";
@@ -197,64 +130,6 @@ json_t *api_parse(const char *text, size_t len, api_error *err)
     api_fail(err, 400, "%s: invalid JSON at line %d column %d: %s", path, jerr.line,
              jerr.column, what);
     return NULL;
-}
-
-char *api_dump(const json_t *j, size_t *len)
-{
-    char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
-    if (s && len)
-        *len = strlen(s);
-    return s;
-}
-
-/* ------------------------------------------------------------------ helpers */
-
-static int api_json_int(const json_t *v, int64_t lo, int64_t hi, int64_t *out)
-{
-    if (json_is_integer(v)) {
-        json_int_t x = json_integer_value(v);
-        if (x < lo || x > hi)
-            return -1;
-        *out = (int64_t)x;
-        return 0;
-    }
-    if (json_is_real(v)) { /* JSON has one number type: 3.0 is the integer 3 */
-        double x = json_real_value(v);
-        if (!(x >= (double)lo && x <= (double)hi) || x != floor(x))
-            return -1;
-        *out = (int64_t)x;
-        return 0;
-    }
-    return -1;
-}
-
-/* jansson's iterators take a non-const object although they only read it. */
-static json_t *unconst(const json_t *j)
-{
-    union {
-        const json_t *c;
-        json_t *m;
-    } u = {j};
-    return u.m;
-}
-
-static int api_check_keys(const json_t *obj, const char *const *allowed, const char *field,
-                          api_error *err)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach(unconst(obj), key, v) {
-        int ok = 0;
-        for (const char *const *a = allowed; *a && !ok; a++)
-            ok = strcmp(*a, key) == 0;
-        if (!ok) {
-            char q[64];
-            api_quote(q, sizeof q, key, strlen(key));
-            api_fail(err, 400, "%s: unknown key \"%s\"", field, q);
-            return -1;
-        }
-    }
-    return 0;
 }
 
 /* ------------------------------------------------------------------ network spec */
@@ -306,11 +181,9 @@ int api_spec_parse(bp_spec *out, const json_t *j, const char *field, api_error *
     int64_t params = 0;
     for (size_t i = 0; i < n; i++) {
         int64_t s;
-        if (api_json_int(json_array_get(layers, i), 1, BP_MAX_UNITS, &s) < 0) {
-            api_fail(err, 400, "%s.layers[%zu]: must be an integer in 1..%d", field, i,
-                     BP_MAX_UNITS);
+        if (api_int(&s, json_array_get(layers, i), 1, BP_MAX_UNITS, err, "%s.layers[%zu]",
+                    field, i) < 0)
             return -1;
-        }
         spec.sizes[i] = (int)s;
         if (i > 0)
             params += s * ((int64_t)spec.sizes[i - 1] + 1); /* < 2^33 per layer */
@@ -382,14 +255,10 @@ double *api_theta_parse(const json_t *j, const bp_spec *spec, const char *field,
                          field, l, rows, cols, r, json_array_size(row));
                 goto fail;
             }
-            for (size_t c = 0; c < cols; c++) {
-                const json_t *v = json_array_get(row, c);
-                if (!json_is_number(v)) {
-                    api_fail(err, 400, "%s[%d][%zu][%zu]: expected a number", field, l, r, c);
+            for (size_t c = 0; c < cols; c++)
+                if (api_number(t++, json_array_get(row, c), -INFINITY, INFINITY, 0, err,
+                               "%s[%d][%zu][%zu]", field, l, r, c) < 0)
                     goto fail;
-                }
-                *t++ = json_number_value(v);
-            }
         }
     }
     return theta;
@@ -419,6 +288,55 @@ json_t *api_theta_json(const double *theta, const bp_spec *spec)
     return out;
 fail:
     json_decref(out);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ predict */
+
+double *api_predict_parse(const json_t *body, int64_t width, int64_t max_rows, int64_t *rows,
+                          api_error *err)
+{
+    static const char *const keys[] = {"X", NULL};
+    double *X = NULL;
+    if (!json_is_object(body)) {
+        api_fail(err, 400, "body: expected an object {\"X\": [[…]]}");
+        goto fail;
+    }
+    if (api_check_keys(body, keys, "body", err) < 0)
+        goto fail;
+    const json_t *jx = json_object_get(body, "X");
+    size_t m = json_array_size(jx);
+    if (!json_is_array(jx) || m == 0 || (int64_t)m > max_rows) {
+        api_fail(err, 400, "X: expected an array of 1..%lld rows of %lld numbers",
+                 (long long)max_rows, (long long)width);
+        goto fail;
+    }
+    if (width < 1 || (int64_t)m > INT64_MAX / 8 / width ||
+        !(X = malloc(m * (size_t)width * sizeof *X))) {
+        api_fail(err, 413, "X: %zu rows do not fit in memory", m);
+        goto fail;
+    }
+    for (size_t i = 0; i < m; i++) {
+        const json_t *row = json_array_get(jx, i);
+        if (!json_is_array(row)) {
+            api_fail(err, 400, "X[%zu]: a row must be an array of %lld numbers", i,
+                     (long long)width);
+            goto fail;
+        }
+        if (json_array_size(row) != (size_t)width) {
+            api_fail(err, 400, "X[%zu]: a row must be an array of %lld numbers, found %zu", i,
+                     (long long)width, json_array_size(row));
+            goto fail;
+        }
+        for (int64_t k = 0; k < width; k++)
+            if (api_number(&X[i * (size_t)width + (size_t)k], json_array_get(row, (size_t)k),
+                           -INFINITY, INFINITY, 0, err, "X[%zu][%lld]", i, (long long)k) < 0)
+                goto fail;
+    }
+    *rows = (int64_t)m;
+    return X;
+fail:
+    free(X);
     return NULL;
 }
 
@@ -471,15 +389,10 @@ static double *matrix_from_json(const json_t *m, const char *field, int64_t rows
                          (long long)i, (long long)n);
             goto fail;
         }
-        for (int64_t c = 0; c < n; c++) {
-            const json_t *v = json_array_get(row, (size_t)c);
-            if (!json_is_number(v)) {
-                api_fail(err, 400, "%s[%lld][%lld]: expected a number", field, (long long)i,
-                         (long long)c);
+        for (int64_t c = 0; c < n; c++)
+            if (api_number(o++, json_array_get(row, (size_t)c), -INFINITY, INFINITY, 0, err,
+                           "%s[%lld][%lld]", field, (long long)i, (long long)c) < 0)
                 goto fail;
-            }
-            *o++ = json_number_value(v);
-        }
     }
     *cols = n;
     return out;
@@ -525,10 +438,9 @@ int api_dataset_from_json(api_dataset *out, const json_t *obj, api_error *err)
         }
         for (int64_t i = 0; i < d.rows; i++) {
             int64_t v;
-            if (api_json_int(json_array_get(y, (size_t)i), 0, 65535, &v) < 0) {
-                api_fail(err, 400, "y[%lld]: must be an integer in 0..65535", (long long)i);
+            if (api_int(&v, json_array_get(y, (size_t)i), 0, 65535, err, "y[%lld]",
+                        (long long)i) < 0)
                 goto fail;
-            }
             d.labels[i] = (int32_t)v;
             if (v + 1 > d.outputs)
                 d.outputs = v + 1;

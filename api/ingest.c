@@ -1,207 +1,16 @@
-/* ingest.c — dataset uploads parsed straight from the request text, without a jansson tree:
- * the JSON upload object {"X": [[…]], "y": […]} (or "Y") and CSV (label first, optional
- * header). These are the fast paths for large uploads (tens of MB); they follow exactly the
- * same rules and produce the same messages as api_dataset_from_json (codec.c).
- *
- * Numbers follow JSON's grammar exactly (no "01", "1.", ".5", "+1", NaN or Infinity) and are
- * converted with Clinger's exact fast path — a mantissa of at most 2^53 and a decimal exponent
- * within ±22 is one correctly rounded multiply or divide by an exactly representable power of
- * ten — and strtod (correctly rounded) for everything else. Overflow to ±Inf is refused.
- * Short numbers (the bulk of real data: "0", "0.372549", "17") read their digit runs 8 bytes
- * at a time (SWAR), which keeps the scanner nearly free of data-dependent branches.
+/* ingest.c — the JSON dataset upload {"X": [[…]], "y": […]} (or "Y") parsed straight from the
+ * request text, without a jansson tree (CSV uploads: csv.c). This is the fast path for large
+ * uploads (tens of MB); it follows exactly the same rules and produces the same messages as
+ * api_dataset_from_json (codec.c). Numbers are read by the exact scanner of scan_number.h;
+ * one that overflows to ±Inf is refused.
  */
 #include "api/api.h"
+#include "api/scan_number.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ------------------------------------------------------------------ numbers */
-
-static const double exact_pow10[23] = {
-    1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
-    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-};
-
-static inline int is_digit(char c)
-{
-    return (unsigned)(c - '0') < 10u;
-}
-
-/* strtod on a copy of [s, e) (the text need not be NUL-terminated). */
-static double slow_strtod(const char *s, const char *e)
-{
-    char small[128];
-    size_t n = (size_t)(e - s);
-    char *buf = n < sizeof small ? small : malloc(n + 1);
-    if (!buf)
-        return NAN; /* reported as out of range by the caller */
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    double v = strtod(buf, NULL); /* the grammar was checked: strtod reads all of it */
-    if (buf != small)
-        free(buf);
-    return v;
-}
-
-/* ---- SWAR digit runs (8 bytes at a time, little-endian, first character lowest) ---- */
-
-/* How many of the 8 bytes at p are ASCII digits before the first non-digit (0..8). */
-static inline int digit_run(const char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    uint64_t x = v ^ 0x3030303030303030ull;                          /* digits -> 0..9 */
-    uint64_t y = (x & 0x7F7F7F7F7F7F7F7Full) + 0x7676767676767676ull; /* >= 10 sets bit 7 */
-    uint64_t bad = (x | y) & 0x8080808080808080ull;
-    return bad ? __builtin_ctzll(bad) >> 3 : 8;
-}
-
-/* The value of the k (1..8) digits at p. */
-static inline uint64_t digits_value(const char *p, int k)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    if (k < 8) /* keep the k digits, pad with leading '0's */
-        v = (v << (8 * (8 - k))) | (0x3030303030303030ull >> (8 * k));
-    v -= 0x3030303030303030ull;
-    v = v * 10 + (v >> 8);
-    v = (((v & 0x000000FF000000FFull) * 0x000F424000000064ull) +
-         (((v >> 16) & 0x000000FF000000FFull) * 0x0000271000000001ull)) >> 32;
-    return v;
-}
-
-static const uint64_t pow10_u64[9] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000,
-                                      100000000};
-
-/* Scans one JSON number starting at p (before end). Returns the first byte after it, or NULL
- * when the text there is not a JSON number. *out is correctly rounded (may be ±Inf). */
-static inline __attribute__((always_inline)) const char *scan_number(const char *p,
-                                                                     const char *end,
-                                                                     double *out)
-{
-    const char *start = p;
-    int neg = 0, ndig = 0, inexact = 0;
-    uint64_t mant = 0;
-    int64_t exp10 = 0;
-    if (p < end && *p == '-') {
-        neg = 1;
-        p++;
-    }
-    /* Common case, branch-light: at most 8 integer digits, at most 7 fraction digits, no
-     * exponent, with room to read 8 bytes past each run. Exact: mant < 10^15 < 2^53. */
-    if (end - p >= 24) {
-        const char *s = p;
-        uint64_t ival = 0;
-        int k = 0;
-        if (*s == '0') {
-            s++;
-        } else {
-            k = digit_run(s);
-            if (k == 0 || k == 8)
-                goto general;
-            ival = digits_value(s, k);
-            s += k;
-        }
-        int nf = 0;
-        uint64_t fval = 0;
-        if (*s == '.') {
-            nf = digit_run(s + 1);
-            if (nf == 0)
-                return NULL; /* "1." */
-            if (nf == 8)
-                goto general;
-            fval = digits_value(s + 1, nf);
-            s += 1 + nf;
-        }
-        if (*s == 'e' || *s == 'E')
-            goto general;
-        double v = (double)(ival * pow10_u64[nf] + fval);
-        if (nf)
-            v /= exact_pow10[nf];
-        *out = neg ? -v : v;
-        return s;
-    }
-general:
-    if (p >= end)
-        return NULL;
-    if (*p == '0') {
-        p++;
-    } else if (*p >= '1' && *p <= '9') {
-        for (; p < end && is_digit(*p); p++) {
-            if (ndig < 19) {
-                mant = mant * 10 + (uint64_t)(*p - '0');
-                ndig++;
-            } else {
-                inexact = 1;
-                exp10++;
-            }
-        }
-    } else {
-        return NULL;
-    }
-    if (p < end && *p == '.') {
-        p++;
-        if (p >= end || !is_digit(*p))
-            return NULL;
-        for (; p < end && is_digit(*p); p++) {
-            if (mant == 0 && *p == '0') {
-                exp10--; /* leading zeros of 0.000123 */
-            } else if (ndig < 19) {
-                mant = mant * 10 + (uint64_t)(*p - '0');
-                ndig++;
-                exp10--;
-            } else {
-                inexact = 1;
-            }
-        }
-    }
-    if (p < end && (*p == 'e' || *p == 'E')) {
-        p++;
-        int eneg = 0;
-        if (p < end && (*p == '+' || *p == '-'))
-            eneg = *p++ == '-';
-        if (p >= end || !is_digit(*p))
-            return NULL;
-        int64_t e = 0;
-        for (; p < end && is_digit(*p); p++)
-            if (e < 1000000000)
-                e = e * 10 + (*p - '0');
-        exp10 += eneg ? -e : e;
-    }
-    double v;
-    if (mant == 0 && !inexact)
-        v = 0.0;
-    else if (!inexact && mant <= (1ull << 53) && exp10 >= -22 && exp10 <= 22)
-        v = exp10 < 0 ? (double)mant / exact_pow10[-exp10] : (double)mant * exact_pow10[exp10];
-    else
-        v = slow_strtod(neg ? start + 1 : start, p);
-    *out = neg ? -v : v;
-    return p;
-}
-
-static inline int is_finite(double v)
-{
-    return v - v == 0.0; /* false for ±Inf and NaN */
-}
-
-/* Copies a short, printable excerpt of [s, e) for a message. */
-static void excerpt(char *out, size_t cap, const char *s, const char *e)
-{
-    size_t o = 0;
-    for (; s < e && o + 4 < cap; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == ',' || c == '\n' || c == '\r')
-            break;
-        out[o++] = c == '"' || c == '\\' ? '\'' : (c < 0x20 || c >= 0x7f ? '?' : (char)c);
-    }
-    if (s < e && *s != ',' && *s != '\n' && *s != '\r') {
-        memcpy(out + o, "...", 3);
-        o += 3;
-    }
-    out[o] = '\0';
-}
 
 /* ------------------------------------------------------------------ growable arrays */
 
@@ -278,8 +87,7 @@ static int hexval(char c)
     return -1;
 }
 
-/* A JSON string (lx->p after the opening quote) decoded into key (truncated to cap-1 bytes,
- * non-ASCII kept as '?': only "X", "y" and "Y" are valid keys anyway). */
+/* A JSON string (lx->p after the opening quote) decoded into key (truncated to cap-1 bytes). */
 static int scan_key(lexer *lx, char *key, size_t cap)
 {
     size_t o = 0;
@@ -320,8 +128,9 @@ static int scan_key(lexer *lx, char *key, size_t cap)
                 return -1;
             }
         }
-        if (o + 1 < cap)
-            key[o++] = ch < 0x20 || ch >= 0x7f ? '?' : (char)ch;
+        if (o + 1 < cap) /* raw bytes as they are (quoted by api_escape); \u escapes past
+                            ASCII and NUL as '?': only "X", "y" and "Y" are keys anyway */
+            key[o++] = ch == 0 || (c == '\\' && ch >= 0x80) ? '?' : (char)ch;
     }
     key[o] = '\0';
     if (!eat(lx, '"')) {
@@ -443,15 +252,15 @@ static int scan_labels(lexer *lx, vec *out, int64_t *max_label)
             return -1;
         }
         double v;
+        int64_t lab;
         const char *q = scan_number(lx->p, lx->end, &v);
-        if (!q || !(v >= 0 && v <= 65535) || v != (double)(int32_t)v) {
+        if (!q || api_int_of_double(v, 0, 65535, &lab) < 0) {
             api_fail(lx->err, 400, "y[%lld]: must be an integer in 0..65535",
                      (long long)out->n);
             return -1;
         }
         lx->p = q;
-        int32_t lab = (int32_t)v;
-        ((int32_t *)out->v)[out->n++] = lab;
+        ((int32_t *)out->v)[out->n++] = (int32_t)lab;
         if (lab > *max_label)
             *max_label = lab;
         ws(lx);
@@ -466,6 +275,8 @@ static int scan_labels(lexer *lx, vec *out, int64_t *max_label)
     }
 }
 
+/* About 100 lines: the object's keys, its three possible arrays and the checks between them
+ * read as one grammar, top to bottom. */
 int api_dataset_parse_json_text(api_dataset *out, const char *text, size_t len, api_error *err)
 {
     api_dataset d;
@@ -508,7 +319,7 @@ int api_dataset_parse_json_text(api_dataset *out, const char *text, size_t len, 
                         : strcmp(key, "Y") == 0 ? &seen_Y
                                                 : NULL;
             if (!seen) {
-                api_fail(err, 400, "body: unknown key \"%s\"", key);
+                api_fail_unknown_key(err, "body", key, strlen(key));
                 goto fail;
             }
             if (*seen) {
@@ -568,151 +379,5 @@ fail:
     free(X.v);
     free(Y.v);
     free(y.v);
-    return -1;
-}
-
-/* ------------------------------------------------------------------ CSV */
-
-static inline const char *skip_blank(const char *p, const char *e)
-{
-    while (p < e && (*p == ' ' || *p == '\t'))
-        p++;
-    return p;
-}
-
-/* The first field of a line is a number followed by a separator: then it is not a header. */
-static int line_starts_with_number(const char *p, const char *e)
-{
-    double v;
-    p = skip_blank(p, e);
-    const char *q = scan_number(p, e, &v);
-    if (!q)
-        return 0;
-    q = skip_blank(q, e);
-    return q == e || *q == ',';
-}
-
-int api_dataset_parse_csv(api_dataset *out, const char *text, size_t len, api_error *err)
-{
-    api_dataset d;
-    memset(&d, 0, sizeof d);
-    if (!text) /* an empty body may come as NULL */
-        text = "", len = 0;
-    const char *p = text, *end = text + len;
-    int64_t line = 0, fields = 0, cap_rows = 0, max_label = -1;
-    if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) /* UTF-8 byte order mark */
-        p += 3;
-    int first = 1;
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *le = nl ? nl : end, *next = nl ? nl + 1 : end;
-        line++;
-        if (le > p && le[-1] == '\r')
-            le--;
-        if (skip_blank(p, le) == le) { /* blank line */
-            p = next;
-            continue;
-        }
-        if (first) {
-            first = 0;
-            if (!line_starts_with_number(p, le)) { /* header */
-                p = next;
-                continue;
-            }
-        }
-        int64_t col = 0;
-        double *row = d.rows < cap_rows ? d.X + d.rows * (fields - 1) : NULL;
-        const char *q = p;
-        for (;;) {
-            double v;
-            q = skip_blank(q, le);
-            const char *f = q;
-            /* bounded by the buffer's end, not the line's: no number runs over '\r' or
-             * '\n', and the scanner's 8-byte fast path then works up to the last field */
-            q = q < le ? scan_number(q, end, &v) : NULL;
-            if (q)
-                q = skip_blank(q, le);
-            if (!q || (q < le && *q != ',')) {
-                char ex[48];
-                excerpt(ex, sizeof ex, f, le);
-                api_fail(err, 400, "line %lld, column %lld: expected a number, found \"%s\"",
-                         (long long)line, (long long)col + 1, ex);
-                goto fail;
-            }
-            if (!is_finite(v)) {
-                api_fail(err, 400,
-                         "line %lld, column %lld: number out of range (overflows a double)",
-                         (long long)line, (long long)col + 1);
-                goto fail;
-            }
-            if (col == 0) {
-                if (!(v >= 0 && v <= 65535) || v != (double)(int32_t)v) {
-                    api_fail(err, 400, "line %lld, column 1: label must be an integer in "
-                                       "0..65535", (long long)line);
-                    goto fail;
-                }
-                if (row)
-                    d.labels[d.rows] = (int32_t)v;
-                if ((int64_t)v > max_label)
-                    max_label = (int64_t)v;
-            } else if (row && col < fields) {
-                row[col - 1] = v;
-            } else if (!fields && col > BP_MAX_UNITS) {
-                api_fail(err, 400, "line %lld: at most %d features per row", (long long)line,
-                         BP_MAX_UNITS);
-                goto fail;
-            }
-            col++;
-            if (q == le)
-                break;
-            q++; /* ',' */
-        }
-        if (!fields) {
-            /* First data row: now the width is known; size everything by the line count. */
-            if (col < 2) {
-                api_fail(err, 400, "line %lld: expected a label and at least one feature",
-                         (long long)line);
-                goto fail;
-            }
-            fields = col;
-            int64_t lines = 2; /* this one, and a last one without '\n' */
-            for (const char *s = next; s < end && (s = memchr(s, '\n', (size_t)(end - s)));
-                 s++)
-                lines++;
-            cap_rows = lines;
-            if (cap_rows > INT64_MAX / 8 / (fields - 1) ||
-                !(d.X = malloc((size_t)(cap_rows * (fields - 1)) * sizeof *d.X)) ||
-                !(d.labels = malloc((size_t)cap_rows * sizeof *d.labels))) {
-                api_fail(err, 413, "body: %lld rows of %lld features do not fit in memory",
-                         (long long)cap_rows, (long long)fields - 1);
-                goto fail;
-            }
-            line--;
-            continue; /* parse this line again, now storing it */
-        }
-        if (col != fields) {
-            api_fail(err, 400, "line %lld: expected %lld fields, found %lld", (long long)line,
-                     (long long)fields, (long long)col);
-            goto fail;
-        }
-        d.rows++;
-        p = next;
-    }
-    if (d.rows == 0) {
-        api_fail(err, 400, "body: no data rows (CSV: one row a sample, the label first)");
-        goto fail;
-    }
-    d.features = fields - 1;
-    d.outputs = max_label + 1;
-    if (d.rows < cap_rows) {
-        double *nx = realloc(d.X, (size_t)(d.rows * d.features) * sizeof *d.X);
-        int32_t *nl = realloc(d.labels, (size_t)d.rows * sizeof *d.labels);
-        d.X = nx ? nx : d.X;
-        d.labels = nl ? nl : d.labels;
-    }
-    *out = d;
-    return 0;
-fail:
-    api_dataset_clear(&d);
     return -1;
 }

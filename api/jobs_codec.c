@@ -16,31 +16,6 @@
 
 /* ------------------------------------------------------------------ small helpers */
 
-/* Refuses keys not in allowed as api/codec.c does: '<field>: unknown key "<key>"' (field is
- * "body" at the top of a request). */
-static int check_keys(const json_t *obj, const char *const *allowed, const char *field,
-                      api_error *err)
-{
-    const char *key;
-    json_t *v;
-    json_t *mobj = (json_t *)(uintptr_t)obj; /* jansson iterates non-const */
-    json_object_foreach(mobj, key, v) {
-        int ok = 0;
-        for (const char *const *a = allowed; *a && !ok; a++)
-            ok = strcmp(*a, key) == 0;
-        if (!ok) {
-            char safe[64];
-            size_t o = 0;
-            for (const char *k = key; *k && o + 4 < sizeof safe; k++)
-                safe[o++] = (*k >= 0x20 && *k != 0x7f && *k != '"') ? *k : '?';
-            safe[o] = '\0';
-            api_fail(err, 400, "%s: unknown key \"%s\"", field, safe);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 json_t *api_number_or_null(double v)
 {
     return isfinite(v) ? json_real(v) : json_null();
@@ -119,30 +94,17 @@ static const train_field train_fields[] = {
 #undef TF
 #define N_TRAIN_FIELDS (sizeof train_fields / sizeof train_fields[0])
 
-/* An integer value (an integral real counts), clamped to lo..hi: out-of-range values stay out
- * of the core's ranges, which lie inside. 0 ok, -1 not an integer. */
-static int integer_clamped(const json_t *v, int64_t lo, int64_t hi, int64_t *out)
-{
-    if (json_is_integer(v)) {
-        json_int_t i = json_integer_value(v);
-        *out = i < lo ? lo : i > hi ? hi : (int64_t)i;
-        return 0;
-    }
-    if (!json_is_real(v))
-        return -1;
-    double x = json_real_value(v);
-    if (x != floor(x))
-        return -1;
-    *out = x < (double)lo ? lo : x >= (double)hi ? hi : (int64_t)x;
-    return 0;
-}
-
-/* Stores JSON value v of field f into *c. 0 ok, -1 with err (a JSON type problem). */
+/* Stores JSON value v of field f into *c. A value the field's C type cannot hold (not a
+ * number, not an integer, out of its range) is stored as one outside every range of the core
+ * (NaN, INT64_MIN, INT_MIN), so the core's validation names the field and its range: the
+ * ranges live in the core alone. The seed's range is the contract's (0..2^63-1, what the store
+ * keeps), read with the one integer reader. 0 ok, -1 with err. */
 static int set_field(bp_train_config *c, const train_field *f, const json_t *v,
                      const char *path, api_error *err)
 {
     char *at = (char *)c + f->offset;
     int64_t n = 0;
+    api_error ignored = {0};
     switch (f->type) {
     case TF_OPTIMIZER: {
         int found = -1;
@@ -153,39 +115,32 @@ static int set_field(bp_train_config *c, const train_field *f, const json_t *v,
         return 0;
     }
     case TF_NUMBER_OR_NULL:
-        if (json_is_null(v)) {
-            *(double *)(void *)at = 0.0;
-            return 0;
-        }
-        /* fall through */
-    case TF_NUMBER:
-        if (!json_is_number(v))
-            break;
-        *(double *)(void *)at = json_number_value(v);
+    case TF_NUMBER: {
+        double x = NAN;
+        if (json_is_null(v) && f->type == TF_NUMBER_OR_NULL)
+            x = 0.0;
+        else if (api_number(&x, v, -INFINITY, INFINITY, 0, &ignored, "%s", f->name) < 0)
+            x = NAN;
+        *(double *)(void *)at = x;
         return 0;
+    }
     case TF_INT64:
-        if (integer_clamped(v, INT64_MIN, INT64_MAX, &n) < 0)
-            break;
+        if (api_int(&n, v, INT64_MIN + 1, INT64_MAX, &ignored, "%s", f->name) < 0)
+            n = INT64_MIN;
         *(int64_t *)(void *)at = n;
         return 0;
     case TF_INT:
-        if (integer_clamped(v, INT_MIN, INT_MAX, &n) < 0)
-            break;
+        if (api_int(&n, v, INT_MIN + 1, INT_MAX, &ignored, "%s", f->name) < 0)
+            n = INT_MIN;
         *(int *)(void *)at = (int)n;
         return 0;
     case TF_SEED:
-        if (integer_clamped(v, INT64_MIN, INT64_MAX, &n) < 0 || n < 0) {
-            api_fail(err, 400, "%s.%s: must be an integer in 0..%lld", path, f->name,
-                     (long long)INT64_MAX);
+        if (api_int(&n, v, 0, INT64_MAX, err, "%s.%s", path, f->name) < 0)
             return -1;
-        }
         *(uint64_t *)(void *)at = (uint64_t)n;
         return 0;
     }
-    api_fail(err, 400, "%s.%s: must be %s", path, f->name,
-             f->type == TF_NUMBER_OR_NULL ? "a number or null"
-             : f->type == TF_NUMBER       ? "a number"
-                                          : "an integer");
+    api_fail(err, 400, "%s.%s: unsupported field type", path, f->name);
     return -1;
 }
 
@@ -202,7 +157,7 @@ int api_training_parse(bp_train_config *out, const json_t *j, const char *field,
             api_fail(err, 400, "%s: expected an object like {\"optimizer\": \"adam\"}", field);
             return -1;
         }
-        if (check_keys(j, keys, field, err) < 0)
+        if (api_check_keys(j, keys, field, err) < 0)
             return -1;
         for (size_t i = 0; i < N_TRAIN_FIELDS; i++) {
             const json_t *v = json_object_get(j, train_fields[i].name);
@@ -269,7 +224,7 @@ int api_job_request_parse(api_job_request *out, const json_t *body, api_error *e
         api_fail(err, 400, "body: expected an object {\"network\", \"dataset\", \"training\"}");
         return -1;
     }
-    if (check_keys(body, keys, "body", err) < 0)
+    if (api_check_keys(body, keys, "body", err) < 0)
         return -1;
     const json_t *net = json_object_get(body, "network");
     if (!net) {
@@ -327,7 +282,7 @@ char *api_job_spec_dump(const bp_spec *spec, const bp_train_config *c)
     json_t *o = spec_object(spec, c);
     if (!o)
         return NULL;
-    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    char *s = api_dump(o, NULL);
     json_decref(o);
     return s;
 }
@@ -342,7 +297,7 @@ int api_job_spec_parse(bp_spec *spec, bp_train_config *c, const char *text, api_
         api_fail(err, 500, "stored job spec: unreadable");
         goto cleanup;
     }
-    if (check_keys(o, keys, "stored job spec", err) < 0)
+    if (api_check_keys(o, keys, "stored job spec", err) < 0)
         goto cleanup;
     if (api_spec_parse(spec, json_object_get(o, "network"), "network", err) < 0)
         goto cleanup;

@@ -37,7 +37,8 @@ int api_training_parse(bp_train_config *out, const json_t *j, const char *field,
 json_t *api_training_json(const bp_train_config *c); /* new, every field, canonical order */
 
 /* Canonical spec text stored with a job: {"network":{…},"training":{…}} (new, NUL-terminated,
- * numbers with 17 significant digits so they parse back to the same doubles). NULL on OOM. */
+ * printed by api_dump: each number the shortest text that parses back to the same double).
+ * NULL on OOM. */
 char *api_job_spec_dump(const bp_spec *spec, const bp_train_config *c);
 /* Parses that text back. 0 ok, -1 with err. */
 int api_job_spec_parse(bp_spec *spec, bp_train_config *c, const char *text, api_error *err);

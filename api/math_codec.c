@@ -12,71 +12,29 @@
 
 #include "api/jobs_codec.h"
 
-/* "key" made safe to quote in a message: printable ASCII only, cut to fit out. */
-static const char *quoted_key(const char *key, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (; key && *key && o + 1 < cap; key++)
-        out[o++] = *key >= 0x20 && *key < 0x7f && *key != '"' && *key != '\\' ? *key : '?';
-    out[o] = '\0';
-    return out;
-}
+/* The keys a request may have (the gradient check also takes epsilon and seed). */
+static const char *const math_keys[] = {"network", "theta", "lambda", "dataset", "X", "y", "Y",
+                                        NULL};
+static const char *const check_keys[] = {"network", "theta", "lambda", "dataset", "X", "y", "Y",
+                                         "epsilon", "seed", NULL};
 
-static int check_keys(json_t *body, api_math_kind kind, api_error *err)
+/* The optional numbers (absent: the defaults in out stay); 0 ok, -1 with err. */
+static int get_numbers(api_math_request *out, const json_t *body, api_error *err)
 {
-    static const char *const common[] = {"network", "theta", "lambda", "dataset", "X", "y", "Y"};
-    const char *key;
-    json_t *v;
-    json_object_foreach(body, key, v) {
-        int ok = kind == API_MATH_CHECK && (!strcmp(key, "epsilon") || !strcmp(key, "seed"));
-        for (size_t i = 0; !ok && i < sizeof common / sizeof *common; i++)
-            ok = strcmp(key, common[i]) == 0;
-        if (!ok) {
-            char safe[48];
-            api_fail(err, 400, "body: unknown key \"%s\"", quoted_key(key, safe, sizeof safe));
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* Optional number field in [lo, hi] (open ends when the flags say so). */
-static int get_number(double *out, const json_t *body, const char *key, double lo, int lo_open,
-                      double hi, int hi_open, api_error *err)
-{
-    const json_t *v = json_object_get(body, key);
-    if (!v)
-        return 0;
-    double x = json_number_value(v);
-    if (!json_is_number(v) || (lo_open ? !(x > lo) : !(x >= lo)) ||
-        (hi_open ? !(x < hi) : !(x <= hi))) {
-        if (hi == INFINITY)
-            api_fail(err, 400, "%s: must be a number %s %g", key, lo_open ? ">" : ">=", lo);
-        else
-            api_fail(err, 400, "%s: must be a number in %c%g, %g%c", key, lo_open ? '(' : '[',
-                     lo, hi, hi_open ? ')' : ']');
+    const json_t *v;
+    int64_t n;
+    if ((v = json_object_get(body, "lambda")) &&
+        api_number(&out->lambda, v, 0, INFINITY, 0, err, "lambda") < 0)
         return -1;
+    if ((v = json_object_get(body, "epsilon")) &&
+        api_number(&out->epsilon, v, 0, 1, API_LO_OPEN | API_HI_OPEN, err, "epsilon") < 0)
+        return -1;
+    if ((v = json_object_get(body, "seed"))) {
+        if (api_int(&n, v, 0, INT64_MAX, err, "seed") < 0)
+            return -1;
+        out->seed = (uint64_t)n;
     }
-    *out = x;
     return 0;
-}
-
-static int get_seed(uint64_t *out, const json_t *body, api_error *err)
-{
-    const json_t *v = json_object_get(body, "seed");
-    if (!v)
-        return 0;
-    if (json_is_integer(v) && json_integer_value(v) >= 0) {
-        *out = (uint64_t)json_integer_value(v);
-        return 0;
-    }
-    double x = json_number_value(v);
-    if (json_is_real(v) && x >= 0 && x <= 9007199254740992.0 && x == floor(x)) {
-        *out = (uint64_t)x;
-        return 0;
-    }
-    api_fail(err, 400, "seed: must be an integer >= 0");
-    return -1;
 }
 
 /* "theta", or for a check without it weights drawn from the seed. */
@@ -156,7 +114,7 @@ int api_math_request_parse(api_math_request *out, const char *text, size_t len,
         api_fail(err, 400, "body: expected a JSON object");
         goto cleanup;
     }
-    if (check_keys(body, kind, err) < 0)
+    if (api_check_keys(body, kind == API_MATH_CHECK ? check_keys : math_keys, "body", err) < 0)
         goto cleanup;
     const json_t *net = json_object_get(body, "network");
     if (!net) {
@@ -171,9 +129,7 @@ int api_math_request_parse(api_math_request *out, const char *text, size_t len,
                  (long long)P, API_MAX_GRADCHECK_PARAMS);
         goto cleanup;
     }
-    if (get_number(&out->lambda, body, "lambda", 0, 0, INFINITY, 1, err) < 0 ||
-        get_number(&out->epsilon, body, "epsilon", 0, 1, 1, 1, err) < 0 ||
-        get_seed(&out->seed, body, err) < 0 || get_theta(out, body, kind, err) < 0 ||
+    if (get_numbers(out, body, err) < 0 || get_theta(out, body, kind, err) < 0 ||
         get_data(out, body, err) < 0)
         goto cleanup;
     rc = 0;
@@ -211,70 +167,16 @@ json_t *api_gradcheck_json(const bp_gradcheck_result *res, const double *analyti
                      res->max_abs_difference, "analytic", a, "numerical", n);
 }
 
-/* X: an array of 1..API_PREDICT_MAX_ROWS rows of s1 finite numbers, into *X (new). */
-static int predict_rows(const json_t *X, int s1, double **out, int64_t *rows, api_error *err)
-{
-    size_t m = json_array_size(X);
-    if (!json_is_array(X) || m == 0 || m > API_PREDICT_MAX_ROWS) {
-        api_fail(err, 400, "X: expected an array of 1..%d rows of %d numbers",
-                 API_PREDICT_MAX_ROWS, s1);
-        return -1;
-    }
-    double *v = malloc(m * (size_t)s1 * sizeof *v);
-    if (!v) {
-        api_fail(err, 413, "X: %zu rows do not fit in memory", m);
-        return -1;
-    }
-    for (size_t i = 0; i < m; i++) {
-        const json_t *row = json_array_get(X, i);
-        if (!json_is_array(row) || json_array_size(row) != (size_t)s1) {
-            api_fail(err, 400, "X[%zu]: expected %d numbers (network.layers[0]), found %zu", i,
-                     s1, json_is_array(row) ? json_array_size(row) : (size_t)0);
-            free(v);
-            return -1;
-        }
-        for (int k = 0; k < s1; k++) {
-            const json_t *x = json_array_get(row, (size_t)k);
-            if (!json_is_number(x) || !isfinite(json_number_value(x))) {
-                api_fail(err, 400, "X[%zu][%d]: expected a number", i, k);
-                free(v);
-                return -1;
-            }
-            v[i * (size_t)s1 + (size_t)k] = json_number_value(x);
-        }
-    }
-    *out = v;
-    *rows = (int64_t)m;
-    return 0;
-}
-
 int api_predict_request_parse(const char *text, size_t len, int s1, double **X, int64_t *rows,
                               api_error *err)
 {
-    int rc = -1;
     *X = NULL;
     *rows = 0;
     json_t *body = api_parse(text, len, err);
-    if (!body)
-        goto cleanup;
-    if (!json_is_object(body)) {
-        api_fail(err, 400, "body: expected an object {\"X\": [[…]]}");
-        goto cleanup;
-    }
-    const char *key;
-    json_t *v;
-    json_object_foreach(body, key, v) {
-        if (strcmp(key, "X") != 0) {
-            char safe[48];
-            api_fail(err, 400, "body: unknown key \"%s\" (expected \"X\")",
-                     quoted_key(key, safe, sizeof safe));
-            goto cleanup;
-        }
-    }
-    rc = predict_rows(json_object_get(body, "X"), s1, X, rows, err);
-cleanup:
+    if (body)
+        *X = api_predict_parse(body, s1, API_PREDICT_MAX_ROWS, rows, err);
     json_decref(body);
-    return rc;
+    return *X ? 0 : -1;
 }
 
 json_t *api_predictions_json(const double *out, const int32_t *labels, int64_t rows, int K)

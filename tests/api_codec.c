@@ -259,14 +259,14 @@ static double one_number(int csv, const char *num, int pad, int *ok, api_error *
 {
     char text[600];
     if (csv)
-        snprintf(text, sizeof text, "1,%s\r\n%*s", num, pad, "");
+        snprintf(text, sizeof text, "0,0\r\n1,%s\r\n%*s", num, pad, ""); /* row 1: data */
     else
         snprintf(text, sizeof text, "{\"X\": [[%s]], \"y\": [0]}%*s", num, pad, "");
     api_dataset d = {0};
     memset(err, 0, sizeof *err);
     *ok = (csv ? api_dataset_parse_csv : api_dataset_parse_json_text)(&d, text, strlen(text),
                                                                        err) == 0;
-    double v = *ok ? d.X[0] : 0;
+    double v = *ok ? d.X[csv] : 0;
     api_dataset_clear(&d);
     return v;
 }
@@ -369,12 +369,12 @@ Test(numbers, refused)
         cr_assert_str_eq(err.detail, "X[0][0]: expected a number", "%s: %s", bad[i], err.detail);
         csv_number(bad[i], &ok, &err);
         cr_assert(!ok, "csv %s accepted", bad[i]);
-        cr_assert(strstr(err.detail, "line 1, column 2: expected a number"), "%s: %s", bad[i],
+        cr_assert(strstr(err.detail, "line 2, column 2: expected a number"), "%s: %s", bad[i],
                   err.detail);
     }
     csv_number("1e999", &ok, &err);
     cr_assert(!ok);
-    cr_assert_str_eq(err.detail, "line 1, column 2: number out of range (overflows a double)");
+    cr_assert_str_eq(err.detail, "line 2, column 2: number out of range (overflows a double)");
 }
 
 /* ---- datasets ---- */
@@ -579,6 +579,25 @@ Test(dataset, csv)
     cr_assert_eq(d.X[2], 0.3125);
     api_dataset_clear(&d);
     free(buf);
+}
+
+/* The first row is a header only when none of its fields is a number: a typo is refused. */
+Test(dataset, csv_typo_in_the_first_row_is_not_a_header)
+{
+    cr_assert_str_eq(csv_error("1O,0.5,0.25\n0,0.5,0.25\n"),
+                     "line 1, column 1: \"1O\" is not a number (a header row must have no "
+                     "numeric field; use ?header=true to force one)");
+    cr_assert_str_eq(csv_error("1,0.5,O.25\r\n0,0.5,0.25\r\n"),
+                     "line 1, column 3: \"O.25\" is not a number (a header row must have no "
+                     "numeric field; use ?header=true to force one)");
+    cr_assert_str_eq(csv_error("\n\nlabel,0,x\n0,0.5,0.25\n"),
+                     "line 3, column 1: \"label\" is not a number (a header row must have no "
+                     "numeric field; use ?header=true to force one)");
+    /* a text field after numbers, and the same as a later row */
+    cr_assert_str_eq(csv_error("0,1,2\n1,2O,3\n"),
+                     "line 2, column 2: expected a number, found \"2O\"");
+    cr_assert_str_eq(csv_error("0,1,2\n1,\"a\\b\x7f\",3\n"),
+                     "line 2, column 2: expected a number, found \"\\\"a\\\\b\\u007f\\\"\"");
 }
 
 Test(dataset, targets_and_fit)

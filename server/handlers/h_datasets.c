@@ -74,11 +74,21 @@ handler_result h_datasets_create(void *ctx, req *r)
         return http_reply_problem(r, 400, "name: at most 127 characters");
     char name[128];
     text_name_safe(name, sizeof name, q ? q : "");
+    const char *header = http_query(r, "header");
+    api_csv_header mode = API_CSV_HEADER_AUTO;
+    if (header && strcmp(header, "auto") != 0) {
+        if (strcmp(header, "true") == 0)
+            mode = API_CSV_HEADER_TRUE;
+        else if (strcmp(header, "false") == 0)
+            mode = API_CSV_HEADER_FALSE;
+        else
+            return http_reply_problem(r, 400, "header: must be one of auto, true, false");
+    }
     api_dataset d;
     api_error err = {0};
     memset(&d, 0, sizeof d);
     int rc = strcmp(r->media_type, "text/csv") == 0
-                 ? api_dataset_parse_csv(&d, r->body, r->body_len, &err)
+                 ? api_dataset_parse_csv_header(&d, r->body, r->body_len, mode, &err)
                  : api_dataset_parse_json_text(&d, r->body, r->body_len, &err);
     handler_result hr = rc < 0 ? hu_reply_api_error(r, &err) : store_upload(ctx, r, &d, name);
     api_dataset_clear(&d);

@@ -55,10 +55,7 @@ handler_result hu_reply_api_error(req *r, const api_error *err)
 
 const char *hu_safe_id(const char *text, char *out, size_t cap)
 {
-    size_t o = 0;
-    for (; text && *text && o + 1 < cap; text++)
-        out[o++] = *text >= 0x20 && *text < 0x7f && *text != '"' && *text != '\\' ? *text : '?';
-    out[o] = '\0';
+    api_escape(out, cap, text ? text : "", text ? strlen(text) : 0);
     return out;
 }
 

@@ -30,8 +30,8 @@ handler_result hu_reply_store_error(req *r, int code, const store_error *se, con
 /* Sets the problem reply err describes (status 500 if it has none: a bug). */
 handler_result hu_reply_api_error(req *r, const api_error *err);
 
-/* A copy of text (an id from the URL, a key from a body) safe to quote in a message: bytes
- * outside printable ASCII, quotes and backslashes become '?'. NULL prints as "". Returns out. */
+/* A copy of text (an id from the URL) safe to quote in a message, escaped and cut as
+ * api_escape does (the contract's one quoting rule). NULL prints as "". Returns out. */
 const char *hu_safe_id(const char *text, char *out, size_t cap);
 
 /* prefix + 24 lower-case hex digits from 96 bits of getrandom(2) into out (cap >= prefix + 25).

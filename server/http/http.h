@@ -129,7 +129,8 @@ const char *http_query(req *r, const char *key);
 const char *http_header(req *r, const char *name);
 
 /* ---- replies: each sets the one reply of the request ---- */
-/* Steals body. Adds Content-Type: application/json. Numbers keep 17 significant digits. */
+/* Steals body. Adds Content-Type: application/json. Printed by api_dump: each number in the
+ * shortest text that parses back to the same double. */
 handler_result http_reply_json(req *r, unsigned status, json_t *body);
 /* RFC 9457 application/problem+json {"type","title","status","detail"}; title from status. */
 handler_result http_reply_problem(req *r, unsigned status, const char *detail_fmt, ...)

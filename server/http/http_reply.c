@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/api.h"
 #include "server/common/clock.h"
 #include "server/common/log.h"
-#include "server/common/text.h"
 #include "server/http/http_internal.h"
 
 /* ------------------------------------------------------------------ replies */
@@ -72,17 +72,12 @@ handler_result http_reply_json(req *r, unsigned status, json_t *body)
 {
     if (!body)
         return http_reply_problem(r, 500, "out of memory building the reply");
-    char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    size_t len;
+    char *text = api_dump(body, &len);
     json_decref(body);
     if (!text)
         return http_reply_problem(r, 500, "could not encode the reply");
-    return reply_owned_text(r, status, "application/json", text, strlen(text));
-}
-
-static const char *status_title(unsigned status)
-{
-    const char *t = MHD_get_reason_phrase_for(status);
-    return t && *t ? t : "Error";
+    return reply_owned_text(r, status, "application/json", text, len);
 }
 
 handler_result http_reply_problem(req *r, unsigned status, const char *detail_fmt, ...)
@@ -92,21 +87,15 @@ handler_result http_reply_problem(req *r, unsigned status, const char *detail_fm
     va_start(ap, detail_fmt);
     vsnprintf(detail, sizeof detail, detail_fmt, ap);
     va_end(ap);
-    json_t *j = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title",
-                          status_title(status), "status", (int)status, "detail", detail);
-    if (!j) { /* the detail quoted bytes that are not UTF-8: say it in ASCII */
-        char ascii[1024];
-        text_log_safe(ascii, sizeof ascii, detail);
-        j = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title",
-                      status_title(status), "status", (int)status, "detail", ascii);
-    }
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_t *j = api_problem_json(status, detail);
+    size_t len;
+    char *text = j ? api_dump(j, &len) : NULL;
     json_decref(j);
     if (!text) {
         reply_oom(r);
         return HANDLER_OK;
     }
-    return reply_owned_text(r, status, "application/problem+json", text, strlen(text));
+    return reply_owned_text(r, status, "application/problem+json", text, len);
 }
 
 handler_result http_reply_empty(req *r, unsigned status)

@@ -1026,7 +1026,7 @@ static int sbuf_printf(stream *s, const char *fmt, ...)
 /* Formats one event (steals data). 0 ok, -1 out of memory. */
 static int emit(stream *s, int64_t id, const char *event, json_t *data)
 {
-    char *text = data ? json_dumps(data, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    char *text = data ? api_dump(data, NULL) : NULL;
     json_decref(data);
     if (!text)
         return -1;
