@@ -1112,6 +1112,39 @@ Test(store, lease_owner_parse_and_liveness)
     cr_assert_str_eq(why, "unknown_owner");
 }
 
+/* A process that exited but was not reaped yet (a zombie: what `kill -9` leaves until its parent
+ * waits) still answers kill(pid, 0); it can renew nothing, so it is dead. A live child next to
+ * it stays alive. */
+Test(store, zombie_lease_holder_is_dead)
+{
+    char host[80], boot[24], other_boot[24], owner[160];
+    const char *why = NULL;
+    jobs_lease_self(host, sizeof host, boot, sizeof boot);
+    jobs_lease_self(host, sizeof host, other_boot, sizeof other_boot);
+    pid_t zombie = fork();
+    cr_assert_neq(zombie, -1);
+    if (zombie == 0)
+        _exit(0);
+    /* wait until it has exited, without reaping it */
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    cr_assert_eq(waitid(P_PID, (id_t)zombie, &si, WEXITED | WNOWAIT), 0);
+    cr_assert_eq(kill(zombie, 0), 0, "a zombie still answers kill(pid, 0)");
+    pid_t live = spawn_sleeper();
+    int64_t now = wall_ms();
+
+    snprintf(owner, sizeof owner, "%s:%d:%s:0", host, (int)zombie, other_boot);
+    cr_assert_eq(jobs_lease_owner_dead(owner, host, getpid(), boot, now, &why), 1);
+    cr_assert_str_eq(why, "process_gone");
+    snprintf(owner, sizeof owner, "%s:%d:%s:0", host, (int)live, other_boot);
+    cr_assert_eq(jobs_lease_owner_dead(owner, host, getpid(), boot, now, &why), 0);
+    cr_assert_str_eq(why, "process_alive");
+
+    kill(live, SIGKILL);
+    waitpid(live, NULL, 0);
+    cr_assert_eq(waitpid(zombie, NULL, 0), zombie);
+}
+
 Test(store, startup_recovery_frees_only_provably_dead_leases)
 {
     store *s = open_ok(tmpdir);
