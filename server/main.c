@@ -113,18 +113,17 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    if (mkdir(cfg->data, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "backpropd: --data %s: %s\n", cfg->data, strerror(errno));
-        goto cleanup;
-    }
     store_error serr;
     memset(&serr, 0, sizeof serr);
-    srv.st = store_open(cfg->data, &serr);
+    srv.st = store_open(cfg->data, &serr); /* creates the directory */
     if (!srv.st) {
         fprintf(stderr, "backpropd: store: %s\n",
                 serr.msg[0] ? serr.msg : "could not open the store");
         goto cleanup;
     }
+    store_set_limits(srv.st, &(store_limits){.max_active = cfg->max_queue,
+                                             .max_active_owner = cfg->quota_jobs,
+                                             .max_bytes_owner = cfg->quota_bytes});
     srv.sec = security_new(cfg, err, sizeof err);
     if (!srv.sec) {
         fprintf(stderr, "backpropd: security: %s\n", err);

@@ -54,8 +54,6 @@ static void upload_work(void *arg, req *r)
     }
     /* features, outputs <= 65536 and rows < body bytes: these products fit easily */
     int64_t bytes = d.rows * d.features * 8 + (d.labels ? d.rows * 4 : d.rows * d.outputs * 8);
-    if (security_quota_bytes(s, r, bytes))
-        goto cleanup; /* the 429 is set */
 
     store_dataset_meta meta;
     memset(&meta, 0, sizeof meta);
@@ -72,7 +70,7 @@ static void upload_work(void *arg, req *r)
     meta.bytes = bytes;
     meta.created_at = (int64_t)time(NULL);
     store_error se = {0};
-    rc = store_dataset_put(s->st, &meta, d.X, d.labels, d.Y, &se);
+    rc = store_dataset_put(s->st, &meta, d.X, d.labels, d.Y, &se); /* --quota-bytes: 429 */
     if (rc < 0) {
         hu_reply_store_error(r, rc, &se, "dataset", meta.id);
         goto cleanup;

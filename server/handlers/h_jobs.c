@@ -189,24 +189,6 @@ handler_result h_jobs_create(server *s, req *r)
         goto cleanup;
     }
 
-    /* Bounded queue (queued + running), then the caller's quota. */
-    int64_t active = 0;
-    rc = store_job_count_active(s->st, NULL, &active, &se);
-    if (rc < 0) {
-        hr = hu_reply_store_error(r, rc, &se, "job", "");
-        goto cleanup;
-    }
-    if (s->cfg.max_queue > 0 && active >= s->cfg.max_queue) {
-        http_add_header(r, "Retry-After", "10");
-        hr = http_reply_problem(r, 429, "the job queue is full (%lld of %d queued or running): "
-                                "retry later", (long long)active, s->cfg.max_queue);
-        goto cleanup;
-    }
-    if (security_quota_job(s, r)) {
-        hr = HANDLER_OK;
-        goto cleanup;
-    }
-
     if (hu_random_id(job.id, sizeof job.id, "job_") < 0) {
         hr = http_reply_problem(r, 503, "no randomness for a job id: try again");
         goto cleanup;
@@ -222,6 +204,7 @@ handler_result h_jobs_create(server *s, req *r)
     job.progress.epochs = jr.train.epochs;
     job.progress.cost = job.progress.validation_cost = NAN;
     job.progress.accuracy = job.progress.samples_per_second = NAN;
+    /* The store admits or refuses it (--max-queue, --quota-jobs: 429) in the insert. */
     rc = store_job_create(s->st, &job, jr.theta0, jr.theta0 ? bp_param_count(&jr.spec) : 0, &se);
     if (rc < 0) {
         hr = hu_reply_store_error(r, rc, &se, "job", job.id);

@@ -1,6 +1,7 @@
 /* security.h — who may call what: API keys and tenants, CORS, per-key/per-address rate
- * limits, quotas. The HTTP framework calls security_check() on every request after routing
- * and before the handler, and security_decorate() on every reply before it is queued.
+ * limits (quotas are admission rules of the store: store_limits). The HTTP framework calls
+ * security_check() on every request after routing and before the handler, and
+ * security_decorate() on every reply before it is queued.
  */
 #ifndef BACKPROPD_SECURITY_H
 #define BACKPROPD_SECURITY_H
@@ -20,9 +21,5 @@ int security_has_keys(const security *sec);
 int security_check(server *s, req *r, int open);
 /* Adds CORS headers (exact-match Access-Control-Allow-Origin + Vary: Origin) to the reply. */
 void security_decorate(server *s, req *r);
-
-/* Quotas, asked by handlers: 0 ok, else 1 and the 429 reply has been set. */
-int security_quota_job(server *s, req *r);
-int security_quota_bytes(server *s, req *r, int64_t new_bytes);
 
 #endif

@@ -186,17 +186,15 @@ static const char *const queries[Q__COUNT] = {
                        "AND (?2 IS NULL OR j.owner = ?2)",
 };
 
-/* ---------------- small helpers ---------------- */
+/* Job statuses are written as literals in the SQL above (status IN (0, 1), status = 4...). */
+_Static_assert(JOB_QUEUED == 0 && JOB_RUNNING == 1 && JOB_SUCCEEDED == 2 && JOB_FAILED == 3 &&
+               JOB_CANCELLED == 4, "the SQL uses job_status numbers as literals");
 
-int sq_err(store_error *err, int code, const char *fmt, ...)
-{
-    err->code = code;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-    va_end(ap);
-    return code;
-}
+/* The engine this file provides (store_engine.h): a directory location. */
+const char store_engine_name[] = "SQLite";
+const char *const store_engine_schemes[] = {"file", NULL};
+
+/* ---------------- small helpers ---------------- */
 
 static int map_rc(sqlite3 *db, int rc)
 {
@@ -613,10 +611,8 @@ fail:
     return err->code;
 }
 
-store *store_open(const char *dir, store_error *err)
+store *store_engine_open(const char *dir, store_error *err)
 {
-    err->code = 0;
-    err->msg[0] = '\0';
     store *s = NULL;
     sconn *c = NULL;
     int key_made = 0, mu_made = 0;
@@ -757,27 +753,22 @@ static void read_ds_meta(sqlite3_stmt *st, store_dataset_meta *m, char *xf, char
         sq_copy_text(yf, 8, st, 10);
 }
 
-/* Byte sizes of X and of labels/Y for a meta; STORE_CONFLICT when they overflow. */
-static int ds_sizes(const store_dataset_meta *m, int64_t *xbytes, int64_t *ybytes,
-                    store_error *err)
+/* Sum of the dataset bytes of owner on connection c, inside or outside a transaction. */
+static int dataset_bytes(sconn *c, const char *owner, int64_t *bytes, store_error *err)
 {
-    int64_t xn, xb, yn, yb, total;
-    if (m->rows <= 0 || m->features <= 0 || m->outputs <= 0)
-        return sq_err(err, STORE_CONFLICT, "store: dataset: rows, features and outputs must be "
-                      "positive");
-    if (__builtin_mul_overflow(m->rows, m->features, &xn) ||
-        __builtin_mul_overflow(xn, (int64_t)8, &xb) ||
-        __builtin_mul_overflow(m->rows, m->has_labels ? (int64_t)1 : m->outputs, &yn) ||
-        __builtin_mul_overflow(yn, (int64_t)(m->has_labels ? 4 : 8), &yb) ||
-        __builtin_add_overflow(xb, yb, &total))
-        return sq_err(err, STORE_CONFLICT, "store: dataset too large");
-#if SIZE_MAX < INT64_MAX
-    if (total > (int64_t)SIZE_MAX)
-        return sq_err(err, STORE_CONFLICT, "store: dataset too large");
-#endif
-    *xbytes = xb;
-    *ybytes = yb;
-    return 0;
+    *bytes = 0;
+    sqlite3_stmt *st = sq_stmt(c, Q_DS_BYTES, err);
+    if (!st)
+        return err->code;
+    sqlite3_bind_text(st, 1, owner ? owner : "", -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int code = 0;
+    if (rc == SQLITE_ROW)
+        *bytes = sqlite3_column_int64(st, 0);
+    else
+        code = sq_fail(c, rc, "dataset bytes", err);
+    sqlite3_reset(st);
+    return code;
 }
 
 /* Inserts the chunks of one array (already inside the transaction). */
@@ -809,13 +800,18 @@ int store_dataset_put(store *s, const store_dataset_meta *meta, const double *X,
     if (!c)
         return err->code;
     int64_t xbytes, ybytes;
-    if (ds_sizes(meta, &xbytes, &ybytes, err) < 0)
+    if (store_dataset_sizes(meta, &xbytes, &ybytes, err) < 0)
         return err->code;
     if (!X || (meta->has_labels ? !labels : !Y))
         return sq_err(err, STORE_CONFLICT, "store: dataset: missing %s",
                       !X ? "X" : meta->has_labels ? "labels" : "Y");
     if (sq_begin(c, 1, err) < 0)
         return err->code;
+    /* Admission (--quota-bytes) in the transaction that stores the dataset. */
+    int64_t have = 0;
+    if (dataset_bytes(c, meta->owner, &have, err) < 0 ||
+        store_admit_bytes(s, have, xbytes + ybytes, err) < 0)
+        goto fail;
     sqlite3_stmt *st = sq_stmt(c, Q_DS_INSERT, err);
     if (!st)
         goto fail;
@@ -946,7 +942,7 @@ int store_dataset_load(store *s, const char *owner, const char *id, store_datase
         goto fail;
     }
     int64_t xbytes, ybytes;
-    if (ds_sizes(meta, &xbytes, &ybytes, err) < 0) {
+    if (store_dataset_sizes(meta, &xbytes, &ybytes, err) < 0) {
         sq_err(err, STORE_IO, "store: dataset metadata is corrupt");
         goto fail;
     }
@@ -1075,18 +1071,6 @@ fail:
 
 int store_dataset_bytes(store *s, const char *owner, int64_t *bytes, store_error *err)
 {
-    *bytes = 0;
-    sconn *c;
-    sqlite3_stmt *st = sq_query(s, Q_DS_BYTES, &c, err);
-    if (!st)
-        return err->code;
-    sqlite3_bind_text(st, 1, owner ? owner : "", -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    int code = 0;
-    if (rc == SQLITE_ROW)
-        *bytes = sqlite3_column_int64(st, 0);
-    else
-        code = sq_fail(c, rc, "dataset bytes", err);
-    sqlite3_reset(st);
-    return code;
+    sconn *c = sq_conn(s, err);
+    return c ? dataset_bytes(c, owner, bytes, err) : err->code;
 }

@@ -12,6 +12,7 @@
 
 #include "server/common/clock.h"
 #include "server/store/store.h"
+#include "server/store/store_engine.h"
 
 /* Every SQL statement the store runs, prepared once per connection on first use. */
 typedef enum {
@@ -40,6 +41,7 @@ typedef struct sconn {
 } sconn;
 
 struct store {
+    store_base base;            /* first: the engine-neutral state (store_engine.h) */
     char path[600];             /* <dir>/backpropd.db */
     pthread_key_t key;          /* this thread's sconn */
     pthread_mutex_t mu;         /* guards conns */
@@ -60,8 +62,8 @@ sconn *sq_write(store *s, store_error *err);
 /* Fills err from an SQLite result code (the connection's message, never data) and returns
  * the store_code: FULL, BUSY, NOMEM, CONFLICT (constraint) or IO. */
 int sq_fail(sconn *c, int rc, const char *what, store_error *err);
-/* Sets err to code + message and returns code. */
-int sq_err(store_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Sets err to code + message and returns code (store_engine.h). */
+#define sq_err store_err
 /* Transactions: begin (write = BEGIN IMMEDIATE), commit, rollback if one is open. */
 int sq_begin(sconn *c, int write, store_error *err);
 int sq_commit(sconn *c, store_error *err);

@@ -24,41 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const status_names[] = {"queued", "running", "succeeded", "failed",
-                                           "cancelled"};
-
-const char *job_status_name(job_status s)
-{
-    return (unsigned)s < 5 ? status_names[s] : "unknown";
-}
-
-int job_status_parse(const char *name, job_status *out)
-{
-    for (int i = 0; name && i < 5; i++)
-        if (strcmp(name, status_names[i]) == 0) {
-            *out = (job_status)i;
-            return 0;
-        }
-    return -1;
-}
-
-void store_job_clear(store_job *j)
-{
-    if (!j)
-        return;
-    free(j->spec_json);
-    j->spec_json = NULL;
-}
-
-void store_jobs_free(store_job *jobs, size_t n)
-{
-    if (!jobs)
-        return;
-    for (size_t i = 0; i < n; i++)
-        store_job_clear(&jobs[i]);
-    free(jobs);
-}
-
 /* Reads a row of JOB_COLS into *j (overwritten; spec_json new). */
 static int read_job(sqlite3_stmt *st, store_job *j, store_error *err)
 {
@@ -109,6 +74,24 @@ static int bind_doubles(sconn *c, sqlite3_stmt *st, int i, const double *v, int6
     return rc == SQLITE_OK ? 0 : sq_fail(c, rc, "bind weights", err);
 }
 
+/* Queued + running jobs of owner (NULL = everybody) on connection c, inside or outside a
+ * transaction. 0 or a store_code. */
+static int count_active(sconn *c, const char *owner, int64_t *n, store_error *err)
+{
+    *n = 0;
+    sqlite3_stmt *st = sq_stmt(c, Q_JOB_COUNT_ACTIVE, err);
+    if (!st)
+        return err->code;
+    sq_bind_opt_text(st, 1, owner);
+    int rc = sqlite3_step(st), code = 0;
+    if (rc == SQLITE_ROW)
+        *n = sqlite3_column_int64(st, 0);
+    else
+        code = sq_fail(c, rc, "count jobs", err);
+    sqlite3_reset(st);
+    return code;
+}
+
 /* ---------------- create, read, list ---------------- */
 
 int store_job_create(store *s, store_job *job, const double *theta0, int64_t n_params,
@@ -137,6 +120,12 @@ int store_job_create(store *s, store_job *job, const double *theta0, int64_t n_p
         sq_fail(c, rc, "create job", err);
         goto fail;
     }
+    /* Admission (--max-queue, --quota-jobs) in the transaction that inserts: no two creators
+     * can both see the last free place. */
+    int64_t all = 0, mine = 0;
+    if (count_active(c, NULL, &all, err) < 0 || count_active(c, job->owner, &mine, err) < 0 ||
+        store_admit_job(s, all, mine, err) < 0)
+        goto fail;
     st = sq_stmt(c, Q_JOB_INSERT, err);
     if (!st)
         goto fail;
@@ -248,19 +237,8 @@ cleanup:
 
 int store_job_count_active(store *s, const char *owner, int64_t *n, store_error *err)
 {
-    *n = 0;
-    sconn *c;
-    sqlite3_stmt *st = sq_query(s, Q_JOB_COUNT_ACTIVE, &c, err);
-    if (!st)
-        return err->code;
-    sq_bind_opt_text(st, 1, owner);
-    int rc = sqlite3_step(st), code = 0;
-    if (rc == SQLITE_ROW)
-        *n = sqlite3_column_int64(st, 0);
-    else
-        code = sq_fail(c, rc, "count jobs", err);
-    sqlite3_reset(st);
-    return code;
+    sconn *c = sq_conn(s, err);
+    return c ? count_active(c, owner, n, err) : err->code;
 }
 
 int store_job_count_by_status(store *s, int64_t counts[5], store_error *err)
