@@ -40,6 +40,7 @@ typedef struct {
 } config;
 
 typedef struct jobs jobs;         /* jobs.h: queue, workers, live progress */
+typedef struct events events;     /* handlers/h_events.h: the SSE streams that follow jobs */
 typedef struct security security; /* security.h: keys, CORS, rate limits */
 typedef struct metrics metrics;   /* metrics.h */
 typedef struct mathpool mathpool; /* http.c: threads for http_defer */
@@ -48,6 +49,7 @@ struct server {
     config cfg;
     store *st;
     jobs *jobs;
+    events *events;
     security *sec;
     metrics *metrics;
     mathpool *math;

@@ -872,6 +872,21 @@ static int count_listed(const srv *s, const char *const *headers, const char *pa
     return n;
 }
 
+/* One more POST after a burst: refused with 429, the detail containing needle, Retry-After
+ * retry_after seconds. */
+static void post_refused(const srv *s, const char *path, const char *body,
+                         const char *const *headers, const char *needle, int retry_after)
+{
+    resp r;
+    cr_assert_eq(http_req(s, "POST", path, "application/json", body, strlen(body), headers, &r),
+                 0);
+    expect_problem(&r, 429, needle);
+    char ra[32];
+    cr_assert_eq(resp_header(&r, "Retry-After", ra, sizeof ra), 0);
+    cr_assert_eq(atoi(ra), retry_after);
+    resp_free(&r);
+}
+
 /* --max-queue is decided in the transaction that inserts: 40 POSTs at once on 16 HTTP threads
  * never get more than 2 jobs queued or running (one runs on the only worker, one waits). */
 Test(jobs, max_queue_holds_under_concurrent_posts, .timeout = 120)
@@ -888,13 +903,8 @@ Test(jobs, max_queue_holds_under_concurrent_posts, .timeout = 120)
     cr_assert_eq(refused, BURST - 2);
     cr_assert_eq(count_listed(&s, NULL, "/v1/jobs", "jobs"), 2);
     /* the refusal keeps its answer: 429, Retry-After, the queue named */
-    resp r;
-    cr_assert_eq(http_post_json(&s, "/v1/jobs", body, &r), 0);
-    expect_problem(&r, 429, "the job queue is full (2 of 2 queued or running)");
-    char ra[32];
-    cr_assert_eq(resp_header(&r, "Retry-After", ra, sizeof ra), 0);
-    cr_assert_eq(atoi(ra), 10);
-    resp_free(&r);
+    post_refused(&s, "/v1/jobs", body, NULL, "the job queue is full (2 of 2 queued or running)",
+                 10);
     free(body);
     srv_stop(&s);
     srv_cleanup(&s);
@@ -923,14 +933,8 @@ Test(jobs, job_quota_holds_under_concurrent_posts, .timeout = 120)
                &refused);
     cr_assert_eq(accepted, 3, "--quota-jobs 3 accepted %d of %d", accepted, BURST);
     cr_assert_eq(count_listed(&s, h, "/v1/jobs", "jobs"), 3);
-    resp r;
-    cr_assert_eq(http_req(&s, "POST", "/v1/jobs", "application/json", body, strlen(body), h, &r),
-                 0);
-    expect_problem(&r, 429, "quota: at most 3 queued or running jobs per API key");
-    char ra[32];
-    cr_assert_eq(resp_header(&r, "Retry-After", ra, sizeof ra), 0);
-    cr_assert_eq(atoi(ra), 10);
-    resp_free(&r);
+    post_refused(&s, "/v1/jobs", body, h, "quota: at most 3 queued or running jobs per API key",
+                 10);
     free(body);
     srv_stop(&s);
     srv_cleanup(&s);
@@ -966,16 +970,10 @@ Test(jobs, byte_quota_holds_under_concurrent_uploads, .timeout = 120)
     cr_assert_eq(accepted, 4, "--quota-bytes %s accepted %d uploads of %lld bytes", quota,
                  accepted, (long long)bytes);
     cr_assert_eq(count_listed(&s, NULL, "/v1/datasets", "datasets"), 4);
-    resp r;
-    cr_assert_eq(http_post_json(&s, "/v1/datasets", text, &r), 0);
     char want[160];
     snprintf(want, sizeof want, "would take %lld of %s bytes (--quota-bytes)",
              (long long)(5 * bytes), quota);
-    expect_problem(&r, 429, want);
-    char ra[32];
-    cr_assert_eq(resp_header(&r, "Retry-After", ra, sizeof ra), 0);
-    cr_assert_eq(atoi(ra), 60);
-    resp_free(&r);
+    post_refused(&s, "/v1/datasets", text, NULL, want, 60);
     srv_stop(&s);
     srv_cleanup(&s);
 }

@@ -17,6 +17,7 @@
 
 #include "api/api.h"
 #include "api/jobs_codec.h"
+#include "server/handlers/h_events.h"
 #include "server/handlers/handlers_util.h"
 #include "server/jobs/jobs_live.h"
 #include "server/common/log.h"
@@ -611,7 +612,7 @@ handler_result h_jobs_events(server *s, req *r)
     snprintf(id, sizeof id, "%s", job.id);
     snprintf(owner, sizeof owner, "%s", r->owner);
     store_job_clear(&job);
-    return jobs_events_reply(s->jobs, r, id, owner, last);
+    return events_reply(s->events, r, id, owner, last);
 }
 
 /* ------------------------------------------------------------------ cancel / delete */
