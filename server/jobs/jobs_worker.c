@@ -277,8 +277,8 @@ static int prepare(run *R)
     return prepare_data(R) < 0 || prepare_trainer(R) < 0 || prepare_live(R) < 0 ? -1 : 0;
 }
 
-/* After a completed epoch: publish it (history, progress, weights), wake its streams, and keep
- * the epoch-boundary image. */
+/* After a completed epoch: publish it (history, progress, weights), tell the change listener,
+ * and keep the epoch-boundary image. */
 static void publish_epoch(run *R, const bp_progress *p)
 {
     jobs *j = R->w->j;

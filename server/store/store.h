@@ -23,7 +23,7 @@
  * Owners: every dataset and job carries the tenant (API key name, "" with no keys). Every
  * function that takes an owner answers STORE_NOT_FOUND for another owner's id. owner NULL
  * means ANY owner for reads (get, load, job list, history, weights, count_active): internal
- * callers such as the workers and event streams use it; handlers always pass the caller's
+ * callers such as the workers use it; handlers and event streams always pass the caller's
  * owner. Writes and per-tenant sums (dataset list/delete/bytes, job cancel/delete) take NULL
  * as the owner "" (no keys), never as "any".
  */
