@@ -14,7 +14,6 @@
 #include "server/common/text.h"
 #include "server/handlers/handlers_util.h"
 #include "server/handlers/routes.h"
-#include "server/security/security.h"
 #include "server/server.h"
 #include "server/store/store.h"
 

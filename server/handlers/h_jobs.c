@@ -22,7 +22,6 @@
 #include "server/jobs/jobs_live.h"
 #include "server/common/log.h"
 #include "server/handlers/routes.h"
-#include "server/security/security.h"
 #include "server/server.h"
 #include "server/store/store.h"
 
