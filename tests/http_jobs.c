@@ -887,6 +887,20 @@ static void post_refused(const srv *s, const char *path, const char *body,
     resp_free(&r);
 }
 
+/* 40 POST /v1/jobs of body at once (as key, NULL = none; h: the same key as headers) admit
+ * exactly `want`, list exactly `want`, and one more is refused with `refusal`. */
+static void expect_jobs_admitted(const srv *s, const char *body, const char *key,
+                                 const char *const *h, int want, const char *refusal)
+{
+    int accepted, refused;
+    burst_post(s, "/v1/jobs", "application/json", body, key, BURST, 202, &accepted, &refused);
+    cr_assert_eq(accepted, want, "%d of %d accepted, want %d", accepted, BURST, want);
+    cr_assert_eq(refused, BURST - want);
+    cr_assert_eq(count_listed(s, h, "/v1/jobs", "jobs"), want);
+    /* the refusal keeps its answer: 429, Retry-After 10, the limit named */
+    post_refused(s, "/v1/jobs", body, h, refusal, 10);
+}
+
 /* --max-queue is decided in the transaction that inserts: 40 POSTs at once on 16 HTTP threads
  * never get more than 2 jobs queued or running (one runs on the only worker, one waits). */
 Test(jobs, max_queue_holds_under_concurrent_posts, .timeout = 120)
@@ -897,14 +911,8 @@ Test(jobs, max_queue_holds_under_concurrent_posts, .timeout = 120)
     char ds[64];
     upload_digits(&s, ds, sizeof ds);
     char *body = job_body(ds, "[64,25,10]", LONG_JOB);
-    int accepted, refused;
-    burst_post(&s, "/v1/jobs", "application/json", body, NULL, BURST, 202, &accepted, &refused);
-    cr_assert_eq(accepted, 2, "--max-queue 2 accepted %d of %d", accepted, BURST);
-    cr_assert_eq(refused, BURST - 2);
-    cr_assert_eq(count_listed(&s, NULL, "/v1/jobs", "jobs"), 2);
-    /* the refusal keeps its answer: 429, Retry-After, the queue named */
-    post_refused(&s, "/v1/jobs", body, NULL, "the job queue is full (2 of 2 queued or running)",
-                 10);
+    expect_jobs_admitted(&s, body, NULL, NULL, 2,
+                         "the job queue is full (2 of 2 queued or running)");
     free(body);
     srv_stop(&s);
     srv_cleanup(&s);
@@ -928,13 +936,8 @@ Test(jobs, job_quota_holds_under_concurrent_posts, .timeout = 120)
     cr_assert_eq(post_for_id(&s, "/v1/datasets", "text/csv", csv, len, h, ds, sizeof ds), 201);
     free(csv);
     char *body = job_body(ds, "[64,25,10]", LONG_JOB);
-    int accepted, refused;
-    burst_post(&s, "/v1/jobs", "application/json", body, QUOTA_KEY, BURST, 202, &accepted,
-               &refused);
-    cr_assert_eq(accepted, 3, "--quota-jobs 3 accepted %d of %d", accepted, BURST);
-    cr_assert_eq(count_listed(&s, h, "/v1/jobs", "jobs"), 3);
-    post_refused(&s, "/v1/jobs", body, h, "quota: at most 3 queued or running jobs per API key",
-                 10);
+    expect_jobs_admitted(&s, body, QUOTA_KEY, h, 3,
+                         "quota: at most 3 queued or running jobs per API key");
     free(body);
     srv_stop(&s);
     srv_cleanup(&s);
