@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +24,7 @@
 #include "server/config.h"
 #include "server/jobs/jobs.h"
 #include "server/common/log.h"
+#include "server/handlers/h_events.h"
 #include "server/handlers/metrics.h"
 #include "server/handlers/routes.h"
 #include "server/security/security.h"
@@ -32,6 +32,20 @@
 #include "server/store/store.h"
 
 #define SHUTDOWN_LIMIT_MS 10000
+
+/* jobs_settings.before_workers: one BLAS thread per worker, always (process-wide, set once
+ * before any worker trains): workers × BLAS threads never exceeds the cores as long as
+ * workers <= cores, and weights stay bit-identical whatever --workers is. OpenBLAS 0.3.21's
+ * dgemm gives different bits with 1 and 2 threads (its threaded driver splits K and M
+ * differently; measured on digits, full batch: the weights differ after one epoch), so a job
+ * may not use "all the cores" when it runs alone without giving up determinism. On W2 shapes
+ * (784-256-128-10, batch 256) 2 BLAS threads were not faster than 1 on this box anyway. */
+static void one_blas_thread(void *arg)
+{
+    (void)arg;
+    blas_set_threads(1);
+    log_event(LOG_INFO, "blas", "threads=1 per worker core=%s", blas_core_name());
+}
 
 static int signal_pipe[2] = {-1, -1};
 
@@ -153,18 +167,17 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    if (mkdir(cfg->data, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "backpropd: --data %s: %s\n", cfg->data, strerror(errno));
-        goto cleanup;
-    }
     store_error serr;
     memset(&serr, 0, sizeof serr);
-    srv.st = store_open(cfg->data, &serr);
+    srv.st = store_open(cfg->data, &serr); /* creates the directory */
     if (!srv.st) {
         fprintf(stderr, "backpropd: store: %s\n",
                 serr.msg[0] ? serr.msg : "could not open the store");
         goto cleanup;
     }
+    store_set_limits(srv.st, &(store_limits){.max_active = cfg->max_queue,
+                                             .max_active_owner = cfg->quota_jobs,
+                                             .max_bytes_owner = cfg->quota_bytes});
     srv.sec = security_new(cfg, err, sizeof err);
     if (!srv.sec) {
         fprintf(stderr, "backpropd: security: %s\n", err);
@@ -175,9 +188,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "backpropd: out of memory\n");
         goto cleanup;
     }
-    srv.jobs = jobs_new(&srv, err, sizeof err);
+    int workers = cfg->workers > 0 ? cfg->workers : (srv.cores > 0 ? srv.cores : 1);
+    jobs_settings js = {.workers = workers, .checkpoint_seconds = cfg->checkpoint_seconds,
+                        .before_workers = one_blas_thread};
+    srv.jobs = jobs_new(srv.st, &js, err, sizeof err);
     if (!srv.jobs) {
         fprintf(stderr, "backpropd: jobs: %s\n", err);
+        goto cleanup;
+    }
+    srv.events = events_new(srv.jobs, srv.st, err, sizeof err);
+    if (!srv.events) {
+        fprintf(stderr, "backpropd: %s\n", err);
         goto cleanup;
     }
     if (jobs_start(srv.jobs, err, sizeof err) != 0) {
@@ -217,7 +238,9 @@ int main(int argc, char **argv)
 
 cleanup:
     http_stop(srv.http);
-    jobs_free(srv.jobs); /* stops the workers first; NULL is a no-op, as for the rest */
+    jobs_stop(srv.jobs);       /* ends the event streams; NULL is a no-op, as for the rest */
+    events_free(srv.events);   /* after HTTP (frees the streams) and jobs_stop */
+    jobs_free(srv.jobs);
     metrics_free(srv.metrics);
     security_free(srv.sec);
     store_close(srv.st);

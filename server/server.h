@@ -41,6 +41,7 @@ typedef struct {
 
 typedef struct server server;
 typedef struct jobs jobs;         /* jobs.h: queue, workers, live progress */
+typedef struct events events;     /* handlers/h_events.h: the SSE streams that follow jobs */
 typedef struct security security; /* security.h: keys, CORS, rate limits */
 typedef struct metrics metrics;   /* metrics.h */
 
@@ -48,6 +49,7 @@ struct server {
     config cfg;
     store *st;
     jobs *jobs;
+    events *events;
     security *sec;
     metrics *metrics;
     http_server *http;            /* http.h: the daemon and its work pool */

@@ -1222,3 +1222,185 @@ Test(jobs, binary_classifier_with_one_output_trains, .timeout = 60)
     srv_stop(&s);
     srv_cleanup(&s);
 }
+
+/* ---------------------------------------------------------------- admission under load */
+
+#define BURST 40
+#define QUOTA_KEY "alice-quota-key-0123456789"
+
+/* Fires n copies of one POST at once (curl multi, one connection each) and counts the
+ * answers by status: *accepted (`ok`), *refused (429); anything else fails the test. */
+static void burst_post(const srv *s, const char *path, const char *ctype, const char *body,
+                       const char *key, int n, long ok, int *accepted, int *refused)
+{
+    CURLM *m = curl_multi_init();
+    CURL *e[BURST];
+    struct curl_slist *h = NULL;
+    char url[256], hdr[128];
+    cr_assert(n <= BURST);
+    snprintf(url, sizeof url, "%s%s", s->base, path);
+    snprintf(hdr, sizeof hdr, "Content-Type: %s", ctype);
+    h = curl_slist_append(h, hdr);
+    if (key) {
+        snprintf(hdr, sizeof hdr, "Authorization: Bearer %s", key);
+        h = curl_slist_append(h, hdr);
+    }
+    for (int i = 0; i < n; i++) {
+        e[i] = curl_easy_init();
+        curl_easy_setopt(e[i], CURLOPT_URL, url);
+        curl_easy_setopt(e[i], CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(e[i], CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(e[i], CURLOPT_WRITEFUNCTION, test_curl_discard);
+        curl_easy_setopt(e[i], CURLOPT_TIMEOUT, 60L);
+        curl_easy_setopt(e[i], CURLOPT_FORBID_REUSE, 1L);
+        curl_multi_add_handle(m, e[i]);
+    }
+    int running = n;
+    while (running > 0) {
+        cr_assert_eq(curl_multi_perform(m, &running), CURLM_OK);
+        if (running > 0)
+            curl_multi_poll(m, NULL, 0, 100, NULL);
+    }
+    *accepted = *refused = 0;
+    for (int i = 0; i < n; i++) {
+        long status = 0;
+        curl_easy_getinfo(e[i], CURLINFO_RESPONSE_CODE, &status);
+        cr_assert(status == ok || status == 429, "request %d: status %ld", i, status);
+        *accepted += status == ok;
+        *refused += status == 429;
+        curl_multi_remove_handle(m, e[i]);
+        curl_easy_cleanup(e[i]);
+    }
+    curl_slist_free_all(h);
+    curl_multi_cleanup(m);
+}
+
+/* A keys file with QUOTA_KEY for "alice" in a temp dir; the path into path. */
+static void quota_keys_file(char *dir, size_t dlen, char *path, size_t plen)
+{
+    snprintf(dir, dlen, "/tmp/bpd_quota_XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, plen, "%s/keys", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("alice:" QUOTA_KEY "\n", f);
+    cr_assert_eq(fclose(f), 0);
+}
+
+static int count_listed(const srv *s, const char *const *headers, const char *path,
+                        const char *field)
+{
+    json_t *l = get_json_h(s, headers, "%s", path);
+    int n = (int)json_array_size(json_object_get(l, field));
+    json_decref(l);
+    return n;
+}
+
+/* One more POST after a burst: refused with 429, the detail containing needle, Retry-After
+ * retry_after seconds. */
+static void post_refused(const srv *s, const char *path, const char *body,
+                         const char *const *headers, const char *needle, int retry_after)
+{
+    resp r;
+    cr_assert_eq(http_req(s, "POST", path, "application/json", body, strlen(body), headers, &r),
+                 0);
+    expect_problem(&r, 429, needle);
+    char ra[32];
+    cr_assert_eq(resp_header(&r, "Retry-After", ra, sizeof ra), 0);
+    cr_assert_eq(atoi(ra), retry_after);
+    resp_free(&r);
+}
+
+/* 40 POST /v1/jobs of body at once (as key, NULL = none; h: the same key as headers) admit
+ * exactly `want`, list exactly `want`, and one more is refused with `refusal`. */
+static void expect_jobs_admitted(const srv *s, const char *body, const char *key,
+                                 const char *const *h, int want, const char *refusal)
+{
+    int accepted, refused;
+    burst_post(s, "/v1/jobs", "application/json", body, key, BURST, 202, &accepted, &refused);
+    cr_assert_eq(accepted, want, "%d of %d accepted, want %d", accepted, BURST, want);
+    cr_assert_eq(refused, BURST - want);
+    cr_assert_eq(count_listed(s, h, "/v1/jobs", "jobs"), want);
+    /* the refusal keeps its answer: 429, Retry-After 10, the limit named */
+    post_refused(s, "/v1/jobs", body, h, refusal, 10);
+}
+
+/* --max-queue is decided in the transaction that inserts: 40 POSTs at once on 16 HTTP threads
+ * never get more than 2 jobs queued or running (one runs on the only worker, one waits). */
+Test(jobs, max_queue_holds_under_concurrent_posts, .timeout = 120)
+{
+    srv s;
+    const char *args[] = {"--workers", "1", "--max-queue", "2", "--http-threads", "16", NULL};
+    cr_assert_eq(srv_start(&s, args), 0);
+    char ds[64];
+    upload_digits(&s, ds, sizeof ds);
+    char *body = job_body(ds, "[64,25,10]", LONG_JOB);
+    expect_jobs_admitted(&s, body, NULL, NULL, 2,
+                         "the job queue is full (2 of 2 queued or running)");
+    free(body);
+    srv_stop(&s);
+    srv_cleanup(&s);
+}
+
+/* --quota-jobs likewise: 40 POSTs of one key at once, exactly 3 accepted. */
+Test(jobs, job_quota_holds_under_concurrent_posts, .timeout = 120)
+{
+    char dir[64], keys[128], auth[128];
+    quota_keys_file(dir, sizeof dir, keys, sizeof keys);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", QUOTA_KEY);
+    const char *h[] = {auth, NULL};
+    srv s;
+    const char *args[] = {"--workers", "1", "--quota-jobs", "3", "--http-threads", "8",
+                          "--api-keys-file", keys, NULL};
+    cr_assert_eq(srv_start(&s, args), 0);
+    char ds[64];
+    char *csv;
+    size_t len;
+    csv = test_digits_csv(1, &len);
+    cr_assert_eq(post_for_id(&s, "/v1/datasets", "text/csv", csv, len, h, ds, sizeof ds), 201);
+    free(csv);
+    char *body = job_body(ds, "[64,25,10]", LONG_JOB);
+    expect_jobs_admitted(&s, body, QUOTA_KEY, h, 3,
+                         "quota: at most 3 queued or running jobs per API key");
+    free(body);
+    srv_stop(&s);
+    srv_cleanup(&s);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+/* --quota-bytes is decided in the transaction that stores the dataset: 40 uploads at once of
+ * a dataset of B bytes under a quota of 4.5 B store exactly 4. */
+Test(jobs, byte_quota_holds_under_concurrent_uploads, .timeout = 120)
+{
+    const int rows = 10, features = 4;
+    const int64_t bytes = (int64_t)rows * features * 8 + rows * 4; /* X + labels */
+    char quota[32];
+    snprintf(quota, sizeof quota, "%lld", (long long)(4 * bytes + bytes / 2));
+    char text[2048];
+    size_t n = (size_t)snprintf(text, sizeof text, "{\"X\": [");
+    for (int i = 0; i < rows; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n, "%s[%d, %d.5, %d, 1]", i ? ", " : "", i,
+                              i % 3, i % 2);
+    n += (size_t)snprintf(text + n, sizeof text - n, "], \"y\": [");
+    for (int i = 0; i < rows; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n, "%s%d", i ? ", " : "", i % 2);
+    snprintf(text + n, sizeof text - n, "]}");
+    srv s;
+    const char *args[] = {"--quota-bytes", quota, "--http-threads", "8", "--math-threads", "8",
+                          NULL};
+    cr_assert_eq(srv_start(&s, args), 0);
+    int accepted, refused;
+    burst_post(&s, "/v1/datasets", "application/json", text, NULL, BURST, 201, &accepted,
+               &refused);
+    cr_assert_eq(accepted, 4, "--quota-bytes %s accepted %d uploads of %lld bytes", quota,
+                 accepted, (long long)bytes);
+    cr_assert_eq(count_listed(&s, NULL, "/v1/datasets", "datasets"), 4);
+    char want[160];
+    snprintf(want, sizeof want, "would take %lld of %s bytes (--quota-bytes)",
+             (long long)(5 * bytes), quota);
+    post_refused(&s, "/v1/datasets", text, NULL, want, 60);
+    srv_stop(&s);
+    srv_cleanup(&s);
+}

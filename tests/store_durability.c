@@ -7,7 +7,8 @@
  *     job (202) is there with its exact bytes; in the end every interrupted job finishes with
  *     weights and cost history identical to an uninterrupted run with the same seed;
  *   - after kill -9 a restart runs the interrupted job again within ~2 s (start-up recovery of
- *     the dead process's lease, not its 15 s expiry), bit-identical in the end; a second
+ *     the dead process's lease, not its 15 s expiry), bit-identical in the end, also while the
+ *     killed process is still an unreaped zombie; a second
  *     instance started beside a live one on the same store takes none of its jobs;
  *   - a full disk (a 4 MiB tmpfs as --data): uploads get 507, nothing stored is damaged, and
  *     uploads work again as soon as the file system grows — without a restart.
@@ -16,12 +17,14 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -441,6 +444,56 @@ Test(durability, kill9_then_restart_resumes_at_once_and_bit_exact)
     free(wr);
     free(c);
     free(cref);
+    srv_stop(&s);
+    assert_integrity(s.datadir);
+    free(csv);
+    srv_cleanup(&s);
+}
+
+/* Seconds until job is leased by a worker of pid (polling the file), or -1 after 15 s. */
+static double seconds_until_leased_by(const srv *s, const char *job, pid_t pid, double t0)
+{
+    char owner[160];
+    while (test_now_s() - t0 < 15) {
+        lease_owner_of(s->datadir, job, owner, sizeof owner);
+        if (owner_is(owner, pid))
+            return test_now_s() - t0;
+        test_sleep_ms(20);
+    }
+    return -1;
+}
+
+/* kill -9 under a parent that does not reap at once leaves a zombie, which still answers
+ * kill(pid, 0): the next server must still see the holder as dead and resume its job at once,
+ * not after the 15 s lease. */
+Test(durability, kill9_zombie_holder_is_recovered_at_once)
+{
+    srv s;
+    const char *args[] = {"--workers", "1", "--checkpoint-seconds", "1", NULL};
+    cr_assert_eq(srv_start(&s, args), 0);
+    size_t n;
+    char *csv = test_digits_csv(1, &n);
+    char ds[64], job[64];
+    cr_assert_eq(post_for_id(&s, UPLOAD, "text/csv", csv, n, NULL, ds, sizeof ds), 201);
+    submit_long(&s, ds, 3000, job, sizeof job);
+    cr_assert(wait_new_checkpoint(s.datadir, 10), "no checkpoint within 10 s");
+    pid_t zombie = s.pid;
+    cr_assert_eq(kill(zombie, SIGKILL), 0);
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    cr_assert_eq(waitid(P_PID, (id_t)zombie, &si, WEXITED | WNOWAIT), 0); /* not reaped */
+    cr_assert_eq(kill(zombie, 0), 0, "the killed server should still be a zombie");
+
+    double t0 = test_now_s();
+    cr_assert_eq(srv_restart(&s, args), 0);
+    double resumed = seconds_until_leased_by(&s, job, s.pid, t0);
+    cr_log_info("kill -9, zombie kept → restart: job running again after %.2f s", resumed);
+    cr_assert(resumed >= 0, "the job did not resume within 15 s");
+    cr_assert_lt(resumed, 2.5, "the job took %.2f s to resume (waited for the lease?)", resumed);
+    char *log = srv_log(&s);
+    cr_assert_not_null(strstr(log, "recovered=1 reason=process_gone"), "%s", log);
+    free(log);
+    cr_assert_eq(waitpid(zombie, NULL, 0), zombie);
     srv_stop(&s);
     assert_integrity(s.datadir);
     free(csv);

@@ -1126,6 +1126,39 @@ Test(store, lease_owner_parse_and_liveness)
     cr_assert_str_eq(why, "unknown_owner");
 }
 
+/* A process that exited but was not reaped yet (a zombie: what `kill -9` leaves until its parent
+ * waits) still answers kill(pid, 0); it can renew nothing, so it is dead. A live child next to
+ * it stays alive. */
+Test(store, zombie_lease_holder_is_dead)
+{
+    char host[80], boot[24], other_boot[24], owner[160];
+    const char *why = NULL;
+    jobs_lease_self(host, sizeof host, boot, sizeof boot);
+    jobs_lease_self(host, sizeof host, other_boot, sizeof other_boot);
+    pid_t zombie = fork();
+    cr_assert_neq(zombie, -1);
+    if (zombie == 0)
+        _exit(0);
+    /* wait until it has exited, without reaping it */
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    cr_assert_eq(waitid(P_PID, (id_t)zombie, &si, WEXITED | WNOWAIT), 0);
+    cr_assert_eq(kill(zombie, 0), 0, "a zombie still answers kill(pid, 0)");
+    pid_t live = spawn_sleeper();
+    int64_t now = wall_ms();
+
+    snprintf(owner, sizeof owner, "%s:%d:%s:0", host, (int)zombie, other_boot);
+    cr_assert_eq(jobs_lease_owner_dead(owner, host, getpid(), boot, now, &why), 1);
+    cr_assert_str_eq(why, "process_gone");
+    snprintf(owner, sizeof owner, "%s:%d:%s:0", host, (int)live, other_boot);
+    cr_assert_eq(jobs_lease_owner_dead(owner, host, getpid(), boot, now, &why), 0);
+    cr_assert_str_eq(why, "process_alive");
+
+    kill(live, SIGKILL);
+    waitpid(live, NULL, 0);
+    cr_assert_eq(waitpid(zombie, NULL, 0), zombie);
+}
+
 Test(store, startup_recovery_frees_only_provably_dead_leases)
 {
     store *s = open_ok(tmpdir);
@@ -1705,4 +1738,160 @@ Test(store, disk_full_on_a_real_2mib_tmpfs)
     store_close(s);
     cr_assert_eq(sql_int(mnt, "SELECT count(*) FROM pragma_integrity_check WHERE "
                               "integrity_check <> 'ok'"), 0);
+}
+
+/* ---------------- admission limits ---------------- */
+
+#define ADMIT_THREADS 8
+#define ADMIT_TRIES 12
+
+typedef struct {
+    store *s;
+    int t;
+    int ok, queue_full, quota, other;
+} admitter;
+
+/* Counts one admission answer. */
+static void admit_count(admitter *a, int rc)
+{
+    a->ok += rc == 0;
+    a->queue_full += rc == STORE_QUEUE_FULL;
+    a->quota += rc == STORE_QUOTA;
+    a->other += rc != 0 && rc != STORE_QUEUE_FULL && rc != STORE_QUOTA;
+}
+
+static void *admit_jobs(void *arg)
+{
+    admitter *a = arg;
+    for (int i = 0; i < ADMIT_TRIES; i++) {
+        store_job j;
+        memset(&j, 0, sizeof j);
+        snprintf(j.id, sizeof j.id, "job_%d_%d", a->t, i);
+        snprintf(j.owner, sizeof j.owner, "%s", a->t % 2 ? "bob" : "alice");
+        snprintf(j.dataset_id, sizeof j.dataset_id, "%s", a->t % 2 ? "ds_b" : "ds_a");
+        char spec[] = "{}";
+        j.spec_json = spec;
+        store_error err;
+        admit_count(a, store_job_create(a->s, &j, NULL, 0, &err));
+    }
+    return NULL;
+}
+
+static void *admit_bytes(void *arg)
+{
+    admitter *a = arg;
+    double X[12] = {0};
+    int32_t y[4] = {0, 1, 1, 0};
+    for (int i = 0; i < ADMIT_TRIES; i++) {
+        store_dataset_meta m;
+        char id[40];
+        snprintf(id, sizeof id, "ds_%d_%d", a->t, i);
+        fill_meta(&m, id, a->t % 2 ? "bob" : "alice", 4, 3, 2, 1);
+        store_error err;
+        admit_count(a, store_dataset_put(a->s, &m, X, y, NULL, &err));
+    }
+    return NULL;
+}
+
+/* Runs ADMIT_THREADS threads of fn, half of them on a second handle of the same file (like a
+ * second process), and sums their counts into *sum. */
+static void admit_race(store *s1, store *s2, void *(*fn)(void *), admitter *sum)
+{
+    admitter a[ADMIT_THREADS];
+    pthread_t th[ADMIT_THREADS];
+    memset(a, 0, sizeof a);
+    memset(sum, 0, sizeof *sum);
+    for (int t = 0; t < ADMIT_THREADS; t++) {
+        a[t].s = t < ADMIT_THREADS / 2 ? s1 : s2;
+        a[t].t = t;
+        cr_assert_eq(pthread_create(&th[t], NULL, fn, &a[t]), 0);
+    }
+    for (int t = 0; t < ADMIT_THREADS; t++) {
+        pthread_join(th[t], NULL);
+        sum->ok += a[t].ok;
+        sum->queue_full += a[t].queue_full;
+        sum->quota += a[t].quota;
+        sum->other += a[t].other;
+    }
+}
+
+/* Limits are decided inside the inserting transaction: 8 threads on two handles racing to
+ * create 96 jobs for two owners end with exactly max_active jobs, none of an owner beyond its
+ * quota; likewise dataset bytes per owner. */
+Test(store, admission_limits_hold_under_concurrent_writers)
+{
+    store *s1 = open_ok(tmpdir), *s2 = open_ok(tmpdir);
+    const int64_t ds_bytes = 4 * 3 * 8 + 4 * 4; /* put_small's X + labels */
+    store_limits lim = {.max_active = 5, .max_active_owner = 3,
+                        .max_bytes_owner = 3 * ds_bytes + ds_bytes / 2};
+    store_set_limits(s1, &lim);
+    store_set_limits(s2, &lim);
+    put_small(s1, "ds_a", "alice");
+    put_small(s1, "ds_b", "bob");
+
+    admitter sum;
+    admit_race(s1, s2, admit_jobs, &sum);
+    cr_assert_eq(sum.other, 0);
+    cr_assert_eq(sum.ok, lim.max_active, "%d jobs admitted, limit %lld", sum.ok,
+                 (long long)lim.max_active);
+    cr_assert_eq(sum.ok + sum.queue_full + sum.quota, ADMIT_THREADS * ADMIT_TRIES);
+    int64_t all, alice, bob;
+    store_error err;
+    cr_assert_eq(store_job_count_active(s1, NULL, &all, &err), 0);
+    cr_assert_eq(store_job_count_active(s1, "alice", &alice, &err), 0);
+    cr_assert_eq(store_job_count_active(s1, "bob", &bob, &err), 0);
+    cr_assert_eq(all, lim.max_active);
+    cr_assert(alice <= lim.max_active_owner && bob <= lim.max_active_owner, "%lld %lld",
+              (long long)alice, (long long)bob);
+    cr_assert_eq(alice + bob, all);
+
+    /* the refusals say which limit */
+    store_job j;
+    memset(&j, 0, sizeof j);
+    snprintf(j.id, sizeof j.id, "job_more");
+    snprintf(j.owner, sizeof j.owner, "alice");
+    snprintf(j.dataset_id, sizeof j.dataset_id, "ds_a");
+    char spec[] = "{}";
+    j.spec_json = spec;
+    cr_assert_eq(store_job_create(s1, &j, NULL, 0, &err), STORE_QUEUE_FULL);
+    char want[96];
+    snprintf(want, sizeof want, "(%lld of %lld queued or running)", (long long)all,
+             (long long)lim.max_active);
+    cr_assert(strstr(err.msg, want), "%s", err.msg);
+    lim.max_active = 0; /* no global limit: alice's quota answers */
+    store_set_limits(s1, &lim);
+    int64_t *mine = alice >= bob ? &alice : &bob;
+    snprintf(j.owner, sizeof j.owner, "%s", mine == &alice ? "alice" : "bob");
+    snprintf(j.dataset_id, sizeof j.dataset_id, "%s", mine == &alice ? "ds_a" : "ds_b");
+    int rc = store_job_create(s1, &j, NULL, 0, &err);
+    cr_assert_eq(rc, *mine >= lim.max_active_owner ? STORE_QUOTA : 0, "%s", err.msg);
+
+    /* bytes: each owner already stores one dataset (put_small above) */
+    admit_race(s1, s2, admit_bytes, &sum);
+    cr_assert_eq(sum.other, 0);
+    cr_assert_eq(sum.queue_full, 0);
+    cr_assert_eq(sum.ok, 2 * 2, "%d datasets admitted", sum.ok); /* 2 more per owner */
+    int64_t b_alice, b_bob;
+    cr_assert_eq(store_dataset_bytes(s1, "alice", &b_alice, &err), 0);
+    cr_assert_eq(store_dataset_bytes(s1, "bob", &b_bob, &err), 0);
+    cr_assert_eq(b_alice, 3 * ds_bytes);
+    cr_assert_eq(b_bob, 3 * ds_bytes);
+    store_close(s1);
+    store_close(s2);
+}
+
+Test(store, location_schemes_pick_the_engine)
+{
+    store_error err;
+    cr_assert_null(store_open("postgres://user@db.example/backpropd", &err));
+    cr_assert_eq(err.code, STORE_IO);
+    cr_assert(strstr(err.msg, "no PostgreSQL engine in this build"), "%s", err.msg);
+    cr_assert_null(store_open("postgresql://db/x", &err));
+    cr_assert(strstr(err.msg, "no PostgreSQL engine in this build"), "%s", err.msg);
+    cr_assert_null(store_open("redis://x", &err));
+    cr_assert(strstr(err.msg, "unknown location scheme \"redis://\""), "%s", err.msg);
+    cr_assert_null(store_open("", &err));
+    cr_assert_eq(err.code, STORE_IO);
+    store *s = open_ok(tmpdir); /* a directory: SQLite */
+    store_close(s);
 }

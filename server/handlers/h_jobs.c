@@ -18,11 +18,11 @@
 #include "api/api.h"
 #include "api/jobs_codec.h"
 #include "api/math_codec.h"
+#include "server/handlers/h_events.h"
 #include "server/handlers/handlers_util.h"
 #include "server/jobs/jobs_live.h"
 #include "server/common/log.h"
 #include "server/handlers/routes.h"
-#include "server/security/security.h"
 #include "server/server.h"
 #include "server/store/store.h"
 
@@ -213,24 +213,6 @@ handler_result h_jobs_create(void *ctx, req *r)
         goto cleanup;
     }
 
-    /* Bounded queue (queued + running), then the caller's quota. */
-    int64_t active = 0;
-    rc = store_job_count_active(s->st, NULL, &active, &se);
-    if (rc < 0) {
-        hr = hu_reply_store_error(r, rc, &se, "job", "");
-        goto cleanup;
-    }
-    if (s->cfg.max_queue > 0 && active >= s->cfg.max_queue) {
-        http_add_header(r, "Retry-After", "10");
-        hr = http_reply_problem(r, 429, "the job queue is full (%lld of %d queued or running): "
-                                "retry later", (long long)active, s->cfg.max_queue);
-        goto cleanup;
-    }
-    if (security_quota_job(s, r)) {
-        hr = HANDLER_OK;
-        goto cleanup;
-    }
-
     if (hu_random_id(job.id, sizeof job.id, "job_") < 0) {
         hr = http_reply_problem(r, 503, "no randomness for a job id: try again");
         goto cleanup;
@@ -248,6 +230,7 @@ handler_result h_jobs_create(void *ctx, req *r)
     job.progress.accuracy = job.progress.samples_per_second = NAN;
     job.progress.validation_accuracy = job.progress.best_cost = NAN;
     job.progress.best_validation_cost = NAN;
+    /* The store admits or refuses it (--max-queue, --quota-jobs: 429) in the insert. */
     rc = store_job_create(s->st, &job, jr.theta0, jr.theta0 ? bp_param_count(&jr.spec) : 0, &se);
     if (rc < 0) {
         hr = hu_reply_store_error(r, rc, &se, "job", job.id);
@@ -595,7 +578,7 @@ static handler_result job_events(server *s, req *r, const store_job *job)
         if (!errno && end != h && *end == '\0' && v >= 0)
             last = v; /* anything else: start from the beginning */
     }
-    return jobs_events_reply(s->jobs, r, job->id, r->owner, last);
+    return events_reply(s->events, r, job->id, r->owner, last);
 }
 
 handler_result h_jobs_events(void *ctx, req *r)

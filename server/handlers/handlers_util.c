@@ -12,6 +12,8 @@
 
 #include "server/common/log.h"
 
+#define RETRY_JOBS "10"  /* seconds suggested when the job queue or job quota is full */
+#define RETRY_BYTES "60" /* seconds suggested when the dataset byte quota is full */
 #define STORE_FULL_DETAIL                                                                      \
     "the store is full: free disk space (or delete datasets or jobs) and retry"
 
@@ -29,6 +31,13 @@ void hu_store_problem(api_error *err, req *r, int code, const store_error *se,
     case STORE_BUSY:
         http_add_header(r, "Retry-After", "1");
         api_fail(err, 503, "the store is busy: try again in a second");
+        break;
+    case STORE_QUEUE_FULL:
+    case STORE_QUOTA:
+        /* admission refused (store_limits): the store's message names the limit; a dataset
+         * quota frees up only when the client deletes some, so suggest a longer wait */
+        http_add_header(r, "Retry-After", strcmp(kind, "dataset") == 0 ? RETRY_BYTES : RETRY_JOBS);
+        api_fail(err, 429, "%s", se->msg);
         break;
     case STORE_CONFLICT:
         api_fail(err, 409, "%s \"%s\": %s", kind, hu_safe_id(id, safe, sizeof safe), se->msg);

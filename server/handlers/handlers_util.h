@@ -16,7 +16,9 @@
 
 /* The problem for a failed store call (code < 0) into err: 404 `<field>: no <kind> "<id>"`
  * (field: where the id came from, "id" for the path, "dataset" for a body field; the id
- * sanitized), 507 the store is full, 503 busy (and Retry-After: 1 added to r's reply), 409
+ * sanitized), 507 the store is full, 503 busy (and Retry-After: 1 added to r's reply), 429
+ * with the store's message for a refused admission (queue full, quota; Retry-After 10, or 60
+ * for kind "dataset"), 409
  * `<kind> "<id>": <msg>` for a conflict, else 500 (a bug or a broken disk: logged with the
  * request number). kind: "dataset", "job". */
 void hu_store_problem(api_error *err, req *r, int code, const store_error *se,

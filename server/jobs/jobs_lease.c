@@ -86,22 +86,42 @@ int jobs_lease_owner_parse(const char *owner, char *host, size_t host_len, long 
     return 0;
 }
 
-/* Unix ms at which process pid started, or -1 when unknown. */
-static int64_t process_start_ms(long pid)
+/* Reads /proc/<pid>/stat into buf and returns where field 3 (state) starts: field 2 (comm) may
+ * hold spaces and ')', so fields 3.. start after the last ')'. NULL when unreadable. */
+static char *proc_stat_fields(long pid, char *buf, size_t cap)
 {
-    char path[64], buf[1024];
+    char path[64];
     snprintf(path, sizeof path, "/proc/%ld/stat", pid);
     FILE *f = fopen(path, "r");
     if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
+        return NULL;
+    size_t n = fread(buf, 1, cap - 1, f);
     fclose(f);
     buf[n] = '\0';
-    /* field 2 (comm) may hold spaces and ')': fields 3.. start after the last ')' */
     char *p = strrchr(buf, ')');
     if (!p)
+        return NULL;
+    while (*++p == ' ')
+        ;
+    return p;
+}
+
+/* 1 when pid has exited but is not reaped yet (state Z, zombie, or X, dead): it answers
+ * kill(pid, 0) but will never run again. 0 otherwise or unknown. */
+static int process_exited(long pid)
+{
+    char buf[1024];
+    const char *p = proc_stat_fields(pid, buf, sizeof buf);
+    return p && (*p == 'Z' || *p == 'X');
+}
+
+/* Unix ms at which process pid started, or -1 when unknown. */
+static int64_t process_start_ms(long pid)
+{
+    char buf[1024];
+    char *p = proc_stat_fields(pid, buf, sizeof buf);
+    if (!p)
         return -1;
-    p++;
     unsigned long long start_ticks = 0;
     /* fields 3..21 skipped, field 22 = starttime in clock ticks since boot */
     for (int field = 3; field <= 22; field++) {
@@ -120,7 +140,7 @@ static int64_t process_start_ms(long pid)
             p++;
     }
     long long btime = -1;
-    f = fopen("/proc/stat", "r");
+    FILE *f = fopen("/proc/stat", "r");
     if (!f)
         return -1;
     char line[256];
@@ -163,7 +183,7 @@ int jobs_lease_owner_dead(const char *owner, const char *my_host, pid_t my_pid,
         *why = "unknown_owner";
         return 0;
     }
-    if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+    if ((kill((pid_t)pid, 0) != 0 && errno == ESRCH) || process_exited(pid)) {
         *why = "process_gone";
         return 1;
     }

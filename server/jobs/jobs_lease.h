@@ -38,7 +38,9 @@ int jobs_lease_owner_parse(const char *owner, char *host, size_t host_len, long 
  * static token for logs. Dead means, on my_host only:
  *   - pid == my_pid with another boot: this process is the holder's successor (a restarted
  *     container is pid 1 again); with the same boot it is this very process (alive);
- *   - no process has that pid (kill(pid, 0) fails with ESRCH);
+ *   - no process has that pid (kill(pid, 0) fails with ESRCH), or the process with that pid
+ *     has exited and waits to be reaped (/proc/<pid>/stat state Z or X: a zombie answers
+ *     kill(pid, 0) but renews nothing, e.g. after kill -9 under a parent that has not waited);
  *   - the process with that pid started (/proc/<pid>/stat) more than 2 s after the lease's
  *     last renewal (last_renewal_ms, unix ms; 0 = unknown, skips this test): the pid was
  *     reused. */

@@ -1,6 +1,6 @@
-/* jobs_live.h — what the /v1/jobs handlers (h_jobs.c) may ask of jobs.c beyond jobs.h: the live
- * state of jobs running in THIS process (progress, cost history, latest weights), cancelling
- * them, and the Server-Sent Events stream. Private to jobs.c and h_jobs.c.
+/* jobs_live.h — what the /v1/jobs handlers (h_jobs.c, h_events.c) may ask of the job runtime
+ * beyond jobs.h: the live state of jobs running in THIS process (progress, cost history,
+ * latest weights), cancelling them, and a listener told when that state changes.
  *
  * Every function copies what it returns (new arrays, caller frees with free()), so no handler
  * ever holds a pointer into a worker's state.
@@ -19,6 +19,12 @@ int jobs_live_progress(jobs *j, const char *id, store_progress *out);
 int jobs_live_history(jobs *j, const char *id, int64_t **epoch, double **cost,
                       double **validation_cost, double **accuracy,
                       double **validation_accuracy, size_t *n);
+/* 1 when id runs here: *created_at and *started_at (unix ms), and a new array *rows of *n
+ * (at most max) progress rows, one per completed epoch after after_epoch (rows[i].epoch =
+ * after_epoch + 1 + i; *rows NULL when *n is 0). 0 not here; -1 out of memory. */
+int jobs_live_epochs(jobs *j, const char *id, int64_t after_epoch, size_t max,
+                     int64_t *created_at, int64_t *started_at, store_progress **rows,
+                     size_t *n);
 /* 1 and a new copy of the trainer's latest weights when id runs here and has some, with the
  * epoch they are from and its training / validation cost; 0 otherwise; -1 out of memory. */
 int jobs_live_weights(jobs *j, const char *id, double **theta, int64_t *n_params,
@@ -29,15 +35,14 @@ int jobs_live_cancel(jobs *j, const char *id);
 /* Waits (at most timeout_ms) until id no longer runs here. 0 gone, -1 still running. */
 int jobs_live_wait_gone(jobs *j, const char *id, int timeout_ms);
 
-/* Replies to GET /v1/jobs/{id}/events with a text/event-stream for job (owner-checked by the
- * caller), starting after event id last_event_id (0 = from the beginning).
- *
- * Event ids are one numbering that works live and replayed from the store:
- *   1 = status queued, 2 = status running, 2 + e = progress of epoch e (e >= 1),
- *   3 + E = the final status (succeeded/failed/cancelled) after E completed epochs.
- * A job resumed after a restart re-emits the epochs it redid under the same ids with the same
- * values (training is bit-exact), so a client's Last-Event-ID always means the same thing. */
-handler_result jobs_events_reply(jobs *j, req *r, const char *id, const char *owner,
-                                 int64_t last_event_id);
+/* The change listener: fn(arg, job_id) is called after the live state of job_id changed here
+ * (it started running here, completed an epoch, stopped running here: its final state is in
+ * the store by then), and once with job_id NULL when jobs_stop begins (everything ends).
+ * It is called from worker threads and from jobs_stop's caller, WITHOUT any lock of the job
+ * runtime held: fn may call every jobs_live_* function. fn must return quickly (it delays a
+ * worker) and must not call jobs_stop/jobs_free. One listener; fn NULL removes it. Set it
+ * before jobs_start, or know that a call already under way may still reach the old one. */
+typedef void (*jobs_change_fn)(void *arg, const char *job_id);
+void jobs_on_change(jobs *j, jobs_change_fn fn, void *arg);
 
 #endif

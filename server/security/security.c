@@ -1,5 +1,5 @@
 /* security.c — who may call what: API keys and tenants, CORS, per-key and per-address rate
- * limits, quotas (see security.h for the hooks the framework calls).
+ * limits (see security.h for the hooks the framework calls).
  *
  * DESIGN
  * Keys. --api-keys-file holds "name:key" or "name:sha256:<64 hex>" lines. Every key is kept
@@ -44,8 +44,6 @@
 #define KEYS_MAX 100000       /* lines of real keys accepted in the file */
 #define RL_SLOTS 8192         /* hash slots (power of two) */
 #define RL_LIVE_MAX (RL_SLOTS / 2)
-#define RETRY_JOBS 10         /* seconds suggested when the job quota is full */
-#define RETRY_BYTES 60        /* seconds suggested when the byte quota is full */
 
 typedef struct {
     char name[64];
@@ -63,8 +61,7 @@ struct security {
     size_t n_keys;
     char (*origins)[SEC_ORIGIN_MAX + 1];
     size_t n_origins;
-    int metrics_auth, quota_jobs, rate_limit;
-    int64_t quota_bytes;
+    int metrics_auth, rate_limit;
 
     pthread_mutex_t mu;       /* guards the buckets below */
     double rate, burst;
@@ -522,8 +519,6 @@ security *security_new(const config *cfg, char *err, size_t errlen)
     }
     pthread_mutex_init(&sec->mu, NULL);
     sec->metrics_auth = cfg->metrics_auth;
-    sec->quota_jobs = cfg->quota_jobs;
-    sec->quota_bytes = cfg->quota_bytes;
     sec->rate_limit = cfg->rate_limit;
     if (cfg->quota_jobs < 0 || cfg->quota_bytes < 0 || cfg->rate_limit < 0) {
         snprintf(err, errlen, "--quota-jobs, --quota-bytes and --rate-limit must be >= 0");
@@ -583,14 +578,6 @@ static int reply_429(req *r, int wait, const char *detail)
     snprintf(v, sizeof v, "%d", wait < 1 ? 1 : wait);
     http_reply_problem(r, 429, "%s", detail);
     http_add_header(r, "Retry-After", v);
-    return 1;
-}
-
-/* A quota could not be read from the store: 503, retry in a second. */
-static int reply_store_busy(req *r)
-{
-    http_reply_problem(r, 503, "store busy; retry");
-    http_add_header(r, "Retry-After", "1");
     return 1;
 }
 
@@ -682,43 +669,4 @@ void security_decorate(security *sec, req *r)
         return;
     http_add_header(r, "Access-Control-Allow-Origin", origin);
     http_add_header(r, "Access-Control-Expose-Headers", "Location, Retry-After, WWW-Authenticate");
-}
-
-int security_quota_job(server *s, req *r)
-{
-    security *sec = s->sec;
-    if (!sec || sec->quota_jobs <= 0)
-        return 0;
-    store_error e;
-    int64_t n = 0;
-    if (store_job_count_active(s->st, r->owner, &n, &e) != 0) {
-        return reply_store_busy(r);
-    }
-    if (n < sec->quota_jobs)
-        return 0;
-    char detail[160];
-    snprintf(detail, sizeof detail,
-             "quota: at most %d queued or running jobs per API key (--quota-jobs); wait for "
-             "one to finish or cancel one", sec->quota_jobs);
-    return reply_429(r, RETRY_JOBS, detail);
-}
-
-int security_quota_bytes(server *s, req *r, int64_t new_bytes)
-{
-    security *sec = s->sec;
-    if (!sec || sec->quota_bytes <= 0)
-        return 0;
-    store_error e;
-    int64_t have = 0;
-    if (store_dataset_bytes(s->st, r->owner, &have, &e) != 0) {
-        return reply_store_busy(r);
-    }
-    if (new_bytes >= 0 && have <= sec->quota_bytes && new_bytes <= sec->quota_bytes - have)
-        return 0;
-    int64_t want = new_bytes < 0 || new_bytes > INT64_MAX - have ? INT64_MAX : have + new_bytes;
-    char detail[200];
-    snprintf(detail, sizeof detail,
-             "quota: datasets of this API key would take %lld of %lld bytes (--quota-bytes); "
-             "delete datasets to make room", (long long)want, (long long)sec->quota_bytes);
-    return reply_429(r, RETRY_BYTES, detail);
 }

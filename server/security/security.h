@@ -1,7 +1,8 @@
 /* security.h — who may call what: API keys and tenants, CORS, per-key/per-address rate
- * limits, quotas. main.c gives security_check() and security_decorate() to the HTTP framework
- * as its check and decorate hooks: the first runs on every routed request (and OPTIONS on a
- * known path) before the handler, the second on every reply before it is queued.
+ * limits (quotas are admission rules of the store: store_limits). main.c gives
+ * security_check() and security_decorate() to the HTTP framework as its check and decorate
+ * hooks: the first runs on every routed request (and OPTIONS on a known path) before the
+ * handler, the second on every reply before it is queued.
  */
 #ifndef BACKPROPD_SECURITY_H
 #define BACKPROPD_SECURITY_H
@@ -21,9 +22,5 @@ int security_has_keys(const security *sec);
 int security_check(security *sec, req *r);
 /* Adds CORS headers (exact-match Access-Control-Allow-Origin + Vary: Origin) to the reply. */
 void security_decorate(security *sec, req *r);
-
-/* Quotas, asked by handlers: 0 ok, else 1 and the 429 reply has been set. */
-int security_quota_job(server *s, req *r);
-int security_quota_bytes(server *s, req *r, int64_t new_bytes);
 
 #endif

@@ -1,18 +1,31 @@
 /* store.h — backpropd's persistent store: datasets, jobs, cost history, checkpoints, weights.
  *
- * An interface that leaks no storage-engine types: today SQLite in the --data directory
- * (store_sqlite.c), later PostgreSQL shared by several instances. Workers never get jobs from
- * memory: they CLAIM queued jobs from the store with a lease (store_job_claim) and renew it;
- * a job whose lease expired (its instance died) can be claimed again and resumes from its
+ * An interface that leaks no storage-engine types: today SQLite in a directory
+ * (server/store/sqlite/), later PostgreSQL shared by several instances. Workers never get jobs
+ * from memory: they CLAIM queued jobs from the store with a lease (store_job_claim) and renew
+ * it; a job whose lease expired (its instance died) can be claimed again and resumes from its
  * last checkpoint. The in-memory queue in jobs.c is only a wake-up signal.
+ *
+ * ENGINES: chosen at build time, one per binary (like Redis's ae.c picking ae_epoll.c). The
+ * engine folder (Makefile STORE_ENGINES) defines the functions below that store.c does not,
+ * plus store_engine_open and the schemes it serves (store_engine.h). Why not a table of
+ * function pointers: one engine per deployment is all backpropd needs, a table would add a
+ * wrapper per function (30) for no caller, and the linker then checks that an engine provides
+ * every function. The engine-neutral rules (choosing the engine from the location, admission
+ * limits and their messages, dataset size checks, status names) live in store.c, which every
+ * engine calls; an engine holds only its storage code.
  *
  * Thread-safety: one `store` may be used from any number of threads at once (the SQLite
  * implementation keeps one connection per thread). Every function returns 0 on success or
  * a negative store_code and fills *err (caller-provided, may not be NULL).
  * Ownership: out-parameters documented "new" are malloc'd and freed by the caller with free()
  * or the named *_free; everything passed in is borrowed.
- * Owners: every dataset and job carries the tenant (API key name, "" with no keys); every
- * read takes the owner and answers STORE_NOT_FOUND for another owner's id.
+ * Owners: every dataset and job carries the tenant (API key name, "" with no keys). Every
+ * function that takes an owner answers STORE_NOT_FOUND for another owner's id. owner NULL
+ * means ANY owner for reads (get, load, job list, history, weights, count_active): internal
+ * callers such as the workers use it; handlers and event streams always pass the caller's
+ * owner. Writes and per-tenant sums (dataset list/delete/bytes, job cancel/delete) take NULL
+ * as the owner "" (no keys), never as "any".
  */
 #ifndef BACKPROPD_STORE_H
 #define BACKPROPD_STORE_H
@@ -27,7 +40,9 @@ typedef enum {
     STORE_FULL = -3,      /* disk full / quota on disk: answer 507 */
     STORE_BUSY = -4,      /* locked too long: answer 503 + Retry-After */
     STORE_IO = -5,        /* I/O error, corrupt file */
-    STORE_NOMEM = -6
+    STORE_NOMEM = -6,
+    STORE_QUEUE_FULL = -7, /* admission: max_active jobs reached (store_limits): answer 429 */
+    STORE_QUOTA = -8       /* admission: the owner's job or byte quota reached: answer 429 */
 } store_code;
 
 typedef struct {
@@ -37,11 +52,23 @@ typedef struct {
 
 typedef struct store store;
 
-/* new. Opens or creates <dir>/backpropd.db: WAL, synchronous=FULL, busy timeout, migrations,
- * quick_check. A corrupt or foreign file is a clear error. */
-store *store_open(const char *dir, store_error *err);
+/* new. Opens the store at `location`: a directory (SQLite: opens or creates
+ * <dir>/backpropd.db with WAL, synchronous=FULL, busy timeout, migrations, quick_check; a
+ * corrupt or foreign file is a clear error), or "scheme://…" for an engine that serves that
+ * scheme ("postgres://…" in a build without it: "no PostgreSQL engine in this build"). */
+store *store_open(const char *location, store_error *err);
 void store_close(store *s);
 int store_ping(store *s, store_error *err); /* readiness: the store answers */
+
+/* Admission limits, each decided inside the transaction that inserts (so concurrent creators
+ * can never overshoot): 0 = no limit. */
+typedef struct {
+    int64_t max_active;        /* queued + running jobs of everybody (--max-queue) */
+    int64_t max_active_owner;  /* queued + running jobs per owner (--quota-jobs) */
+    int64_t max_bytes_owner;   /* stored dataset bytes per owner (--quota-bytes) */
+} store_limits;
+/* Sets the limits (copied; none after store_open). Call before other threads use s. */
+void store_set_limits(store *s, const store_limits *limits);
 
 /* ---------------- datasets ---------------- */
 typedef struct {
@@ -55,7 +82,8 @@ typedef struct {
 } store_dataset_meta;
 
 /* Stores X (rows × features) and either labels (rows) or Y (rows × outputs) in one
- * transaction. Large arrays are split into chunks internally. */
+ * transaction. Large arrays are split into chunks internally. STORE_QUOTA when the owner's
+ * datasets would exceed max_bytes_owner (err says by how much). */
 int store_dataset_put(store *s, const store_dataset_meta *meta, const double *X,
                       const int32_t *labels, const double *Y, store_error *err);
 int store_dataset_get(store *s, const char *owner, const char *id, store_dataset_meta *out,
@@ -70,7 +98,7 @@ int store_dataset_list(store *s, const char *owner, int64_t cursor, int limit,
                        store_dataset_meta **out, size_t *n, int64_t *next_cursor,
                        store_error *err);
 int store_dataset_delete(store *s, const char *owner, const char *id, store_error *err);
-/* Sum of dataset bytes stored by owner (quotas). */
+/* Sum of dataset bytes stored by owner. */
 int store_dataset_bytes(store *s, const char *owner, int64_t *bytes, store_error *err);
 
 /* ---------------- jobs ---------------- */
@@ -113,7 +141,8 @@ void store_job_clear(store_job *j); /* frees spec_json; the struct itself is the
 void store_jobs_free(store_job *jobs, size_t n);
 
 /* Creates a queued job (assigns seq, created_at). theta0 (n_params doubles, may be NULL) is
- * the warm start. */
+ * the warm start. STORE_QUEUE_FULL / STORE_QUOTA when store_limits refuse it (err says
+ * which), STORE_NOT_FOUND when the owner has no such dataset. */
 int store_job_create(store *s, store_job *job, const double *theta0, int64_t n_params,
                      store_error *err);
 int store_job_get(store *s, const char *owner, const char *id, store_job *out, store_error *err);
@@ -121,7 +150,7 @@ int store_job_get(store *s, const char *owner, const char *id, store_job *out, s
  * *next_cursor = 0 when no more. */
 int store_job_list(store *s, const char *owner, int status, int64_t cursor, int limit,
                    store_job **out, size_t *n, int64_t *next_cursor, store_error *err);
-/* Queued + running jobs of owner (quotas), and of everybody (queue depth when owner NULL). */
+/* Queued + running jobs of owner, or of everybody when owner is NULL (queue depth). */
 int store_job_count_active(store *s, const char *owner, int64_t *n, store_error *err);
 int store_job_count_by_status(store *s, int64_t counts[5], store_error *err);
 

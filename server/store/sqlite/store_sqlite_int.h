@@ -1,5 +1,6 @@
 /* store_sqlite_int.h — internals shared by the SQLite store's files (store_sqlite.c: engine,
- * connections, schema and datasets; store_sqlite_jobs.c: jobs, leases, checkpoints).
+ * connections, schema; store_sqlite_datasets.c: datasets; store_sqlite_jobs.c: jobs,
+ * checkpoints, results; store_sqlite_leases.c: claims and leases).
  * Nothing outside store_sqlite*.c includes this.
  */
 #ifndef BACKPROPD_STORE_SQLITE_INT_H
@@ -12,6 +13,20 @@
 
 #include "server/common/clock.h"
 #include "server/store/store.h"
+#include "server/store/store_engine.h"
+
+#define STORE_CHUNK_BYTES ((int64_t)16 << 20) /* a dataset array is stored in chunks of this */
+
+/* Numbers are stored as native-order blobs; the order is recorded in the file and per dataset. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define HOST_ORDER "be"
+#else
+#define HOST_ORDER "le"
+#endif
+#define F64_FORMAT "f64" HOST_ORDER
+#define I32_FORMAT "i32" HOST_ORDER
+
+enum { CHUNK_X = 0, CHUNK_LABELS = 1, CHUNK_Y = 2 }; /* dataset_chunks.kind */
 
 /* Every SQL statement the store runs, prepared once per connection on first use. */
 typedef enum {
@@ -40,6 +55,7 @@ typedef struct sconn {
 } sconn;
 
 struct store {
+    store_base base;            /* first: the engine-neutral state (store_engine.h) */
     char path[600];             /* <dir>/backpropd.db */
     pthread_key_t key;          /* this thread's sconn */
     pthread_mutex_t mu;         /* guards conns */
@@ -60,8 +76,8 @@ sconn *sq_write(store *s, store_error *err);
 /* Fills err from an SQLite result code (the connection's message, never data) and returns
  * the store_code: FULL, BUSY, NOMEM, CONFLICT (constraint) or IO. */
 int sq_fail(sconn *c, int rc, const char *what, store_error *err);
-/* Sets err to code + message and returns code. */
-int sq_err(store_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Sets err to code + message and returns code (store_engine.h). */
+#define sq_err store_err
 /* Transactions: begin (write = BEGIN IMMEDIATE), commit, rollback if one is open. */
 int sq_begin(sconn *c, int write, store_error *err);
 int sq_commit(sconn *c, store_error *err);
@@ -82,5 +98,12 @@ void sq_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col);
 int sq_column_doubles(sconn *c, sqlite3_stmt *st, int col, int64_t n, double **out,
                       const char *what, store_error *err);
 
+/* Jobs (store_sqlite_jobs.c): one job by id (owner NULL = any) or, when id is NULL, by seq,
+ * into *out (spec_json new). 0, STORE_NOT_FOUND or another store_code. */
+int sq_get_job(sconn *c, const char *owner, const char *id, int64_t seq, store_job *out,
+               store_error *err);
+/* Leases (store_sqlite_leases.c), inside a write transaction: 0 when worker_id holds the lease
+ * of running job id, else STORE_CONFLICT (or STORE_NOT_FOUND) with err filled. */
+int sq_check_lease(sconn *c, const char *id, const char *worker_id, store_error *err);
 
 #endif

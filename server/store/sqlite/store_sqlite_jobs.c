@@ -24,41 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const status_names[] = {"queued", "running", "succeeded", "failed",
-                                           "cancelled"};
-
-const char *job_status_name(job_status s)
-{
-    return (unsigned)s < 5 ? status_names[s] : "unknown";
-}
-
-int job_status_parse(const char *name, job_status *out)
-{
-    for (int i = 0; name && i < 5; i++)
-        if (strcmp(name, status_names[i]) == 0) {
-            *out = (job_status)i;
-            return 0;
-        }
-    return -1;
-}
-
-void store_job_clear(store_job *j)
-{
-    if (!j)
-        return;
-    free(j->spec_json);
-    j->spec_json = NULL;
-}
-
-void store_jobs_free(store_job *jobs, size_t n)
-{
-    if (!jobs)
-        return;
-    for (size_t i = 0; i < n; i++)
-        store_job_clear(&jobs[i]);
-    free(jobs);
-}
-
 /* Reads a row of JOB_COLS into *j (overwritten; spec_json new). */
 static int read_job(sqlite3_stmt *st, store_job *j, store_error *err)
 {
@@ -116,6 +81,24 @@ static int bind_doubles(sconn *c, sqlite3_stmt *st, int i, const double *v, int6
     return rc == SQLITE_OK ? 0 : sq_fail(c, rc, "bind weights", err);
 }
 
+/* Queued + running jobs of owner (NULL = everybody) on connection c, inside or outside a
+ * transaction. 0 or a store_code. */
+static int count_active(sconn *c, const char *owner, int64_t *n, store_error *err)
+{
+    *n = 0;
+    sqlite3_stmt *st = sq_stmt(c, Q_JOB_COUNT_ACTIVE, err);
+    if (!st)
+        return err->code;
+    sq_bind_opt_text(st, 1, owner);
+    int rc = sqlite3_step(st), code = 0;
+    if (rc == SQLITE_ROW)
+        *n = sqlite3_column_int64(st, 0);
+    else
+        code = sq_fail(c, rc, "count jobs", err);
+    sqlite3_reset(st);
+    return code;
+}
+
 /* ---------------- create, read, list ---------------- */
 
 int store_job_create(store *s, store_job *job, const double *theta0, int64_t n_params,
@@ -144,6 +127,12 @@ int store_job_create(store *s, store_job *job, const double *theta0, int64_t n_p
         sq_fail(c, rc, "create job", err);
         goto fail;
     }
+    /* Admission (--max-queue, --quota-jobs) in the transaction that inserts: no two creators
+     * can both see the last free place. */
+    int64_t all = 0, mine = 0;
+    if (count_active(c, NULL, &all, err) < 0 || count_active(c, job->owner, &mine, err) < 0 ||
+        store_admit_job(s, all, mine, err) < 0)
+        goto fail;
     st = sq_stmt(c, Q_JOB_INSERT, err);
     if (!st)
         goto fail;
@@ -176,9 +165,9 @@ fail:
     return err->code;
 }
 
-/* One job by id (owner NULL = any) or, when id is NULL, by seq. */
-static int get_job(sconn *c, const char *owner, const char *id, int64_t seq, store_job *out,
-                   store_error *err)
+/* One job by id (owner NULL = any) or, when id is NULL, by seq (store_sqlite_int.h). */
+int sq_get_job(sconn *c, const char *owner, const char *id, int64_t seq, store_job *out,
+               store_error *err)
 {
     sqlite3_stmt *st = sq_stmt(c, id ? Q_JOB_GET : Q_JOB_GET_SEQ, err);
     if (!st)
@@ -205,7 +194,7 @@ int store_job_get(store *s, const char *owner, const char *id, store_job *out, s
     sconn *c = sq_conn(s, err);
     if (!c)
         return err->code;
-    return get_job(c, owner, id, 0, out, err);
+    return sq_get_job(c, owner, id, 0, out, err);
 }
 
 int store_job_list(store *s, const char *owner, int status, int64_t cursor, int limit,
@@ -255,19 +244,8 @@ cleanup:
 
 int store_job_count_active(store *s, const char *owner, int64_t *n, store_error *err)
 {
-    *n = 0;
-    sconn *c;
-    sqlite3_stmt *st = sq_query(s, Q_JOB_COUNT_ACTIVE, &c, err);
-    if (!st)
-        return err->code;
-    sq_bind_opt_text(st, 1, owner);
-    int rc = sqlite3_step(st), code = 0;
-    if (rc == SQLITE_ROW)
-        *n = sqlite3_column_int64(st, 0);
-    else
-        code = sq_fail(c, rc, "count jobs", err);
-    sqlite3_reset(st);
-    return code;
+    sconn *c = sq_conn(s, err);
+    return c ? count_active(c, owner, n, err) : err->code;
 }
 
 int store_job_count_by_status(store *s, int64_t counts[5], store_error *err)
@@ -287,210 +265,6 @@ int store_job_count_by_status(store *s, int64_t counts[5], store_error *err)
         code = sq_fail(c, rc, "count jobs", err);
     sqlite3_reset(st);
     return code;
-}
-
-/* ---------------- claims and leases ---------------- */
-
-int store_job_claim(store *s, const char *worker_id, int64_t lease_ms, store_job *out,
-                    store_error *err)
-{
-    sconn *c = sq_write(s, err);
-    if (!c)
-        return err->code;
-    int64_t now = clock_wall_ms(); /* read with the write lock held: leases compare against it */
-    /* A running job whose worker died after a cancel was requested ends as cancelled. */
-    sqlite3_stmt *st = sq_stmt(c, Q_JOB_EXPIRE_CANCELLED, err);
-    if (!st)
-        goto fail;
-    sqlite3_bind_int64(st, 1, now);
-    if (sq_exec(c, st, "claim job", err) < 0)
-        goto fail;
-    st = sq_stmt(c, Q_JOB_CLAIMABLE, err);
-    if (!st)
-        goto fail;
-    sqlite3_bind_int64(st, 1, now);
-    int rc = sqlite3_step(st);
-    int64_t seq = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_reset(st);
-    if (rc == SQLITE_DONE) {
-        if (sq_commit(c, err) < 0)
-            return err->code;
-        return sq_err(err, STORE_NOT_FOUND, "store: no job to claim");
-    }
-    if (rc != SQLITE_ROW) {
-        sq_fail(c, rc, "claim job", err);
-        goto fail;
-    }
-    st = sq_stmt(c, Q_JOB_CLAIM, err);
-    if (!st)
-        goto fail;
-    sqlite3_bind_int64(st, 1, seq);
-    sqlite3_bind_text(st, 2, worker_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, now + lease_ms);
-    sqlite3_bind_int64(st, 4, now);
-    if (sq_exec(c, st, "claim job", err) < 0)
-        goto fail;
-    if (get_job(c, NULL, NULL, seq, out, err) < 0)
-        goto fail;
-    if (sq_commit(c, err) < 0) {
-        store_job_clear(out);
-        return err->code;
-    }
-    return 0;
-fail:
-    sq_rollback(c);
-    return err->code;
-}
-
-/* Inside a write transaction: does worker_id hold the lease of running job id? */
-static int check_lease(sconn *c, const char *id, const char *worker_id, store_error *err)
-{
-    sqlite3_stmt *st = sq_stmt(c, Q_JOB_LEASE, err);
-    if (!st)
-        return err->code;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st), code = 0;
-    if (rc == SQLITE_ROW) {
-        const unsigned char *holder = sqlite3_column_text(st, 1);
-        if (sqlite3_column_int(st, 0) != JOB_RUNNING || !holder ||
-            strcmp((const char *)holder, worker_id) != 0)
-            code = sq_err(err, STORE_CONFLICT, "store: lease lost (job not running for this "
-                          "worker)");
-    } else if (rc == SQLITE_DONE) {
-        code = sq_err(err, STORE_CONFLICT, "store: lease lost (job deleted)");
-    } else {
-        code = sq_fail(c, rc, "check lease", err);
-    }
-    sqlite3_reset(st);
-    return code;
-}
-
-int store_job_renew(store *s, const char *id, const char *worker_id, int64_t lease_ms,
-                    int *cancel_requested, store_error *err)
-{
-    *cancel_requested = 0;
-    sconn *c = sq_write(s, err);
-    if (!c)
-        return err->code;
-    sqlite3_stmt *st = sq_stmt(c, Q_JOB_RENEW, err);
-    if (!st)
-        goto fail;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, worker_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, clock_wall_ms() + lease_ms);
-    if (sq_exec(c, st, "renew lease", err) < 0)
-        goto fail;
-    if (sqlite3_changes(c->db) == 0) {
-        sq_err(err, STORE_CONFLICT, "store: lease lost (job not running for this worker)");
-        goto fail;
-    }
-    st = sq_stmt(c, Q_JOB_CANCEL_FLAG, err);
-    if (!st)
-        goto fail;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *cancel_requested = sqlite3_column_int(st, 0) != 0;
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW) {
-        sq_fail(c, rc, "renew lease", err);
-        goto fail;
-    }
-    return sq_commit(c, err);
-fail:
-    sq_rollback(c);
-    return err->code;
-}
-
-/* Ends the lease of running job id held by worker_id (compare-and-set on the owner): back to
- * queued, or cancelled when a cancel was requested. Release and expiry are the same write;
- * only the error for "no such job" differs (expiry tells NOT_FOUND from CONFLICT). */
-static int end_lease(store *s, const char *id, const char *worker_id, int tell_missing,
-                     const char *what, store_error *err)
-{
-    sconn *c = sq_write(s, err);
-    if (!c)
-        return err->code;
-    sqlite3_stmt *st = sq_stmt(c, Q_JOB_RELEASE, err);
-    if (!st)
-        goto fail;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, worker_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, clock_wall_ms());
-    if (sq_exec(c, st, what, err) < 0)
-        goto fail;
-    if (sqlite3_changes(c->db) == 0) {
-        int rc = SQLITE_ROW;
-        if (tell_missing) { /* does the job exist at all? */
-            if (!(st = sq_stmt(c, Q_JOB_LEASE, err)))
-                goto fail;
-            sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-            rc = sqlite3_step(st);
-            sqlite3_reset(st);
-        }
-        if (rc == SQLITE_ROW)
-            sq_err(err, STORE_CONFLICT, "store: lease lost (job not running for this worker)");
-        else if (rc == SQLITE_DONE)
-            sq_err(err, STORE_NOT_FOUND, "store: no such job");
-        else
-            sq_fail(c, rc, what, err);
-        goto fail;
-    }
-    return sq_commit(c, err);
-fail:
-    sq_rollback(c);
-    return err->code;
-}
-
-int store_job_release(store *s, const char *id, const char *worker_id, store_error *err)
-{
-    return end_lease(s, id, worker_id, 0, "release job", err);
-}
-
-int store_job_expire_lease(store *s, const char *id, const char *lease_owner, store_error *err)
-{
-    return end_lease(s, id, lease_owner, 1, "expire lease", err);
-}
-
-int store_job_leases(store *s, store_lease **out, size_t *n, store_error *err)
-{
-    *out = NULL;
-    *n = 0;
-    sconn *c;
-    sqlite3_stmt *st = sq_query(s, Q_JOB_LEASES, &c, err);
-    if (!st)
-        return err->code;
-    store_lease *v = NULL;
-    size_t len = 0, cap = 0;
-    int rc, code = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            store_lease *nv = realloc(v, ncap * sizeof *nv);
-            if (!nv) {
-                code = sq_err(err, STORE_NOMEM, "store: out of memory");
-                goto cleanup;
-            }
-            v = nv;
-            cap = ncap;
-        }
-        memset(&v[len], 0, sizeof v[len]);
-        sq_copy_text(v[len].id, sizeof v[len].id, st, 0);
-        sq_copy_text(v[len].lease_owner, sizeof v[len].lease_owner, st, 1);
-        v[len].lease_until = sqlite3_column_int64(st, 2);
-        len++;
-    }
-    if (rc != SQLITE_DONE)
-        code = sq_fail(c, rc, "list leases", err);
-cleanup:
-    sqlite3_reset(st);
-    if (code < 0) {
-        free(v);
-        return code;
-    }
-    *out = v;
-    *n = len;
-    return 0;
 }
 
 /* ---------------- checkpoints and the end of a job ---------------- */
@@ -585,7 +359,7 @@ int store_job_checkpoint(store *s, const char *id, const char *worker_id,
     sconn *c = sq_write(s, err);
     if (!c)
         return err->code;
-    if (check_lease(c, id, worker_id, err) < 0 || put_history(c, id, hist, err) < 0 ||
+    if (sq_check_lease(c, id, worker_id, err) < 0 || put_history(c, id, hist, err) < 0 ||
         put_progress(c, id, progress, err) < 0 ||
         put_weights(c, id, hist, progress, theta, n_params, checkpoint, checkpoint_len, err) < 0)
         goto fail;
@@ -605,7 +379,7 @@ int store_job_finish(store *s, const char *id, const char *worker_id, job_status
     sconn *c = sq_write(s, err);
     if (!c)
         return err->code;
-    if (check_lease(c, id, worker_id, err) < 0 || put_history(c, id, hist, err) < 0 ||
+    if (sq_check_lease(c, id, worker_id, err) < 0 || put_history(c, id, hist, err) < 0 ||
         put_progress(c, id, progress, err) < 0)
         goto fail;
     sqlite3_stmt *st;
@@ -793,7 +567,7 @@ int store_job_history(store *s, const char *owner, const char *id, int64_t **epo
     if (sq_begin(c, 0, err) < 0) /* one snapshot: the job check and its rows agree */
         return err->code;
     store_job job;
-    if (get_job(c, owner, id, 0, &job, err) < 0)
+    if (sq_get_job(c, owner, id, 0, &job, err) < 0)
         goto fail;
     store_job_clear(&job);
     sqlite3_stmt *st = sq_stmt(c, Q_HIST_SELECT, err);

@@ -1,0 +1,178 @@
+/* store.c — the engine-neutral part of the store (store.h): choosing the engine from a
+ * location, the admission rules (--max-queue, --quota-jobs, --quota-bytes) that engines apply
+ * inside their transactions, dataset size checks, job status names, error text. Nothing here
+ * knows SQL; the engine (server/store/<engine>/) implements the rest (store_engine.h).
+ */
+#include "server/store/store_engine.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------- engines and locations ---------------- */
+
+/* Schemes of every engine backpropd knows, built into this binary or not. */
+static const struct {
+    const char *scheme, *engine;
+} known_schemes[] = {
+    {"file", "SQLite"},
+    {"postgres", "PostgreSQL"},
+    {"postgresql", "PostgreSQL"},
+};
+
+/* The scheme of "scheme://…" into out (lower case letters, digits, '+', '-', '.'), or "file"
+ * for anything else (a directory). */
+static void location_scheme(const char *location, char *out, size_t cap)
+{
+    size_t n = strspn(location, "abcdefghijklmnopqrstuvwxyz0123456789+-.");
+    if (n == 0 || n >= cap || strncmp(location + n, "://", 3) != 0)
+        snprintf(out, cap, "file");
+    else
+        snprintf(out, cap, "%.*s", (int)n, location);
+}
+
+store *store_open(const char *location, store_error *err)
+{
+    char scheme[32];
+    store *s = NULL;
+    err->code = 0;
+    err->msg[0] = '\0';
+    if (!location || !*location) {
+        store_err(err, STORE_IO, "store: no data location given");
+        goto cleanup;
+    }
+    location_scheme(location, scheme, sizeof scheme);
+    for (size_t i = 0; store_engine_schemes[i]; i++)
+        if (strcmp(scheme, store_engine_schemes[i]) == 0) {
+            s = store_engine_open(location, err);
+            goto cleanup;
+        }
+    const char *engine = NULL;
+    for (size_t i = 0; i < sizeof known_schemes / sizeof known_schemes[0]; i++)
+        if (strcmp(scheme, known_schemes[i].scheme) == 0)
+            engine = known_schemes[i].engine;
+    if (engine)
+        store_err(err, STORE_IO, "store: no %s engine in this build (it has %s: give a "
+                  "directory)", engine, store_engine_name);
+    else
+        store_err(err, STORE_IO, "store: unknown location scheme \"%s://\" (this build has %s)",
+                  scheme, store_engine_name);
+cleanup:
+    if (s) {
+        store_base *b = (store_base *)(void *)s;
+        memset(&b->limits, 0, sizeof b->limits);
+    }
+    return s;
+}
+
+void store_set_limits(store *s, const store_limits *limits)
+{
+    store_base *b = (store_base *)(void *)s;
+    b->limits = *limits;
+}
+
+/* ---------------- errors ---------------- */
+
+int store_err(store_error *err, int code, const char *fmt, ...)
+{
+    err->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+/* ---------------- admission ---------------- */
+
+static const store_limits *limits_of(const store *s)
+{
+    return &((const store_base *)(const void *)s)->limits;
+}
+
+int store_admit_job(const store *s, int64_t all, int64_t mine, store_error *err)
+{
+    const store_limits *l = limits_of(s);
+    if (l->max_active > 0 && all >= l->max_active)
+        return store_err(err, STORE_QUEUE_FULL, "the job queue is full (%lld of %lld queued or "
+                         "running): retry later", (long long)all, (long long)l->max_active);
+    if (l->max_active_owner > 0 && mine >= l->max_active_owner)
+        return store_err(err, STORE_QUOTA, "quota: at most %lld queued or running jobs per API "
+                         "key (--quota-jobs); wait for one to finish or cancel one",
+                         (long long)l->max_active_owner);
+    return 0;
+}
+
+int store_admit_bytes(const store *s, int64_t have, int64_t add, store_error *err)
+{
+    const store_limits *l = limits_of(s);
+    int64_t max = l->max_bytes_owner;
+    if (max <= 0 || (add >= 0 && have <= max && add <= max - have))
+        return 0;
+    int64_t want = add < 0 || add > INT64_MAX - have ? INT64_MAX : have + add;
+    return store_err(err, STORE_QUOTA, "quota: datasets of this API key would take %lld of %lld "
+                     "bytes (--quota-bytes); delete datasets to make room", (long long)want,
+                     (long long)max);
+}
+
+/* ---------------- datasets ---------------- */
+
+int store_dataset_sizes(const store_dataset_meta *m, int64_t *xbytes, int64_t *ybytes,
+                        store_error *err)
+{
+    int64_t xn, xb, yn, yb, total;
+    if (m->rows <= 0 || m->features <= 0 || m->outputs <= 0)
+        return store_err(err, STORE_CONFLICT, "store: dataset: rows, features and outputs must "
+                         "be positive");
+    if (__builtin_mul_overflow(m->rows, m->features, &xn) ||
+        __builtin_mul_overflow(xn, (int64_t)8, &xb) ||
+        __builtin_mul_overflow(m->rows, m->has_labels ? (int64_t)1 : m->outputs, &yn) ||
+        __builtin_mul_overflow(yn, (int64_t)(m->has_labels ? 4 : 8), &yb) ||
+        __builtin_add_overflow(xb, yb, &total))
+        return store_err(err, STORE_CONFLICT, "store: dataset too large");
+#if SIZE_MAX < INT64_MAX
+    if (total > (int64_t)SIZE_MAX)
+        return store_err(err, STORE_CONFLICT, "store: dataset too large");
+#endif
+    *xbytes = xb;
+    *ybytes = yb;
+    return 0;
+}
+
+/* ---------------- jobs ---------------- */
+
+static const char *const status_names[] = {"queued", "running", "succeeded", "failed",
+                                           "cancelled"};
+
+const char *job_status_name(job_status s)
+{
+    return (unsigned)s < 5 ? status_names[s] : "unknown";
+}
+
+int job_status_parse(const char *name, job_status *out)
+{
+    for (int i = 0; name && i < 5; i++)
+        if (strcmp(name, status_names[i]) == 0) {
+            *out = (job_status)i;
+            return 0;
+        }
+    return -1;
+}
+
+void store_job_clear(store_job *j)
+{
+    if (!j)
+        return;
+    free(j->spec_json);
+    j->spec_json = NULL;
+}
+
+void store_jobs_free(store_job *jobs, size_t n)
+{
+    if (!jobs)
+        return;
+    for (size_t i = 0; i < n; i++)
+        store_job_clear(&jobs[i]);
+    free(jobs);
+}
