@@ -69,7 +69,7 @@ int api_dataset_parse_csv(api_dataset *out, const char *text, size_t len, api_er
     return api_dataset_parse_csv_header(out, text, len, API_CSV_HEADER_AUTO, err);
 }
 
-/* Over 100 lines on purpose: one pass over tens of MB whose row loop keeps its whole state
+/* Long: over 100 lines on purpose: one pass over tens of MB whose row loop keeps its whole state
  * (line, width, the arrays sized at the first data row, the label range) in locals, so that
  * the per-field path stays a few compares; split up, it would pass all of them by pointer. */
 int api_dataset_parse_csv_header(api_dataset *out, const char *text, size_t len,

@@ -275,7 +275,7 @@ static int scan_labels(lexer *lx, vec *out, int64_t *max_label)
     }
 }
 
-/* About 100 lines: the object's keys, its three possible arrays and the checks between them
+/* Long: about 100 lines: the object's keys, its three possible arrays and the checks between them
  * read as one grammar, top to bottom. */
 int api_dataset_parse_json_text(api_dataset *out, const char *text, size_t len, api_error *err)
 {

@@ -142,11 +142,105 @@ static void *shutdown_watchdog(void *arg)
     _exit(1);
 }
 
+/* Opens the store and starts security, metrics, the job runtime, the event streams and the
+ * HTTP framework, in that order; *port is where it listens. 0, or -1 after saying why on
+ * stderr (what did start is stopped by stop_services). */
+static int start_services(server *srv, int *port)
+{
+    const config *cfg = &srv->cfg;
+    char err[1024] = "";
+    store_error serr;
+    memset(&serr, 0, sizeof serr);
+    srv->st = store_open(cfg->data, &serr); /* creates the directory */
+    if (!srv->st) {
+        fprintf(stderr, "backpropd: store: %s\n",
+                serr.msg[0] ? serr.msg : "could not open the store");
+        return -1;
+    }
+    store_set_limits(srv->st, &(store_limits){.max_active = cfg->max_queue,
+                                              .max_active_owner = cfg->quota_jobs,
+                                              .max_bytes_owner = cfg->quota_bytes});
+    if (!(srv->sec = security_new(cfg, err, sizeof err))) {
+        fprintf(stderr, "backpropd: security: %s\n", err);
+        return -1;
+    }
+    if (!(srv->metrics = metrics_new(n_routes))) {
+        fprintf(stderr, "backpropd: out of memory\n");
+        return -1;
+    }
+    int workers = cfg->workers > 0 ? cfg->workers : (srv->cores > 0 ? srv->cores : 1);
+    jobs_settings js = {.workers = workers, .checkpoint_seconds = cfg->checkpoint_seconds,
+                        .before_workers = one_blas_thread};
+    if (!(srv->jobs = jobs_new(srv->st, &js, err, sizeof err))) {
+        fprintf(stderr, "backpropd: jobs: %s\n", err);
+        return -1;
+    }
+    if (!(srv->events = events_new(srv->jobs, srv->st, err, sizeof err))) {
+        fprintf(stderr, "backpropd: %s\n", err);
+        return -1;
+    }
+    if (jobs_start(srv->jobs, err, sizeof err) != 0) {
+        fprintf(stderr, "backpropd: jobs: %s\n", err);
+        return -1;
+    }
+    http_settings hs = http_settings_of(cfg);
+    srv->http = http_start(&hs, routes, n_routes, srv, &hooks, port, err, sizeof err);
+    if (!srv->http) {
+        fprintf(stderr, "backpropd: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Stops and frees everything start_services started (any part of it; NULLs are no-ops). */
+static void stop_services(server *srv)
+{
+    http_stop(srv->http);
+    srv->http = NULL;
+    jobs_stop(srv->jobs);      /* ends the event streams */
+    events_free(srv->events);  /* after HTTP (frees the streams) and jobs_stop */
+    jobs_free(srv->jobs);
+    metrics_free(srv->metrics);
+    security_free(srv->sec);
+    store_close(srv->st);
+}
+
+/* The "listening" line on stdout (what tests and scripts wait for) and the start log line. */
+static void announce(const server *srv, int port)
+{
+    const config *cfg = &srv->cfg;
+    int v6 = strchr(cfg->bind, ':') != NULL;
+    printf("listening http%s://%s%s%s:%d\n", cfg->tls_cert[0] ? "s" : "", v6 ? "[" : "",
+           cfg->bind, v6 ? "]" : "", port);
+    fflush(stdout);
+    log_event(LOG_INFO, "start",
+              "bind=%s port=%d data=%s workers=%d math_threads=%d http_threads=%d keys=%d "
+              "tls=%d blas=%s",
+              cfg->bind, port, cfg->data, cfg->workers, cfg->math_threads, cfg->http_threads,
+              security_has_keys(srv->sec), cfg->tls_cert[0] != '\0', blas_core_name());
+}
+
+/* Serves until SIGINT/SIGTERM, then stops the workers (they checkpoint and release their jobs)
+ * and the HTTP framework (it answers what it accepted), under the shutdown watchdog. */
+static void serve_until_signal(server *srv)
+{
+    int sig = wait_signal(-1);
+    double t0 = clock_monotonic();
+    log_event(LOG_INFO, "shutdown", "signal=%s", sig == SIGINT ? "INT" : "TERM");
+    pthread_t watchdog;
+    if (pthread_create(&watchdog, NULL, shutdown_watchdog, NULL) == 0)
+        pthread_detach(watchdog);
+    atomic_store(&srv->shutting_down, 1);
+    jobs_stop(srv->jobs);
+    http_stop(srv->http);
+    srv->http = NULL;
+    log_event(LOG_INFO, "stopped", "ms=%.1f", 1e3 * (clock_monotonic() - t0));
+}
+
 int main(int argc, char **argv)
 {
     blas_env_setup(argv); /* may re-exec this binary with OPENBLAS_CORETYPE set */
 
-    int rc = 1;
     char err[1024] = "";
     server srv;
     memset(&srv, 0, sizeof srv);
@@ -159,90 +253,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "backpropd: %s\n", err);
         return 2;
     }
-    const config *cfg = &srv.cfg;
     srv.cores = config_cores();
-    log_set_level(cfg->log_level);
+    log_set_level(srv.cfg.log_level);
     if (install_signals() != 0) {
         fprintf(stderr, "backpropd: signals: %s\n", strerror(errno));
         return 1;
     }
-
-    store_error serr;
-    memset(&serr, 0, sizeof serr);
-    srv.st = store_open(cfg->data, &serr); /* creates the directory */
-    if (!srv.st) {
-        fprintf(stderr, "backpropd: store: %s\n",
-                serr.msg[0] ? serr.msg : "could not open the store");
-        goto cleanup;
+    int rc = 1, port = 0;
+    if (start_services(&srv, &port) == 0) {
+        announce(&srv, port);
+        serve_until_signal(&srv);
+        rc = 0;
     }
-    store_set_limits(srv.st, &(store_limits){.max_active = cfg->max_queue,
-                                             .max_active_owner = cfg->quota_jobs,
-                                             .max_bytes_owner = cfg->quota_bytes});
-    srv.sec = security_new(cfg, err, sizeof err);
-    if (!srv.sec) {
-        fprintf(stderr, "backpropd: security: %s\n", err);
-        goto cleanup;
-    }
-    srv.metrics = metrics_new(n_routes);
-    if (!srv.metrics) {
-        fprintf(stderr, "backpropd: out of memory\n");
-        goto cleanup;
-    }
-    int workers = cfg->workers > 0 ? cfg->workers : (srv.cores > 0 ? srv.cores : 1);
-    jobs_settings js = {.workers = workers, .checkpoint_seconds = cfg->checkpoint_seconds,
-                        .before_workers = one_blas_thread};
-    srv.jobs = jobs_new(srv.st, &js, err, sizeof err);
-    if (!srv.jobs) {
-        fprintf(stderr, "backpropd: jobs: %s\n", err);
-        goto cleanup;
-    }
-    srv.events = events_new(srv.jobs, srv.st, err, sizeof err);
-    if (!srv.events) {
-        fprintf(stderr, "backpropd: %s\n", err);
-        goto cleanup;
-    }
-    if (jobs_start(srv.jobs, err, sizeof err) != 0) {
-        fprintf(stderr, "backpropd: jobs: %s\n", err);
-        goto cleanup;
-    }
-    int port = 0;
-    http_settings hs = http_settings_of(cfg);
-    srv.http = http_start(&hs, routes, n_routes, &srv, &hooks, &port, err, sizeof err);
-    if (!srv.http) {
-        fprintf(stderr, "backpropd: %s\n", err);
-        goto cleanup;
-    }
-
-    int v6 = strchr(cfg->bind, ':') != NULL;
-    printf("listening http%s://%s%s%s:%d\n", cfg->tls_cert[0] ? "s" : "", v6 ? "[" : "",
-           cfg->bind, v6 ? "]" : "", port);
-    fflush(stdout);
-    log_event(LOG_INFO, "start",
-              "bind=%s port=%d data=%s workers=%d math_threads=%d http_threads=%d keys=%d "
-              "tls=%d blas=%s",
-              cfg->bind, port, cfg->data, cfg->workers, cfg->math_threads, cfg->http_threads,
-              security_has_keys(srv.sec), cfg->tls_cert[0] != '\0', blas_core_name());
-
-    int sig = wait_signal(-1);
-    double t0 = clock_monotonic();
-    log_event(LOG_INFO, "shutdown", "signal=%s", sig == SIGINT ? "INT" : "TERM");
-    pthread_t watchdog;
-    if (pthread_create(&watchdog, NULL, shutdown_watchdog, NULL) == 0)
-        pthread_detach(watchdog);
-    atomic_store(&srv.shutting_down, 1);
-    jobs_stop(srv.jobs);
-    http_stop(srv.http);
-    srv.http = NULL;
-    log_event(LOG_INFO, "stopped", "ms=%.1f", 1e3 * (clock_monotonic() - t0));
-    rc = 0;
-
-cleanup:
-    http_stop(srv.http);
-    jobs_stop(srv.jobs);       /* ends the event streams; NULL is a no-op, as for the rest */
-    events_free(srv.events);   /* after HTTP (frees the streams) and jobs_stop */
-    jobs_free(srv.jobs);
-    metrics_free(srv.metrics);
-    security_free(srv.sec);
-    store_close(srv.st);
+    stop_services(&srv);
     return rc;
 }
