@@ -106,4 +106,10 @@ int sq_get_job(sconn *c, const char *owner, const char *id, int64_t seq, store_j
  * of running job id, else STORE_CONFLICT (or STORE_NOT_FOUND) with err filled. */
 int sq_check_lease(sconn *c, const char *id, const char *worker_id, store_error *err);
 
+/* The schema version this build writes, and its migrations (store_sqlite_schema.c). */
+#define STORE_SCHEMA_VERSION 2
+extern const char *const sq_migrations[STORE_SCHEMA_VERSION];
+/* The SQL of each prepared statement (store_sqlite_schema.c). */
+extern const char *const sq_queries[Q__COUNT];
+
 #endif
