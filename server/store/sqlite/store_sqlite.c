@@ -123,6 +123,57 @@ int sq_column_doubles(sconn *c, sqlite3_stmt *st, int col, int64_t n, double **o
     return 0;
 }
 
+int sq_collect(sconn *c, sqlite3_stmt *st, const sq_rows *how, void **out, size_t *n,
+               int64_t *next_cursor, store_error *err)
+{
+    char *v = NULL;
+    size_t len = 0, cap = 0;
+    int64_t last_seq = 0;
+    int rc, code = 0;
+    *out = NULL;
+    *n = 0;
+    if (next_cursor)
+        *next_cursor = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (how->limit > 0 && len == (size_t)how->limit) {
+            if (next_cursor)
+                *next_cursor = last_seq; /* one more row follows: a next page exists */
+            break;
+        }
+        if (len == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            char *nv = realloc(v, ncap * how->size);
+            if (!nv) {
+                code = sq_err(err, STORE_NOMEM, "store: out of memory");
+                goto cleanup;
+            }
+            v = nv;
+            cap = ncap;
+        }
+        memset(v + len * how->size, 0, how->size);
+        if ((code = how->read(st, v + len * how->size, err)) < 0)
+            goto cleanup;
+        if (how->seq_col >= 0)
+            last_seq = sqlite3_column_int64(st, how->seq_col);
+        len++;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        code = sq_fail(c, rc, how->what, err);
+cleanup:
+    sqlite3_reset(st);
+    if (code < 0) {
+        for (size_t i = 0; how->clear && i < len; i++)
+            how->clear(v + i * how->size);
+        free(v);
+        if (next_cursor)
+            *next_cursor = 0;
+        return code;
+    }
+    *out = v;
+    *n = len;
+    return 0;
+}
+
 /* ---------------- connections ---------------- */
 
 static void conn_close(sconn *c)
@@ -255,6 +306,14 @@ sqlite3_stmt *sq_stmt(sconn *c, query_id id, store_error *err)
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    return st;
+}
+
+sqlite3_stmt *sq_stmt_id(sconn *c, query_id q, const char *id, store_error *err)
+{
+    sqlite3_stmt *st = sq_stmt(c, q, err);
+    if (st)
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     return st;
 }
 

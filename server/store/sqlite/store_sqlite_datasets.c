@@ -195,10 +195,9 @@ int store_dataset_load(store *s, const char *owner, const char *id, store_datase
     char xf[8], yf[8];
     if (sq_begin(c, 0, err) < 0)
         return err->code;
-    sqlite3_stmt *st = sq_stmt(c, Q_DS_GET, err);
+    sqlite3_stmt *st = sq_stmt_id(c, Q_DS_GET, id, err);
     if (!st)
         goto fail;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sq_bind_opt_text(st, 2, owner);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
@@ -230,10 +229,9 @@ int store_dataset_load(store *s, const char *owner, const char *id, store_datase
                (long long)(xbytes + ybytes));
         goto fail;
     }
-    st = sq_stmt(c, Q_DS_CHUNKS, err);
+    st = sq_stmt_id(c, Q_DS_CHUNKS, id, err);
     if (!st)
         goto fail;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     int code = read_chunks(c, st, &rc, CHUNK_X, (unsigned char *)x, xbytes, err);
     if (code == 0)
@@ -258,6 +256,14 @@ fail:
     return err->code;
 }
 
+/* sq_collect's reader of a dataset row. */
+static int read_ds_row(sqlite3_stmt *st, void *row, store_error *err)
+{
+    (void)err;
+    read_ds_meta(st, row, NULL, NULL);
+    return 0;
+}
+
 int store_dataset_list(store *s, const char *owner, int64_t cursor, int limit,
                        store_dataset_meta **out, size_t *n, int64_t *next_cursor,
                        store_error *err)
@@ -273,34 +279,8 @@ int store_dataset_list(store *s, const char *owner, int64_t cursor, int limit,
     sqlite3_bind_text(st, 1, owner ? owner : "", -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, cursor > 0 ? cursor : INT64_MAX);
     sqlite3_bind_int(st, 3, limit + 1); /* one more tells whether a next page exists */
-    store_dataset_meta *v = calloc((size_t)limit, sizeof *v);
-    size_t len = 0;
-    int64_t last_seq = 0;
-    int rc, code = 0;
-    if (!v) {
-        code = sq_err(err, STORE_NOMEM, "store: out of memory");
-        goto cleanup;
-    }
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (len == (size_t)limit) {
-            *next_cursor = last_seq;
-            break;
-        }
-        read_ds_meta(st, &v[len++], NULL, NULL);
-        last_seq = sqlite3_column_int64(st, 11);
-    }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        code = sq_fail(c, rc, "list datasets", err);
-cleanup:
-    sqlite3_reset(st);
-    if (code < 0) {
-        free(v);
-        *next_cursor = 0;
-        return code;
-    }
-    *out = v;
-    *n = len;
-    return 0;
+    sq_rows how = {sizeof **out, read_ds_row, NULL, 11 /* seq */, limit, "list datasets"};
+    return sq_collect(c, st, &how, (void **)out, n, next_cursor, err);
 }
 
 int store_dataset_delete(store *s, const char *owner, const char *id, store_error *err)
@@ -308,10 +288,9 @@ int store_dataset_delete(store *s, const char *owner, const char *id, store_erro
     sconn *c = sq_write(s, err);
     if (!c)
         return err->code;
-    sqlite3_stmt *st = sq_stmt(c, Q_DS_EXISTS, err);
+    sqlite3_stmt *st = sq_stmt_id(c, Q_DS_EXISTS, id, err);
     if (!st)
         goto fail;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, owner ? owner : "", -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
@@ -323,10 +302,9 @@ int store_dataset_delete(store *s, const char *owner, const char *id, store_erro
         sq_fail(c, rc, "delete dataset", err);
         goto fail;
     }
-    st = sq_stmt(c, Q_DS_IN_USE, err);
+    st = sq_stmt_id(c, Q_DS_IN_USE, id, err);
     if (!st)
         goto fail;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc == SQLITE_ROW) {
@@ -337,10 +315,9 @@ int store_dataset_delete(store *s, const char *owner, const char *id, store_erro
         sq_fail(c, rc, "delete dataset", err);
         goto fail;
     }
-    st = sq_stmt(c, Q_DS_DELETE, err);
+    st = sq_stmt_id(c, Q_DS_DELETE, id, err);
     if (!st)
         goto fail;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     if (sq_exec(c, st, "delete dataset", err) < 0)
         goto fail;
     /* The freed pages go to the file's free list and are reused by the next uploads; the file

@@ -67,6 +67,8 @@ struct store {
 sconn *sq_conn(store *s, store_error *err);
 /* The prepared statement `id` of c, reset with no bindings. NULL with err filled. */
 sqlite3_stmt *sq_stmt(sconn *c, query_id id, store_error *err);
+/* sq_stmt with a job's or dataset's id bound to ?1 (borrowed: it must outlive the step). */
+sqlite3_stmt *sq_stmt_id(sconn *c, query_id q, const char *id, store_error *err);
 /* This thread's connection (into *c) and its statement `id`, ready to bind: the opening of
  * every read. NULL with err filled. */
 sqlite3_stmt *sq_query(store *s, query_id id, sconn **c, store_error *err);
@@ -105,6 +107,23 @@ int sq_get_job(sconn *c, const char *owner, const char *id, int64_t seq, store_j
 /* Leases (store_sqlite_leases.c), inside a write transaction: 0 when worker_id holds the lease
  * of running job id, else STORE_CONFLICT (or STORE_NOT_FOUND) with err filled. */
 int sq_check_lease(sconn *c, const char *id, const char *worker_id, store_error *err);
+
+/* How sq_collect reads the rows of a list: their size, a reader filling one zeroed row (0, or
+ * a store_code with err), what releases a row's own allocations (may be NULL), the column of
+ * the row's seq for paging (-1: none), the page size (0: every row), and a word for errors. */
+typedef struct {
+    size_t size;
+    int (*read)(sqlite3_stmt *st, void *row, store_error *err);
+    void (*clear)(void *row);
+    int seq_col;
+    int limit;
+    const char *what;
+} sq_rows;
+/* Steps a bound statement to its end (or one row past how->limit, which sets *next_cursor to
+ * the seq of the last row kept; may be NULL) and returns the rows as one new array in *out,
+ * *n of them; resets the statement. 0, or a store_code with err (nothing returned). */
+int sq_collect(sconn *c, sqlite3_stmt *st, const sq_rows *how, void **out, size_t *n,
+               int64_t *next_cursor, store_error *err);
 
 /* The schema version this build writes, and its migrations (store_sqlite_schema.c). */
 #define STORE_SCHEMA_VERSION 2

@@ -197,6 +197,17 @@ int store_job_get(store *s, const char *owner, const char *id, store_job *out, s
     return sq_get_job(c, owner, id, 0, out, err);
 }
 
+/* sq_collect's reader and releaser of a job row. */
+static int read_job_row(sqlite3_stmt *st, void *row, store_error *err)
+{
+    return read_job(st, row, err);
+}
+
+static void clear_job_row(void *row)
+{
+    store_job_clear(row);
+}
+
 int store_job_list(store *s, const char *owner, int status, int64_t cursor, int limit,
                    store_job **out, size_t *n, int64_t *next_cursor, store_error *err)
 {
@@ -212,34 +223,8 @@ int store_job_list(store *s, const char *owner, int status, int64_t cursor, int 
     sqlite3_bind_int(st, 2, status);
     sqlite3_bind_int64(st, 3, cursor > 0 ? cursor : INT64_MAX);
     sqlite3_bind_int(st, 4, limit + 1); /* one more tells whether a next page exists */
-    store_job *v = calloc((size_t)limit, sizeof *v);
-    size_t len = 0;
-    int rc, code = 0;
-    if (!v) {
-        code = sq_err(err, STORE_NOMEM, "store: out of memory");
-        goto cleanup;
-    }
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (len == (size_t)limit) {
-            *next_cursor = v[len - 1].seq;
-            break;
-        }
-        if ((code = read_job(st, &v[len], err)) < 0)
-            goto cleanup;
-        len++;
-    }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        code = sq_fail(c, rc, "list jobs", err);
-cleanup:
-    sqlite3_reset(st);
-    if (code < 0) {
-        store_jobs_free(v, len);
-        *next_cursor = 0;
-        return code;
-    }
-    *out = v;
-    *n = len;
-    return 0;
+    sq_rows how = {sizeof **out, read_job_row, clear_job_row, 6 /* seq */, limit, "list jobs"};
+    return sq_collect(c, st, &how, (void **)out, n, next_cursor, err);
 }
 
 int store_job_count_active(store *s, const char *owner, int64_t *n, store_error *err)
@@ -274,18 +259,16 @@ static int put_history(sconn *c, const char *id, const store_history *hist, stor
 {
     if (!hist)
         return 0;
-    sqlite3_stmt *st = sq_stmt(c, Q_HIST_DELETE_FROM, err);
+    sqlite3_stmt *st = sq_stmt_id(c, Q_HIST_DELETE_FROM, id, err);
     if (!st)
         return err->code;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, hist->first_epoch);
     if (sq_exec(c, st, "store history", err) < 0)
         return err->code;
     for (int64_t i = 0; i < hist->n; i++) {
-        st = sq_stmt(c, Q_HIST_INSERT, err);
+        st = sq_stmt_id(c, Q_HIST_INSERT, id, err);
         if (!st)
             return err->code;
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, hist->first_epoch + i);
         sq_bind_real(st, 3, hist->cost ? hist->cost[i] : NAN);
         sq_bind_real(st, 4, hist->validation_cost ? hist->validation_cost[i] : NAN);
@@ -301,10 +284,9 @@ static int put_progress(sconn *c, const char *id, const store_progress *p, store
 {
     if (!p)
         return 0;
-    sqlite3_stmt *st = sq_stmt(c, Q_JOB_PROGRESS, err);
+    sqlite3_stmt *st = sq_stmt_id(c, Q_JOB_PROGRESS, id, err);
     if (!st)
         return err->code;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     bind_progress(st, 2, p);
     sq_bind_real(st, 8, p->validation_accuracy);
     sqlite3_bind_int64(st, 9, p->best_epoch);
@@ -332,10 +314,9 @@ static int put_weights(sconn *c, const char *id, const store_history *hist,
     } else if (hist && hist->n > 0) {
         epoch = hist->first_epoch + hist->n - 1;
     }
-    sqlite3_stmt *st = sq_stmt(c, Q_CKPT_UPSERT, err);
+    sqlite3_stmt *st = sq_stmt_id(c, Q_CKPT_UPSERT, id, err);
     if (!st)
         return err->code;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, epoch);
     sq_bind_real(st, 3, cost);
     sqlite3_bind_int64(st, 4, theta ? n_params : 0);
@@ -388,17 +369,15 @@ int store_job_finish(store *s, const char *id, const char *worker_id, job_status
         if (put_weights(c, id, hist, progress, theta, n_params, NULL, 0, err) < 0)
             goto fail;
     } else {
-        st = sq_stmt(c, Q_CKPT_DROP_IMAGE, err); /* keep the last checkpoint's weights */
+        st = sq_stmt_id(c, Q_CKPT_DROP_IMAGE, id, err); /* keep the last checkpoint's weights */
         if (!st)
             goto fail;
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
         if (sq_exec(c, st, "store final weights", err) < 0)
             goto fail;
     }
-    st = sq_stmt(c, Q_JOB_FINISH, err);
+    st = sq_stmt_id(c, Q_JOB_FINISH, id, err);
     if (!st)
         goto fail;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, (int)status);
     sqlite3_bind_int64(st, 3, clock_wall_ms());
     sqlite3_bind_text(st, 4, error ? error : "", -1, SQLITE_STATIC);
@@ -417,10 +396,9 @@ int store_job_request_cancel(store *s, const char *owner, const char *id, int *n
     sconn *c = sq_write(s, err);
     if (!c)
         return err->code;
-    sqlite3_stmt *st = sq_stmt(c, Q_JOB_STATUS, err);
+    sqlite3_stmt *st = sq_stmt_id(c, Q_JOB_STATUS, id, err);
     if (!st)
         goto fail;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, owner ? owner : "", -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     int status = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
@@ -434,10 +412,9 @@ int store_job_request_cancel(store *s, const char *owner, const char *id, int *n
         goto fail;
     }
     if (status == JOB_QUEUED || status == JOB_RUNNING) {
-        st = sq_stmt(c, status == JOB_QUEUED ? Q_JOB_CANCEL_NOW : Q_JOB_SET_CANCEL, err);
+        st = sq_stmt_id(c, status == JOB_QUEUED ? Q_JOB_CANCEL_NOW : Q_JOB_SET_CANCEL, id, err);
         if (!st)
             goto fail;
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
         if (status == JOB_QUEUED)
             sqlite3_bind_int64(st, 2, clock_wall_ms());
         if (sq_exec(c, st, "cancel job", err) < 0)
@@ -457,10 +434,9 @@ int store_job_delete(store *s, const char *owner, const char *id, store_error *e
     sconn *c = sq_write(s, err);
     if (!c)
         return err->code;
-    sqlite3_stmt *st = sq_stmt(c, Q_JOB_DELETE, err);
+    sqlite3_stmt *st = sq_stmt_id(c, Q_JOB_DELETE, id, err);
     if (!st)
         goto fail;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, owner ? owner : "", -1, SQLITE_STATIC);
     if (sq_exec(c, st, "delete job", err) < 0)
         goto fail;
@@ -570,10 +546,9 @@ int store_job_history(store *s, const char *owner, const char *id, int64_t **epo
     if (sq_get_job(c, owner, id, 0, &job, err) < 0)
         goto fail;
     store_job_clear(&job);
-    sqlite3_stmt *st = sq_stmt(c, Q_HIST_SELECT, err);
+    sqlite3_stmt *st = sq_stmt_id(c, Q_HIST_SELECT, id, err);
     if (!st)
         goto fail;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (len == cap) {

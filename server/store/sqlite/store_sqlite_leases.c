@@ -66,10 +66,9 @@ fail:
 /* Inside a write transaction: does worker_id hold the lease of running job id? */
 int sq_check_lease(sconn *c, const char *id, const char *worker_id, store_error *err)
 {
-    sqlite3_stmt *st = sq_stmt(c, Q_JOB_LEASE, err);
+    sqlite3_stmt *st = sq_stmt_id(c, Q_JOB_LEASE, id, err);
     if (!st)
         return err->code;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st), code = 0;
     if (rc == SQLITE_ROW) {
         const unsigned char *holder = sqlite3_column_text(st, 1);
@@ -93,10 +92,9 @@ int store_job_renew(store *s, const char *id, const char *worker_id, int64_t lea
     sconn *c = sq_write(s, err);
     if (!c)
         return err->code;
-    sqlite3_stmt *st = sq_stmt(c, Q_JOB_RENEW, err);
+    sqlite3_stmt *st = sq_stmt_id(c, Q_JOB_RENEW, id, err);
     if (!st)
         goto fail;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, worker_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, clock_wall_ms() + lease_ms);
     if (sq_exec(c, st, "renew lease", err) < 0)
@@ -105,10 +103,9 @@ int store_job_renew(store *s, const char *id, const char *worker_id, int64_t lea
         sq_err(err, STORE_CONFLICT, "store: lease lost (job not running for this worker)");
         goto fail;
     }
-    st = sq_stmt(c, Q_JOB_CANCEL_FLAG, err);
+    st = sq_stmt_id(c, Q_JOB_CANCEL_FLAG, id, err);
     if (!st)
         goto fail;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         *cancel_requested = sqlite3_column_int(st, 0) != 0;
@@ -132,10 +129,9 @@ static int end_lease(store *s, const char *id, const char *worker_id, int tell_m
     sconn *c = sq_write(s, err);
     if (!c)
         return err->code;
-    sqlite3_stmt *st = sq_stmt(c, Q_JOB_RELEASE, err);
+    sqlite3_stmt *st = sq_stmt_id(c, Q_JOB_RELEASE, id, err);
     if (!st)
         goto fail;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, worker_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, clock_wall_ms());
     if (sq_exec(c, st, what, err) < 0)
@@ -173,6 +169,17 @@ int store_job_expire_lease(store *s, const char *id, const char *lease_owner, st
     return end_lease(s, id, lease_owner, 1, "expire lease", err);
 }
 
+/* sq_collect's reader of a lease row. */
+static int read_lease_row(sqlite3_stmt *st, void *row, store_error *err)
+{
+    store_lease *l = row;
+    (void)err;
+    sq_copy_text(l->id, sizeof l->id, st, 0);
+    sq_copy_text(l->lease_owner, sizeof l->lease_owner, st, 1);
+    l->lease_until = sqlite3_column_int64(st, 2);
+    return 0;
+}
+
 int store_job_leases(store *s, store_lease **out, size_t *n, store_error *err)
 {
     *out = NULL;
@@ -181,35 +188,6 @@ int store_job_leases(store *s, store_lease **out, size_t *n, store_error *err)
     sqlite3_stmt *st = sq_query(s, Q_JOB_LEASES, &c, err);
     if (!st)
         return err->code;
-    store_lease *v = NULL;
-    size_t len = 0, cap = 0;
-    int rc, code = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            store_lease *nv = realloc(v, ncap * sizeof *nv);
-            if (!nv) {
-                code = sq_err(err, STORE_NOMEM, "store: out of memory");
-                goto cleanup;
-            }
-            v = nv;
-            cap = ncap;
-        }
-        memset(&v[len], 0, sizeof v[len]);
-        sq_copy_text(v[len].id, sizeof v[len].id, st, 0);
-        sq_copy_text(v[len].lease_owner, sizeof v[len].lease_owner, st, 1);
-        v[len].lease_until = sqlite3_column_int64(st, 2);
-        len++;
-    }
-    if (rc != SQLITE_DONE)
-        code = sq_fail(c, rc, "list leases", err);
-cleanup:
-    sqlite3_reset(st);
-    if (code < 0) {
-        free(v);
-        return code;
-    }
-    *out = v;
-    *n = len;
-    return 0;
+    sq_rows how = {sizeof **out, read_lease_row, NULL, -1, 0, "list leases"};
+    return sq_collect(c, st, &how, (void **)out, n, NULL, err);
 }
