@@ -203,12 +203,12 @@ size_t bp_trainer_checkpoint_size(const bp_trainer *t)
 int bp_trainer_checkpoint_save(const bp_trainer *t, void *buf, size_t size, bp_error *err)
 {
     if (t->dirty) {
-        bpi_set_err(err, "checkpoint: the trainer stopped mid-epoch (cancelled or failed)");
+        core_set_error(err, "checkpoint: the trainer stopped mid-epoch (cancelled or failed)");
         return -1;
     }
     size_t need = bp_trainer_checkpoint_size(t);
     if (!buf || size < need) {
-        bpi_set_err(err, "checkpoint: buffer of %zu bytes is smaller than the %zu needed", size,
+        core_set_error(err, "checkpoint: buffer of %zu bytes is smaller than the %zu needed", size,
                     need);
         return -1;
     }
@@ -287,36 +287,36 @@ int bp_trainer_checkpoint_load(bp_trainer *t, const void *buf, size_t size, bp_e
 {
     const unsigned char *p = buf;
     if (!buf || size < 4 + 8 * 3 + 8 || memcmp(p, CKPT_MAGIC, 4) != 0) {
-        bpi_set_err(err, "checkpoint: not a backpropd checkpoint");
+        core_set_error(err, "checkpoint: not a backpropd checkpoint");
         return -1;
     }
     ckbuf b = {.r = p + 4, .size = size - 12};
     uint64_t version = get_u64(&b);
     if (version != CKPT_VERSION && version != CKPT_VERSION_1) {
-        bpi_set_err(err, "checkpoint: version %llu is not supported (expected %u or %u)",
+        core_set_error(err, "checkpoint: version %llu is not supported (expected %u or %u)",
                     (unsigned long long)version, CKPT_VERSION_1, CKPT_VERSION);
         return -1;
     }
     uint64_t total = get_u64(&b);
     if (total != size) {
-        bpi_set_err(err, "checkpoint: image is %zu bytes but says %llu (truncated?)", size,
+        core_set_error(err, "checkpoint: image is %zu bytes but says %llu (truncated?)", size,
                     (unsigned long long)total);
         return -1;
     }
     ckbuf tail = {.r = p + size - 8, .size = 8};
     if (get_u64(&tail) != fnv1a(p, size - 8)) {
-        bpi_set_err(err, "checkpoint: checksum mismatch (corrupted image)");
+        core_set_error(err, "checkpoint: checksum mismatch (corrupted image)");
         return -1;
     }
     uint64_t h[HDR_MAX];
     int nh = header_fields(t, h);
     if (get_u64(&b) != (uint64_t)nh) {
-        bpi_set_err(err, "checkpoint: header layout differs from this build");
+        core_set_error(err, "checkpoint: header layout differs from this build");
         return -1;
     }
     for (int i = 0; i < nh; i++) {
         if (get_u64(&b) != h[i]) {
-            bpi_set_err(err, "checkpoint: made for a different %s than this trainer's",
+            core_set_error(err, "checkpoint: made for a different %s than this trainer's",
                         header_field_name(i));
             return -1;
         }
@@ -325,7 +325,7 @@ int bp_trainer_checkpoint_load(bp_trainer *t, const void *buf, size_t size, bp_e
     ckpt_state s;
     read_state(&b, version, &s);
     if (b.bad || state_ok(t, &s, b.size - b.pos) < 0) {
-        bpi_set_err(err, "checkpoint: inconsistent training state");
+        core_set_error(err, "checkpoint: inconsistent training state");
         return -1;
     }
     int64_t P = t->P;

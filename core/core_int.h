@@ -8,7 +8,7 @@
 #include "core/bp.h"
 
 /* Writes a formatted message into err (which may be NULL). Defined in model.c. */
-void bpi_set_err(bp_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void core_set_error(bp_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Activations and deltas for a chunk of rows, in one arena (bp_work_new, work.c). */
 struct bp_work {
     bp_spec spec;
@@ -28,6 +28,6 @@ struct bp_work {
 };
 
 /* The spec a workspace was made for (borrowed). Defined in work.c. */
-const bp_spec *bpi_work_spec(const bp_work *w);
+const bp_spec *core_work_spec(const bp_work *w);
 
 #endif

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void bpi_set_err(bp_error *err, const char *fmt, ...)
+void core_set_error(bp_error *err, const char *fmt, ...)
 {
     if (!err)
         return;
@@ -25,31 +25,31 @@ void bpi_set_err(bp_error *err, const char *fmt, ...)
 int bp_spec_validate(const bp_spec *spec, bp_error *err)
 {
     if (!spec) {
-        bpi_set_err(err, "network: missing");
+        core_set_error(err, "network: missing");
         return -1;
     }
     if (spec->n_layers < 2 || spec->n_layers > BP_MAX_LAYERS) {
-        bpi_set_err(err, "layers: need 2..%d entries", BP_MAX_LAYERS);
+        core_set_error(err, "layers: need 2..%d entries", BP_MAX_LAYERS);
         return -1;
     }
     for (int i = 0; i < spec->n_layers; i++) {
         if (spec->sizes[i] < 1 || spec->sizes[i] > BP_MAX_UNITS) {
-            bpi_set_err(err, "layers[%d]: must be an integer in 1..%d", i, BP_MAX_UNITS);
+            core_set_error(err, "layers[%d]: must be an integer in 1..%d", i, BP_MAX_UNITS);
             return -1;
         }
     }
     if ((int)spec->hidden < (int)BP_ACT_SIGMOID || (int)spec->hidden > (int)BP_ACT_RELU) {
-        bpi_set_err(err, "activation: must be one of sigmoid, tanh, relu");
+        core_set_error(err, "activation: must be one of sigmoid, tanh, relu");
         return -1;
     }
     if ((int)spec->output < (int)BP_OUT_SIGMOID || (int)spec->output > (int)BP_OUT_LINEAR) {
-        bpi_set_err(err, "output: must be one of sigmoid, softmax, linear");
+        core_set_error(err, "output: must be one of sigmoid, softmax, linear");
         return -1;
     }
     /* At most 63 terms each ≤ 65536 · 65537 < 2^33: the int64 sum cannot overflow. */
     int64_t n = bp_param_count(spec);
     if (n > BP_MAX_PARAMS) {
-        bpi_set_err(err, "layers: %lld parameters exceed the limit of %lld", (long long)n,
+        core_set_error(err, "layers: %lld parameters exceed the limit of %lld", (long long)n,
                     (long long)BP_MAX_PARAMS);
         return -1;
     }
@@ -156,18 +156,18 @@ int bp_gradcheck(bp_gradcheck_result *res, double *analytic, double *numerical, 
 {
     int rc = -1;
     double *tp = NULL;
-    int64_t P = bp_param_count(bpi_work_spec(w));
+    int64_t P = bp_param_count(core_work_spec(w));
     if (!(epsilon > 0.0) || !isfinite(epsilon)) {
-        bpi_set_err(err, "epsilon: must be a positive number");
+        core_set_error(err, "epsilon: must be a positive number");
         goto cleanup;
     }
     if (m < 1) {
-        bpi_set_err(err, "X: need at least one row");
+        core_set_error(err, "X: need at least one row");
         goto cleanup;
     }
     tp = malloc(sizeof(double) * (size_t)P);
     if (!tp) {
-        bpi_set_err(err, "gradient check: out of memory");
+        core_set_error(err, "gradient check: out of memory");
         goto cleanup;
     }
     memcpy(tp, theta, sizeof(double) * (size_t)P);
@@ -199,7 +199,7 @@ int bp_gradcheck(bp_gradcheck_result *res, double *analytic, double *numerical, 
     res->max_abs_difference = maxabs;
     res->worst_index = worst;
     if (!isfinite(diff2) || !isfinite(sum2)) {
-        bpi_set_err(err, "gradient check: cost or gradient is not finite at these weights");
+        core_set_error(err, "gradient check: cost or gradient is not finite at these weights");
         goto cleanup;
     }
     rc = 0;

@@ -21,45 +21,45 @@
 #define LBFGS_SD_TRIES 40     /* step halvings along steepest descent after a reset */
 #define LBFGS_MAX_BYTES (4LL << 30) /* s and y history cap */
 
-int bpt_optim_alloc(bp_trainer *t, bp_error *err)
+int optim_alloc(bp_trainer *t, bp_error *err)
 {
     bp_optimizer opt = t->cfg.optimizer;
     int64_t P = t->P;
     if (opt == BP_OPT_MOMENTUM || opt == BP_OPT_ADAM) {
-        t->vel = bpt_zalloc(P, sizeof(double));
+        t->vel = train_zalloc(P, sizeof(double));
         if (!t->vel)
             goto oom;
     }
     if (opt == BP_OPT_ADAM) {
-        t->sq = bpt_zalloc(P, sizeof(double));
+        t->sq = train_zalloc(P, sizeof(double));
         if (!t->sq)
             goto oom;
     }
     if (opt == BP_OPT_LBFGS) {
         int64_t M = t->cfg.lbfgs_memory;
         if (P > LBFGS_MAX_BYTES / (2 * M * (int64_t)sizeof(double))) {
-            bpi_set_err(err, "training.lbfgs_memory: %lld pairs of %lld parameters need more "
+            core_set_error(err, "training.lbfgs_memory: %lld pairs of %lld parameters need more "
                         "than 4 GiB; lower it or use adam", (long long)M, (long long)P);
             return -1;
         }
-        t->lb_s = bpt_zalloc(M * P, sizeof(double));
-        t->lb_y = bpt_zalloc(M * P, sizeof(double));
-        t->lb_rho = bpt_zalloc(M, sizeof(double));
-        t->lb_alpha = bpt_zalloc(M, sizeof(double));
-        t->lb_dir = bpt_zalloc(P, sizeof(double));
-        t->lb_theta = bpt_zalloc(P, sizeof(double));
-        t->lb_grad = bpt_zalloc(P, sizeof(double));
+        t->lb_s = train_zalloc(M * P, sizeof(double));
+        t->lb_y = train_zalloc(M * P, sizeof(double));
+        t->lb_rho = train_zalloc(M, sizeof(double));
+        t->lb_alpha = train_zalloc(M, sizeof(double));
+        t->lb_dir = train_zalloc(P, sizeof(double));
+        t->lb_theta = train_zalloc(P, sizeof(double));
+        t->lb_grad = train_zalloc(P, sizeof(double));
         if (!t->lb_s || !t->lb_y || !t->lb_rho || !t->lb_alpha || !t->lb_dir || !t->lb_theta ||
             !t->lb_grad)
             goto oom;
     }
     return 0;
 oom:
-    bpi_set_err(err, "out of memory allocating the trainer (%lld parameters)", (long long)P);
+    core_set_error(err, "out of memory allocating the trainer (%lld parameters)", (long long)P);
     return -1;
 }
 
-void bpt_optim_free(bp_trainer *t)
+void optim_free(bp_trainer *t)
 {
     free(t->vel);
     free(t->sq);
@@ -157,7 +157,7 @@ static int apply_step(bp_trainer *t, const double *g, double c)
     }
 }
 
-void bpt_optim_batch_step(bp_trainer *t, const double *g, double c)
+void optim_batch_step(bp_trainer *t, const double *g, double c)
 {
     (void)apply_step(t, g, c);
 }
@@ -181,13 +181,13 @@ static double line_search(bp_trainer *t, double t0, double dg, int tries, int *o
     double step = t0, f0 = t->cost;
     *ok = 0;
     for (int k = 0; k < tries; k++, step *= 0.5) {
-        if (bpt_cancelled(cancel)) {
+        if (train_cancelled(cancel)) {
             *ok = -1;
             return NAN;
         }
         for (int64_t i = 0; i < P; i++)
             t->lb_theta[i] = t->theta[i] + step * t->lb_dir[i];
-        double f = bpt_full_eval(t, t->lb_grad, t->lb_theta, &t->lb_correct);
+        double f = train_full_eval(t, t->lb_grad, t->lb_theta, &t->lb_correct);
         if (isfinite(f) && f <= f0 + LBFGS_C1 * step * dg &&
             isfinite(dot(t->lb_grad, t->lb_grad, P))) {
             *ok = 1;
@@ -277,12 +277,12 @@ static int lbfgs_iteration(bp_trainer *t, const volatile int *cancel)
     return 1;
 }
 
-int bpt_optim_full_step(bp_trainer *t, const volatile int *cancel)
+int optim_full_step(bp_trainer *t, const volatile int *cancel)
 {
     if (t->cfg.optimizer == BP_OPT_LBFGS)
         return lbfgs_iteration(t, cancel);
     int moved = apply_step(t, t->grad, 0.0);
-    t->cost = bpt_full_eval(t, t->grad, t->theta, &t->correct);
+    t->cost = train_full_eval(t, t->grad, t->theta, &t->correct);
     return moved;
 }
 

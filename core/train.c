@@ -95,11 +95,11 @@ int bp_train_config_validate(const bp_train_config *c, bp_error *err)
     else if (c->lbfgs_memory < 1 || c->lbfgs_memory > BP_MAX_LBFGS_MEMORY)
         bad = "lbfgs_memory: must be an integer in 1..100";
     if (bad) {
-        bpi_set_err(err, "%s", bad);
+        core_set_error(err, "%s", bad);
         return -1;
     }
     if (c->batch_size > 0 && (c->optimizer == BP_OPT_GD || c->optimizer == BP_OPT_LBFGS)) {
-        bpi_set_err(err, "batch_size: %s is full-batch: use 0, or sgd, momentum or adam",
+        core_set_error(err, "batch_size: %s is full-batch: use 0, or sgd, momentum or adam",
                     bp_optimizer_name(c->optimizer));
         return -1;
     }
@@ -112,12 +112,12 @@ int bp_split_sizes(int64_t m, double split, int64_t *n_train, int64_t *n_val, bp
     *n_val = v;
     *n_train = m - v;
     if (split > 0 && v < 1) {
-        bpi_set_err(err, "validation_split: %g of %lld rows leaves no validation rows", split,
+        core_set_error(err, "validation_split: %g of %lld rows leaves no validation rows", split,
                     (long long)m);
         return -1;
     }
     if (m - v < 1) {
-        bpi_set_err(err, "validation_split: %g of %lld rows leaves no training rows", split,
+        core_set_error(err, "validation_split: %g of %lld rows leaves no training rows", split,
                     (long long)m);
         return -1;
     }
@@ -133,7 +133,7 @@ const char *bp_stop_reason_name(bp_stop_reason r)
 
 /* ---- allocation helpers: counts checked in 64-bit before multiplying ---- */
 
-void *bpt_alloc(int64_t count, size_t elem)
+void *train_alloc(int64_t count, size_t elem)
 {
     if (count <= 0)
         count = 1;
@@ -142,7 +142,7 @@ void *bpt_alloc(int64_t count, size_t elem)
     return malloc((size_t)count * elem);
 }
 
-void *bpt_zalloc(int64_t count, size_t elem)
+void *train_zalloc(int64_t count, size_t elem)
 {
     if (count <= 0)
         count = 1;
@@ -203,7 +203,7 @@ void bp_trainer_free(bp_trainer *t)
     free(t->theta);
     free(t->grad);
     free(t->best_theta);
-    bpt_optim_free(t);
+    optim_free(t);
     free(t->perm);
     free(t->Xb);
     free(t->Yb);
@@ -216,7 +216,7 @@ static int split_rows(bp_trainer *t, const bp_data *d, bp_error *err)
 {
     int rc = -1;
     int64_t m = d->m;
-    int64_t *perm = bpt_alloc(m, sizeof *perm);
+    int64_t *perm = train_alloc(m, sizeof *perm);
     if (!perm)
         goto oom;
     bp_rng srng;
@@ -226,7 +226,7 @@ static int split_rows(bp_trainer *t, const bp_data *d, bp_error *err)
      * order (a mark per row, not a sort): the gathers read memory forwards. */
     int64_t *val = perm, *tr = perm + t->m_val;
     {
-        unsigned char *is_val = bpt_zalloc(m, 1);
+        unsigned char *is_val = train_zalloc(m, 1);
         if (!is_val)
             goto oom;
         for (int64_t i = 0; i < t->m_val; i++)
@@ -240,8 +240,8 @@ static int split_rows(bp_trainer *t, const bp_data *d, bp_error *err)
         }
         free(is_val);
     }
-    t->own_X = bpt_alloc(m * t->n_in, sizeof(double));
-    t->own_Y = bpt_alloc(m * t->n_out, sizeof(double));
+    t->own_X = train_alloc(m * t->n_in, sizeof(double));
+    t->own_Y = train_alloc(m * t->n_out, sizeof(double));
     if (!t->own_X || !t->own_Y)
         goto oom;
     gather_rows(t->own_X, d->X, tr, t->m_train, t->n_in);
@@ -253,7 +253,7 @@ static int split_rows(bp_trainer *t, const bp_data *d, bp_error *err)
     t->Xva = t->own_X + t->m_train * t->n_in;
     t->Yva = t->own_Y + t->m_train * t->n_out;
     if (d->labels) {
-        t->own_L = bpt_alloc(m, sizeof(int32_t));
+        t->own_L = train_alloc(m, sizeof(int32_t));
         if (!t->own_L)
             goto oom;
         for (int64_t i = 0; i < t->m_train; i++)
@@ -266,7 +266,7 @@ static int split_rows(bp_trainer *t, const bp_data *d, bp_error *err)
     rc = 0;
     goto cleanup;
 oom:
-    bpi_set_err(err, "out of memory splitting %lld rows into training and validation sets",
+    core_set_error(err, "out of memory splitting %lld rows into training and validation sets",
                 (long long)m);
 cleanup:
     free(perm);
@@ -277,31 +277,31 @@ static int check_data(const bp_spec *spec, const bp_data *d, bp_error *err)
 {
     int L = spec->n_layers;
     if (!d || !d->X || !d->Y || d->m < 1) {
-        bpi_set_err(err, "dataset: has no rows");
+        core_set_error(err, "dataset: has no rows");
         return -1;
     }
     if (d->n_in != spec->sizes[0]) {
-        bpi_set_err(err, "dataset: has %lld features but layers[0] is %d", (long long)d->n_in,
+        core_set_error(err, "dataset: has %lld features but layers[0] is %d", (long long)d->n_in,
                     spec->sizes[0]);
         return -1;
     }
     if (d->n_out != spec->sizes[L - 1]) {
-        bpi_set_err(err, "dataset: has %lld outputs but layers[%d] is %d", (long long)d->n_out,
+        core_set_error(err, "dataset: has %lld outputs but layers[%d] is %d", (long long)d->n_out,
                     L - 1, spec->sizes[L - 1]);
         return -1;
     }
     if (d->m > INT64_MAX / 65536) {
-        bpi_set_err(err, "dataset: too many rows (%lld)", (long long)d->m);
+        core_set_error(err, "dataset: too many rows (%lld)", (long long)d->m);
         return -1;
     }
     int64_t bad;
     if (bp_check_finite(d->X, d->m * d->n_in, &bad) != 0) {
-        bpi_set_err(err, "X[%lld][%lld]: must be a finite number", (long long)(bad / d->n_in),
+        core_set_error(err, "X[%lld][%lld]: must be a finite number", (long long)(bad / d->n_in),
                     (long long)(bad % d->n_in));
         return -1;
     }
     if (bp_check_finite(d->Y, d->m * d->n_out, &bad) != 0) {
-        bpi_set_err(err, "Y[%lld][%lld]: must be a finite number", (long long)(bad / d->n_out),
+        core_set_error(err, "Y[%lld][%lld]: must be a finite number", (long long)(bad / d->n_out),
                     (long long)(bad % d->n_out));
         return -1;
     }
@@ -357,21 +357,21 @@ bp_trainer *bp_trainer_new(const bp_spec *spec, const bp_train_config *cfg, cons
             goto fail;
     }
 
-    t->theta = bpt_alloc(P, sizeof(double));
-    t->grad = bpt_zalloc(P, sizeof(double));
+    t->theta = train_alloc(P, sizeof(double));
+    t->grad = train_zalloc(P, sizeof(double));
     if (!t->theta || !t->grad)
         goto oom;
     if (cfg->early_stopping_patience > 0) {
-        t->best_theta = bpt_alloc(P, sizeof(double));
+        t->best_theta = train_alloc(P, sizeof(double));
         if (!t->best_theta)
             goto oom;
     }
-    if (bpt_optim_alloc(t, err) != 0)
+    if (optim_alloc(t, err) != 0)
         goto fail;
     if (!t->full_batch) {
-        t->perm = bpt_alloc(t->m_train, sizeof(int64_t));
-        t->Xb = bpt_alloc(t->batch * t->n_in, sizeof(double));
-        t->Yb = bpt_alloc(t->batch * t->n_out, sizeof(double));
+        t->perm = train_alloc(t->m_train, sizeof(int64_t));
+        t->Xb = train_alloc(t->batch * t->n_in, sizeof(double));
+        t->Yb = train_alloc(t->batch * t->n_out, sizeof(double));
         if (!t->perm || !t->Xb || !t->Yb)
             goto oom;
     }
@@ -380,7 +380,7 @@ bp_trainer *bp_trainer_new(const bp_spec *spec, const bp_train_config *cfg, cons
     if (theta0) {
         int64_t bad;
         if (bp_check_finite(theta0, P, &bad) != 0) {
-            bpi_set_err(err, "theta: parameter %lld is not a finite number", (long long)bad);
+            core_set_error(err, "theta: parameter %lld is not a finite number", (long long)bad);
             goto fail;
         }
         memcpy(t->theta, theta0, (size_t)P * sizeof(double));
@@ -396,7 +396,7 @@ bp_trainer *bp_trainer_new(const bp_spec *spec, const bp_train_config *cfg, cons
     return t;
 
 oom:
-    bpi_set_err(err, "out of memory allocating the trainer (%lld parameters)",
+    core_set_error(err, "out of memory allocating the trainer (%lld parameters)",
                 (long long)(t ? t->P : 0));
 fail:
     bp_trainer_free(t);
@@ -413,12 +413,12 @@ int64_t bp_trainer_epochs_done(const bp_trainer *t)
     return t->epoch;
 }
 
-int bpt_cancelled(const volatile int *cancel)
+int train_cancelled(const volatile int *cancel)
 {
     return cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED);
 }
 
-double bpt_full_eval(bp_trainer *t, double *grad, const double *theta, int64_t *correct)
+double train_full_eval(bp_trainer *t, double *grad, const double *theta, int64_t *correct)
 {
     memset(grad, 0, (size_t)t->P * sizeof(double));
     return bp_cost_grad_eval(grad, correct, t->work, t->Xtr, t->Ytr, t->Ltr, theta, t->m_train,
@@ -451,29 +451,29 @@ typedef struct {
 static int epoch_step(bp_trainer *t, const volatile int *cancel)
 {
     if (t->full_batch) {
-        if (bpt_cancelled(cancel))
+        if (train_cancelled(cancel))
             return -1;
         if (!t->have_grad) {
-            t->cost = bpt_full_eval(t, t->grad, t->theta, &t->correct);
+            t->cost = train_full_eval(t, t->grad, t->theta, &t->correct);
             t->have_grad = 1;
         }
         if (isnan(t->init_cost))
             t->init_cost = t->cost; /* J(Θ₀) */
-        return bpt_optim_full_step(t, cancel);
+        return optim_full_step(t, cancel);
     }
     if (isnan(t->init_cost))
         t->init_cost = bp_cost_eval(NULL, eval_work(t), t->Xtr, t->Ytr, NULL, t->theta,
                                     t->m_train, t->cfg.lambda, t->m_train);
     shuffle_identity(t->perm, t->m_train, &t->rng);
     for (int64_t b0 = 0; b0 < t->m_train; b0 += t->batch) {
-        if (bpt_cancelled(cancel))
+        if (train_cancelled(cancel))
             return -1;
         int64_t nb = t->m_train - b0 < t->batch ? t->m_train - b0 : t->batch;
         gather_rows(t->Xb, t->Xtr, t->perm + b0, nb, t->n_in);
         gather_rows(t->Yb, t->Ytr, t->perm + b0, nb, t->n_out);
         memset(t->grad, 0, (size_t)t->P * sizeof(double));
         bp_grad(t->grad, t->work, t->Xb, t->Yb, t->theta, nb, 0.0, t->m_train);
-        bpt_optim_batch_step(t, t->grad, t->cfg.lambda / (double)t->m_train);
+        optim_batch_step(t, t->grad, t->cfg.lambda / (double)t->m_train);
     }
     t->cost = eval_train(t, &t->correct);
     return 1;
@@ -496,10 +496,10 @@ static int diverged(bp_trainer *t, const char *what, double J, bp_error *err)
     if (isfinite(J) && !(J > limit))
         return 0;
     if (isfinite(J))
-        bpi_set_err(err, "diverged at epoch %lld: %s %.3g > 1e6 × max(initial cost %.3g, 1); "
+        core_set_error(err, "diverged at epoch %lld: %s %.3g > 1e6 × max(initial cost %.3g, 1); "
                     "lower the learning rate", (long long)t->epoch, what, J, t->init_cost);
     else
-        bpi_set_err(err, "diverged at epoch %lld: %s became %s (initial cost %.3g); lower the "
+        core_set_error(err, "diverged at epoch %lld: %s became %s (initial cost %.3g); lower the "
                     "learning rate", (long long)t->epoch, what, isnan(J) ? "NaN" : "infinite",
                     t->init_cost);
     t->stop = BP_STOP_DIVERGED;
@@ -584,7 +584,7 @@ bp_train_status bp_trainer_epoch(bp_trainer *t, bp_progress *progress, const vol
     epoch_eval ev = {NAN, NAN, 0, 0};
     bp_train_status status;
     if (t->failed) {
-        bpi_set_err(err, "training already failed at epoch %lld", (long long)t->epoch);
+        core_set_error(err, "training already failed at epoch %lld", (long long)t->epoch);
         status = BP_TRAIN_FAILED;
     } else if (t->finished) {
         /* Nothing to train: report on the weights in place (the best ones, with early
@@ -596,7 +596,7 @@ bp_train_status bp_trainer_epoch(bp_trainer *t, bp_progress *progress, const vol
         int moved = epoch_step(t, cancel);
         if (moved < 0) {
             t->dirty = 1;
-            bpi_set_err(err, "cancelled during epoch %lld", (long long)t->epoch + 1);
+            core_set_error(err, "cancelled during epoch %lld", (long long)t->epoch + 1);
             status = BP_TRAIN_CANCELLED;
         } else {
             t->epoch++;

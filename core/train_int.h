@@ -73,25 +73,25 @@ struct bp_trainer {
 };
 
 /* The cancel flag is written by other threads (cancel, shutdown): read atomically. */
-int bpt_cancelled(const volatile int *cancel);
+int train_cancelled(const volatile int *cancel);
 /* malloc / calloc of count elements, count checked in 64 bits (count <= 0 gives one). */
-void *bpt_alloc(int64_t count, size_t elem);
-void *bpt_zalloc(int64_t count, size_t elem);
+void *train_alloc(int64_t count, size_t elem);
+void *train_zalloc(int64_t count, size_t elem);
 
 /* grad ← ∇J(theta) on the training rows (written), *correct ← training rows predicted right;
  * returns J. One pass: bp_cost_grad_eval. */
-double bpt_full_eval(bp_trainer *t, double *grad, const double *theta, int64_t *correct);
+double train_full_eval(bp_trainer *t, double *grad, const double *theta, int64_t *correct);
 
 /* ---- the optimizers (optim.c) ---- */
 /* Allocates the optimizer's state for t->cfg (momentum/adam moments, lbfgs history). */
-int bpt_optim_alloc(bp_trainer *t, bp_error *err);
-void bpt_optim_free(bp_trainer *t);
+int optim_alloc(bp_trainer *t, bp_error *err);
+void optim_free(bp_trainer *t);
 /* A mini-batch step from g (+ c·θ on the non-bias weights: c = λ/m_train for a gradient that
  * still lacks its regularization). */
-void bpt_optim_batch_step(bp_trainer *t, const double *g, double c);
+void optim_batch_step(bp_trainer *t, const double *g, double c);
 /* One full-batch step from theta, with grad/cost/correct at theta (have_grad): afterwards they
  * hold the new point's. 1 moved, 0 converged (BP_STOP_CONVERGED's rule: theta unchanged),
  * -1 cancelled (theta untouched). */
-int bpt_optim_full_step(bp_trainer *t, const volatile int *cancel);
+int optim_full_step(bp_trainer *t, const volatile int *cancel);
 
 #endif

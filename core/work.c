@@ -41,7 +41,7 @@ bp_work *bp_work_new(const bp_spec *spec, int64_t max_rows, bp_error *err)
     if (bp_spec_validate(spec, err) != 0)
         return NULL;
     if (max_rows < 1) {
-        bpi_set_err(err, "rows: must be at least 1");
+        core_set_error(err, "rows: must be at least 1");
         return NULL;
     }
     int L = spec->n_layers;
@@ -63,12 +63,12 @@ bp_work *bp_work_new(const bp_spec *spec, int64_t max_rows, bp_error *err)
 
     bp_work *w = calloc(1, sizeof *w);
     if (!w) {
-        bpi_set_err(err, "workspace: out of memory");
+        core_set_error(err, "workspace: out of memory");
         return NULL;
     }
     w->arena = aligned_alloc(64, bytes);
     if (!w->arena) {
-        bpi_set_err(err, "workspace: cannot allocate %zu bytes for %lld rows", bytes,
+        core_set_error(err, "workspace: cannot allocate %zu bytes for %lld rows", bytes,
                     (long long)rows);
         free(w);
         return NULL;
@@ -104,7 +104,7 @@ size_t bp_work_bytes(const bp_work *w)
     return w ? w->bytes : 0;
 }
 
-const bp_spec *bpi_work_spec(const bp_work *w)
+const bp_spec *core_work_spec(const bp_work *w)
 {
     return &w->spec;
 }

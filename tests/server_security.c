@@ -46,9 +46,9 @@ static security *load(const char *text, const char *want_err)
     return sec;
 }
 
-static sec_auth auth(const security *sec, const char *header, char *name)
+static security_auth auth(const security *sec, const char *header, char *name)
 {
-    return sec_authenticate(sec, header, name, 64);
+    return security_authenticate(sec, header, name, 64);
 }
 
 /* SHA-256 of "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq" (FIPS 180-2 B.2). */
@@ -64,7 +64,7 @@ Test(keys, plain_and_hashed_keys_with_comments)
                          "hashed_c:sha256:" FIPS_HEX "\n"
                          "  # indented comment\n",
                          NULL);
-    cr_assert_eq(sec_key_count(sec), 3);
+    cr_assert_eq(security_key_count(sec), 3);
     cr_assert(security_has_keys(sec));
     char name[64];
     cr_assert_eq(auth(sec, "Bearer 0123456789abcdef-alice", name), SEC_AUTH_OK);
@@ -175,10 +175,10 @@ static void canon_is(const char *in, const char *want)
 {
     char out[SEC_ORIGIN_MAX + 1];
     if (!want) {
-        cr_assert_neq(sec_origin_canon(in, out, sizeof out), 0, "%s accepted as %s", in, out);
+        cr_assert_neq(security_origin_canon(in, out, sizeof out), 0, "%s accepted as %s", in, out);
         return;
     }
-    cr_assert_eq(sec_origin_canon(in, out, sizeof out), 0, "%s refused", in);
+    cr_assert_eq(security_origin_canon(in, out, sizeof out), 0, "%s refused", in);
     cr_assert_str_eq(out, want);
 }
 
@@ -235,11 +235,11 @@ static security *with_origins(const char *list, const char *want_err)
 Test(origins, matching_is_exact)
 {
     security *sec = with_origins(" https://app.example.com , http://localhost:5173,,", NULL);
-    const char *hit = sec_origin_allowed(sec, "https://app.example.com");
+    const char *hit = security_origin_allowed(sec, "https://app.example.com");
     cr_assert_not_null(hit);
     cr_assert_str_eq(hit, "https://app.example.com");
-    cr_assert_str_eq(sec_origin_allowed(sec, "https://APP.example.com"), "https://app.example.com");
-    cr_assert_str_eq(sec_origin_allowed(sec, "http://localhost:5173"), "http://localhost:5173");
+    cr_assert_str_eq(security_origin_allowed(sec, "https://APP.example.com"), "https://app.example.com");
+    cr_assert_str_eq(security_origin_allowed(sec, "http://localhost:5173"), "http://localhost:5173");
     static const char *const bad[] = {
         "https://app.example.com.evil.net", "https://evil-app.example.com",
         "https://evilapp.example.com", "https://app.example.co", "https://pp.example.com",
@@ -249,7 +249,7 @@ Test(origins, matching_is_exact)
         "", "*", "https://app.example.com\n", NULL,
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-        cr_assert_null(sec_origin_allowed(sec, bad[i]), "%s allowed", bad[i] ? bad[i] : "NULL");
+        cr_assert_null(security_origin_allowed(sec, bad[i]), "%s allowed", bad[i] ? bad[i] : "NULL");
     security_free(sec);
 }
 
@@ -267,7 +267,7 @@ Test(origins, bad_config_is_refused)
 Test(origins, none_configured_allows_none)
 {
     security *sec = with_origins("", NULL);
-    cr_assert_null(sec_origin_allowed(sec, "http://localhost:5173"));
+    cr_assert_null(security_origin_allowed(sec, "http://localhost:5173"));
     security_free(sec);
 }
 
@@ -289,23 +289,23 @@ Test(ratelimit, burst_then_rate)
     security *sec = with_rate(5); /* 5/s, burst 10 */
     double t = 1000.0;
     for (int i = 0; i < 10; i++)
-        cr_assert_eq(sec_rate_take(sec, "a:1.2.3.4", t), 0, "take %d refused", i);
-    int wait = sec_rate_take(sec, "a:1.2.3.4", t);
+        cr_assert_eq(security_rate_take(sec, "a:1.2.3.4", t), 0, "take %d refused", i);
+    int wait = security_rate_take(sec, "a:1.2.3.4", t);
     cr_assert_eq(wait, 1); /* one token needs 0.2 s: rounded up to 1 s */
     /* another bucket is independent */
-    cr_assert_eq(sec_rate_take(sec, "k:alice", t), 0);
+    cr_assert_eq(security_rate_take(sec, "k:alice", t), 0);
     /* 0.19 s later: 0.95 tokens, short; 0.21 s later: 1.05, one request */
-    cr_assert_eq(sec_rate_take(sec, "a:1.2.3.4", t + 0.19), 1);
-    cr_assert_eq(sec_rate_take(sec, "a:1.2.3.4", t + 0.21), 0);
-    cr_assert_eq(sec_rate_take(sec, "a:1.2.3.4", t + 0.21), 1);
+    cr_assert_eq(security_rate_take(sec, "a:1.2.3.4", t + 0.19), 1);
+    cr_assert_eq(security_rate_take(sec, "a:1.2.3.4", t + 0.21), 0);
+    cr_assert_eq(security_rate_take(sec, "a:1.2.3.4", t + 0.21), 1);
     /* after waiting the advertised second: 5.05 tokens -> 5 requests */
     int ok = 0;
-    while (sec_rate_take(sec, "a:1.2.3.4", t + 1.21) == 0)
+    while (security_rate_take(sec, "a:1.2.3.4", t + 1.21) == 0)
         ok++;
     cr_assert_eq(ok, 5);
     /* never more than the burst */
     ok = 0;
-    while (sec_rate_take(sec, "a:1.2.3.4", t + 100.0) == 0)
+    while (security_rate_take(sec, "a:1.2.3.4", t + 100.0) == 0)
         ok++;
     cr_assert_eq(ok, 10);
     security_free(sec);
@@ -314,11 +314,11 @@ Test(ratelimit, burst_then_rate)
 Test(ratelimit, slow_rate_retry_after)
 {
     security *sec = with_rate(1); /* 1/s, burst 2 */
-    cr_assert_eq(sec_rate_take(sec, "a:x", 0.0), 0);
-    cr_assert_eq(sec_rate_take(sec, "a:x", 0.0), 0);
-    cr_assert_eq(sec_rate_take(sec, "a:x", 0.0), 1);
-    cr_assert_eq(sec_rate_take(sec, "a:x", 0.5), 1);
-    cr_assert_eq(sec_rate_take(sec, "a:x", 1.0), 0);
+    cr_assert_eq(security_rate_take(sec, "a:x", 0.0), 0);
+    cr_assert_eq(security_rate_take(sec, "a:x", 0.0), 0);
+    cr_assert_eq(security_rate_take(sec, "a:x", 0.0), 1);
+    cr_assert_eq(security_rate_take(sec, "a:x", 0.5), 1);
+    cr_assert_eq(security_rate_take(sec, "a:x", 1.0), 0);
     security_free(sec);
 }
 
@@ -326,8 +326,8 @@ Test(ratelimit, off_is_off)
 {
     security *sec = with_rate(0);
     for (int i = 0; i < 1000; i++)
-        cr_assert_eq(sec_rate_take(sec, "a:x", 0.0), 0);
-    cr_assert_eq(sec_rate_entries(sec), 0);
+        cr_assert_eq(security_rate_take(sec, "a:x", 0.0), 0);
+    cr_assert_eq(security_rate_entries(sec), 0);
     security_free(sec);
 }
 
@@ -336,15 +336,15 @@ Test(ratelimit, table_is_bounded_and_keeps_busy_buckets)
     security *sec = with_rate(1);
     char key[32];
     /* one busy bucket, drained */
-    cr_assert_eq(sec_rate_take(sec, "a:busy", 0.0), 0);
-    cr_assert_eq(sec_rate_take(sec, "a:busy", 0.0), 0);
+    cr_assert_eq(security_rate_take(sec, "a:busy", 0.0), 0);
+    cr_assert_eq(security_rate_take(sec, "a:busy", 0.0), 0);
     /* 100k distinct addresses, each seen once, over 0.5 s: all still busy when the table
      * fills, so the oldest are dropped; the count never exceeds the table's bound */
     size_t most = 0;
     for (int i = 0; i < 100000; i++) {
         snprintf(key, sizeof key, "a:10.%d.%d.%d", i >> 16, (i >> 8) & 255, i & 255);
-        cr_assert_eq(sec_rate_take(sec, key, 0.5 * i / 100000.0), 0);
-        size_t n = sec_rate_entries(sec);
+        cr_assert_eq(security_rate_take(sec, key, 0.5 * i / 100000.0), 0);
+        size_t n = security_rate_entries(sec);
         if (n > most)
             most = n;
     }
@@ -359,18 +359,18 @@ Test(ratelimit, idle_buckets_are_evicted_before_busy_ones)
     char key[32];
     for (int i = 0; i < 4000; i++) {
         snprintf(key, sizeof key, "a:old%d", i);
-        cr_assert_eq(sec_rate_take(sec, key, 0.0), 0);
+        cr_assert_eq(security_rate_take(sec, key, 0.0), 0);
     }
-    cr_assert_eq(sec_rate_entries(sec), 4000);
+    cr_assert_eq(security_rate_entries(sec), 4000);
     /* 10 s later the 4000 are idle; drain one bucket, then overflow the table */
-    cr_assert_eq(sec_rate_take(sec, "a:hot", 10.0), 0);
-    cr_assert_eq(sec_rate_take(sec, "a:hot", 10.0), 0);
+    cr_assert_eq(security_rate_take(sec, "a:hot", 10.0), 0);
+    cr_assert_eq(security_rate_take(sec, "a:hot", 10.0), 0);
     for (int i = 0; i < 200; i++) {
         snprintf(key, sizeof key, "a:new%d", i);
-        cr_assert_eq(sec_rate_take(sec, key, 10.0), 0);
+        cr_assert_eq(security_rate_take(sec, key, 10.0), 0);
     }
     /* the compaction dropped the idle ones and kept the drained one (still empty) */
-    cr_assert_lt(sec_rate_entries(sec), 300);
-    cr_assert_eq(sec_rate_take(sec, "a:hot", 10.0), 1);
+    cr_assert_lt(security_rate_entries(sec), 300);
+    cr_assert_eq(security_rate_take(sec, "a:hot", 10.0), 1);
     security_free(sec);
 }

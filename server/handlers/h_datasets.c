@@ -26,7 +26,7 @@
 static json_t *meta_json(const store_dataset_meta *m)
 {
     char when[32];
-    hu_rfc3339(when, m->created_at);
+    handlers_rfc3339(when, m->created_at);
     api_dataset_meta_view v = {.id = m->id, .name = m->name, .rows = m->rows,
                                .features = m->features, .outputs = m->outputs,
                                .created_at = when};
@@ -43,7 +43,7 @@ static handler_result store_upload(server *s, req *r, const api_dataset *d, cons
         d->rows * d->features * 8 + (d->labels ? d->rows * 4 : d->rows * d->outputs * 8);
     store_dataset_meta meta;
     memset(&meta, 0, sizeof meta);
-    if (hu_random_id(meta.id, sizeof meta.id, "ds_") < 0)
+    if (handlers_random_id(meta.id, sizeof meta.id, "ds_") < 0)
         return http_reply_problem(r, 503, "no randomness available for an id: try again");
     snprintf(meta.owner, sizeof meta.owner, "%s", r->owner);
     snprintf(meta.name, sizeof meta.name, "%s", name);
@@ -56,7 +56,7 @@ static handler_result store_upload(server *s, req *r, const api_dataset *d, cons
     store_error se = {0};
     int rc = store_dataset_put(s->st, &meta, d->X, d->labels, d->Y, &se); /* --quota-bytes: 429 */
     if (rc < 0)
-        return hu_reply_store_error(r, rc, &se, "dataset", meta.id);
+        return handlers_reply_store_error(r, rc, &se, "dataset", meta.id);
     char location[80];
     snprintf(location, sizeof location, "/v1/datasets/%s", meta.id);
     http_add_header(r, "Location", location);
@@ -87,7 +87,7 @@ handler_result h_datasets_create(void *ctx, req *r)
     int rc = strcmp(r->media_type, "text/csv") == 0
                  ? api_dataset_parse_csv_header(&d, r->body, r->body_len, mode, &err)
                  : api_dataset_parse_json_text(&d, r->body, r->body_len, &err);
-    handler_result hr = rc < 0 ? hu_reply_api_error(r, &err) : store_upload(ctx, r, &d, name);
+    handler_result hr = rc < 0 ? handlers_reply_api_error(r, &err) : store_upload(ctx, r, &d, name);
     api_dataset_clear(&d);
     return hr;
 }
@@ -99,14 +99,14 @@ handler_result h_datasets_list(void *ctx, req *r)
     server *s = ctx;
     api_error ae = {0};
     int64_t limit, cursor, next = 0;
-    if (hu_page_query(r, &limit, &cursor, &ae) < 0)
-        return hu_reply_api_error(r, &ae);
+    if (handlers_page_query(r, &limit, &cursor, &ae) < 0)
+        return handlers_reply_api_error(r, &ae);
     store_dataset_meta *metas = NULL;
     size_t n = 0;
     store_error se = {0};
     int rc = store_dataset_list(s->st, r->owner, cursor, (int)limit, &metas, &n, &next, &se);
     if (rc < 0)
-        return hu_reply_store_error(r, rc, &se, "dataset", "");
+        return handlers_reply_store_error(r, rc, &se, "dataset", "");
     json_t *list = json_array();
     for (size_t i = 0; list && i < n; i++)
         if (json_array_append_new(list, meta_json(&metas[i])) < 0) {
@@ -114,7 +114,7 @@ handler_result h_datasets_list(void *ctx, req *r)
             list = NULL;
         }
     free(metas);
-    json_t *page = list ? hu_page_json("datasets", list, next) : NULL;
+    json_t *page = list ? handlers_page_json("datasets", list, next) : NULL;
     if (!page)
         return http_reply_problem(r, 503, "out of memory: try again later");
     return http_reply_json(r, 200, page);
@@ -127,7 +127,7 @@ handler_result h_datasets_get(void *ctx, req *r)
     store_error se = {0};
     int rc = store_dataset_get(s->st, r->owner, r->param[0], &meta, &se);
     if (rc < 0)
-        return hu_reply_store_error(r, rc, &se, "dataset", r->param[0]);
+        return handlers_reply_store_error(r, rc, &se, "dataset", r->param[0]);
     return http_reply_json(r, 200, meta_json(&meta));
 }
 
@@ -137,6 +137,6 @@ handler_result h_datasets_delete(void *ctx, req *r)
     store_error se = {0};
     int rc = store_dataset_delete(s->st, r->owner, r->param[0], &se);
     if (rc < 0)
-        return hu_reply_store_error(r, rc, &se, "dataset", r->param[0]);
+        return handlers_reply_store_error(r, rc, &se, "dataset", r->param[0]);
     return http_reply_empty(r, 204);
 }

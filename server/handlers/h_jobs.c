@@ -75,7 +75,7 @@ static int get_job(server *s, req *r, store_job *job)
     memset(job, 0, sizeof *job);
     int rc = store_job_get(s->st, r->owner, r->param[0], job, &se);
     if (rc < 0) {
-        hu_reply_store_error(r, rc, &se, "job", r->param[0]);
+        handlers_reply_store_error(r, rc, &se, "job", r->param[0]);
         return -1;
     }
     return 0;
@@ -131,7 +131,7 @@ static int load_model(server *s, req *r, const char *owner, const char *id,
         rc = store_job_weights(s->st, owner, id, &m->theta, &n, &m->epoch, &m->cost,
                                &m->validation_cost, &se);
         if (rc < 0 && rc != STORE_NOT_FOUND) {
-            hu_reply_store_error(r, rc, &se, "job", id);
+            handlers_reply_store_error(r, rc, &se, "job", id);
             return -1;
         }
     }
@@ -190,7 +190,7 @@ handler_result h_jobs_create(void *ctx, req *r)
     }
     body = api_parse(r->body, r->body_len, &ae);
     if (!body || api_job_request_parse(&jr, body, &ae) < 0) {
-        hr = hu_reply_api_error(r, &ae);
+        hr = handlers_reply_api_error(r, &ae);
         goto cleanup;
     }
 
@@ -198,12 +198,12 @@ handler_result h_jobs_create(void *ctx, req *r)
     store_dataset_meta meta;
     int rc = store_dataset_get(s->st, r->owner, jr.dataset, &meta, &se);
     if (rc < 0) {
-        hu_store_problem(&ae, r, rc, &se, "dataset", "dataset", jr.dataset);
-        hr = hu_reply_api_error(r, &ae);
+        handlers_store_problem(&ae, r, rc, &se, "dataset", "dataset", jr.dataset);
+        hr = handlers_reply_api_error(r, &ae);
         goto cleanup;
     }
     if (dataset_fits(&meta, &jr.spec, &ae) < 0) {
-        hr = hu_reply_api_error(r, &ae);
+        hr = handlers_reply_api_error(r, &ae);
         goto cleanup;
     }
     int64_t m_train, m_val;
@@ -213,7 +213,7 @@ handler_result h_jobs_create(void *ctx, req *r)
         goto cleanup;
     }
 
-    if (hu_random_id(job.id, sizeof job.id, "job_") < 0) {
+    if (handlers_random_id(job.id, sizeof job.id, "job_") < 0) {
         hr = http_reply_problem(r, 503, "no randomness for a job id: try again");
         goto cleanup;
     }
@@ -233,7 +233,7 @@ handler_result h_jobs_create(void *ctx, req *r)
     /* The store admits or refuses it (--max-queue, --quota-jobs: 429) in the insert. */
     rc = store_job_create(s->st, &job, jr.theta0, jr.theta0 ? bp_param_count(&jr.spec) : 0, &se);
     if (rc < 0) {
-        hr = hu_reply_store_error(r, rc, &se, "job", job.id);
+        hr = handlers_reply_store_error(r, rc, &se, "job", job.id);
         goto cleanup;
     }
     jobs_notify(s->jobs);
@@ -302,8 +302,8 @@ handler_result h_jobs_list(void *ctx, req *r)
                                               "succeeded, failed, cancelled");
         status = (int)st;
     }
-    if (hu_page_query(r, &limit, &cursor, &ae) < 0)
-        return hu_reply_api_error(r, &ae);
+    if (handlers_page_query(r, &limit, &cursor, &ae) < 0)
+        return handlers_reply_api_error(r, &ae);
     const char *dataset = http_query(r, "dataset");
     store_error se = {0};
     json_t *arr = json_array();
@@ -312,9 +312,9 @@ handler_result h_jobs_list(void *ctx, req *r)
                  : 1;
     if (rc < 0) {
         json_decref(arr);
-        return hu_reply_store_error(r, rc, &se, "job", "");
+        return handlers_reply_store_error(r, rc, &se, "job", "");
     }
-    json_t *page = rc == 0 ? hu_page_json("jobs", arr, next) : NULL;
+    json_t *page = rc == 0 ? handlers_page_json("jobs", arr, next) : NULL;
     if (!page) {
         json_decref(rc == 0 ? NULL : arr);
         return http_reply_problem(r, 503, "out of memory: try again later");
@@ -355,7 +355,7 @@ static handler_result job_cost(server *s, req *r, const store_job *job)
         int rc = store_job_history(s->st, r->owner, job->id, &epoch, &cost, &vcost, &acc, &vacc,
                                    &n, &se);
         if (rc < 0) {
-            hr = hu_reply_store_error(r, rc, &se, "job", job->id);
+            hr = handlers_reply_store_error(r, rc, &se, "job", job->id);
             goto cleanup;
         }
     }
@@ -459,7 +459,7 @@ static void gradient_work(void *arg, req *r)
         goto cleanup;
     }
     if (rc < 0) {
-        hu_reply_store_error(r, rc, &se, "dataset", c->dataset);
+        handlers_reply_store_error(r, rc, &se, "dataset", c->dataset);
         goto cleanup;
     }
     api_dataset d = {.rows = meta.rows, .features = meta.features, .outputs = meta.outputs,
@@ -556,7 +556,7 @@ static handler_result job_predict(server *s, req *r, const store_job *job)
     if (!c)
         return http_reply_problem(r, 503, "out of memory: try again");
     if (api_predict_request_parse(r->body, r->body_len, spec.sizes[0], &c->X, &c->rows, &ae) < 0)
-        return hu_reply_api_error(r, &ae);
+        return handlers_reply_api_error(r, &ae);
     return http_defer(r, predict_work, c); /* runs at once: this route is already on the pool */
 }
 
@@ -595,12 +595,12 @@ static handler_result reply_stopped(server *s, req *r, const char *owner, const 
     store_error se = {0};
     if (delete) {
         int rc = store_job_delete(s->st, owner, id, &se);
-        return rc < 0 ? hu_reply_store_error(r, rc, &se, "job", id) : http_reply_empty(r, 204);
+        return rc < 0 ? handlers_reply_store_error(r, rc, &se, "job", id) : http_reply_empty(r, 204);
     }
     store_job now;
     memset(&now, 0, sizeof now);
     int rc = store_job_get(s->st, owner, id, &now, &se);
-    handler_result hr = rc < 0 ? hu_reply_store_error(r, rc, &se, "job", id)
+    handler_result hr = rc < 0 ? handlers_reply_store_error(r, rc, &se, "job", id)
                                : reply_job(s, r, 200, &now);
     store_job_clear(&now);
     return hr;
@@ -633,7 +633,7 @@ static int request_cancel(server *s, req *r, const store_job *job)
     store_error se = {0};
     int rc = store_job_request_cancel(s->st, r->owner, job->id, &now_cancelled, &se);
     if (rc < 0) {
-        hu_reply_store_error(r, rc, &se, "job", job->id);
+        handlers_reply_store_error(r, rc, &se, "job", job->id);
         return -1;
     }
     if (now_cancelled) {

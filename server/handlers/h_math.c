@@ -32,7 +32,7 @@ static int load_data(server *s, req *r, api_math_request *q, api_error *err)
     int rc = store_dataset_load(s->st, r->owner, q->dataset, &meta, &d->X, &d->labels, &d->Y,
                                 &se);
     if (rc < 0) {
-        hu_store_problem(err, r, rc, &se, "dataset", "dataset", q->dataset);
+        handlers_store_problem(err, r, rc, &se, "dataset", "dataset", q->dataset);
         return -1;
     }
     d->rows = meta.rows;
@@ -103,7 +103,7 @@ static handler_result math(server *s, req *r, api_math_kind kind)
         load_data(s, r, &q, &err) == 0 && api_dataset_fits(&q.data, &q.spec, &err) == 0)
         out = compute(&q, kind, &err);
     api_math_request_clear(&q);
-    return out ? http_reply_json(r, 200, out) : hu_reply_api_error(r, &err);
+    return out ? http_reply_json(r, 200, out) : handlers_reply_api_error(r, &err);
 }
 
 handler_result h_cost(void *ctx, req *r)

@@ -17,13 +17,13 @@
 #define STORE_FULL_DETAIL                                                                      \
     "the store is full: free disk space (or delete datasets or jobs) and retry"
 
-void hu_store_problem(api_error *err, req *r, int code, const store_error *se,
+void handlers_store_problem(api_error *err, req *r, int code, const store_error *se,
                       const char *field, const char *kind, const char *id)
 {
     char safe[64];
     switch (code) {
     case STORE_NOT_FOUND:
-        api_fail(err, 404, "%s: no %s \"%s\"", field, kind, hu_safe_id(id, safe, sizeof safe));
+        api_fail(err, 404, "%s: no %s \"%s\"", field, kind, handlers_safe_id(id, safe, sizeof safe));
         break;
     case STORE_FULL:
         api_fail(err, 507, STORE_FULL_DETAIL);
@@ -40,7 +40,7 @@ void hu_store_problem(api_error *err, req *r, int code, const store_error *se,
         api_fail(err, 429, "%s", se->msg);
         break;
     case STORE_CONFLICT:
-        api_fail(err, 409, "%s \"%s\": %s", kind, hu_safe_id(id, safe, sizeof safe), se->msg);
+        api_fail(err, 409, "%s \"%s\": %s", kind, handlers_safe_id(id, safe, sizeof safe), se->msg);
         break;
     default:
         log_event(LOG_ERROR, "store_error", "req=%llu code=%d", (unsigned long long)r->id, code);
@@ -49,26 +49,26 @@ void hu_store_problem(api_error *err, req *r, int code, const store_error *se,
     }
 }
 
-handler_result hu_reply_store_error(req *r, int code, const store_error *se, const char *kind,
+handler_result handlers_reply_store_error(req *r, int code, const store_error *se, const char *kind,
                                     const char *id)
 {
     api_error err = {0};
-    hu_store_problem(&err, r, code, se, "id", kind, id);
-    return hu_reply_api_error(r, &err);
+    handlers_store_problem(&err, r, code, se, "id", kind, id);
+    return handlers_reply_api_error(r, &err);
 }
 
-handler_result hu_reply_api_error(req *r, const api_error *err)
+handler_result handlers_reply_api_error(req *r, const api_error *err)
 {
     return http_reply_problem(r, err->status ? err->status : 500, "%s", err->detail);
 }
 
-const char *hu_safe_id(const char *text, char *out, size_t cap)
+const char *handlers_safe_id(const char *text, char *out, size_t cap)
 {
     api_escape(out, cap, text ? text : "", text ? strlen(text) : 0);
     return out;
 }
 
-int hu_random_id(char *out, size_t cap, const char *prefix)
+int handlers_random_id(char *out, size_t cap, const char *prefix)
 {
     unsigned char b[12];
     size_t p = strlen(prefix);
@@ -86,7 +86,7 @@ int hu_random_id(char *out, size_t cap, const char *prefix)
     return 0;
 }
 
-void hu_rfc3339(char out[32], int64_t unix_seconds)
+void handlers_rfc3339(char out[32], int64_t unix_seconds)
 {
     time_t t = (time_t)unix_seconds;
     struct tm tm;
@@ -106,7 +106,7 @@ static int whole_number(const char *text, int64_t lo, int64_t hi, int64_t *v)
     return 0;
 }
 
-int hu_page_query(req *r, int64_t *limit, int64_t *cursor, api_error *err)
+int handlers_page_query(req *r, int64_t *limit, int64_t *cursor, api_error *err)
 {
     const char *q;
     *limit = HU_PAGE_DEFAULT;
@@ -122,7 +122,7 @@ int hu_page_query(req *r, int64_t *limit, int64_t *cursor, api_error *err)
     return 0;
 }
 
-json_t *hu_page_json(const char *key, json_t *items, int64_t next)
+json_t *handlers_page_json(const char *key, json_t *items, int64_t next)
 {
     char cur[32];
     snprintf(cur, sizeof cur, "%lld", (long long)next);

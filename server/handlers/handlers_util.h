@@ -21,37 +21,37 @@
  * for kind "dataset"), 409
  * `<kind> "<id>": <msg>` for a conflict, else 500 (a bug or a broken disk: logged with the
  * request number). kind: "dataset", "job". */
-void hu_store_problem(api_error *err, req *r, int code, const store_error *se,
+void handlers_store_problem(api_error *err, req *r, int code, const store_error *se,
                       const char *field, const char *kind, const char *id);
 
-/* Sets the reply for a failed store call on an id from the path (hu_store_problem with field
+/* Sets the reply for a failed store call on an id from the path (handlers_store_problem with field
  * "id"). Returns HANDLER_OK. */
-handler_result hu_reply_store_error(req *r, int code, const store_error *se, const char *kind,
+handler_result handlers_reply_store_error(req *r, int code, const store_error *se, const char *kind,
                                     const char *id);
 
 /* Sets the problem reply err describes (status 500 if it has none: a bug). */
-handler_result hu_reply_api_error(req *r, const api_error *err);
+handler_result handlers_reply_api_error(req *r, const api_error *err);
 
 /* A copy of text (an id from the URL) safe to quote in a message, escaped and cut as
  * api_escape does (the contract's one quoting rule). NULL prints as "". Returns out. */
-const char *hu_safe_id(const char *text, char *out, size_t cap);
+const char *handlers_safe_id(const char *text, char *out, size_t cap);
 
 /* prefix + 24 lower-case hex digits from 96 bits of getrandom(2) into out (cap >= prefix + 25).
  * 0 ok, -1 if the kernel gave no randomness (answer 503). */
-int hu_random_id(char *out, size_t cap, const char *prefix);
+int handlers_random_id(char *out, size_t cap, const char *prefix);
 
 /* A listing's ?limit= (1..HU_PAGE_MAX, default HU_PAGE_DEFAULT) and ?cursor= (a number this
  * server gave out as next_cursor; absent or empty = the first page, *cursor 0). 0 ok, -1 with
  * a 400 in err naming the parameter. */
 #define HU_PAGE_DEFAULT 50
 #define HU_PAGE_MAX 1000
-int hu_page_query(req *r, int64_t *limit, int64_t *cursor, api_error *err);
+int handlers_page_query(req *r, int64_t *limit, int64_t *cursor, api_error *err);
 
 /* new: {"<key>": items, "next_cursor": "<next>" or null when next is 0}; steals items. NULL
  * when out of memory. */
-json_t *hu_page_json(const char *key, json_t *items, int64_t next);
+json_t *handlers_page_json(const char *key, json_t *items, int64_t next);
 
 /* "2024-05-01T12:00:00Z" for a Unix time in seconds (UTC). */
-void hu_rfc3339(char out[32], int64_t unix_seconds);
+void handlers_rfc3339(char out[32], int64_t unix_seconds);
 
 #endif

@@ -48,7 +48,7 @@
 typedef struct {
     char name[64];
     unsigned char digest[KEY_DIGEST];
-} sec_key;
+} security_key;
 
 typedef struct {
     char key[80];             /* "" = empty slot */
@@ -57,7 +57,7 @@ typedef struct {
 } bucket;
 
 struct security {
-    sec_key *keys;
+    security_key *keys;
     size_t n_keys;
     char (*origins)[SEC_ORIGIN_MAX + 1];
     size_t n_origins;
@@ -119,7 +119,7 @@ static unsigned digest_eq(const unsigned char *a, const unsigned char *b)
 /* ------------------------------------------------------------------ keys file */
 
 /* Parses one trimmed, non-comment line into k. Returns NULL or the error text. */
-static const char *parse_key_line(char *line, size_t len, sec_key *k)
+static const char *parse_key_line(char *line, size_t len, security_key *k)
 {
     char *colon = memchr(line, ':', len);
     if (!colon || colon == line || colon == line + len - 1)
@@ -180,7 +180,7 @@ static int load_keys(security *sec, const char *path, char *err, size_t errlen)
         }
         if (sec->n_keys == kcap) {
             size_t ncap = kcap ? 2 * kcap : 16;
-            sec_key *nk = realloc(sec->keys, ncap * sizeof *nk);
+            security_key *nk = realloc(sec->keys, ncap * sizeof *nk);
             if (!nk) {
                 snprintf(err, errlen, "api-keys-file: out of memory");
                 goto cleanup;
@@ -188,7 +188,7 @@ static int load_keys(security *sec, const char *path, char *err, size_t errlen)
             sec->keys = nk;
             kcap = ncap;
         }
-        sec_key *k = &sec->keys[sec->n_keys];
+        security_key *k = &sec->keys[sec->n_keys];
         const char *why = parse_key_line(p, len, k);
         explicit_bzero(line, cap);
         if (why) {
@@ -228,7 +228,7 @@ cleanup:
 
 /* ------------------------------------------------------------------ origins */
 
-int sec_origin_canon(const char *in, char *out, size_t outlen)
+int security_origin_canon(const char *in, char *out, size_t outlen)
 {
     char buf[SEC_ORIGIN_MAX + 1];
     size_t n = 0;
@@ -317,7 +317,7 @@ static int load_origins(security *sec, const char *list, char *err, size_t errle
         }
         memcpy(one, s, len);
         one[len] = '\0';
-        if (sec_origin_canon(one, sec->origins[sec->n_origins], SEC_ORIGIN_MAX + 1) != 0) {
+        if (security_origin_canon(one, sec->origins[sec->n_origins], SEC_ORIGIN_MAX + 1) != 0) {
             snprintf(err, errlen,
                      "cors-origins: \"%s\" is not an origin like https://app.example.com[:port]"
                      " (\"null\", \"*\", paths and trailing slashes are refused)", one);
@@ -328,11 +328,11 @@ static int load_origins(security *sec, const char *list, char *err, size_t errle
     return 0;
 }
 
-const char *sec_origin_allowed(const security *sec, const char *origin)
+const char *security_origin_allowed(const security *sec, const char *origin)
 {
     char canon[SEC_ORIGIN_MAX + 1];
     if (!sec || !origin || sec->n_origins == 0 || strlen(origin) > SEC_ORIGIN_MAX ||
-        sec_origin_canon(origin, canon, sizeof canon) != 0)
+        security_origin_canon(origin, canon, sizeof canon) != 0)
         return NULL;
     for (size_t i = 0; i < sec->n_origins; i++)
         if (strcmp(canon, sec->origins[i]) == 0)
@@ -342,12 +342,12 @@ const char *sec_origin_allowed(const security *sec, const char *origin)
 
 /* ------------------------------------------------------------------ authentication */
 
-size_t sec_key_count(const security *sec)
+size_t security_key_count(const security *sec)
 {
     return sec ? sec->n_keys : 0;
 }
 
-sec_auth sec_authenticate(const security *sec, const char *authorization, char *name,
+security_auth security_authenticate(const security *sec, const char *authorization, char *name,
                           size_t namelen)
 {
     if (!authorization)
@@ -444,7 +444,7 @@ static void rl_compact(security *sec, double now)
     sec->live = live;
 }
 
-int sec_rate_take(security *sec, const char *key, double now)
+int security_rate_take(security *sec, const char *key, double now)
 {
     if (!sec || !sec->slots)
         return 0;
@@ -473,7 +473,7 @@ int sec_rate_take(security *sec, const char *key, double now)
     return wait;
 }
 
-size_t sec_rate_entries(security *sec)
+size_t security_rate_entries(security *sec)
 {
     if (!sec || !sec->slots)
         return 0;
@@ -581,7 +581,7 @@ static int reply_429(req *r, int wait, const char *detail)
     return 1;
 }
 
-static int reply_401(req *r, sec_auth why)
+static int reply_401(req *r, security_auth why)
 {
     static const char *const detail[] = {
         [SEC_AUTH_MISSING] = "Authorization: Bearer <API key> is required",
@@ -611,7 +611,7 @@ static int reply_preflight(security *sec, req *r)
     snprintf(allow, sizeof allow, "%s%sOPTIONS", r->allow, r->allow[0] ? ", " : "");
     http_reply_empty(r, 204);
     http_add_header(r, "Allow", allow);
-    const char *origin = sec_origin_allowed(sec, http_header(r, "Origin"));
+    const char *origin = security_origin_allowed(sec, http_header(r, "Origin"));
     if (sec->n_origins)
         http_add_header(r, "Vary", "Origin");
     if (!origin)
@@ -630,7 +630,7 @@ int security_check(security *sec, req *r)
     if (sec->slots) {
         char key[80];
         client_key(r, key, sizeof key);
-        int wait = sec_rate_take(sec, key, clock_monotonic());
+        int wait = security_rate_take(sec, key, clock_monotonic());
         if (wait)
             return reply_429(r, wait, "rate limit: too many requests from this address "
                                       "(--rate-limit); retry after Retry-After seconds");
@@ -641,14 +641,14 @@ int security_check(security *sec, req *r)
     if (open || sec->n_keys == 0)
         return 0;
     char name[64];
-    sec_auth why = sec_authenticate(sec, http_header(r, "Authorization"), name, sizeof name);
+    security_auth why = security_authenticate(sec, http_header(r, "Authorization"), name, sizeof name);
     if (why != SEC_AUTH_OK)
         return reply_401(r, why);
     snprintf(r->owner, sizeof r->owner, "%s", name);
     if (sec->slots) {
         char key[80];
         snprintf(key, sizeof key, "k:%s", name);
-        int wait = sec_rate_take(sec, key, clock_monotonic());
+        int wait = security_rate_take(sec, key, clock_monotonic());
         if (wait)
             return reply_429(r, wait, "rate limit: too many requests for this API key "
                                       "(--rate-limit); retry after Retry-After seconds");
@@ -664,7 +664,7 @@ void security_decorate(security *sec, req *r)
         if (strcasecmp(r->headers[i][0], "Vary") == 0)
             return; /* already decorated (preflight) */
     http_add_header(r, "Vary", "Origin");
-    const char *origin = sec_origin_allowed(sec, http_header(r, "Origin"));
+    const char *origin = security_origin_allowed(sec, http_header(r, "Origin"));
     if (!origin)
         return;
     http_add_header(r, "Access-Control-Allow-Origin", origin);

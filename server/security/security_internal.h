@@ -17,11 +17,11 @@
  * lower case, default port (80/443) dropped, nothing else allowed (no path, trailing slash,
  * userinfo, query, whitespace; "null" and "*" refused). Writes it into out (outlen bytes)
  * and returns 0, or returns -1 when `in` is not such an origin. */
-int sec_origin_canon(const char *in, char *out, size_t outlen);
+int security_origin_canon(const char *in, char *out, size_t outlen);
 
 /* The configured origin (borrowed, canonical) that `origin` (a request's Origin header,
  * may be NULL) names, or NULL when it is not on the --cors-origins list. */
-const char *sec_origin_allowed(const security *sec, const char *origin);
+const char *security_origin_allowed(const security *sec, const char *origin);
 
 /* Outcome of checking an Authorization header. */
 typedef enum {
@@ -29,22 +29,22 @@ typedef enum {
     SEC_AUTH_MISSING,   /* no Authorization header */
     SEC_AUTH_MALFORMED, /* not "Bearer <token>" */
     SEC_AUTH_INVALID    /* well-formed token that is no configured key */
-} sec_auth;
+} security_auth;
 
 /* Checks an Authorization header value (may be NULL) against every configured key, in
  * time independent of which key (if any) matches. On SEC_AUTH_OK copies the key's name
  * into name (namelen bytes). */
-sec_auth sec_authenticate(const security *sec, const char *authorization, char *name,
+security_auth security_authenticate(const security *sec, const char *authorization, char *name,
                           size_t namelen);
 
 /* Number of keys loaded. */
-size_t sec_key_count(const security *sec);
+size_t security_key_count(const security *sec);
 
 /* Takes one token from the bucket called `key` ("k:<name>" or "a:<address>") at monotonic
  * time `now` (seconds). Returns 0 when allowed, else the whole seconds (>= 1) to wait. With
  * the rate limit off, always 0. */
-int sec_rate_take(security *sec, const char *key, double now);
+int security_rate_take(security *sec, const char *key, double now);
 /* Buckets currently held (bounded: idle full buckets are evicted when the table fills). */
-size_t sec_rate_entries(security *sec);
+size_t security_rate_entries(security *sec);
 
 #endif

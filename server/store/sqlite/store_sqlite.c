@@ -65,43 +65,43 @@ static int map_rc(sqlite3 *db, int rc)
     }
 }
 
-int sq_fail(sconn *c, int rc, const char *what, store_error *err)
+int sqlite_fail(sconn *c, int rc, const char *what, store_error *err)
 {
     sqlite3 *db = c ? c->db : NULL;
     int code = map_rc(db, rc);
     const char *detail = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     if (code == STORE_FULL)
-        return sq_err(err, code, "store: %s: disk full (%s)", what, detail);
-    return sq_err(err, code, "store: %s: %s", what, detail);
+        return sqlite_err(err, code, "store: %s: disk full (%s)", what, detail);
+    return sqlite_err(err, code, "store: %s: %s", what, detail);
 }
 
-int sq_bind_field(sqlite3_stmt *st, int i, const char *field, size_t size)
+int sqlite_bind_field(sqlite3_stmt *st, int i, const char *field, size_t size)
 {
     return sqlite3_bind_text(st, i, field, (int)strnlen(field, size), SQLITE_STATIC);
 }
 
-int sq_bind_opt_text(sqlite3_stmt *st, int i, const char *s)
+int sqlite_bind_opt_text(sqlite3_stmt *st, int i, const char *s)
 {
     return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
 }
 
-int sq_bind_real(sqlite3_stmt *st, int i, double v)
+int sqlite_bind_real(sqlite3_stmt *st, int i, double v)
 {
     return isnan(v) ? sqlite3_bind_null(st, i) : sqlite3_bind_double(st, i, v);
 }
 
-double sq_column_real(sqlite3_stmt *st, int i)
+double sqlite_column_real(sqlite3_stmt *st, int i)
 {
     return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i);
 }
 
-void sq_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col)
+void sqlite_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col)
 {
     const unsigned char *t = sqlite3_column_text(st, col);
     snprintf(dst, size, "%s", t ? (const char *)t : "");
 }
 
-int sq_column_doubles(sconn *c, sqlite3_stmt *st, int col, int64_t n, double **out,
+int sqlite_column_doubles(sconn *c, sqlite3_stmt *st, int col, int64_t n, double **out,
                       const char *what, store_error *err)
 {
     *out = NULL;
@@ -110,20 +110,20 @@ int sq_column_doubles(sconn *c, sqlite3_stmt *st, int col, int64_t n, double **o
     const void *b = sqlite3_column_blob(st, col);
     int64_t len = sqlite3_column_bytes(st, col);
     if (!b && sqlite3_errcode(c->db) == SQLITE_NOMEM)
-        return sq_err(err, STORE_NOMEM, "store: %s: out of memory", what);
+        return sqlite_err(err, STORE_NOMEM, "store: %s: out of memory", what);
     if (n < 0 || n > INT64_MAX / 8 || len != n * 8)
-        return sq_err(err, STORE_IO, "store: %s: stored weights are corrupt (%lld bytes for "
+        return sqlite_err(err, STORE_IO, "store: %s: stored weights are corrupt (%lld bytes for "
                       "%lld numbers)", what, (long long)len, (long long)n);
     double *d = malloc(len ? (size_t)len : 1);
     if (!d)
-        return sq_err(err, STORE_NOMEM, "store: %s: out of memory", what);
+        return sqlite_err(err, STORE_NOMEM, "store: %s: out of memory", what);
     if (len)
         memcpy(d, b, (size_t)len);
     *out = d;
     return 0;
 }
 
-int sq_collect(sconn *c, sqlite3_stmt *st, const sq_rows *how, void **out, size_t *n,
+int sqlite_collect(sconn *c, sqlite3_stmt *st, const sqlite_rows *how, void **out, size_t *n,
                int64_t *next_cursor, store_error *err)
 {
     char *v = NULL;
@@ -144,7 +144,7 @@ int sq_collect(sconn *c, sqlite3_stmt *st, const sq_rows *how, void **out, size_
             size_t ncap = cap ? cap * 2 : 16;
             char *nv = realloc(v, ncap * how->size);
             if (!nv) {
-                code = sq_err(err, STORE_NOMEM, "store: out of memory");
+                code = sqlite_err(err, STORE_NOMEM, "store: out of memory");
                 goto cleanup;
             }
             v = nv;
@@ -158,7 +158,7 @@ int sq_collect(sconn *c, sqlite3_stmt *st, const sq_rows *how, void **out, size_
         len++;
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        code = sq_fail(c, rc, how->what, err);
+        code = sqlite_fail(c, rc, how->what, err);
 cleanup:
     sqlite3_reset(st);
     if (code < 0) {
@@ -190,7 +190,7 @@ static void conn_close(sconn *c)
 static int conn_exec(sconn *c, const char *sql, const char *what, store_error *err)
 {
     int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
-    return rc == SQLITE_OK ? 0 : sq_fail(c, rc, what, err);
+    return rc == SQLITE_OK ? 0 : sqlite_fail(c, rc, what, err);
 }
 
 /* new. A configured connection to s->path (created when `create`). */
@@ -198,7 +198,7 @@ static sconn *conn_open(store *s, int create, store_error *err)
 {
     sconn *c = calloc(1, sizeof *c);
     if (!c) {
-        sq_err(err, STORE_NOMEM, "store: out of memory");
+        sqlite_err(err, STORE_NOMEM, "store: out of memory");
         return NULL;
     }
     c->s = s;
@@ -206,9 +206,9 @@ static sconn *conn_open(store *s, int create, store_error *err)
     int rc = sqlite3_open_v2(s->path, &c->db, flags, NULL);
     if (rc != SQLITE_OK) {
         if (!c->db)
-            sq_err(err, STORE_NOMEM, "store: out of memory");
+            sqlite_err(err, STORE_NOMEM, "store: out of memory");
         else
-            sq_err(err, map_rc(c->db, rc), "store: cannot open %s: %s", s->path,
+            sqlite_err(err, map_rc(c->db, rc), "store: cannot open %s: %s", s->path,
                    sqlite3_errmsg(c->db));
         goto fail;
     }
@@ -217,7 +217,7 @@ static sconn *conn_open(store *s, int create, store_error *err)
     sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
     sqlite3_db_config(c->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
     if (sqlite3_db_readonly(c->db, "main") == 1) {
-        sq_err(err, STORE_IO, "store: %s is read-only", s->path);
+        sqlite_err(err, STORE_IO, "store: %s is read-only", s->path);
         goto fail;
     }
     /* Per-connection settings; none of them writes to the file. */
@@ -226,7 +226,7 @@ static sconn *conn_open(store *s, int create, store_error *err)
                      "PRAGMA temp_store = MEMORY;", "configure connection", err) < 0) {
         int x = sqlite3_extended_errcode(c->db) & 0xff;
         if (x == SQLITE_NOTADB || x == SQLITE_CORRUPT)
-            sq_err(err, STORE_IO, "store: %s is not a backpropd database (not an SQLite file, "
+            sqlite_err(err, STORE_IO, "store: %s is not a backpropd database (not an SQLite file, "
                    "or its header is corrupt)", s->path);
         goto fail;
     }
@@ -277,7 +277,7 @@ static int conn_apply_cap(sconn *c, store_error *err)
     return 0;
 }
 
-sconn *sq_conn(store *s, store_error *err)
+sconn *sqlite_conn(store *s, store_error *err)
 {
     err->code = 0;
     err->msg[0] = '\0';
@@ -293,13 +293,13 @@ sconn *sq_conn(store *s, store_error *err)
     return c;
 }
 
-sqlite3_stmt *sq_stmt(sconn *c, query_id id, store_error *err)
+sqlite3_stmt *sqlite_stmt(sconn *c, query_id id, store_error *err)
 {
     sqlite3_stmt *st = c->q[id];
     if (!st) {
-        int rc = sqlite3_prepare_v3(c->db, sq_queries[id], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+        int rc = sqlite3_prepare_v3(c->db, sqlite_queries[id], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
         if (rc != SQLITE_OK) {
-            sq_fail(c, rc, "prepare", err);
+            sqlite_fail(c, rc, "prepare", err);
             return NULL;
         }
         c->q[id] = st;
@@ -309,41 +309,41 @@ sqlite3_stmt *sq_stmt(sconn *c, query_id id, store_error *err)
     return st;
 }
 
-sqlite3_stmt *sq_stmt_id(sconn *c, query_id q, const char *id, store_error *err)
+sqlite3_stmt *sqlite_stmt_id(sconn *c, query_id q, const char *id, store_error *err)
 {
-    sqlite3_stmt *st = sq_stmt(c, q, err);
+    sqlite3_stmt *st = sqlite_stmt(c, q, err);
     if (st)
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     return st;
 }
 
-sqlite3_stmt *sq_query(store *s, query_id id, sconn **c, store_error *err)
+sqlite3_stmt *sqlite_query(store *s, query_id id, sconn **c, store_error *err)
 {
-    *c = sq_conn(s, err);
-    return *c ? sq_stmt(*c, id, err) : NULL;
+    *c = sqlite_conn(s, err);
+    return *c ? sqlite_stmt(*c, id, err) : NULL;
 }
 
-sconn *sq_write(store *s, store_error *err)
+sconn *sqlite_write(store *s, store_error *err)
 {
-    sconn *c = sq_conn(s, err);
-    return c && sq_begin(c, 1, err) == 0 ? c : NULL;
+    sconn *c = sqlite_conn(s, err);
+    return c && sqlite_begin(c, 1, err) == 0 ? c : NULL;
 }
 
-int sq_exec(sconn *c, sqlite3_stmt *st, const char *what, store_error *err)
+int sqlite_exec(sconn *c, sqlite3_stmt *st, const char *what, store_error *err)
 {
     int rc = sqlite3_step(st);
-    int code = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sq_fail(c, rc, what, err);
+    int code = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sqlite_fail(c, rc, what, err);
     sqlite3_reset(st);
     return code;
 }
 
-int sq_begin(sconn *c, int write, store_error *err)
+int sqlite_begin(sconn *c, int write, store_error *err)
 {
-    sqlite3_stmt *st = sq_stmt(c, write ? Q_BEGIN_IMMEDIATE : Q_BEGIN, err);
-    return st ? sq_exec(c, st, "begin", err) : err->code;
+    sqlite3_stmt *st = sqlite_stmt(c, write ? Q_BEGIN_IMMEDIATE : Q_BEGIN, err);
+    return st ? sqlite_exec(c, st, "begin", err) : err->code;
 }
 
-void sq_rollback(sconn *c)
+void sqlite_rollback(sconn *c)
 {
     if (sqlite3_get_autocommit(c->db))
         return;
@@ -354,12 +354,12 @@ void sq_rollback(sconn *c)
     sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-int sq_commit(sconn *c, store_error *err)
+int sqlite_commit(sconn *c, store_error *err)
 {
-    sqlite3_stmt *st = sq_stmt(c, Q_COMMIT, err);
-    int code = st ? sq_exec(c, st, "commit", err) : err->code;
+    sqlite3_stmt *st = sqlite_stmt(c, Q_COMMIT, err);
+    int code = st ? sqlite_exec(c, st, "commit", err) : err->code;
     if (code < 0)
-        sq_rollback(c);
+        sqlite_rollback(c);
     return code;
 }
 
@@ -370,13 +370,13 @@ static int make_dirs(const char *dir, store_error *err)
 {
     char p[600];
     if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p)
-        return sq_err(err, STORE_IO, "store: data directory path too long");
+        return sqlite_err(err, STORE_IO, "store: data directory path too long");
     for (char *q = p + 1;; q++) {
         if (*q == '/' || *q == '\0') {
             char saved = *q;
             *q = '\0';
             if (mkdir(p, 0700) != 0 && errno != EEXIST)
-                return sq_err(err, STORE_IO, "store: cannot create %s: %s", p, strerror(errno));
+                return sqlite_err(err, STORE_IO, "store: cannot create %s: %s", p, strerror(errno));
             *q = saved;
             if (!saved)
                 break;
@@ -384,7 +384,7 @@ static int make_dirs(const char *dir, store_error *err)
     }
     struct stat sb;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return sq_err(err, STORE_IO, "store: %s is not a directory", dir);
+        return sqlite_err(err, STORE_IO, "store: %s is not a directory", dir);
     return 0;
 }
 
@@ -400,7 +400,7 @@ static int query_int(sconn *c, const char *sql, int64_t *out, store_error *err)
             rc = SQLITE_OK;
         }
     }
-    int code = rc == SQLITE_OK || rc == SQLITE_DONE ? 0 : sq_fail(c, rc, "read header", err);
+    int code = rc == SQLITE_OK || rc == SQLITE_DONE ? 0 : sqlite_fail(c, rc, "read header", err);
     sqlite3_finalize(st);
     return code;
 }
@@ -413,11 +413,11 @@ static int query_text(sconn *c, const char *sql, char *out, size_t size, store_e
     if (rc == SQLITE_OK) {
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
-            sq_copy_text(out, size, st, 0);
+            sqlite_copy_text(out, size, st, 0);
             rc = SQLITE_OK;
         }
     }
-    int code = rc == SQLITE_OK || rc == SQLITE_DONE ? 0 : sq_fail(c, rc, "check", err);
+    int code = rc == SQLITE_OK || rc == SQLITE_DONE ? 0 : sqlite_fail(c, rc, "check", err);
     sqlite3_finalize(st);
     return code;
 }
@@ -443,10 +443,10 @@ static int quick_check(sconn *c, store_error *err)
         if (*p == '\n')
             *p = ' ';
     if (rc != SQLITE_DONE)
-        return sq_err(err, STORE_IO, "store: %s is corrupt (%s); restore it from a backup",
+        return sqlite_err(err, STORE_IO, "store: %s is corrupt (%s); restore it from a backup",
                       c->s->path, sqlite3_errmsg(c->db));
     if (found[0])
-        return sq_err(err, STORE_IO, "store: %s is corrupt (quick_check: %s); restore it from "
+        return sqlite_err(err, STORE_IO, "store: %s is corrupt (quick_check: %s); restore it from "
                       "a backup", c->s->path, found);
     return 0;
 }
@@ -458,7 +458,7 @@ static int check_identity(sconn *c, int *fresh, int64_t *version, store_error *e
     if (query_int(c, "PRAGMA application_id", &app, err) < 0) {
         int rc = sqlite3_extended_errcode(c->db);
         if ((rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT)
-            return sq_err(err, STORE_IO, "store: %s is not a backpropd database (not an SQLite "
+            return sqlite_err(err, STORE_IO, "store: %s is not a backpropd database (not an SQLite "
                           "file, or its header is corrupt)", c->s->path);
         return err->code;
     }
@@ -471,11 +471,11 @@ static int check_identity(sconn *c, int *fresh, int64_t *version, store_error *e
         return 0;
     }
     if (app != STORE_APP_ID)
-        return sq_err(err, STORE_IO, "store: %s is an SQLite database of another application "
+        return sqlite_err(err, STORE_IO, "store: %s is an SQLite database of another application "
                       "(application_id 0x%08llx), not backpropd's; move it away or choose "
                       "another --data directory", c->s->path, (unsigned long long)(uint32_t)app);
     if (*version > STORE_SCHEMA_VERSION)
-        return sq_err(err, STORE_IO, "store: %s has schema version %lld, newer than this "
+        return sqlite_err(err, STORE_IO, "store: %s has schema version %lld, newer than this "
                       "backpropd knows (%d): upgrade backpropd", c->s->path,
                       (long long)*version, STORE_SCHEMA_VERSION);
     return 0;
@@ -486,13 +486,13 @@ static int check_identity(sconn *c, int *fresh, int64_t *version, store_error *e
 static int migrate(sconn *c, store_error *err)
 {
     int64_t v = 0;
-    if (sq_begin(c, 1, err) < 0)
+    if (sqlite_begin(c, 1, err) < 0)
         return err->code;
     int fresh = 0;
     if (check_identity(c, &fresh, &v, err) < 0)
         goto fail;
     for (; v < STORE_SCHEMA_VERSION; v++)
-        if (conn_exec(c, sq_migrations[v], "migrate", err) < 0)
+        if (conn_exec(c, sqlite_migrations[v], "migrate", err) < 0)
             goto fail;
     char sql[96];
     snprintf(sql, sizeof sql, "PRAGMA application_id = %d; PRAGMA user_version = %d",
@@ -504,13 +504,13 @@ static int migrate(sconn *c, store_error *err)
                    err) < 0)
         goto fail;
     if (strcmp(order, HOST_ORDER) != 0) {
-        sq_err(err, STORE_IO, "store: %s was written on a host with another byte order (%s)",
+        sqlite_err(err, STORE_IO, "store: %s was written on a host with another byte order (%s)",
                c->s->path, order);
         goto fail;
     }
-    return sq_commit(c, err);
+    return sqlite_commit(c, err);
 fail:
-    sq_rollback(c);
+    sqlite_rollback(c);
     return err->code;
 }
 
@@ -520,31 +520,31 @@ store *store_engine_open(const char *dir, store_error *err)
     sconn *c = NULL;
     int key_made = 0, mu_made = 0;
     if (!sqlite3_threadsafe()) {
-        sq_err(err, STORE_IO, "store: this SQLite library was built without thread support");
+        sqlite_err(err, STORE_IO, "store: this SQLite library was built without thread support");
         goto fail;
     }
     if (!dir || !*dir) {
-        sq_err(err, STORE_IO, "store: no data directory given");
+        sqlite_err(err, STORE_IO, "store: no data directory given");
         goto fail;
     }
     if (make_dirs(dir, err) < 0)
         goto fail;
     s = calloc(1, sizeof *s);
     if (!s) {
-        sq_err(err, STORE_NOMEM, "store: out of memory");
+        sqlite_err(err, STORE_NOMEM, "store: out of memory");
         goto fail;
     }
     if (snprintf(s->path, sizeof s->path, "%s/backpropd.db", dir) >= (int)sizeof s->path) {
-        sq_err(err, STORE_IO, "store: data directory path too long");
+        sqlite_err(err, STORE_IO, "store: data directory path too long");
         goto fail;
     }
     if (pthread_mutex_init(&s->mu, NULL) != 0) {
-        sq_err(err, STORE_NOMEM, "store: cannot create a mutex");
+        sqlite_err(err, STORE_NOMEM, "store: cannot create a mutex");
         goto fail;
     }
     mu_made = 1;
     if (pthread_key_create(&s->key, conn_thread_exit) != 0) {
-        sq_err(err, STORE_NOMEM, "store: cannot create a thread key");
+        sqlite_err(err, STORE_NOMEM, "store: cannot create a thread key");
         goto fail;
     }
     key_made = 1;
@@ -568,7 +568,7 @@ store *store_engine_open(const char *dir, store_error *err)
     if (query_text(c, "PRAGMA journal_mode = WAL", mode, sizeof mode, err) < 0)
         goto fail;
     if (strcmp(mode, "wal") != 0) {
-        sq_err(err, STORE_IO, "store: %s: cannot use WAL mode (journal_mode is %s)", s->path, mode);
+        sqlite_err(err, STORE_IO, "store: %s: cannot use WAL mode (journal_mode is %s)", s->path, mode);
         goto fail;
     }
     if (!fresh) {
@@ -587,7 +587,7 @@ fail:
         pthread_mutex_destroy(&s->mu);
     free(s);
     if (!err->code)
-        sq_err(err, STORE_IO, "store: cannot open the store");
+        sqlite_err(err, STORE_IO, "store: cannot open the store");
     return NULL;
 }
 
@@ -614,7 +614,7 @@ void store_close(store *s)
 
 int store_ping(store *s, store_error *err)
 {
-    sconn *c = sq_conn(s, err);
+    sconn *c = sqlite_conn(s, err);
     if (!c)
         return err->code;
     int64_t v = 0;
@@ -628,7 +628,7 @@ void store_debug_max_pages(store *s, int pages)
 
 int store_debug_page_count(store *s, int64_t *pages, int64_t *page_size, store_error *err)
 {
-    sconn *c = sq_conn(s, err);
+    sconn *c = sqlite_conn(s, err);
     if (!c)
         return err->code;
     if (query_int(c, "PRAGMA page_count", pages, err) < 0)

@@ -15,9 +15,9 @@
 static void read_ds_meta(sqlite3_stmt *st, store_dataset_meta *m, char *xf, char *yf)
 {
     memset(m, 0, sizeof *m);
-    sq_copy_text(m->id, sizeof m->id, st, 0);
-    sq_copy_text(m->owner, sizeof m->owner, st, 1);
-    sq_copy_text(m->name, sizeof m->name, st, 2);
+    sqlite_copy_text(m->id, sizeof m->id, st, 0);
+    sqlite_copy_text(m->owner, sizeof m->owner, st, 1);
+    sqlite_copy_text(m->name, sizeof m->name, st, 2);
     m->rows = sqlite3_column_int64(st, 3);
     m->features = sqlite3_column_int64(st, 4);
     m->outputs = sqlite3_column_int64(st, 5);
@@ -25,16 +25,16 @@ static void read_ds_meta(sqlite3_stmt *st, store_dataset_meta *m, char *xf, char
     m->bytes = sqlite3_column_int64(st, 7);
     m->created_at = sqlite3_column_int64(st, 8);
     if (xf)
-        sq_copy_text(xf, 8, st, 9);
+        sqlite_copy_text(xf, 8, st, 9);
     if (yf)
-        sq_copy_text(yf, 8, st, 10);
+        sqlite_copy_text(yf, 8, st, 10);
 }
 
 /* Sum of the dataset bytes of owner on connection c, inside or outside a transaction. */
 static int dataset_bytes(sconn *c, const char *owner, int64_t *bytes, store_error *err)
 {
     *bytes = 0;
-    sqlite3_stmt *st = sq_stmt(c, Q_DS_BYTES, err);
+    sqlite3_stmt *st = sqlite_stmt(c, Q_DS_BYTES, err);
     if (!st)
         return err->code;
     sqlite3_bind_text(st, 1, owner ? owner : "", -1, SQLITE_STATIC);
@@ -43,7 +43,7 @@ static int dataset_bytes(sconn *c, const char *owner, int64_t *bytes, store_erro
     if (rc == SQLITE_ROW)
         *bytes = sqlite3_column_int64(st, 0);
     else
-        code = sq_fail(c, rc, "dataset bytes", err);
+        code = sqlite_fail(c, rc, "dataset bytes", err);
     sqlite3_reset(st);
     return code;
 }
@@ -55,16 +55,16 @@ static int put_chunks(sconn *c, const char *id, size_t idsize, int kind, const v
     const unsigned char *p = data;
     for (int64_t off = 0, seq = 0; off < bytes; off += STORE_CHUNK_BYTES, seq++) {
         int64_t n = bytes - off < STORE_CHUNK_BYTES ? bytes - off : STORE_CHUNK_BYTES;
-        sqlite3_stmt *st = sq_stmt(c, Q_DS_CHUNK_INSERT, err);
+        sqlite3_stmt *st = sqlite_stmt(c, Q_DS_CHUNK_INSERT, err);
         if (!st)
             return err->code;
-        sq_bind_field(st, 1, id, idsize);
+        sqlite_bind_field(st, 1, id, idsize);
         sqlite3_bind_int(st, 2, kind);
         sqlite3_bind_int64(st, 3, seq);
         int rc = sqlite3_bind_blob64(st, 4, p + off, (sqlite3_uint64)n, SQLITE_STATIC);
         if (rc != SQLITE_OK)
-            return sq_fail(c, rc, "dataset chunk", err);
-        if (sq_exec(c, st, "store dataset", err) < 0)
+            return sqlite_fail(c, rc, "dataset chunk", err);
+        if (sqlite_exec(c, st, "store dataset", err) < 0)
             return err->code;
     }
     return 0;
@@ -73,28 +73,28 @@ static int put_chunks(sconn *c, const char *id, size_t idsize, int kind, const v
 int store_dataset_put(store *s, const store_dataset_meta *meta, const double *X,
                       const int32_t *labels, const double *Y, store_error *err)
 {
-    sconn *c = sq_conn(s, err);
+    sconn *c = sqlite_conn(s, err);
     if (!c)
         return err->code;
     int64_t xbytes, ybytes;
     if (store_dataset_sizes(meta, &xbytes, &ybytes, err) < 0)
         return err->code;
     if (!X || (meta->has_labels ? !labels : !Y))
-        return sq_err(err, STORE_CONFLICT, "store: dataset: missing %s",
+        return sqlite_err(err, STORE_CONFLICT, "store: dataset: missing %s",
                       !X ? "X" : meta->has_labels ? "labels" : "Y");
-    if (sq_begin(c, 1, err) < 0)
+    if (sqlite_begin(c, 1, err) < 0)
         return err->code;
     /* Admission (--quota-bytes) in the transaction that stores the dataset. */
     int64_t have = 0;
     if (dataset_bytes(c, meta->owner, &have, err) < 0 ||
         store_admit_bytes(s, have, xbytes + ybytes, err) < 0)
         goto fail;
-    sqlite3_stmt *st = sq_stmt(c, Q_DS_INSERT, err);
+    sqlite3_stmt *st = sqlite_stmt(c, Q_DS_INSERT, err);
     if (!st)
         goto fail;
-    SQ_BIND_FIELD(st, 1, meta->id);
-    SQ_BIND_FIELD(st, 2, meta->owner);
-    SQ_BIND_FIELD(st, 3, meta->name);
+    STORE_BIND_FIELD(st, 1, meta->id);
+    STORE_BIND_FIELD(st, 2, meta->owner);
+    STORE_BIND_FIELD(st, 3, meta->name);
     sqlite3_bind_int64(st, 4, meta->rows);
     sqlite3_bind_int64(st, 5, meta->features);
     sqlite3_bind_int64(st, 6, meta->outputs);
@@ -103,9 +103,9 @@ int store_dataset_put(store *s, const store_dataset_meta *meta, const double *X,
     sqlite3_bind_int64(st, 9, meta->created_at > 0 ? meta->created_at : (int64_t)time(NULL));
     sqlite3_bind_text(st, 10, F64_FORMAT, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 11, meta->has_labels ? I32_FORMAT : F64_FORMAT, -1, SQLITE_STATIC);
-    if (sq_exec(c, st, "store dataset", err) < 0) {
+    if (sqlite_exec(c, st, "store dataset", err) < 0) {
         if (err->code == STORE_CONFLICT)
-            sq_err(err, STORE_CONFLICT, "store: dataset id already exists");
+            sqlite_err(err, STORE_CONFLICT, "store: dataset id already exists");
         goto fail;
     }
     if (put_chunks(c, meta->id, sizeof meta->id, CHUNK_X, X, xbytes, err) < 0)
@@ -114,9 +114,9 @@ int store_dataset_put(store *s, const store_dataset_meta *meta, const double *X,
             ? put_chunks(c, meta->id, sizeof meta->id, CHUNK_LABELS, labels, ybytes, err) < 0
             : put_chunks(c, meta->id, sizeof meta->id, CHUNK_Y, Y, ybytes, err) < 0)
         goto fail;
-    return sq_commit(c, err);
+    return sqlite_commit(c, err);
 fail:
-    sq_rollback(c);
+    sqlite_rollback(c);
     return err->code;
 }
 
@@ -124,19 +124,19 @@ int store_dataset_get(store *s, const char *owner, const char *id, store_dataset
                       store_error *err)
 {
     sconn *c;
-    sqlite3_stmt *st = sq_query(s, Q_DS_GET, &c, err);
+    sqlite3_stmt *st = sqlite_query(s, Q_DS_GET, &c, err);
     if (!st)
         return err->code;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sq_bind_opt_text(st, 2, owner);
+    sqlite_bind_opt_text(st, 2, owner);
     int rc = sqlite3_step(st);
     int code = 0;
     if (rc == SQLITE_ROW)
         read_ds_meta(st, out, NULL, NULL);
     else if (rc == SQLITE_DONE)
-        code = sq_err(err, STORE_NOT_FOUND, "store: no such dataset");
+        code = sqlite_err(err, STORE_NOT_FOUND, "store: no such dataset");
     else
-        code = sq_fail(c, rc, "read dataset", err);
+        code = sqlite_fail(c, rc, "read dataset", err);
     sqlite3_reset(st);
     return code;
 }
@@ -153,7 +153,7 @@ static int read_chunks(sconn *c, sqlite3_stmt *st, int *rc, int kind, unsigned c
         int64_t rowid = sqlite3_column_int64(st, 0);
         int64_t len = sqlite3_column_int64(st, 3);
         if (sqlite3_column_int64(st, 2) != seq || len <= 0 || len > bytes - off) {
-            code = sq_err(err, STORE_IO, "store: dataset is corrupt (chunk %d/%lld)", kind,
+            code = sqlite_err(err, STORE_IO, "store: dataset is corrupt (chunk %d/%lld)", kind,
                           (long long)seq);
             goto cleanup;
         }
@@ -162,7 +162,7 @@ static int read_chunks(sconn *c, sqlite3_stmt *st, int *rc, int kind, unsigned c
         if (r == SQLITE_OK)
             r = sqlite3_blob_read(blob, dst + off, (int)len, 0);
         if (r != SQLITE_OK) {
-            code = sq_fail(c, r, "read dataset", err);
+            code = sqlite_fail(c, r, "read dataset", err);
             goto cleanup;
         }
         off += len;
@@ -170,11 +170,11 @@ static int read_chunks(sconn *c, sqlite3_stmt *st, int *rc, int kind, unsigned c
         *rc = sqlite3_step(st);
     }
     if (*rc != SQLITE_ROW && *rc != SQLITE_DONE) {
-        code = sq_fail(c, *rc, "read dataset", err);
+        code = sqlite_fail(c, *rc, "read dataset", err);
         goto cleanup;
     }
     if (off != bytes)
-        code = sq_err(err, STORE_IO, "store: dataset is corrupt (%lld of %lld bytes)",
+        code = sqlite_err(err, STORE_IO, "store: dataset is corrupt (%lld of %lld bytes)",
                       (long long)off, (long long)bytes);
 cleanup:
     sqlite3_blob_close(blob);
@@ -187,49 +187,49 @@ int store_dataset_load(store *s, const char *owner, const char *id, store_datase
     *X = NULL;
     *labels = NULL;
     *Y = NULL;
-    sconn *c = sq_conn(s, err);
+    sconn *c = sqlite_conn(s, err);
     if (!c)
         return err->code;
     double *x = NULL;
     void *y = NULL;
     char xf[8], yf[8];
-    if (sq_begin(c, 0, err) < 0)
+    if (sqlite_begin(c, 0, err) < 0)
         return err->code;
-    sqlite3_stmt *st = sq_stmt_id(c, Q_DS_GET, id, err);
+    sqlite3_stmt *st = sqlite_stmt_id(c, Q_DS_GET, id, err);
     if (!st)
         goto fail;
-    sq_bind_opt_text(st, 2, owner);
+    sqlite_bind_opt_text(st, 2, owner);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         read_ds_meta(st, meta, xf, yf);
     sqlite3_reset(st);
     if (rc == SQLITE_DONE) {
-        sq_err(err, STORE_NOT_FOUND, "store: no such dataset");
+        sqlite_err(err, STORE_NOT_FOUND, "store: no such dataset");
         goto fail;
     }
     if (rc != SQLITE_ROW) {
-        sq_fail(c, rc, "read dataset", err);
+        sqlite_fail(c, rc, "read dataset", err);
         goto fail;
     }
     if (strcmp(xf, F64_FORMAT) != 0 ||
         strcmp(yf, meta->has_labels ? I32_FORMAT : F64_FORMAT) != 0) {
-        sq_err(err, STORE_IO, "store: dataset stored as %s/%s, this host reads %s", xf, yf,
+        sqlite_err(err, STORE_IO, "store: dataset stored as %s/%s, this host reads %s", xf, yf,
                F64_FORMAT);
         goto fail;
     }
     int64_t xbytes, ybytes;
     if (store_dataset_sizes(meta, &xbytes, &ybytes, err) < 0) {
-        sq_err(err, STORE_IO, "store: dataset metadata is corrupt");
+        sqlite_err(err, STORE_IO, "store: dataset metadata is corrupt");
         goto fail;
     }
     x = malloc((size_t)xbytes);
     y = malloc((size_t)ybytes);
     if (!x || !y) {
-        sq_err(err, STORE_NOMEM, "store: out of memory loading a dataset of %lld bytes",
+        sqlite_err(err, STORE_NOMEM, "store: out of memory loading a dataset of %lld bytes",
                (long long)(xbytes + ybytes));
         goto fail;
     }
-    st = sq_stmt_id(c, Q_DS_CHUNKS, id, err);
+    st = sqlite_stmt_id(c, Q_DS_CHUNKS, id, err);
     if (!st)
         goto fail;
     rc = sqlite3_step(st);
@@ -238,11 +238,11 @@ int store_dataset_load(store *s, const char *owner, const char *id, store_datase
         code = read_chunks(c, st, &rc, meta->has_labels ? CHUNK_LABELS : CHUNK_Y, y, ybytes,
                            err);
     if (code == 0 && rc != SQLITE_DONE)
-        code = sq_err(err, STORE_IO, "store: dataset is corrupt (extra chunks)");
+        code = sqlite_err(err, STORE_IO, "store: dataset is corrupt (extra chunks)");
     sqlite3_reset(st);
     if (code < 0)
         goto fail;
-    sq_rollback(c); /* ends the read transaction */
+    sqlite_rollback(c); /* ends the read transaction */
     *X = x;
     if (meta->has_labels)
         *labels = y;
@@ -250,13 +250,13 @@ int store_dataset_load(store *s, const char *owner, const char *id, store_datase
         *Y = y;
     return 0;
 fail:
-    sq_rollback(c);
+    sqlite_rollback(c);
     free(x);
     free(y);
     return err->code;
 }
 
-/* sq_collect's reader of a dataset row. */
+/* sqlite_collect's reader of a dataset row. */
 static int read_ds_row(sqlite3_stmt *st, void *row, store_error *err)
 {
     (void)err;
@@ -273,64 +273,64 @@ int store_dataset_list(store *s, const char *owner, int64_t cursor, int limit,
     *next_cursor = 0;
     limit = limit < 1 ? 1 : limit > 1000 ? 1000 : limit;
     sconn *c;
-    sqlite3_stmt *st = sq_query(s, Q_DS_LIST, &c, err);
+    sqlite3_stmt *st = sqlite_query(s, Q_DS_LIST, &c, err);
     if (!st)
         return err->code;
     sqlite3_bind_text(st, 1, owner ? owner : "", -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, cursor > 0 ? cursor : INT64_MAX);
     sqlite3_bind_int(st, 3, limit + 1); /* one more tells whether a next page exists */
-    sq_rows how = {sizeof **out, read_ds_row, NULL, 11 /* seq */, limit, "list datasets"};
-    return sq_collect(c, st, &how, (void **)out, n, next_cursor, err);
+    sqlite_rows how = {sizeof **out, read_ds_row, NULL, 11 /* seq */, limit, "list datasets"};
+    return sqlite_collect(c, st, &how, (void **)out, n, next_cursor, err);
 }
 
 int store_dataset_delete(store *s, const char *owner, const char *id, store_error *err)
 {
-    sconn *c = sq_write(s, err);
+    sconn *c = sqlite_write(s, err);
     if (!c)
         return err->code;
-    sqlite3_stmt *st = sq_stmt_id(c, Q_DS_EXISTS, id, err);
+    sqlite3_stmt *st = sqlite_stmt_id(c, Q_DS_EXISTS, id, err);
     if (!st)
         goto fail;
     sqlite3_bind_text(st, 2, owner ? owner : "", -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc == SQLITE_DONE) {
-        sq_err(err, STORE_NOT_FOUND, "store: no such dataset");
+        sqlite_err(err, STORE_NOT_FOUND, "store: no such dataset");
         goto fail;
     }
     if (rc != SQLITE_ROW) {
-        sq_fail(c, rc, "delete dataset", err);
+        sqlite_fail(c, rc, "delete dataset", err);
         goto fail;
     }
-    st = sq_stmt_id(c, Q_DS_IN_USE, id, err);
+    st = sqlite_stmt_id(c, Q_DS_IN_USE, id, err);
     if (!st)
         goto fail;
     rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc == SQLITE_ROW) {
-        sq_err(err, STORE_CONFLICT, "store: dataset is used by a queued or running job");
+        sqlite_err(err, STORE_CONFLICT, "store: dataset is used by a queued or running job");
         goto fail;
     }
     if (rc != SQLITE_DONE) {
-        sq_fail(c, rc, "delete dataset", err);
+        sqlite_fail(c, rc, "delete dataset", err);
         goto fail;
     }
-    st = sq_stmt_id(c, Q_DS_DELETE, id, err);
+    st = sqlite_stmt_id(c, Q_DS_DELETE, id, err);
     if (!st)
         goto fail;
-    if (sq_exec(c, st, "delete dataset", err) < 0)
+    if (sqlite_exec(c, st, "delete dataset", err) < 0)
         goto fail;
     /* The freed pages go to the file's free list and are reused by the next uploads; the file
      * does not shrink here (moving the pages behind them could take seconds under the write
      * lock). auto_vacuum=INCREMENTAL lets an operator shrink it offline. */
-    return sq_commit(c, err);
+    return sqlite_commit(c, err);
 fail:
-    sq_rollback(c);
+    sqlite_rollback(c);
     return err->code;
 }
 
 int store_dataset_bytes(store *s, const char *owner, int64_t *bytes, store_error *err)
 {
-    sconn *c = sq_conn(s, err);
+    sconn *c = sqlite_conn(s, err);
     return c ? dataset_bytes(c, owner, bytes, err) : err->code;
 }

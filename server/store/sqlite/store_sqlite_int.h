@@ -64,51 +64,51 @@ struct store {
 };
 
 /* This thread's connection, opened on first use. NULL with err filled. */
-sconn *sq_conn(store *s, store_error *err);
+sconn *sqlite_conn(store *s, store_error *err);
 /* The prepared statement `id` of c, reset with no bindings. NULL with err filled. */
-sqlite3_stmt *sq_stmt(sconn *c, query_id id, store_error *err);
-/* sq_stmt with a job's or dataset's id bound to ?1 (borrowed: it must outlive the step). */
-sqlite3_stmt *sq_stmt_id(sconn *c, query_id q, const char *id, store_error *err);
+sqlite3_stmt *sqlite_stmt(sconn *c, query_id id, store_error *err);
+/* sqlite_stmt with a job's or dataset's id bound to ?1 (borrowed: it must outlive the step). */
+sqlite3_stmt *sqlite_stmt_id(sconn *c, query_id q, const char *id, store_error *err);
 /* This thread's connection (into *c) and its statement `id`, ready to bind: the opening of
  * every read. NULL with err filled. */
-sqlite3_stmt *sq_query(store *s, query_id id, sconn **c, store_error *err);
+sqlite3_stmt *sqlite_query(store *s, query_id id, sconn **c, store_error *err);
 /* This thread's connection inside a new write transaction (BEGIN IMMEDIATE): the opening of
  * every write. NULL with err filled. */
-sconn *sq_write(store *s, store_error *err);
+sconn *sqlite_write(store *s, store_error *err);
 /* Fills err from an SQLite result code (the connection's message, never data) and returns
  * the store_code: FULL, BUSY, NOMEM, CONFLICT (constraint) or IO. */
-int sq_fail(sconn *c, int rc, const char *what, store_error *err);
+int sqlite_fail(sconn *c, int rc, const char *what, store_error *err);
 /* Sets err to code + message and returns code (store_engine.h). */
-#define sq_err store_err
+#define sqlite_err store_err
 /* Transactions: begin (write = BEGIN IMMEDIATE), commit, rollback if one is open. */
-int sq_begin(sconn *c, int write, store_error *err);
-int sq_commit(sconn *c, store_error *err);
-void sq_rollback(sconn *c);
+int sqlite_begin(sconn *c, int write, store_error *err);
+int sqlite_commit(sconn *c, store_error *err);
+void sqlite_rollback(sconn *c);
 /* Steps a statement that returns no rows and resets it. 0 or a store_code. */
-int sq_exec(sconn *c, sqlite3_stmt *st, const char *what, store_error *err);
+int sqlite_exec(sconn *c, sqlite3_stmt *st, const char *what, store_error *err);
 
 /* Text and blob binding helpers. A fixed-size char field is bound up to its first NUL. */
-int sq_bind_field(sqlite3_stmt *st, int i, const char *field, size_t size);
-#define SQ_BIND_FIELD(st, i, f) sq_bind_field((st), (i), (f), sizeof(f))
-int sq_bind_opt_text(sqlite3_stmt *st, int i, const char *s); /* NULL binds NULL */
-int sq_bind_real(sqlite3_stmt *st, int i, double v);          /* NaN binds NULL */
-double sq_column_real(sqlite3_stmt *st, int i);               /* NULL reads NaN */
-void sq_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col);
+int sqlite_bind_field(sqlite3_stmt *st, int i, const char *field, size_t size);
+#define STORE_BIND_FIELD(st, i, f) sqlite_bind_field((st), (i), (f), sizeof(f))
+int sqlite_bind_opt_text(sqlite3_stmt *st, int i, const char *s); /* NULL binds NULL */
+int sqlite_bind_real(sqlite3_stmt *st, int i, double v);          /* NaN binds NULL */
+double sqlite_column_real(sqlite3_stmt *st, int i);               /* NULL reads NaN */
+void sqlite_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col);
 
 /* Doubles stored as native-order blobs: copies a blob column of exactly n doubles into a new
  * array (NULL blob → *out NULL, 0). STORE_IO if the length does not match. */
-int sq_column_doubles(sconn *c, sqlite3_stmt *st, int col, int64_t n, double **out,
+int sqlite_column_doubles(sconn *c, sqlite3_stmt *st, int col, int64_t n, double **out,
                       const char *what, store_error *err);
 
 /* Jobs (store_sqlite_jobs.c): one job by id (owner NULL = any) or, when id is NULL, by seq,
  * into *out (spec_json new). 0, STORE_NOT_FOUND or another store_code. */
-int sq_get_job(sconn *c, const char *owner, const char *id, int64_t seq, store_job *out,
+int sqlite_get_job(sconn *c, const char *owner, const char *id, int64_t seq, store_job *out,
                store_error *err);
 /* Leases (store_sqlite_leases.c), inside a write transaction: 0 when worker_id holds the lease
  * of running job id, else STORE_CONFLICT (or STORE_NOT_FOUND) with err filled. */
-int sq_check_lease(sconn *c, const char *id, const char *worker_id, store_error *err);
+int sqlite_check_lease(sconn *c, const char *id, const char *worker_id, store_error *err);
 
-/* How sq_collect reads the rows of a list: their size, a reader filling one zeroed row (0, or
+/* How sqlite_collect reads the rows of a list: their size, a reader filling one zeroed row (0, or
  * a store_code with err), what releases a row's own allocations (may be NULL), the column of
  * the row's seq for paging (-1: none), the page size (0: every row), and a word for errors. */
 typedef struct {
@@ -118,17 +118,17 @@ typedef struct {
     int seq_col;
     int limit;
     const char *what;
-} sq_rows;
+} sqlite_rows;
 /* Steps a bound statement to its end (or one row past how->limit, which sets *next_cursor to
  * the seq of the last row kept; may be NULL) and returns the rows as one new array in *out,
  * *n of them; resets the statement. 0, or a store_code with err (nothing returned). */
-int sq_collect(sconn *c, sqlite3_stmt *st, const sq_rows *how, void **out, size_t *n,
+int sqlite_collect(sconn *c, sqlite3_stmt *st, const sqlite_rows *how, void **out, size_t *n,
                int64_t *next_cursor, store_error *err);
 
 /* The schema version this build writes, and its migrations (store_sqlite_schema.c). */
 #define STORE_SCHEMA_VERSION 2
-extern const char *const sq_migrations[STORE_SCHEMA_VERSION];
+extern const char *const sqlite_migrations[STORE_SCHEMA_VERSION];
 /* The SQL of each prepared statement (store_sqlite_schema.c). */
-extern const char *const sq_queries[Q__COUNT];
+extern const char *const sqlite_queries[Q__COUNT];
 
 #endif

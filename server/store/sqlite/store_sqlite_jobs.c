@@ -28,32 +28,32 @@
 static int read_job(sqlite3_stmt *st, store_job *j, store_error *err)
 {
     memset(j, 0, sizeof *j);
-    sq_copy_text(j->id, sizeof j->id, st, 0);
-    sq_copy_text(j->owner, sizeof j->owner, st, 1);
-    sq_copy_text(j->dataset_id, sizeof j->dataset_id, st, 2);
+    sqlite_copy_text(j->id, sizeof j->id, st, 0);
+    sqlite_copy_text(j->owner, sizeof j->owner, st, 1);
+    sqlite_copy_text(j->dataset_id, sizeof j->dataset_id, st, 2);
     const unsigned char *spec = sqlite3_column_text(st, 3);
     j->spec_json = strdup(spec ? (const char *)spec : "");
     if (!j->spec_json)
-        return sq_err(err, STORE_NOMEM, "store: out of memory");
+        return sqlite_err(err, STORE_NOMEM, "store: out of memory");
     j->status = (job_status)sqlite3_column_int(st, 4);
     j->cancel_requested = sqlite3_column_int(st, 5) != 0;
     j->seq = sqlite3_column_int64(st, 6);
     j->created_at = sqlite3_column_int64(st, 7);
     j->started_at = sqlite3_column_int64(st, 8);
     j->finished_at = sqlite3_column_int64(st, 9);
-    sq_copy_text(j->error, sizeof j->error, st, 10);
+    sqlite_copy_text(j->error, sizeof j->error, st, 10);
     j->progress.epoch = sqlite3_column_int64(st, 11);
     j->progress.epochs = sqlite3_column_int64(st, 12);
-    j->progress.cost = sq_column_real(st, 13);
-    j->progress.validation_cost = sq_column_real(st, 14);
-    j->progress.accuracy = sq_column_real(st, 15);
-    j->progress.samples_per_second = sq_column_real(st, 16);
-    sq_copy_text(j->lease_owner, sizeof j->lease_owner, st, 17);
+    j->progress.cost = sqlite_column_real(st, 13);
+    j->progress.validation_cost = sqlite_column_real(st, 14);
+    j->progress.accuracy = sqlite_column_real(st, 15);
+    j->progress.samples_per_second = sqlite_column_real(st, 16);
+    sqlite_copy_text(j->lease_owner, sizeof j->lease_owner, st, 17);
     j->lease_until = sqlite3_column_int64(st, 18);
-    j->progress.validation_accuracy = sq_column_real(st, 19);
+    j->progress.validation_accuracy = sqlite_column_real(st, 19);
     j->progress.best_epoch = sqlite3_column_int64(st, 20);
     j->progress.best_cost = j->progress.best_validation_cost = NAN;
-    sq_copy_text(j->progress.stop_reason, sizeof j->progress.stop_reason, st, 21);
+    sqlite_copy_text(j->progress.stop_reason, sizeof j->progress.stop_reason, st, 21);
     if (!j->progress.stop_reason[0] && (j->status == JOB_CANCELLED || j->status == JOB_FAILED))
         snprintf(j->progress.stop_reason, sizeof j->progress.stop_reason, "%s",
                  j->status == JOB_CANCELLED ? "cancelled" : "error");
@@ -64,21 +64,21 @@ static void bind_progress(sqlite3_stmt *st, int first, const store_progress *p)
 {
     sqlite3_bind_int64(st, first, p->epoch);
     sqlite3_bind_int64(st, first + 1, p->epochs);
-    sq_bind_real(st, first + 2, p->cost);
-    sq_bind_real(st, first + 3, p->validation_cost);
-    sq_bind_real(st, first + 4, p->accuracy);
-    sq_bind_real(st, first + 5, p->samples_per_second);
+    sqlite_bind_real(st, first + 2, p->cost);
+    sqlite_bind_real(st, first + 3, p->validation_cost);
+    sqlite_bind_real(st, first + 4, p->accuracy);
+    sqlite_bind_real(st, first + 5, p->samples_per_second);
 }
 
 static int bind_doubles(sconn *c, sqlite3_stmt *st, int i, const double *v, int64_t n,
                         store_error *err)
 {
     if (!v)
-        return sqlite3_bind_null(st, i) == SQLITE_OK ? 0 : sq_fail(c, SQLITE_NOMEM, "bind", err);
+        return sqlite3_bind_null(st, i) == SQLITE_OK ? 0 : sqlite_fail(c, SQLITE_NOMEM, "bind", err);
     if (n < 0 || n > INT64_MAX / 8)
-        return sq_err(err, STORE_CONFLICT, "store: bad parameter count");
+        return sqlite_err(err, STORE_CONFLICT, "store: bad parameter count");
     int rc = sqlite3_bind_blob64(st, i, v, (sqlite3_uint64)n * 8, SQLITE_STATIC);
-    return rc == SQLITE_OK ? 0 : sq_fail(c, rc, "bind weights", err);
+    return rc == SQLITE_OK ? 0 : sqlite_fail(c, rc, "bind weights", err);
 }
 
 /* Queued + running jobs of owner (NULL = everybody) on connection c, inside or outside a
@@ -86,15 +86,15 @@ static int bind_doubles(sconn *c, sqlite3_stmt *st, int i, const double *v, int6
 static int count_active(sconn *c, const char *owner, int64_t *n, store_error *err)
 {
     *n = 0;
-    sqlite3_stmt *st = sq_stmt(c, Q_JOB_COUNT_ACTIVE, err);
+    sqlite3_stmt *st = sqlite_stmt(c, Q_JOB_COUNT_ACTIVE, err);
     if (!st)
         return err->code;
-    sq_bind_opt_text(st, 1, owner);
+    sqlite_bind_opt_text(st, 1, owner);
     int rc = sqlite3_step(st), code = 0;
     if (rc == SQLITE_ROW)
         *n = sqlite3_column_int64(st, 0);
     else
-        code = sq_fail(c, rc, "count jobs", err);
+        code = sqlite_fail(c, rc, "count jobs", err);
     sqlite3_reset(st);
     return code;
 }
@@ -105,26 +105,26 @@ int store_job_create(store *s, store_job *job, const double *theta0, int64_t n_p
                      store_error *err)
 {
     if (!job->spec_json)
-        return sq_err(err, STORE_CONFLICT, "store: job has no spec");
-    sconn *c = sq_write(s, err);
+        return sqlite_err(err, STORE_CONFLICT, "store: job has no spec");
+    sconn *c = sqlite_write(s, err);
     if (!c)
         return err->code;
     int64_t now = clock_wall_ms();
     /* The dataset must exist for this owner: checked in the same transaction as the insert,
      * so it cannot be deleted in between (store_dataset_delete refuses while it is used). */
-    sqlite3_stmt *st = sq_stmt(c, Q_DS_EXISTS, err);
+    sqlite3_stmt *st = sqlite_stmt(c, Q_DS_EXISTS, err);
     if (!st)
         goto fail;
-    SQ_BIND_FIELD(st, 1, job->dataset_id);
-    SQ_BIND_FIELD(st, 2, job->owner);
+    STORE_BIND_FIELD(st, 1, job->dataset_id);
+    STORE_BIND_FIELD(st, 2, job->owner);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc == SQLITE_DONE) {
-        sq_err(err, STORE_NOT_FOUND, "store: no such dataset");
+        sqlite_err(err, STORE_NOT_FOUND, "store: no such dataset");
         goto fail;
     }
     if (rc != SQLITE_ROW) {
-        sq_fail(c, rc, "create job", err);
+        sqlite_fail(c, rc, "create job", err);
         goto fail;
     }
     /* Admission (--max-queue, --quota-jobs) in the transaction that inserts: no two creators
@@ -133,25 +133,25 @@ int store_job_create(store *s, store_job *job, const double *theta0, int64_t n_p
     if (count_active(c, NULL, &all, err) < 0 || count_active(c, job->owner, &mine, err) < 0 ||
         store_admit_job(s, all, mine, err) < 0)
         goto fail;
-    st = sq_stmt(c, Q_JOB_INSERT, err);
+    st = sqlite_stmt(c, Q_JOB_INSERT, err);
     if (!st)
         goto fail;
-    SQ_BIND_FIELD(st, 1, job->id);
-    SQ_BIND_FIELD(st, 2, job->owner);
-    SQ_BIND_FIELD(st, 3, job->dataset_id);
+    STORE_BIND_FIELD(st, 1, job->id);
+    STORE_BIND_FIELD(st, 2, job->owner);
+    STORE_BIND_FIELD(st, 3, job->dataset_id);
     sqlite3_bind_text(st, 4, job->spec_json, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 5, now);
     bind_progress(st, 6, &job->progress);
     sqlite3_bind_int64(st, 12, theta0 ? n_params : 0);
     if (bind_doubles(c, st, 13, theta0, n_params, err) < 0)
         goto fail;
-    if (sq_exec(c, st, "create job", err) < 0) {
+    if (sqlite_exec(c, st, "create job", err) < 0) {
         if (err->code == STORE_CONFLICT)
-            sq_err(err, STORE_CONFLICT, "store: job id already exists");
+            sqlite_err(err, STORE_CONFLICT, "store: job id already exists");
         goto fail;
     }
     int64_t seq = sqlite3_last_insert_rowid(c->db);
-    if (sq_commit(c, err) < 0)
+    if (sqlite_commit(c, err) < 0)
         return err->code;
     job->seq = seq;
     job->created_at = now;
@@ -161,20 +161,20 @@ int store_job_create(store *s, store_job *job, const double *theta0, int64_t n_p
     job->error[0] = '\0';
     return 0;
 fail:
-    sq_rollback(c);
+    sqlite_rollback(c);
     return err->code;
 }
 
 /* One job by id (owner NULL = any) or, when id is NULL, by seq (store_sqlite_int.h). */
-int sq_get_job(sconn *c, const char *owner, const char *id, int64_t seq, store_job *out,
+int sqlite_get_job(sconn *c, const char *owner, const char *id, int64_t seq, store_job *out,
                store_error *err)
 {
-    sqlite3_stmt *st = sq_stmt(c, id ? Q_JOB_GET : Q_JOB_GET_SEQ, err);
+    sqlite3_stmt *st = sqlite_stmt(c, id ? Q_JOB_GET : Q_JOB_GET_SEQ, err);
     if (!st)
         return err->code;
     if (id) {
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-        sq_bind_opt_text(st, 2, owner);
+        sqlite_bind_opt_text(st, 2, owner);
     } else {
         sqlite3_bind_int64(st, 1, seq);
     }
@@ -182,22 +182,22 @@ int sq_get_job(sconn *c, const char *owner, const char *id, int64_t seq, store_j
     if (rc == SQLITE_ROW)
         code = read_job(st, out, err);
     else if (rc == SQLITE_DONE)
-        code = sq_err(err, STORE_NOT_FOUND, "store: no such job");
+        code = sqlite_err(err, STORE_NOT_FOUND, "store: no such job");
     else
-        code = sq_fail(c, rc, "read job", err);
+        code = sqlite_fail(c, rc, "read job", err);
     sqlite3_reset(st);
     return code;
 }
 
 int store_job_get(store *s, const char *owner, const char *id, store_job *out, store_error *err)
 {
-    sconn *c = sq_conn(s, err);
+    sconn *c = sqlite_conn(s, err);
     if (!c)
         return err->code;
-    return sq_get_job(c, owner, id, 0, out, err);
+    return sqlite_get_job(c, owner, id, 0, out, err);
 }
 
-/* sq_collect's reader and releaser of a job row. */
+/* sqlite_collect's reader and releaser of a job row. */
 static int read_job_row(sqlite3_stmt *st, void *row, store_error *err)
 {
     return read_job(st, row, err);
@@ -216,20 +216,20 @@ int store_job_list(store *s, const char *owner, int status, int64_t cursor, int 
     *next_cursor = 0;
     limit = limit < 1 ? 1 : limit > 1000 ? 1000 : limit;
     sconn *c;
-    sqlite3_stmt *st = sq_query(s, Q_JOB_LIST, &c, err);
+    sqlite3_stmt *st = sqlite_query(s, Q_JOB_LIST, &c, err);
     if (!st)
         return err->code;
-    sq_bind_opt_text(st, 1, owner);
+    sqlite_bind_opt_text(st, 1, owner);
     sqlite3_bind_int(st, 2, status);
     sqlite3_bind_int64(st, 3, cursor > 0 ? cursor : INT64_MAX);
     sqlite3_bind_int(st, 4, limit + 1); /* one more tells whether a next page exists */
-    sq_rows how = {sizeof **out, read_job_row, clear_job_row, 6 /* seq */, limit, "list jobs"};
-    return sq_collect(c, st, &how, (void **)out, n, next_cursor, err);
+    sqlite_rows how = {sizeof **out, read_job_row, clear_job_row, 6 /* seq */, limit, "list jobs"};
+    return sqlite_collect(c, st, &how, (void **)out, n, next_cursor, err);
 }
 
 int store_job_count_active(store *s, const char *owner, int64_t *n, store_error *err)
 {
-    sconn *c = sq_conn(s, err);
+    sconn *c = sqlite_conn(s, err);
     return c ? count_active(c, owner, n, err) : err->code;
 }
 
@@ -237,7 +237,7 @@ int store_job_count_by_status(store *s, int64_t counts[5], store_error *err)
 {
     memset(counts, 0, 5 * sizeof counts[0]);
     sconn *c;
-    sqlite3_stmt *st = sq_query(s, Q_JOB_COUNT_STATUS, &c, err);
+    sqlite3_stmt *st = sqlite_query(s, Q_JOB_COUNT_STATUS, &c, err);
     if (!st)
         return err->code;
     int rc, code = 0;
@@ -247,7 +247,7 @@ int store_job_count_by_status(store *s, int64_t counts[5], store_error *err)
             counts[k] = sqlite3_column_int64(st, 1);
     }
     if (rc != SQLITE_DONE)
-        code = sq_fail(c, rc, "count jobs", err);
+        code = sqlite_fail(c, rc, "count jobs", err);
     sqlite3_reset(st);
     return code;
 }
@@ -259,22 +259,22 @@ static int put_history(sconn *c, const char *id, const store_history *hist, stor
 {
     if (!hist)
         return 0;
-    sqlite3_stmt *st = sq_stmt_id(c, Q_HIST_DELETE_FROM, id, err);
+    sqlite3_stmt *st = sqlite_stmt_id(c, Q_HIST_DELETE_FROM, id, err);
     if (!st)
         return err->code;
     sqlite3_bind_int64(st, 2, hist->first_epoch);
-    if (sq_exec(c, st, "store history", err) < 0)
+    if (sqlite_exec(c, st, "store history", err) < 0)
         return err->code;
     for (int64_t i = 0; i < hist->n; i++) {
-        st = sq_stmt_id(c, Q_HIST_INSERT, id, err);
+        st = sqlite_stmt_id(c, Q_HIST_INSERT, id, err);
         if (!st)
             return err->code;
         sqlite3_bind_int64(st, 2, hist->first_epoch + i);
-        sq_bind_real(st, 3, hist->cost ? hist->cost[i] : NAN);
-        sq_bind_real(st, 4, hist->validation_cost ? hist->validation_cost[i] : NAN);
-        sq_bind_real(st, 5, hist->accuracy ? hist->accuracy[i] : NAN);
-        sq_bind_real(st, 6, hist->validation_accuracy ? hist->validation_accuracy[i] : NAN);
-        if (sq_exec(c, st, "store history", err) < 0)
+        sqlite_bind_real(st, 3, hist->cost ? hist->cost[i] : NAN);
+        sqlite_bind_real(st, 4, hist->validation_cost ? hist->validation_cost[i] : NAN);
+        sqlite_bind_real(st, 5, hist->accuracy ? hist->accuracy[i] : NAN);
+        sqlite_bind_real(st, 6, hist->validation_accuracy ? hist->validation_accuracy[i] : NAN);
+        if (sqlite_exec(c, st, "store history", err) < 0)
             return err->code;
     }
     return 0;
@@ -284,14 +284,14 @@ static int put_progress(sconn *c, const char *id, const store_progress *p, store
 {
     if (!p)
         return 0;
-    sqlite3_stmt *st = sq_stmt_id(c, Q_JOB_PROGRESS, id, err);
+    sqlite3_stmt *st = sqlite_stmt_id(c, Q_JOB_PROGRESS, id, err);
     if (!st)
         return err->code;
     bind_progress(st, 2, p);
-    sq_bind_real(st, 8, p->validation_accuracy);
+    sqlite_bind_real(st, 8, p->validation_accuracy);
     sqlite3_bind_int64(st, 9, p->best_epoch);
-    sq_bind_opt_text(st, 10, p->stop_reason[0] ? p->stop_reason : NULL);
-    return sq_exec(c, st, "store progress", err);
+    sqlite_bind_opt_text(st, 10, p->stop_reason[0] ? p->stop_reason : NULL);
+    return sqlite_exec(c, st, "store progress", err);
 }
 
 /* Inside a write transaction: the weights (theta, NULL to keep none) and the checkpoint image
@@ -314,20 +314,20 @@ static int put_weights(sconn *c, const char *id, const store_history *hist,
     } else if (hist && hist->n > 0) {
         epoch = hist->first_epoch + hist->n - 1;
     }
-    sqlite3_stmt *st = sq_stmt_id(c, Q_CKPT_UPSERT, id, err);
+    sqlite3_stmt *st = sqlite_stmt_id(c, Q_CKPT_UPSERT, id, err);
     if (!st)
         return err->code;
     sqlite3_bind_int64(st, 2, epoch);
-    sq_bind_real(st, 3, cost);
+    sqlite_bind_real(st, 3, cost);
     sqlite3_bind_int64(st, 4, theta ? n_params : 0);
     if (bind_doubles(c, st, 5, theta, n_params, err) < 0)
         return err->code;
     int rc = image ? sqlite3_bind_blob64(st, 6, image, image_len, SQLITE_STATIC)
                    : sqlite3_bind_null(st, 6);
     if (rc != SQLITE_OK)
-        return sq_fail(c, rc, "store checkpoint", err);
-    sq_bind_real(st, 7, vcost);
-    return sq_exec(c, st, image ? "store checkpoint" : "store final weights", err);
+        return sqlite_fail(c, rc, "store checkpoint", err);
+    sqlite_bind_real(st, 7, vcost);
+    return sqlite_exec(c, st, image ? "store checkpoint" : "store final weights", err);
 }
 
 int store_job_checkpoint(store *s, const char *id, const char *worker_id,
@@ -336,17 +336,17 @@ int store_job_checkpoint(store *s, const char *id, const char *worker_id,
                          const double *theta, int64_t n_params, store_error *err)
 {
     if (checkpoint_len > (size_t)INT64_MAX)
-        return sq_err(err, STORE_CONFLICT, "store: checkpoint too large");
-    sconn *c = sq_write(s, err);
+        return sqlite_err(err, STORE_CONFLICT, "store: checkpoint too large");
+    sconn *c = sqlite_write(s, err);
     if (!c)
         return err->code;
-    if (sq_check_lease(c, id, worker_id, err) < 0 || put_history(c, id, hist, err) < 0 ||
+    if (sqlite_check_lease(c, id, worker_id, err) < 0 || put_history(c, id, hist, err) < 0 ||
         put_progress(c, id, progress, err) < 0 ||
         put_weights(c, id, hist, progress, theta, n_params, checkpoint, checkpoint_len, err) < 0)
         goto fail;
-    return sq_commit(c, err);
+    return sqlite_commit(c, err);
 fail:
-    sq_rollback(c);
+    sqlite_rollback(c);
     return err->code;
 }
 
@@ -356,11 +356,11 @@ int store_job_finish(store *s, const char *id, const char *worker_id, job_status
                      store_error *err)
 {
     if (status != JOB_SUCCEEDED && status != JOB_FAILED && status != JOB_CANCELLED)
-        return sq_err(err, STORE_CONFLICT, "store: finish needs a final status");
-    sconn *c = sq_write(s, err);
+        return sqlite_err(err, STORE_CONFLICT, "store: finish needs a final status");
+    sconn *c = sqlite_write(s, err);
     if (!c)
         return err->code;
-    if (sq_check_lease(c, id, worker_id, err) < 0 || put_history(c, id, hist, err) < 0 ||
+    if (sqlite_check_lease(c, id, worker_id, err) < 0 || put_history(c, id, hist, err) < 0 ||
         put_progress(c, id, progress, err) < 0)
         goto fail;
     sqlite3_stmt *st;
@@ -369,23 +369,23 @@ int store_job_finish(store *s, const char *id, const char *worker_id, job_status
         if (put_weights(c, id, hist, progress, theta, n_params, NULL, 0, err) < 0)
             goto fail;
     } else {
-        st = sq_stmt_id(c, Q_CKPT_DROP_IMAGE, id, err); /* keep the last checkpoint's weights */
+        st = sqlite_stmt_id(c, Q_CKPT_DROP_IMAGE, id, err); /* keep the last checkpoint's weights */
         if (!st)
             goto fail;
-        if (sq_exec(c, st, "store final weights", err) < 0)
+        if (sqlite_exec(c, st, "store final weights", err) < 0)
             goto fail;
     }
-    st = sq_stmt_id(c, Q_JOB_FINISH, id, err);
+    st = sqlite_stmt_id(c, Q_JOB_FINISH, id, err);
     if (!st)
         goto fail;
     sqlite3_bind_int(st, 2, (int)status);
     sqlite3_bind_int64(st, 3, clock_wall_ms());
     sqlite3_bind_text(st, 4, error ? error : "", -1, SQLITE_STATIC);
-    if (sq_exec(c, st, "finish job", err) < 0)
+    if (sqlite_exec(c, st, "finish job", err) < 0)
         goto fail;
-    return sq_commit(c, err);
+    return sqlite_commit(c, err);
 fail:
-    sq_rollback(c);
+    sqlite_rollback(c);
     return err->code;
 }
 
@@ -393,10 +393,10 @@ int store_job_request_cancel(store *s, const char *owner, const char *id, int *n
                              store_error *err)
 {
     *now_cancelled = 0;
-    sconn *c = sq_write(s, err);
+    sconn *c = sqlite_write(s, err);
     if (!c)
         return err->code;
-    sqlite3_stmt *st = sq_stmt_id(c, Q_JOB_STATUS, id, err);
+    sqlite3_stmt *st = sqlite_stmt_id(c, Q_JOB_STATUS, id, err);
     if (!st)
         goto fail;
     sqlite3_bind_text(st, 2, owner ? owner : "", -1, SQLITE_STATIC);
@@ -404,49 +404,49 @@ int store_job_request_cancel(store *s, const char *owner, const char *id, int *n
     int status = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
     sqlite3_reset(st);
     if (rc == SQLITE_DONE) {
-        sq_err(err, STORE_NOT_FOUND, "store: no such job");
+        sqlite_err(err, STORE_NOT_FOUND, "store: no such job");
         goto fail;
     }
     if (rc != SQLITE_ROW) {
-        sq_fail(c, rc, "cancel job", err);
+        sqlite_fail(c, rc, "cancel job", err);
         goto fail;
     }
     if (status == JOB_QUEUED || status == JOB_RUNNING) {
-        st = sq_stmt_id(c, status == JOB_QUEUED ? Q_JOB_CANCEL_NOW : Q_JOB_SET_CANCEL, id, err);
+        st = sqlite_stmt_id(c, status == JOB_QUEUED ? Q_JOB_CANCEL_NOW : Q_JOB_SET_CANCEL, id, err);
         if (!st)
             goto fail;
         if (status == JOB_QUEUED)
             sqlite3_bind_int64(st, 2, clock_wall_ms());
-        if (sq_exec(c, st, "cancel job", err) < 0)
+        if (sqlite_exec(c, st, "cancel job", err) < 0)
             goto fail;
     }
-    if (sq_commit(c, err) < 0)
+    if (sqlite_commit(c, err) < 0)
         return err->code;
     *now_cancelled = status == JOB_QUEUED;
     return 0;
 fail:
-    sq_rollback(c);
+    sqlite_rollback(c);
     return err->code;
 }
 
 int store_job_delete(store *s, const char *owner, const char *id, store_error *err)
 {
-    sconn *c = sq_write(s, err);
+    sconn *c = sqlite_write(s, err);
     if (!c)
         return err->code;
-    sqlite3_stmt *st = sq_stmt_id(c, Q_JOB_DELETE, id, err);
+    sqlite3_stmt *st = sqlite_stmt_id(c, Q_JOB_DELETE, id, err);
     if (!st)
         goto fail;
     sqlite3_bind_text(st, 2, owner ? owner : "", -1, SQLITE_STATIC);
-    if (sq_exec(c, st, "delete job", err) < 0)
+    if (sqlite_exec(c, st, "delete job", err) < 0)
         goto fail;
     if (sqlite3_changes(c->db) == 0) {
-        sq_err(err, STORE_NOT_FOUND, "store: no such job");
+        sqlite_err(err, STORE_NOT_FOUND, "store: no such job");
         goto fail;
     }
-    return sq_commit(c, err);
+    return sqlite_commit(c, err);
 fail:
-    sq_rollback(c);
+    sqlite_rollback(c);
     return err->code;
 }
 
@@ -458,7 +458,7 @@ int store_job_checkpoint_load(store *s, const char *id, void **buf, size_t *len,
     *buf = NULL;
     *len = 0;
     sconn *c;
-    sqlite3_stmt *st = sq_query(s, Q_CKPT_IMAGE, &c, err);
+    sqlite3_stmt *st = sqlite_query(s, Q_CKPT_IMAGE, &c, err);
     if (!st)
         return err->code;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -469,7 +469,7 @@ int store_job_checkpoint_load(store *s, const char *id, void **buf, size_t *len,
         void *copy = malloc(n > 0 ? (size_t)n : 1);
         if (!copy || (!b && n > 0)) {
             free(copy);
-            code = sq_err(err, STORE_NOMEM, "store: out of memory");
+            code = sqlite_err(err, STORE_NOMEM, "store: out of memory");
         } else {
             if (n > 0)
                 memcpy(copy, b, (size_t)n);
@@ -477,9 +477,9 @@ int store_job_checkpoint_load(store *s, const char *id, void **buf, size_t *len,
             *len = (size_t)n;
         }
     } else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
-        code = sq_err(err, STORE_NOT_FOUND, "store: job has no checkpoint");
+        code = sqlite_err(err, STORE_NOT_FOUND, "store: job has no checkpoint");
     } else {
-        code = sq_fail(c, rc, "read checkpoint", err);
+        code = sqlite_fail(c, rc, "read checkpoint", err);
     }
     sqlite3_reset(st);
     return code;
@@ -496,26 +496,26 @@ int store_job_weights(store *s, const char *owner, const char *id, double **thet
     if (validation_cost)
         *validation_cost = NAN;
     sconn *c;
-    sqlite3_stmt *st = sq_query(s, Q_CKPT_WEIGHTS, &c, err);
+    sqlite3_stmt *st = sqlite_query(s, Q_CKPT_WEIGHTS, &c, err);
     if (!st)
         return err->code;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sq_bind_opt_text(st, 2, owner);
+    sqlite_bind_opt_text(st, 2, owner);
     int rc = sqlite3_step(st), code = 0;
     if (rc == SQLITE_ROW && sqlite3_column_type(st, 3) != SQLITE_NULL) {
         int64_t n = sqlite3_column_int64(st, 0);
-        code = sq_column_doubles(c, st, 3, n, theta, "read weights", err);
+        code = sqlite_column_doubles(c, st, 3, n, theta, "read weights", err);
         if (code == 0) {
             *n_params = n;
             *epoch = sqlite3_column_int64(st, 1);
-            *cost = sq_column_real(st, 2);
+            *cost = sqlite_column_real(st, 2);
             if (validation_cost)
-                *validation_cost = sq_column_real(st, 4);
+                *validation_cost = sqlite_column_real(st, 4);
         }
     } else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
-        code = sq_err(err, STORE_NOT_FOUND, "store: job has no weights yet");
+        code = sqlite_err(err, STORE_NOT_FOUND, "store: job has no weights yet");
     } else {
-        code = sq_fail(c, rc, "read weights", err);
+        code = sqlite_fail(c, rc, "read weights", err);
     }
     sqlite3_reset(st);
     return code;
@@ -534,19 +534,19 @@ int store_job_history(store *s, const char *owner, const char *id, int64_t **epo
         if (out[k])
             *out[k] = NULL;
     *n = 0;
-    sconn *c = sq_conn(s, err);
+    sconn *c = sqlite_conn(s, err);
     if (!c)
         return err->code;
     int64_t *e = NULL;
     double *col[HIST_COLS] = {NULL};
     size_t len = 0, cap = 0;
-    if (sq_begin(c, 0, err) < 0) /* one snapshot: the job check and its rows agree */
+    if (sqlite_begin(c, 0, err) < 0) /* one snapshot: the job check and its rows agree */
         return err->code;
     store_job job;
-    if (sq_get_job(c, owner, id, 0, &job, err) < 0)
+    if (sqlite_get_job(c, owner, id, 0, &job, err) < 0)
         goto fail;
     store_job_clear(&job);
-    sqlite3_stmt *st = sq_stmt_id(c, Q_HIST_SELECT, id, err);
+    sqlite3_stmt *st = sqlite_stmt_id(c, Q_HIST_SELECT, id, err);
     if (!st)
         goto fail;
     int rc;
@@ -565,22 +565,22 @@ int store_job_history(store *s, const char *owner, const char *id, int64_t **epo
             }
             if (bad) {
                 sqlite3_reset(st);
-                sq_err(err, STORE_NOMEM, "store: out of memory");
+                sqlite_err(err, STORE_NOMEM, "store: out of memory");
                 goto fail;
             }
             cap = ncap;
         }
         e[len] = sqlite3_column_int64(st, 0);
         for (int k = 0; k < HIST_COLS; k++)
-            col[k][len] = sq_column_real(st, 1 + k);
+            col[k][len] = sqlite_column_real(st, 1 + k);
         len++;
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
-        sq_fail(c, rc, "read history", err);
+        sqlite_fail(c, rc, "read history", err);
         goto fail;
     }
-    sq_rollback(c); /* ends the read transaction */
+    sqlite_rollback(c); /* ends the read transaction */
     *epoch = e;
     for (int k = 0; k < HIST_COLS; k++) {
         if (out[k])
@@ -591,7 +591,7 @@ int store_job_history(store *s, const char *owner, const char *id, int64_t **epo
     *n = len;
     return 0;
 fail:
-    sq_rollback(c);
+    sqlite_rollback(c);
     free(e);
     for (int k = 0; k < HIST_COLS; k++)
         free(col[k]);
@@ -604,20 +604,20 @@ int store_job_theta0(store *s, const char *id, double **theta, int64_t *n_params
     *theta = NULL;
     *n_params = 0;
     sconn *c;
-    sqlite3_stmt *st = sq_query(s, Q_JOB_THETA0, &c, err);
+    sqlite3_stmt *st = sqlite_query(s, Q_JOB_THETA0, &c, err);
     if (!st)
         return err->code;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st), code = 0;
     if (rc == SQLITE_ROW) {
         int64_t n = sqlite3_column_int64(st, 0);
-        code = sq_column_doubles(c, st, 1, n, theta, "read theta0", err);
+        code = sqlite_column_doubles(c, st, 1, n, theta, "read theta0", err);
         if (code == 0 && *theta)
             *n_params = n;
     } else if (rc == SQLITE_DONE) {
-        code = sq_err(err, STORE_NOT_FOUND, "store: no such job");
+        code = sqlite_err(err, STORE_NOT_FOUND, "store: no such job");
     } else {
-        code = sq_fail(c, rc, "read theta0", err);
+        code = sqlite_fail(c, rc, "read theta0", err);
     }
     sqlite3_reset(st);
     return code;

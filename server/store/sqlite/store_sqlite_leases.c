@@ -15,18 +15,18 @@
 int store_job_claim(store *s, const char *worker_id, int64_t lease_ms, store_job *out,
                     store_error *err)
 {
-    sconn *c = sq_write(s, err);
+    sconn *c = sqlite_write(s, err);
     if (!c)
         return err->code;
     int64_t now = clock_wall_ms(); /* read with the write lock held: leases compare against it */
     /* A running job whose worker died after a cancel was requested ends as cancelled. */
-    sqlite3_stmt *st = sq_stmt(c, Q_JOB_EXPIRE_CANCELLED, err);
+    sqlite3_stmt *st = sqlite_stmt(c, Q_JOB_EXPIRE_CANCELLED, err);
     if (!st)
         goto fail;
     sqlite3_bind_int64(st, 1, now);
-    if (sq_exec(c, st, "claim job", err) < 0)
+    if (sqlite_exec(c, st, "claim job", err) < 0)
         goto fail;
-    st = sq_stmt(c, Q_JOB_CLAIMABLE, err);
+    st = sqlite_stmt(c, Q_JOB_CLAIMABLE, err);
     if (!st)
         goto fail;
     sqlite3_bind_int64(st, 1, now);
@@ -34,39 +34,39 @@ int store_job_claim(store *s, const char *worker_id, int64_t lease_ms, store_job
     int64_t seq = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_reset(st);
     if (rc == SQLITE_DONE) {
-        if (sq_commit(c, err) < 0)
+        if (sqlite_commit(c, err) < 0)
             return err->code;
-        return sq_err(err, STORE_NOT_FOUND, "store: no job to claim");
+        return sqlite_err(err, STORE_NOT_FOUND, "store: no job to claim");
     }
     if (rc != SQLITE_ROW) {
-        sq_fail(c, rc, "claim job", err);
+        sqlite_fail(c, rc, "claim job", err);
         goto fail;
     }
-    st = sq_stmt(c, Q_JOB_CLAIM, err);
+    st = sqlite_stmt(c, Q_JOB_CLAIM, err);
     if (!st)
         goto fail;
     sqlite3_bind_int64(st, 1, seq);
     sqlite3_bind_text(st, 2, worker_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, now + lease_ms);
     sqlite3_bind_int64(st, 4, now);
-    if (sq_exec(c, st, "claim job", err) < 0)
+    if (sqlite_exec(c, st, "claim job", err) < 0)
         goto fail;
-    if (sq_get_job(c, NULL, NULL, seq, out, err) < 0)
+    if (sqlite_get_job(c, NULL, NULL, seq, out, err) < 0)
         goto fail;
-    if (sq_commit(c, err) < 0) {
+    if (sqlite_commit(c, err) < 0) {
         store_job_clear(out);
         return err->code;
     }
     return 0;
 fail:
-    sq_rollback(c);
+    sqlite_rollback(c);
     return err->code;
 }
 
 /* Inside a write transaction: does worker_id hold the lease of running job id? */
-int sq_check_lease(sconn *c, const char *id, const char *worker_id, store_error *err)
+int sqlite_check_lease(sconn *c, const char *id, const char *worker_id, store_error *err)
 {
-    sqlite3_stmt *st = sq_stmt_id(c, Q_JOB_LEASE, id, err);
+    sqlite3_stmt *st = sqlite_stmt_id(c, Q_JOB_LEASE, id, err);
     if (!st)
         return err->code;
     int rc = sqlite3_step(st), code = 0;
@@ -74,12 +74,12 @@ int sq_check_lease(sconn *c, const char *id, const char *worker_id, store_error 
         const unsigned char *holder = sqlite3_column_text(st, 1);
         if (sqlite3_column_int(st, 0) != JOB_RUNNING || !holder ||
             strcmp((const char *)holder, worker_id) != 0)
-            code = sq_err(err, STORE_CONFLICT, "store: lease lost (job not running for this "
+            code = sqlite_err(err, STORE_CONFLICT, "store: lease lost (job not running for this "
                           "worker)");
     } else if (rc == SQLITE_DONE) {
-        code = sq_err(err, STORE_CONFLICT, "store: lease lost (job deleted)");
+        code = sqlite_err(err, STORE_CONFLICT, "store: lease lost (job deleted)");
     } else {
-        code = sq_fail(c, rc, "check lease", err);
+        code = sqlite_fail(c, rc, "check lease", err);
     }
     sqlite3_reset(st);
     return code;
@@ -89,21 +89,21 @@ int store_job_renew(store *s, const char *id, const char *worker_id, int64_t lea
                     int *cancel_requested, store_error *err)
 {
     *cancel_requested = 0;
-    sconn *c = sq_write(s, err);
+    sconn *c = sqlite_write(s, err);
     if (!c)
         return err->code;
-    sqlite3_stmt *st = sq_stmt_id(c, Q_JOB_RENEW, id, err);
+    sqlite3_stmt *st = sqlite_stmt_id(c, Q_JOB_RENEW, id, err);
     if (!st)
         goto fail;
     sqlite3_bind_text(st, 2, worker_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, clock_wall_ms() + lease_ms);
-    if (sq_exec(c, st, "renew lease", err) < 0)
+    if (sqlite_exec(c, st, "renew lease", err) < 0)
         goto fail;
     if (sqlite3_changes(c->db) == 0) {
-        sq_err(err, STORE_CONFLICT, "store: lease lost (job not running for this worker)");
+        sqlite_err(err, STORE_CONFLICT, "store: lease lost (job not running for this worker)");
         goto fail;
     }
-    st = sq_stmt_id(c, Q_JOB_CANCEL_FLAG, id, err);
+    st = sqlite_stmt_id(c, Q_JOB_CANCEL_FLAG, id, err);
     if (!st)
         goto fail;
     int rc = sqlite3_step(st);
@@ -111,12 +111,12 @@ int store_job_renew(store *s, const char *id, const char *worker_id, int64_t lea
         *cancel_requested = sqlite3_column_int(st, 0) != 0;
     sqlite3_reset(st);
     if (rc != SQLITE_ROW) {
-        sq_fail(c, rc, "renew lease", err);
+        sqlite_fail(c, rc, "renew lease", err);
         goto fail;
     }
-    return sq_commit(c, err);
+    return sqlite_commit(c, err);
 fail:
-    sq_rollback(c);
+    sqlite_rollback(c);
     return err->code;
 }
 
@@ -126,36 +126,36 @@ fail:
 static int end_lease(store *s, const char *id, const char *worker_id, int tell_missing,
                      const char *what, store_error *err)
 {
-    sconn *c = sq_write(s, err);
+    sconn *c = sqlite_write(s, err);
     if (!c)
         return err->code;
-    sqlite3_stmt *st = sq_stmt_id(c, Q_JOB_RELEASE, id, err);
+    sqlite3_stmt *st = sqlite_stmt_id(c, Q_JOB_RELEASE, id, err);
     if (!st)
         goto fail;
     sqlite3_bind_text(st, 2, worker_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, clock_wall_ms());
-    if (sq_exec(c, st, what, err) < 0)
+    if (sqlite_exec(c, st, what, err) < 0)
         goto fail;
     if (sqlite3_changes(c->db) == 0) {
         int rc = SQLITE_ROW;
         if (tell_missing) { /* does the job exist at all? */
-            if (!(st = sq_stmt(c, Q_JOB_LEASE, err)))
+            if (!(st = sqlite_stmt(c, Q_JOB_LEASE, err)))
                 goto fail;
             sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
             rc = sqlite3_step(st);
             sqlite3_reset(st);
         }
         if (rc == SQLITE_ROW)
-            sq_err(err, STORE_CONFLICT, "store: lease lost (job not running for this worker)");
+            sqlite_err(err, STORE_CONFLICT, "store: lease lost (job not running for this worker)");
         else if (rc == SQLITE_DONE)
-            sq_err(err, STORE_NOT_FOUND, "store: no such job");
+            sqlite_err(err, STORE_NOT_FOUND, "store: no such job");
         else
-            sq_fail(c, rc, what, err);
+            sqlite_fail(c, rc, what, err);
         goto fail;
     }
-    return sq_commit(c, err);
+    return sqlite_commit(c, err);
 fail:
-    sq_rollback(c);
+    sqlite_rollback(c);
     return err->code;
 }
 
@@ -169,13 +169,13 @@ int store_job_expire_lease(store *s, const char *id, const char *lease_owner, st
     return end_lease(s, id, lease_owner, 1, "expire lease", err);
 }
 
-/* sq_collect's reader of a lease row. */
+/* sqlite_collect's reader of a lease row. */
 static int read_lease_row(sqlite3_stmt *st, void *row, store_error *err)
 {
     store_lease *l = row;
     (void)err;
-    sq_copy_text(l->id, sizeof l->id, st, 0);
-    sq_copy_text(l->lease_owner, sizeof l->lease_owner, st, 1);
+    sqlite_copy_text(l->id, sizeof l->id, st, 0);
+    sqlite_copy_text(l->lease_owner, sizeof l->lease_owner, st, 1);
     l->lease_until = sqlite3_column_int64(st, 2);
     return 0;
 }
@@ -185,9 +185,9 @@ int store_job_leases(store *s, store_lease **out, size_t *n, store_error *err)
     *out = NULL;
     *n = 0;
     sconn *c;
-    sqlite3_stmt *st = sq_query(s, Q_JOB_LEASES, &c, err);
+    sqlite3_stmt *st = sqlite_query(s, Q_JOB_LEASES, &c, err);
     if (!st)
         return err->code;
-    sq_rows how = {sizeof **out, read_lease_row, NULL, -1, 0, "list leases"};
-    return sq_collect(c, st, &how, (void **)out, n, NULL, err);
+    sqlite_rows how = {sizeof **out, read_lease_row, NULL, -1, 0, "list leases"};
+    return sqlite_collect(c, st, &how, (void **)out, n, NULL, err);
 }

@@ -1,12 +1,12 @@
 /* store_sqlite_schema.c — the SQL of the SQLite store: the schema as its migrations
- * (sq_migrations[v] takes a file from user_version v to v + 1; store_sqlite.c runs them at
+ * (sqlite_migrations[v] takes a file from user_version v to v + 1; store_sqlite.c runs them at
  * open, in one transaction; append, never edit: a file written by any earlier version must
- * open) and the text of every prepared statement (sq_queries, by query_id).
+ * open) and the text of every prepared statement (sqlite_queries, by query_id).
  */
 #include "server/store/sqlite/store_sqlite_int.h"
 
 /* migrations[v] takes a file from user_version v to v+1. Append, never edit. */
-const char *const sq_migrations[STORE_SCHEMA_VERSION] = {
+const char *const sqlite_migrations[STORE_SCHEMA_VERSION] = {
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
     "INSERT INTO meta(key, value) VALUES('byte_order', '" HOST_ORDER "');"
     "CREATE TABLE datasets("
@@ -87,7 +87,7 @@ const char *const sq_migrations[STORE_SCHEMA_VERSION] = {
 #define DS_COLS "id, owner, name, rows, features, outputs, has_labels, bytes, created_at, " \
                 "x_format, y_format"
 
-const char *const sq_queries[Q__COUNT] = {
+const char *const sqlite_queries[Q__COUNT] = {
     [Q_BEGIN] = "BEGIN",
     [Q_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
