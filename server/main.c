@@ -192,13 +192,16 @@ static int start_services(server *srv, int *port)
     return 0;
 }
 
-/* Stops and frees everything start_services started (any part of it; NULLs are no-ops). */
+/* Stops and frees everything start_services started (any part of it; NULLs are no-ops), in
+ * the order a shutdown needs: the workers stop at a batch boundary, checkpoint and release
+ * their jobs and the event streams end; then HTTP answers what it accepted and stops; then
+ * the streams (no callback can reach them any more) and the rest are freed. */
 static void stop_services(server *srv)
 {
+    jobs_stop(srv->jobs);
     http_stop(srv->http);
     srv->http = NULL;
-    jobs_stop(srv->jobs);      /* ends the event streams */
-    events_free(srv->events);  /* after HTTP (frees the streams) and jobs_stop */
+    events_free(srv->events);
     jobs_free(srv->jobs);
     metrics_free(srv->metrics);
     security_free(srv->sec);
@@ -220,21 +223,16 @@ static void announce(const server *srv, int port)
               security_has_keys(srv->sec), cfg->tls_cert[0] != '\0', blas_core_name());
 }
 
-/* Serves until SIGINT/SIGTERM, then stops the workers (they checkpoint and release their jobs)
- * and the HTTP framework (it answers what it accepted), under the shutdown watchdog. */
+/* Serves until SIGINT/SIGTERM; then new jobs get 503 and the shutdown watchdog runs (the stop
+ * itself is stop_services). */
 static void serve_until_signal(server *srv)
 {
     int sig = wait_signal(-1);
-    double t0 = clock_monotonic();
     log_event(LOG_INFO, "shutdown", "signal=%s", sig == SIGINT ? "INT" : "TERM");
     pthread_t watchdog;
     if (pthread_create(&watchdog, NULL, shutdown_watchdog, NULL) == 0)
         pthread_detach(watchdog);
     atomic_store(&srv->shutting_down, 1);
-    jobs_stop(srv->jobs);
-    http_stop(srv->http);
-    srv->http = NULL;
-    log_event(LOG_INFO, "stopped", "ms=%.1f", 1e3 * (clock_monotonic() - t0));
 }
 
 int main(int argc, char **argv)
@@ -265,6 +263,9 @@ int main(int argc, char **argv)
         serve_until_signal(&srv);
         rc = 0;
     }
+    double t0 = clock_monotonic();
     stop_services(&srv);
+    if (rc == 0)
+        log_event(LOG_INFO, "stopped", "ms=%.1f", 1e3 * (clock_monotonic() - t0));
     return rc;
 }
