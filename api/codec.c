@@ -6,6 +6,7 @@
  */
 #include "api/api.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,13 +135,14 @@ json_t *api_parse(const char *text, size_t len, api_error *err)
 
 /* ------------------------------------------------------------------ network spec */
 
-static int parse_enum(int *out, const json_t *v, const char *const *names, int n,
+/* An enum field by its name, the names being the core's (name_of(0 .. n-1)). */
+static int parse_enum(int *out, const json_t *v, const char *(*name_of)(int), int n,
                       const char *field, const char *key, api_error *err)
 {
     if (!v)
         return 0; /* keep the default */
     for (int i = 0; json_is_string(v) && i < n; i++) {
-        if (strcmp(json_string_value(v), names[i]) == 0) {
+        if (strcmp(json_string_value(v), name_of(i)) == 0) {
             *out = i;
             return 0;
         }
@@ -148,16 +150,24 @@ static int parse_enum(int *out, const json_t *v, const char *const *names, int n
     char list[128];
     size_t o = 0;
     for (int i = 0; i < n; i++)
-        o += (size_t)snprintf(list + o, sizeof list - o, "%s\"%s\"", i ? ", " : "", names[i]);
+        o += (size_t)snprintf(list + o, sizeof list - o, "%s\"%s\"", i ? ", " : "", name_of(i));
     api_fail(err, 400, "%s.%s: must be one of %s", field, key, list);
     return -1;
+}
+
+static const char *act_name(int i)
+{
+    return bp_act_name((bp_act)i);
+}
+
+static const char *out_name(int i)
+{
+    return bp_out_name((bp_out)i);
 }
 
 int api_spec_parse(bp_spec *out, const json_t *j, const char *field, api_error *err)
 {
     static const char *const keys[] = {"layers", "activation", "output", NULL};
-    static const char *const acts[] = {"sigmoid", "tanh", "relu"};
-    static const char *const outs[] = {"sigmoid", "softmax", "linear"};
     bp_spec spec;
     memset(&spec, 0, sizeof spec);
     if (!json_is_object(j)) {
@@ -178,25 +188,24 @@ int api_spec_parse(bp_spec *out, const json_t *j, const char *field, api_error *
         return -1;
     }
     spec.n_layers = (int)n;
-    int64_t params = 0;
     for (size_t i = 0; i < n; i++) {
+        /* a size an int cannot hold is stored as 0: the core names the range */
         int64_t s;
-        if (api_int(&s, json_array_get(layers, i), 1, BP_MAX_UNITS, err, "%s.layers[%zu]",
-                    field, i) < 0)
-            return -1;
+        api_error ignored = {0};
+        if (api_int(&s, json_array_get(layers, i), 0, INT_MAX, &ignored, "layers") < 0)
+            s = 0;
         spec.sizes[i] = (int)s;
-        if (i > 0)
-            params += s * ((int64_t)spec.sizes[i - 1] + 1); /* < 2^33 per layer */
     }
-    if (params > BP_MAX_PARAMS) {
-        api_fail(err, 400, "%s.layers: %lld parameters exceed the limit of %lld", field,
-                 (long long)params, (long long)BP_MAX_PARAMS);
+    bp_error be = {{0}};
+    if (bp_spec_validate(&spec, &be) < 0) { /* the sizes and the parameter total */
+        api_fail(err, 400, "%s.%s", field, be.msg);
         return -1;
     }
     int act = 0, o = 0;
-    if (parse_enum(&act, json_object_get(j, "activation"), acts, 3, field, "activation",
-                   err) < 0 ||
-        parse_enum(&o, json_object_get(j, "output"), outs, 3, field, "output", err) < 0)
+    if (parse_enum(&act, json_object_get(j, "activation"), act_name, BP_ACT_RELU + 1, field,
+                   "activation", err) < 0 ||
+        parse_enum(&o, json_object_get(j, "output"), out_name, BP_OUT_LINEAR + 1, field,
+                   "output", err) < 0)
         return -1;
     spec.hidden = (bp_act)act;
     spec.output = (bp_out)o;

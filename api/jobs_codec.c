@@ -49,8 +49,6 @@ json_t *api_time_json(int64_t unix_ms)
 
 /* ------------------------------------------------------------------ training config */
 
-static const char *const optimizer_names[] = {"gd", "sgd", "momentum", "adam", "lbfgs"};
-
 /* JSON types of the training fields; the ranges are the core's. */
 typedef enum {
     TF_OPTIMIZER,      /* bp_optimizer from its name (an unknown name: an invalid value) */
@@ -61,35 +59,30 @@ typedef enum {
     TF_SEED            /* uint64_t from an integer in 0..INT64_MAX */
 } tf_type;
 
-#define FOR_ALL 0x1fu
-#define FOR(o) (1u << (o))
-#define FOR_MINI_BATCH (FOR(BP_OPT_SGD) | FOR(BP_OPT_MOMENTUM) | FOR(BP_OPT_ADAM))
-
-/* One "training" field: its JSON name, type, where it lives in bp_train_config, and the
- * optimizers that read it (the others accept and keep it). */
+/* One "training" field: its JSON name, type, and where it lives in bp_train_config (every
+ * optimizer accepts every field and keeps it; each reads its own). */
 typedef struct {
     const char *name;
     tf_type type;
     size_t offset;
-    unsigned optimizers; /* FOR(BP_OPT_…) bits */
 } train_field;
 
-#define TF(name, type, member, opts) {name, type, offsetof(bp_train_config, member), opts}
+#define TF(name, type, member) {name, type, offsetof(bp_train_config, member)}
 static const train_field train_fields[] = {
-    TF("optimizer", TF_OPTIMIZER, optimizer, FOR_ALL),
-    TF("learning_rate", TF_NUMBER, learning_rate, FOR_ALL),
-    TF("lambda", TF_NUMBER, lambda, FOR_ALL),
-    TF("epochs", TF_INT64, epochs, FOR_ALL),
-    TF("batch_size", TF_INT64, batch_size, FOR_MINI_BATCH),
-    TF("seed", TF_SEED, seed, FOR_ALL),
-    TF("validation_split", TF_NUMBER, validation_split, FOR_ALL),
-    TF("early_stopping_patience", TF_INT64, early_stopping_patience, FOR_ALL),
-    TF("init_epsilon", TF_NUMBER_OR_NULL, init_epsilon, FOR_ALL),
-    TF("momentum", TF_NUMBER, momentum, FOR(BP_OPT_MOMENTUM)),
-    TF("beta1", TF_NUMBER, beta1, FOR(BP_OPT_ADAM)),
-    TF("beta2", TF_NUMBER, beta2, FOR(BP_OPT_ADAM)),
-    TF("adam_epsilon", TF_NUMBER, adam_eps, FOR(BP_OPT_ADAM)),
-    TF("lbfgs_memory", TF_INT, lbfgs_memory, FOR(BP_OPT_LBFGS)),
+    TF("optimizer", TF_OPTIMIZER, optimizer),
+    TF("learning_rate", TF_NUMBER, learning_rate),
+    TF("lambda", TF_NUMBER, lambda),
+    TF("epochs", TF_INT64, epochs),
+    TF("batch_size", TF_INT64, batch_size),
+    TF("seed", TF_SEED, seed),
+    TF("validation_split", TF_NUMBER, validation_split),
+    TF("early_stopping_patience", TF_INT64, early_stopping_patience),
+    TF("init_epsilon", TF_NUMBER_OR_NULL, init_epsilon),
+    TF("momentum", TF_NUMBER, momentum),
+    TF("beta1", TF_NUMBER, beta1),
+    TF("beta2", TF_NUMBER, beta2),
+    TF("adam_epsilon", TF_NUMBER, adam_eps),
+    TF("lbfgs_memory", TF_INT, lbfgs_memory),
 };
 #undef TF
 #define N_TRAIN_FIELDS (sizeof train_fields / sizeof train_fields[0])
@@ -108,8 +101,8 @@ static int set_field(bp_train_config *c, const train_field *f, const json_t *v,
     switch (f->type) {
     case TF_OPTIMIZER: {
         int found = -1;
-        for (int i = 0; json_is_string(v) && i < 5; i++)
-            if (strcmp(json_string_value(v), optimizer_names[i]) == 0)
+        for (int i = BP_OPT_GD; json_is_string(v) && i <= BP_OPT_LBFGS; i++)
+            if (strcmp(json_string_value(v), bp_optimizer_name((bp_optimizer)i)) == 0)
                 found = i;
         *(bp_optimizer *)(void *)at = (bp_optimizer)found; /* -1: the core names it */
         return 0;
@@ -178,7 +171,7 @@ int api_training_parse(bp_train_config *out, const json_t *j, const char *field,
 
 json_t *api_training_json(const bp_train_config *c)
 {
-    const char *opt = (unsigned)c->optimizer < 5 ? optimizer_names[c->optimizer] : "gd";
+    const char *opt = bp_optimizer_name(c->optimizer);
     json_t *o = json_object();
     if (!o)
         return NULL;
@@ -233,12 +226,6 @@ int api_job_request_parse(api_job_request *out, const json_t *body, api_error *e
     }
     if (api_spec_parse(&out->spec, net, "network", err) < 0)
         return -1;
-    bp_error be;
-    be.msg[0] = '\0';
-    if (bp_spec_validate(&out->spec, &be) < 0) {
-        api_fail(err, 400, "network.%s", be.msg);
-        return -1;
-    }
     const json_t *ds = json_object_get(body, "dataset");
     if (!json_is_string(ds) || strncmp(json_string_value(ds), "ds_", 3) != 0 ||
         strlen(json_string_value(ds)) >= sizeof out->dataset) {
@@ -250,15 +237,9 @@ int api_job_request_parse(api_job_request *out, const json_t *body, api_error *e
         return -1;
     const json_t *th = json_object_get(body, "theta");
     if (th && !json_is_null(th)) {
-        out->theta0 = api_theta_parse(th, &out->spec, "theta", err);
+        out->theta0 = api_theta_parse(th, &out->spec, "theta", err); /* finite numbers */
         if (!out->theta0)
             return -1;
-        int64_t bad;
-        if (bp_check_finite(out->theta0, bp_param_count(&out->spec), &bad) < 0) {
-            api_fail(err, 400, "theta: value %lld is not finite", (long long)bad);
-            api_job_request_clear(out);
-            return -1;
-        }
     }
     return 0;
 }

@@ -155,11 +155,12 @@ typedef struct {
 /* Fills the defaults above (gd, lr 1, lambda 1, 400 epochs, full batch, seed 42...). */
 void bp_train_config_default(bp_train_config *c);
 /* The one home of the config's ranges. 0 if usable, else -1 with a message that names the
- * field as "training.<field>: …" ("training.learning_rate: must be a finite number > 0"). */
+ * field as the JSON request does, without a path ("learning_rate: must be a finite number
+ * > 0"); callers put theirs in front ("training."). */
 int bp_train_config_validate(const bp_train_config *c, bp_error *err);
 /* The validation split of m rows: *n_val = floor(split · m) rows held out, *n_train the rest.
  * 0 if both parts are usable (split == 0: no held-out rows; split > 0: at least one of each),
- * else -1 with a message naming "training.validation_split". */
+ * else -1 with a message naming "validation_split". */
 int bp_split_sizes(int64_t m, double split, int64_t *n_train, int64_t *n_val, bp_error *err);
 
 /* Divergence: an epoch whose training cost J is not finite, or exceeds

@@ -7,6 +7,10 @@
 
 #include "core/bp.h"
 
+/* A macro's value as a string literal (limits named in messages). */
+#define CORE_STR_(x) #x
+#define CORE_STR(x) CORE_STR_(x)
+
 /* Writes a formatted message into err (which may be NULL). Defined in model.c. */
 void core_set_error(bp_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Activations and deltas for a chunk of rows, in one arena (bp_work_new, work.c). */
@@ -27,7 +31,5 @@ struct bp_work {
     size_t bytes;
 };
 
-/* The spec a workspace was made for (borrowed). Defined in work.c. */
-const bp_spec *core_work_spec(const bp_work *w);
 
 #endif

@@ -156,7 +156,7 @@ int bp_gradcheck(bp_gradcheck_result *res, double *analytic, double *numerical, 
 {
     int rc = -1;
     double *tp = NULL;
-    int64_t P = bp_param_count(core_work_spec(w));
+    int64_t P = bp_param_count(&w->spec);
     if (!(epsilon > 0.0) || !isfinite(epsilon)) {
         core_set_error(err, "epsilon: must be a positive number");
         goto cleanup;

@@ -72,14 +72,14 @@ int bp_train_config_validate(const bp_train_config *c, bp_error *err)
     else if (!isfinite(c->lambda) || c->lambda < 0)
         bad = "lambda: must be a finite number >= 0";
     else if (c->epochs < 1 || c->epochs > BP_MAX_EPOCHS)
-        bad = "epochs: must be an integer in 1..1000000";
+        bad = "epochs: must be an integer in 1.." CORE_STR(BP_MAX_EPOCHS);
     else if (c->batch_size < 0 || c->batch_size > 1000000000)
         bad = "batch_size: must be an integer in 0..1000000000 (0 = full batch)";
     else if (!isfinite(c->validation_split) || c->validation_split < 0 ||
              c->validation_split >= 1)
         bad = "validation_split: must be in [0, 1)";
     else if (c->early_stopping_patience < 0 || c->early_stopping_patience > BP_MAX_EPOCHS)
-        bad = "early_stopping_patience: must be an integer in 0..1000000";
+        bad = "early_stopping_patience: must be an integer in 0.." CORE_STR(BP_MAX_EPOCHS);
     else if (c->early_stopping_patience > 0 && !(c->validation_split > 0))
         bad = "early_stopping_patience: needs validation_split > 0";
     else if (!isfinite(c->init_epsilon) || c->init_epsilon < 0 || c->init_epsilon > 1e6)
@@ -93,7 +93,7 @@ int bp_train_config_validate(const bp_train_config *c, bp_error *err)
     else if (!isfinite(c->adam_eps) || c->adam_eps <= 0)
         bad = "adam_epsilon: must be a finite number > 0";
     else if (c->lbfgs_memory < 1 || c->lbfgs_memory > BP_MAX_LBFGS_MEMORY)
-        bad = "lbfgs_memory: must be an integer in 1..100";
+        bad = "lbfgs_memory: must be an integer in 1.." CORE_STR(BP_MAX_LBFGS_MEMORY);
     if (bad) {
         core_set_error(err, "%s", bad);
         return -1;

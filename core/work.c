@@ -104,7 +104,3 @@ size_t bp_work_bytes(const bp_work *w)
     return w ? w->bytes : 0;
 }
 
-const bp_spec *core_work_spec(const bp_work *w)
-{
-    return &w->spec;
-}
