@@ -18,6 +18,7 @@
  * MHD_stop_daemon must see no suspended connection.
  */
 #include "server/handlers/h_events.h"
+#include "server/handlers/handlers_util.h"
 
 #include <errno.h>
 #include <math.h>
@@ -131,10 +132,7 @@ static json_t *final_event(const store_job *job, int64_t epoch)
 /* One epoch's progress event from a row of the history (samples_per_second NaN: not kept). */
 static json_t *progress_event(const store_progress *r)
 {
-    api_job_progress p = {.epoch = r->epoch, .epochs = r->epochs, .cost = r->cost,
-                          .validation_cost = r->validation_cost, .accuracy = r->accuracy,
-                          .validation_accuracy = r->validation_accuracy,
-                          .samples_per_second = r->samples_per_second};
+    api_job_progress p = handlers_progress_view(r);
     return api_job_progress_json(&p);
 }
 

@@ -50,10 +50,7 @@ static json_t *job_json(server *s, const store_job *job)
         .created_at_ms = job->created_at,
         .started_at_ms = job->started_at,
         .finished_at_ms = job->finished_at,
-        .progress = {.epoch = p.epoch, .epochs = p.epochs, .cost = p.cost,
-                     .validation_cost = p.validation_cost, .accuracy = p.accuracy,
-                     .validation_accuracy = p.validation_accuracy,
-                     .samples_per_second = p.samples_per_second},
+        .progress = handlers_progress_view(&p),
         .best_epoch = p.best_epoch,
         .stop_reason = p.stop_reason,
     };
@@ -105,22 +102,28 @@ typedef struct {
     double cost, validation_cost; /* its J on the training / held-out rows (NaN = none) */
 } job_model;
 
-/* Loads the model of job id (owner's): the spec from spec_json, the weights from the live
- * copy while the job runs here, else from the store. 0 ok (free m->theta); -1 with the reply
- * set: 500 unreadable spec, the store's problem, 503 out of memory, 409 no weights yet (status:
- * the job's status for that message, or NULL). */
-static int load_model(server *s, req *r, const char *owner, const char *id,
-                      const char *spec_json, const char *status, job_model *m)
+/* A job's model, step 1: *m cleared, its spec and config from spec_json. 0 ok; -1 with a 500
+ * reply (the stored spec is unreadable). */
+static int model_spec(req *r, const char *id, const char *spec_json, job_model *m)
 {
     api_error ae = {0};
-    store_error se = {0};
-    int64_t n = 0;
     memset(m, 0, sizeof *m);
     m->cost = m->validation_cost = NAN;
     if (api_job_spec_parse(&m->spec, &m->cfg, spec_json, &ae) < 0) {
         http_reply_problem(r, 500, "job %s: %s", id, ae.detail);
         return -1;
     }
+    return 0;
+}
+
+/* Step 2: the weights of job id (owner's) for m->spec, from the live copy while the job runs
+ * here, else from the store. 0 ok (m->theta new); -1 with the reply set: the store's problem,
+ * 503 out of memory, 409 no weights yet (status: the job's status for that message, or NULL). */
+static int model_weights(server *s, req *r, const char *owner, const char *id,
+                         const char *status, job_model *m)
+{
+    store_error se = {0};
+    int64_t n = 0;
     int rc = jobs_live_weights(s->jobs, id, &m->theta, &n, &m->epoch, &m->cost,
                                &m->validation_cost);
     if (rc < 0) {
@@ -147,6 +150,13 @@ static int load_model(server *s, req *r, const char *owner, const char *id,
         return -1;
     }
     return 0;
+}
+
+/* Both steps: 0 ok (free m->theta), -1 with the reply set. */
+static int load_model(server *s, req *r, const char *owner, const char *id,
+                      const char *spec_json, const char *status, job_model *m)
+{
+    return model_spec(r, id, spec_json, m) < 0 ? -1 : model_weights(s, r, owner, id, status, m);
 }
 
 /* ------------------------------------------------------------------ POST /v1/jobs */
@@ -406,6 +416,7 @@ typedef struct {
     char *spec_json;
     double *X;        /* predict: rows × s_1 */
     int64_t rows;
+    job_model model;  /* predict: the spec, parsed once; the weights once loaded */
 } math_ctx;
 
 static void math_ctx_free(void *p)
@@ -415,6 +426,7 @@ static void math_ctx_free(void *p)
         return;
     free(c->spec_json);
     free(c->X);
+    free(c->model.theta);
     free(c);
 }
 
@@ -476,13 +488,12 @@ static void gradient_work(void *arg, req *r)
         goto cleanup;
     }
     double J = bp_cost_grad(grad, w, X, targets, m.theta, meta.rows, m.cfg.lambda, meta.rows);
-    json_t *g = api_theta_json(grad, spec);
-    if (!g || !isfinite(J)) {
-        json_decref(g);
+    json_t *answer = api_gradient_json(J, grad, spec); /* NULL when J is not finite */
+    if (!answer) {
         http_reply_problem(r, 409, "the gradient at the job's weights is not finite");
         goto cleanup;
     }
-    http_reply_json(r, 200, json_pack("{s:f, s:o}", "cost", J, "gradients", g));
+    http_reply_json(r, 200, answer);
 cleanup:
     bp_work_free(w);
     free(m.theta);
@@ -517,20 +528,20 @@ static void predict_work(void *arg, req *r)
     double *out = NULL;
     int32_t *labels = NULL;
     bp_work *w = NULL;
-    job_model m;
+    job_model *m = &c->model; /* the spec is there (job_predict) */
 
-    if (load_model(s, r, c->owner, c->id, c->spec_json, NULL, &m) < 0)
+    if (model_weights(s, r, c->owner, c->id, NULL, m) < 0)
         goto cleanup;
-    int K = m.spec.sizes[m.spec.n_layers - 1];
-    int classifier = m.spec.output != BP_OUT_LINEAR;
-    w = bp_work_new(&m.spec, c->rows, &be);
+    int K = m->spec.sizes[m->spec.n_layers - 1];
+    int classifier = m->spec.output != BP_OUT_LINEAR;
+    w = bp_work_new(&m->spec, c->rows, &be);
     out = malloc((size_t)c->rows * (size_t)K * sizeof *out);
     labels = classifier ? malloc((size_t)c->rows * sizeof *labels) : NULL;
     if (!w || !out || (classifier && !labels)) {
         http_reply_problem(r, 503, "out of memory for the predictions: %s", be.msg);
         goto cleanup;
     }
-    bp_predict(out, labels, w, c->X, m.theta, c->rows);
+    bp_predict(out, labels, w, c->X, m->theta, c->rows);
     json_t *answer = api_predictions_json(out, labels, c->rows, K);
     if (!answer)
         http_reply_problem(r, 503, "out of memory for the predictions");
@@ -538,7 +549,6 @@ static void predict_work(void *arg, req *r)
         http_reply_json(r, 200, answer);
 cleanup:
     bp_work_free(w);
-    free(m.theta);
     free(out);
     free(labels);
 }
@@ -548,14 +558,13 @@ static handler_result job_predict(server *s, req *r, const store_job *job)
 {
     (void)s;
     api_error ae = {0};
-    bp_spec spec;
-    bp_train_config cfg;
-    if (api_job_spec_parse(&spec, &cfg, job->spec_json, &ae) < 0)
-        return http_reply_problem(r, 500, "job %s: %s", job->id, ae.detail);
     math_ctx *c = math_ctx_new(r, job);
     if (!c)
         return http_reply_problem(r, 503, "out of memory: try again");
-    if (api_predict_request_parse(r->body, r->body_len, spec.sizes[0], &c->X, &c->rows, &ae) < 0)
+    if (model_spec(r, job->id, job->spec_json, &c->model) < 0)
+        return HANDLER_OK; /* the 500 is set */
+    if (api_predict_request_parse(r->body, r->body_len, c->model.spec.sizes[0], &c->X, &c->rows,
+                                  &ae) < 0)
         return handlers_reply_api_error(r, &ae);
     return http_defer(r, predict_work, c); /* runs at once: this route is already on the pool */
 }

@@ -129,3 +129,11 @@ json_t *handlers_page_json(const char *key, json_t *items, int64_t next)
     return json_pack("{s:o, s:o}", key, items, "next_cursor",
                      next > 0 ? json_string(cur) : json_null());
 }
+
+api_job_progress handlers_progress_view(const store_progress *p)
+{
+    return (api_job_progress){.epoch = p->epoch, .epochs = p->epochs, .cost = p->cost,
+                              .validation_cost = p->validation_cost, .accuracy = p->accuracy,
+                              .validation_accuracy = p->validation_accuracy,
+                              .samples_per_second = p->samples_per_second};
+}

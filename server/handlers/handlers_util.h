@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "api/api.h"
+#include "api/jobs_codec.h"
 #include "server/http/http.h"
 #include "server/store/store.h"
 
@@ -53,5 +54,7 @@ json_t *handlers_page_json(const char *key, json_t *items, int64_t next);
 
 /* "2024-05-01T12:00:00Z" for a Unix time in seconds (UTC). */
 void handlers_rfc3339(char out[32], int64_t unix_seconds);
+/* The API's view of a job's progress (what GET /v1/jobs/{id} and progress events show). */
+api_job_progress handlers_progress_view(const store_progress *p);
 
 #endif

@@ -88,6 +88,7 @@ typedef struct {
     bp_spec spec;
     bp_train_config cfg;
     int64_t n_params;
+    int64_t m_train;           /* training rows (the split's other part is held out) */
     double *X, *Y, *targets, *theta0;
     int32_t *labels;
     store_dataset_meta meta;
@@ -199,6 +200,8 @@ static int prepare_trainer(run *R)
     int rc = -1;
 
     int K = R->spec.sizes[R->spec.n_layers - 1];
+    int64_t m_val = 0;
+    bp_split_sizes(R->meta.rows, R->cfg.validation_split, &R->m_train, &m_val, NULL);
     bp_data data = {.X = R->X, .Y = R->targets, .labels = R->labels, .m = R->meta.rows,
                     .n_in = R->meta.features, .n_out = K};
     R->t = bp_trainer_new(&R->spec, &R->cfg, &data, R->theta0, &be);
@@ -312,9 +315,7 @@ static void publish_epoch(run *R, const bp_progress *p)
         log_event(LOG_WARN, "job", "id=%s epoch=%lld error=\"history row dropped: out of memory\"",
                   l->id, (long long)p->epoch);
 
-    int64_t m_train = 0, m_val = 0;
-    bp_split_sizes(R->meta.rows, R->cfg.validation_split, &m_train, &m_val, NULL);
-    atomic_fetch_add(&j->samples, (long long)m_train);
+    atomic_fetch_add(&j->samples, (long long)R->m_train);
 
     size_t need = bp_trainer_checkpoint_size(R->t);
     if (need > R->img_cap) {
