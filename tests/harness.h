@@ -1,10 +1,11 @@
 /* harness.h — integration-test harness (tests/harness/: process.c runs the server, client.c
- * is the HTTP client, sse.c reads event streams, fixtures.c holds shared data and steps): starts the real backpropd binary (BACKPROPD_BIN, default
+ * is the HTTP client, files.c finds and reads test data, sse.c reads event streams,
+ * fixtures.c holds shared steps): starts the real backpropd binary (BACKPROPD_BIN, default
  * build/backpropd) on an ephemeral port (--port 0; the server prints
  * "listening http://ADDR:PORT" on stdout once ready) with a temporary data directory, talks to
  * it over real HTTP with libcurl, and stops it. srv_stop() fails the current test if the
  * server's stderr holds an AddressSanitizer/UBSan/ThreadSanitizer report or it did not exit 0.
- * process.c and client.c need no Criterion (the benchmarks use them too); fixtures.c and sse.c
+ * process.c, client.c and files.c need no Criterion (the benchmarks use them); fixtures.c and sse.c
  * assert with Criterion.
  */
 #ifndef BACKPROPD_HARNESS_H
@@ -88,14 +89,14 @@ const char *srv_bin(void);
 double test_now_s(void);
 double test_now_ms(void);
 void test_sleep_ms(int ms);
-/* A libcurl write callback that drops what it is given. */
 /* A growing NUL-terminated buffer and the libcurl write callback that appends to it (userp is
- * a test_buf *; fails the test when out of memory). */
+ * a test_buf *; returns 0, so libcurl aborts the transfer, when out of memory). */
 typedef struct {
     char *p;
     size_t len, cap;
 } test_buf;
 size_t test_curl_append(void *data, size_t size, size_t nmemb, void *userp);
+/* A libcurl write callback that drops what it is given. */
 size_t test_curl_discard(char *data, size_t size, size_t n, void *userp);
 
 /* new: a whole file, NUL-terminated, its length in *len (asserts it can be read). */

@@ -432,17 +432,6 @@ Test(datasets, another_keys_dataset_is_404, .timeout = 30)
 /* ---- listing: cursor paging, and the jobs of one dataset ---- */
 
 /* GET path, asserting 200; the JSON answer (new). */
-static json_t *list_page(const srv *s, const char *path)
-{
-    resp r;
-    cr_assert_eq(http_get(s, path, &r), 0);
-    cr_assert_eq(r.status, 200, "%s: %ld %s", path, r.status, r.body);
-    json_t *j = resp_json(&r);
-    cr_assert_not_null(j, "%s: %s", path, r.body);
-    resp_free(&r);
-    return j;
-}
-
 Test(datasets, list_pages_with_limit_and_cursor, .timeout = 60)
 {
     srv s;
@@ -457,7 +446,7 @@ Test(datasets, list_pages_with_limit_and_cursor, .timeout = 60)
                                  sizeof ids[i]), 201);
     }
     /* the whole list at once: newest first, no next page */
-    json_t *all = list_page(&s, "/v1/datasets");
+    json_t *all = get_json(&s, "/v1/datasets");
     cr_assert_eq(json_array_size(json_object_get(all, "datasets")), N);
     cr_assert(json_is_null(json_object_get(all, "next_cursor")));
     json_decref(all);
@@ -466,7 +455,7 @@ Test(datasets, list_pages_with_limit_and_cursor, .timeout = 60)
     int seen = 0, pages = 0;
     char path[160] = "/v1/datasets?limit=2";
     for (;;) {
-        json_t *p = list_page(&s, path);
+        json_t *p = get_json(&s, "%s", path);
         json_t *a = json_object_get(p, "datasets");
         cr_assert(json_array_size(a) >= 1 && json_array_size(a) <= 2, "page of %zu",
                   json_array_size(a));
@@ -537,7 +526,7 @@ Test(datasets, jobs_filtered_by_dataset, .timeout = 60)
 
     char path[160], want[256];
     snprintf(path, sizeof path, "/v1/jobs?dataset=%s", a);
-    json_t *p = list_page(&s, path);
+    json_t *p = get_json(&s, "%s", path);
     char *got = job_ids(p);
     snprintf(want, sizeof want, "%s %s %s", ja[2], ja[1], ja[0]);
     cr_assert_str_eq(got, want);
@@ -546,7 +535,7 @@ Test(datasets, jobs_filtered_by_dataset, .timeout = 60)
     json_decref(p);
 
     snprintf(path, sizeof path, "/v1/jobs?dataset=%s", b);
-    p = list_page(&s, path);
+    p = get_json(&s, "%s", path);
     got = job_ids(p);
     cr_assert_str_eq(got, jb);
     free(got);
@@ -554,7 +543,7 @@ Test(datasets, jobs_filtered_by_dataset, .timeout = 60)
 
     /* paging within the filter: limit 2, then the rest */
     snprintf(path, sizeof path, "/v1/jobs?dataset=%s&limit=2", a);
-    p = list_page(&s, path);
+    p = get_json(&s, "%s", path);
     got = job_ids(p);
     snprintf(want, sizeof want, "%s %s", ja[2], ja[1]);
     cr_assert_str_eq(got, want);
@@ -563,7 +552,7 @@ Test(datasets, jobs_filtered_by_dataset, .timeout = 60)
     cr_assert_not_null(cur);
     snprintf(path, sizeof path, "/v1/jobs?dataset=%s&limit=2&cursor=%s", a, cur);
     json_decref(p);
-    p = list_page(&s, path);
+    p = get_json(&s, "%s", path);
     got = job_ids(p);
     cr_assert_str_eq(got, ja[0]);
     cr_assert(json_is_null(json_object_get(p, "next_cursor")));
@@ -571,7 +560,7 @@ Test(datasets, jobs_filtered_by_dataset, .timeout = 60)
     json_decref(p);
 
     /* an id no dataset has: an empty list, like a status nobody has */
-    p = list_page(&s, "/v1/jobs?dataset=ds_000000000000000000000000");
+    p = get_json(&s, "%s", "/v1/jobs?dataset=ds_000000000000000000000000");
     cr_assert_eq(json_array_size(json_object_get(p, "jobs")), 0);
     cr_assert(json_is_null(json_object_get(p, "next_cursor")));
     json_decref(p);

@@ -41,14 +41,22 @@ static void wait_epoch(const srv *s, const char *id, int64_t epochs, double time
     }
 }
 
+/* The served weights of a job, parsed (new theta; *spec filled). */
+static double *served_theta(const json_t *weights, bp_spec *spec)
+{
+    api_error e = {0};
+    cr_assert_eq(api_spec_parse(spec, json_object_get(weights, "network"), "network", &e), 0);
+    double *theta = api_theta_parse(json_object_get(weights, "theta"), spec, "theta", &e);
+    cr_assert_not_null(theta, "%s", e.detail);
+    return theta;
+}
+
 /* J(Θ) of the served weights on all of digits, computed in this process by the core. */
 static double local_cost(const json_t *weights, double lambda)
 {
     bp_spec spec;
     api_error e = {0};
-    cr_assert_eq(api_spec_parse(&spec, json_object_get(weights, "network"), "network", &e), 0);
-    double *theta = api_theta_parse(json_object_get(weights, "theta"), &spec, "theta", &e);
-    cr_assert_not_null(theta, "%s", e.detail);
+    double *theta = served_theta(weights, &spec);
     api_dataset d = {0};
     test_digits_load(&d);
     double *Y = api_targets(&d, spec.sizes[spec.n_layers - 1], &e);
@@ -824,16 +832,6 @@ static void stop_and_clean(srv *s)
 {
     srv_stop(s);
     srv_cleanup(s);
-}
-
-/* The served weights of a job, parsed (new theta; *spec filled). */
-static double *served_theta(const json_t *weights, bp_spec *spec)
-{
-    api_error e = {0};
-    cr_assert_eq(api_spec_parse(spec, json_object_get(weights, "network"), "network", &e), 0);
-    double *theta = api_theta_parse(json_object_get(weights, "theta"), spec, "theta", &e);
-    cr_assert_not_null(theta, "%s", e.detail);
-    return theta;
 }
 
 /* Rows of digits the served weights label right, counted here with the core's bp_predict. */

@@ -2,23 +2,11 @@
  * body, headers), and reading JSON and headers back out of it. */
 #include "tests/harness.h"
 
-#include <criterion/criterion.h>
 #include <curl/curl.h>
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 size_t test_curl_append(void *data, size_t size, size_t nmemb, void *userp)
 {
