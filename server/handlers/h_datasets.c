@@ -38,10 +38,7 @@ static json_t *meta_json(const store_dataset_meta *m)
 /* Stores a parsed upload for r->owner and answers 201 with its metadata (or the problem). */
 static handler_result store_upload(server *s, req *r, const api_dataset *d, const char *name)
 {
-    /* features, outputs <= 65536 and rows < body bytes: these products fit easily */
-    int64_t bytes =
-        d->rows * d->features * 8 + (d->labels ? d->rows * 4 : d->rows * d->outputs * 8);
-    store_dataset_meta meta;
+    store_dataset_meta meta; /* its byte size is the store's to work out (and to admit) */
     memset(&meta, 0, sizeof meta);
     if (handlers_random_id(meta.id, sizeof meta.id, "ds_") < 0)
         return http_reply_problem(r, 503, "no randomness available for an id: try again");
@@ -51,7 +48,6 @@ static handler_result store_upload(server *s, req *r, const api_dataset *d, cons
     meta.features = d->features;
     meta.outputs = d->outputs;
     meta.has_labels = d->labels != NULL;
-    meta.bytes = bytes;
     meta.created_at = (int64_t)time(NULL);
     store_error se = {0};
     int rc = store_dataset_put(s->st, &meta, d->X, d->labels, d->Y, &se); /* --quota-bytes: 429 */

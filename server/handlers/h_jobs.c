@@ -6,9 +6,8 @@
  * for progress, /cost and /weights while it runs. Every handler first reads the job from the
  * store with r->owner, so another tenant's id is a plain 404. Short store reads run on the HTTP
  * thread; anything that touches a dataset or waits for a worker (gradient, predict, cancel and
- * delete of a running job) runs on the math pool through http_defer.
+ * delete of a running job) runs on the work pool through http_defer.
  */
-#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -580,13 +579,8 @@ static handler_result job_events(server *s, req *r, const store_job *job)
 {
     int64_t last = 0;
     const char *h = http_header(r, "Last-Event-ID");
-    if (h && *h) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(h, &end, 10);
-        if (!errno && end != h && *end == '\0' && v >= 0)
-            last = v; /* anything else: start from the beginning */
-    }
+    if (h && handlers_whole_number(h, 0, INT64_MAX, &last) < 0)
+        last = 0; /* anything else: start from the beginning */
     return events_reply(s->events, r, job->id, r->owner, last);
 }
 
@@ -615,7 +609,7 @@ static handler_result reply_stopped(server *s, req *r, const char *owner, const 
     return hr;
 }
 
-/* Run on the math pool: wait for this process's worker to stop the job, then answer. */
+/* Run on the work pool: wait for this process's worker to stop the job, then answer. */
 static void cancel_work(void *arg, req *r)
 {
     math_ctx *c = arg;
@@ -653,7 +647,7 @@ static int request_cancel(server *s, req *r, const store_job *job)
 }
 
 /* Cancels the job (then deletes it when delete is set): at once unless a worker of this
- * process runs it, else on the math pool once that worker has stopped it. */
+ * process runs it, else on the work pool once that worker has stopped it. */
 static handler_result cancel_then(server *s, req *r, int delete)
 {
     store_job job;

@@ -94,8 +94,7 @@ void handlers_rfc3339(char out[32], int64_t unix_seconds)
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* 0 and *v when text is a whole decimal integer in lo..hi, else -1. */
-static int whole_number(const char *text, int64_t lo, int64_t hi, int64_t *v)
+int handlers_whole_number(const char *text, int64_t lo, int64_t hi, int64_t *v)
 {
     char *end;
     errno = 0;
@@ -111,11 +110,11 @@ int handlers_page_query(req *r, int64_t *limit, int64_t *cursor, api_error *err)
     const char *q;
     *limit = HU_PAGE_DEFAULT;
     *cursor = 0;
-    if ((q = http_query(r, "limit")) && whole_number(q, 1, HU_PAGE_MAX, limit) < 0) {
+    if ((q = http_query(r, "limit")) && handlers_whole_number(q, 1, HU_PAGE_MAX, limit) < 0) {
         api_fail(err, 400, "limit: must be an integer in 1..%d", HU_PAGE_MAX);
         return -1;
     }
-    if ((q = http_query(r, "cursor")) && *q && whole_number(q, 1, INT64_MAX, cursor) < 0) {
+    if ((q = http_query(r, "cursor")) && *q && handlers_whole_number(q, 1, INT64_MAX, cursor) < 0) {
         api_fail(err, 400, "cursor: not a cursor this server gave out");
         return -1;
     }

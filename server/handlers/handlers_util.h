@@ -41,6 +41,9 @@ const char *handlers_safe_id(const char *text, char *out, size_t cap);
  * 0 ok, -1 if the kernel gave no randomness (answer 503). */
 int handlers_random_id(char *out, size_t cap, const char *prefix);
 
+/* 0 and *v when text is a whole decimal integer in lo..hi, else -1. */
+int handlers_whole_number(const char *text, int64_t lo, int64_t hi, int64_t *v);
+
 /* A listing's ?limit= (1..HU_PAGE_MAX, default HU_PAGE_DEFAULT) and ?cursor= (a number this
  * server gave out as next_cursor; absent or empty = the first page, *cursor 0). 0 ok, -1 with
  * a 400 in err naming the parameter. */

@@ -328,7 +328,6 @@ static enum MHD_Result begin_request(http_server *h, struct MHD_Connection *conn
                                 sizeof r->allow);
     r->rt = r->route >= 0 ? &h->routes[r->route] : NULL;
     if (first_call_checks(ri)) {
-        ri->early = 1;
         r->phase = PHASE_DISPATCHED;
         return http_queue_reply(ri);
     }

@@ -21,7 +21,6 @@ typedef struct {
     size_t bytes_out;     /* reply body size, 0 when streamed */
     int queued;           /* the reply was handed to MHD */
     int deferred;         /* http_defer was called (read on the MHD thread only) */
-    int early;            /* replied on the first call (413, refused Transfer-Encoding) */
 } req_impl;
 
 typedef struct task {

@@ -61,7 +61,7 @@ struct security {
     size_t n_keys;
     char (*origins)[SEC_ORIGIN_MAX + 1];
     size_t n_origins;
-    int metrics_auth, rate_limit;
+    int metrics_auth;
 
     pthread_mutex_t mu;       /* guards the buckets below */
     double rate, burst;
@@ -519,11 +519,6 @@ security *security_new(const config *cfg, char *err, size_t errlen)
     }
     pthread_mutex_init(&sec->mu, NULL);
     sec->metrics_auth = cfg->metrics_auth;
-    sec->rate_limit = cfg->rate_limit;
-    if (cfg->quota_jobs < 0 || cfg->quota_bytes < 0 || cfg->rate_limit < 0) {
-        snprintf(err, errlen, "--quota-jobs, --quota-bytes and --rate-limit must be >= 0");
-        goto cleanup;
-    }
     if (cfg->api_keys_file[0] && load_keys(sec, cfg->api_keys_file, err, errlen) != 0)
         goto cleanup;
     if (cfg->metrics_auth && sec->n_keys == 0) {

@@ -71,8 +71,8 @@ int sqlite_fail(sconn *c, int rc, const char *what, store_error *err)
     int code = map_rc(db, rc);
     const char *detail = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     if (code == STORE_FULL)
-        return sqlite_err(err, code, "store: %s: disk full (%s)", what, detail);
-    return sqlite_err(err, code, "store: %s: %s", what, detail);
+        return store_err(err, code, "store: %s: disk full (%s)", what, detail);
+    return store_err(err, code, "store: %s: %s", what, detail);
 }
 
 int sqlite_bind_field(sqlite3_stmt *st, int i, const char *field, size_t size)
@@ -110,13 +110,13 @@ int sqlite_column_doubles(sconn *c, sqlite3_stmt *st, int col, int64_t n, double
     const void *b = sqlite3_column_blob(st, col);
     int64_t len = sqlite3_column_bytes(st, col);
     if (!b && sqlite3_errcode(c->db) == SQLITE_NOMEM)
-        return sqlite_err(err, STORE_NOMEM, "store: %s: out of memory", what);
+        return store_err(err, STORE_NOMEM, "store: %s: out of memory", what);
     if (n < 0 || n > INT64_MAX / 8 || len != n * 8)
-        return sqlite_err(err, STORE_IO, "store: %s: stored weights are corrupt (%lld bytes for "
+        return store_err(err, STORE_IO, "store: %s: stored weights are corrupt (%lld bytes for "
                       "%lld numbers)", what, (long long)len, (long long)n);
     double *d = malloc(len ? (size_t)len : 1);
     if (!d)
-        return sqlite_err(err, STORE_NOMEM, "store: %s: out of memory", what);
+        return store_err(err, STORE_NOMEM, "store: %s: out of memory", what);
     if (len)
         memcpy(d, b, (size_t)len);
     *out = d;
@@ -144,7 +144,7 @@ int sqlite_collect(sconn *c, sqlite3_stmt *st, const sqlite_rows *how, void **ou
             size_t ncap = cap ? cap * 2 : 16;
             char *nv = realloc(v, ncap * how->size);
             if (!nv) {
-                code = sqlite_err(err, STORE_NOMEM, "store: out of memory");
+                code = store_err(err, STORE_NOMEM, "store: out of memory");
                 goto cleanup;
             }
             v = nv;
@@ -198,7 +198,7 @@ static sconn *conn_open(store *s, int create, store_error *err)
 {
     sconn *c = calloc(1, sizeof *c);
     if (!c) {
-        sqlite_err(err, STORE_NOMEM, "store: out of memory");
+        store_err(err, STORE_NOMEM, "store: out of memory");
         return NULL;
     }
     c->s = s;
@@ -206,9 +206,9 @@ static sconn *conn_open(store *s, int create, store_error *err)
     int rc = sqlite3_open_v2(s->path, &c->db, flags, NULL);
     if (rc != SQLITE_OK) {
         if (!c->db)
-            sqlite_err(err, STORE_NOMEM, "store: out of memory");
+            store_err(err, STORE_NOMEM, "store: out of memory");
         else
-            sqlite_err(err, map_rc(c->db, rc), "store: cannot open %s: %s", s->path,
+            store_err(err, map_rc(c->db, rc), "store: cannot open %s: %s", s->path,
                    sqlite3_errmsg(c->db));
         goto fail;
     }
@@ -217,7 +217,7 @@ static sconn *conn_open(store *s, int create, store_error *err)
     sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
     sqlite3_db_config(c->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
     if (sqlite3_db_readonly(c->db, "main") == 1) {
-        sqlite_err(err, STORE_IO, "store: %s is read-only", s->path);
+        store_err(err, STORE_IO, "store: %s is read-only", s->path);
         goto fail;
     }
     /* Per-connection settings; none of them writes to the file. */
@@ -226,7 +226,7 @@ static sconn *conn_open(store *s, int create, store_error *err)
                      "PRAGMA temp_store = MEMORY;", "configure connection", err) < 0) {
         int x = sqlite3_extended_errcode(c->db) & 0xff;
         if (x == SQLITE_NOTADB || x == SQLITE_CORRUPT)
-            sqlite_err(err, STORE_IO, "store: %s is not a backpropd database (not an SQLite file, "
+            store_err(err, STORE_IO, "store: %s is not a backpropd database (not an SQLite file, "
                    "or its header is corrupt)", s->path);
         goto fail;
     }
@@ -370,13 +370,13 @@ static int make_dirs(const char *dir, store_error *err)
 {
     char p[600];
     if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p)
-        return sqlite_err(err, STORE_IO, "store: data directory path too long");
+        return store_err(err, STORE_IO, "store: data directory path too long");
     for (char *q = p + 1;; q++) {
         if (*q == '/' || *q == '\0') {
             char saved = *q;
             *q = '\0';
             if (mkdir(p, 0700) != 0 && errno != EEXIST)
-                return sqlite_err(err, STORE_IO, "store: cannot create %s: %s", p, strerror(errno));
+                return store_err(err, STORE_IO, "store: cannot create %s: %s", p, strerror(errno));
             *q = saved;
             if (!saved)
                 break;
@@ -384,7 +384,7 @@ static int make_dirs(const char *dir, store_error *err)
     }
     struct stat sb;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return sqlite_err(err, STORE_IO, "store: %s is not a directory", dir);
+        return store_err(err, STORE_IO, "store: %s is not a directory", dir);
     return 0;
 }
 
@@ -443,10 +443,10 @@ static int quick_check(sconn *c, store_error *err)
         if (*p == '\n')
             *p = ' ';
     if (rc != SQLITE_DONE)
-        return sqlite_err(err, STORE_IO, "store: %s is corrupt (%s); restore it from a backup",
+        return store_err(err, STORE_IO, "store: %s is corrupt (%s); restore it from a backup",
                       c->s->path, sqlite3_errmsg(c->db));
     if (found[0])
-        return sqlite_err(err, STORE_IO, "store: %s is corrupt (quick_check: %s); restore it from "
+        return store_err(err, STORE_IO, "store: %s is corrupt (quick_check: %s); restore it from "
                       "a backup", c->s->path, found);
     return 0;
 }
@@ -458,7 +458,7 @@ static int check_identity(sconn *c, int *fresh, int64_t *version, store_error *e
     if (query_int(c, "PRAGMA application_id", &app, err) < 0) {
         int rc = sqlite3_extended_errcode(c->db);
         if ((rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT)
-            return sqlite_err(err, STORE_IO, "store: %s is not a backpropd database (not an SQLite "
+            return store_err(err, STORE_IO, "store: %s is not a backpropd database (not an SQLite "
                           "file, or its header is corrupt)", c->s->path);
         return err->code;
     }
@@ -471,11 +471,11 @@ static int check_identity(sconn *c, int *fresh, int64_t *version, store_error *e
         return 0;
     }
     if (app != STORE_APP_ID)
-        return sqlite_err(err, STORE_IO, "store: %s is an SQLite database of another application "
+        return store_err(err, STORE_IO, "store: %s is an SQLite database of another application "
                       "(application_id 0x%08llx), not backpropd's; move it away or choose "
                       "another --data directory", c->s->path, (unsigned long long)(uint32_t)app);
     if (*version > STORE_SCHEMA_VERSION)
-        return sqlite_err(err, STORE_IO, "store: %s has schema version %lld, newer than this "
+        return store_err(err, STORE_IO, "store: %s has schema version %lld, newer than this "
                       "backpropd knows (%d): upgrade backpropd", c->s->path,
                       (long long)*version, STORE_SCHEMA_VERSION);
     return 0;
@@ -504,7 +504,7 @@ static int migrate(sconn *c, store_error *err)
                    err) < 0)
         goto fail;
     if (strcmp(order, HOST_ORDER) != 0) {
-        sqlite_err(err, STORE_IO, "store: %s was written on a host with another byte order (%s)",
+        store_err(err, STORE_IO, "store: %s was written on a host with another byte order (%s)",
                c->s->path, order);
         goto fail;
     }
@@ -520,31 +520,31 @@ store *store_engine_open(const char *dir, store_error *err)
     sconn *c = NULL;
     int key_made = 0, mu_made = 0;
     if (!sqlite3_threadsafe()) {
-        sqlite_err(err, STORE_IO, "store: this SQLite library was built without thread support");
+        store_err(err, STORE_IO, "store: this SQLite library was built without thread support");
         goto fail;
     }
     if (!dir || !*dir) {
-        sqlite_err(err, STORE_IO, "store: no data directory given");
+        store_err(err, STORE_IO, "store: no data directory given");
         goto fail;
     }
     if (make_dirs(dir, err) < 0)
         goto fail;
     s = calloc(1, sizeof *s);
     if (!s) {
-        sqlite_err(err, STORE_NOMEM, "store: out of memory");
+        store_err(err, STORE_NOMEM, "store: out of memory");
         goto fail;
     }
     if (snprintf(s->path, sizeof s->path, "%s/backpropd.db", dir) >= (int)sizeof s->path) {
-        sqlite_err(err, STORE_IO, "store: data directory path too long");
+        store_err(err, STORE_IO, "store: data directory path too long");
         goto fail;
     }
     if (pthread_mutex_init(&s->mu, NULL) != 0) {
-        sqlite_err(err, STORE_NOMEM, "store: cannot create a mutex");
+        store_err(err, STORE_NOMEM, "store: cannot create a mutex");
         goto fail;
     }
     mu_made = 1;
     if (pthread_key_create(&s->key, conn_thread_exit) != 0) {
-        sqlite_err(err, STORE_NOMEM, "store: cannot create a thread key");
+        store_err(err, STORE_NOMEM, "store: cannot create a thread key");
         goto fail;
     }
     key_made = 1;
@@ -568,7 +568,7 @@ store *store_engine_open(const char *dir, store_error *err)
     if (query_text(c, "PRAGMA journal_mode = WAL", mode, sizeof mode, err) < 0)
         goto fail;
     if (strcmp(mode, "wal") != 0) {
-        sqlite_err(err, STORE_IO, "store: %s: cannot use WAL mode (journal_mode is %s)", s->path, mode);
+        store_err(err, STORE_IO, "store: %s: cannot use WAL mode (journal_mode is %s)", s->path, mode);
         goto fail;
     }
     if (!fresh) {
@@ -587,7 +587,7 @@ fail:
         pthread_mutex_destroy(&s->mu);
     free(s);
     if (!err->code)
-        sqlite_err(err, STORE_IO, "store: cannot open the store");
+        store_err(err, STORE_IO, "store: cannot open the store");
     return NULL;
 }
 

@@ -1,7 +1,7 @@
 /* store_sqlite_datasets.c — datasets in the SQLite store (store.h): metadata rows and the arrays
  * in chunks of at most 16 MiB (dataset_chunks), stored in one transaction that also applies
  * the owner's byte quota; loads check every chunk's size and the recorded number format. The
- * engine, schema and statements are in store_sqlite.c.
+ * engine is in store_sqlite.c, the SQL in store_sqlite_schema.c.
  */
 #include "server/store/sqlite/store_sqlite_int.h"
 
@@ -80,7 +80,7 @@ int store_dataset_put(store *s, const store_dataset_meta *meta, const double *X,
     if (store_dataset_sizes(meta, &xbytes, &ybytes, err) < 0)
         return err->code;
     if (!X || (meta->has_labels ? !labels : !Y))
-        return sqlite_err(err, STORE_CONFLICT, "store: dataset: missing %s",
+        return store_err(err, STORE_CONFLICT, "store: dataset: missing %s",
                       !X ? "X" : meta->has_labels ? "labels" : "Y");
     if (sqlite_begin(c, 1, err) < 0)
         return err->code;
@@ -105,7 +105,7 @@ int store_dataset_put(store *s, const store_dataset_meta *meta, const double *X,
     sqlite3_bind_text(st, 11, meta->has_labels ? I32_FORMAT : F64_FORMAT, -1, SQLITE_STATIC);
     if (sqlite_exec(c, st, "store dataset", err) < 0) {
         if (err->code == STORE_CONFLICT)
-            sqlite_err(err, STORE_CONFLICT, "store: dataset id already exists");
+            store_err(err, STORE_CONFLICT, "store: dataset id already exists");
         goto fail;
     }
     if (put_chunks(c, meta->id, sizeof meta->id, CHUNK_X, X, xbytes, err) < 0)
@@ -134,7 +134,7 @@ int store_dataset_get(store *s, const char *owner, const char *id, store_dataset
     if (rc == SQLITE_ROW)
         read_ds_meta(st, out, NULL, NULL);
     else if (rc == SQLITE_DONE)
-        code = sqlite_err(err, STORE_NOT_FOUND, "store: no such dataset");
+        code = store_err(err, STORE_NOT_FOUND, "store: no such dataset");
     else
         code = sqlite_fail(c, rc, "read dataset", err);
     sqlite3_reset(st);
@@ -153,7 +153,7 @@ static int read_chunks(sconn *c, sqlite3_stmt *st, int *rc, int kind, unsigned c
         int64_t rowid = sqlite3_column_int64(st, 0);
         int64_t len = sqlite3_column_int64(st, 3);
         if (sqlite3_column_int64(st, 2) != seq || len <= 0 || len > bytes - off) {
-            code = sqlite_err(err, STORE_IO, "store: dataset is corrupt (chunk %d/%lld)", kind,
+            code = store_err(err, STORE_IO, "store: dataset is corrupt (chunk %d/%lld)", kind,
                           (long long)seq);
             goto cleanup;
         }
@@ -174,7 +174,7 @@ static int read_chunks(sconn *c, sqlite3_stmt *st, int *rc, int kind, unsigned c
         goto cleanup;
     }
     if (off != bytes)
-        code = sqlite_err(err, STORE_IO, "store: dataset is corrupt (%lld of %lld bytes)",
+        code = store_err(err, STORE_IO, "store: dataset is corrupt (%lld of %lld bytes)",
                       (long long)off, (long long)bytes);
 cleanup:
     sqlite3_blob_close(blob);
@@ -204,7 +204,7 @@ int store_dataset_load(store *s, const char *owner, const char *id, store_datase
         read_ds_meta(st, meta, xf, yf);
     sqlite3_reset(st);
     if (rc == SQLITE_DONE) {
-        sqlite_err(err, STORE_NOT_FOUND, "store: no such dataset");
+        store_err(err, STORE_NOT_FOUND, "store: no such dataset");
         goto fail;
     }
     if (rc != SQLITE_ROW) {
@@ -213,19 +213,19 @@ int store_dataset_load(store *s, const char *owner, const char *id, store_datase
     }
     if (strcmp(xf, F64_FORMAT) != 0 ||
         strcmp(yf, meta->has_labels ? I32_FORMAT : F64_FORMAT) != 0) {
-        sqlite_err(err, STORE_IO, "store: dataset stored as %s/%s, this host reads %s", xf, yf,
+        store_err(err, STORE_IO, "store: dataset stored as %s/%s, this host reads %s", xf, yf,
                F64_FORMAT);
         goto fail;
     }
     int64_t xbytes, ybytes;
     if (store_dataset_sizes(meta, &xbytes, &ybytes, err) < 0) {
-        sqlite_err(err, STORE_IO, "store: dataset metadata is corrupt");
+        store_err(err, STORE_IO, "store: dataset metadata is corrupt");
         goto fail;
     }
     x = malloc((size_t)xbytes);
     y = malloc((size_t)ybytes);
     if (!x || !y) {
-        sqlite_err(err, STORE_NOMEM, "store: out of memory loading a dataset of %lld bytes",
+        store_err(err, STORE_NOMEM, "store: out of memory loading a dataset of %lld bytes",
                (long long)(xbytes + ybytes));
         goto fail;
     }
@@ -238,7 +238,7 @@ int store_dataset_load(store *s, const char *owner, const char *id, store_datase
         code = read_chunks(c, st, &rc, meta->has_labels ? CHUNK_LABELS : CHUNK_Y, y, ybytes,
                            err);
     if (code == 0 && rc != SQLITE_DONE)
-        code = sqlite_err(err, STORE_IO, "store: dataset is corrupt (extra chunks)");
+        code = store_err(err, STORE_IO, "store: dataset is corrupt (extra chunks)");
     sqlite3_reset(st);
     if (code < 0)
         goto fail;
@@ -295,7 +295,7 @@ int store_dataset_delete(store *s, const char *owner, const char *id, store_erro
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc == SQLITE_DONE) {
-        sqlite_err(err, STORE_NOT_FOUND, "store: no such dataset");
+        store_err(err, STORE_NOT_FOUND, "store: no such dataset");
         goto fail;
     }
     if (rc != SQLITE_ROW) {
@@ -308,7 +308,7 @@ int store_dataset_delete(store *s, const char *owner, const char *id, store_erro
     rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc == SQLITE_ROW) {
-        sqlite_err(err, STORE_CONFLICT, "store: dataset is used by a queued or running job");
+        store_err(err, STORE_CONFLICT, "store: dataset is used by a queued or running job");
         goto fail;
     }
     if (rc != SQLITE_DONE) {

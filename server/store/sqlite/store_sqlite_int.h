@@ -1,5 +1,5 @@
 /* store_sqlite_int.h — internals shared by the SQLite store's files (store_sqlite.c: engine,
- * connections, schema; store_sqlite_datasets.c: datasets; store_sqlite_jobs.c: jobs,
+ * connections, open-time checks; store_sqlite_schema.c: the SQL; store_sqlite_datasets.c: datasets; store_sqlite_jobs.c: jobs,
  * checkpoints, results; store_sqlite_leases.c: claims and leases).
  * Nothing outside store_sqlite*.c includes this.
  */
@@ -30,7 +30,7 @@ enum { CHUNK_X = 0, CHUNK_LABELS = 1, CHUNK_Y = 2 }; /* dataset_chunks.kind */
 
 /* Every SQL statement the store runs, prepared once per connection on first use. */
 typedef enum {
-    Q_BEGIN, Q_BEGIN_IMMEDIATE, Q_COMMIT, Q_ROLLBACK,
+    Q_BEGIN, Q_BEGIN_IMMEDIATE, Q_COMMIT,
     /* datasets */
     Q_DS_INSERT, Q_DS_CHUNK_INSERT, Q_DS_GET, Q_DS_CHUNKS, Q_DS_LIST, Q_DS_DELETE, Q_DS_IN_USE,
     Q_DS_BYTES, Q_DS_EXISTS,
@@ -79,7 +79,6 @@ sconn *sqlite_write(store *s, store_error *err);
  * the store_code: FULL, BUSY, NOMEM, CONFLICT (constraint) or IO. */
 int sqlite_fail(sconn *c, int rc, const char *what, store_error *err);
 /* Sets err to code + message and returns code (store_engine.h). */
-#define sqlite_err store_err
 /* Transactions: begin (write = BEGIN IMMEDIATE), commit, rollback if one is open. */
 int sqlite_begin(sconn *c, int write, store_error *err);
 int sqlite_commit(sconn *c, store_error *err);

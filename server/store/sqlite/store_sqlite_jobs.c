@@ -1,5 +1,6 @@
-/* store_sqlite_jobs.c — jobs in the SQLite store: the queue of record, leases, cost history,
- * checkpoints and weights (store.h). The engine, schema and statements are in store_sqlite.c.
+/* store_sqlite_jobs.c — jobs in the SQLite store: the queue of record, cost history,
+ * checkpoints and weights (store.h); claims and leases are in store_sqlite_leases.c, the engine
+ * in store_sqlite.c, the SQL in store_sqlite_schema.c.
  *
  * DESIGN. A job row moves queued → running → succeeded | failed | cancelled. A worker CLAIMS
  * the queued (or lease-expired running) job with the lowest seq inside one BEGIN IMMEDIATE
@@ -34,7 +35,7 @@ static int read_job(sqlite3_stmt *st, store_job *j, store_error *err)
     const unsigned char *spec = sqlite3_column_text(st, 3);
     j->spec_json = strdup(spec ? (const char *)spec : "");
     if (!j->spec_json)
-        return sqlite_err(err, STORE_NOMEM, "store: out of memory");
+        return store_err(err, STORE_NOMEM, "store: out of memory");
     j->status = (job_status)sqlite3_column_int(st, 4);
     j->cancel_requested = sqlite3_column_int(st, 5) != 0;
     j->seq = sqlite3_column_int64(st, 6);
@@ -76,7 +77,7 @@ static int bind_doubles(sconn *c, sqlite3_stmt *st, int i, const double *v, int6
     if (!v)
         return sqlite3_bind_null(st, i) == SQLITE_OK ? 0 : sqlite_fail(c, SQLITE_NOMEM, "bind", err);
     if (n < 0 || n > INT64_MAX / 8)
-        return sqlite_err(err, STORE_CONFLICT, "store: bad parameter count");
+        return store_err(err, STORE_CONFLICT, "store: bad parameter count");
     int rc = sqlite3_bind_blob64(st, i, v, (sqlite3_uint64)n * 8, SQLITE_STATIC);
     return rc == SQLITE_OK ? 0 : sqlite_fail(c, rc, "bind weights", err);
 }
@@ -105,7 +106,7 @@ int store_job_create(store *s, store_job *job, const double *theta0, int64_t n_p
                      store_error *err)
 {
     if (!job->spec_json)
-        return sqlite_err(err, STORE_CONFLICT, "store: job has no spec");
+        return store_err(err, STORE_CONFLICT, "store: job has no spec");
     sconn *c = sqlite_write(s, err);
     if (!c)
         return err->code;
@@ -120,7 +121,7 @@ int store_job_create(store *s, store_job *job, const double *theta0, int64_t n_p
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc == SQLITE_DONE) {
-        sqlite_err(err, STORE_NOT_FOUND, "store: no such dataset");
+        store_err(err, STORE_NOT_FOUND, "store: no such dataset");
         goto fail;
     }
     if (rc != SQLITE_ROW) {
@@ -147,7 +148,7 @@ int store_job_create(store *s, store_job *job, const double *theta0, int64_t n_p
         goto fail;
     if (sqlite_exec(c, st, "create job", err) < 0) {
         if (err->code == STORE_CONFLICT)
-            sqlite_err(err, STORE_CONFLICT, "store: job id already exists");
+            store_err(err, STORE_CONFLICT, "store: job id already exists");
         goto fail;
     }
     int64_t seq = sqlite3_last_insert_rowid(c->db);
@@ -182,7 +183,7 @@ int sqlite_get_job(sconn *c, const char *owner, const char *id, int64_t seq, sto
     if (rc == SQLITE_ROW)
         code = read_job(st, out, err);
     else if (rc == SQLITE_DONE)
-        code = sqlite_err(err, STORE_NOT_FOUND, "store: no such job");
+        code = store_err(err, STORE_NOT_FOUND, "store: no such job");
     else
         code = sqlite_fail(c, rc, "read job", err);
     sqlite3_reset(st);
@@ -336,7 +337,7 @@ int store_job_checkpoint(store *s, const char *id, const char *worker_id,
                          const double *theta, int64_t n_params, store_error *err)
 {
     if (checkpoint_len > (size_t)INT64_MAX)
-        return sqlite_err(err, STORE_CONFLICT, "store: checkpoint too large");
+        return store_err(err, STORE_CONFLICT, "store: checkpoint too large");
     sconn *c = sqlite_write(s, err);
     if (!c)
         return err->code;
@@ -356,7 +357,7 @@ int store_job_finish(store *s, const char *id, const char *worker_id, job_status
                      store_error *err)
 {
     if (status != JOB_SUCCEEDED && status != JOB_FAILED && status != JOB_CANCELLED)
-        return sqlite_err(err, STORE_CONFLICT, "store: finish needs a final status");
+        return store_err(err, STORE_CONFLICT, "store: finish needs a final status");
     sconn *c = sqlite_write(s, err);
     if (!c)
         return err->code;
@@ -404,7 +405,7 @@ int store_job_request_cancel(store *s, const char *owner, const char *id, int *n
     int status = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
     sqlite3_reset(st);
     if (rc == SQLITE_DONE) {
-        sqlite_err(err, STORE_NOT_FOUND, "store: no such job");
+        store_err(err, STORE_NOT_FOUND, "store: no such job");
         goto fail;
     }
     if (rc != SQLITE_ROW) {
@@ -441,7 +442,7 @@ int store_job_delete(store *s, const char *owner, const char *id, store_error *e
     if (sqlite_exec(c, st, "delete job", err) < 0)
         goto fail;
     if (sqlite3_changes(c->db) == 0) {
-        sqlite_err(err, STORE_NOT_FOUND, "store: no such job");
+        store_err(err, STORE_NOT_FOUND, "store: no such job");
         goto fail;
     }
     return sqlite_commit(c, err);
@@ -469,7 +470,7 @@ int store_job_checkpoint_load(store *s, const char *id, void **buf, size_t *len,
         void *copy = malloc(n > 0 ? (size_t)n : 1);
         if (!copy || (!b && n > 0)) {
             free(copy);
-            code = sqlite_err(err, STORE_NOMEM, "store: out of memory");
+            code = store_err(err, STORE_NOMEM, "store: out of memory");
         } else {
             if (n > 0)
                 memcpy(copy, b, (size_t)n);
@@ -477,7 +478,7 @@ int store_job_checkpoint_load(store *s, const char *id, void **buf, size_t *len,
             *len = (size_t)n;
         }
     } else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
-        code = sqlite_err(err, STORE_NOT_FOUND, "store: job has no checkpoint");
+        code = store_err(err, STORE_NOT_FOUND, "store: job has no checkpoint");
     } else {
         code = sqlite_fail(c, rc, "read checkpoint", err);
     }
@@ -513,7 +514,7 @@ int store_job_weights(store *s, const char *owner, const char *id, double **thet
                 *validation_cost = sqlite_column_real(st, 4);
         }
     } else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
-        code = sqlite_err(err, STORE_NOT_FOUND, "store: job has no weights yet");
+        code = store_err(err, STORE_NOT_FOUND, "store: job has no weights yet");
     } else {
         code = sqlite_fail(c, rc, "read weights", err);
     }
@@ -565,7 +566,7 @@ int store_job_history(store *s, const char *owner, const char *id, int64_t **epo
             }
             if (bad) {
                 sqlite3_reset(st);
-                sqlite_err(err, STORE_NOMEM, "store: out of memory");
+                store_err(err, STORE_NOMEM, "store: out of memory");
                 goto fail;
             }
             cap = ncap;
@@ -615,7 +616,7 @@ int store_job_theta0(store *s, const char *id, double **theta, int64_t *n_params
         if (code == 0 && *theta)
             *n_params = n;
     } else if (rc == SQLITE_DONE) {
-        code = sqlite_err(err, STORE_NOT_FOUND, "store: no such job");
+        code = store_err(err, STORE_NOT_FOUND, "store: no such job");
     } else {
         code = sqlite_fail(c, rc, "read theta0", err);
     }

@@ -36,7 +36,7 @@ int store_job_claim(store *s, const char *worker_id, int64_t lease_ms, store_job
     if (rc == SQLITE_DONE) {
         if (sqlite_commit(c, err) < 0)
             return err->code;
-        return sqlite_err(err, STORE_NOT_FOUND, "store: no job to claim");
+        return store_err(err, STORE_NOT_FOUND, "store: no job to claim");
     }
     if (rc != SQLITE_ROW) {
         sqlite_fail(c, rc, "claim job", err);
@@ -74,10 +74,10 @@ int sqlite_check_lease(sconn *c, const char *id, const char *worker_id, store_er
         const unsigned char *holder = sqlite3_column_text(st, 1);
         if (sqlite3_column_int(st, 0) != JOB_RUNNING || !holder ||
             strcmp((const char *)holder, worker_id) != 0)
-            code = sqlite_err(err, STORE_CONFLICT, "store: lease lost (job not running for this "
+            code = store_err(err, STORE_CONFLICT, "store: lease lost (job not running for this "
                           "worker)");
     } else if (rc == SQLITE_DONE) {
-        code = sqlite_err(err, STORE_CONFLICT, "store: lease lost (job deleted)");
+        code = store_err(err, STORE_CONFLICT, "store: lease lost (job deleted)");
     } else {
         code = sqlite_fail(c, rc, "check lease", err);
     }
@@ -100,7 +100,7 @@ int store_job_renew(store *s, const char *id, const char *worker_id, int64_t lea
     if (sqlite_exec(c, st, "renew lease", err) < 0)
         goto fail;
     if (sqlite3_changes(c->db) == 0) {
-        sqlite_err(err, STORE_CONFLICT, "store: lease lost (job not running for this worker)");
+        store_err(err, STORE_CONFLICT, "store: lease lost (job not running for this worker)");
         goto fail;
     }
     st = sqlite_stmt_id(c, Q_JOB_CANCEL_FLAG, id, err);
@@ -146,9 +146,9 @@ static int end_lease(store *s, const char *id, const char *worker_id, int tell_m
             sqlite3_reset(st);
         }
         if (rc == SQLITE_ROW)
-            sqlite_err(err, STORE_CONFLICT, "store: lease lost (job not running for this worker)");
+            store_err(err, STORE_CONFLICT, "store: lease lost (job not running for this worker)");
         else if (rc == SQLITE_DONE)
-            sqlite_err(err, STORE_NOT_FOUND, "store: no such job");
+            store_err(err, STORE_NOT_FOUND, "store: no such job");
         else
             sqlite_fail(c, rc, what, err);
         goto fail;

@@ -91,7 +91,6 @@ const char *const sqlite_queries[Q__COUNT] = {
     [Q_BEGIN] = "BEGIN",
     [Q_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
-    [Q_ROLLBACK] = "ROLLBACK",
     [Q_DS_INSERT] = "INSERT INTO datasets(" DS_COLS ") "
                     "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
     [Q_DS_CHUNK_INSERT] = "INSERT INTO dataset_chunks(dataset_id, kind, seq, data) "
