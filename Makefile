@@ -97,6 +97,7 @@ $(BUILD)/server/handlers/openapi_blob.o: api/openapi.yaml
 
 # The whole suite: plain, then ASan+UBSan, then the job tests against a TSan server.
 test: deps
+	@scripts/install-js
 	@$(MAKE) --no-print-directory tests
 	@$(MAKE) --no-print-directory VARIANT=asan tests
 	@$(MAKE) --no-print-directory VARIANT=tsan build/tsan/backpropd
