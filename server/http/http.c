@@ -133,13 +133,39 @@ int http_route_match(const route *routes, int n, const char *method, const char 
 
 /* ------------------------------------------------------------------ the access handler */
 
-/* The first call: allocate, look at the headers; an early reply only for the body rules. */
-static int first_call_checks(req_impl *ri)
+/* Counts the Content-Length headers of a request and whether their values differ. */
+typedef struct {
+    int n;
+    int differ;
+    const char *first;
+} cl_count;
+
+static enum MHD_Result count_content_length(void *cls, enum MHD_ValueKind kind, const char *key,
+                                            const char *value)
+{
+    (void)kind;
+    cl_count *c = cls;
+    if (key && strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        if (c->n++ == 0)
+            c->first = value;
+        else if (!c->first || !value || strcmp(c->first, value) != 0)
+            c->differ = 1;
+    }
+    return MHD_YES;
+}
+
+/* The first call: allocate, look at the headers; an early reply for the framing and body
+ * rules. A request whose length is ambiguous is refused before any of its body is read: a
+ * Transfer-Encoding other than chunked (identity included: RFC 9112 removed it, and MHD would
+ * wait for a body it cannot delimit) is 501; Content-Length headers that disagree are 400 (a
+ * proxy that reads the last one would see another request, the smuggling pattern); HTTP/1.1
+ * without Host is 400 (RFC 9112 §3.2). */
+static int first_call_checks(req_impl *ri, const char *version)
 {
     req *r = &ri->r;
     int64_t max_body = ri->h->max_body;
     const char *te = http_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING);
-    if (te && strcasecmp(te, "chunked") != 0 && strcasecmp(te, "identity") != 0) {
+    if (te && strcasecmp(te, "chunked") != 0) {
         char safe[64];
         text_log_safe(safe, sizeof safe, te);
         http_reply_problem(r, 501,
@@ -148,8 +174,21 @@ static int first_call_checks(req_impl *ri)
                            safe);
         return 1;
     }
+    cl_count count = {0, 0, NULL};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, count_content_length, &count);
+    if (count.differ) {
+        http_reply_problem(r, 400, "Content-Length: the request has %d Content-Length headers "
+                                   "that disagree; send one",
+                           count.n);
+        return 1;
+    }
+    if (version && strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
+        !http_header(r, MHD_HTTP_HEADER_HOST)) {
+        http_reply_problem(r, 400, "Host: an HTTP/1.1 request must carry a Host header");
+        return 1;
+    }
     const char *cl = http_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl && (!te || strcasecmp(te, "chunked") != 0)) {
+    if (cl && !te) {
         char *end = NULL;
         errno = 0;
         unsigned long long n = strtoull(cl, &end, 10);
@@ -306,7 +345,8 @@ static handler_result dispatch(req_impl *ri)
 
 /* MHD's first call for a request: the req, its route, the early body checks. */
 static enum MHD_Result begin_request(http_server *h, struct MHD_Connection *conn,
-                                     const char *url, const char *method, void **con_cls)
+                                     const char *url, const char *method, const char *version,
+                                     void **con_cls)
 {
     req_impl *ri = calloc(1, sizeof *ri);
     if (!ri)
@@ -327,7 +367,7 @@ static enum MHD_Result begin_request(http_server *h, struct MHD_Connection *conn
     r->route = http_route_match(h->routes, h->n_routes, match_method, url, r->param, r->allow,
                                 sizeof r->allow);
     r->rt = r->route >= 0 ? &h->routes[r->route] : NULL;
-    if (first_call_checks(ri)) {
+    if (first_call_checks(ri, version)) {
         r->phase = PHASE_DISPATCHED;
         return http_queue_reply(ri);
     }
@@ -339,10 +379,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                                  const char *upload_data, size_t *upload_data_size,
                                  void **con_cls)
 {
-    (void)version;
     req_impl *ri = *con_cls;
     if (!ri)
-        return begin_request(cls, conn, url, method, con_cls);
+        return begin_request(cls, conn, url, method, version, con_cls);
 
     req *r = &ri->r;
     if (r->phase == PHASE_RESUMED)
