@@ -112,3 +112,75 @@ Test(http_hostile, head_on_an_event_stream_has_headers_and_no_body, .timeout = 6
     srv_stop(&s);
     srv_cleanup(&s);
 }
+
+/* Opens an event stream on a raw connection; returns its socket once the 200 headers came,
+ * or -1 (refused, reset, or nothing within timeout_ms). */
+static int open_stream(int port, const char *job, int timeout_ms)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    char req[256], got[1024] = "";
+    int n = snprintf(req, sizeof req, "GET /v1/jobs/%s/events HTTP/1.1\r\nHost: x\r\n\r\n", job);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0 || write(fd, req, (size_t)n) != n)
+        goto fail;
+    size_t used = 0;
+    double deadline = test_now_ms() + timeout_ms;
+    while (!strstr(got, "\r\n\r\n") && used < sizeof got - 1 && test_now_ms() < deadline) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        ssize_t k = read(fd, got + used, sizeof got - 1 - used);
+        if (k <= 0)
+            goto fail;
+        used += (size_t)k;
+        got[used] = '\0';
+    }
+    if (strncmp(got, "HTTP/1.1 200", 12) == 0)
+        return fd;
+fail:
+    close(fd);
+    return -1;
+}
+
+/* Every slot held by streams whose clients then hang up: the slots come back within a couple
+ * of seconds (the heartbeat that used to notice is 15 s away), three rounds in a row. */
+Test(http_hostile, closed_event_streams_free_their_slots_at_once, .timeout = 90)
+{
+    enum { SLOTS = 24 };
+    srv s;
+    const char *args[] = {"--max-connections", "24", "--max-per-ip", "24", "--workers", "1", NULL};
+    cr_assert_eq(srv_start(&s, args), 0);
+    char ds[64], busy[64], job[64];
+    upload_digits(&s, ds, sizeof ds);
+    /* one worker busy with a long job; the streams follow a second job, queued behind it, so
+     * nothing is written to them for a while (only the store is polled) */
+    char *body = job_body(ds, "[64, 8, 10]", "\"epochs\": 1000000, \"seed\": 1");
+    submit_job(&s, NULL, body, busy, sizeof busy);
+    submit_job(&s, NULL, body, job, sizeof job);
+    free(body);
+    for (int round = 0; round < 3; round++) {
+        int fds[SLOTS], open = 0;
+        double t0 = test_now_ms();
+        for (int i = 0; i < SLOTS; i++) {
+            fds[i] = open_stream(s.port, job, 3000);
+            open += fds[i] >= 0;
+        }
+        double ms = test_now_ms() - t0;
+        cr_expect_eq(open, SLOTS, "round %d: %d of %d streams opened in %.0f ms", round, open,
+                     SLOTS, ms);
+        for (int i = 0; i < SLOTS; i++)
+            if (fds[i] >= 0)
+                close(fds[i]);
+    }
+    resp r;
+    cr_assert_eq(http_get(&s, "/healthz", &r), 0);
+    cr_expect_eq(r.status, 200);
+    resp_free(&r);
+    srv_stop(&s);
+    srv_cleanup(&s);
+}
