@@ -79,6 +79,7 @@ static http_settings http_settings_of(const config *cfg)
         .max_body = cfg->max_body,
         .http_threads = cfg->http_threads,
         .work_threads = cfg->math_threads,
+        .max_pending = cfg->max_pending,
         .max_connections = cfg->max_connections,
         .max_per_ip = cfg->max_per_ip,
         .idle_timeout = cfg->idle_timeout,

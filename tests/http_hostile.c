@@ -1,11 +1,17 @@
 /* http_hostile.c — what a hostile or broken client sends, answered at once and safely, over
  * real HTTP against the real binary: framing that a proxy could read otherwise (a
  * Transfer-Encoding other than chunked, Content-Length headers that disagree, HTTP/1.1
- * without Host), HEAD on an event stream, and event streams whose clients went away giving
- * their connection slots back at once rather than at the next heartbeat.
+ * without Host), HEAD on an event stream, event streams whose clients went away giving their
+ * connection slots back at once rather than at the next heartbeat; and the work pool: quick
+ * requests not stuck behind heavy ones, a bounded queue (503 + Retry-After past it), and a
+ * SIGTERM that answers every accepted request and exits 0.
  */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -182,5 +188,167 @@ Test(http_hostile, closed_event_streams_free_their_slots_at_once, .timeout = 90)
     cr_expect_eq(r.status, 200);
     resp_free(&r);
     srv_stop(&s);
+    srv_cleanup(&s);
+}
+
+/* ------------------------------------------------------------------ the work pool */
+
+/* A gradient check over rows random rows of a 20-40-10 net: heavy work with a small body. */
+static char *gradient_check_body(int rows)
+{
+    size_t cap = (size_t)rows * 20 * 24 + 256, n = 0;
+    char *b = malloc(cap);
+    cr_assert(b);
+    unsigned x = 12345;
+    n += (size_t)snprintf(b + n, cap - n, "{\"network\": {\"layers\": [20, 40, 10]}, \"seed\": 1, \"X\": [");
+    for (int i = 0; i < rows; i++) {
+        n += (size_t)snprintf(b + n, cap - n, "%s[", i ? "," : "");
+        for (int j = 0; j < 20; j++) {
+            x = x * 1103515245u + 12345u;
+            n += (size_t)snprintf(b + n, cap - n, "%s%.4f", j ? "," : "", (x >> 8) / 16777216.0);
+        }
+        n += (size_t)snprintf(b + n, cap - n, "]");
+    }
+    n += (size_t)snprintf(b + n, cap - n, "], \"y\": [");
+    for (int i = 0; i < rows; i++)
+        n += (size_t)snprintf(b + n, cap - n, "%s%d", i ? "," : "", i % 10);
+    snprintf(b + n, cap - n, "]}");
+    return b;
+}
+
+typedef struct {
+    const srv *s;
+    const char *path, *body;
+    long status;        /* 0: no answer */
+    char retry_after[16];
+    atomic_int *done;   /* incremented when answered */
+} call;
+
+static void *call_main(void *arg)
+{
+    call *c = arg;
+    resp r;
+    if (http_req(c->s, "POST", c->path, "application/json", c->body, strlen(c->body), NULL,
+                 &r) == 0) {
+        c->status = r.status;
+        resp_header(&r, "Retry-After", c->retry_after, sizeof c->retry_after);
+        resp_free(&r);
+    }
+    atomic_fetch_add(c->done, 1);
+    return NULL;
+}
+
+/* Starts n concurrent POSTs of body to path. */
+static void start_calls(const srv *s, pthread_t *th, call *calls, int n, const char *path,
+                        const char *body, atomic_int *done)
+{
+    for (int i = 0; i < n; i++) {
+        calls[i] = (call){.s = s, .path = path, .body = body, .done = done};
+        cr_assert_eq(pthread_create(&th[i], NULL, call_main, &calls[i]), 0);
+    }
+}
+
+/* With one math thread busy behind a queue of gradient checks, a small upload, a job request
+ * and a trivial cost from the same client are answered while most checks still wait: they
+ * take the quick lane (the old pool ran them after every check queued before them). */
+Test(http_hostile, quick_requests_are_not_stuck_behind_heavy_ones, .timeout = 180)
+{
+    enum { N = 8 };
+    srv s;
+    const char *args[] = {"--math-threads", "1", NULL};
+    cr_assert_eq(srv_start(&s, args), 0);
+    char *check = gradient_check_body(150);
+    pthread_t th[N];
+    call calls[N];
+    atomic_int done = 0;
+    start_calls(&s, th, calls, N, "/v1/gradient/check", check, &done);
+    usleep(300 * 1000); /* the checks are queued */
+    char ds[64];
+    const char *tiny = "{\"X\": [[0], [1]], \"y\": [0, 1]}";
+    cr_assert_eq(post_for_id(&s, "/v1/datasets", "application/json", tiny, strlen(tiny), NULL,
+                             ds, sizeof ds),
+                 201);
+    int after_upload = atomic_load(&done);
+    char job[64];
+    char *body = job_body(ds, "[1, 2, 2]", "\"epochs\": 1, \"seed\": 1");
+    submit_job(&s, NULL, body, job, sizeof job);
+    free(body);
+    int after_job = atomic_load(&done);
+    for (int i = 0; i < N; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < N; i++)
+        cr_expect_eq(calls[i].status, 200, "check %d: %ld", i, calls[i].status);
+    cr_expect(after_upload <= N / 2, "the upload waited for %d of %d checks", after_upload, N);
+    cr_expect(after_job <= N / 2, "the job request waited for %d of %d checks", after_job, N);
+    free(check);
+    srv_stop(&s);
+    srv_cleanup(&s);
+}
+
+/* One client floods the heavy lane: past its share of the bounded queue it gets 503 with
+ * Retry-After at once; everything accepted is answered 200. */
+Test(http_hostile, the_work_queue_is_bounded_503_with_retry_after, .timeout = 180)
+{
+    enum { N = 16 };
+    srv s;
+    const char *args[] = {"--math-threads", "1", "--max-pending", "8", NULL};
+    cr_assert_eq(srv_start(&s, args), 0);
+    char *check = gradient_check_body(60);
+    pthread_t th[N];
+    call calls[N];
+    atomic_int done = 0;
+    start_calls(&s, th, calls, N, "/v1/gradient/check", check, &done);
+    for (int i = 0; i < N; i++)
+        pthread_join(th[i], NULL);
+    int ok = 0, busy = 0;
+    for (int i = 0; i < N; i++) {
+        ok += calls[i].status == 200;
+        if (calls[i].status == 503) {
+            busy++;
+            cr_expect_str_eq(calls[i].retry_after, "1");
+        }
+    }
+    cr_expect_eq(ok + busy, N, "%d ok + %d busy of %d", ok, busy, N);
+    cr_expect(busy >= N - 1 - 2 - 2, "only %d of %d refused (1 running, 2 queued per client)",
+              busy, N);
+    cr_expect(ok >= 1);
+    free(check);
+    srv_stop(&s);
+    srv_cleanup(&s);
+}
+
+/* SIGTERM with a queue of gradient checks: every request gets an answer (200 for those that
+ * ran, 503 + Retry-After for those still queued) and the server exits 0, well within its
+ * shutdown limit (before, the queue ran to the end and the watchdog exited 1). */
+Test(http_hostile, sigterm_answers_every_accepted_request_and_exits_0, .timeout = 180)
+{
+    enum { N = 10 };
+    srv s;
+    const char *args[] = {"--math-threads", "1", NULL};
+    cr_assert_eq(srv_start(&s, args), 0);
+    char *check = gradient_check_body(400);
+    pthread_t th[N];
+    call calls[N];
+    atomic_int done = 0;
+    start_calls(&s, th, calls, N, "/v1/gradient/check", check, &done);
+    usleep(500 * 1000);
+    double t0 = test_now_ms();
+    cr_assert_eq(kill(s.pid, SIGTERM), 0);
+    int status = 0;
+    cr_assert_eq(waitpid(s.pid, &status, 0), s.pid);
+    double ms = test_now_ms() - t0;
+    s.pid = 0;
+    for (int i = 0; i < N; i++)
+        pthread_join(th[i], NULL);
+    int ok = 0, refused = 0;
+    for (int i = 0; i < N; i++) {
+        ok += calls[i].status == 200;
+        refused += calls[i].status == 503 && strcmp(calls[i].retry_after, "5") == 0;
+    }
+    cr_expect_eq(ok + refused, N, "%d answered 200, %d refused 503, of %d", ok, refused, N);
+    cr_expect(refused >= 1, "nothing was still queued: make the checks bigger");
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status %d after %.0f ms",
+              status, ms);
+    free(check);
     srv_cleanup(&s);
 }

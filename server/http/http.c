@@ -561,6 +561,7 @@ http_server *http_start(const http_settings *st, const route *routes, int n_rout
     if (hooks)
         p->hooks = *hooks;
     p->max_body = st->max_body;
+    p->max_pending = st->max_pending > 0 ? st->max_pending : 256;
     if (http_pool_start(p, st->work_threads, err, errlen) != 0)
         goto cleanup;
 

@@ -30,13 +30,24 @@ typedef struct task {
     void *arg;
 } task;
 
+/* One tenant's queued heavy tasks (FIFO), in the ring the heavy lane serves in turn. */
+typedef struct tenant_queue {
+    struct tenant_queue *next;
+    task *head, *tail;
+    int n;
+    char tenant[80];         /* "key:" + API key name, or "addr:" + client address */
+} tenant_queue;
+
 /* The work pool, and the rest of the daemon's state. */
 struct http_server {
     pthread_mutex_t lock;
     pthread_cond_t cond;     /* a task was queued, or stopping */
-    task *head, *tail;
-    int stopping;            /* no new tasks; threads exit once the queue is empty */
-    int n_threads;
+    task *quick_head, *quick_tail; /* the quick lane: one FIFO */
+    tenant_queue *heavy;     /* the heavy lane: per-tenant FIFOs, the next to serve first */
+    int n_quick, n_heavy;    /* queued (not started) tasks per lane */
+    int max_pending;         /* queued tasks per lane at most (a tenant: a quarter of it) */
+    int stopping;            /* no new tasks; queued ones are refused, threads exit */
+    int n_threads;           /* started threads: the first serves the quick lane only */
     pthread_t *threads;
 
     atomic_uint_fast64_t next_id;  /* request numbers */
@@ -56,8 +67,9 @@ struct http_server {
 /* http_reply.c: hands r's reply to MHD (decorate hook, extra headers, observe hook). */
 enum MHD_Result http_queue_reply(req_impl *ri);
 
-/* http_pool.c: starts n threads (0, or -1 with err; those started are joined by drain),
- * stops taking tasks and joins them after running what is queued, frees the state. */
+/* http_pool.c: starts n threads and one for the quick lane (0, or -1 with err; those started
+ * are joined by drain); stops taking tasks, refuses the queued ones (503) and joins the
+ * threads once the running tasks end; frees the state. */
 int http_pool_start(http_server *p, int n, char *err, size_t errlen);
 void http_pool_drain(http_server *p);
 void http_pool_free(http_server *p);
