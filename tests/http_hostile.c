@@ -352,3 +352,56 @@ Test(http_hostile, sigterm_answers_every_accepted_request_and_exits_0, .timeout 
     free(check);
     srv_cleanup(&s);
 }
+
+/* ------------------------------------------------------------------ memory */
+
+/* Bodies whose arrays would not fit in memory are refused before any allocation is tried,
+ * in every build: a wide first row of X over many empty rows is a 400 on the row's shape; a
+ * one-hot target matrix of 2·10^6 rows × 65535 classes (1 TB) is a 413. The ASan build used
+ * to die of both ("requested allocation size exceeds maximum supported size"). */
+Test(http_hostile, arrays_that_cannot_fit_are_refused_without_allocating, .timeout = 120)
+{
+    srv s;
+    cr_assert_eq(srv_start(&s, NULL), 0);
+    enum { W = 60000, EMPTY = 3000000 };
+    size_t cap = (size_t)16 << 20, n = 0; /* both bodies below fit */
+    char *b = malloc(cap);
+    cr_assert(b);
+    n += (size_t)snprintf(b + n, cap - n, "{\"network\": {\"layers\": [%d, 1, 1]}, \"theta\": [[[0", W);
+    for (int i = 0; i < W; i++)
+        n += (size_t)snprintf(b + n, cap - n, ",0");
+    n += (size_t)snprintf(b + n, cap - n, "]], [[0, 0]]], \"y\": [0], \"X\": [[0");
+    for (int i = 1; i < W; i++)
+        n += (size_t)snprintf(b + n, cap - n, ",0");
+    n += (size_t)snprintf(b + n, cap - n, "]");
+    for (int i = 0; i < EMPTY; i++)
+        n += (size_t)snprintf(b + n, cap - n, ",[]");
+    n += (size_t)snprintf(b + n, cap - n, "]}");
+    resp r;
+    cr_assert_eq(http_req(&s, "POST", "/v1/cost", "application/json", b, n, NULL, &r), 0);
+    expect_problem(&r, 400, "X[1]");
+    resp_free(&r);
+
+    enum { ROWS = 2000000, K = 65535 };
+    n = 0;
+    n += (size_t)snprintf(b + n, cap - n, "{\"network\": {\"layers\": [1, 1, %d]}, \"X\": [[0]", K);
+    for (int i = 1; i < ROWS; i++)
+        n += (size_t)snprintf(b + n, cap - n, ",[0]");
+    n += (size_t)snprintf(b + n, cap - n, "], \"y\": [%d", K - 1);
+    for (int i = 1; i < ROWS; i++)
+        n += (size_t)snprintf(b + n, cap - n, ",0");
+    n += (size_t)snprintf(b + n, cap - n, "], \"seed\": 1}");
+    cr_assert_lt(n, cap);
+    cr_assert_eq(http_req(&s, "POST", "/v1/gradient/check", "application/json", b, n, NULL, &r), 0);
+    cr_expect(r.status == 413 || r.status == 400, "%ld %s", r.status, r.body);
+    resp_free(&r);
+    cr_assert_eq(http_req(&s, "POST", "/v1/cost", "application/json", b, n, NULL, &r), 0);
+    cr_expect(r.status == 413 || r.status == 400, "%ld %s", r.status, r.body);
+    resp_free(&r);
+    free(b);
+    cr_assert_eq(http_get(&s, "/healthz", &r), 0);
+    cr_expect_eq(r.status, 200);
+    resp_free(&r);
+    srv_stop(&s);
+    srv_cleanup(&s);
+}
