@@ -77,6 +77,8 @@ static const option options[] = {
      "open connections per client address at most"},
     {"--idle-timeout", "BACKPROPD_IDLE_TIMEOUT", INT(idle_timeout, 1, 86400), "60", "S",
      "seconds before an idle connection is closed"},
+    {"--header-timeout", "BACKPROPD_HEADER_TIMEOUT", INT(header_timeout, 1, 3600), "10", "S",
+     "seconds a client has to send a request's headers (from connecting, or from its previous answer); a body must then average 1 KiB/s"},
     {"--connection-memory", "BACKPROPD_CONNECTION_MEMORY",
      SIZE(connection_memory, 16 * 1024, INT64_C(64) << 20), "128K", "BYTES",
      "memory per connection for headers and read buffers (bodies are counted by --max-body)"},

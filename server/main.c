@@ -83,6 +83,7 @@ static http_settings http_settings_of(const config *cfg)
         .max_connections = cfg->max_connections,
         .max_per_ip = cfg->max_per_ip,
         .idle_timeout = cfg->idle_timeout,
+        .header_timeout = cfg->header_timeout,
         .connection_memory = cfg->connection_memory,
         .tls_cert = cfg->tls_cert,
         .tls_key = cfg->tls_key,

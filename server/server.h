@@ -30,6 +30,7 @@ typedef struct {
     int max_connections;      /* --max-connections 1024 */
     int max_per_ip;           /* --max-per-ip 64 */
     int idle_timeout;         /* --idle-timeout seconds 60 */
+    int header_timeout;       /* --header-timeout seconds 10 */
     int64_t connection_memory; /* --connection-memory 128 KiB: headers + read buffer */
     int http_threads;         /* --http-threads 2 */
     int math_threads;         /* --math-threads: cores (the work pool: requests with a body) */

@@ -132,7 +132,8 @@ static int open_stream(int port, const char *job, int timeout_ms)
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     char req[256], got[1024] = "";
     int n = snprintf(req, sizeof req, "GET /v1/jobs/%s/events HTTP/1.1\r\nHost: x\r\n\r\n", job);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0 || write(fd, req, (size_t)n) != n)
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        send(fd, req, (size_t)n, MSG_NOSIGNAL) != n)
         goto fail;
     size_t used = 0;
     double deadline = test_now_ms() + timeout_ms;
@@ -322,11 +323,11 @@ Test(http_hostile, the_work_queue_is_bounded_503_with_retry_after, .timeout = 18
  * shutdown limit (before, the queue ran to the end and the watchdog exited 1). */
 Test(http_hostile, sigterm_answers_every_accepted_request_and_exits_0, .timeout = 180)
 {
-    enum { N = 10 };
+    enum { N = 12 };
     srv s;
     const char *args[] = {"--math-threads", "1", NULL};
     cr_assert_eq(srv_start(&s, args), 0);
-    char *check = gradient_check_body(400);
+    char *check = gradient_check_body(300);
     pthread_t th[N];
     call calls[N];
     atomic_int done = 0;
@@ -402,6 +403,109 @@ Test(http_hostile, arrays_that_cannot_fit_are_refused_without_allocating, .timeo
     cr_assert_eq(http_get(&s, "/healthz", &r), 0);
     cr_expect_eq(r.status, 200);
     resp_free(&r);
+    srv_stop(&s);
+    srv_cleanup(&s);
+}
+
+/* ------------------------------------------------------------------ slow clients */
+
+/* A connection that sends part of a request's headers and then nothing (slowloris); its
+ * socket, or -1. */
+static int open_slow(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const char *part = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        send(fd, part, strlen(part), MSG_NOSIGNAL) != (ssize_t)strlen(part)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Every connection slot taken by clients that never finish their headers, and more of them
+ * arriving: short requests still get through (the waiting ones hold at most 90% of the
+ * slots, the longest waiter giving way), and the slow ones are cut at --header-timeout. On
+ * the old server, /healthz answered nothing until the 60 s idle timeout. */
+Test(http_hostile, slow_headers_cannot_hold_every_slot, .timeout = 120)
+{
+    enum { SLOTS = 40, ROUNDS = 12 };
+    srv s;
+    const char *args[] = {"--max-connections", "40", "--max-per-ip", "40", "--header-timeout",
+                          "3", NULL};
+    cr_assert_eq(srv_start(&s, args), 0);
+    int slow[SLOTS * 2], n_slow = 0;
+    for (int i = 0; i < SLOTS; i++)
+        slow[n_slow++] = open_slow(s.port);
+    int ok = 0;
+    for (int round = 0; round < ROUNDS; round++) {
+        if (round < 3) /* more slow clients keep coming */
+            for (int i = 0; i < SLOTS / 4 && n_slow < SLOTS * 2; i++)
+                slow[n_slow++] = open_slow(s.port);
+        char *got = raw_exchange_ms(s.port, "GET /healthz HTTP/1.1\r\nHost: x\r\n"
+                                            "Connection: close\r\n\r\n", 1000);
+        ok += raw_status(got) == 200;
+        free(got);
+        usleep(100 * 1000);
+    }
+    cr_expect_geq(ok, ROUNDS - 2, "/healthz answered %d of %d probes", ok, ROUNDS);
+    /* after the header timeout, the slow connections are gone: their sockets read EOF */
+    usleep(4500 * 1000);
+    int closed = 0;
+    for (int i = 0; i < n_slow; i++) {
+        if (slow[i] < 0) {
+            closed++;
+            continue;
+        }
+        char c;
+        struct pollfd p = {slow[i], POLLIN, 0};
+        if (poll(&p, 1, 0) == 1 && read(slow[i], &c, 1) <= 0)
+            closed++;
+        close(slow[i]);
+    }
+    cr_expect_eq(closed, n_slow, "%d of %d slow connections were closed", closed, n_slow);
+    char *log = srv_log(&s);
+    cr_expect(log && strstr(log, "reason=header_timeout"), "no header_timeout in the log");
+    free(log);
+    srv_stop(&s);
+    srv_cleanup(&s);
+}
+
+/* A body that trickles (a byte a second) is cut once --header-timeout has passed; the
+ * connection's slot comes back. */
+Test(http_hostile, a_body_slower_than_the_floor_is_cut, .timeout = 60)
+{
+    srv s;
+    const char *args[] = {"--header-timeout", "2", NULL};
+    cr_assert_eq(srv_start(&s, args), 0);
+    int fd = open_slow(s.port); /* reuse: connect */
+    cr_assert(fd >= 0);
+    const char *rest = "1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{";
+    cr_assert_eq(send(fd, rest, strlen(rest), MSG_NOSIGNAL), (ssize_t)strlen(rest));
+    double t0 = test_now_ms();
+    int cut = 0;
+    while (test_now_ms() - t0 < 10000) {
+        if (send(fd, " ", 1, MSG_NOSIGNAL) != 1) {
+            cut = 1;
+            break;
+        }
+        struct pollfd p = {fd, POLLIN, 0};
+        char buf[512];
+        if (poll(&p, 1, 500) == 1 && read(fd, buf, sizeof buf) <= 0) {
+            cut = 1;
+            break;
+        }
+    }
+    double ms = test_now_ms() - t0;
+    cr_expect(cut, "a body at 2 bytes/s was still being read after %.0f ms", ms);
+    cr_expect(ms > 1500, "cut after %.0f ms, before the timeout", ms);
+    close(fd);
     srv_stop(&s);
     srv_cleanup(&s);
 }

@@ -1,7 +1,8 @@
 /* http.c — the request framework of http.h on top of libmicrohttpd 0.9.75: the daemon, the
  * route matcher, and the access handler (body limits, routing, the check hook, query
  * parameters, Content-Type, handlers), the request-completed callback (the ONLY place a req
- * is freed) with its log line. Replies are in http_reply.c, the work pool in http_pool.c.
+ * is freed) with its log line. Replies are in http_reply.c, the work pool in http_pool.c,
+ * deadlines for slow clients in http_guard.c.
  *
  * MHD calls the access handler several times per request:
  *   1st call   *con_cls == NULL: we allocate the req and check the headers. Only a body that
@@ -361,6 +362,10 @@ static enum MHD_Result begin_request(http_server *h, struct MHD_Connection *conn
     r->id = atomic_fetch_add(&h->next_id, 1) + 1;
     r->t_start = clock_monotonic();
     r->phase = PHASE_RECEIVING;
+    const union MHD_ConnectionInfo *sc =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    ri->gc = sc ? sc->socket_context : NULL;
+    http_guard_phase(h->guard, ri->gc, GUARD_RECEIVING);
     parse_media_type(http_header(r, MHD_HTTP_HEADER_CONTENT_TYPE), r->media_type,
                      sizeof r->media_type);
     const char *match_method = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0 ? "GET" : method;
@@ -369,6 +374,7 @@ static enum MHD_Result begin_request(http_server *h, struct MHD_Connection *conn
     r->rt = r->route >= 0 ? &h->routes[r->route] : NULL;
     if (first_call_checks(ri, version)) {
         r->phase = PHASE_DISPATCHED;
+        http_guard_phase(h->guard, ri->gc, GUARD_SERVING);
         return http_queue_reply(ri);
     }
     return MHD_YES;
@@ -392,6 +398,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
+        http_guard_body(ri->h->guard, ri->gc, n);
         if (r->too_large) {
             /* MHD 0.9.75 cannot queue a reply in the middle of a body: the rest is read and
              * dropped, and the 413 set at the limit goes out after it. A body that goes on
@@ -404,6 +411,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     }
 
     r->phase = PHASE_DISPATCHED;
+    http_guard_phase(ri->h->guard, ri->gc, GUARD_SERVING);
     if (r->too_large) /* the 413 (or 503) set when the body crossed the limit */
         return http_queue_reply(ri);
     handler_result hr = dispatch(ri);
@@ -443,6 +451,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
               toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " end=",
               toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : end);
 
+    http_guard_phase(h->guard, ri->gc, GUARD_WAITING); /* keep-alive: the next request */
     if (r->cleanup)
         r->cleanup(r->cleanup_arg);
     if (r->response)
@@ -451,6 +460,17 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         atomic_fetch_sub(&h->deferred_live, 1);
     free(r->body);
     free(ri);
+}
+
+/* MHD's connection notifications: the guard's bookkeeping. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    http_server *h = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+        http_guard_opened(h->guard, conn, socket_context);
+    else
+        http_guard_closed(h->guard, socket_context);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -509,6 +529,8 @@ static int daemon_options(http_server *p, const http_settings *st, const struct 
     /* The logger first, or MHD prints what comes before it to stderr its own way. */
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, p};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, p};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection,
+                                        p};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, ai->ai_addr};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, st->max_connections, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT, st->max_per_ip,
@@ -562,6 +584,11 @@ http_server *http_start(const http_settings *st, const route *routes, int n_rout
         p->hooks = *hooks;
     p->max_body = st->max_body;
     p->max_pending = st->max_pending > 0 ? st->max_pending : 256;
+    p->guard = http_guard_new(st->max_connections, st->header_timeout);
+    if (!p->guard) {
+        snprintf(err, errlen, "cannot start the connection guard");
+        goto cleanup;
+    }
     if (http_pool_start(p, st->work_threads, err, errlen) != 0)
         goto cleanup;
 

@@ -112,6 +112,8 @@ typedef struct {
     int max_pending;           /* queued work per lane before 503 + Retry-After */
     int max_connections, max_per_ip;
     int idle_timeout;          /* seconds */
+    int header_timeout;        /* seconds to send a request's headers (and the pace a body
+                                * must keep after that long) */
     int64_t connection_memory; /* bytes per connection: headers + read buffer */
     const char *tls_cert, *tls_key; /* PEM file paths; "" or NULL = plain HTTP */
 } http_settings;

@@ -10,6 +10,18 @@
 
 #include "server/http/http.h"
 
+/* http_guard.c: the connection guard (deadlines, the budget of connections waiting for
+ * headers). A guard_conn is a connection's socket context; phases below. */
+typedef struct http_guard http_guard;
+typedef struct guard_conn guard_conn;
+enum { GUARD_WAITING = 0, GUARD_RECEIVING = 1, GUARD_SERVING = 2 };
+http_guard *http_guard_new(int max_connections, int header_timeout);
+void http_guard_free(http_guard *g);
+void http_guard_opened(http_guard *g, struct MHD_Connection *conn, void **socket_context);
+void http_guard_closed(http_guard *g, void **socket_context);
+void http_guard_phase(http_guard *g, guard_conn *c, int phase);
+void http_guard_body(http_guard *g, guard_conn *c, size_t n);
+
 enum { PHASE_NEW = 0, PHASE_RECEIVING = 1, PHASE_DISPATCHED = 2, PHASE_DEFERRED = 3,
        PHASE_RESUMED = 4 };
 
@@ -21,6 +33,7 @@ typedef struct {
     size_t bytes_out;     /* reply body size, 0 when streamed */
     int queued;           /* the reply was handed to MHD */
     int deferred;         /* http_defer was called (read on the MHD thread only) */
+    guard_conn *gc;       /* the connection's guard entry, or NULL */
 } req_impl;
 
 typedef struct task {
@@ -62,6 +75,7 @@ struct http_server {
     void *ctx;                     /* handed to handlers and hooks */
     http_hooks hooks;
     int64_t max_body;
+    http_guard *guard;             /* deadlines and the waiting budget of connections */
 };
 
 /* http_reply.c: hands r's reply to MHD (decorate hook, extra headers, observe hook). */

@@ -234,6 +234,7 @@ void http_pool_free(http_server *p)
 {
     if (!p)
         return;
+    http_guard_free(p->guard);
     free(p->threads);
     free(p->tls_cert);
     free(p->tls_key);

@@ -176,7 +176,7 @@ char *raw_exchange_ms(int port, const char *request, int timeout_ms)
     char *buf = calloc(1, 65536);
     size_t len = strlen(request);
     if (!buf || connect(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        write(fd, request, len) != (ssize_t)len) {
+        send(fd, request, len, MSG_NOSIGNAL) != (ssize_t)len) {
         free(buf);
         close(fd);
         return NULL;
