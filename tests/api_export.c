@@ -205,11 +205,18 @@ static void small_theta(double *theta, int64_t n)
         theta[k] = 0.1 * (double)(k + 1) * (k % 2 ? -1 : 1) + 1.0 / 3.0;
 }
 
-static double le_double(const unsigned char *p)
+/* The n-byte little-endian unsigned number at p. */
+static uint64_t le_uint(const unsigned char *p, int n)
 {
     uint64_t u = 0;
-    for (int i = 7; i >= 0; i--)
+    for (int i = n - 1; i >= 0; i--)
         u = u << 8 | p[i];
+    return u;
+}
+
+static double le_double(const unsigned char *p)
+{
+    uint64_t u = le_uint(p, 8);
     double d;
     memcpy(&d, &u, sizeof d);
     return d;
@@ -217,9 +224,7 @@ static double le_double(const unsigned char *p)
 
 static float le_float(const unsigned char *p)
 {
-    uint32_t u = 0;
-    for (int i = 3; i >= 0; i--)
-        u = u << 8 | p[i];
+    uint32_t u = (uint32_t)le_uint(p, 4);
     float f;
     memcpy(&f, &u, sizeof f);
     return f;

@@ -7,28 +7,18 @@
 // also read by a protobuf decoder written here (independent of the server's writer): IR
 // version, opset 13, graph and dynamic shapes, metadata_props. And the problem answers: 400
 // naming dtype, 401 without the key, 404, 409 before weights.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-web';
-import { startServer, call } from './lib/server.mjs';
-import { AUTH, keysFile, trainCases, maxAbsDiff, maxScaledDiff } from './lib/exports.mjs';
+import { call } from './lib/server.mjs';
+import { AUTH, exportFixture, withQueuedJob, maxAbsDiff, maxScaledDiff } from './lib/exports.mjs';
 
 ort.env.wasm.numThreads = 1; // no worker threads: plain Node, no cross-origin isolation
 ort.env.logLevel = 'error';
 
-let srv, keys, cases;
-before(async () => {
-  keys = keysFile();
-  srv = await startServer(['--api-keys-file', keys.path]);
-  cases = await trainCases(srv.base, AUTH);
-});
-after(async () => {
-  await srv?.stop();
-  keys?.remove();
-});
-
+const fx = exportFixture(); // the keyed server and its trained jobs
 async function fetchOnnx(id, query = '') {
-  const res = await call(srv.base, 'GET', `/v1/jobs/${id}/model.onnx${query}`, { headers: AUTH, raw: true });
+  const res = await call(fx.srv.base, 'GET', `/v1/jobs/${id}/model.onnx${query}`, { headers: AUTH, raw: true });
   assert.equal(res.headers.get('content-type'), 'application/octet-stream');
   assert.match(res.headers.get('content-disposition') ?? '', new RegExp(`${id}\\.onnx`));
   return new Uint8Array(await res.arrayBuffer());
@@ -44,7 +34,7 @@ async function run(session, rows, width, type) {
 
 for (const name of ['digits_relu_softmax', 'digits_sigmoid_sigmoid', 'regression_tanh_linear']) {
   test(`onnx: ${name} in double reproduces /predict within 1e-12`, async (t) => {
-    const c = cases[name];
+    const c = fx.cases[name];
     const session = await ort.InferenceSession.create(await fetchOnnx(c.id));
     assert.deepEqual(session.inputNames, ['input']);
     assert.deepEqual(session.outputNames, ['output']);
@@ -62,7 +52,7 @@ for (const name of ['digits_relu_softmax', 'digits_sigmoid_sigmoid', 'regression
   });
 
   test(`onnx: ${name} with ?dtype=float32 reproduces /predict within 1e-6·max(1,|y|)`, async (t) => {
-    const c = cases[name];
+    const c = fx.cases[name];
     const session = await ort.InferenceSession.create(await fetchOnnx(c.id, '?dtype=float32'));
     const out = await run(session, c.rows, c.width, 'float32');
     const worst = maxScaledDiff(out.data, c.predicted);
@@ -104,7 +94,7 @@ const one = (msg, f) => { const a = all(msg, f); assert.equal(a.length, 1, `fiel
 const text = (x) => new TextDecoder().decode(x.bytes);
 
 test('onnx: the bytes are ModelProto IR 7, opset 13, with the documented graph and metadata', async () => {
-  const c = cases.regression_tanh_linear;
+  const c = fx.cases.regression_tanh_linear;
   for (const [query, elem, width, precision] of [['', 11n, 8, 'float64'], ['?dtype=float32', 1n, 4, 'float32']]) {
     const model = await fetchOnnx(c.id, query);
     assert.equal(one(model, 1).value, 7n);                       // ir_version
@@ -142,29 +132,20 @@ test('onnx: the bytes are ModelProto IR 7, opset 13, with the documented graph a
 });
 
 test('onnx: problem answers — 400 naming dtype, 401 without the key, 404 unknown job, 409 before weights', async () => {
-  const c = cases.digits_relu_softmax;
-  let res = await fetch(`${srv.base}/v1/jobs/${c.id}/model.onnx?dtype=float16`, { headers: AUTH });
+  const c = fx.cases.digits_relu_softmax;
+  let res = await fetch(`${fx.srv.base}/v1/jobs/${c.id}/model.onnx?dtype=float16`, { headers: AUTH });
   assert.equal(res.status, 400);
   assert.equal(res.headers.get('content-type'), 'application/problem+json');
   assert.match((await res.json()).detail, /^dtype: /);
-  res = await fetch(`${srv.base}/v1/jobs/${c.id}/model.onnx`);
+  res = await fetch(`${fx.srv.base}/v1/jobs/${c.id}/model.onnx`);
   assert.equal(res.status, 401);
-  res = await fetch(`${srv.base}/v1/jobs/job_000000000000000000000000/model.onnx`, { headers: AUTH });
+  res = await fetch(`${fx.srv.base}/v1/jobs/job_000000000000000000000000/model.onnx`, { headers: AUTH });
   assert.equal(res.status, 404);
   assert.equal(res.headers.get('content-type'), 'application/problem+json');
-  const s2 = await startServer(['--workers', '1']);
-  try {
-    const X = Array.from({ length: 2000 }, (_, i) => Array.from({ length: 50 }, (_, j) => ((i * 31 + j * 17) % 97) / 97));
-    const ds = await call(s2.base, 'POST', '/v1/datasets', { body: { X, y: X.map((_, i) => i % 2) } });
-    const spec = { network: { layers: [50, 200, 2] }, dataset: ds.id, training: { epochs: 1000000 } };
-    const busy = await call(s2.base, 'POST', '/v1/jobs', { body: spec });
-    const queued = await call(s2.base, 'POST', '/v1/jobs', { body: spec });
-    res = await fetch(`${s2.base}/v1/jobs/${queued.id}/model.onnx`);
+  await withQueuedJob(async (base, id) => {
+    res = await fetch(`${base}/v1/jobs/${id}/model.onnx`);
     assert.equal(res.status, 409);
+    assert.equal(res.headers.get('content-type'), 'application/problem+json');
     assert.match((await res.json()).detail, /no weights yet/);
-    await call(s2.base, 'POST', `/v1/jobs/${queued.id}/cancel`);
-    await call(s2.base, 'POST', `/v1/jobs/${busy.id}/cancel`);
-  } finally {
-    await s2.stop();
-  }
+  });
 });

@@ -5,27 +5,17 @@
 // double) for a softmax and a sigmoid classifier on digits and a linear regression net; the
 // API key travels with both requests, and without it the load fails with 401. Also: the
 // metadata, the weights file's size, and the problem answers (404, 409 before weights).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { startServer, call } from './lib/server.mjs';
-import { AUTH, keysFile, trainCases, maxAbsDiff } from './lib/exports.mjs';
+import { call } from './lib/server.mjs';
+import { AUTH, exportFixture, withQueuedJob, maxAbsDiff } from './lib/exports.mjs';
 
-let srv, keys, cases;
-before(async () => {
-  keys = keysFile();
-  srv = await startServer(['--api-keys-file', keys.path]);
-  cases = await trainCases(srv.base, AUTH);
-});
-after(async () => {
-  await srv?.stop();
-  keys?.remove();
-});
-
+const fx = exportFixture(); // the keyed server and its trained jobs
 for (const name of ['digits_relu_softmax', 'digits_sigmoid_sigmoid', 'regression_tanh_linear']) {
   test(`tfjs: model.json of ${name} loads in one line and reproduces /predict`, async (t) => {
-    const c = cases[name];
-    const url = `${srv.base}/v1/jobs/${c.id}/model.json`;
+    const c = fx.cases[name];
+    const url = `${fx.srv.base}/v1/jobs/${c.id}/model.json`;
     const model = await tf.loadLayersModel(url, { requestInit: { headers: AUTH } });
     assert.deepEqual(model.inputs[0].shape, [null, c.width]);
     assert.deepEqual(model.outputs[0].shape, [null, c.outputs]);
@@ -48,17 +38,17 @@ for (const name of ['digits_relu_softmax', 'digits_sigmoid_sigmoid', 'regression
 }
 
 test('tfjs: weights.bin is the manifest\'s float32 kernels and biases, Θ transposed', async () => {
-  const c = cases.digits_relu_softmax;
-  const json = await call(srv.base, 'GET', `/v1/jobs/${c.id}/model.json`, { headers: AUTH });
+  const c = fx.cases.digits_relu_softmax;
+  const json = await call(fx.srv.base, 'GET', `/v1/jobs/${c.id}/model.json`, { headers: AUTH });
   assert.deepEqual(json.weightsManifest[0].paths, ['weights.bin']);
-  const res = await call(srv.base, 'GET', `/v1/jobs/${c.id}/weights.bin`, { headers: AUTH, raw: true });
+  const res = await call(fx.srv.base, 'GET', `/v1/jobs/${c.id}/weights.bin`, { headers: AUTH, raw: true });
   assert.equal(res.headers.get('content-type'), 'application/octet-stream');
   const bin = new Uint8Array(await res.arrayBuffer());
   const floats = json.weightsManifest[0].weights.reduce((n, w) => n + w.shape.reduce((p, d) => p * d, 1), 0);
   assert.equal(bin.length, 4 * floats);
   assert.equal(floats, 32 * 65 + 16 * 33 + 10 * 17);
   // little-endian float32, kernel[i][j] = Θ^(1)[j][1 + i], then bias Θ^(1)[:, 0]
-  const { theta } = await call(srv.base, 'GET', `/v1/jobs/${c.id}/weights`, { headers: AUTH });
+  const { theta } = await call(fx.srv.base, 'GET', `/v1/jobs/${c.id}/weights`, { headers: AUTH });
   const view = new DataView(bin.buffer, bin.byteOffset, bin.byteLength);
   const f = (k) => view.getFloat32(4 * k, true);
   assert.equal(f(0), Math.fround(theta[0][0][1]));
@@ -69,10 +59,10 @@ test('tfjs: weights.bin is the manifest\'s float32 kernels and biases, Θ transp
 });
 
 test('tfjs: without the API key the load fails with 401; model.json and weights.bin both need it', async () => {
-  const c = cases.regression_tanh_linear;
-  await assert.rejects(tf.loadLayersModel(`${srv.base}/v1/jobs/${c.id}/model.json`), /401/);
+  const c = fx.cases.regression_tanh_linear;
+  await assert.rejects(tf.loadLayersModel(`${fx.srv.base}/v1/jobs/${c.id}/model.json`), /401/);
   for (const file of ['model.json', 'weights.bin']) {
-    const res = await fetch(`${srv.base}/v1/jobs/${c.id}/${file}`);
+    const res = await fetch(`${fx.srv.base}/v1/jobs/${c.id}/${file}`);
     assert.equal(res.status, 401, file);
     assert.equal(res.headers.get('content-type'), 'application/problem+json');
   }
@@ -80,29 +70,18 @@ test('tfjs: without the API key the load fails with 401; model.json and weights.
 
 test('tfjs: unknown job 404, a job without weights yet 409, both problem+json', async () => {
   for (const file of ['model.json', 'weights.bin']) {
-    const res = await fetch(`${srv.base}/v1/jobs/job_000000000000000000000000/${file}`, { headers: AUTH });
+    const res = await fetch(`${fx.srv.base}/v1/jobs/job_000000000000000000000000/${file}`, { headers: AUTH });
     assert.equal(res.status, 404, file);
     assert.equal(res.headers.get('content-type'), 'application/problem+json');
     assert.match((await res.json()).detail, /job_000000000000000000000000/);
   }
   // A job still queued has no weights: one long job holds the worker (--workers 1), the next waits.
-  const s2 = await startServer(['--workers', '1']);
-  try {
-    // 2000 rows × 50 features through 200 hidden units: far more than the test's seconds
-    const X = Array.from({ length: 2000 }, (_, i) => Array.from({ length: 50 }, (_, j) => ((i * 31 + j * 17) % 97) / 97));
-    const ds = await call(s2.base, 'POST', '/v1/datasets', { body: { X, y: X.map((_, i) => i % 2) } });
-    const spec = { network: { layers: [50, 200, 2] }, dataset: ds.id, training: { epochs: 1000000 } };
-    const busy = await call(s2.base, 'POST', '/v1/jobs', { body: spec });
-    const queued = await call(s2.base, 'POST', '/v1/jobs', { body: spec });
+  await withQueuedJob(async (base, id) => {
     for (const file of ['model.json', 'weights.bin']) {
-      const res = await fetch(`${s2.base}/v1/jobs/${queued.id}/${file}`);
+      const res = await fetch(`${base}/v1/jobs/${id}/${file}`);
       assert.equal(res.status, 409, file);
       assert.equal(res.headers.get('content-type'), 'application/problem+json');
       assert.match((await res.json()).detail, /no weights yet/);
     }
-    await call(s2.base, 'POST', `/v1/jobs/${queued.id}/cancel`);
-    await call(s2.base, 'POST', `/v1/jobs/${busy.id}/cancel`);
-  } finally {
-    await s2.stop();
-  }
+  });
 });

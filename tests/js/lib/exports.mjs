@@ -2,13 +2,56 @@
 // deterministic regression set made here, the trained jobs they load (digits with a softmax and
 // with a sigmoid output, the regression set with a linear one: every hidden activation once), a
 // keys file for the auth checks, and the largest difference between two output matrices.
+import { before, after } from 'node:test';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { call, waitJob, digits } from './server.mjs';
+import { startServer, call, waitJob, digits } from './server.mjs';
 
 export const KEY = 'export-test-key-0123456789abcdef';
 export const AUTH = { Authorization: `Bearer ${KEY}` };
+
+// A server with API keys (alice:KEY) and the trained cases (trainCases) on it; stop() ends both.
+export async function exportServer() {
+  const keys = keysFile();
+  let srv;
+  try {
+    srv = await startServer(['--api-keys-file', keys.path]);
+    return { srv, cases: await trainCases(srv.base, AUTH),
+             async stop() { await srv.stop(); keys.remove(); } };
+  } catch (e) {
+    await srv?.stop();
+    keys.remove();
+    throw e;
+  }
+}
+
+// For a test file: {srv, cases} of an exportServer started before its tests, stopped after.
+export function exportFixture() {
+  const fx = {};
+  before(async () => { Object.assign(fx, await exportServer()); });
+  after(async () => { await fx.stop?.(); });
+  return fx;
+}
+
+// Runs fn(base, id) with id a job that has no weights yet: a second server (--workers 1, no
+// keys) whose one worker is held by a long job, so the next job stays queued. Cancels both.
+export async function withQueuedJob(fn) {
+  const s = await startServer(['--workers', '1']);
+  try {
+    // 2000 rows × 50 features through 200 hidden units: far more than the test's seconds
+    const X = Array.from({ length: 2000 }, (_, i) => Array.from({ length: 50 }, (_, j) => ((i * 31 + j * 17) % 97) / 97));
+    const ds = await call(s.base, 'POST', '/v1/datasets', { body: { X, y: X.map((_, i) => i % 2) } });
+    const spec = { network: { layers: [50, 200, 2] }, dataset: ds.id, training: { epochs: 1000000 } };
+    const busy = await call(s.base, 'POST', '/v1/jobs', { body: spec });
+    const queued = await call(s.base, 'POST', '/v1/jobs', { body: spec });
+    await fn(s.base, queued.id);
+    await call(s.base, 'POST', `/v1/jobs/${queued.id}/cancel`);
+    await call(s.base, 'POST', `/v1/jobs/${busy.id}/cancel`);
+  } finally {
+    await s.stop();
+  }
+}
 
 // A keys file with one key (alice:KEY) in a fresh directory; remove() deletes it.
 export function keysFile() {
