@@ -7,8 +7,8 @@
  *   - ONNX (opset 13, IR version 7): input "input" [N, s_1] (N dynamic), per layer a Gemm
  *     (transB = 1 on W = Θ^(l)[:,1:], C = Θ^(l)[:,0]) and the activation (Sigmoid, Tanh, Relu;
  *     at the output Softmax(axis=-1), Sigmoid or Identity) into "output" [N, s_L]; double or
- *     float32; written with pb.h. metadata_props: producer, job_id, precision, network, and
- *     classes / standardization when given.
+ *     float32; written with pb.h. metadata_props: producer, job_id, epoch, precision, network,
+ *     and classes / standardization when given.
  * A standardization (per-feature mean and sd) is folded into Θ^(1) (bp_fold_standardize), so
  * every export takes raw rows.
  */
@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "api/api.h"
 #include "core/bp.h"
@@ -24,6 +25,7 @@
 /* What an export is made of (all borrowed). */
 typedef struct {
     const char *job_id;          /* recorded in the metadata; NULL = none */
+    int64_t epoch;               /* the epoch the weights are from (metadata); 0 = none */
     const bp_spec *spec;         /* a valid spec */
     const double *theta;         /* bp_param_count(spec) doubles, the course's layout */
     const double *mean, *sd;     /* s_1 each: the rows' standardization; both NULL = none */
@@ -42,8 +44,8 @@ int api_export_dtype_parse(const char *text, api_export_dtype *out, api_error *e
 unsigned char *api_export_onnx(const api_export_model *m, api_export_dtype dtype, size_t *len);
 
 /* new: model.json, its manifest naming weights_path (relative to model.json's URL) for the
- * weights; userDefinedMetadata {"producer","job_id","network","classes","standardized"}
- * (classes null when none). NULL when out of memory. */
+ * weights; userDefinedMetadata {"producer","job_id","epoch","network","classes",
+ * "standardized"} (job_id, epoch, classes null when none). NULL when out of memory. */
 json_t *api_export_tfjs_json(const api_export_model *m, const char *weights_path);
 
 /* new: weights.bin, in the manifest's order; its byte count into *len. NULL when out of

@@ -29,7 +29,7 @@ static handler_result export_job(server *s, req *r, const store_job *job, export
     int64_t epoch = 0;
     if (handlers_job_weights(s, r, job, &spec, &theta, &epoch) < 0)
         return HANDLER_OK; /* the reply is set */
-    api_export_model m = {.job_id = job->id, .spec = &spec, .theta = theta};
+    api_export_model m = {.job_id = job->id, .epoch = epoch, .spec = &spec, .theta = theta};
     handler_result hr;
     size_t len = 0;
     unsigned char *bytes = NULL;

@@ -6,7 +6,8 @@
 // regression net; a batch of 1 and of all rows (the batch dimension is dynamic). The bytes are
 // also read by a protobuf decoder written here (independent of the server's writer): IR
 // version, opset 13, graph and dynamic shapes, metadata_props. And the problem answers: 400
-// naming dtype, 401 without the key, 404, 409 before weights.
+// naming dtype, 401 without the key, 404, 409 before weights; a running job's export holds
+// its latest epoch's weights, bit for bit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-web';
@@ -103,6 +104,7 @@ test('onnx: the bytes are ModelProto IR 7, opset 13, with the documented graph a
     const meta = Object.fromEntries(all(model, 14).map((e) => [text(one(e.bytes, 1)), text(one(e.bytes, 2))]));
     assert.equal(meta.producer, 'backpropd');
     assert.equal(meta.job_id, c.id);
+    assert.equal(meta.epoch, '40');                              // its last (final) epoch
     assert.equal(meta.precision, precision);
     assert.deepEqual(JSON.parse(meta.network), { layers: [3, 12, 8, 2], activation: 'tanh', output: 'linear' });
     assert.equal(meta.classes, undefined);
@@ -142,10 +144,31 @@ test('onnx: problem answers — 400 naming dtype, 401 without the key, 404 unkno
   res = await fetch(`${fx.srv.base}/v1/jobs/job_000000000000000000000000/model.onnx`, { headers: AUTH });
   assert.equal(res.status, 404);
   assert.equal(res.headers.get('content-type'), 'application/problem+json');
-  await withQueuedJob(async (base, id) => {
+  await withQueuedJob(async (base, id, running) => {
     res = await fetch(`${base}/v1/jobs/${id}/model.onnx`);
     assert.equal(res.status, 409);
     assert.equal(res.headers.get('content-type'), 'application/problem+json');
     assert.match((await res.json()).detail, /no weights yet/);
+    // the running job: its export is the latest epoch's weights (those /weights shows for the
+    // same epoch: read /weights before and after until no epoch ended in between)
+    for (let tries = 0; ; tries++) {
+      assert.ok(tries < 200, 'the running job never held one epoch across three requests');
+      const got = await fetch(`${base}/v1/jobs/${running}/weights`);
+      if (got.status === 409) { await new Promise((r) => setTimeout(r, 50)); continue; } // no epoch yet
+      const before = await got.json();
+      const model = new Uint8Array(await (await fetch(`${base}/v1/jobs/${running}/model.onnx`)).arrayBuffer());
+      const after = await call(base, 'GET', `/v1/jobs/${running}/weights`);
+      const meta = Object.fromEntries(all(model, 14).map((e) => [text(one(e.bytes, 1)), text(one(e.bytes, 2))]));
+      if (before.epoch !== after.epoch || meta.epoch !== String(before.epoch)) continue;
+      assert.equal((await call(base, 'GET', `/v1/jobs/${running}`)).status, 'running');
+      const W1 = all(one(model, 7).bytes, 5)[0].bytes;          // the first initializer: W1
+      assert.equal(text(one(W1, 8)), 'W1');
+      const raw = one(W1, 9).bytes;
+      const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+      const want = before.theta[0].flatMap((row) => row.slice(1)); // Θ^(1)[:, 1:], row-major
+      assert.equal(raw.length, 8 * want.length);
+      want.forEach((w, k) => assert.equal(view.getFloat64(8 * k, true), w, `W1[${k}]`));
+      break;
+    }
   });
 });

@@ -30,6 +30,8 @@ for (const name of ['digits_relu_softmax', 'digits_sigmoid_sigmoid', 'regression
     const meta = model.getUserDefinedMetadata();
     assert.equal(meta.producer, 'backpropd');
     assert.equal(meta.job_id, c.id);
+    const { epoch } = await call(fx.srv.base, 'GET', `/v1/jobs/${c.id}/weights`, { headers: AUTH });
+    assert.equal(meta.epoch, epoch);
     assert.equal(meta.network.output, c.output);
     assert.equal(meta.classes, null);
     assert.equal(meta.standardized, false);

@@ -34,8 +34,9 @@ export function exportFixture() {
   return fx;
 }
 
-// Runs fn(base, id) with id a job that has no weights yet: a second server (--workers 1, no
-// keys) whose one worker is held by a long job, so the next job stays queued. Cancels both.
+// Runs fn(base, id, running) with id a job that has no weights yet: a second server
+// (--workers 1, no keys) whose one worker is held by a long job (running), so the next job
+// stays queued. Cancels both.
 export async function withQueuedJob(fn) {
   const s = await startServer(['--workers', '1']);
   try {
@@ -45,7 +46,7 @@ export async function withQueuedJob(fn) {
     const spec = { network: { layers: [50, 200, 2] }, dataset: ds.id, training: { epochs: 1000000 } };
     const busy = await call(s.base, 'POST', '/v1/jobs', { body: spec });
     const queued = await call(s.base, 'POST', '/v1/jobs', { body: spec });
-    await fn(s.base, queued.id);
+    await fn(s.base, queued.id, busy.id);
     await call(s.base, 'POST', `/v1/jobs/${queued.id}/cancel`);
     await call(s.base, 'POST', `/v1/jobs/${busy.id}/cancel`);
   } finally {
