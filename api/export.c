@@ -78,8 +78,9 @@ static void put_number(api_pb *pb, double v, api_export_dtype dtype)
 
 /* ------------------------------------------------------------------ ONNX */
 
-/* Initializer W<l> [rows, cols] = Θ^(l)[:, 1:] (transposed = 0) or its transpose, or, with
- * cols 0, b<l> [rows] = Θ^(l)[:, 0]. T: Θ^(l), rows × (cols + 1) … see the callers. */
+/* A graph initializer named name from T = Θ^(l) (out × (in + 1), row-major): the weights
+ * W = Θ^(l)[:, 1:] as [out, in] (Gemm's B with transB = 1), or with bias set the biases
+ * b = Θ^(l)[:, 0] as [out]; raw_data little-endian in dtype. */
 static void onnx_tensor(api_pb *pb, const char *name, const double *T, int64_t out, int64_t in,
                         int bias, api_export_dtype dtype)
 {
