@@ -52,6 +52,13 @@ int64_t bp_layer_offset(const bp_spec *spec, int l);
 const char *bp_act_name(bp_act a);
 const char *bp_out_name(bp_out o);
 
+/* Folds the standardization x' = (x − mean)/sd (s_1 values each) into Θ^(1): theta_out (may
+ * be theta) gets W' = W/sd and b' = b − Σ_j W_j·mean_j/sd_j in its first layer, the other
+ * layers copied; the net then takes raw rows. An sd that is 0 or not finite counts as 1 (a
+ * constant feature: only centred). mean or sd NULL = no standardization (a plain copy). */
+void bp_fold_standardize(double *theta_out, const double *theta, const double *mean,
+                         const double *sd, const bp_spec *spec);
+
 /* ---- PRNG: xoshiro256**, owned by whoever needs one (a job, a test); never global ---- */
 typedef struct {
     uint64_t s[4];

@@ -18,6 +18,7 @@
 #include "api/jobs_codec.h"
 #include "api/math_codec.h"
 #include "server/handlers/h_events.h"
+#include "server/handlers/h_jobs.h"
 #include "server/handlers/handlers_util.h"
 #include "server/jobs/jobs_live.h"
 #include "server/common/log.h"
@@ -76,9 +77,6 @@ static int get_job(server *s, req *r, store_job *job)
     }
     return 0;
 }
-
-/* A handler of /v1/jobs/{id}…: the caller's job, read from the store by on_job. */
-typedef handler_result (*job_handler)(server *s, req *r, const store_job *job);
 
 /* Reads the caller's job named by the path (404 when it has none), runs fn on it, frees it. */
 static handler_result on_job(void *ctx, req *r, job_handler fn)
@@ -680,4 +678,22 @@ handler_result h_jobs_delete(void *ctx, req *r)
 {
     server *s = ctx;
     return cancel_then(s, r, 1);
+}
+
+/* ------------------------------------------------------------------ for h_export.c */
+
+handler_result handlers_on_job(void *ctx, req *r, job_handler fn)
+{
+    return on_job(ctx, r, fn);
+}
+
+int handlers_job_weights(server *s, req *r, const store_job *job, bp_spec *spec,
+                         double **theta, int64_t *epoch)
+{
+    job_model m;
+    int rc = load_model(s, r, r->owner, job->id, job->spec_json, job_status_name(job->status), &m);
+    *spec = m.spec;
+    *theta = rc == 0 ? m.theta : NULL;
+    *epoch = m.epoch;
+    return rc;
 }

@@ -37,5 +37,9 @@ handler_result h_jobs_events(void *ctx, req *r);
 handler_result h_jobs_predict(void *ctx, req *r);
 handler_result h_jobs_cancel(void *ctx, req *r);
 handler_result h_jobs_delete(void *ctx, req *r);
+/* h_export.c */
+handler_result h_jobs_model_json(void *ctx, req *r);
+handler_result h_jobs_weights_bin(void *ctx, req *r);
+handler_result h_jobs_model_onnx(void *ctx, req *r);
 
 #endif

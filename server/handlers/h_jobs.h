@@ -1,0 +1,27 @@
+/* h_jobs.h — what h_jobs.c lends the other handlers of /v1/jobs/{id}/… (h_export.c): the
+ * caller's job read from the store, and the job's latest weights (live while it runs here,
+ * else the store's), each with its problem reply set on failure.
+ */
+#ifndef BACKPROPD_H_JOBS_H
+#define BACKPROPD_H_JOBS_H
+
+#include <stdint.h>
+
+#include "core/bp.h"
+#include "server/http/http.h"
+#include "server/server.h"
+#include "server/store/store.h"
+
+/* A handler of /v1/jobs/{id}…: the caller's job, read from the store by handlers_on_job. */
+typedef handler_result (*job_handler)(server *s, req *r, const store_job *job);
+
+/* Reads the caller's job named by the path (404 when it has none), runs fn on it, frees it. */
+handler_result handlers_on_job(void *ctx, req *r, job_handler fn);
+
+/* The job's network (*spec) and its latest weights (*theta new, bp_param_count doubles) and
+ * the epoch they are from. 0 ok; -1 with the reply set (500 unreadable spec, the store's
+ * problem, 503 out of memory, 409 no weights before the first epoch). */
+int handlers_job_weights(server *s, req *r, const store_job *job, bp_spec *spec,
+                         double **theta, int64_t *epoch);
+
+#endif
