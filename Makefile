@@ -113,13 +113,11 @@ bench: deps
 	@$(MAKE) --no-print-directory benches
 	@bench/run
 
-# libFuzzer build of the contract's fuzz target (needs clang): see tests/fuzz/README.
-FUZZ_CC ?= clang
-fuzz:
-	@mkdir -p build/fuzz
-	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -DBP_NO_MULTIVERSION -O1 -g -I. $(PKG_CFLAGS) \
-	  -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
-	  tests/fuzz/fuzz_api.c $(API_SRC) $(CORE_SRC) -o build/fuzz/fuzz_api $(LIB_API) $(LIB_BLAS)
+# libFuzzer targets (tests/fuzz: the contract, the dataset parsers against each other, the
+# checkpoint loader), each run FUZZ_SECONDS (600) with clang; see tests/fuzz/README.
+fuzz: deps
+	@scripts/install-deps --fuzz
+	@tests/fuzz/run
 
 run: deps
 	@$(MAKE) --no-print-directory all
