@@ -59,7 +59,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 HARNESS_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/harness/*.c))
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(filter-out bench/bench_util.c,$(wildcard bench/*.c)))
 
-.PHONY: all deps run test tests bench benches clean test-docker fuzz
+.PHONY: all deps run test tests bench benches clean test-docker fuzz soak
 all: $(BUILD)/backpropd
 
 deps:
@@ -112,6 +112,14 @@ benches: all $(BENCH_BIN)
 bench: deps
 	@$(MAKE) --no-print-directory benches
 	@bench/run
+
+# The hostile-load proof (tests/soak): kill -9 rounds, SSE churn, slowloris, slow bodies,
+# against the plain, ASan and TSan servers; prints its figures. Not part of `make test`.
+soak: deps
+	@$(MAKE) --no-print-directory benches
+	@$(MAKE) --no-print-directory VARIANT=asan build/asan/backpropd
+	@$(MAKE) --no-print-directory VARIANT=tsan build/tsan/backpropd
+	@tests/soak
 
 # libFuzzer targets (tests/fuzz: the contract, the dataset parsers against each other, the
 # checkpoint loader), each run FUZZ_SECONDS (600) with clang; see tests/fuzz/README.
