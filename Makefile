@@ -59,7 +59,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 HARNESS_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/harness/*.c))
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(filter-out bench/bench_util.c,$(wildcard bench/*.c)))
 
-.PHONY: all deps run test tests bench benches clean test-docker fuzz
+.PHONY: all deps run test tests bench benches clean test-docker fuzz soak
 all: $(BUILD)/backpropd
 
 deps:
@@ -113,13 +113,19 @@ bench: deps
 	@$(MAKE) --no-print-directory benches
 	@bench/run
 
-# libFuzzer build of the contract's fuzz target (needs clang): see tests/fuzz/README.
-FUZZ_CC ?= clang
-fuzz:
-	@mkdir -p build/fuzz
-	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -DBP_NO_MULTIVERSION -O1 -g -I. $(PKG_CFLAGS) \
-	  -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
-	  tests/fuzz/fuzz_api.c $(API_SRC) $(CORE_SRC) -o build/fuzz/fuzz_api $(LIB_API) $(LIB_BLAS)
+# The hostile-load proof (tests/soak): kill -9 rounds, SSE churn, slowloris, slow bodies,
+# against the plain, ASan and TSan servers; prints its figures. Not part of `make test`.
+soak: deps
+	@$(MAKE) --no-print-directory benches
+	@$(MAKE) --no-print-directory VARIANT=asan build/asan/backpropd
+	@$(MAKE) --no-print-directory VARIANT=tsan build/tsan/backpropd
+	@tests/soak
+
+# libFuzzer targets (tests/fuzz: the contract, the dataset parsers against each other, the
+# checkpoint loader), each run FUZZ_SECONDS (600) with clang; see tests/fuzz/README.
+fuzz: deps
+	@scripts/install-deps --fuzz
+	@tests/fuzz/run
 
 run: deps
 	@$(MAKE) --no-print-directory all
