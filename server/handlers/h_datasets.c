@@ -124,7 +124,9 @@ handler_result h_datasets_get(void *ctx, req *r)
     int rc = store_dataset_get(s->st, r->owner, r->param[0], &meta, &se);
     if (rc < 0)
         return handlers_reply_store_error(r, rc, &se, "dataset", r->param[0]);
-    return http_reply_json(r, 200, meta_json(&meta));
+    http_reply_json(r, 200, meta_json(&meta));
+    http_reply_immutable(r); /* a dataset never changes: it is stored once, then deleted */
+    return HANDLER_OK;
 }
 
 handler_result h_datasets_delete(void *ctx, req *r)

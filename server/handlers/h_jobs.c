@@ -372,6 +372,8 @@ static handler_result job_cost(server *s, req *r, const store_job *job)
     json_t *out = api_job_history_json(&h);
     hr = out ? http_reply_json(r, 200, out)
              : http_reply_problem(r, 500, "could not encode the cost history");
+    if (is_final(job->status)) /* a finished job's history never changes again */
+        http_reply_immutable(r);
 cleanup:
     free(epoch);
     free(cost);
@@ -396,6 +398,8 @@ static handler_result job_weights(server *s, req *r, const store_job *job)
         json_t *out = api_job_weights_json(&m.spec, m.theta, m.epoch, m.cost, m.validation_cost);
         hr = out ? http_reply_json(r, 200, out)
                  : http_reply_problem(r, 500, "could not encode the weights");
+        if (is_final(job->status)) /* the final weights never change again */
+            http_reply_immutable(r);
     }
     free(m.theta);
     return hr;

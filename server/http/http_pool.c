@@ -38,7 +38,7 @@ static void *pool_main(void *arg)
 
         req *r = &t->ri->r;
         t->fn(t->arg, r);
-        if (!r->response)
+        if (!r->status)
             http_reply_problem(r, 500, "deferred work for %s %s set no reply", r->method,
                                r->path);
         r->phase = PHASE_RESUMED;

@@ -1,0 +1,306 @@
+/* http_web.c — what browsers, proxies and scripts expect of the HTTP layer, through the real
+ * binary over HTTP: X-Request-Id on every answer (echoed or made, in the log line), strong
+ * ETags with 304 on immutable representations and Cache-Control everywhere, gzip of JSON and
+ * event streams (decompressed here and compared with the identity bytes), and the RateLimit-*
+ * fields next to 429 + Retry-After.
+ */
+#include <criterion/criterion.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "tests/harness.h"
+
+/* ---------------------------------------------------------------- helpers */
+
+/* new: the gzip body of r inflated (*len bytes, NUL-terminated); asserts it is valid gzip. */
+static char *gunzip(const resp *r, size_t *len)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    cr_assert_eq(inflateInit2(&z, 15 + 16), Z_OK);
+    size_t cap = 64 * r->len + 1024;
+    char *out = malloc(cap + 1);
+    cr_assert_not_null(out);
+    z.next_in = (Bytef *)r->body;
+    z.avail_in = (uInt)r->len;
+    z.next_out = (Bytef *)out;
+    z.avail_out = (uInt)cap;
+    int rc = inflate(&z, Z_FINISH);
+    cr_assert_eq(rc, Z_STREAM_END, "not a whole gzip stream (%d)", rc);
+    *len = z.total_out;
+    out[*len] = '\0';
+    inflateEnd(&z);
+    return out;
+}
+
+static void header_is(const resp *r, const char *name, const char *want)
+{
+    char v[256];
+    cr_assert_eq(resp_header(r, name, v, sizeof v), 0, "no %s header", name);
+    cr_assert_str_eq(v, want, "%s: %s", name, v);
+}
+
+static void no_header(const resp *r, const char *name)
+{
+    char v[256];
+    cr_assert_neq(resp_header(r, name, v, sizeof v), 0, "unexpected %s: %s", name, v);
+}
+
+/* GET path with one extra header line (NULL none). */
+static void get_with(const srv *s, const char *path, const char *h1, const char *h2, resp *r)
+{
+    const char *hs[] = {h1, h2, NULL};
+    cr_assert_eq(http_req(s, "GET", path, NULL, NULL, 0, h1 ? hs : NULL, r), 0);
+}
+
+/* A finished two-epoch digits job; its id into id, its dataset into ds. */
+static void finished_job(const srv *s, char *ds, size_t dslen, char *id, size_t idlen)
+{
+    upload_digits(s, ds, dslen);
+    char *body = job_body(ds, "[64,25,10]", "\"optimizer\":\"gd\",\"epochs\":3");
+    submit_job(s, NULL, body, id, idlen);
+    json_t *j = wait_job(s, id, "succeeded", 60);
+    json_decref(j);
+    free(body);
+}
+
+/* ---------------------------------------------------------------- X-Request-Id */
+
+Test(request_id, echoed_when_sane_made_otherwise_and_logged, .timeout = 30)
+{
+    srv s;
+    cr_assert_eq(srv_start(&s, NULL), 0);
+    resp r;
+    get_with(&s, "/healthz", "X-Request-Id: client-42.a:b/c+d=", NULL, &r);
+    cr_assert_eq(r.status, 200);
+    header_is(&r, "X-Request-Id", "client-42.a:b/c+d=");
+    resp_free(&r);
+
+    /* None, an unsafe one, a too long one: a new 32-hex id each time, never the client's. */
+    char longid[200];
+    memset(longid, 'a', sizeof longid - 1);
+    longid[sizeof longid - 1] = '\0';
+    char hlong[256];
+    snprintf(hlong, sizeof hlong, "X-Request-Id: %s", longid);
+    const char *sent[] = {NULL, "X-Request-Id: a\"b status=500", hlong};
+    char seen[3][64];
+    for (int i = 0; i < 3; i++) {
+        get_with(&s, "/v1/jobs/job_nope", sent[i], NULL, &r);
+        cr_assert_eq(r.status, 404, "errors carry it too");
+        cr_assert_eq(resp_header(&r, "X-Request-Id", seen[i], sizeof seen[i]), 0);
+        cr_assert_eq(strlen(seen[i]), 32, "%s", seen[i]);
+        for (int k = 0; k < 32; k++)
+            cr_assert(isxdigit((unsigned char)seen[i][k]));
+        resp_free(&r);
+    }
+    cr_assert_str_neq(seen[0], seen[1]);
+    cr_assert_str_neq(seen[1], seen[2]);
+
+    /* A 413 answered on MHD's first call carries one too. */
+    char *big = calloc(1, 2048);
+    const char *hs[] = {"X-Request-Id: big-one", NULL};
+    const char *args[] = {"--max-body", "1024", NULL};
+    srv s2;
+    cr_assert_eq(srv_start(&s2, args), 0);
+    cr_assert_eq(http_req(&s2, "POST", "/v1/cost", "application/json", big, 2047, hs, &r), 0);
+    cr_assert_eq(r.status, 413);
+    header_is(&r, "X-Request-Id", "big-one");
+    resp_free(&r);
+    free(big);
+    srv_stop(&s2);
+    srv_cleanup(&s2);
+
+    srv_stop(&s);
+    char *log = srv_log(&s);
+    cr_assert(strstr(log, "request_id=client-42.a:b/c+d= "), "the log line names it");
+    char want[80];
+    snprintf(want, sizeof want, "request_id=%s ", seen[1]);
+    cr_assert(strstr(log, want));
+    cr_assert_null(strstr(log, "a\"b"), "an unsafe id never reaches the log");
+    free(log);
+    srv_cleanup(&s);
+}
+
+/* ---------------------------------------------------------------- caching */
+
+Test(caching, immutable_results_have_strong_etags_and_304, .timeout = 90)
+{
+    srv s;
+    const char *args[] = {"--workers", "1", NULL};
+    cr_assert_eq(srv_start(&s, args), 0);
+    char ds[64], id[64], path[128], etag[128], inm[160];
+    finished_job(&s, ds, sizeof ds, id, sizeof id);
+
+    const char *what[] = {"/v1/jobs/", "/v1/jobs/", "/v1/datasets/"};
+    const char *tail[] = {"/weights", "/cost", ""};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s%s%s", what[i], i == 2 ? ds : id, tail[i]);
+        resp r;
+        get_with(&s, path, NULL, NULL, &r);
+        cr_assert_eq(r.status, 200, "%s", path);
+        cr_assert_eq(resp_header(&r, "ETag", etag, sizeof etag), 0, "%s has an ETag", path);
+        cr_assert(etag[0] == '"' && strlen(etag) == 34, "strong: %s", etag);
+        header_is(&r, "Cache-Control", "private, max-age=31536000, immutable");
+        char *first = strdup(r.body);
+        resp_free(&r);
+
+        /* The same tag again, and 304 with no body for it (also inside a list, or as W/). */
+        snprintf(inm, sizeof inm, "If-None-Match: \"x\", W/%s", etag);
+        get_with(&s, path, inm, NULL, &r);
+        cr_assert_eq(r.status, 304, "%s", path);
+        cr_assert_eq(r.len, 0);
+        header_is(&r, "ETag", etag);
+        resp_free(&r);
+        /* Another tag: the whole answer, unchanged. */
+        get_with(&s, path, "If-None-Match: \"0123\"", NULL, &r);
+        cr_assert_eq(r.status, 200);
+        cr_assert_str_eq(r.body, first);
+        header_is(&r, "ETag", etag);
+        resp_free(&r);
+        free(first);
+    }
+    /* What can change is never stored by a cache and has no validator. */
+    snprintf(path, sizeof path, "/v1/jobs/%s", id);
+    const char *changing[] = {path, "/v1/jobs", "/v1/datasets", "/v1/jobs/job_nope"};
+    for (int i = 0; i < 4; i++) {
+        resp r;
+        get_with(&s, changing[i], NULL, NULL, &r);
+        header_is(&r, "Cache-Control", "no-store");
+        no_header(&r, "ETag");
+        resp_free(&r);
+    }
+    srv_stop(&s);
+    srv_cleanup(&s);
+}
+
+Test(caching, running_job_weights_are_not_cacheable, .timeout = 90)
+{
+    srv s;
+    const char *args[] = {"--workers", "1", NULL};
+    cr_assert_eq(srv_start(&s, args), 0);
+    char ds[64], id[64], path[128];
+    upload_digits(&s, ds, sizeof ds);
+    char *body = job_body(ds, "[64,25,10]", "\"optimizer\":\"gd\",\"epochs\":100000");
+    submit_job(&s, NULL, body, id, sizeof id);
+    snprintf(path, sizeof path, "/v1/jobs/%s/weights", id);
+    resp r;
+    for (int tries = 0; tries < 500; tries++) {
+        get_with(&s, path, NULL, NULL, &r);
+        if (r.status == 200)
+            break;
+        resp_free(&r);
+        test_sleep_ms(20);
+    }
+    cr_assert_eq(r.status, 200);
+    header_is(&r, "Cache-Control", "no-store");
+    no_header(&r, "ETag");
+    resp_free(&r);
+    free(body);
+    srv_stop(&s);
+    srv_cleanup(&s);
+}
+
+/* ---------------------------------------------------------------- gzip */
+
+Test(gzip, json_is_compressed_when_accepted_and_worth_it, .timeout = 90)
+{
+    srv s;
+    const char *args[] = {"--workers", "1", NULL};
+    cr_assert_eq(srv_start(&s, args), 0);
+    char ds[64], id[64], path[128], tag[128], tagz[128], inm[160];
+    finished_job(&s, ds, sizeof ds, id, sizeof id);
+    snprintf(path, sizeof path, "/v1/jobs/%s/weights", id);
+
+    resp plain, z;
+    get_with(&s, path, NULL, NULL, &plain);
+    cr_assert_eq(plain.status, 200);
+    no_header(&plain, "Content-Encoding");
+    header_is(&plain, "Vary", "Accept-Encoding");
+    cr_assert_eq(resp_header(&plain, "ETag", tag, sizeof tag), 0);
+
+    get_with(&s, path, "Accept-Encoding: br;q=1.0, gzip;q=0.5", NULL, &z);
+    cr_assert_eq(z.status, 200);
+    header_is(&z, "Content-Encoding", "gzip");
+    header_is(&z, "Vary", "Accept-Encoding");
+    header_is(&z, "Content-Type", "application/json");
+    cr_assert_lt(z.len * 2, plain.len, "gzip %zu vs %zu bytes", z.len, plain.len);
+    size_t n;
+    char *inflated = gunzip(&z, &n);
+    cr_assert_eq(n, plain.len);
+    cr_assert_eq(memcmp(inflated, plain.body, n), 0, "the same bytes once inflated");
+    free(inflated);
+    /* The gzip bytes are another representation: another strong tag; either one gives 304. */
+    cr_assert_eq(resp_header(&z, "ETag", tagz, sizeof tagz), 0);
+    cr_assert_str_neq(tag, tagz);
+    snprintf(inm, sizeof inm, "If-None-Match: %s", tag);
+    resp r;
+    get_with(&s, path, inm, "Accept-Encoding: gzip", &r);
+    cr_assert_eq(r.status, 304);
+    header_is(&r, "ETag", tagz);
+    resp_free(&r);
+    resp_free(&z);
+
+    /* Refused (q=0), not offered, or too small to be worth it: identity. */
+    const char *refuse[] = {"Accept-Encoding: gzip;q=0, *;q=0", "Accept-Encoding: identity",
+                            "Accept-Encoding: br"};
+    for (int i = 0; i < 3; i++) {
+        get_with(&s, path, refuse[i], NULL, &r);
+        no_header(&r, "Content-Encoding");
+        cr_assert_eq(r.len, plain.len);
+        resp_free(&r);
+    }
+    get_with(&s, "/healthz", "Accept-Encoding: gzip", NULL, &r);
+    cr_assert_eq(r.status, 200);
+    no_header(&r, "Content-Encoding");
+    resp_free(&r);
+    /* CSV-sized problem bodies are small: never compressed; big job lists are. */
+    get_with(&s, "/v1/jobs", "Accept-Encoding: *", NULL, &r);
+    cr_assert_eq(r.status, 200);
+    if (r.len >= 1024)
+        header_is(&r, "Content-Encoding", "gzip");
+    resp_free(&r);
+    resp_free(&plain);
+    srv_stop(&s);
+    srv_cleanup(&s);
+}
+
+Test(gzip, event_stream_is_compressed_and_complete, .timeout = 90)
+{
+    srv s;
+    const char *args[] = {"--workers", "1", NULL};
+    cr_assert_eq(srv_start(&s, args), 0);
+    char ds[64], id[64], path[128];
+    finished_job(&s, ds, sizeof ds, id, sizeof id);
+    snprintf(path, sizeof path, "/v1/jobs/%s/events", id);
+    resp plain, z;
+    get_with(&s, path, NULL, NULL, &plain);
+    cr_assert_eq(plain.status, 200);
+    no_header(&plain, "Content-Encoding");
+    get_with(&s, path, "Accept-Encoding: gzip", NULL, &z);
+    cr_assert_eq(z.status, 200);
+    header_is(&z, "Content-Encoding", "gzip");
+    header_is(&z, "Vary", "Accept-Encoding");
+    size_t n;
+    char *events = gunzip(&z, &n);
+    sse_event ev[16];
+    size_t got = sse_parse(events, ev, 16);
+    size_t want = sse_parse(plain.body, ev + 8, 8);
+    cr_assert_eq(got, want, "%zu events compressed, %zu plain", got, want);
+    cr_assert_geq(got, 4, "3 progress events and the final status");
+    cr_assert_str_eq(ev[got - 1].event, "status");
+    for (size_t i = 0; i < got; i++) {
+        cr_assert_eq(ev[i].id, ev[8 + i].id);
+        cr_assert_str_eq(ev[i].event, ev[8 + i].event);
+        cr_assert(json_equal(ev[i].data, ev[8 + i].data));
+        json_decref(ev[i].data);
+        json_decref(ev[8 + i].data);
+    }
+    free(events);
+    resp_free(&z);
+    resp_free(&plain);
+    srv_stop(&s);
+    srv_cleanup(&s);
+}
