@@ -304,3 +304,58 @@ Test(gzip, event_stream_is_compressed_and_complete, .timeout = 90)
     srv_stop(&s);
     srv_cleanup(&s);
 }
+
+/* ---------------------------------------------------------------- RateLimit-* */
+
+static long header_long(const resp *r, const char *name)
+{
+    char v[64];
+    cr_assert_eq(resp_header(r, name, v, sizeof v), 0, "no %s; headers:\n%s", name, r->headers);
+    return strtol(v, NULL, 10);
+}
+
+Test(ratelimit, fields_count_down_to_the_429, .timeout = 60)
+{
+    srv s;
+    const char *args[] = {"--rate-limit", "5", NULL};
+    cr_assert_eq(srv_start(&s, args), 0);
+    long prev = 10, first = -1;
+    int limited = 0;
+    for (int i = 0; i < 60 && !limited; i++) {
+        resp r;
+        get_with(&s, "/healthz", NULL, NULL, &r);
+        cr_assert_eq(header_long(&r, "RateLimit-Limit"), 10, "burst 2N");
+        long left = header_long(&r, "RateLimit-Remaining");
+        long reset = header_long(&r, "RateLimit-Reset");
+        if (r.status == 429) {
+            cr_assert_eq(left, 0);
+            cr_assert_eq(reset, header_long(&r, "Retry-After"), "Reset is Retry-After on a 429");
+            cr_assert_geq(reset, 1);
+            limited = 1;
+        } else {
+            cr_assert_eq(r.status, 200);
+            if (first < 0)
+                first = left;
+            /* one token per request, at most one refilled between two quick requests */
+            cr_assert_leq(left, prev, "remaining %ld after %ld", left, prev);
+            cr_assert_geq(reset, 1, "a bucket that is not full resets in >= 1 s");
+            cr_assert_leq(reset, 2, "10 tokens at 5/s refill in <= 2 s");
+            prev = left;
+        }
+        resp_free(&r);
+    }
+    cr_assert(limited, "60 quick requests never got 429");
+    cr_assert(first == 9 || first == 8, "the first answer leaves 9 (or 8): %ld", first);
+    srv_stop(&s);
+    srv_cleanup(&s);
+
+    /* Without --rate-limit there is no limit to report. */
+    cr_assert_eq(srv_start(&s, NULL), 0);
+    resp r;
+    get_with(&s, "/healthz", NULL, NULL, &r);
+    no_header(&r, "RateLimit-Limit");
+    no_header(&r, "RateLimit-Remaining");
+    resp_free(&r);
+    srv_stop(&s);
+    srv_cleanup(&s);
+}
