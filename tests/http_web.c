@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zlib.h>
 
 #include "tests/harness.h"
@@ -357,5 +358,146 @@ Test(ratelimit, fields_count_down_to_the_429, .timeout = 60)
     no_header(&r, "RateLimit-Remaining");
     resp_free(&r);
     srv_stop(&s);
+    srv_cleanup(&s);
+}
+
+/* ---------------------------------------------------------------- events tokens */
+
+#define KEY_ALICE "alice-web-key-0123456789abcdef"
+#define KEY_BOB "bob-web-key-fedcba9876543210"
+#define AUTH_ALICE "Authorization: Bearer " KEY_ALICE
+#define AUTH_BOB "Authorization: Bearer " KEY_BOB
+
+/* Starts s with alice's and bob's keys. */
+static void start_with_keys(srv *s)
+{
+    cr_assert_eq(srv_prepare(s), 0);
+    char keys[300];
+    snprintf(keys, sizeof keys, "%s/keys", s->datadir);
+    FILE *f = fopen(keys, "w");
+    cr_assert_not_null(f);
+    fputs("alice:" KEY_ALICE "\nbob:" KEY_BOB "\n", f);
+    fclose(f);
+    const char *args[] = {"--api-keys-file", keys, "--workers", "1", NULL};
+    cr_assert_eq(srv_spawn(s, args), 0);
+}
+
+/* POST …/events/token as auth (NULL none): the status; on 200 the token into tok. */
+static long get_token(const srv *s, const char *job, const char *auth, char *tok, size_t len,
+                      time_t *expires)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/jobs/%s/events/token", job);
+    const char *hs[] = {auth, NULL};
+    resp r;
+    cr_assert_eq(http_req(s, "POST", path, NULL, NULL, 0, auth ? hs : NULL, &r), 0);
+    long st = r.status;
+    if (st == 200) {
+        json_t *j = resp_json(&r);
+        cr_assert_eq(json_object_size(j), 2, "exactly token and expires_at: %s", r.body);
+        snprintf(tok, len, "%s", json_string_value(json_object_get(j, "token")));
+        struct tm tm = {0};
+        const char *at = json_string_value(json_object_get(j, "expires_at"));
+        cr_assert_not_null(at);
+        cr_assert_not_null(strptime(at, "%Y-%m-%dT%H:%M:%SZ", &tm), "expires_at %s", at);
+        *expires = timegm(&tm);
+        json_decref(j);
+        header_is(&r, "Cache-Control", "no-store");
+    }
+    resp_free(&r);
+    return st;
+}
+
+static long events_with(const srv *s, const char *job, const char *tok, const char *auth,
+                        resp *r)
+{
+    char path[512];
+    snprintf(path, sizeof path, "/v1/jobs/%s/events?access_token=%s", job, tok);
+    const char *hs[] = {auth, NULL};
+    cr_assert_eq(http_req(s, "GET", path, NULL, NULL, 0, auth ? hs : NULL, r), 0);
+    return r->status;
+}
+
+Test(events_token, reads_only_that_jobs_stream_and_is_never_logged, .timeout = 120)
+{
+    srv s;
+    start_with_keys(&s);
+    const char *ha[] = {AUTH_ALICE, NULL};
+    char ds[64], job_a[64], job_b[64], tok[300], tok_b[300];
+    {
+        size_t n;
+        char *csv = test_read_file(test_data_path("digits.csv"), &n);
+        cr_assert_eq(post_for_id(&s, "/v1/datasets?name=d", "text/csv", csv, n, ha, ds, sizeof ds),
+                     201);
+        free(csv);
+    }
+    char *body = job_body(ds, "[64,25,10]", "\"optimizer\":\"gd\",\"epochs\":3");
+    submit_job(&s, ha, body, job_a, sizeof job_a);
+    submit_job(&s, ha, body, job_b, sizeof job_b);
+    json_decref(wait_job_h(&s, ha, job_a, "succeeded", 60));
+    free(body);
+
+    time_t expires, now = time(NULL);
+    cr_assert_eq(get_token(&s, job_a, AUTH_ALICE, tok, sizeof tok, &expires), 200);
+    cr_assert(expires >= now + 240 && expires <= now + 310, "expires in minutes: %lld s",
+              (long long)(expires - now));
+    /* The stream, with no key at all: retry: first, then every event to the final status. */
+    resp r;
+    cr_assert_eq(events_with(&s, job_a, tok, NULL, &r), 200, "%s", r.body);
+    header_is(&r, "Content-Type", "text/event-stream");
+    cr_assert(strncmp(r.body, "retry: 3000\n\n", 13) == 0, "%.40s", r.body);
+    sse_event ev[8];
+    size_t n = sse_parse(r.body, ev, 8);
+    cr_assert_eq(n, 6, "queued, running, 3 epochs, succeeded");
+    cr_assert_str_eq(json_string_value(json_object_get(ev[5].data, "status")), "succeeded");
+    for (size_t i = 0; i < n; i++)
+        json_decref(ev[i].data);
+    resp_free(&r);
+
+    /* Nothing else: another job's stream, the job itself, its weights, a forged token. */
+    cr_assert_eq(events_with(&s, job_b, tok, NULL, &r), 401);
+    expect_problem(&r, 401, "access_token");
+    resp_free(&r);
+    char path[512];
+    snprintf(path, sizeof path, "/v1/jobs/%s?access_token=%s", job_a, tok);
+    cr_assert_eq(http_req(&s, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+    cr_assert_eq(r.status, 401);
+    resp_free(&r);
+    snprintf(path, sizeof path, "/v1/jobs/%s/weights?access_token=%s", job_a, tok);
+    cr_assert_eq(http_req(&s, "GET", path, NULL, NULL, 0, NULL, &r), 0);
+    cr_assert_eq(r.status, 401);
+    resp_free(&r);
+    char forged[300];
+    snprintf(forged, sizeof forged, "%s", tok);
+    size_t fl = strlen(forged);
+    forged[fl - 1] = forged[fl - 1] == '0' ? '1' : '0';
+    cr_assert_eq(events_with(&s, job_a, forged, NULL, &r), 401);
+    resp_free(&r);
+    /* bob can neither read alice's job with it (the token is alice's) nor mint one for it. */
+    cr_assert_eq(get_token(&s, job_a, AUTH_BOB, tok_b, sizeof tok_b, &expires), 404);
+    cr_assert_eq(get_token(&s, job_a, NULL, tok_b, sizeof tok_b, &expires), 401);
+    cr_assert_eq(get_token(&s, "job_000000000000000000000000", AUTH_ALICE, tok_b, sizeof tok_b,
+                           &expires), 404);
+    /* A key, when sent, is what counts: bob's key with alice's token is bob's 404. */
+    cr_assert_eq(events_with(&s, job_a, tok, AUTH_BOB, &r), 404);
+    resp_free(&r);
+
+    /* Same keys, another process: the token still works (the secret comes from the keys). */
+    srv_stop(&s);
+    const char *args2[] = {"--api-keys-file", NULL, NULL};
+    char keys[300];
+    snprintf(keys, sizeof keys, "%s/keys", s.datadir);
+    args2[1] = keys;
+    cr_assert_eq(srv_restart(&s, args2), 0);
+    cr_assert_eq(events_with(&s, job_a, tok, NULL, &r), 200);
+    resp_free(&r);
+    srv_stop(&s);
+
+    char *log = srv_log(&s);
+    const char *mac = strrchr(tok, '.');
+    cr_assert_null(strstr(log, tok), "the token is in the log");
+    cr_assert_null(strstr(log, mac + 1), "the token's MAC is in the log");
+    cr_assert(strstr(log, "reason=token"), "refused tokens are logged, without the token");
+    free(log);
     srv_cleanup(&s);
 }

@@ -28,7 +28,8 @@ const route routes[] = {
     {"GET", "/v1/jobs/{id}/cost", h_jobs_cost, .open = 0},
     {"GET", "/v1/jobs/{id}/weights", h_jobs_weights, .open = 0},
     {"GET", "/v1/jobs/{id}/gradient", h_jobs_gradient, .open = 0},
-    {"GET", "/v1/jobs/{id}/events", h_jobs_events, .open = 0},
+    {"GET", "/v1/jobs/{id}/events", h_jobs_events, .query = "access_token", .token = 1},
+    {"POST", "/v1/jobs/{id}/events/token", h_jobs_events_token, .open = 0},
     {"POST", "/v1/jobs/{id}/predict", h_jobs_predict, .accepts = JSON},
     {"POST", "/v1/jobs/{id}/cancel", h_jobs_cancel, .open = 0},
 };

@@ -37,5 +37,7 @@ handler_result h_jobs_events(void *ctx, req *r);
 handler_result h_jobs_predict(void *ctx, req *r);
 handler_result h_jobs_cancel(void *ctx, req *r);
 handler_result h_jobs_delete(void *ctx, req *r);
+/* h_events.c */
+handler_result h_jobs_events_token(void *ctx, req *r);
 
 #endif

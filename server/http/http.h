@@ -61,6 +61,8 @@ typedef struct {
                             * other parameter is a 400 before the handler runs) */
     int open;              /* 1 = needs no API key */
     int lockable;          /* open, unless the check hook locks it (--metrics-auth) */
+    int token;             /* a short-lived read token (?access_token=) may stand in for the
+                            * key: for clients that cannot send headers (EventSource) */
 } route;
 
 #define REQ_MAX_PARAMS 2
