@@ -6,6 +6,7 @@
  */
 #include <criterion/criterion.h>
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -499,5 +500,157 @@ Test(events_token, reads_only_that_jobs_stream_and_is_never_logged, .timeout = 1
     cr_assert_null(strstr(log, mac + 1), "the token's MAC is in the log");
     cr_assert(strstr(log, "reason=token"), "refused tokens are logged, without the token");
     free(log);
+    srv_cleanup(&s);
+}
+
+/* ---------------------------------------------------------------- Idempotency-Key */
+
+/* POST path with key (NULL none) as auth: status; the created id into id. */
+static long post_keyed(const srv *s, const char *path, const char *ctype, const char *body,
+                       const char *auth, const char *key, char *id, size_t idlen, int *replayed)
+{
+    char kh[400];
+    snprintf(kh, sizeof kh, "Idempotency-Key: %s", key ? key : "");
+    const char *hs[] = {auth, key ? kh : NULL, NULL};
+    resp r;
+    cr_assert_eq(http_req(s, "POST", path, ctype, body, strlen(body), hs, &r), 0);
+    json_t *j = resp_json(&r);
+    snprintf(id, idlen, "%s", json_string_value(json_object_get(j, "id")) ?: "");
+    char v[32];
+    if (replayed)
+        *replayed = resp_header(&r, "Idempotent-Replayed", v, sizeof v) == 0;
+    json_decref(j);
+    long st = r.status;
+    if (st == 422)
+        expect_problem(&r, 422, "Idempotency-Key");
+    resp_free(&r);
+    return st;
+}
+
+static size_t count_listed(const srv *s, const char *auth, const char *what)
+{
+    const char *hs[] = {auth, NULL};
+    json_t *j = get_json_h(s, hs, "/v1/%s", what);
+    size_t n = json_array_size(json_object_get(j, what));
+    json_decref(j);
+    return n;
+}
+
+Test(idempotency, retries_get_the_first_answer_per_tenant, .timeout = 120)
+{
+    srv s;
+    start_with_keys(&s);
+    size_t n;
+    char *csv = test_read_file(test_data_path("digits.csv"), &n);
+    char ds[64], ds2[64], ds3[64], job[64], job2[64];
+    int replayed = 0;
+    const char *path = "/v1/datasets?name=digits";
+    cr_assert_eq(post_keyed(&s, path, "text/csv", csv, AUTH_ALICE, "up-1", ds, sizeof ds,
+                            &replayed), 201);
+    cr_assert(!replayed);
+    cr_assert_eq(post_keyed(&s, path, "text/csv", csv, AUTH_ALICE, "up-1", ds2, sizeof ds2,
+                            &replayed), 201, "a retry gets the first answer");
+    cr_assert_str_eq(ds2, ds);
+    cr_assert(replayed);
+    /* Another name is another request: the key cannot be reused for it. */
+    cr_assert_eq(post_keyed(&s, "/v1/datasets?name=other", "text/csv", csv, AUTH_ALICE, "up-1",
+                            ds3, sizeof ds3, NULL), 422);
+    /* bob's "up-1" is his own. */
+    cr_assert_eq(post_keyed(&s, path, "text/csv", csv, AUTH_BOB, "up-1", ds3, sizeof ds3,
+                            &replayed), 201);
+    cr_assert(!replayed);
+    cr_assert_str_neq(ds3, ds);
+    cr_assert_eq(count_listed(&s, AUTH_ALICE, "datasets"), 1);
+    free(csv);
+
+    char *body = job_body(ds, "[64,8,10]", "\"optimizer\":\"gd\",\"epochs\":2");
+    char *other = job_body(ds, "[64,9,10]", "\"optimizer\":\"gd\",\"epochs\":2");
+    /* The same string as a dataset's key: keys are per kind, so this is a first use. */
+    cr_assert_eq(post_keyed(&s, "/v1/jobs", "application/json", body, AUTH_ALICE, "up-1", job,
+                            sizeof job, &replayed), 202);
+    cr_assert(!replayed);
+    json_decref(wait_job_h(&s, (const char *[]){AUTH_ALICE, NULL}, job, "succeeded", 60));
+    cr_assert_eq(post_keyed(&s, "/v1/jobs", "application/json", body, AUTH_ALICE, "up-1", job2,
+                            sizeof job2, &replayed), 202, "the first answer's status");
+    cr_assert_str_eq(job2, job);
+    cr_assert(replayed);
+    cr_assert_eq(post_keyed(&s, "/v1/jobs", "application/json", other, AUTH_ALICE, "up-1",
+                            job2, sizeof job2, NULL), 422);
+    cr_assert_eq(count_listed(&s, AUTH_ALICE, "jobs"), 1);
+    /* A key that is no key: 400 naming the header. */
+    char longkey[300];
+    memset(longkey, 'k', 256);
+    longkey[256] = '\0';
+    const char *hs[] = {AUTH_ALICE, NULL, NULL};
+    char kh[400];
+    snprintf(kh, sizeof kh, "Idempotency-Key: %s", longkey);
+    hs[1] = kh;
+    resp r;
+    cr_assert_eq(http_req(&s, "POST", "/v1/jobs", "application/json", body, strlen(body), hs,
+                          &r), 0);
+    expect_problem(&r, 400, "Idempotency-Key");
+    resp_free(&r);
+    free(body);
+    free(other);
+    srv_stop(&s);
+    srv_cleanup(&s);
+}
+
+typedef struct {
+    const srv *s;
+    const char *body;
+    char id[64];
+    long status;
+} retry_arg;
+
+static void *retry_main(void *p)
+{
+    retry_arg *a = p;
+    char kh[] = "Idempotency-Key: same-key-for-all";
+    const char *hs[] = {kh, NULL};
+    resp r;
+    a->status = 0;
+    if (http_req(a->s, "POST", "/v1/jobs", "application/json", a->body, strlen(a->body), hs,
+                 &r) == 0) {
+        a->status = r.status;
+        json_t *j = resp_json(&r);
+        snprintf(a->id, sizeof a->id, "%s", json_string_value(json_object_get(j, "id")) ?: "");
+        json_decref(j);
+        resp_free(&r);
+    }
+    return NULL;
+}
+
+Test(idempotency, concurrent_retries_make_one_job_and_keys_expire, .timeout = 120)
+{
+    srv s;
+    const char *args[] = {"--workers", "1", "--idempotency-ttl", "2", NULL};
+    cr_assert_eq(srv_start(&s, args), 0);
+    char ds[64];
+    upload_digits(&s, ds, sizeof ds);
+    char *body = job_body(ds, "[64,8,10]", "\"optimizer\":\"gd\",\"epochs\":1");
+    enum { N = 12 };
+    retry_arg a[N];
+    pthread_t t[N];
+    for (int i = 0; i < N; i++) {
+        a[i] = (retry_arg){.s = &s, .body = body};
+        cr_assert_eq(pthread_create(&t[i], NULL, retry_main, &a[i]), 0);
+    }
+    for (int i = 0; i < N; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(a[i].status, 202, "retry %d: %ld", i, a[i].status);
+        cr_assert_str_eq(a[i].id, a[0].id, "retry %d made another job", i);
+    }
+    cr_assert_eq(count_listed(&s, NULL, "jobs"), 1, "exactly one job for %d retries", N);
+    /* After --idempotency-ttl the key is forgotten: the same request makes a new job. */
+    test_sleep_ms(2500);
+    retry_arg late = {.s = &s, .body = body};
+    retry_main(&late);
+    cr_assert_eq(late.status, 202);
+    cr_assert_str_neq(late.id, a[0].id);
+    cr_assert_eq(count_listed(&s, NULL, "jobs"), 2);
+    free(body);
+    srv_stop(&s);
     srv_cleanup(&s);
 }

@@ -50,7 +50,16 @@ static handler_result store_upload(server *s, req *r, const api_dataset *d, cons
     meta.has_labels = d->labels != NULL;
     meta.created_at = (int64_t)time(NULL);
     store_error se = {0};
+    store_idempotency idem;
+    int keyed = handlers_idempotency(r, s->cfg.idempotency_ttl, "name,header", &idem);
+    if (keyed < 0)
+        return HANDLER_OK;
+    meta.idem = keyed ? &idem : NULL;
     int rc = store_dataset_put(s->st, &meta, d->X, d->labels, d->Y, &se); /* --quota-bytes: 429 */
+    if (rc == STORE_REPLAY) { /* a retry: the dataset the first request stored */
+        rc = store_dataset_get(s->st, r->owner, idem.replay_id, &meta, &se);
+        http_add_header(r, "Idempotent-Replayed", "true");
+    }
     if (rc < 0)
         return handlers_reply_store_error(r, rc, &se, "dataset", meta.id);
     char location[80];

@@ -197,6 +197,13 @@ handler_result h_jobs_create(void *ctx, req *r)
         hr = http_reply_problem(r, 503, "shutting down: not accepting jobs");
         goto cleanup;
     }
+    store_idempotency idem;
+    int keyed = handlers_idempotency(r, s->cfg.idempotency_ttl, NULL, &idem);
+    if (keyed < 0) {
+        hr = HANDLER_OK;
+        goto cleanup;
+    }
+    job.idem = keyed ? &idem : NULL;
     body = api_parse(r->body, r->body_len, &ae);
     if (!body || api_job_request_parse(&jr, body, &ae) < 0) {
         hr = handlers_reply_api_error(r, &ae);
@@ -241,12 +248,18 @@ handler_result h_jobs_create(void *ctx, req *r)
     job.progress.best_validation_cost = NAN;
     /* The store admits or refuses it (--max-queue, --quota-jobs: 429) in the insert. */
     rc = store_job_create(s->st, &job, jr.theta0, jr.theta0 ? bp_param_count(&jr.spec) : 0, &se);
+    if (rc == STORE_REPLAY) { /* a retry: the job the first request made */
+        store_job_clear(&job);
+        snprintf(job.id, sizeof job.id, "%s", idem.replay_id);
+        rc = store_job_get(s->st, r->owner, idem.replay_id, &job, &se);
+        http_add_header(r, "Idempotent-Replayed", "true");
+    }
     if (rc < 0) {
         hr = handlers_reply_store_error(r, rc, &se, "job", job.id);
         goto cleanup;
     }
     jobs_notify(s->jobs);
-    log_event(LOG_INFO, "job", "id=%s status=queued epoch=0", job.id);
+    log_event(LOG_INFO, "job", "id=%s status=%s epoch=0", job.id, job_status_name(job.status));
     char loc[80];
     snprintf(loc, sizeof loc, "/v1/jobs/%s", job.id);
     http_add_header(r, "Location", loc);

@@ -60,4 +60,11 @@ void handlers_rfc3339(char out[32], int64_t unix_seconds);
 /* The API's view of a job's progress (what GET /v1/jobs/{id} and progress events show). */
 api_job_progress handlers_progress_view(const store_progress *p);
 
+/* The request's Idempotency-Key (POST /v1/jobs, /v1/datasets) into idem: 0 when there is
+ * none (leave idem unused), 1 when idem is set (key borrowed from the request; request = the
+ * SHA-256 of the media type, the query parameters named in params (comma-separated) and the
+ * body; ttl_ms from --idempotency-ttl), -1 with a 400 reply (the key is not 1..255 visible
+ * ASCII characters). */
+int handlers_idempotency(req *r, int ttl_seconds, const char *params, store_idempotency *idem);
+
 #endif

@@ -111,6 +111,8 @@ int store_job_create(store *s, store_job *job, const double *theta0, int64_t n_p
     if (!c)
         return err->code;
     int64_t now = clock_wall_ms();
+    if (sqlite_idem_check(c, job->owner, "job", job->idem, err) < 0)
+        goto fail;
     /* The dataset must exist for this owner: checked in the same transaction as the insert,
      * so it cannot be deleted in between (store_dataset_delete refuses while it is used). */
     sqlite3_stmt *st = sqlite_stmt(c, Q_DS_EXISTS, err);
@@ -152,6 +154,8 @@ int store_job_create(store *s, store_job *job, const double *theta0, int64_t n_p
         goto fail;
     }
     int64_t seq = sqlite3_last_insert_rowid(c->db);
+    if (sqlite_idem_record(c, job->owner, "job", job->idem, job->id, err) < 0)
+        goto fail;
     if (sqlite_commit(c, err) < 0)
         return err->code;
     job->seq = seq;

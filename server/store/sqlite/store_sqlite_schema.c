@@ -77,6 +77,17 @@ const char *const sqlite_migrations[STORE_SCHEMA_VERSION] = {
     "UPDATE job_history SET validation_accuracy = accuracy, accuracy = NULL "
     "  WHERE job_id IN (SELECT id FROM jobs "
     "    WHERE json_extract(spec_json, '$.training.validation_split') > 0);",
+    /* 3: Idempotency-Key of creates: per owner and kind ("job", "dataset"), the digest of the
+     * request and the id it created; rows older than the TTL are ignored, then purged. */
+    "CREATE TABLE idempotency("
+    "  owner TEXT NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  request TEXT NOT NULL,"       /* SHA-256 hex */
+    "  resource_id TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL," /* unix ms */
+    "  PRIMARY KEY(owner, kind, key)) WITHOUT ROWID;"
+    "CREATE INDEX idempotency_age ON idempotency(created_at);",
 };
 
 #define JOB_COLS                                                                            \
@@ -161,6 +172,11 @@ const char *const sqlite_queries[Q__COUNT] = {
                        "FROM job_checkpoints c "
                        "JOIN jobs j ON j.id = c.job_id WHERE c.job_id = ?1 "
                        "AND (?2 IS NULL OR j.owner = ?2)",
+    [Q_IDEM_GET] = "SELECT request, resource_id FROM idempotency WHERE owner = ?1 AND kind = ?2 "
+                   "AND key = ?3 AND created_at >= ?4",
+    [Q_IDEM_PUT] = "INSERT OR REPLACE INTO idempotency(owner, kind, key, request, resource_id, "
+                   "created_at) VALUES(?1,?2,?3,?4,?5,?6)",
+    [Q_IDEM_PURGE] = "DELETE FROM idempotency WHERE created_at < ?1",
 };
 
 /* Job statuses are written as literals in the SQL above (status IN (0, 1), status = 4...). */
