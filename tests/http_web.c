@@ -654,3 +654,141 @@ Test(idempotency, concurrent_retries_make_one_job_and_keys_expire, .timeout = 12
     srv_stop(&s);
     srv_cleanup(&s);
 }
+
+/* ---------------------------------------------------------------- names, tags, filters */
+
+/* The ids of GET path's "jobs" (or "datasets") array, comma-joined into out. */
+static void ids_of(const srv *s, const char *path, const char *what, char *out, size_t len)
+{
+    json_t *j = get_json(s, "%s", path);
+    json_t *a = json_object_get(j, what);
+    cr_assert(json_is_array(a), "%s", path);
+    out[0] = '\0';
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        size_t n = strlen(out);
+        snprintf(out + n, len - n, "%s%s", i ? "," : "",
+                 json_string_value(json_object_get(json_array_get(a, i), "id")));
+    }
+    json_decref(j);
+}
+
+static void expect_ids(const srv *s, const char *path, const char *what, const char *want)
+{
+    char got[1024];
+    ids_of(s, path, what, got, sizeof got);
+    cr_assert_str_eq(got, want, "%s", path);
+}
+
+Test(find, jobs_by_name_tag_dataset_status_and_time_datasets_by_name, .timeout = 120)
+{
+    srv s;
+    const char *args[] = {"--workers", "1", NULL};
+    cr_assert_eq(srv_start(&s, args), 0);
+    size_t n;
+    char *csv = test_read_file(test_data_path("digits.csv"), &n);
+    char dsa[64], dsb[64], j1[64], j2[64], j3[64], path[512], want[512];
+    cr_assert_eq(post_for_id(&s, "/v1/datasets?name=alpha", "text/csv", csv, n, NULL, dsa,
+                             sizeof dsa), 201);
+    cr_assert_eq(post_for_id(&s, "/v1/datasets?name=beta", "text/csv", csv, n, NULL, dsb,
+                             sizeof dsb), 201);
+    free(csv);
+    const char *net = "{\"layers\":[64,8,10]}", *tr = "{\"optimizer\":\"gd\",\"epochs\":1}";
+    const char *meta = "{\"owner\":\"me\",\"n\":[1,2.5,{\"deep\":null}]}";
+    char body[1024];
+    snprintf(body, sizeof body, "{\"network\":%s,\"dataset\":\"%s\",\"training\":%s,"
+             "\"name\":\"exp-1\",\"tags\":[\"lr\",\"small\"],\"metadata\":%s}", net, dsa, tr, meta);
+    submit_job(&s, NULL, body, j1, sizeof j1);
+    test_sleep_ms(20);
+    snprintf(body, sizeof body, "{\"network\":%s,\"dataset\":\"%s\",\"training\":%s,"
+             "\"name\":\"exp-2\",\"tags\":[\"small\"]}", net, dsb, tr);
+    submit_job(&s, NULL, body, j2, sizeof j2);
+    test_sleep_ms(20);
+    snprintf(body, sizeof body, "{\"network\":%s,\"dataset\":\"%s\",\"training\":%s}", net, dsa,
+             tr);
+    submit_job(&s, NULL, body, j3, sizeof j3);
+
+    /* Shown as given; none: null, [], {}. */
+    json_t *a = wait_job(&s, j1, "succeeded", 60), *c = wait_job(&s, j3, "succeeded", 60);
+    json_decref(wait_job(&s, j2, "succeeded", 60));
+    json_t *m = json_loads(meta, 0, NULL);
+    cr_assert_str_eq(json_string_value(json_object_get(a, "name")), "exp-1");
+    cr_assert(json_equal(json_object_get(a, "metadata"), m));
+    cr_assert_eq(json_array_size(json_object_get(a, "tags")), 2);
+    cr_assert_str_eq(json_string_value(json_array_get(json_object_get(a, "tags"), 1)), "small");
+    cr_assert(json_is_null(json_object_get(c, "name")));
+    cr_assert_eq(json_array_size(json_object_get(c, "tags")), 0);
+    cr_assert(json_is_object(json_object_get(c, "metadata")));
+    cr_assert_eq(json_object_size(json_object_get(c, "metadata")), 0);
+    const char *t1 = json_string_value(json_object_get(a, "created_at"));
+    const char *t3 = json_string_value(json_object_get(c, "created_at"));
+
+    expect_ids(&s, "/v1/jobs?name=exp-1", "jobs", j1);
+    snprintf(want, sizeof want, "%s,%s", j2, j1);
+    expect_ids(&s, "/v1/jobs?tag=small", "jobs", want);
+    snprintf(path, sizeof path, "/v1/jobs?tag=small&dataset=%s", dsa);
+    expect_ids(&s, path, "jobs", j1);
+    snprintf(path, sizeof path, "/v1/jobs?dataset=%s", dsa);
+    snprintf(want, sizeof want, "%s,%s", j3, j1);
+    expect_ids(&s, path, "jobs", want);
+    expect_ids(&s, "/v1/jobs?status=succeeded&name=exp-2", "jobs", j2);
+    expect_ids(&s, "/v1/jobs?status=queued&name=exp-2", "jobs", "");
+    expect_ids(&s, "/v1/jobs?tag=lr&name=exp-2", "jobs", "");
+    snprintf(path, sizeof path, "/v1/jobs?created_after=%s", t1);
+    snprintf(want, sizeof want, "%s,%s", j3, j2);
+    expect_ids(&s, path, "jobs", want);
+    snprintf(path, sizeof path, "/v1/jobs?created_before=%s&created_after=%s", t3, t1);
+    expect_ids(&s, path, "jobs", j2);
+    /* A filtered page ends where the next one starts. */
+    json_t *p1 = get_json(&s, "/v1/jobs?tag=small&limit=1");
+    const char *cur = json_string_value(json_object_get(p1, "next_cursor"));
+    cr_assert_not_null(cur);
+    snprintf(path, sizeof path, "/v1/jobs?tag=small&limit=1&cursor=%s", cur);
+    expect_ids(&s, path, "jobs", j1);
+    json_decref(p1);
+    /* Datasets by name. */
+    expect_ids(&s, "/v1/datasets?name=beta", "datasets", dsb);
+    expect_ids(&s, "/v1/datasets?name=nope", "datasets", "");
+    snprintf(path, sizeof path, "/v1/datasets?name=alpha&limit=1");
+    expect_ids(&s, path, "datasets", dsa);
+
+    /* Bounds, each a 400 naming the field. */
+    char many[512] = "[";
+    for (int i = 0; i < 33; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), "%s\"t%d\"", i ? "," : "", i);
+    strcat(many, "]");
+    char bigmeta[6000];
+    snprintf(bigmeta, sizeof bigmeta, "{\"x\":\"%0*d\"}", 4200, 0);
+    const struct { const char *extra, *field; } bad[] = {
+        {"\"name\":\"\"", "name"}, {"\"name\":7", "name"}, {"\"tags\":\"small\"", "tags"},
+        {"\"tags\":[\"a,b\"]", "tags[0]"}, {"\"tags\":[\"ok\",\"\"]", "tags[1]"},
+        {"\"metadata\":[1]", "metadata"}, {bigmeta, "metadata"}, {"\"tags\":MANY", "tags"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char extra[6100];
+        if (strstr(bad[i].extra, "MANY"))
+            snprintf(extra, sizeof extra, "\"tags\":%s", many);
+        else if (bad[i].extra == bigmeta)
+            snprintf(extra, sizeof extra, "\"metadata\":%s", bigmeta);
+        else
+            snprintf(extra, sizeof extra, "%s", bad[i].extra);
+        char *b = malloc(7000);
+        snprintf(b, 7000, "{\"network\":%s,\"dataset\":\"%s\",\"training\":%s,%s}", net, dsa,
+                 tr, extra);
+        resp r;
+        cr_assert_eq(http_post_json(&s, "/v1/jobs", b, &r), 0);
+        char needle[32];
+        snprintf(needle, sizeof needle, "%s:", bad[i].field);
+        expect_problem(&r, 400, needle);
+        resp_free(&r);
+        free(b);
+    }
+    resp r;
+    cr_assert_eq(http_get(&s, "/v1/jobs?created_after=yesterday", &r), 0);
+    expect_problem(&r, 400, "created_after");
+    resp_free(&r);
+    json_decref(m);
+    json_decref(a);
+    json_decref(c);
+    srv_stop(&s);
+    srv_cleanup(&s);
+}

@@ -26,7 +26,7 @@ handler_result h_datasets_delete(void *ctx, req *r);
 handler_result h_cost(void *ctx, req *r);
 handler_result h_gradient(void *ctx, req *r);
 handler_result h_gradient_check(void *ctx, req *r);
-/* h_jobs.c */
+/* h_jobs.c, h_jobs_list.c */
 handler_result h_jobs_create(void *ctx, req *r);
 handler_result h_jobs_list(void *ctx, req *r);
 handler_result h_jobs_get(void *ctx, req *r);

@@ -147,6 +147,8 @@ typedef struct {
     char owner[64];
     char dataset_id[40];
     char *spec_json;      /* new (owned by this struct): {"network":…,"training":…} canonical */
+    char *labels_json;    /* new (owned) or NULL: {"name","tags","metadata"} given at creation,
+                           * stored as is (the store does not read it) */
     job_status status;
     int cancel_requested;
     int64_t seq;          /* creation order, assigned by store_job_create */
@@ -157,7 +159,7 @@ typedef struct {
     int64_t lease_until;   /* unix ms the lease runs to; 0 = none */
     store_idempotency *idem; /* store_job_create only: NULL = no key (borrowed) */
 } store_job;
-void store_job_clear(store_job *j); /* frees spec_json; the struct itself is the caller's */
+void store_job_clear(store_job *j); /* frees spec_json, labels_json; the struct is the caller's */
 void store_jobs_free(store_job *jobs, size_t n);
 
 /* Creates a queued job (assigns seq, created_at). theta0 (n_params doubles, may be NULL) is
