@@ -94,6 +94,8 @@ tests: all $(TEST_BIN)
 
 # The OpenAPI document is compiled into the binary (served at /openapi.yaml).
 $(BUILD)/server/handlers/openapi_blob.o: api/openapi.yaml
+# So are the files of GET /docs.
+$(BUILD)/server/handlers/docs_blob.o: $(wildcard server/handlers/docs/*)
 
 # The whole suite: plain, then ASan+UBSan, then the job tests against a TSan server.
 test: deps

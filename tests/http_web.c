@@ -792,3 +792,79 @@ Test(find, jobs_by_name_tag_dataset_status_and_time_datasets_by_name, .timeout =
     srv_stop(&s);
     srv_cleanup(&s);
 }
+
+/* ---------------------------------------------------------------- GET /docs */
+
+#define DOCS_CSP "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; " \
+                 "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+Test(docs, renders_the_openapi_document_in_a_real_browser_under_its_csp, .timeout = 180)
+{
+    srv s;
+    cr_assert_eq(srv_start(&s, NULL), 0);
+    resp r;
+    get_with(&s, "/docs", NULL, NULL, &r);
+    cr_assert_eq(r.status, 200);
+    header_is(&r, "Content-Type", "text/html; charset=utf-8");
+    header_is(&r, "Content-Security-Policy", DOCS_CSP);
+    header_is(&r, "X-Content-Type-Options", "nosniff");
+    cr_assert(strstr(r.body, "<script src=\"/docs/docs.js\""));
+    /* No inline code: every <script> has a src, no on…= handlers, no style attributes. */
+    for (const char *p = r.body; (p = strstr(p, "<script")); p++)
+        cr_assert(strncmp(p, "<script src=", 12) == 0, "inline script: %.40s", p);
+    for (const char *p = r.body; (p = strstr(p, " on")); p++) { /* no onload="…" */
+        const char *q = p + 3;
+        while (*q >= 'a' && *q <= 'z')
+            q++;
+        cr_assert(*q != '=', "an event-handler attribute: %.30s", p);
+    }
+    cr_assert_null(strstr(r.body, "style="));
+    resp_free(&r);
+    const char *assets[][2] = {{"/docs/docs.js", "text/javascript; charset=utf-8"},
+                               {"/docs/docs.css", "text/css; charset=utf-8"}};
+    for (int i = 0; i < 2; i++) {
+        get_with(&s, assets[i][0], NULL, NULL, &r);
+        cr_assert_eq(r.status, 200);
+        header_is(&r, "Content-Type", assets[i][1]);
+        header_is(&r, "Content-Security-Policy", DOCS_CSP);
+        cr_assert_null(strstr(r.body, "http://"), "%s reaches out", assets[i][0]);
+        cr_assert_null(strstr(r.body, "https://"), "%s reaches out", assets[i][0]);
+        resp_free(&r);
+    }
+    get_with(&s, "/docs/docs.js/more", NULL, NULL, &r);
+    cr_assert_eq(r.status, 404);
+    resp_free(&r);
+    get_with(&s, "/docs/secret", NULL, NULL, &r);
+    expect_problem(&r, 404, "docs.js");
+    resp_free(&r);
+
+    /* As many operations as the document has, rendered by Chromium under that CSP. */
+    get_with(&s, "/openapi.yaml", NULL, NULL, &r);
+    int ops = 0;
+    for (const char *p = r.body; (p = strstr(p, "operationId:")); p++)
+        ops++;
+    resp_free(&r);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "timeout 120 chromium --headless --no-sandbox --disable-gpu "
+             "--virtual-time-budget=10000 --dump-dom %s/docs 2>/dev/null", s.base);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    test_buf dom = {0};
+    char chunk[4096];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, p)) > 0)
+        test_curl_append(chunk, 1, got, &dom);
+    int rc = pclose(p);
+    cr_assert_eq(rc, 0, "chromium failed (%d): is it installed (scripts/install-deps)?", rc);
+    cr_assert_not_null(dom.p);
+    char want[64];
+    snprintf(want, sizeof want, "data-rendered=\"%d\"", ops);
+    cr_assert(strstr(dom.p, want), "want %s in the rendered page: %.300s", want, dom.p);
+    const char *must[] = {"id=\"op-createJobEventsToken\"", "id=\"schema-Job\"", "Idempotency-Key",
+                          "RateLimit-Remaining", "<h1>backpropd 0.1.0</h1>"};
+    for (size_t i = 0; i < sizeof must / sizeof must[0]; i++)
+        cr_assert(strstr(dom.p, must[i]), "%s not rendered", must[i]);
+    free(dom.p);
+    srv_stop(&s);
+    srv_cleanup(&s);
+}

@@ -14,6 +14,8 @@ const route routes[] = {
     {"GET", "/readyz", h_readyz, .open = 1},
     {"GET", "/metrics", h_metrics, .open = 1, .lockable = 1},
     {"GET", "/openapi.yaml", h_openapi, .open = 1},
+    {"GET", "/docs", h_docs, .open = 1},
+    {"GET", "/docs/{asset}", h_docs_asset, .open = 1},
     {"POST", "/v1/datasets", h_datasets_create, .accepts = JSON ",text/csv", .query = "name,header"},
     {"GET", "/v1/datasets", h_datasets_list, .query = "name," PAGE},
     {"GET", "/v1/datasets/{id}", h_datasets_get, .open = 0},

@@ -17,6 +17,9 @@ handler_result h_healthz(void *ctx, req *r);
 handler_result h_readyz(void *ctx, req *r);
 handler_result h_metrics(void *ctx, req *r);
 handler_result h_openapi(void *ctx, req *r);
+/* h_docs.c */
+handler_result h_docs(void *ctx, req *r);
+handler_result h_docs_asset(void *ctx, req *r);
 /* h_datasets.c */
 handler_result h_datasets_create(void *ctx, req *r);
 handler_result h_datasets_list(void *ctx, req *r);
