@@ -138,16 +138,7 @@ handler_result h_datasets_list(void *ctx, req *r)
     store_error se = {0};
     json_t *list = json_array();
     int rc = list ? list_datasets(s, r, name, cursor, limit, list, &next, &se) : 1;
-    if (rc < 0) {
-        json_decref(list);
-        return handlers_reply_store_error(r, rc, &se, "dataset", "");
-    }
-    json_t *page = rc == 0 ? handlers_page_json("datasets", list, next) : NULL;
-    if (!page) {
-        json_decref(rc == 0 ? NULL : list);
-        return http_reply_problem(r, 503, "out of memory: try again later");
-    }
-    return http_reply_json(r, 200, page);
+    return handlers_reply_page(r, rc, "datasets", list, next, &se, "dataset");
 }
 
 handler_result h_datasets_get(void *ctx, req *r)

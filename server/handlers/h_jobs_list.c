@@ -131,14 +131,5 @@ handler_result h_jobs_list(void *ctx, req *r)
     store_error se = {0};
     json_t *arr = json_array();
     int rc = arr ? list_jobs(s, r, status, &f, cursor, limit, arr, &next, &se) : 1;
-    if (rc < 0) {
-        json_decref(arr);
-        return handlers_reply_store_error(r, rc, &se, "job", "");
-    }
-    json_t *page = rc == 0 ? handlers_page_json("jobs", arr, next) : NULL;
-    if (!page) {
-        json_decref(rc == 0 ? NULL : arr);
-        return http_reply_problem(r, 503, "out of memory: try again later");
-    }
-    return http_reply_json(r, 200, page);
+    return handlers_reply_page(r, rc, "jobs", arr, next, &se, "job");
 }

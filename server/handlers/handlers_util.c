@@ -133,6 +133,21 @@ json_t *handlers_page_json(const char *key, json_t *items, int64_t next)
                      next > 0 ? json_string(cur) : json_null());
 }
 
+handler_result handlers_reply_page(req *r, int rc, const char *key, json_t *items, int64_t next,
+                                   const store_error *se, const char *kind)
+{
+    if (rc < 0) {
+        json_decref(items);
+        return handlers_reply_store_error(r, rc, se, kind, "");
+    }
+    json_t *page = rc == 0 && items ? handlers_page_json(key, items, next) : NULL;
+    if (!page) {
+        json_decref(rc == 0 ? NULL : items); /* handlers_page_json took them */
+        return http_reply_problem(r, 503, "out of memory: try again later");
+    }
+    return http_reply_json(r, 200, page);
+}
+
 api_job_progress handlers_progress_view(const store_progress *p)
 {
     return (api_job_progress){.epoch = p->epoch, .epochs = p->epochs, .cost = p->cost,

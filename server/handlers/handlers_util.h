@@ -54,6 +54,10 @@ int handlers_page_query(req *r, int64_t *limit, int64_t *cursor, api_error *err)
 /* new: {"<key>": items, "next_cursor": "<next>" or null when next is 0}; steals items. NULL
  * when out of memory. */
 json_t *handlers_page_json(const char *key, json_t *items, int64_t next);
+/* The answer of a listing that collected items (stolen): rc 0 → 200 {key: items,
+ * "next_cursor"}; 1 → 503 out of memory; < 0 → the store's problem (se, kind). */
+handler_result handlers_reply_page(req *r, int rc, const char *key, json_t *items, int64_t next,
+                                   const store_error *se, const char *kind);
 
 /* "2024-05-01T12:00:00Z" for a Unix time in seconds (UTC). */
 void handlers_rfc3339(char out[32], int64_t unix_seconds);

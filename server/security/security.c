@@ -693,5 +693,6 @@ void security_decorate(security *sec, req *r)
     http_add_header(r, "Access-Control-Allow-Origin", origin);
     http_add_header(r, "Access-Control-Expose-Headers",
                     "Location, Retry-After, WWW-Authenticate, X-Request-Id, ETag, "
-                    "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset");
+                    "Idempotent-Replayed, RateLimit-Limit, RateLimit-Remaining, "
+                    "RateLimit-Reset");
 }
