@@ -24,7 +24,6 @@
 #include <errno.h>
 #include <math.h>
 #include <netinet/in.h>
-#include <nettle/hmac.h>
 #include <nettle/sha2.h>
 #include <sys/random.h>
 #include <pthread.h>
@@ -55,7 +54,7 @@ struct security {
     size_t n_origins;
     int metrics_auth;
     security_rl *rl;          /* the rate limiter (security_rate.c), NULL when off */
-    unsigned char token_secret[KEY_DIGEST]; /* events tokens' HMAC key */
+    unsigned char token_secret[SEC_TOKEN_SECRET]; /* events tokens' HMAC key */
 };
 
 /* ------------------------------------------------------------------ helpers */
@@ -413,77 +412,22 @@ static void client_key(const req *r, char *out, size_t outlen)
 static int token_secret_init(security *sec)
 {
     if (sec->n_keys == 0)
-        return getrandom(sec->token_secret, KEY_DIGEST, 0) == KEY_DIGEST ? 0 : -1;
+        return getrandom(sec->token_secret, SEC_TOKEN_SECRET, 0) == SEC_TOKEN_SECRET ? 0 : -1;
     struct sha256_ctx c;
     static const char label[] = "backpropd events token v1";
     sha256_init(&c);
     sha256_update(&c, sizeof label, (const uint8_t *)label);
     for (size_t i = 0; i < sec->n_keys; i++)
         sha256_update(&c, KEY_DIGEST, sec->keys[i].digest);
+    _Static_assert(SEC_TOKEN_SECRET == KEY_DIGEST, "the secret is one SHA-256 digest");
     sha256_digest(&c, KEY_DIGEST, sec->token_secret);
     return 0;
-}
-
-/* The MAC of (job, owner, expires) in hex (2 × KEY_DIGEST + 1 bytes). */
-static void token_mac(const security *sec, const char *job_id, const char *owner,
-                      long long expires, char hex[2 * KEY_DIGEST + 1])
-{
-    char msg[256];
-    int n = snprintf(msg, sizeof msg, "events\n%s\n%s\n%lld", job_id, owner, expires);
-    struct hmac_sha256_ctx c;
-    unsigned char d[KEY_DIGEST];
-    hmac_sha256_set_key(&c, KEY_DIGEST, sec->token_secret);
-    hmac_sha256_update(&c, n > 0 ? (size_t)n : 0, (const uint8_t *)msg);
-    hmac_sha256_digest(&c, KEY_DIGEST, d);
-    for (size_t i = 0; i < KEY_DIGEST; i++)
-        snprintf(hex + 2 * i, 3, "%02x", d[i]);
 }
 
 int security_events_token(const security *sec, const char *owner, const char *job_id,
                           int64_t now, char *out, size_t outlen, int64_t *expires)
 {
-    char mac[2 * KEY_DIGEST + 1], owner_hex[2 * 63 + 1] = "";
-    size_t olen = strlen(owner);
-    if (olen > 63 || outlen < SECURITY_TOKEN_MAX)
-        return -1;
-    for (size_t i = 0; i < olen; i++)
-        snprintf(owner_hex + 2 * i, 3, "%02x", (unsigned char)owner[i]);
-    *expires = now + SECURITY_TOKEN_TTL;
-    token_mac(sec, job_id, owner, (long long)*expires, mac);
-    snprintf(out, outlen, "v1.%lld.%s.%s", (long long)*expires, owner_hex, mac);
-    return 0;
-}
-
-/* "v1.<expires>.<owner hex>.<mac hex>" for job_id, not expired at now: the owner into
- * owner (64 bytes). 0, or -1 (malformed, expired, another job's, forged). */
-static int token_check(const security *sec, const char *token, const char *job_id,
-                       int64_t now, char owner[64])
-{
-    char mac[2 * KEY_DIGEST + 1];
-    if (!token || strncmp(token, "v1.", 3) != 0 || strlen(token) >= SECURITY_TOKEN_MAX)
-        return -1;
-    char *end = NULL;
-    long long expires = strtoll(token + 3, &end, 10);
-    if (!end || *end != '.' || expires < now || expires > now + SECURITY_TOKEN_TTL)
-        return -1;
-    const char *oh = end + 1, *dot = strchr(oh, '.');
-    size_t ohl = dot ? (size_t)(dot - oh) : 0;
-    if (!dot || ohl % 2 || ohl > 126 || strlen(dot + 1) != 2 * KEY_DIGEST)
-        return -1;
-    for (size_t i = 0; i < ohl / 2; i++) {
-        int hi = hexval(oh[2 * i]), lo = hexval(oh[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        owner[i] = (char)(hi << 4 | lo);
-    }
-    owner[ohl / 2] = '\0';
-    if (strlen(owner) != ohl / 2)
-        return -1;
-    token_mac(sec, job_id, owner, expires, mac);
-    unsigned diff = 0; /* constant time over the MAC */
-    for (size_t i = 0; i < 2 * KEY_DIGEST; i++)
-        diff |= (unsigned)(mac[i] ^ dot[1 + i]);
-    return diff == 0 ? 0 : -1;
+    return security_token_make(sec->token_secret, owner, job_id, now, out, outlen, expires);
 }
 
 /* ------------------------------------------------------------------ lifecycle */
@@ -647,8 +591,8 @@ int security_check(security *sec, req *r)
     char name[64];
     const char *auth = http_header(r, "Authorization");
     if (!auth && r->rt && r->rt->token && http_query(r, "access_token")) {
-        if (token_check(sec, http_query(r, "access_token"), r->param[0],
-                        (int64_t)time(NULL), name) != 0) {
+        if (security_token_check(sec->token_secret, http_query(r, "access_token"), r->param[0],
+                                 (int64_t)time(NULL), name) != 0) {
             log_event(LOG_INFO, "auth_failed", "id=%llu reason=token", (unsigned long long)r->id);
             http_reply_problem(r, 401, "access_token: not valid for this job, or expired "
                                        "(tokens last %d s): get a new one from POST "

@@ -41,6 +41,17 @@ security_auth security_authenticate(const security *sec, const char *authorizati
 /* Number of keys loaded. */
 size_t security_key_count(const security *sec);
 
+/* Events tokens (security_token.c) under a secret of SEC_TOKEN_SECRET bytes: make one for
+ * job_id of owner (security_events_token's contract), or check one for job_id at unix time
+ * now: 0 with the owner (< 64 bytes) in owner, or -1 (malformed, expired, another job's,
+ * forged). */
+#define SEC_TOKEN_SECRET 32
+int security_token_make(const unsigned char secret[SEC_TOKEN_SECRET], const char *owner,
+                        const char *job_id, int64_t now, char *out, size_t outlen,
+                        int64_t *expires);
+int security_token_check(const unsigned char secret[SEC_TOKEN_SECRET], const char *token,
+                         const char *job_id, int64_t now, char owner[64]);
+
 /* The rate limiter (security_rate.c). */
 typedef struct security_rl security_rl;
 /* The state of a bucket after a take, as the RateLimit-* fields give it. */
