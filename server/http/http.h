@@ -41,11 +41,13 @@ typedef enum {
  *   - Cache-Control: "no-store", unless the handler set its own, or marked the reply
  *     immutable (http_reply_immutable): then a strong ETag, "private, max-age=31536000,
  *     immutable", and If-None-Match answered 304 without a body.
- *   - gzip (Content-Encoding, Vary: Accept-Encoding) for JSON, CSV and text bodies of at
- *     least HTTP_GZIP_MIN bytes and for event streams (a deflate flush per read), when the
+ *   - gzip (Content-Encoding, Vary: Accept-Encoding) for JSON, CSV and text bodies of
+ *     HTTP_GZIP_MIN to HTTP_GZIP_MAX bytes and for event streams (a deflate flush per read), when the
  *     client's Accept-Encoding allows it.
  */
 #define HTTP_GZIP_MIN 1024
+#define HTTP_GZIP_MAX (16 << 20) /* larger bodies go as they are: compressing them would hold
+                                  * an HTTP thread (about 0.1 s at this size) */
 
 /* ctx: the context pointer given to http_start (borrowed). */
 typedef handler_result (*route_handler)(void *ctx, req *r);

@@ -196,6 +196,7 @@ void http_gzip_apply(req_impl *ri, int *gz)
         return;
     http_add_vary(r, "Accept-Encoding");
     if (r->status < 200 || r->status == 204 || r->status == 304 ||
+        (!ri->reader && ri->out_len > HTTP_GZIP_MAX) ||
         !http_gzip_accepts(http_header(r, "Accept-Encoding")))
         return;
     if (ri->reader) {
