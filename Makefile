@@ -16,13 +16,13 @@ BUILD := build$(if $(VARIANT),/$(VARIANT))
 # on a fresh machine `make run` parses before `deps` has installed anything. `=` (not `:=`)
 # defers the $(shell); the entry targets (run, test, bench) also install first and then build
 # in a sub-make.
-PKGS := libmicrohttpd jansson sqlite3 libcurl criterion openblas
+PKGS := libmicrohttpd jansson sqlite3 libcurl criterion openblas zlib
 pkgconf = $(shell pkg-config $(1) 2>/dev/null)
 PKG_CFLAGS = $(call pkgconf,--cflags $(PKGS))
 LIB_BLAS = $(call pkgconf,--libs openblas) -lm
 LIB_API = $(call pkgconf,--libs jansson)
-LIB_SERVER = $(call pkgconf,--libs libmicrohttpd sqlite3 nettle) -lpthread
-LIB_TEST = $(call pkgconf,--libs criterion libcurl)
+LIB_SERVER = $(call pkgconf,--libs libmicrohttpd sqlite3 nettle zlib) -lpthread
+LIB_TEST = $(call pkgconf,--libs criterion libcurl zlib)
 
 CC ?= cc
 WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
@@ -94,6 +94,8 @@ tests: all $(TEST_BIN)
 
 # The OpenAPI document is compiled into the binary (served at /openapi.yaml).
 $(BUILD)/server/handlers/openapi_blob.o: api/openapi.yaml
+# So are the files of GET /docs.
+$(BUILD)/server/handlers/docs_blob.o: $(wildcard server/handlers/docs/*)
 
 # The whole suite: plain, then ASan+UBSan, then the job tests against a TSan server.
 test: deps

@@ -206,12 +206,96 @@ void api_job_request_clear(api_job_request *r)
     if (!r)
         return;
     free(r->theta0);
+    free(r->labels_json);
     memset(r, 0, sizeof *r);
+}
+
+/* 1 when s (n bytes) has a control character (or a comma, when no_comma). */
+static int has_control(const char *s, size_t n, int no_comma)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f || (no_comma && s[i] == ','))
+            return 1;
+    return 0;
+}
+
+/* "name", "tags", "metadata" of a job request into out->labels_json. 0 ok, -1 with err. */
+static int labels_parse(api_job_request *out, const json_t *body, api_error *err)
+{
+    const json_t *name = json_object_get(body, "name"), *tags = json_object_get(body, "tags");
+    const json_t *meta = json_object_get(body, "metadata");
+    if (!name && !tags && !meta)
+        return 0;
+    if (name && (!json_is_string(name) || json_string_length(name) < 1 ||
+                 json_string_length(name) > API_JOB_NAME_MAX ||
+                 has_control(json_string_value(name), json_string_length(name), 0))) {
+        api_fail(err, 400, "name: expected a string of 1..%d bytes without control characters",
+                 API_JOB_NAME_MAX);
+        return -1;
+    }
+    if (tags && (!json_is_array(tags) || json_array_size(tags) > API_JOB_TAGS_MAX)) {
+        api_fail(err, 400, "tags: expected an array of at most %d strings", API_JOB_TAGS_MAX);
+        return -1;
+    }
+    for (size_t i = 0; tags && i < json_array_size(tags); i++) {
+        const json_t *t = json_array_get(tags, i);
+        if (!json_is_string(t) || json_string_length(t) < 1 ||
+            json_string_length(t) > API_JOB_TAG_MAX ||
+            has_control(json_string_value(t), json_string_length(t), 1)) {
+            api_fail(err, 400, "tags[%zu]: expected a string of 1..%d bytes without control "
+                               "characters or commas", i, API_JOB_TAG_MAX);
+            return -1;
+        }
+    }
+    if (meta && !json_is_object(meta)) {
+        api_fail(err, 400, "metadata: expected an object");
+        return -1;
+    }
+    json_t *o = json_object();
+    if (o && (json_object_set_new(o, "name", name ? json_incref((json_t *)(uintptr_t)name)
+                                                  : json_null()) < 0 ||
+              json_object_set_new(o, "tags", tags ? json_incref((json_t *)(uintptr_t)tags)
+                                                  : json_array()) < 0 ||
+              json_object_set_new(o, "metadata", meta ? json_incref((json_t *)(uintptr_t)meta)
+                                                      : json_object()) < 0)) {
+        json_decref(o);
+        o = NULL;
+    }
+    out->labels_json = o ? api_dump(o, NULL) : NULL;
+    json_decref(o);
+    if (!out->labels_json) {
+        api_fail(err, 503, "out of memory: try again");
+        return -1;
+    }
+    size_t mlen = 0;
+    char *m = meta ? api_dump(meta, &mlen) : NULL;
+    free(m);
+    if (mlen > API_JOB_METADATA_MAX) {
+        api_fail(err, 400, "metadata: %zu bytes printed; at most %d", mlen, API_JOB_METADATA_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+int api_job_labels_match(const char *labels_json, const char *name, const char *tag)
+{
+    if (!name && !tag)
+        return 1;
+    json_t *l = labels_json ? json_loads(labels_json, 0, NULL) : NULL;
+    const char *n = json_string_value(json_object_get(l, "name"));
+    int ok = !name || (n && strcmp(n, name) == 0);
+    const json_t *tags = json_object_get(l, "tags");
+    int has = !tag;
+    for (size_t i = 0; !has && i < json_array_size(tags); i++)
+        has = strcmp(json_string_value(json_array_get(tags, i)) ?: "", tag) == 0;
+    json_decref(l);
+    return ok && has;
 }
 
 int api_job_request_parse(api_job_request *out, const json_t *body, api_error *err)
 {
-    static const char *const keys[] = {"network", "dataset", "training", "theta", NULL};
+    static const char *const keys[] = {"network", "dataset", "training", "theta", "name",
+                                       "tags", "metadata", NULL};
     memset(out, 0, sizeof *out);
     if (!json_is_object(body)) {
         api_fail(err, 400, "body: expected an object {\"network\", \"dataset\", \"training\"}");
@@ -241,7 +325,7 @@ int api_job_request_parse(api_job_request *out, const json_t *body, api_error *e
         if (!out->theta0)
             return -1;
     }
-    return 0;
+    return labels_parse(out, body, err);
 }
 
 /* ------------------------------------------------------------------ canonical spec text */
@@ -315,7 +399,7 @@ int api_job_outcome_set(json_t *o, int64_t best_epoch, const char *stop_reason)
 
 json_t *api_job_json(const api_job_view *v)
 {
-    json_t *spec = NULL, *out = NULL;
+    json_t *spec = NULL, *out = NULL, *labels = NULL;
     json_error_t jerr;
     spec = v->spec_json ? json_loads(v->spec_json, 0, &jerr) : NULL;
     if (!json_is_object(spec))
@@ -335,7 +419,18 @@ json_t *api_job_json(const api_job_view *v)
         json_decref(out);
         out = NULL;
     }
+    labels = v->labels_json ? json_loads(v->labels_json, 0, &jerr) : NULL;
+    const char *const keys[] = {"name", "tags", "metadata"};
+    for (int k = 0; k < 3 && out; k++) {
+        json_t *x = json_object_get(labels, keys[k]);
+        json_t *val = x ? json_incref(x) : k == 0 ? json_null() : k == 1 ? json_array() : json_object();
+        if (!val || json_object_set_new(out, keys[k], val) < 0) {
+            json_decref(out);
+            out = NULL;
+        }
+    }
 cleanup:
+    json_decref(labels);
     json_decref(spec);
     return out;
 }

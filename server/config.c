@@ -96,6 +96,8 @@ static const option options[] = {
      "requests per second per key and per address; 0 = no limit"},
     {"--metrics-auth", "BACKPROPD_METRICS_AUTH", BOOL(metrics_auth), "0", NULL,
      "GET /metrics needs an API key"},
+    {"--idempotency-ttl", "BACKPROPD_IDEMPOTENCY_TTL", INT(idempotency_ttl, 1, 30 * 86400),
+     "86400", "SECONDS", "how long an Idempotency-Key of POST /v1/jobs and /v1/datasets is kept"},
 };
 static const int n_options = (int)(sizeof options / sizeof options[0]);
 

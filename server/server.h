@@ -39,6 +39,7 @@ typedef struct {
     int64_t quota_bytes;      /* --quota-bytes per key stored dataset bytes, 0 = off */
     int rate_limit;           /* --rate-limit requests/s per key and per address, 0 = off */
     int metrics_auth;         /* --metrics-auth: /metrics needs a key */
+    int idempotency_ttl;      /* --idempotency-ttl seconds an Idempotency-Key is kept, 86400 */
 } config;
 
 typedef struct server server;

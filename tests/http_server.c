@@ -625,10 +625,10 @@ Test(http_server, unknown_query_parameters_are_400, .timeout = 30)
         {"GET", "/healthz?foo=1", NULL,
          "query parameter \"foo\" is not supported here (this route takes none)"},
         {"GET", "/v1/datasets?foo=", NULL,
-         "query parameter \"foo\" is not supported here (supported: limit, cursor)"},
+         "query parameter \"foo\" is not supported here (supported: name, limit, cursor)"},
         {"GET", "/v1/jobs?foo=1&limit=2", NULL,
-         "query parameter \"foo\" is not supported here (supported: status, dataset, limit, "
-         "cursor)"},
+         "query parameter \"foo\" is not supported here (supported: status, dataset, name, tag, "
+         "created_after, created_before, limit, cursor)"},
         {"GET", "/v1/jobs/job_000000000000000000000000?verbose=1", NULL,
          "query parameter \"verbose\" is not supported here (this route takes none)"},
         {"POST", "/v1/cost?lambda=1", cost,

@@ -1318,7 +1318,7 @@ Test(store, reopen_keeps_everything_byte_identical)
     store_close(s);
     free(X);
     free(Y);
-    cr_assert_eq(sql_int(tmpdir, "PRAGMA user_version"), 2);
+    cr_assert_eq(sql_int(tmpdir, "PRAGMA user_version"), 3);
     cr_assert_eq(sql_int(tmpdir, "PRAGMA application_id"), 0x42507264);
 }
 
@@ -1353,8 +1353,8 @@ static void job_with_accuracy(store *s, const char *id, const char *training, do
 
 /* A version-1 file: its accuracy was the held-out rows' when the job had a validation split,
  * so migration 2 moves it to validation_accuracy (progress and history) for those jobs only,
- * and the new columns read as "none". The version-1 file is made from a version-2 one by
- * dropping the columns 2 added. */
+ * and the new columns read as "none". The version-1 file is made from a current one by
+ * dropping what versions 2 and 3 added. */
 Test(store, migration_2_moves_held_out_accuracy)
 {
     store *s = open_ok(tmpdir);
@@ -1373,6 +1373,8 @@ Test(store, migration_2_moves_held_out_accuracy)
                               "ALTER TABLE jobs DROP COLUMN stop_reason;"
                               "ALTER TABLE job_history DROP COLUMN validation_accuracy;"
                               "ALTER TABLE job_checkpoints DROP COLUMN validation_cost;"
+                              "DROP TABLE idempotency;"
+                              "ALTER TABLE jobs DROP COLUMN labels;"
                               "PRAGMA user_version = 1;",
                               NULL, NULL, &msg),
                  SQLITE_OK, "%s", msg ? msg : "");
@@ -1380,7 +1382,7 @@ Test(store, migration_2_moves_held_out_accuracy)
     cr_assert_eq(sql_int(tmpdir, "PRAGMA user_version"), 1);
 
     s = open_ok(tmpdir);
-    cr_assert_eq(sql_int(tmpdir, "PRAGMA user_version"), 2);
+    cr_assert_eq(sql_int(tmpdir, "PRAGMA user_version"), 3);
     const char *ids[] = {"job_split", "job_plain"};
     for (int k = 0; k < 2; k++) {
         store_error err;

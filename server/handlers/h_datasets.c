@@ -50,7 +50,16 @@ static handler_result store_upload(server *s, req *r, const api_dataset *d, cons
     meta.has_labels = d->labels != NULL;
     meta.created_at = (int64_t)time(NULL);
     store_error se = {0};
+    store_idempotency idem;
+    int keyed = handlers_idempotency(r, s->cfg.idempotency_ttl, "name,header", &idem);
+    if (keyed < 0)
+        return HANDLER_OK;
+    meta.idem = keyed ? &idem : NULL;
     int rc = store_dataset_put(s->st, &meta, d->X, d->labels, d->Y, &se); /* --quota-bytes: 429 */
+    if (rc == STORE_REPLAY) { /* a retry: the dataset the first request stored */
+        rc = store_dataset_get(s->st, r->owner, idem.replay_id, &meta, &se);
+        http_add_header(r, "Idempotent-Replayed", "true");
+    }
     if (rc < 0)
         return handlers_reply_store_error(r, rc, &se, "dataset", meta.id);
     char location[80];
@@ -90,6 +99,34 @@ handler_result h_datasets_create(void *ctx, req *r)
 
 /* ------------------------------------------------------------------ reads, delete */
 
+/* Appends to list up to limit datasets of r->owner named name (NULL any), newest first from
+ * cursor on; *next = the cursor of the next page, 0 when none. The store pages by owner only,
+ * so with a name it reads on, each time asking for no more rows than the page still needs
+ * (every row read is then looked at, and the store's cursor is the page's). 0 ok, 1 out of
+ * memory, else the store's code (< 0) with se. */
+static int list_datasets(server *s, req *r, const char *name, int64_t cursor, int64_t limit,
+                         json_t *list, int64_t *next, store_error *se)
+{
+    for (;;) {
+        store_dataset_meta *metas = NULL;
+        size_t n = 0;
+        int64_t want = limit - (int64_t)json_array_size(list);
+        int rc = store_dataset_list(s->st, r->owner, cursor, (int)want, &metas, &n, next, se);
+        if (rc < 0)
+            return rc;
+        int oom = 0;
+        for (size_t i = 0; i < n && !oom; i++)
+            if (!name || strcmp(metas[i].name, name) == 0)
+                oom = json_array_append_new(list, meta_json(&metas[i])) < 0;
+        free(metas);
+        if (oom)
+            return 1;
+        if ((int64_t)json_array_size(list) == limit || *next <= 0)
+            return 0;
+        cursor = *next;
+    }
+}
+
 handler_result h_datasets_list(void *ctx, req *r)
 {
     server *s = ctx;
@@ -97,23 +134,11 @@ handler_result h_datasets_list(void *ctx, req *r)
     int64_t limit, cursor, next = 0;
     if (handlers_page_query(r, &limit, &cursor, &ae) < 0)
         return handlers_reply_api_error(r, &ae);
-    store_dataset_meta *metas = NULL;
-    size_t n = 0;
+    const char *name = http_query(r, "name");
     store_error se = {0};
-    int rc = store_dataset_list(s->st, r->owner, cursor, (int)limit, &metas, &n, &next, &se);
-    if (rc < 0)
-        return handlers_reply_store_error(r, rc, &se, "dataset", "");
     json_t *list = json_array();
-    for (size_t i = 0; list && i < n; i++)
-        if (json_array_append_new(list, meta_json(&metas[i])) < 0) {
-            json_decref(list);
-            list = NULL;
-        }
-    free(metas);
-    json_t *page = list ? handlers_page_json("datasets", list, next) : NULL;
-    if (!page)
-        return http_reply_problem(r, 503, "out of memory: try again later");
-    return http_reply_json(r, 200, page);
+    int rc = list ? list_datasets(s, r, name, cursor, limit, list, &next, &se) : 1;
+    return handlers_reply_page(r, rc, "datasets", list, next, &se, "dataset");
 }
 
 handler_result h_datasets_get(void *ctx, req *r)
@@ -124,7 +149,9 @@ handler_result h_datasets_get(void *ctx, req *r)
     int rc = store_dataset_get(s->st, r->owner, r->param[0], &meta, &se);
     if (rc < 0)
         return handlers_reply_store_error(r, rc, &se, "dataset", r->param[0]);
-    return http_reply_json(r, 200, meta_json(&meta));
+    http_reply_json(r, 200, meta_json(&meta));
+    http_reply_immutable(r); /* a dataset never changes: it is stored once, then deleted */
+    return HANDLER_OK;
 }
 
 handler_result h_datasets_delete(void *ctx, req *r)

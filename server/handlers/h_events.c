@@ -23,6 +23,7 @@
  */
 #include "server/handlers/h_events.h"
 #include "server/handlers/handlers_util.h"
+#include "server/handlers/routes.h"
 
 #include <errno.h>
 #include <math.h>
@@ -41,8 +42,12 @@
 #include "server/common/clock.h"
 #include "server/common/log.h"
 #include "server/jobs/jobs_live.h"
+#include "server/security/security.h"
+#include "server/server.h"
+#include "server/store/store.h"
 
 #define HEARTBEAT_SECONDS 15.0
+#define RETRY_MS 3000           /* the stream's retry: field: EventSource reconnects after it */
 #define STREAM_MAX_EVENTS 256   /* events formatted per reader refill */
 
 typedef struct stream stream;
@@ -339,9 +344,14 @@ handler_result events_reply(events *ev, req *r, const char *id, const char *owne
     snprintf(s->owner, sizeof s->owner, "%s", owner);
     s->last_id = last_event_id > 0 ? last_event_id : 0;
     s->last_write = clock_monotonic();
+    if (sbuf_printf(s, "retry: %d\n\n", RETRY_MS) < 0) {
+        free(s);
+        return http_reply_problem(r, 503, "out of memory for an event stream; retry later");
+    }
     pthread_mutex_lock(&ev->mu);
     if (jobs_stopping(ev->j)) {
         pthread_mutex_unlock(&ev->mu);
+        free(s->buf);
         free(s);
         http_add_header(r, "Retry-After", "5");
         return http_reply_problem(r, 503, "shutting down: reconnect to follow the job");
@@ -514,4 +524,27 @@ void events_free(events *ev)
         close(ev->wake_fd);
     pthread_mutex_destroy(&ev->mu);
     free(ev);
+}
+
+/* ------------------------------------------------------------------ POST …/events/token */
+
+handler_result h_jobs_events_token(void *ctx, req *r)
+{
+    server *srv = ctx;
+    store_job job;
+    store_error se = {0};
+    memset(&job, 0, sizeof job);
+    int rc = store_job_get(srv->st, r->owner, r->param[0], &job, &se);
+    store_job_clear(&job);
+    if (rc < 0)
+        return handlers_reply_store_error(r, rc, &se, "job", r->param[0]);
+    char token[SECURITY_TOKEN_MAX], when[32];
+    int64_t expires = 0;
+    if (security_events_token(srv->sec, r->owner, r->param[0], (int64_t)time(NULL), token,
+                              sizeof token, &expires) != 0)
+        return http_reply_problem(r, 500, "could not make a token for job %s", r->param[0]);
+    handlers_rfc3339(when, expires);
+    json_t *out = json_pack("{s:s, s:s}", "token", token, "expires_at", when);
+    explicit_bzero(token, sizeof token);
+    return http_reply_json(r, 200, out);
 }

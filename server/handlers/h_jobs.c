@@ -35,8 +35,7 @@ static int is_final(job_status st)
     return st == JOB_SUCCEEDED || st == JOB_FAILED || st == JOB_CANCELLED;
 }
 
-/* new: the job as GET /v1/jobs/{id} shows it; live progress when it runs here. */
-static json_t *job_json(server *s, const store_job *job)
+json_t *handlers_job_json(server *s, const store_job *job)
 {
     store_progress p = job->progress;
     if (job->status == JOB_RUNNING)
@@ -53,13 +52,14 @@ static json_t *job_json(server *s, const store_job *job)
         .progress = handlers_progress_view(&p),
         .best_epoch = p.best_epoch,
         .stop_reason = p.stop_reason,
+        .labels_json = job->labels_json,
     };
     return api_job_json(&v);
 }
 
 static handler_result reply_job(server *s, req *r, unsigned status, const store_job *job)
 {
-    json_t *j = job_json(s, job);
+    json_t *j = handlers_job_json(s, job);
     if (!j)
         return http_reply_problem(r, 500, "job %s: stored spec is unreadable", job->id);
     return http_reply_json(r, status, j);
@@ -195,6 +195,13 @@ handler_result h_jobs_create(void *ctx, req *r)
         hr = http_reply_problem(r, 503, "shutting down: not accepting jobs");
         goto cleanup;
     }
+    store_idempotency idem;
+    int keyed = handlers_idempotency(r, s->cfg.idempotency_ttl, NULL, &idem);
+    if (keyed < 0) {
+        hr = HANDLER_OK;
+        goto cleanup;
+    }
+    job.idem = keyed ? &idem : NULL;
     body = api_parse(r->body, r->body_len, &ae);
     if (!body || api_job_request_parse(&jr, body, &ae) < 0) {
         hr = handlers_reply_api_error(r, &ae);
@@ -226,6 +233,8 @@ handler_result h_jobs_create(void *ctx, req *r)
     }
     snprintf(job.owner, sizeof job.owner, "%s", r->owner);
     snprintf(job.dataset_id, sizeof job.dataset_id, "%s", jr.dataset);
+    job.labels_json = jr.labels_json; /* moves to the job */
+    jr.labels_json = NULL;
     job.spec_json = api_job_spec_dump(&jr.spec, &jr.train);
     if (!job.spec_json) {
         hr = http_reply_problem(r, 503, "out of memory: try again");
@@ -239,12 +248,18 @@ handler_result h_jobs_create(void *ctx, req *r)
     job.progress.best_validation_cost = NAN;
     /* The store admits or refuses it (--max-queue, --quota-jobs: 429) in the insert. */
     rc = store_job_create(s->st, &job, jr.theta0, jr.theta0 ? bp_param_count(&jr.spec) : 0, &se);
+    if (rc == STORE_REPLAY) { /* a retry: the job the first request made */
+        store_job_clear(&job);
+        snprintf(job.id, sizeof job.id, "%s", idem.replay_id);
+        rc = store_job_get(s->st, r->owner, idem.replay_id, &job, &se);
+        http_add_header(r, "Idempotent-Replayed", "true");
+    }
     if (rc < 0) {
         hr = handlers_reply_store_error(r, rc, &se, "job", job.id);
         goto cleanup;
     }
     jobs_notify(s->jobs);
-    log_event(LOG_INFO, "job", "id=%s status=queued epoch=0", job.id);
+    log_event(LOG_INFO, "job", "id=%s status=%s epoch=0", job.id, job_status_name(job.status));
     char loc[80];
     snprintf(loc, sizeof loc, "/v1/jobs/%s", job.id);
     http_add_header(r, "Location", loc);
@@ -254,79 +269,6 @@ cleanup:
     api_job_request_clear(&jr);
     store_job_clear(&job);
     return hr;
-}
-
-/* ------------------------------------------------------------------ GET /v1/jobs */
-
-/* Appends to arr up to limit jobs of r->owner, newest first from cursor on, with this status
- * (< 0 any) and on this dataset (NULL any); *next = the cursor of the next page, 0 when none.
- * The store pages by status only, so with a dataset it reads on until the page is full.
- * 0 ok, 1 out of memory, else the store's code (< 0) with se. */
-static int list_jobs(server *s, req *r, int status, const char *dataset, int64_t cursor,
-                     int64_t limit, json_t *arr, int64_t *next, store_error *se)
-{
-    *next = 0;
-    for (;;) {
-        store_job *list = NULL;
-        size_t n = 0, i = 0;
-        int64_t more = 0;
-        int rc = store_job_list(s->st, r->owner, status, cursor, (int)limit, &list, &n, &more,
-                                se);
-        if (rc < 0)
-            return rc;
-        int oom = 0;
-        for (; i < n && !oom && (int64_t)json_array_size(arr) < limit; i++) {
-            if (dataset && strcmp(list[i].dataset_id, dataset) != 0)
-                continue;
-            json_t *jj = job_json(s, &list[i]);
-            oom = !jj || json_array_append_new(arr, jj) < 0;
-        }
-        int64_t last = i > 0 ? list[i - 1].seq : 0;
-        store_jobs_free(list, n);
-        if (oom)
-            return 1;
-        if ((int64_t)json_array_size(arr) == limit) {
-            *next = i < n || more > 0 ? last : 0;
-            return 0;
-        }
-        if (more <= 0)
-            return 0;
-        cursor = more;
-    }
-}
-
-handler_result h_jobs_list(void *ctx, req *r)
-{
-    server *s = ctx;
-    int status = -1;
-    int64_t limit, cursor, next = 0;
-    api_error ae = {0};
-    const char *q = http_query(r, "status");
-    if (q) {
-        job_status st;
-        if (job_status_parse(q, &st) != 0)
-            return http_reply_problem(r, 400, "status: must be one of queued, running, "
-                                              "succeeded, failed, cancelled");
-        status = (int)st;
-    }
-    if (handlers_page_query(r, &limit, &cursor, &ae) < 0)
-        return handlers_reply_api_error(r, &ae);
-    const char *dataset = http_query(r, "dataset");
-    store_error se = {0};
-    json_t *arr = json_array();
-    int rc = arr ? list_jobs(s, r, status, dataset && *dataset ? dataset : NULL, cursor, limit,
-                             arr, &next, &se)
-                 : 1;
-    if (rc < 0) {
-        json_decref(arr);
-        return handlers_reply_store_error(r, rc, &se, "job", "");
-    }
-    json_t *page = rc == 0 ? handlers_page_json("jobs", arr, next) : NULL;
-    if (!page) {
-        json_decref(rc == 0 ? NULL : arr);
-        return http_reply_problem(r, 503, "out of memory: try again later");
-    }
-    return http_reply_json(r, 200, page);
 }
 
 /* ------------------------------------------------------------------ GET /v1/jobs/{id} */
@@ -370,6 +312,8 @@ static handler_result job_cost(server *s, req *r, const store_job *job)
     json_t *out = api_job_history_json(&h);
     hr = out ? http_reply_json(r, 200, out)
              : http_reply_problem(r, 500, "could not encode the cost history");
+    if (is_final(job->status)) /* a finished job's history never changes again */
+        http_reply_immutable(r);
 cleanup:
     free(epoch);
     free(cost);
@@ -394,6 +338,8 @@ static handler_result job_weights(server *s, req *r, const store_job *job)
         json_t *out = api_job_weights_json(&m.spec, m.theta, m.epoch, m.cost, m.validation_cost);
         hr = out ? http_reply_json(r, 200, out)
                  : http_reply_problem(r, 500, "could not encode the weights");
+        if (is_final(job->status)) /* the final weights never change again */
+            http_reply_immutable(r);
     }
     free(m.theta);
     return hr;

@@ -1,10 +1,11 @@
-/* h_jobs.h — what h_jobs.c lends the other handlers of /v1/jobs/{id}/… (h_export.c): the
- * caller's job read from the store, and the job's latest weights (live while it runs here,
- * else the store's), each with its problem reply set on failure.
+/* h_jobs.h — what the /v1/jobs handler files share (h_jobs.c, h_jobs_list.c, h_export.c): the
+ * caller's job read from the store, the job's latest weights (live while it runs here, else
+ * the store's), each with its problem reply set on failure, and the job as GET shows it.
  */
 #ifndef BACKPROPD_H_JOBS_H
 #define BACKPROPD_H_JOBS_H
 
+#include <jansson.h>
 #include <stdint.h>
 
 #include "core/bp.h"
@@ -23,5 +24,9 @@ handler_result handlers_on_job(void *ctx, req *r, job_handler fn);
  * problem, 503 out of memory, 409 no weights before the first epoch). */
 int handlers_job_weights(server *s, req *r, const store_job *job, bp_spec *spec,
                          double **theta, int64_t *epoch);
+
+/* new: the job as GET /v1/jobs/{id} shows it (live progress when it runs here); NULL on OOM
+ * or an unreadable stored spec. */
+json_t *handlers_job_json(server *s, const store_job *job);
 
 #endif

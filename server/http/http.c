@@ -257,7 +257,7 @@ static void answer_unrouted(req_impl *ri)
     char allow[128];
     snprintf(allow, sizeof allow, "%s, OPTIONS", r->allow);
     if (r->allow[0] && strcmp(r->method, MHD_HTTP_METHOD_OPTIONS) == 0) {
-        if ((!hk->check || hk->check(r->ctx, r) == 0) && !r->response) {
+        if ((!hk->check || hk->check(r->ctx, r) == 0) && !r->status) {
             http_add_header(r, "Allow", allow);
             http_reply_empty(r, 204);
         }
@@ -317,7 +317,7 @@ static int check_media_type(req *r)
 static void run_on_pool(void *arg, req *r)
 {
     (void)arg;
-    if (r->rt->handler(r->ctx, r) == HANDLER_CLOSE && !r->response)
+    if (r->rt->handler(r->ctx, r) == HANDLER_CLOSE && !r->status)
         http_reply_problem(r, 400, "the request could not be handled");
 }
 
@@ -332,12 +332,12 @@ static handler_result dispatch(req_impl *ri)
         return HANDLER_OK;
     }
     if (hk->check && hk->check(r->ctx, r) != 0) {
-        if (!r->response)
+        if (!r->status)
             http_reply_problem(r, 403, "refused");
         return HANDLER_OK;
     }
     MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_known, r);
-    if (r->response || check_media_type(r))
+    if (r->status || check_media_type(r))
         return HANDLER_OK;
     if (r->rt->accepts)
         return http_defer(r, run_on_pool, NULL);
@@ -366,6 +366,7 @@ static enum MHD_Result begin_request(http_server *h, struct MHD_Connection *conn
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     ri->gc = sc ? sc->socket_context : NULL;
     http_guard_phase(h->guard, ri->gc, GUARD_RECEIVING);
+    http_request_id(r);
     parse_media_type(http_header(r, MHD_HTTP_HEADER_CONTENT_TYPE), r->media_type,
                      sizeof r->media_type);
     const char *match_method = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0 ? "GET" : method;
@@ -445,8 +446,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                                        "client_abort"};
     const char *end = (unsigned)toe < sizeof ends / sizeof ends[0] ? ends[toe] : "other";
     log_event(LOG_INFO, "request",
-              "id=%llu method=%s path=%s route=%s status=%u ms=%.3f in=%zu out=%zu%s%s",
-              (unsigned long long)r->id, method, path, r->rt ? r->rt->pattern : "-", status,
+              "id=%llu request_id=%s method=%s path=%s route=%s status=%u ms=%.3f in=%zu "
+              "out=%zu%s%s",
+              (unsigned long long)r->id, r->request_id, method, path, r->rt ? r->rt->pattern : "-", status,
               secs * 1e3, ri->bytes_in, ri->bytes_out,
               toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " end=",
               toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : end);
@@ -454,8 +456,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     http_guard_phase(h->guard, ri->gc, GUARD_WAITING); /* keep-alive: the next request */
     if (r->cleanup)
         r->cleanup(r->cleanup_arg);
-    if (r->response)
-        MHD_destroy_response(r->response);
+    http_reply_release(ri);
     if (ri->deferred)
         atomic_fetch_sub(&h->deferred_live, 1);
     free(r->body);

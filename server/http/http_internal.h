@@ -34,6 +34,13 @@ typedef struct {
     int queued;           /* the reply was handed to MHD */
     int deferred;         /* http_defer was called (read on the MHD thread only) */
     guard_conn *gc;       /* the connection's guard entry, or NULL */
+    /* The reply until it is queued: a body (owned), or a stream's reader. */
+    char *out;            /* NULL for an empty body */
+    size_t out_len;
+    char out_type[96];    /* Content-Type, "" none */
+    MHD_ContentReaderCallback reader; /* non-NULL: a stream */
+    void *reader_ctx;
+    MHD_ContentReaderFreeCallback reader_free;
 } req_impl;
 
 typedef struct task {
@@ -78,8 +85,27 @@ struct http_server {
     http_guard *guard;             /* deadlines and the waiting budget of connections */
 };
 
-/* http_reply.c: hands r's reply to MHD (decorate hook, extra headers, observe hook). */
+/* http_reply.c: hands r's reply to MHD (decorate hook, caching, compression, extra headers,
+ * observe hook). http_reply_release frees a reply that was never queued. */
 enum MHD_Result http_queue_reply(req_impl *ri);
+void http_reply_release(req_impl *ri);
+/* Adds token to the reply's Vary header (one header, "Origin, Accept-Encoding"). */
+void http_add_vary(req *r, const char *token);
+
+/* http_request_id.c: r->request_id from the client's X-Request-Id or a new random one. */
+void http_request_id(req *r);
+
+/* http_cache.c: ETag / If-None-Match / Cache-Control of a reply about to be queued. */
+void http_cache_apply(req_impl *ri);
+
+/* http_gzip.c: compresses the body, or wraps the stream, when the client accepts gzip and
+ * the type is worth it; adds Vary and Content-Encoding. Returns the ETag suffix ("-gz") to
+ * use for a compressed body via *gz (1 compressed, 0 not). */
+void http_gzip_apply(req_impl *ri, int *gz);
+/* 1 when a reply of this Content-Type is a candidate for gzip. */
+int http_gzip_type(const char *content_type);
+/* 1 when an Accept-Encoding value allows gzip. */
+int http_gzip_accepts(const char *accept_encoding);
 
 /* http_pool.c: starts n threads and one for the quick lane (0, or -1 with err; those started
  * are joined by drain); stops taking tasks, refuses the queued ones (503) and joins the

@@ -133,7 +133,7 @@ static int push_locked(http_server *p, task *t, int heavy, const char *tenant)
 static void finish(task *t)
 {
     req *r = &t->ri->r;
-    if (!r->response)
+    if (!r->status)
         http_reply_problem(r, 500, "deferred work for %s %s set no reply", r->method, r->path);
     r->phase = PHASE_RESUMED;
     struct MHD_Connection *conn = r->conn;

@@ -43,6 +43,12 @@ int store_admit_job(const store *s, int64_t all, int64_t mine, store_error *err)
  * the transaction that stores it). 0 or STORE_QUOTA with err's message. */
 int store_admit_bytes(const store *s, int64_t have, int64_t add, store_error *err);
 
+/* The idempotency rule, for an engine that looked idem->key up inside its insert transaction:
+ * found = 0 (no live key: 0, go on), or 1 with the stored request digest and id: STORE_REPLAY
+ * (replay_id set) or STORE_KEY_REUSED, with err's message. The engine then rolls back. */
+int store_idem_decide(store_idempotency *idem, int found, const char *request, const char *id,
+                      store_error *err);
+
 /* Checks a dataset's sizes (positive, and the byte counts fit int64 and size_t) and gives the
  * bytes of X and of labels/Y. 0, or STORE_CONFLICT with err's message. */
 int store_dataset_sizes(const store_dataset_meta *m, int64_t *xbytes, int64_t *ybytes,

@@ -84,6 +84,8 @@ int store_dataset_put(store *s, const store_dataset_meta *meta, const double *X,
                       !X ? "X" : meta->has_labels ? "labels" : "Y");
     if (sqlite_begin(c, 1, err) < 0)
         return err->code;
+    if (sqlite_idem_check(c, meta->owner, "dataset", meta->idem, err) < 0)
+        goto fail;
     /* Admission (--quota-bytes) in the transaction that stores the dataset. */
     int64_t have = 0;
     if (dataset_bytes(c, meta->owner, &have, err) < 0 ||
@@ -113,6 +115,8 @@ int store_dataset_put(store *s, const store_dataset_meta *meta, const double *X,
     if (meta->has_labels
             ? put_chunks(c, meta->id, sizeof meta->id, CHUNK_LABELS, labels, ybytes, err) < 0
             : put_chunks(c, meta->id, sizeof meta->id, CHUNK_Y, Y, ybytes, err) < 0)
+        goto fail;
+    if (sqlite_idem_record(c, meta->owner, "dataset", meta->idem, meta->id, err) < 0)
         goto fail;
     return sqlite_commit(c, err);
 fail:

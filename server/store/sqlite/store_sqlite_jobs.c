@@ -34,8 +34,12 @@ static int read_job(sqlite3_stmt *st, store_job *j, store_error *err)
     sqlite_copy_text(j->dataset_id, sizeof j->dataset_id, st, 2);
     const unsigned char *spec = sqlite3_column_text(st, 3);
     j->spec_json = strdup(spec ? (const char *)spec : "");
-    if (!j->spec_json)
+    const unsigned char *labels = sqlite3_column_text(st, 22);
+    j->labels_json = labels ? strdup((const char *)labels) : NULL;
+    if (!j->spec_json || (labels && !j->labels_json)) {
+        store_job_clear(j);
         return store_err(err, STORE_NOMEM, "store: out of memory");
+    }
     j->status = (job_status)sqlite3_column_int(st, 4);
     j->cancel_requested = sqlite3_column_int(st, 5) != 0;
     j->seq = sqlite3_column_int64(st, 6);
@@ -111,6 +115,8 @@ int store_job_create(store *s, store_job *job, const double *theta0, int64_t n_p
     if (!c)
         return err->code;
     int64_t now = clock_wall_ms();
+    if (sqlite_idem_check(c, job->owner, "job", job->idem, err) < 0)
+        goto fail;
     /* The dataset must exist for this owner: checked in the same transaction as the insert,
      * so it cannot be deleted in between (store_dataset_delete refuses while it is used). */
     sqlite3_stmt *st = sqlite_stmt(c, Q_DS_EXISTS, err);
@@ -146,12 +152,15 @@ int store_job_create(store *s, store_job *job, const double *theta0, int64_t n_p
     sqlite3_bind_int64(st, 12, theta0 ? n_params : 0);
     if (bind_doubles(c, st, 13, theta0, n_params, err) < 0)
         goto fail;
+    sqlite_bind_opt_text(st, 14, job->labels_json);
     if (sqlite_exec(c, st, "create job", err) < 0) {
         if (err->code == STORE_CONFLICT)
             store_err(err, STORE_CONFLICT, "store: job id already exists");
         goto fail;
     }
     int64_t seq = sqlite3_last_insert_rowid(c->db);
+    if (sqlite_idem_record(c, job->owner, "job", job->idem, job->id, err) < 0)
+        goto fail;
     if (sqlite_commit(c, err) < 0)
         return err->code;
     job->seq = seq;
