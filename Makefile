@@ -94,6 +94,8 @@ tests: all $(TEST_BIN)
 
 # The OpenAPI document is compiled into the binary (served at /openapi.yaml).
 $(BUILD)/server/handlers/openapi_blob.o: api/openapi.yaml
+# So are the dashboard's files (served at / and /ui/{asset}).
+$(BUILD)/server/handlers/dashboard_blob.o: $(wildcard server/dashboard/*)
 
 # The whole suite: plain, then ASan+UBSan, then the job tests against a TSan server.
 test: deps

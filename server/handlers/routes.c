@@ -31,5 +31,8 @@ const route routes[] = {
     {"GET", "/v1/jobs/{id}/events", h_jobs_events, .open = 0},
     {"POST", "/v1/jobs/{id}/predict", h_jobs_predict, .accepts = JSON},
     {"POST", "/v1/jobs/{id}/cancel", h_jobs_cancel, .open = 0},
+    {"GET", "/", h_dashboard, .open = 1},
+    {"GET", "/ui/{asset}", h_dashboard_asset, .open = 1},
+    {"GET", "/v1/whoami", h_whoami, .open = 0},
 };
 const int n_routes = (int)(sizeof routes / sizeof routes[0]);

@@ -37,5 +37,9 @@ handler_result h_jobs_events(void *ctx, req *r);
 handler_result h_jobs_predict(void *ctx, req *r);
 handler_result h_jobs_cancel(void *ctx, req *r);
 handler_result h_jobs_delete(void *ctx, req *r);
+/* h_dashboard.c */
+handler_result h_dashboard(void *ctx, req *r);
+handler_result h_dashboard_asset(void *ctx, req *r);
+handler_result h_whoami(void *ctx, req *r);
 
 #endif
