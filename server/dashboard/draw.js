@@ -74,7 +74,7 @@ function show(out, label) {
   $('probs').replaceChildren(...out.map((v, k) => {
     const bar = el('span', { class: 'bar' });
     bar.style.width = `${Math.max(0, Math.min(1, v ?? 0)) * 100}%`;
-    return el('div', { class: `prob${k === label ? ' top' : ''}`, 'data-class': String(k), 'data-p': String(v) },
+    return el('div', { class: `prob${k === label ? ' best' : ''}`, 'data-class': String(k), 'data-p': String(v) },
       el('span', { class: 'k' }, String(k)), el('span', { class: 'track' }, bar),
       el('span', { class: 'v' }, v === null ? '–' : v.toFixed(3)));
   }), el('p', { class: 'note' }, outputs > 1 && Math.abs(sum - 1) > 1e-6 ? 'sigmoid outputs: each is one class against the rest (they need not add up to 1)' : ''));

@@ -70,7 +70,7 @@ async function downloads(id) {
 function evaluation(job, state) {
   $('eval-box').hidden = !evalRoute && !job.metrics;
   $('eval').replaceChildren();
-  $('eval-note').textContent = '';
+  $('eval-note').textContent = evalRoute ? '' : 'This server has no evaluation endpoint.';
   const sel = $('evalform').elements.dataset;
   sel.replaceChildren(...state.datasets.filter((d) => d.features === job.network.layers[0])
     .map((d) => el('option', { value: d.id }, `${d.name || d.id} (${d.rows} rows)`)));

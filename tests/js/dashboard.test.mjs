@@ -99,6 +99,16 @@ async function drawAndPredict(page) {
   return { X: sent.at(-1).X, label, probs };
 }
 
+// The evaluation panel of a finished job: waits for the confusion matrix (or the page's note
+// that the server has no evaluation) and returns its cells.
+async function confusionCells(page) {
+  await page.waitForFunction(() => document.querySelector('[data-testid=confusion]') ||
+    /no evaluation/.test(document.querySelector('[data-testid=eval-note]').textContent), null, { timeout: 60000 });
+  assert.ok(await page.$('[data-testid=confusion]'),
+            `no confusion matrix: ${await page.textContent('[data-testid=eval-note]')}`);
+  return page.$$eval('[data-testid=confusion] tr', (trs) => trs.slice(1).map((tr) => [...tr.querySelectorAll('td')].map((td) => Number(td.textContent))));
+}
+
 async function checkPrediction(base, jobId, headers, got) {
   const x = got.X[0];
   assert.equal(x.length, 64);
@@ -167,19 +177,20 @@ describe('dashboard without API keys', () => {
     doneJob = await submitJob(page, { epochs: 40, batch_size: 64 });
     await page.waitForFunction(() => /^succeeded/.test(document.querySelector('[data-testid=w-status]').textContent), null, { timeout: 60000 });
     const job = await call(srv.base, 'GET', `/v1/jobs/${doneJob}`);
-    await page.waitForSelector('[data-testid=confusion]');
-    const cells = await page.$$eval('[data-testid=confusion] tr', (trs) => trs.slice(1).map((tr) => [...tr.querySelectorAll('td')].map((td) => Number(td.textContent))));
+    await page.waitForSelector('[data-testid=units]');
+    assert.equal(await page.$eval('[data-testid=units]', (c) => c.dataset.units), '25');
+    // the curves of both jobs on one chart
+    for (const id of [longJob, doneJob]) await page.check(`[data-testid=jobs] tr[data-id="${id}"] input[type=checkbox]`);
+    await waitFor('two curves', async () => (await points(page, '[data-testid=compare]')) > 40);
+    await shot(page, 'dashboard-finished');
+    const cells = await confusionCells(page);
     // the page shows the job's own metrics (held-out rows) or an evaluation on its dataset
     const want = job.metrics ? job.metrics.confusion
       : (await call(srv.base, 'POST', `/v1/jobs/${doneJob}/evaluate`, { body: { dataset: job.dataset } })).confusion;
     assert.deepEqual(cells, want);
     const f1 = await page.$$eval('[data-testid=per-class] tr', (trs) => trs.length);
     assert.ok(f1 >= 11, 'a row per class');
-    assert.equal(await page.$eval('[data-testid=units]', (c) => c.dataset.units), '25');
-    // the curves of both jobs on one chart
-    for (const id of [longJob, doneJob]) await page.check(`[data-testid=jobs] tr[data-id="${id}"] input[type=checkbox]`);
-    await waitFor('two curves', async () => (await points(page, '[data-testid=compare]')) > 40);
-    await shot(page, 'dashboard-finished');
+    await shot(page, 'dashboard-evaluated');
   });
 
   it('draws a digit and gets the prediction the API gives for those pixels', async () => {
@@ -248,10 +259,13 @@ describe('dashboard with API keys', () => {
     await page.waitForFunction(() => /^succeeded/.test(document.querySelector('[data-testid=w-status]').textContent), null, { timeout: 90000 });
     const job = await waitJob(srv.base, id, auth);
     await waitFor('the whole history', async () => (await points(page, '[data-testid=cost-chart]')) === 2 * job.progress.epoch);
-    await page.waitForSelector('[data-testid=confusion]');
     const got = await drawAndPredict(page);
     await checkPrediction(srv.base, id, auth, got);
     await shot(page, 'dashboard-keys-phone');
     assert.deepEqual(page.problems, []);
+    const cells = await confusionCells(page);
+    const want = job.metrics ? job.metrics.confusion
+      : (await call(srv.base, 'POST', `/v1/jobs/${id}/evaluate`, { body: { dataset: ds }, headers: auth })).confusion;
+    assert.deepEqual(cells, want);
   });
 });
