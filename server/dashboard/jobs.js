@@ -169,7 +169,8 @@ export class Jobs {
   watch(id) {
     this.unwatch();
     const hist = { cost: [], vcost: [], acc: [], vacc: [] };
-    const w = { id, hist, stream: null };
+    const w = { id, hist, stream: null, reconnects: 0 };
+    $('w-stream').dataset.reconnects = '0';
     this.watched = w;
     $('watch').hidden = false;
     $('w-id').textContent = id;
@@ -189,7 +190,11 @@ export class Jobs {
     };
     redraw();
     w.stream = follow(id, {
-      onState: (s) => { if (this.watched === w) $('w-stream').textContent = s; },
+      onState: (s) => {
+        if (this.watched !== w) return;
+        $('w-stream').textContent = s;
+        if (s === 'reconnecting') $('w-stream').dataset.reconnects = String(++w.reconnects);
+      },
       onEvent: (type, d) => {
         if (this.watched !== w) return;
         if (type === 'progress') {

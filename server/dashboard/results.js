@@ -104,8 +104,10 @@ function evaluation(job, state) {
 function renderMetrics(m) {
   const box = $('eval');
   box.replaceChildren();
-  const facts = [['rows', m.rows], ['accuracy', pct(m.accuracy)], ['J(Θ)', n3(m.cost)], ['log loss', n3(m.log_loss)]];
+  const facts = [['rows', m.rows], ['J(Θ)', n3(m.cost)]];
+  if (m.accuracy !== undefined) facts.push(['accuracy', pct(m.accuracy)], ['log loss', n3(m.log_loss)]);
   if (m.roc_auc !== undefined && m.roc_auc !== null) facts.push(['ROC AUC', n3(m.roc_auc)]);
+  for (const k of ['mse', 'mae', 'r2']) if (m[k] !== undefined) facts.push([k.toUpperCase().replace('R2', 'R²'), n3(m[k])]);
   box.append(el('p', { class: 'stats', 'data-testid': 'eval-summary' },
     ...facts.map(([k, v]) => el('span', {}, `${k} `, el('b', {}, String(v))))));
   if (!m.confusion) return;

@@ -163,6 +163,13 @@ describe('dashboard without API keys', () => {
     assert.equal(await page.textContent('[data-testid=w-stream]'), 'live');
     assert.match(await page.textContent('[data-testid=w-epoch]'), /^\d+\/100000$/);
     await shot(page, 'dashboard-training');
+    // the stream is cut (window.stop() aborts the page's connections): the page reconnects
+    // and the curve goes on, with no epoch lost or drawn twice (checked after the cancel)
+    await page.evaluate(() => window.stop());
+    const n3 = await points(page, '[data-testid=cost-chart]');
+    await waitFor('points after the reconnect', async () => (await points(page, '[data-testid=cost-chart]')) > n3 + 4);
+    assert.equal(await page.textContent('[data-testid=w-stream]'), 'live');
+    assert.ok(Number(await page.$eval('[data-testid=w-stream]', (e) => e.dataset.reconnects)) >= 1, 'the stream was cut');
     await page.click('[data-testid=cancel]');
     await page.waitForFunction(() => /^cancelled/.test(document.querySelector('[data-testid=w-status]').textContent));
     const job = await waitJob(srv.base, longJob);
