@@ -85,11 +85,19 @@ export function follow(id, { onEvent, onState }) {
     if (ctrl) ctrl.abort();
     onState('ended');
   };
+  // Reconnect after a growing pause, unless the job is gone (deleted: its stream 404s).
   const again = () => {
     if (closed) return;
     onState('reconnecting');
     retry = Math.min(retry + 1, 5);
-    setTimeout(open, 500 * retry);
+    setTimeout(async () => {
+      if (retry > 1 && await api('GET', `/v1/jobs/${encodeURIComponent(id)}`).then(() => false, (e) => e.status === 404)) {
+        closed = true;
+        onState('gone');
+        return;
+      }
+      open();
+    }, 500 * retry);
   };
 
   const openSource = (url) => {
