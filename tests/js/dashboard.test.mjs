@@ -257,6 +257,8 @@ describe('dashboard with API keys', () => {
 
   it('uploads, trains live, evaluates and predicts with the key', async () => {
     const auth = { Authorization: `Bearer ${KEY}` };
+    const urls = [];
+    page.on('request', (r) => urls.push(r.url()));
     const ds = await uploadDigits(page);
     await call(srv.base, 'GET', `/v1/datasets/${ds}`, { headers: auth });
     const id = await submitJob(page, { epochs: 400, batch_size: 64 });
@@ -266,6 +268,16 @@ describe('dashboard with API keys', () => {
     await page.waitForFunction(() => /^succeeded/.test(document.querySelector('[data-testid=w-status]').textContent), null, { timeout: 90000 });
     const job = await waitJob(srv.base, id, auth);
     await waitFor('the whole history', async () => (await points(page, '[data-testid=cost-chart]')) === 2 * job.progress.epoch);
+    // the key never goes into a URL; the stream goes through a stream token where the
+    // server hands them out (else through fetch() with the Authorization header)
+    assert.ok(urls.every((u) => !u.includes(KEY)), 'the key is in a URL');
+    const tokens = await fetch(`${srv.base}/v1/jobs/${id}/events/token`, { method: 'POST', headers: auth });
+    if (tokens.status === 200) {
+      assert.ok(urls.some((u) => u.includes(`/v1/jobs/${id}/events?access_token=`)), 'EventSource with a stream token');
+    } else {
+      assert.equal(tokens.status, 404);
+      assert.ok(urls.some((u) => u.endsWith(`/v1/jobs/${id}/events`)), 'the stream through fetch()');
+    }
     const got = await drawAndPredict(page);
     await checkPrediction(srv.base, id, auth, got);
     await shot(page, 'dashboard-keys-phone');
