@@ -9,7 +9,7 @@
 // may appear in the console.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -33,7 +33,7 @@ after(async () => { await browser?.close(); });
 
 // A page that records console errors, uncaught exceptions and CSP violations.
 async function openPage(base, viewport = DESKTOP) {
-  const ctx = await browser.newContext({ viewport, deviceScaleFactor: 1 });
+  const ctx = await browser.newContext({ viewport, deviceScaleFactor: 1, acceptDownloads: true });
   const page = await ctx.newPage();
   page.problems = [];
   page.on('console', (m) => { if (m.type() === 'error' && !/status of 40[0-9]/.test(m.text())) page.problems.push(m.text()); });
@@ -190,6 +190,19 @@ describe('dashboard without API keys', () => {
     for (const id of [longJob, doneJob]) await page.check(`[data-testid=jobs] tr[data-id="${id}"] input[type=checkbox]`);
     await waitFor('two curves', async () => (await points(page, '[data-testid=compare]')) > 40);
     await shot(page, 'dashboard-finished');
+    // the exports the server has are offered, and a download is the API's bytes
+    const offered = await waitFor('the downloads', async () => {
+      const f = await page.$$eval('[data-testid=downloads] a', (a) => a.map((x) => x.dataset.file));
+      return f.includes('cost.json') && f;
+    });
+    for (const f of ['model.json', 'weights.bin', 'model.onnx']) {
+      const res = await fetch(`${srv.base}/v1/jobs/${doneJob}/${f}`);
+      assert.equal(offered.includes(f), res.status === 200, `${f}: offered ${offered.includes(f)}, HTTP ${res.status}`);
+    }
+    const [dl] = await Promise.all([page.waitForEvent('download'),
+                                    page.click('[data-testid=downloads] a[data-file="weights.json"]')]);
+    assert.equal(dl.suggestedFilename(), `${doneJob}-weights.json`);
+    assert.deepEqual(JSON.parse(readFileSync(await dl.path(), 'utf8')), await call(srv.base, 'GET', `/v1/jobs/${doneJob}/weights`));
     const cells = await confusionCells(page);
     // the page shows the job's own metrics (held-out rows) or an evaluation on its dataset
     const want = job.metrics ? job.metrics.confusion
