@@ -31,6 +31,12 @@ export class Jobs {
     f.elements.output.addEventListener('change', () => { f.elements.output.dataset.touched = '1'; this.shapeNote(); });
     f.elements.learning_rate.addEventListener('input', () => { f.elements.learning_rate.dataset.touched = '1'; });
     $('w-cancel').addEventListener('click', () => this.watched && this.cancel(this.watched.id));
+    // training.standardize is newer than some servers: offer it only where the contract has it
+    fetch('/openapi.yaml').then((r) => r.text()).then((doc) => {
+      if (/\n {8}standardize:/.test(doc)) return;
+      f.elements.standardize.disabled = true;
+      f.elements.standardize.parentElement.title = 'this server does not standardize inputs';
+    }).catch(() => {});
   }
 
   // ---- the form -------------------------------------------------------------------------
