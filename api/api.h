@@ -42,6 +42,11 @@ int api_int(int64_t *out, const json_t *v, int64_t lo, int64_t hi, api_error *er
             const char *path_fmt, ...) __attribute__((format(printf, 6, 7)));
 /* The same rule for a number the text parsers already read as a double: 0 ok, -1 not. */
 int api_int_of_double(double x, int64_t lo, int64_t hi, int64_t *out);
+/* new: an array of n elements of size bytes (calloc'd when zero), or NULL when n·size
+ * overflows, is more than this machine's physical memory, or malloc fails: every array sized
+ * by what a user sent goes through here, so a request "too large to fit in memory" is a 413
+ * without an allocation attempt (an ASan build aborts on one past its 1 TiB limit). */
+void *api_alloc_array(int64_t n, size_t size, int zero);
 /* The one number reader: a finite JSON number in lo..hi, each end closed unless flagged open
  * (hi = INFINITY: no upper bound). 0 ok, else -1 with 400 "<path>: must be a number >= lo",
  * "> lo" or "in [lo, hi)" (", or null" appended with API_OR_NULL, for the caller's null), or

@@ -30,9 +30,11 @@ typedef struct {
     int max_connections;      /* --max-connections 1024 */
     int max_per_ip;           /* --max-per-ip 64 */
     int idle_timeout;         /* --idle-timeout seconds 60 */
+    int header_timeout;       /* --header-timeout seconds 10 */
     int64_t connection_memory; /* --connection-memory 128 KiB: headers + read buffer */
     int http_threads;         /* --http-threads 2 */
     int math_threads;         /* --math-threads: cores (the work pool: requests with a body) */
+    int max_pending;          /* --max-pending: queued work-pool requests per lane before 503 */
     int quota_jobs;           /* --quota-jobs per key queued+running, 0 = off */
     int64_t quota_bytes;      /* --quota-bytes per key stored dataset bytes, 0 = off */
     int rate_limit;           /* --rate-limit requests/s per key and per address, 0 = off */

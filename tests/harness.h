@@ -169,4 +169,10 @@ size_t sse_parse(const char *text, sse_event *out, size_t cap);
 #define get_json(s, ...) get_json_h((s), NULL, __VA_ARGS__)
 #define wait_job(s, id, want, timeout) wait_job_h((s), NULL, (id), (want), (timeout))
 
+/* One request sent byte for byte on a fresh connection (client.c); the raw answer (new), read
+ * until the server closes, a JSON body ends, or 5 s (raw_exchange_ms: timeout_ms); NULL when
+ * it cannot connect. */
+char *raw_exchange(int port, const char *request);
+char *raw_exchange_ms(int port, const char *request, int timeout_ms);
+
 #endif

@@ -48,7 +48,12 @@ typedef struct {
                             * other parameter is a 400 before the handler runs) */
     int open;              /* 1 = needs no API key */
     int lockable;          /* open, unless the check hook locks it (--metrics-auth) */
+    int heavy;             /* 1 = compute whose cost the body does not bound (the math
+                            * routes): the work pool's heavy lane, served in turn per tenant;
+                            * the rest, and bodies up to HTTP_QUICK_BODY, take the quick lane */
 } route;
+
+#define HTTP_QUICK_BODY (1 << 20) /* bytes: a body route past this is heavy (its parse is) */
 
 #define REQ_MAX_PARAMS 2
 #define REQ_MAX_HEADERS 8
@@ -102,9 +107,13 @@ typedef struct {
     int port;                  /* 0 = any free port */
     int64_t max_body;          /* bytes */
     int http_threads;          /* MHD's thread pool */
-    int work_threads;          /* the pool behind http_defer and body routes */
+    int work_threads;          /* the pool behind http_defer and body routes (plus one thread
+                                * that serves only the quick lane) */
+    int max_pending;           /* queued work per lane before 503 + Retry-After */
     int max_connections, max_per_ip;
     int idle_timeout;          /* seconds */
+    int header_timeout;        /* seconds to send a request's headers (and the pace a body
+                                * must keep after that long) */
     int64_t connection_memory; /* bytes per connection: headers + read buffer */
     const char *tls_cert, *tls_key; /* PEM file paths; "" or NULL = plain HTTP */
 } http_settings;

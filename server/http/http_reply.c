@@ -107,6 +107,14 @@ handler_result http_reply_stream(req *r, unsigned status, const char *content_ty
                                  MHD_ContentReaderCallback reader, void *ctx,
                                  MHD_ContentReaderFreeCallback free_ctx)
 {
+    /* HEAD: the stream's headers and no body at all (MHD would still frame an unknown-size
+     * reply as chunked and send its closing "0" chunk), so the stream ends here. */
+    if (strcmp(r->method, MHD_HTTP_METHOD_HEAD) == 0) {
+        if (free_ctx)
+            free_ctx(ctx);
+        http_reply_data(r, status, content_type, NULL, 0);
+        return HANDLER_OK;
+    }
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, reader, ctx, free_ctx);
     if (!resp) {
