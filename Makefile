@@ -96,6 +96,8 @@ tests: all $(TEST_BIN)
 $(BUILD)/server/handlers/openapi_blob.o: api/openapi.yaml
 # So are the files of GET /docs.
 $(BUILD)/server/handlers/docs_blob.o: $(wildcard server/handlers/docs/*)
+# So are the dashboard's files (served at / and /ui/{asset}).
+$(BUILD)/server/handlers/dashboard_blob.o: $(wildcard server/dashboard/*)
 
 # The whole suite: plain, then ASan+UBSan, then the job tests against a TSan server.
 test: deps

@@ -39,5 +39,8 @@ const route routes[] = {
     {"POST", "/v1/jobs/{id}/events/token", h_jobs_events_token, .open = 0},
     {"POST", "/v1/jobs/{id}/predict", h_jobs_predict, .accepts = JSON, .heavy = 1},
     {"POST", "/v1/jobs/{id}/cancel", h_jobs_cancel, .open = 0},
+    {"GET", "/", h_dashboard, .open = 1},
+    {"GET", "/ui/{asset}", h_dashboard_asset, .open = 1},
+    {"GET", "/v1/whoami", h_whoami, .open = 0},
 };
 const int n_routes = (int)(sizeof routes / sizeof routes[0]);

@@ -46,5 +46,9 @@ handler_result h_jobs_weights_bin(void *ctx, req *r);
 handler_result h_jobs_model_onnx(void *ctx, req *r);
 /* h_events.c */
 handler_result h_jobs_events_token(void *ctx, req *r);
+/* h_dashboard.c */
+handler_result h_dashboard(void *ctx, req *r);
+handler_result h_dashboard_asset(void *ctx, req *r);
+handler_result h_whoami(void *ctx, req *r);
 
 #endif
