@@ -109,6 +109,16 @@ json_t *api_parse(const char *text, size_t len, api_error *err)
         api_fail(err, 400, "%s: nested deeper than %d levels", path, API_MAX_DEPTH);
         return NULL;
     }
+    /* A raw NUL byte is never JSON (inside a string it must be written \u0000); jansson's
+     * number reader stops at one and takes what came before, so "1\0" would read as 1 here
+     * while the fast dataset reader and the CSV reader refuse it: refused here too. */
+    const char *nul = memchr(text, '\0', len);
+    if (nul) {
+        path_at(path, sizeof path, text, (size_t)(nul - text));
+        api_fail(err, 400, "%s: invalid JSON: a NUL byte at offset %zu", path,
+                 (size_t)(nul - text));
+        return NULL;
+    }
     json_error_t jerr;
     json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!j && json_error_code(&jerr) == json_error_numeric_overflow &&

@@ -714,3 +714,20 @@ Test(dataset, csv_wide_first_row_over_many_lines_is_sized_by_the_bytes)
     api_dataset_clear(&d);
     free(t);
 }
+
+/* A NUL byte after a number is refused by both JSON readers alike (jansson's number reader
+ * stopped at it and the tree reader took "1\0" for 1, while the fast reader refused). */
+Test(dataset, nul_after_a_number_is_refused_by_both_json_readers)
+{
+    const char t[] = "{\"X\": [[1\0]], \"y\": [0]}";
+    api_error err = {0};
+    api_dataset d = {0};
+    cr_expect_eq(api_dataset_parse_json_text(&d, t, sizeof t - 1, &err), -1);
+    json_t *j = api_parse(t, sizeof t - 1, &err);
+    cr_expect_null(j, "the tree reader accepted a NUL after a number");
+    json_decref(j);
+    cr_expect_eq(err.status, 400);
+    cr_expect(strstr(err.detail, "NUL"), "%s", err.detail);
+    const char csv[] = "0,1\0\n";
+    cr_expect_eq(api_dataset_parse_csv(&d, csv, sizeof csv - 1, &err), -1);
+}
