@@ -352,7 +352,7 @@ bp_trainer *bp_trainer_new(const bp_spec *spec, const bp_train_config *cfg, cons
     if (!t->work)
         goto fail;
     if (t->batch < bp_chunk_rows(spec) && t->batch < m_eval) {
-        t->eval_work = bp_work_new(spec, m_eval, err);
+        t->eval_work = core_work_new(spec, m_eval, 0, err);
         if (!t->eval_work)
             goto fail;
     }
@@ -401,6 +401,13 @@ oom:
 fail:
     bp_trainer_free(t);
     return NULL;
+}
+
+int bp_trainer_set_pool(bp_trainer *t, bp_pool *pool, bp_error *err)
+{
+    if (bp_work_set_pool(t->work, pool, err) != 0)
+        return -1;
+    return t->eval_work ? bp_work_set_pool(t->eval_work, pool, err) : 0;
 }
 
 const double *bp_trainer_theta(const bp_trainer *t)
