@@ -35,24 +35,21 @@ static double *make_values(void)
     return v;
 }
 
-/* new: the .npy file of v (version 1.0, header padded to 64 bytes). */
+/* new: the .npy file of v (label first), by the server's own writer. */
 static char *make_npy(const double *v, size_t *len)
 {
-    char dict[128];
-    int n = snprintf(dict, sizeof dict, "{'descr': '<f8', 'fortran_order': False, 'shape': "
-                     "(%d, %d), }", ROWS, COLS);
-    size_t head = (10 + (size_t)n + 1 + 63) / 64 * 64, body = (size_t)ROWS * COLS * 8;
-    char *b = malloc(head + body);
-    if (!b)
-        return NULL;
-    memcpy(b, "\x93NUMPY\x01\x00", 8);
-    b[8] = (char)((head - 10) & 0xff);
-    b[9] = (char)((head - 10) >> 8);
-    memset(b + 10, ' ', head - 10);
-    memcpy(b + 10, dict, (size_t)n);
-    b[head - 1] = '\n';
-    memcpy(b + head, v, body);
-    *len = head + body;
+    api_dataset d = {.rows = ROWS, .features = COLS - 1, .outputs = 10};
+    d.X = malloc((size_t)ROWS * (COLS - 1) * sizeof(double));
+    d.labels = malloc((size_t)ROWS * sizeof(int32_t));
+    char *b = NULL;
+    if (d.X && d.labels) {
+        for (int64_t i = 0; i < ROWS; i++) {
+            d.labels[i] = (int32_t)v[i * COLS];
+            memcpy(d.X + i * (COLS - 1), v + i * COLS + 1, (COLS - 1) * sizeof(double));
+        }
+        b = api_npy_from_dataset(&d, len);
+    }
+    api_dataset_clear(&d);
     return b;
 }
 

@@ -52,18 +52,26 @@ int core_shards(const bp_spec *spec, int64_t m)
     return bp_shards(spec, m);
 }
 
+/* The widest hidden layer and the widest layer after the input. */
+static void widest(const bp_spec *spec, int64_t *max_hidden, int64_t *max_units)
+{
+    int L = spec->n_layers;
+    *max_hidden = *max_units = 0;
+    for (int l = 1; l < L; l++) {
+        if (spec->sizes[l] > *max_units)
+            *max_units = spec->sizes[l];
+        if (l < L - 1 && spec->sizes[l] > *max_hidden)
+            *max_hidden = spec->sizes[l];
+    }
+}
+
 /* Doubles of one thread's scratch arena for chunks of `rows` rows. All sizes are
  * ≤ 2048 · 64 · 65536 doubles: far from int64 overflow. */
 static int64_t scratch_doubles(const bp_spec *spec, int64_t rows)
 {
     int L = spec->n_layers;
-    int64_t max_hidden = 0, max_units = 0;
-    for (int l = 1; l < L; l++) {
-        if (spec->sizes[l] > max_units)
-            max_units = spec->sizes[l];
-        if (l < L - 1 && spec->sizes[l] > max_hidden)
-            max_hidden = spec->sizes[l];
-    }
+    int64_t max_hidden, max_units;
+    widest(spec, &max_hidden, &max_units);
     int64_t total = 0;
     for (int l = 1; l < L; l++)
         total += pad8(rows * spec->sizes[l]);
@@ -74,13 +82,8 @@ static int64_t scratch_doubles(const bp_spec *spec, int64_t rows)
 static int scratch_init(core_scratch *sc, const bp_spec *spec, int64_t rows)
 {
     int L = spec->n_layers;
-    int64_t max_hidden = 0, max_units = 0;
-    for (int l = 1; l < L; l++) {
-        if (spec->sizes[l] > max_units)
-            max_units = spec->sizes[l];
-        if (l < L - 1 && spec->sizes[l] > max_hidden)
-            max_hidden = spec->sizes[l];
-    }
+    int64_t max_hidden, max_units;
+    widest(spec, &max_hidden, &max_units);
     memset(sc, 0, sizeof *sc);
     sc->arena = aligned_alloc(64, (size_t)scratch_doubles(spec, rows) * sizeof(double));
     if (!sc->arena)
