@@ -260,3 +260,31 @@ Test(npy, download_reads_back_to_the_same_arrays)
     api_dataset_clear(&d);
     free(b);
 }
+
+/* Files numpy itself wrote (np.save, numpy 1.24; kept in the fuzz corpus) read as they say. */
+Test(npy, reads_what_numpy_saves)
+{
+    static unsigned char buf[512];
+    const char *paths[] = {"tests/fuzz/corpus/dataset.npy", "tests/fuzz/corpus/dataset_f4.npy"};
+    for (int k = 0; k < 2; k++) {
+        FILE *f = fopen(paths[k], "rb");
+        cr_assert_not_null(f, "cannot open %s", paths[k]);
+        size_t len = fread(buf, 1, sizeof buf, f);
+        fclose(f);
+        api_dataset d;
+        api_error e = {0};
+        cr_assert_eq(api_dataset_parse_npy(&d, buf, len, k ? API_NPY_LABEL_LAST
+                                                           : API_NPY_LABEL_FIRST, 0, &e),
+                     0, "%s: %s", paths[k], e.detail);
+        cr_assert_eq(d.rows, 2);
+        if (k == 0) { /* [[1, 0.5, -2], [0, 0.25, 3]] */
+            cr_assert_eq(d.labels[0], 1);
+            cr_assert_eq(d.X[1], -2.0);
+            cr_assert_eq(d.X[3], 3.0);
+        } else {      /* [[0.5, 1], [0.25, 0]] float32, label last */
+            cr_assert_eq(d.labels[0], 1);
+            cr_assert_eq(d.X[1], 0.25);
+        }
+        api_dataset_clear(&d);
+    }
+}
