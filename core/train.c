@@ -191,6 +191,24 @@ static void gather_rows(double *dst, const double *src, const int64_t *idx, int6
         memcpy(dst + i * cols, src + idx[i] * cols, bytes);
 }
 
+/* A mini-batch gather split over the pool: task k copies rows k·GATHER_ROWS .. of X and Y. */
+typedef struct {
+    bp_trainer *t;
+    const int64_t *idx;
+    int64_t n;
+} gather_ctx;
+
+#define GATHER_ROWS 32
+
+static void gather_task(void *arg, int64_t k, int thread)
+{
+    (void)thread;
+    gather_ctx *g = arg;
+    int64_t r0 = k * GATHER_ROWS, n = g->n - r0 < GATHER_ROWS ? g->n - r0 : GATHER_ROWS;
+    gather_rows(g->t->Xb + r0 * g->t->n_in, g->t->Xtr, g->idx + r0, n, g->t->n_in);
+    gather_rows(g->t->Yb + r0 * g->t->n_out, g->t->Ytr, g->idx + r0, n, g->t->n_out);
+}
+
 void bp_trainer_free(bp_trainer *t)
 {
     if (!t)
@@ -476,8 +494,8 @@ static int epoch_step(bp_trainer *t, const volatile int *cancel)
         if (train_cancelled(cancel))
             return -1;
         int64_t nb = t->m_train - b0 < t->batch ? t->m_train - b0 : t->batch;
-        gather_rows(t->Xb, t->Xtr, t->perm + b0, nb, t->n_in);
-        gather_rows(t->Yb, t->Ytr, t->perm + b0, nb, t->n_out);
+        gather_ctx g = {t, t->perm + b0, nb};
+        core_parallel_for(t->work->pool, (nb + GATHER_ROWS - 1) / GATHER_ROWS, gather_task, &g);
         memset(t->grad, 0, (size_t)t->P * sizeof(double));
         bp_grad(t->grad, t->work, t->Xb, t->Yb, t->theta, nb, 0.0, t->m_train);
         optim_batch_step(t, t->grad, t->cfg.lambda / (double)t->m_train);
