@@ -218,9 +218,10 @@ static void announce(const server *srv, int port)
            cfg->bind, v6 ? "]" : "", port);
     fflush(stdout);
     log_event(LOG_INFO, "start",
-              "bind=%s port=%d data=%s workers=%d math_threads=%d http_threads=%d keys=%d "
-              "tls=%d blas=%s",
-              cfg->bind, port, cfg->data, cfg->workers, cfg->math_threads, cfg->http_threads,
+              "bind=%s port=%d data=%s workers=%d job_threads=%d math_threads=%d "
+              "http_threads=%d keys=%d tls=%d blas=%s",
+              cfg->bind, port, cfg->data, cfg->workers, cfg->job_threads, cfg->math_threads,
+              cfg->http_threads,
               security_has_keys(srv->sec), cfg->tls_cert[0] != '\0', blas_core_name());
 }
 
