@@ -3,12 +3,14 @@
  *
  * DESIGN: threads − 1 pthreads sleep on `go`; a parallel-for publishes its task under the
  * mutex with a new generation number and the number of helpers it wants (the active count
- * minus the caller, at most n − 1), wakes them, and works through the indices itself as
- * thread 0. Every participant takes the next index from an atomic counter until none is
- * left, so which thread runs which index is timing; the results never are (each index writes
- * only its own outputs, see net.c). The caller returns once each helper it asked for has
- * reported done, so the next parallel-for cannot start while a helper still reads the last
- * task. Helpers not asked for (index above the wanted count) sleep through a generation.
+ * minus the caller, at most n − 1), opens it, wakes them, and works through the indices
+ * itself as thread 0. Every participant takes the next index from an atomic counter until
+ * none is left, so which thread runs which index is timing; the results never are (each index
+ * writes only its own outputs, see net.c). A helper joins only while the task is open (under
+ * the mutex, counted in `busy`); the caller, once it finds no index left, closes the task and
+ * waits for the helpers that joined, not for those still asleep: on a loaded machine a
+ * descheduled helper costs nothing, and none can touch a task after its parallel-for returned.
+ * Helpers not asked for (index above the wanted count) sleep through a generation.
  */
 #include "core/core_int.h"
 
@@ -32,8 +34,9 @@ struct bp_pool {
     int started;           /* helpers running */
     /* the current task, under mu */
     uint64_t gen;
-    int wanted;            /* helpers 1..wanted take part in generation gen */
-    int pending;           /* of those, still working */
+    int wanted;            /* helpers 1..wanted may take part in generation gen */
+    int open;              /* helpers may still join the current task */
+    int busy;              /* helpers that joined it and have not finished */
     int quit;
     core_task fn;
     void *arg;
@@ -68,13 +71,16 @@ static void *helper_main(void *varg)
         if (p->quit)
             break;
         seen = p->gen;
+        if (!p->open)
+            continue; /* the caller already finished it */
+        p->busy++;
         core_task fn = p->fn;
         void *arg = p->arg;
         int64_t n = p->n;
         pthread_mutex_unlock(&p->mu);
         drain(p, fn, arg, n, h->index);
         pthread_mutex_lock(&p->mu);
-        if (--p->pending == 0)
+        if (--p->busy == 0 && !p->open)
             pthread_cond_signal(&p->done);
     }
     pthread_mutex_unlock(&p->mu);
@@ -167,13 +173,14 @@ void core_parallel_for(bp_pool *p, int64_t n, core_task fn, void *arg)
     p->n = n;
     atomic_store(&p->next, 0);
     p->wanted = want;
-    p->pending = want;
+    p->open = 1;
     p->gen++;
     pthread_cond_broadcast(&p->go);
     pthread_mutex_unlock(&p->mu);
     drain(p, fn, arg, n, 0);
     pthread_mutex_lock(&p->mu);
-    while (p->pending > 0)
+    p->open = 0;
+    while (p->busy > 0)
         pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);
 }
