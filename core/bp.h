@@ -87,6 +87,40 @@ void bp_work_free(bp_work *w);
 /* Bytes the workspace holds (for memory accounting). */
 size_t bp_work_bytes(const bp_work *w);
 
+/* ---- Parallel passes: the same bits with any number of threads ----
+ * A pass over m rows (bp_cost_grad, bp_grad, bp_cost_eval, bp_cost_grad_eval) cuts the rows
+ * into S = bp_shards(spec, m) contiguous shards, a function of the spec and m alone, never of
+ * the threads: S = floor(m / BP_SHARD_MIN_ROWS) clamped to 1..BP_MAX_SHARDS and to
+ * S·P ≤ BP_SHARD_BUDGET doubles of partial gradients (P = bp_param_count). Shard s holds rows
+ * [⌊s·m/S⌋, ⌊(s+1)·m/S⌋), processed in chunks of bp_chunk_rows; its Δ and cost sums are
+ * computed by one thread, and the shards' sums are added by a fixed pairwise tree over s
+ * (level by level: s += s + 2^k for s a multiple of 2^(k+1)). Any pool, of any size, or none
+ * gives the same bits, provided each BLAS call runs on one thread (OpenBLAS: the process-wide
+ * openblas_set_num_threads(1), the caller's choice; a threaded BLAS is still correct, but its
+ * bits depend on its own thread count). With S = 1 a pass is the single-thread pass of before
+ * (the release before shards summed every chunk of a batch in sequence; batches of at least
+ * 2·BP_SHARD_MIN_ROWS rows now give slightly different — equally exact — rounding). */
+#define BP_SHARD_MIN_ROWS 64
+#define BP_MAX_SHARDS 16
+#define BP_SHARD_BUDGET (INT64_C(1) << 24)
+int bp_shards(const bp_spec *spec, int64_t m);
+
+/* A pool of threads for the passes, owned by the caller (the core keeps no globals).
+ * new: threads ≥ 1 participants, threads − 1 of them pthreads (the caller of a pass is the
+ * other). Threads inherit the creating thread's scheduling (e.g. its nice value). */
+typedef struct bp_pool bp_pool;
+bp_pool *bp_pool_new(int threads, bp_error *err);
+void bp_pool_free(bp_pool *p);   /* joins the threads; no pass may be running */
+int bp_pool_threads(const bp_pool *p);
+/* How many threads the next passes use: 1..bp_pool_threads (clamped). Any thread may call it
+ * at any time (e.g. to share cores among jobs); results never depend on it. */
+void bp_pool_set_active(bp_pool *p, int active);
+int bp_pool_active(const bp_pool *p);
+/* Passes on w from now on run their shards on pool (borrowed: it must outlive w's use; NULL:
+ * on the calling thread). Allocates scratch for the pool's threads: -1 if out of memory. One
+ * pass at a time per workspace, as always. */
+int bp_work_set_pool(bp_work *w, bp_pool *pool, bp_error *err);
+
 /* J(Θ) on m rows: data term averaged over m plus lambda/(2 m_reg) Σ non-bias θ².
  * If dtheta != NULL, ACCUMULATES ∂J/∂Θ into it: (1/m) Δ + (lambda/m_reg) Θ on non-bias columns.
  * m_reg is the training-set size (pass m for the full batch; a mini-batch passes the whole
@@ -229,6 +263,9 @@ typedef struct bp_trainer bp_trainer;
 bp_trainer *bp_trainer_new(const bp_spec *spec, const bp_train_config *cfg, const bp_data *data,
                            const double *theta0, bp_error *err);
 void bp_trainer_free(bp_trainer *t);
+/* The trainer's passes run on pool (borrowed, NULL: the caller's thread); the weights are the
+ * same bits either way. May be called between epochs. -1 if out of memory. */
+int bp_trainer_set_pool(bp_trainer *t, bp_pool *pool, bp_error *err);
 /* Runs one epoch; checks *cancel (may be NULL) before every batch. Fills *progress. */
 bp_train_status bp_trainer_epoch(bp_trainer *t, bp_progress *progress, const volatile int *cancel,
                                  bp_error *err);

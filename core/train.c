@@ -191,6 +191,24 @@ static void gather_rows(double *dst, const double *src, const int64_t *idx, int6
         memcpy(dst + i * cols, src + idx[i] * cols, bytes);
 }
 
+/* A mini-batch gather split over the pool: task k copies rows k·GATHER_ROWS .. of X and Y. */
+typedef struct {
+    bp_trainer *t;
+    const int64_t *idx;
+    int64_t n;
+} gather_ctx;
+
+#define GATHER_ROWS 32
+
+static void gather_task(void *arg, int64_t k, int thread)
+{
+    (void)thread;
+    gather_ctx *g = arg;
+    int64_t r0 = k * GATHER_ROWS, n = g->n - r0 < GATHER_ROWS ? g->n - r0 : GATHER_ROWS;
+    gather_rows(g->t->Xb + r0 * g->t->n_in, g->t->Xtr, g->idx + r0, n, g->t->n_in);
+    gather_rows(g->t->Yb + r0 * g->t->n_out, g->t->Ytr, g->idx + r0, n, g->t->n_out);
+}
+
 void bp_trainer_free(bp_trainer *t)
 {
     if (!t)
@@ -352,7 +370,7 @@ bp_trainer *bp_trainer_new(const bp_spec *spec, const bp_train_config *cfg, cons
     if (!t->work)
         goto fail;
     if (t->batch < bp_chunk_rows(spec) && t->batch < m_eval) {
-        t->eval_work = bp_work_new(spec, m_eval, err);
+        t->eval_work = core_work_new(spec, m_eval, 0, err);
         if (!t->eval_work)
             goto fail;
     }
@@ -401,6 +419,13 @@ oom:
 fail:
     bp_trainer_free(t);
     return NULL;
+}
+
+int bp_trainer_set_pool(bp_trainer *t, bp_pool *pool, bp_error *err)
+{
+    if (bp_work_set_pool(t->work, pool, err) != 0)
+        return -1;
+    return t->eval_work ? bp_work_set_pool(t->eval_work, pool, err) : 0;
 }
 
 const double *bp_trainer_theta(const bp_trainer *t)
@@ -469,8 +494,8 @@ static int epoch_step(bp_trainer *t, const volatile int *cancel)
         if (train_cancelled(cancel))
             return -1;
         int64_t nb = t->m_train - b0 < t->batch ? t->m_train - b0 : t->batch;
-        gather_rows(t->Xb, t->Xtr, t->perm + b0, nb, t->n_in);
-        gather_rows(t->Yb, t->Ytr, t->perm + b0, nb, t->n_out);
+        gather_ctx g = {t, t->perm + b0, nb};
+        core_parallel_for(t->work->pool, (nb + GATHER_ROWS - 1) / GATHER_ROWS, gather_task, &g);
         memset(t->grad, 0, (size_t)t->P * sizeof(double));
         bp_grad(t->grad, t->work, t->Xb, t->Yb, t->theta, nb, 0.0, t->m_train);
         optim_batch_step(t, t->grad, t->cfg.lambda / (double)t->m_train);

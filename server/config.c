@@ -54,6 +54,9 @@ static const option options[] = {
      "data directory (the embedded SQLite store)"},
     {"--workers", "BACKPROPD_WORKERS", INT(workers, 1, 1024), "cores", "N",
      "training worker threads"},
+    {"--job-threads", "BACKPROPD_JOB_THREADS", INT(job_threads, 0, 1024), "0", "N",
+     "threads one training job uses (the weights are the same at any count); 0 = all cores "
+     "for a job running alone, shared evenly among the jobs running"},
     {"--max-body", "BACKPROPD_MAX_BODY", SIZE(max_body, 1, INT64_C(1) << 40), "256M", "BYTES",
      "largest request body (K, M, G suffixes); larger gets 413"},
     {"--max-queue", "BACKPROPD_MAX_QUEUE", INT(max_queue, 1, 1000000), "64", "N",

@@ -18,6 +18,7 @@ typedef struct {
     int port;                 /* --port BACKPROPD_PORT 8080; 0 = any free port (printed) */
     char data[512];           /* --data BACKPROPD_DATA ./data */
     int workers;              /* --workers BACKPROPD_WORKERS: cores */
+    int job_threads;          /* --job-threads BACKPROPD_JOB_THREADS 0: cores, shared */
     int64_t max_body;         /* --max-body BACKPROPD_MAX_BODY 256 MiB */
     int max_queue;            /* --max-queue BACKPROPD_MAX_QUEUE 64 */
     char api_keys_file[512];  /* --api-keys-file BACKPROPD_API_KEYS_FILE */

@@ -143,6 +143,9 @@ json_t *get_json_h(const srv *s, const char *const *headers, const char *fmt, ..
  * timeout seconds. Returns the job (new). */
 json_t *wait_job_h(const srv *s, const char *const *headers, const char *id, const char *want,
                    double timeout);
+/* Polls GET /v1/jobs/{id} until the job (queued or running, else it fails the test) has
+ * completed at least `epochs` epochs, within timeout seconds. */
+void wait_epoch(const srv *s, const char *id, int64_t epochs, double timeout);
 /* ---- Server-Sent Events ---- */
 typedef struct {
     char *buf;               /* new: everything received, NUL-terminated (free it) */

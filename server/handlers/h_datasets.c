@@ -1,4 +1,5 @@
-/* h_datasets.c — /v1/datasets: upload (JSON or CSV), list (a page at a time), get, delete.
+/* h_datasets.c — /v1/datasets: upload (JSON, CSV or NumPy .npy), list (a page at a time), get
+ * (metadata, or with Accept: application/x-npy the arrays as .npy), delete.
  *
  * An upload can be hundreds of MB; the framework runs it on the work pool (the route has a
  * body), where it is parsed straight from the body text with the fast parsers in
@@ -13,6 +14,7 @@
 
 #include "api/api.h"
 #include "api/datasets_codec.h"
+#include "api/npy.h"
 #include "server/common/text.h"
 #include "server/handlers/handlers_util.h"
 #include "server/handlers/routes.h"
@@ -34,6 +36,35 @@ static json_t *meta_json(const store_dataset_meta *m)
 }
 
 /* ------------------------------------------------------------------ upload */
+
+/* Parses an application/x-npy body by ?label=first|last or ?targets=K (npy.h). */
+static int parse_npy(api_dataset *d, req *r, api_error *err)
+{
+    const char *label = http_query(r, "label"), *targets = http_query(r, "targets");
+    api_npy_layout layout = API_NPY_LABEL_FIRST;
+    int64_t k = 0;
+    if (label && targets) {
+        api_fail(err, 400, "targets: give either label or targets, not both");
+        return -1;
+    }
+    if (label && strcmp(label, "first") != 0) {
+        if (strcmp(label, "last") != 0) {
+            api_fail(err, 400, "label: must be first or last");
+            return -1;
+        }
+        layout = API_NPY_LABEL_LAST;
+    }
+    if (targets) {
+        char *end = NULL;
+        k = strtoll(targets, &end, 10);
+        if (!*targets || *end || k < 1) {
+            api_fail(err, 400, "targets: must be a positive integer (the last columns' count)");
+            return -1;
+        }
+        layout = API_NPY_TARGETS;
+    }
+    return api_dataset_parse_npy(d, r->body, r->body_len, layout, k, err);
+}
 
 /* Stores a parsed upload for r->owner and answers 201 with its metadata (or the problem). */
 static handler_result store_upload(server *s, req *r, const api_dataset *d, const char *name)
@@ -91,6 +122,8 @@ handler_result h_datasets_create(void *ctx, req *r)
     memset(&d, 0, sizeof d);
     int rc = strcmp(r->media_type, "text/csv") == 0
                  ? api_dataset_parse_csv_header(&d, r->body, r->body_len, mode, &err)
+             : strcmp(r->media_type, "application/x-npy") == 0
+                 ? parse_npy(&d, r, &err)
                  : api_dataset_parse_json_text(&d, r->body, r->body_len, &err);
     handler_result hr = rc < 0 ? handlers_reply_api_error(r, &err) : store_upload(ctx, r, &d, name);
     api_dataset_clear(&d);
@@ -141,9 +174,38 @@ handler_result h_datasets_list(void *ctx, req *r)
     return handlers_reply_page(r, rc, "datasets", list, next, &se, "dataset");
 }
 
+/* On the work pool: the stored arrays as one .npy file (npy.h's layout). */
+static void download_npy(void *ctx, req *r)
+{
+    server *s = ctx;
+    store_dataset_meta meta;
+    store_error se = {0};
+    api_dataset d;
+    memset(&d, 0, sizeof d);
+    int rc = store_dataset_load(s->st, r->owner, r->param[0], &meta, &d.X, &d.labels, &d.Y, &se);
+    if (rc < 0) {
+        handlers_reply_store_error(r, rc, &se, "dataset", r->param[0]);
+        return;
+    }
+    d.rows = meta.rows;
+    d.features = meta.features;
+    d.outputs = meta.outputs;
+    size_t len = 0;
+    void *npy = api_npy_from_dataset(&d, &len);
+    if (npy)
+        http_reply_data(r, 200, "application/x-npy", npy, len);
+    else
+        http_reply_problem(r, 503, "out of memory: try again later");
+    free(npy);
+    api_dataset_clear(&d);
+}
+
 handler_result h_datasets_get(void *ctx, req *r)
 {
     server *s = ctx;
+    const char *accept = http_header(r, "Accept");
+    if (accept && strstr(accept, "application/x-npy"))
+        return http_defer(r, download_npy, s);
     store_dataset_meta meta;
     store_error se = {0};
     int rc = store_dataset_get(s->st, r->owner, r->param[0], &meta, &se);

@@ -220,6 +220,11 @@ static int prepare_trainer(run *R)
         snprintf(R->error, sizeof R->error, "could not load the job's checkpoint: %s", se.msg);
         goto cleanup;
     }
+    if (bp_trainer_set_pool(R->t, R->w->pool, &be) < 0) {
+        log_event(LOG_WARN, "job", "id=%s error=\"%s: training on one thread\"", R->job->id,
+                  be.msg);
+        bp_trainer_set_pool(R->t, NULL, NULL); /* the same weights, on the worker alone */
+    }
     R->ckpt_epoch = bp_trainer_epochs_done(R->t);
     R->img_epoch = -1;
     rc = 0;
@@ -361,6 +366,21 @@ static live *run_register(worker *w, const store_job *job)
     return l;
 }
 
+/* The threads a job's passes may use now: --job-threads, or (0) the cores shared evenly among
+ * the jobs running in this process, at least one each. The weights never depend on it. */
+static int job_share(jobs *j)
+{
+    if (j->set.job_threads > 0)
+        return j->set.job_threads;
+    int running = 0;
+    pthread_mutex_lock(&j->mu);
+    for (const live *l = j->live; l; l = l->next)
+        running++;
+    pthread_mutex_unlock(&j->mu);
+    int share = j->set.cores / (running > 0 ? running : 1);
+    return share > 0 ? share : 1;
+}
+
 /* run_job, phase 2: epochs until done, cancelled, failed or the lease is lost, with a
  * checkpoint every --checkpoint-seconds. Sets R->final / release / abandon. */
 static void run_train(run *R)
@@ -384,6 +404,7 @@ static void run_train(run *R)
     for (;;) {
         bp_progress p;
         bp_error be = {{0}};
+        bp_pool_set_active(R->w->pool, job_share(j));
         bp_train_status ts = bp_trainer_epoch(R->t, &p, &l->cancel, &be);
         if (ts == BP_TRAIN_CONTINUE || ts == BP_TRAIN_DONE) {
             publish_epoch(R, &p);
@@ -542,6 +563,14 @@ void *jobs_worker_main(void *arg)
      * core trains. (Not SCHED_IDLE: it would let any other busy process starve jobs and their
      * leases.) */
     setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
+    /* The pool's threads are made here, so they inherit the nice value. */
+    int threads = j->set.job_threads > 0 ? j->set.job_threads : j->set.cores;
+    if (threads > 1) {
+        bp_error be = {{0}};
+        if (!(w->pool = bp_pool_new(threads, &be)))
+            log_event(LOG_WARN, "worker", "worker=%d error=\"%s: jobs train on one thread\"",
+                      w->n, be.msg);
+    }
     for (;;) {
         pthread_mutex_lock(&j->mu);
         uint64_t seq = j->notify_seq;
@@ -569,5 +598,7 @@ void *jobs_worker_main(void *arg)
         }
         pthread_mutex_unlock(&j->mu);
     }
+    bp_pool_free(w->pool);
+    w->pool = NULL;
     return NULL;
 }
