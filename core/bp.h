@@ -149,6 +149,10 @@ typedef struct {
     double momentum;                 /* momentum: 0.9 */
     double beta1, beta2, adam_eps;   /* adam: 0.9, 0.999, 1e-8 */
     int lbfgs_memory;                /* lbfgs: 10, 1..BP_MAX_LBFGS_MEMORY */
+    int standardize;                 /* 0 or 1: the caller trains on inputs standardized by
+                                      * the training rows' mean and sd (bp_standardize_fit,
+                                      * skipping bp_split_mark's rows); the trainer itself
+                                      * never reads it */
 } bp_train_config;
 #define BP_MAX_EPOCHS 1000000
 #define BP_MAX_LBFGS_MEMORY 100

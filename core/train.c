@@ -94,6 +94,8 @@ int bp_train_config_validate(const bp_train_config *c, bp_error *err)
         bad = "adam_epsilon: must be a finite number > 0";
     else if (c->lbfgs_memory < 1 || c->lbfgs_memory > BP_MAX_LBFGS_MEMORY)
         bad = "lbfgs_memory: must be an integer in 1.." CORE_STR(BP_MAX_LBFGS_MEMORY);
+    else if (c->standardize != 0 && c->standardize != 1)
+        bad = "standardize: must be true or false";
     if (bad) {
         core_set_error(err, "%s", bad);
         return -1;

@@ -30,6 +30,7 @@ const route routes[] = {
     {"GET", "/v1/jobs/{id}/gradient", h_jobs_gradient, .open = 0},
     {"GET", "/v1/jobs/{id}/events", h_jobs_events, .open = 0},
     {"POST", "/v1/jobs/{id}/predict", h_jobs_predict, .accepts = JSON},
+    {"POST", "/v1/jobs/{id}/evaluate", h_jobs_evaluate, .accepts = JSON},
     {"POST", "/v1/jobs/{id}/cancel", h_jobs_cancel, .open = 0},
 };
 const int n_routes = (int)(sizeof routes / sizeof routes[0]);

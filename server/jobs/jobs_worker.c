@@ -102,6 +102,7 @@ typedef struct {
     job_status final;
     int release, abandon;
     int diverged;              /* the trainer failed the job as diverged */
+    api_job_extras extras;     /* the standardization kept with the job (mean NULL: none) */
 } run;
 
 /* The worker's own view: history rows [from, to) and the weights of the latest epoch are only
@@ -173,6 +174,15 @@ static int prepare_data(run *R)
         snprintf(R->error, sizeof R->error, "%.500s", ae.detail);
         goto cleanup;
     }
+    /* Trained standardized: the transform fitted at creation, kept in the spec text, so a
+     * resumed job trains on the same bits. */
+    if (api_job_extras_parse(&R->extras, R->job->spec_json, R->meta.features, &ae) < 0) {
+        snprintf(R->error, sizeof R->error, "%.500s", ae.detail);
+        goto cleanup;
+    }
+    if (R->extras.mean)
+        bp_standardize_apply(R->X, R->X, R->extras.mean, R->extras.sd, R->meta.rows,
+                             R->meta.features);
     int64_t n_theta0 = 0;
     rcs = store_job_theta0(st, R->job->id, &R->theta0, &n_theta0, &se);
     if (rcs < 0 && rcs != STORE_NOT_FOUND) {
@@ -510,6 +520,7 @@ static void run_unregister(run *R)
     free(R->labels);
     free(R->targets);
     free(R->theta0);
+    api_job_extras_clear(&R->extras);
 }
 
 /* One claimed job, start to end: register → prepare → train → end → unregister. */

@@ -1,0 +1,480 @@
+/* http_evaluate.c — POST /v1/jobs/{id}/evaluate, training.standardize and "from_job" against
+ * the real server over HTTP. Every figure the server reports is recomputed here from the
+ * served weights with this file's own loops (forward pass, confusion, precision / recall / F1,
+ * ROC AUC by counting pairs, MSE / MAE / R², the standardization's mean and sd), never with the
+ * server's code.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "tests/harness.h"
+
+#define MAXU 64
+
+/* The served weights (GET …/weights) parsed: layers, output kind, theta. */
+typedef struct {
+    int L, sizes[8];
+    char out[16], act[16];
+    double *theta;
+    double mean[MAXU], sd[MAXU];
+    int standardized;
+} model;
+
+static void model_get(const srv *s, const char *job, model *m)
+{
+    memset(m, 0, sizeof *m);
+    json_t *w = get_json(s, "/v1/jobs/%s/weights", job);
+    json_t *net = json_object_get(w, "network"), *layers = json_object_get(net, "layers");
+    m->L = (int)json_array_size(layers);
+    for (int l = 0; l < m->L; l++)
+        m->sizes[l] = (int)json_integer_value(json_array_get(layers, (size_t)l));
+    snprintf(m->out, sizeof m->out, "%s", json_string_value(json_object_get(net, "output")));
+    snprintf(m->act, sizeof m->act, "%s", json_string_value(json_object_get(net, "activation")));
+    bp_spec spec;
+    api_error e = {0};
+    cr_assert_eq(api_spec_parse(&spec, net, "network", &e), 0);
+    m->theta = api_theta_parse(json_object_get(w, "theta"), &spec, "theta", &e);
+    cr_assert_not_null(m->theta, "%s", e.detail);
+    json_t *st = json_object_get(w, "standardize");
+    if (st) {
+        m->standardized = 1;
+        for (int k = 0; k < m->sizes[0]; k++) {
+            m->mean[k] = json_number_value(json_array_get(json_object_get(st, "mean"), (size_t)k));
+            m->sd[k] = json_number_value(json_array_get(json_object_get(st, "std"), (size_t)k));
+        }
+    }
+    json_decref(w);
+}
+
+/* a (s_L) = the model's output for one raw input x: standardized when the model is, then the
+ * layers in plain loops. */
+static void forward(double *a_out, const model *m, const double *x_raw)
+{
+    double a[MAXU], z[MAXU];
+    for (int k = 0; k < m->sizes[0]; k++)
+        a[k] = m->standardized ? (x_raw[k] - m->mean[k]) / m->sd[k] : x_raw[k];
+    const double *t = m->theta;
+    for (int l = 0; l + 1 < m->L; l++) {
+        int si = m->sizes[l], so = m->sizes[l + 1];
+        for (int j = 0; j < so; j++) {
+            z[j] = t[j * (si + 1)];
+            for (int k = 0; k < si; k++)
+                z[j] += t[j * (si + 1) + 1 + k] * a[k];
+        }
+        t += so * (si + 1);
+        int last = l + 2 == m->L;
+        const char *g = last ? m->out : m->act;
+        double sum = 0;
+        for (int j = 0; j < so; j++)
+            sum += strcmp(g, "softmax") == 0 ? exp(z[j]) : 0;
+        for (int j = 0; j < so; j++)
+            a[j] = strcmp(g, "sigmoid") == 0   ? 1 / (1 + exp(-z[j]))
+                   : strcmp(g, "softmax") == 0 ? exp(z[j]) / sum
+                   : strcmp(g, "tanh") == 0    ? tanh(z[j])
+                   : strcmp(g, "relu") == 0    ? (z[j] > 0 ? z[j] : 0)
+                                               : z[j];
+    }
+    memcpy(a_out, a, sizeof(double) * (size_t)m->sizes[m->L - 1]);
+}
+
+/* λ/(2m) Σ non-bias θ². */
+static double reg_term(const model *m, double lambda, int64_t rows)
+{
+    double sq = 0;
+    const double *t = m->theta;
+    for (int l = 0; l + 1 < m->L; l++) {
+        int si = m->sizes[l], so = m->sizes[l + 1];
+        for (int j = 0; j < so; j++)
+            for (int k = 1; k <= si; k++)
+                sq += t[j * (si + 1) + k] * t[j * (si + 1) + k];
+        t += so * (si + 1);
+    }
+    return lambda / (2.0 * (double)rows) * sq;
+}
+
+static double num(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    cr_assert(json_is_number(v), "%s is not a number", key);
+    return json_number_value(v);
+}
+
+static void near(double got, double want, const char *what)
+{
+    cr_assert(fabs(got - want) <= 1e-9 * fmax(1.0, fabs(want)), "%s: server %.17g, test %.17g",
+              what, got, want);
+}
+
+/* POST path with a JSON body, asserting the status; the answer (new). */
+static json_t *post_json(const srv *s, const char *path, const char *body, long status)
+{
+    resp r;
+    cr_assert_eq(http_post_json(s, path, body, &r), 0);
+    cr_assert_eq(r.status, status, "POST %s: %ld %s", path, r.status, r.body);
+    json_t *j = resp_json(&r);
+    resp_free(&r);
+    return j;
+}
+
+/* POST path expecting a problem whose detail starts with prefix. */
+static void post_problem(const srv *s, const char *path, const char *body, long status,
+                         const char *prefix)
+{
+    resp r;
+    cr_assert_eq(http_post_json(s, path, body, &r), 0);
+    char *d = problem_detail(&r, status);
+    cr_assert(strncmp(d, prefix, strlen(prefix)) == 0, "%s: detail \"%s\" does not start with "
+              "\"%s\"", path, d, prefix);
+    free(d);
+    resp_free(&r);
+}
+
+/* Uploads a JSON dataset, returns its id in id. */
+static void upload_json(const srv *s, const char *body, char *id, size_t len)
+{
+    long st = post_for_id(s, "/v1/datasets", "application/json", body, strlen(body), NULL, id,
+                          len);
+    cr_assert_eq(st, 201);
+}
+
+/* Submits and waits for success; the job id into id. */
+static void train(const srv *s, const char *body, char *id, size_t len)
+{
+    submit_job(s, NULL, body, id, len);
+    json_t *j = wait_job(s, id, NULL, 120);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "status")), "succeeded", "%s",
+                     json_string_value(json_object_get(j, "error")));
+    json_decref(j);
+}
+
+/* A small synthetic dataset: rows of n features x (mixed scales, feature 2 constant when
+ * n > 2), a binary label by a noisy rule, and a regression target; as JSON text with "y" or
+ * "Y" (kind 'y' labels, 'Y' the target). Also fills X, y, t. */
+static char *synth(int rows, int n, char kind, double *X, int *y, double *t)
+{
+    size_t cap = (size_t)rows * (size_t)n * 32 + 4096, len = 0;
+    char *b = malloc(cap);
+    uint64_t u = 88172645463325252ULL;
+    len += (size_t)snprintf(b + len, cap - len, "{\"X\": [");
+    for (int i = 0; i < rows; i++) {
+        for (int k = 0; k < n; k++) {
+            u ^= u << 13, u ^= u >> 7, u ^= u << 17;
+            double r = (double)(u >> 11) / 9007199254740992.0;
+            X[i * n + k] = k == 2 ? 7.5 : (r - 0.3) * (k == 0 ? 100.0 : 1.0) + k;
+        }
+        u ^= u << 13, u ^= u >> 7, u ^= u << 17;
+        double noise = (double)(u >> 11) / 9007199254740992.0 - 0.5;
+        y[i] = X[i * n] / 50.0 - X[i * n + 1] + noise * 0.8 > 0;
+        t[i] = 0.03 * X[i * n] - 2.0 * X[i * n + 1] + 0.5 + 0.1 * noise;
+        len += (size_t)snprintf(b + len, cap - len, "%s[", i ? "," : "");
+        for (int k = 0; k < n; k++)
+            len += (size_t)snprintf(b + len, cap - len, "%s%.17g", k ? "," : "", X[i * n + k]);
+        len += (size_t)snprintf(b + len, cap - len, "]");
+    }
+    len += (size_t)snprintf(b + len, cap - len, "], \"%c\": [", kind);
+    for (int i = 0; i < rows; i++)
+        len += kind == 'y' ? (size_t)snprintf(b + len, cap - len, "%s%d", i ? "," : "", y[i])
+                           : (size_t)snprintf(b + len, cap - len, "%s[%.17g]", i ? "," : "", t[i]);
+    snprintf(b + len, cap - len, "]}");
+    return b;
+}
+
+/* ---------------------------------------------------------------- classification */
+
+/* The report for labels y of rows X checked against this file's figures. */
+static void check_classes(const json_t *rep, const model *m, const double *X, const int *y,
+                          int rows, double lambda)
+{
+    int Ko = m->sizes[m->L - 1], K = Ko == 1 ? 2 : Ko, n = m->sizes[0];
+    int64_t conf[16][16] = {{0}};
+    double ll = 0, a[MAXU];
+    int right = 0;
+    double *score = malloc(sizeof(double) * (size_t)rows);
+    for (int i = 0; i < rows; i++) {
+        forward(a, m, X + i * n);
+        int p = 0;
+        if (Ko == 1)
+            p = a[0] >= 0.5;
+        else
+            for (int k = 1; k < Ko; k++)
+                p = a[k] > a[p] ? k : p;
+        conf[y[i]][p]++;
+        right += p == y[i];
+        score[i] = a[Ko - 1];
+        for (int k = 0; k < Ko; k++) {
+            double t = Ko == 1 ? y[i] : (k == y[i]);
+            ll -= strcmp(m->out, "softmax") == 0 ? t * log(a[k])
+                                                 : t * log(a[k]) + (1 - t) * log(1 - a[k]);
+        }
+    }
+    ll /= rows;
+    cr_assert_eq(json_integer_value(json_object_get(rep, "rows")), rows);
+    near(num(rep, "accuracy"), (double)right / rows, "accuracy");
+    near(num(rep, "log_loss"), ll, "log_loss");
+    near(num(rep, "cost"), ll + reg_term(m, lambda, rows), "cost");
+    json_t *conf_j = json_object_get(rep, "confusion"), *per = json_object_get(rep, "per_class");
+    cr_assert_eq(json_array_size(conf_j), (size_t)K);
+    cr_assert_eq(json_array_size(json_object_get(rep, "classes")), (size_t)K);
+    double mf1 = 0, wp = 0;
+    for (int k = 0; k < K; k++) {
+        int64_t tp = conf[k][k], pred = 0, sup = 0;
+        for (int j = 0; j < K; j++) {
+            cr_assert_eq(json_integer_value(json_array_get(json_array_get(conf_j, (size_t)k),
+                                                           (size_t)j)), conf[k][j]);
+            pred += conf[j][k];
+            sup += conf[k][j];
+        }
+        double p = pred ? (double)tp / pred : 0, r = sup ? (double)tp / sup : 0;
+        double f = p + r > 0 ? 2 * p * r / (p + r) : 0;
+        json_t *pc = json_array_get(per, (size_t)k);
+        char name[8];
+        snprintf(name, sizeof name, "%d", k);
+        cr_assert_str_eq(json_string_value(json_object_get(pc, "class")), name);
+        near(num(pc, "precision"), p, "precision");
+        near(num(pc, "recall"), r, "recall");
+        near(num(pc, "f1"), f, "f1");
+        cr_assert_eq(json_integer_value(json_object_get(pc, "support")), sup);
+        mf1 += f / K;
+        wp += p * (double)sup / rows;
+    }
+    near(num(json_object_get(rep, "macro"), "f1"), mf1, "macro f1");
+    near(num(json_object_get(rep, "weighted"), "precision"), wp, "weighted precision");
+    if (K == 2) {
+        double wins = 0, pairs = 0;
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < rows; j++)
+                if (y[i] == 1 && y[j] == 0) {
+                    wins += score[i] > score[j] ? 1 : score[i] == score[j] ? 0.5 : 0;
+                    pairs++;
+                }
+        near(num(rep, "roc_auc"), wins / pairs, "roc_auc");
+    } else {
+        cr_assert_null(json_object_get(rep, "roc_auc"));
+    }
+    free(score);
+}
+
+Test(http_evaluate, digits_report_matches_own_figures, .timeout = 240)
+{
+    srv s;
+    cr_assert_eq(srv_start(&s, NULL), 0);
+    char ds[64], job[64], path[128];
+    upload_digits(&s, ds, sizeof ds);
+    char *body = job_body(ds, "[64, 12, 10], \"output\": \"softmax\"",
+                          "\"optimizer\": \"adam\", \"learning_rate\": 0.01, \"epochs\": 15, "
+                          "\"batch_size\": 128, \"lambda\": 0.5");
+    train(&s, body, job, sizeof job);
+    free(body);
+    model m;
+    model_get(&s, job, &m);
+    api_dataset d = {0};
+    test_digits_load(&d);
+    int *y = malloc(sizeof(int) * (size_t)d.rows);
+    for (int64_t i = 0; i < d.rows; i++)
+        y[i] = d.labels[i];
+    snprintf(path, sizeof path, "/v1/jobs/%s/evaluate", job);
+    char req[96];
+    snprintf(req, sizeof req, "{\"dataset\": \"%s\"}", ds);
+    json_t *rep = post_json(&s, path, req, 200);
+    check_classes(rep, &m, d.X, y, (int)d.rows, 0.5);
+    json_decref(rep);
+
+    /* inline: the first 40 rows with one-hot "Y" */
+    char *in = malloc(200000);
+    size_t len = (size_t)sprintf(in, "{\"X\": [");
+    for (int i = 0; i < 40; i++) {
+        len += (size_t)sprintf(in + len, "%s[", i ? "," : "");
+        for (int k = 0; k < 64; k++)
+            len += (size_t)sprintf(in + len, "%s%.17g", k ? "," : "", d.X[i * 64 + k]);
+        len += (size_t)sprintf(in + len, "]");
+    }
+    len += (size_t)sprintf(in + len, "], \"Y\": [");
+    for (int i = 0; i < 40; i++) {
+        len += (size_t)sprintf(in + len, "%s[", i ? "," : "");
+        for (int k = 0; k < 10; k++)
+            len += (size_t)sprintf(in + len, "%s%d", k ? "," : "", k == y[i]);
+        len += (size_t)sprintf(in + len, "]");
+    }
+    sprintf(in + len, "]}");
+    rep = post_json(&s, path, in, 200);
+    check_classes(rep, &m, d.X, y, 40, 0.5);
+    json_decref(rep);
+    free(in);
+    free(y);
+    free(m.theta);
+    api_dataset_clear(&d);
+    srv_stop(&s);
+    srv_cleanup(&s);
+}
+
+Test(http_evaluate, binary_sigmoid_auc_and_bad_requests, .timeout = 240)
+{
+    srv s;
+    cr_assert_eq(srv_start(&s, NULL), 0);
+    enum { R = 120, N = 2 };
+    double X[R * N], t[R];
+    int y[R];
+    char ds[64], job[64], path[128];
+    char *data = synth(R, N, 'y', X, y, t);
+    upload_json(&s, data, ds, sizeof ds);
+    char *body = job_body(ds, "[2, 4, 1]", "\"epochs\": 60, \"lambda\": 0.1");
+    train(&s, body, job, sizeof job);
+    free(body);
+    model m;
+    model_get(&s, job, &m);
+    snprintf(path, sizeof path, "/v1/jobs/%s/evaluate", job);
+    json_t *rep = post_json(&s, path, data, 200); /* inline X and y */
+    check_classes(rep, &m, X, y, R, 0.1);
+    json_decref(rep);
+
+    char req[160];
+    snprintf(req, sizeof req, "{\"dataset\": \"%s\", \"X\": [[1, 2]], \"y\": [1]}", ds);
+    post_problem(&s, path, req, 400, "dataset: give either");
+    post_problem(&s, path, "{\"X\": [[1, 2]], \"y\": [1], \"foo\": 1}", 400,
+                 "body: unknown key \"foo\"");
+    post_problem(&s, path, "{\"X\": [[1, 2, 3]], \"y\": [1]}", 409, "");
+    post_problem(&s, path, "{\"X\": [[1, 2]], \"y\": [2]}", 409, "");
+    post_problem(&s, path, "{\"X\": [[1, \"a\"]], \"y\": [1]}", 400, "X[0]");
+    post_problem(&s, path, "{\"dataset\": \"ds_000000000000000000000000\"}", 404, "dataset");
+    post_problem(&s, path, "{}", 400, "dataset: missing");
+    post_problem(&s, "/v1/jobs/job_000000000000000000000000/evaluate", req, 404, "id");
+    free(m.theta);
+    free(data);
+    srv_stop(&s);
+    srv_cleanup(&s);
+}
+
+/* ---------------------------------------------------------------- regression, standardize */
+
+Test(http_evaluate, linear_standardized_mse_mae_r2_and_predict, .timeout = 240)
+{
+    srv s;
+    cr_assert_eq(srv_start(&s, NULL), 0);
+    enum { R = 150, N = 3 };
+    double X[R * N], t[R];
+    int y[R];
+    char ds[64], job[64], path[128];
+    char *data = synth(R, N, 'Y', X, y, t);
+    upload_json(&s, data, ds, sizeof ds);
+    char *body = job_body(ds, "[3, 6, 1], \"output\": \"linear\", \"activation\": \"tanh\"",
+                          "\"optimizer\": \"adam\", \"learning_rate\": 0.02, \"epochs\": 80, "
+                          "\"lambda\": 0, \"standardize\": true");
+    train(&s, body, job, sizeof job);
+    free(body);
+    json_t *jj = get_json(&s, "/v1/jobs/%s", job);
+    cr_assert(json_is_true(json_object_get(json_object_get(jj, "training"), "standardize")));
+    json_decref(jj);
+    model m;
+    model_get(&s, job, &m);
+    cr_assert(m.standardized, "the weights carry no \"standardize\"");
+    for (int k = 0; k < N; k++) { /* population mean and sd of every row; constant: sd 1 */
+        double mu = 0, var = 0;
+        for (int i = 0; i < R; i++)
+            mu += X[i * N + k] / R;
+        for (int i = 0; i < R; i++)
+            var += (X[i * N + k] - mu) * (X[i * N + k] - mu) / R;
+        near(m.mean[k], mu, "mean");
+        near(m.sd[k], k == 2 ? 1.0 : sqrt(var), "sd");
+    }
+    /* predict applies the transform: outputs equal this file's forward on raw rows */
+    snprintf(path, sizeof path, "/v1/jobs/%s/predict", job);
+    json_t *pr = post_json(&s, path, "{\"X\": [[10, 0.5, 7.5], [-20, 1.5, 7.5]]}", 200);
+    const double rows2[] = {10, 0.5, 7.5, -20, 1.5, 7.5};
+    for (int i = 0; i < 2; i++) {
+        double a;
+        forward(&a, &m, rows2 + i * N);
+        near(json_number_value(json_array_get(json_array_get(json_object_get(pr, "outputs"),
+                                                             (size_t)i), 0)), a, "predict");
+    }
+    json_decref(pr);
+    snprintf(path, sizeof path, "/v1/jobs/%s/evaluate", job);
+    char req[96];
+    snprintf(req, sizeof req, "{\"dataset\": \"%s\"}", ds);
+    json_t *rep = post_json(&s, path, req, 200);
+    double se = 0, ae = 0, mu = 0, tot = 0;
+    for (int i = 0; i < R; i++)
+        mu += t[i] / R;
+    for (int i = 0; i < R; i++) {
+        double a;
+        forward(&a, &m, X + i * N);
+        se += (a - t[i]) * (a - t[i]);
+        ae += fabs(a - t[i]);
+        tot += (t[i] - mu) * (t[i] - mu);
+    }
+    near(num(rep, "mse"), se / R, "mse");
+    near(num(rep, "mae"), ae / R, "mae");
+    near(num(rep, "r2"), 1 - se / tot, "r2");
+    near(num(rep, "cost"), se / (2.0 * R), "cost");
+    cr_assert_null(json_object_get(rep, "accuracy"));
+    json_decref(rep);
+    free(m.theta);
+    free(data);
+    srv_stop(&s);
+    srv_cleanup(&s);
+}
+
+/* ---------------------------------------------------------------- from_job */
+
+Test(http_evaluate, from_job_continues_with_weights_and_standardization, .timeout = 240)
+{
+    srv s;
+    cr_assert_eq(srv_start(&s, NULL), 0);
+    enum { R = 100, N = 3 };
+    double X[R * N], t[R];
+    int y[R];
+    char ds[64], a[64], b[64];
+    char *data = synth(R, N, 'y', X, y, t);
+    upload_json(&s, data, ds, sizeof ds);
+    char *body = job_body(ds, "[3, 4, 2], \"output\": \"softmax\"",
+                          "\"epochs\": 20, \"standardize\": true");
+    train(&s, body, a, sizeof a);
+    free(body);
+    model ma;
+    model_get(&s, a, &ma);
+
+    /* one more epoch of gd from A's weights: the step from A's Θ is reproduced here */
+    char req[512];
+    snprintf(req, sizeof req, "{\"network\": {\"layers\": [3, 4, 2], \"output\": \"softmax\"}, "
+             "\"dataset\": \"%s\", \"from_job\": \"%s\", \"training\": {\"epochs\": 1}}", ds, a);
+    submit_job(&s, NULL, req, b, sizeof b);
+    json_t *jb = wait_job(&s, b, NULL, 60);
+    cr_assert_str_eq(json_string_value(json_object_get(jb, "status")), "succeeded");
+    cr_assert_str_eq(json_string_value(json_object_get(jb, "from_job")), a);
+    cr_assert(json_is_true(json_object_get(json_object_get(jb, "training"), "standardize")));
+    json_decref(jb);
+    model mb;
+    model_get(&s, b, &mb);
+    cr_assert(mb.standardized);
+    for (int k = 0; k < N; k++)
+        cr_assert(mb.mean[k] == ma.mean[k] && mb.sd[k] == ma.sd[k], "standardization kept");
+    /* B's weights differ from A's by one gradient step: close, not equal */
+    double diff = 0;
+    for (int i = 0; i < 4 * (3 + 1) + 2 * (4 + 1); i++)
+        diff = fmax(diff, fabs(mb.theta[i] - ma.theta[i]));
+    cr_assert(diff > 0 && diff < 1.0, "max |Θ_B − Θ_A| = %g", diff);
+    json_t *ja = get_json(&s, "/v1/jobs/%s", a);
+    cr_assert(json_is_null(json_object_get(ja, "from_job")));
+    json_decref(ja);
+
+    snprintf(req, sizeof req, "{\"network\": {\"layers\": [3, 5, 2], \"output\": \"softmax\"}, "
+             "\"dataset\": \"%s\", \"from_job\": \"%s\"}", ds, a);
+    post_problem(&s, "/v1/jobs", req, 422, "from_job:");
+    snprintf(req, sizeof req, "{\"network\": {\"layers\": [3, 4, 2]}, \"dataset\": \"%s\", "
+             "\"from_job\": \"%s\"}", ds, a);
+    post_problem(&s, "/v1/jobs", req, 422, "from_job:"); /* sigmoid output, not softmax */
+    snprintf(req, sizeof req, "{\"network\": {\"layers\": [3, 4, 2], \"output\": \"softmax\"}, "
+             "\"dataset\": \"%s\", \"from_job\": \"job_000000000000000000000000\"}", ds);
+    post_problem(&s, "/v1/jobs", req, 404, "from_job");
+    snprintf(req, sizeof req, "{\"network\": {\"layers\": [3, 4, 2], \"output\": \"softmax\"}, "
+             "\"dataset\": \"%s\", \"from_job\": 7}", ds);
+    post_problem(&s, "/v1/jobs", req, 400, "from_job:");
+    free(ma.theta);
+    free(mb.theta);
+    free(data);
+    srv_stop(&s);
+    srv_cleanup(&s);
+}
