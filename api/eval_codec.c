@@ -54,11 +54,13 @@ static int class_tables(json_t *o, const bp_eval *e, const char *const *classes)
         bad |= !row || json_array_append_new(conf, row) < 0;
         for (int j = 0; j < K && !bad; j++)
             bad |= json_array_append_new(row, json_integer(e->confusion[(int64_t)k * K + j]));
-        const double v[3] = {e->precision[k], e->recall[k], e->f1[k]};
-        json_t *pc = bad ? NULL : prf_json(v);
-        bad |= !pc || json_object_set_new(pc, "support", json_integer(e->support[k])) < 0 ||
-               json_object_set_new(pc, "class", json_string(name)) < 0 ||
-               json_array_append_new(per, pc) < 0;
+        json_t *pc = bad ? NULL
+                         : json_pack("{s:s, s:o, s:o, s:o, s:I}", "class", name, "precision",
+                                     api_number_or_null(e->precision[k]), "recall",
+                                     api_number_or_null(e->recall[k]), "f1",
+                                     api_number_or_null(e->f1[k]), "support",
+                                     (json_int_t)e->support[k]);
+        bad |= !pc || json_array_append_new(per, pc) < 0;
         bad |= json_array_append_new(names, json_string(name)) < 0;
     }
     bad |= json_object_set(o, "classes", names) < 0;
