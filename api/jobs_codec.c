@@ -442,6 +442,11 @@ json_t *api_job_json(const api_job_view *v)
                     api_time_json(v->finished_at_ms), "error",
                     v->error && v->error[0] ? json_string(v->error) : json_null());
     json_t *from = json_object_get(spec, "from_job");
+    json_t *metrics = v->metrics_json ? json_loads(v->metrics_json, 0, &jerr) : NULL;
+    if (out && metrics && json_object_set_new(out, "metrics", metrics) < 0) {
+        json_decref(out);
+        out = NULL;
+    }
     if (out && (api_job_outcome_set(out, v->best_epoch, v->stop_reason) < 0 ||
                 json_object_set_new(out, "from_job", from ? json_copy(from) : json_null()) < 0)) {
         json_decref(out);

@@ -81,10 +81,12 @@ typedef struct {
     api_job_progress progress;
     int64_t best_epoch;      /* the epoch of the weights the job holds; 0 = null */
     const char *stop_reason; /* why it ended; NULL or "" = null */
+    const char *metrics_json; /* the held-out report (api_evaluation_json's text), or NULL */
 } api_job_view;
 
 /* new: {"id","status","network","dataset","training","progress","created_at","started_at",
- * "finished_at","error","best_epoch","stop_reason","from_job"}. NULL on OOM or an unreadable spec_json. */
+ * "finished_at","error","best_epoch","stop_reason","from_job"} and "metrics" when
+ * metrics_json is set. NULL on OOM or an unreadable spec_json. */
 json_t *api_job_json(const api_job_view *v);
 /* Sets "best_epoch" (0 → null) and "stop_reason" (NULL or "" → null) in object o (borrowed):
  * the job's end as the resource and the final event show it. 0 ok, -1 OOM. */

@@ -53,6 +53,7 @@ static json_t *job_json(server *s, const store_job *job)
         .progress = handlers_progress_view(&p),
         .best_epoch = p.best_epoch,
         .stop_reason = p.stop_reason,
+        .metrics_json = job->metrics_json,
     };
     return api_job_json(&v);
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/eval_codec.h"
 #include "api/jobs_codec.h"
 #include "core/bp.h"
 #include "server/common/clock.h"
@@ -429,6 +430,44 @@ static void run_train(run *R)
     }
 }
 
+/* new: the report (api_evaluation_json's text) of weights theta on the held-out rows of the
+ * (standardized) dataset; NULL when the job has none or out of memory. */
+static char *heldout_metrics(run *R, const double *theta)
+{
+    int64_t m = R->meta.rows, n = R->meta.features, K = R->spec.sizes[R->spec.n_layers - 1];
+    int64_t m_train, m_val;
+    if (!theta || bp_split_sizes(m, R->cfg.validation_split, &m_train, &m_val, NULL) < 0 ||
+        m_val == 0)
+        return NULL;
+    char *text = NULL;
+    unsigned char *held = malloc((size_t)m);
+    double *Xv = malloc((size_t)(m_val * n) * sizeof *Xv);
+    double *Yv = malloc((size_t)(m_val * K) * sizeof *Yv);
+    bp_work *w = bp_work_new(&R->spec, m_val, NULL);
+    bp_eval e;
+    memset(&e, 0, sizeof e);
+    if (!held || !Xv || !Yv || !w || bp_split_mark(held, m, &R->cfg, NULL) < 0)
+        goto cleanup;
+    for (int64_t i = 0, v = 0; i < m; i++)
+        if (held[i]) {
+            memcpy(Xv + v * n, R->X + i * n, (size_t)n * sizeof *Xv);
+            memcpy(Yv + v * K, R->targets + i * K, (size_t)K * sizeof *Yv);
+            v++;
+        }
+    if (bp_evaluate(&e, w, Xv, Yv, theta, m_val, R->cfg.lambda, NULL) == 0) {
+        json_t *j = api_evaluation_json(&e, NULL);
+        text = j ? api_dump(j, NULL) : NULL;
+        json_decref(j);
+    }
+cleanup:
+    bp_eval_clear(&e);
+    bp_work_free(w);
+    free(held);
+    free(Xv);
+    free(Yv);
+    return text;
+}
+
 /* run_job, phase 3 (final): the final status, weights and remaining history in one store
  * transaction, retried for a while when the disk is full or the store busy. */
 static void run_write_final(run *R)
@@ -457,6 +496,11 @@ static void run_write_final(run *R)
     if (R->final != JOB_SUCCEEDED)
         snprintf(p.stop_reason, sizeof p.stop_reason, "%s",
                  R->final == JOB_CANCELLED ? "cancelled" : R->diverged ? "diverged" : "error");
+    char *metrics = R->final == JOB_SUCCEEDED ? heldout_metrics(R, theta) : NULL;
+    if (metrics && store_job_set_metrics(j->st, job->id, R->w->worker_id, metrics, &se) < 0)
+        log_event(LOG_WARN, "job", "id=%s error=\"held-out metrics not stored: code %d\"",
+                  job->id, se.code);
+    free(metrics);
     int rc = -1;
     for (int attempt = 0; attempt < 30 && rc < 0; attempt++) {
         rc = store_job_finish(j->st, job->id, R->w->worker_id, R->final,

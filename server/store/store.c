@@ -166,6 +166,8 @@ void store_job_clear(store_job *j)
         return;
     free(j->spec_json);
     j->spec_json = NULL;
+    free(j->metrics_json);
+    j->metrics_json = NULL;
 }
 
 void store_jobs_free(store_job *jobs, size_t n)

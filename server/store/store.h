@@ -128,6 +128,9 @@ typedef struct {
     char owner[64];
     char dataset_id[40];
     char *spec_json;      /* new (owned by this struct): {"network":…,"training":…} canonical */
+    char *metrics_json;   /* new (owned), or NULL: the report on the held-out rows
+                           * (api_evaluation_json) a job with a validation split gets when it
+                           * succeeds */
     job_status status;
     int cancel_requested;
     int64_t seq;          /* creation order, assigned by store_job_create */
@@ -137,7 +140,8 @@ typedef struct {
     char lease_owner[128]; /* running: the lease holder ("host:pid:boot:n"), else "" */
     int64_t lease_until;   /* unix ms the lease runs to; 0 = none */
 } store_job;
-void store_job_clear(store_job *j); /* frees spec_json; the struct itself is the caller's */
+void store_job_clear(store_job *j); /* frees spec_json and metrics_json; the struct is the
+                                     * caller's */
 void store_jobs_free(store_job *jobs, size_t n);
 
 /* Creates a queued job (assigns seq, created_at). theta0 (n_params doubles, may be NULL) is
@@ -200,6 +204,10 @@ int store_job_finish(store *s, const char *id, const char *worker_id, job_status
                      const char *error, const store_history *hist,
                      const store_progress *progress, const double *theta, int64_t n_params,
                      store_error *err);
+/* Stores the job's held-out report (JSON text, borrowed) while worker_id holds its lease (the
+ * worker calls it just before store_job_finish). STORE_CONFLICT if the lease is lost. */
+int store_job_set_metrics(store *s, const char *id, const char *worker_id,
+                          const char *metrics_json, store_error *err);
 /* Queued → cancelled at once (returns 0, *now_cancelled=1); running → cancel_requested=1
  * (*now_cancelled=0); final states unchanged. */
 int store_job_request_cancel(store *s, const char *owner, const char *id, int *now_cancelled,

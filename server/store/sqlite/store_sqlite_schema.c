@@ -77,13 +77,15 @@ const char *const sqlite_migrations[STORE_SCHEMA_VERSION] = {
     "UPDATE job_history SET validation_accuracy = accuracy, accuracy = NULL "
     "  WHERE job_id IN (SELECT id FROM jobs "
     "    WHERE json_extract(spec_json, '$.training.validation_split') > 0);",
+    /* 3: the report on a finished job's held-out rows (JSON text, NULL = none). */
+    "ALTER TABLE jobs ADD COLUMN metrics_json TEXT;",
 };
 
 #define JOB_COLS                                                                            \
     "id, owner, dataset_id, spec_json, status, cancel_requested, seq, created_at, started_at, " \
     "finished_at, error, p_epoch, p_epochs, p_cost, p_validation_cost, p_accuracy, "         \
     "p_samples_per_second, lease_owner, lease_until, p_validation_accuracy, best_epoch, "    \
-    "stop_reason"
+    "stop_reason, metrics_json"
 #define DS_COLS "id, owner, name, rows, features, outputs, has_labels, bytes, created_at, " \
                 "x_format, y_format"
 
@@ -145,6 +147,7 @@ const char *const sqlite_queries[Q__COUNT] = {
     [Q_JOB_SET_CANCEL] = "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1",
     [Q_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1 AND owner = ?2",
     [Q_JOB_THETA0] = "SELECT theta0_n, theta0 FROM jobs WHERE id = ?1",
+    [Q_JOB_SET_METRICS] = "UPDATE jobs SET metrics_json = ?2 WHERE id = ?1",
     [Q_HIST_DELETE_FROM] = "DELETE FROM job_history WHERE job_id = ?1 AND epoch >= ?2",
     [Q_HIST_INSERT] = "INSERT INTO job_history(job_id, epoch, cost, validation_cost, accuracy, "
                       "validation_accuracy) VALUES(?1,?2,?3,?4,?5,?6)",
