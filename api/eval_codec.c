@@ -3,6 +3,7 @@
  */
 #include "api/eval_codec.h"
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "api/jobs_codec.h"
@@ -40,16 +41,50 @@ static json_t *prf_json(const double v[3])
                      api_number_or_null(v[1]), "f1", api_number_or_null(v[2]));
 }
 
+json_t *api_class_names_json(const char *classes_json, int64_t K)
+{
+    json_error_t jerr;
+    json_t *given = classes_json ? json_loads(classes_json, 0, &jerr) : NULL;
+    json_t *a = json_array();
+    for (int64_t k = 0; a && k < K; k++) {
+        char num[24];
+        snprintf(num, sizeof num, "%lld", (long long)k);
+        const json_t *g = json_array_get(given, (size_t)k);
+        if (json_array_append_new(a, json_is_string(g) ? json_copy((json_t *)(uintptr_t)g)
+                                                       : json_string(num)) < 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    json_decref(given);
+    return a;
+}
+
+int api_predictions_named(json_t *o, const int32_t *labels, int64_t rows, int64_t K,
+                          const char *classes_json)
+{
+    if (!classes_json || !labels)
+        return 0;
+    json_t *names = api_class_names_json(classes_json, K < 2 ? 2 : K), *pred = json_array();
+    int bad = !names || !pred;
+    for (int64_t i = 0; i < rows && !bad; i++)
+        bad = json_array_append(pred, json_array_get(names, (size_t)labels[i])) < 0;
+    bad = bad || json_object_set(o, "classes", names) < 0 ||
+          json_object_set(o, "predicted", pred) < 0;
+    json_decref(names);
+    json_decref(pred);
+    return bad ? -1 : 0;
+}
+
 /* Appends "classes", "confusion" and "per_class" to o. 0 ok, -1 OOM. */
-static int class_tables(json_t *o, const bp_eval *e, const char *const *classes)
+static int class_tables(json_t *o, const bp_eval *e, const char *classes_json)
 {
     int K = e->K;
-    json_t *names = json_array(), *conf = json_array(), *per = json_array();
+    json_t *names = api_class_names_json(classes_json, K), *conf = json_array();
+    json_t *per = json_array();
     int bad = !names || !conf || !per;
     for (int k = 0; k < K && !bad; k++) {
-        char num[16];
-        snprintf(num, sizeof num, "%d", k);
-        const char *name = classes ? classes[k] : num;
+        const char *name = json_string_value(json_array_get(names, (size_t)k));
         json_t *row = json_array();
         bad |= !row || json_array_append_new(conf, row) < 0;
         for (int j = 0; j < K && !bad; j++)
@@ -61,7 +96,6 @@ static int class_tables(json_t *o, const bp_eval *e, const char *const *classes)
                                      api_number_or_null(e->f1[k]), "support",
                                      (json_int_t)e->support[k]);
         bad |= !pc || json_array_append_new(per, pc) < 0;
-        bad |= json_array_append_new(names, json_string(name)) < 0;
     }
     bad |= json_object_set(o, "classes", names) < 0;
     bad |= json_object_set(o, "confusion", conf) < 0;
@@ -72,7 +106,7 @@ static int class_tables(json_t *o, const bp_eval *e, const char *const *classes)
     return bad ? -1 : 0;
 }
 
-json_t *api_evaluation_json(const bp_eval *e, const char *const *classes)
+json_t *api_evaluation_json(const bp_eval *e, const char *classes_json)
 {
     json_t *o = json_pack("{s:I, s:o}", "rows", (json_int_t)e->m, "cost",
                           api_number_or_null(e->cost));
@@ -86,7 +120,7 @@ json_t *api_evaluation_json(const bp_eval *e, const char *const *classes)
     } else {
         bad |= json_object_set_new(o, "accuracy", api_number_or_null(e->accuracy));
         bad |= json_object_set_new(o, "log_loss", api_number_or_null(e->log_loss));
-        bad |= class_tables(o, e, classes);
+        bad |= class_tables(o, e, classes_json);
         bad |= json_object_set_new(o, "macro", prf_json(e->macro));
         bad |= json_object_set_new(o, "weighted", prf_json(e->weighted));
         if (e->K == 2)

@@ -315,7 +315,10 @@ char *api_job_spec_dump_extras(const bp_spec *spec, const bp_train_config *c,
     char *s = NULL;
     if (!o)
         return NULL;
-    if (x && (api_standardize_set(o, x->mean, x->sd, x->n_in) < 0 ||
+    json_error_t jerr;
+    json_t *names = x && x->classes_json ? json_loads(x->classes_json, 0, &jerr) : NULL;
+    if (x && ((names && json_object_set_new(o, "classes", names) < 0) ||
+              api_standardize_set(o, x->mean, x->sd, x->n_in) < 0 ||
               (x->from_job[0] && json_object_set_new(o, "from_job", json_string(x->from_job)))))
         goto cleanup;
     s = api_dump(o, NULL);
@@ -330,6 +333,7 @@ void api_job_extras_clear(api_job_extras *x)
         return;
     free(x->mean);
     free(x->sd);
+    free(x->classes_json);
     memset(x, 0, sizeof *x);
 }
 
@@ -368,6 +372,9 @@ int api_job_extras_parse(api_job_extras *out, const char *text, int64_t n_in, ap
     }
     if (json_is_string(from))
         snprintf(out->from_job, sizeof out->from_job, "%s", json_string_value(from));
+    const json_t *names = json_object_get(o, "classes");
+    if (json_is_array(names) && !(out->classes_json = api_dump(names, NULL)))
+        goto bad;
     rc = 0;
     goto cleanup;
 bad:
@@ -380,7 +387,8 @@ cleanup:
 
 int api_job_spec_parse(bp_spec *spec, bp_train_config *c, const char *text, api_error *err)
 {
-    static const char *const keys[] = {"network", "training", "standardize", "from_job", NULL};
+    static const char *const keys[] = {"network", "training", "standardize", "from_job",
+                                       "classes", NULL};
     int rc = -1;
     json_error_t jerr;
     json_t *o = text ? json_loads(text, JSON_REJECT_DUPLICATES, &jerr) : NULL;

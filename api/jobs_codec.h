@@ -46,13 +46,15 @@ char *api_job_spec_dump(const bp_spec *spec, const bp_train_config *c);
 int api_job_spec_parse(bp_spec *spec, bp_train_config *c, const char *text, api_error *err);
 
 /* What a job's model carries beyond its network and training config, kept in the same stored
- * spec text as {"standardize": {"mean": […], "std": […]}, "from_job": "job_…"}. */
+ * spec text as {"standardize": {"mean": […], "std": […]}, "from_job": "job_…",
+ * "classes": […]}. */
 typedef struct {
     int64_t n_in;      /* s_1: the length of mean and sd */
     double *mean, *sd; /* new: the standardization (bp_standardize_fit), NULL when none */
     char from_job[40]; /* the job it warm-started from, "" none */
+    char *classes_json; /* new: its dataset's class names (JSON array text), or NULL */
 } api_job_extras;
-void api_job_extras_clear(api_job_extras *x); /* frees mean and sd; *x zeroed */
+void api_job_extras_clear(api_job_extras *x); /* frees mean, sd, classes_json; *x zeroed */
 /* api_job_spec_dump's text with the extras x (may be NULL) added. new, NULL on OOM. */
 char *api_job_spec_dump_extras(const bp_spec *spec, const bp_train_config *c,
                                const api_job_extras *x);

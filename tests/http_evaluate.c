@@ -536,3 +536,139 @@ Test(http_evaluate, validation_split_job_reports_heldout_metrics, .timeout = 240
     srv_stop(&s);
     srv_cleanup(&s);
 }
+
+/* ---------------------------------------------------------------- class names */
+
+/* POST /v1/datasets?query with body (media type), asserting status; the answer (new). */
+static json_t *upload(const srv *s, const char *query, const char *media, const char *body,
+                      long status)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/datasets%s", query);
+    resp r;
+    cr_assert_eq(http_req(s, "POST", path, media, body, strlen(body), NULL, &r), 0);
+    cr_assert_eq(r.status, status, "%s: %ld %s", path, r.status, r.body);
+    json_t *j = resp_json(&r);
+    resp_free(&r);
+    return j;
+}
+
+static void expect_names(const json_t *arr, const char *const *want, size_t n)
+{
+    cr_assert_eq(json_array_size(arr), n);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_str_eq(json_string_value(json_array_get(arr, i)), want[i]);
+}
+
+Test(http_evaluate, class_names_from_csv_and_json, .timeout = 240)
+{
+    srv s;
+    cr_assert_eq(srv_start(&s, NULL), 0);
+    /* text labels in the last column, a header: names sorted byte-wise */
+    static const char *const animals[] = {"dog", "cat", "bird"};
+    static const char *const sorted[] = {"bird", "cat", "dog"};
+    char csv[8192];
+    size_t len = (size_t)sprintf(csv, "a,b,c,animal\n");
+    double X[60 * 3];
+    int cls[60];
+    for (int i = 0; i < 60; i++) {
+        int a = i % 3; /* dog, cat, bird → classes 2, 1, 0 */
+        cls[i] = 2 - a;
+        for (int k = 0; k < 3; k++)
+            X[i * 3 + k] = (k == a ? 1.0 : 0.0) + 0.01 * ((i * 7 + k) % 5);
+        len += (size_t)sprintf(csv + len, "%.17g,%.17g,%.17g,%s\n", X[i * 3], X[i * 3 + 1],
+                               X[i * 3 + 2], animals[a]);
+    }
+    json_t *meta = upload(&s, "?label=last", "text/csv", csv, 201);
+    expect_names(json_object_get(meta, "classes"), sorted, 3);
+    cr_assert_eq(json_integer_value(json_object_get(meta, "outputs")), 3);
+    cr_assert_eq(json_integer_value(json_object_get(meta, "features")), 3);
+    char ds[64], job[64], path[128];
+    snprintf(ds, sizeof ds, "%s", json_string_value(json_object_get(meta, "id")));
+    json_decref(meta);
+    json_t *got = get_json(&s, "/v1/datasets/%s", ds);
+    expect_names(json_object_get(got, "classes"), sorted, 3);
+    json_decref(got);
+    char *body = job_body(ds, "[3, 6, 3], \"output\": \"softmax\"",
+                          "\"optimizer\": \"adam\", \"learning_rate\": 0.05, \"epochs\": 60, "
+                          "\"lambda\": 0");
+    train(&s, body, job, sizeof job);
+    free(body);
+    model m;
+    model_get(&s, job, &m);
+    json_t *w = get_json(&s, "/v1/jobs/%s/weights", job);
+    expect_names(json_object_get(w, "classes"), sorted, 3);
+    json_decref(w);
+    snprintf(path, sizeof path, "/v1/jobs/%s/predict", job);
+    json_t *pr = post_json(&s, path, "{\"X\": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}", 200);
+    expect_names(json_object_get(pr, "classes"), sorted, 3);
+    for (int i = 0; i < 3; i++) {
+        int label = (int)json_integer_value(json_array_get(json_object_get(pr, "labels"),
+                                                           (size_t)i));
+        cr_assert_str_eq(json_string_value(json_array_get(json_object_get(pr, "predicted"),
+                                                          (size_t)i)), sorted[label]);
+    }
+    json_decref(pr);
+    snprintf(path, sizeof path, "/v1/jobs/%s/evaluate", job);
+    char req[96];
+    snprintf(req, sizeof req, "{\"dataset\": \"%s\"}", ds);
+    json_t *rep = post_json(&s, path, req, 200);
+    expect_names(json_object_get(rep, "classes"), sorted, 3);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(rep,
+                     "per_class"), 1), "class")), "cat");
+    int64_t conf[3][3] = {{0}};
+    for (int i = 0; i < 60; i++) {
+        double a[3];
+        forward(a, &m, X + i * 3);
+        int p = a[1] > a[0] ? 1 : 0;
+        p = a[2] > a[p] ? 2 : p;
+        conf[cls[i]][p]++;
+    }
+    for (int t = 0; t < 3; t++)
+        for (int p = 0; p < 3; p++)
+            cr_assert_eq(json_integer_value(json_array_get(json_array_get(json_object_get(rep,
+                         "confusion"), (size_t)t), (size_t)p)), conf[t][p]);
+    json_decref(rep);
+    free(m.theta);
+
+    /* labels 1..K (ex4 style) with ?label_base=1, a label in the middle column */
+    meta = upload(&s, "?label_base=1&label=2", "text/csv", "0.5,1,2\n0.25,3,4\n0.75,2,1\n",
+                  201);
+    static const char *const ones[] = {"1", "2", "3"};
+    expect_names(json_object_get(meta, "classes"), ones, 3);
+    cr_assert_eq(json_integer_value(json_object_get(meta, "outputs")), 3);
+    cr_assert_eq(json_integer_value(json_object_get(meta, "features")), 2);
+    json_decref(meta);
+    /* JSON class names */
+    meta = upload(&s, "", "application/json",
+                  "{\"X\": [[1], [2], [3]], \"y\": [\"yes\", \"no\", \"yes\"]}", 201);
+    static const char *const yn[] = {"no", "yes"};
+    expect_names(json_object_get(meta, "classes"), yn, 2);
+    json_decref(meta);
+    /* plain numeric uploads have no names */
+    meta = upload(&s, "", "text/csv", "0,1\n1,2\n", 201);
+    cr_assert_null(json_object_get(meta, "classes"));
+    json_decref(meta);
+
+    resp r;
+    const char *bad[][3] = {
+        {"?label_base=1", "0,1,2\n1,2,3\n", "line 1, column 1: label must be an integer in 1..65536"},
+        {"", "cat,1\n2,2\n", "line 1, column 1"},
+        {"?label=0", "1,2\n", "label: must be first, last or a column number"},
+        {"?label=5", "1,2\n", "label: column 5 is beyond the 2 fields of line 1"},
+        {"?label_base=2", "1,2\n", "label_base: must be 0 or 1"},
+        {"?label_base=1", "cat,1\ndog,2\n", "label_base: only for numeric labels"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char p2[128];
+        snprintf(p2, sizeof p2, "/v1/datasets%s", bad[i][0]);
+        cr_assert_eq(http_req(&s, "POST", p2, "text/csv", bad[i][1], strlen(bad[i][1]), NULL,
+                              &r), 0);
+        char *d = problem_detail(&r, 400);
+        cr_assert(strstr(d, bad[i][2]), "%s: \"%s\" lacks \"%s\"", p2, d, bad[i][2]);
+        free(d);
+        resp_free(&r);
+    }
+    srv_stop(&s);
+    srv_cleanup(&s);
+}

@@ -1369,6 +1369,7 @@ Test(store, migration_2_moves_held_out_accuracy)
     char *msg = NULL;
     cr_assert_eq(sqlite3_exec(db,
                               "ALTER TABLE jobs DROP COLUMN metrics_json;"
+                              "ALTER TABLE datasets DROP COLUMN classes_json;"
                               "ALTER TABLE jobs DROP COLUMN p_validation_accuracy;"
                               "ALTER TABLE jobs DROP COLUMN best_epoch;"
                               "ALTER TABLE jobs DROP COLUMN stop_reason;"

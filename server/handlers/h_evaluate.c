@@ -51,7 +51,7 @@ static json_t *evaluate(const handlers_model *m, api_dataset *d, api_error *err)
         api_fail(err, 503, "%s: try again", be.msg);
         goto cleanup;
     }
-    if (!(out = api_evaluation_json(&e, NULL)))
+    if (!(out = api_evaluation_json(&e, m->extras.classes_json)))
         api_fail(err, 503, "out of memory for the report: try again");
 cleanup:
     bp_eval_clear(&e);

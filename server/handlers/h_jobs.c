@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/eval_codec.h"
 #include "api/jobs_codec.h"
 #include "api/math_codec.h"
 #include "server/handlers/h_events.h"
@@ -337,7 +338,14 @@ static handler_result job_weights(server *s, req *r, const store_job *job)
     handler_result hr = HANDLER_OK;
     if (handlers_model_load(s, r, r->owner, job->id, job->spec_json, job_status_name(job->status), &m) == 0) {
         json_t *out = api_job_weights_json(&m.spec, m.theta, m.epoch, m.cost, m.validation_cost);
-        if (out && api_standardize_set(out, m.extras.mean, m.extras.sd, m.spec.sizes[0]) < 0) {
+        int64_t K = m.spec.sizes[m.spec.n_layers - 1];
+        json_t *names = m.extras.classes_json && m.spec.output != BP_OUT_LINEAR
+                            ? api_class_names_json(m.extras.classes_json, K < 2 ? 2 : K)
+                            : NULL;
+        if (!out)
+            json_decref(names);
+        if (out && ((names && json_object_set_new(out, "classes", names) < 0) ||
+                    api_standardize_set(out, m.extras.mean, m.extras.sd, m.spec.sizes[0]) < 0)) {
             json_decref(out);
             out = NULL;
         }
@@ -491,6 +499,10 @@ static void predict_work(void *arg, req *r)
     handlers_model_inputs(m, c->X, c->rows);
     bp_predict(out, labels, w, c->X, m->theta, c->rows);
     json_t *answer = api_predictions_json(out, labels, c->rows, K);
+    if (answer && api_predictions_named(answer, labels, c->rows, K, m->extras.classes_json) < 0) {
+        json_decref(answer);
+        answer = NULL;
+    }
     if (!answer)
         http_reply_problem(r, 503, "out of memory for the predictions");
     else

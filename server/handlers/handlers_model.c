@@ -136,6 +136,8 @@ static int from_job(server *s, req *r, api_job_request *jr, api_job_extras *x, a
         api_fail(err, 409, "from_job: job %s has no weights yet", src.id);
         goto cleanup;
     }
+    free(m.extras.classes_json); /* the new job's dataset names its classes */
+    m.extras.classes_json = NULL;
     *x = m.extras; /* steals mean and sd */
     memset(&m.extras, 0, sizeof m.extras);
     snprintf(x->from_job, sizeof x->from_job, "%s", src.id);
@@ -191,6 +193,12 @@ int handlers_model_prepare(server *s, req *r, api_job_request *jr, api_job_extra
         rc = from_job(s, r, jr, x, err);
     else if (jr->train.standardize)
         rc = fit_standardize(s, r, jr, x, err);
+    store_error se = {0};
+    int src = rc < 0 ? 0 : store_dataset_classes(s->st, r->owner, jr->dataset, &x->classes_json, &se);
+    if (src < 0) {
+        handlers_store_problem(err, r, src, &se, "dataset", "dataset", jr->dataset);
+        rc = -1;
+    }
     if (rc < 0)
         api_job_extras_clear(x);
     return rc;

@@ -18,7 +18,8 @@ typedef struct {
     bp_spec spec;
     bp_train_config cfg;
     api_job_extras extras; /* extras.mean / extras.sd: s_1 each when it trained standardized,
-                            * else NULL; extras.from_job: the job it warm-started from */
+                            * else NULL; extras.from_job: the job it warm-started from;
+                            * extras.classes_json: its dataset's class names or NULL */
     double *theta;   /* new: bp_param_count(&spec) doubles */
     int64_t epoch;   /* the epoch the weights are from */
     double cost, validation_cost; /* its J on the training / held-out rows (NaN = none) */

@@ -14,7 +14,7 @@ const route routes[] = {
     {"GET", "/readyz", h_readyz, .open = 1},
     {"GET", "/metrics", h_metrics, .open = 1, .lockable = 1},
     {"GET", "/openapi.yaml", h_openapi, .open = 1},
-    {"POST", "/v1/datasets", h_datasets_create, .accepts = JSON ",text/csv", .query = "name,header"},
+    {"POST", "/v1/datasets", h_datasets_create, .accepts = JSON ",text/csv", .query = "name,header,label,label_base"},
     {"GET", "/v1/datasets", h_datasets_list, .query = PAGE},
     {"GET", "/v1/datasets/{id}", h_datasets_get, .open = 0},
     {"DELETE", "/v1/datasets/{id}", h_datasets_delete, .open = 0},

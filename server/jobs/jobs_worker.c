@@ -455,7 +455,7 @@ static char *heldout_metrics(run *R, const double *theta)
             v++;
         }
     if (bp_evaluate(&e, w, Xv, Yv, theta, m_val, R->cfg.lambda, NULL) == 0) {
-        json_t *j = api_evaluation_json(&e, NULL);
+        json_t *j = api_evaluation_json(&e, R->extras.classes_json);
         text = j ? api_dump(j, NULL) : NULL;
         json_decref(j);
     }

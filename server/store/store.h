@@ -79,6 +79,8 @@ typedef struct {
     int has_labels;       /* 1: labels stored (y given), 0: Y stored */
     int64_t bytes;        /* size of the stored blobs */
     int64_t created_at;   /* unix seconds */
+    const char *classes_json; /* put: the class names (JSON array text, borrowed) or NULL;
+                               * reads set NULL (store_dataset_classes reads them) */
 } store_dataset_meta;
 
 /* Stores X (rows × features) and either labels (rows) or Y (rows × outputs) in one
@@ -98,6 +100,9 @@ int store_dataset_list(store *s, const char *owner, int64_t cursor, int limit,
                        store_dataset_meta **out, size_t *n, int64_t *next_cursor,
                        store_error *err);
 int store_dataset_delete(store *s, const char *owner, const char *id, store_error *err);
+/* new: the dataset's class names as JSON array text, *classes_json NULL when it has none. */
+int store_dataset_classes(store *s, const char *owner, const char *id, char **classes_json,
+                          store_error *err);
 /* Sum of dataset bytes stored by owner. */
 int store_dataset_bytes(store *s, const char *owner, int64_t *bytes, store_error *err);
 

@@ -78,7 +78,9 @@ const char *const sqlite_migrations[STORE_SCHEMA_VERSION] = {
     "  WHERE job_id IN (SELECT id FROM jobs "
     "    WHERE json_extract(spec_json, '$.training.validation_split') > 0);",
     /* 3: the report on a finished job's held-out rows (JSON text, NULL = none). */
-    "ALTER TABLE jobs ADD COLUMN metrics_json TEXT;",
+    "ALTER TABLE jobs ADD COLUMN metrics_json TEXT;"
+    /* and a dataset's class names (a JSON array of strings, NULL = labels 0..K-1). */
+    "ALTER TABLE datasets ADD COLUMN classes_json TEXT;",
 };
 
 #define JOB_COLS                                                                            \
@@ -93,8 +95,10 @@ const char *const sqlite_queries[Q__COUNT] = {
     [Q_BEGIN] = "BEGIN",
     [Q_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
-    [Q_DS_INSERT] = "INSERT INTO datasets(" DS_COLS ") "
-                    "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+    [Q_DS_INSERT] = "INSERT INTO datasets(" DS_COLS ", classes_json) "
+                    "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+    [Q_DS_CLASSES] = "SELECT classes_json FROM datasets WHERE id = ?1 "
+                     "AND (?2 IS NULL OR owner = ?2)",
     [Q_DS_CHUNK_INSERT] = "INSERT INTO dataset_chunks(dataset_id, kind, seq, data) "
                           "VALUES(?1,?2,?3,?4)",
     [Q_DS_GET] = "SELECT " DS_COLS " FROM datasets WHERE id = ?1 AND (?2 IS NULL OR owner = ?2)",
