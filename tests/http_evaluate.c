@@ -414,6 +414,10 @@ Test(http_evaluate, linear_standardized_mse_mae_r2_and_predict, .timeout = 240)
     near(num(rep, "cost"), se / (2.0 * R), "cost");
     cr_assert_null(json_object_get(rep, "accuracy"));
     json_decref(rep);
+    /* the job's gradient is taken on the standardized rows too: its J is this J */
+    json_t *g = get_json(&s, "/v1/jobs/%s/gradient", job);
+    near(num(g, "cost"), se / (2.0 * R), "gradient endpoint cost");
+    json_decref(g);
     free(m.theta);
     free(data);
     srv_stop(&s);
@@ -645,6 +649,12 @@ Test(http_evaluate, class_names_from_csv_and_json, .timeout = 240)
     static const char *const yn[] = {"no", "yes"};
     expect_names(json_object_get(meta, "classes"), yn, 2);
     json_decref(meta);
+    resp jr;
+    const char *jb = "{\"X\": [[1]], \"y\": [0]}";
+    cr_assert_eq(http_req(&s, "POST", "/v1/datasets?label=last", "application/json", jb,
+                          strlen(jb), NULL, &jr), 0);
+    expect_problem(&jr, 400, "label: CSV uploads only");
+    resp_free(&jr);
     /* plain numeric uploads have no names */
     meta = upload(&s, "", "text/csv", "0,1\n1,2\n", 201);
     cr_assert_null(json_object_get(meta, "classes"));
@@ -658,6 +668,7 @@ Test(http_evaluate, class_names_from_csv_and_json, .timeout = 240)
         {"?label=5", "1,2\n", "label: column 5 is beyond the 2 fields of line 1"},
         {"?label_base=2", "1,2\n", "label_base: must be 0 or 1"},
         {"?label_base=1", "cat,1\ndog,2\n", "label_base: only for numeric labels"},
+        {"", "cat,1\ncat,x\n", "line 2, column 2: expected a number, found \"x\""},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char p2[128];

@@ -60,9 +60,17 @@ static handler_result store_upload(server *s, req *r, const api_dataset *d, cons
     return http_reply_json(r, 201, meta_json(&meta, d->classes_json));
 }
 
+/* The line a CSV message names ("line N, …"), 0 when none. */
+static long long detail_line(const api_error *e)
+{
+    long long n = 0;
+    return sscanf(e->detail, "line %lld,", &n) == 1 ? n : 0;
+}
+
 /* CSV: the fast reader for label-first numeric labels; the general one (csv_labels.c) for
  * another label column, label_base 1, or when the fast one refused column 1 (a label column
- * of class names). When both refuse, the fast reader's message stands. */
+ * of class names). When both refuse, the message of the one that read further stands (the
+ * fast reader's on a tie). */
 static int parse_csv(api_dataset *d, req *r, api_csv_header mode, int64_t label_col, int base,
                      api_error *err)
 {
@@ -75,7 +83,7 @@ static int parse_csv(api_dataset *d, req *r, api_csv_header mode, int64_t label_
     if (api_dataset_parse_csv_labels(d, r->body, r->body_len, mode, label_col, base,
                                      &general) == 0)
         return 0;
-    if (label_col != 0 || base != 0)
+    if (label_col != 0 || base != 0 || detail_line(&general) > detail_line(err))
         *err = general;
     return -1;
 }
@@ -122,6 +130,9 @@ handler_result h_datasets_create(void *ctx, req *r)
         label_col--; /* 1-based in the query */
     if (bq && handlers_whole_number(bq, 0, 1, &base) < 0)
         return http_reply_problem(r, 400, "label_base: must be 0 or 1");
+    if ((lq || bq) && strcmp(r->media_type, "text/csv") != 0)
+        return http_reply_problem(r, 400, "%s: CSV uploads only (JSON labels are given as "
+                                          "they are)", lq ? "label" : "label_base");
     api_dataset d;
     api_error err = {0};
     memset(&d, 0, sizeof d);
