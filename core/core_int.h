@@ -13,6 +13,9 @@
 
 /* Writes a formatted message into err (which may be NULL). Defined in model.c. */
 void core_set_error(bp_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Arg-max label of one row a of K outputs (the first on ties); K == 1: a >= 0.5. Defined in
+ * net.c; bp_predict's labels and bp_evaluate's true classes (of target rows). */
+int32_t core_row_label(const double *a, int K);
 /* Activations and deltas for a chunk of rows, in one arena (bp_work_new, work.c). */
 struct bp_work {
     bp_spec spec;

@@ -26,19 +26,6 @@ void bp_eval_clear(bp_eval *e)
     memset(e, 0, sizeof *e);
 }
 
-/* The true class of one target row y (K_out values): arg-max, first on ties; K_out == 1:
- * y >= 0.5. */
-static int true_class(const double *y, int K_out)
-{
-    if (K_out == 1)
-        return y[0] >= 0.5 ? 1 : 0;
-    int best = 0;
-    for (int k = 1; k < K_out; k++)
-        if (y[k] > y[best])
-            best = k;
-    return best;
-}
-
 static double ratio(double num, double den)
 {
     return den > 0 ? num / den : 0.0;
@@ -90,7 +77,7 @@ static int roc_auc(double *auc, const double *out, const double *Y, int64_t m, i
         return -1;
     for (int64_t i = 0; i < m; i++) {
         v[i].score = K_out == 1 ? out[i] : out[i * K_out + 1];
-        v[i].pos = true_class(Y + i * K_out, K_out) == 1;
+        v[i].pos = core_row_label(Y + i * K_out, K_out) == 1;
     }
     qsort(v, (size_t)m, sizeof *v, by_score);
     double rank_sum = 0;
@@ -167,7 +154,7 @@ static int classification_scores(bp_eval *e, const double *out, const int32_t *p
         return -1;
     int64_t right = 0;
     for (int64_t i = 0; i < m; i++) {
-        int t = true_class(Y + i * K_out, K_out);
+        int t = core_row_label(Y + i * K_out, K_out);
         e->confusion[(int64_t)t * K + pred[i]]++;
         right += t == pred[i];
     }

@@ -494,8 +494,7 @@ static double regularize(double *dtheta, const bp_spec *sp, const double *theta,
     return 0.5 * c * sq;
 }
 
-/* Arg-max label of one output row a (K values); K == 1: a ≥ 0.5. */
-static int32_t row_label(const double *a, int K)
+int32_t core_row_label(const double *a, int K)
 {
     if (K == 1)
         return a[0] >= 0.5 ? 1 : 0;
@@ -533,7 +532,7 @@ static double cost_pass(double *dtheta, int64_t *correct, bp_work *w, const doub
                             inv_m);
         if (mode & OUT_ACT)
             for (int64_t i = 0; i < n; i++)
-                right += row_label(Aout + i * K, K) == labels[r0 + i];
+                right += core_row_label(Aout + i * K, K) == labels[r0 + i];
         if ((mode & OUT_ACT) && (mode & OUT_DELTA))
             output_delta_from_act(Aout, w->colsum, w->outbuf, Y + r0 * K, n, K, sp->output,
                                   inv_m);
@@ -602,7 +601,7 @@ void bp_predict(double *outputs, int32_t *labels, bp_work *w, const double *X,
             memcpy(outputs + r0 * K, Aout, sizeof(double) * (size_t)(n * K));
         if (labels)
             for (int64_t i = 0; i < n; i++)
-                labels[r0 + i] = row_label(Aout + i * K, K);
+                labels[r0 + i] = core_row_label(Aout + i * K, K);
     }
 }
 
@@ -620,7 +619,7 @@ double bp_accuracy(bp_work *w, const double *X, const int32_t *labels, const dou
         double *Aout = w->act[L - 1];
         output_activate(Aout, w->outbuf, n, K, sp->output);
         for (int64_t i = 0; i < n; i++)
-            right += row_label(Aout + i * K, K) == labels[r0 + i];
+            right += core_row_label(Aout + i * K, K) == labels[r0 + i];
     }
     return (double)right / (double)m;
 }
