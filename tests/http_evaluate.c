@@ -683,3 +683,54 @@ Test(http_evaluate, class_names_from_csv_and_json, .timeout = 240)
     srv_stop(&s);
     srv_cleanup(&s);
 }
+
+/* ---------------------------------------------------------------- resume */
+
+Test(http_evaluate, standardized_job_killed_resumes_bit_exactly, .timeout = 300)
+{
+    srv s;
+    const char *args[] = {"--workers", "1", "--checkpoint-seconds", "1", NULL};
+    cr_assert_eq(srv_start(&s, args), 0);
+    char ds[64], a[64], b[64];
+    upload_digits(&s, ds, sizeof ds);
+    char *body = job_body(ds, "[64,30,10]",
+                          "\"optimizer\":\"adam\",\"learning_rate\":0.005,\"batch_size\":16,"
+                          "\"epochs\":50,\"seed\":5,\"validation_split\":0.2,\"lambda\":0.2,"
+                          "\"standardize\":true");
+    submit_job(&s, NULL, body, a, sizeof a);
+    double end = test_now_s() + 120;
+    for (;;) { /* past a checkpoint, still running */
+        json_t *j = get_json(&s, "/v1/jobs/%s", a);
+        int64_t e = json_integer_value(json_object_get(json_object_get(j, "progress"), "epoch"));
+        json_decref(j);
+        if (e >= 8)
+            break;
+        cr_assert(test_now_s() < end, "job %s stuck at epoch %lld", a, (long long)e);
+        test_sleep_ms(20);
+    }
+    test_sleep_ms(1200);
+    srv_kill9(&s);
+    cr_assert_eq(srv_restart(&s, args), 0);
+    json_t *ja = wait_job(&s, a, NULL, 180);
+    cr_assert_str_eq(json_string_value(json_object_get(ja, "status")), "succeeded");
+    submit_job(&s, NULL, body, b, sizeof b); /* the same job, uninterrupted */
+    json_t *jb = wait_job(&s, b, NULL, 180);
+    cr_assert_str_eq(json_string_value(json_object_get(jb, "status")), "succeeded");
+    char *wa = get_text(&s, "/v1/jobs/%s/weights", a);
+    char *wb = get_text(&s, "/v1/jobs/%s/weights", b);
+    cr_assert(strstr(wa, "\"standardize\""), "no standardization with the weights");
+    cr_assert_str_eq(wa, wb, "resumed weights differ from an uninterrupted run");
+    char *ma = json_dumps(json_object_get(ja, "metrics"), JSON_COMPACT | JSON_REAL_PRECISION(17));
+    char *mb = json_dumps(json_object_get(jb, "metrics"), JSON_COMPACT | JSON_REAL_PRECISION(17));
+    cr_assert(ma && mb);
+    cr_assert_str_eq(ma, mb, "held-out metrics differ");
+    free(ma);
+    free(mb);
+    free(wa);
+    free(wb);
+    free(body);
+    json_decref(ja);
+    json_decref(jb);
+    srv_stop(&s);
+    srv_cleanup(&s);
+}
