@@ -5,12 +5,54 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "api/jobs_codec.h"
 #include "api/math_codec.h"
 
+/* "y" of class names (strings) replaced in body by their indexes in classes_json. 0 ok (or
+ * nothing to do), -1 with err. */
+static int names_to_labels(json_t *body, const char *classes_json, api_error *err)
+{
+    json_t *y = json_object_get(body, "y");
+    if (!classes_json || !json_is_string(json_array_get(y, 0)))
+        return 0;
+    json_error_t jerr;
+    json_t *names = json_loads(classes_json, 0, &jerr), *idx = json_array();
+    int rc = -1;
+    for (size_t i = 0; names && idx && i < json_array_size(y); i++) {
+        const json_t *v = json_array_get(y, i);
+        size_t k = 0;
+        while (json_is_string(v) && k < json_array_size(names) &&
+               !json_equal((json_t *)(uintptr_t)v, json_array_get(names, k)))
+            k++;
+        if (!json_is_string(v) || k == json_array_size(names)) {
+            char q[API_QUOTE_MAX];
+            const char *s = json_is_string(v) ? json_string_value(v) : "";
+            api_escape(q, sizeof q, s, strlen(s));
+            api_fail(err, 400, json_is_string(v) ? "y[%zu]: \"%s\" is not one of the job's "
+                                                   "classes"
+                                                 : "y[%zu]: expected a class name%s", i,
+                     json_is_string(v) ? q : " (a string, as y[0])");
+            goto cleanup;
+        }
+        if (json_array_append_new(idx, json_integer((json_int_t)k)) < 0)
+            break;
+    }
+    if (!names || !idx || json_array_size(idx) != json_array_size(y) ||
+        json_object_set(body, "y", idx) < 0) {
+        api_fail(err, 503, "out of memory");
+        goto cleanup;
+    }
+    rc = 0;
+cleanup:
+    json_decref(names);
+    json_decref(idx);
+    return rc;
+}
+
 int api_evaluate_request_parse(char *dataset, size_t cap, api_dataset *data, const char *text,
-                               size_t len, api_error *err)
+                               size_t len, const char *classes_json, api_error *err)
 {
     static const char *const keys[] = {"dataset", "X", "y", "Y", NULL};
     int rc = -1;
@@ -24,6 +66,7 @@ int api_evaluate_request_parse(char *dataset, size_t cap, api_dataset *data, con
         goto cleanup;
     }
     if (api_check_keys(body, keys, "body", err) < 0 ||
+        names_to_labels(body, classes_json, err) < 0 ||
         api_data_source_parse(dataset, cap, data, body, err) < 0)
         goto cleanup;
     rc = 0;

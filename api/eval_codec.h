@@ -13,9 +13,11 @@
 #include "core/bp.h"
 
 /* Decodes an evaluate body: exactly one of "dataset" (id into dataset, cap bytes) and inline
- * "X" with "y"/"Y" (into *data, new); unknown keys refused. 0 ok, -1 with err (400). */
+ * "X" with "y"/"Y" (into *data, new); unknown keys refused. With classes_json (the job's
+ * class names, or NULL) "y" may hold the names instead of the numbers ('y[3]: "emu" is not
+ * one of the job's classes' otherwise). 0 ok, -1 with err (400). */
 int api_evaluate_request_parse(char *dataset, size_t cap, api_dataset *data, const char *text,
-                               size_t len, api_error *err);
+                               size_t len, const char *classes_json, api_error *err);
 
 /* new: the report. Classification (e->K > 0): {"rows","cost","accuracy","log_loss","classes",
  * "confusion","per_class":[{"class","precision","recall","f1","support"}],"macro":{…},

@@ -633,6 +633,16 @@ Test(http_evaluate, class_names_from_csv_and_json, .timeout = 240)
             cr_assert_eq(json_integer_value(json_array_get(json_array_get(json_object_get(rep,
                          "confusion"), (size_t)t), (size_t)p)), conf[t][p]);
     json_decref(rep);
+    /* inline rows labelled by name; a name the job does not know is refused naming y[i] */
+    rep = post_json(&s, path, "{\"X\": [[1, 0, 0], [0, 0, 1]], \"y\": [\"dog\", \"bird\"]}",
+                    200);
+    const json_t *sup = json_object_get(rep, "per_class");
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(sup, 0), "support")), 1);
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(sup, 1), "support")), 0);
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(sup, 2), "support")), 1);
+    json_decref(rep);
+    post_problem(&s, path, "{\"X\": [[1, 0, 0]], \"y\": [\"emu\"]}", 400,
+                 "y[0]: \"emu\" is not one of the job's classes");
     free(m.theta);
 
     /* labels 1..K (ex4 style) with ?label_base=1, a label in the middle column */

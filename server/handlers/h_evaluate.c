@@ -80,7 +80,8 @@ handler_result h_jobs_evaluate(void *ctx, req *r)
     }
     if (handlers_model_spec(r, job.id, job.spec_json, &m) < 0)
         goto cleanup; /* the 500 is set */
-    if (api_evaluate_request_parse(dataset, sizeof dataset, &d, r->body, r->body_len, &ae) < 0 ||
+    if (api_evaluate_request_parse(dataset, sizeof dataset, &d, r->body, r->body_len,
+                                   m.extras.classes_json, &ae) < 0 ||
         (dataset[0] && load_dataset(s, r, dataset, &d, &ae) < 0) ||
         api_dataset_fits(&d, &m.spec, &ae) < 0) {
         hr = handlers_reply_api_error(r, &ae);
