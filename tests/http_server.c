@@ -663,7 +663,8 @@ Test(http_server, unknown_query_parameters_are_400, .timeout = 30)
         {"POST", "/v1/cost?lambda=1", cost,
          "query parameter \"lambda\" is not supported here (this route takes none)"},
         {"POST", "/v1/datasets?name=a&format=csv", "0,1\n",
-         "query parameter \"format\" is not supported here (supported: name, header)"},
+         "query parameter \"format\" is not supported here (supported: name, header, label, "
+         "label_base)"},
         {"POST", "/v1/jobs?dataset=x", "{}",
          "query parameter \"dataset\" is not supported here (this route takes none)"},
     };
