@@ -372,6 +372,7 @@ void api_dataset_clear(api_dataset *d)
     free(d->X);
     free(d->labels);
     free(d->Y);
+    free(d->classes_json);
     memset(d, 0, sizeof *d);
 }
 

@@ -52,12 +52,6 @@ int64_t bp_layer_offset(const bp_spec *spec, int l);
 const char *bp_act_name(bp_act a);
 const char *bp_out_name(bp_out o);
 
-/* Folds the standardization x' = (x − mean)/sd (s_1 values each) into Θ^(1): theta_out (may
- * be theta) gets W' = W/sd and b' = b − Σ_j W_j·mean_j/sd_j in its first layer, the other
- * layers copied; the net then takes raw rows. An sd that is 0 or not finite counts as 1 (a
- * constant feature: only centred). mean or sd NULL = no standardization (a plain copy). */
-void bp_fold_standardize(double *theta_out, const double *theta, const double *mean,
-                         const double *sd, const bp_spec *spec);
 
 /* ---- PRNG: xoshiro256**, owned by whoever needs one (a job, a test); never global ---- */
 typedef struct {
@@ -190,6 +184,10 @@ typedef struct {
     double momentum;                 /* momentum: 0.9 */
     double beta1, beta2, adam_eps;   /* adam: 0.9, 0.999, 1e-8 */
     int lbfgs_memory;                /* lbfgs: 10, 1..BP_MAX_LBFGS_MEMORY */
+    int standardize;                 /* 0 or 1: the caller trains on inputs standardized by
+                                      * the training rows' mean and sd (bp_standardize_fit,
+                                      * skipping bp_split_mark's rows); the trainer itself
+                                      * never reads it */
 } bp_train_config;
 #define BP_MAX_EPOCHS 1000000
 #define BP_MAX_LBFGS_MEMORY 100
@@ -278,5 +276,53 @@ size_t bp_trainer_checkpoint_size(const bp_trainer *t);
 int bp_trainer_checkpoint_save(const bp_trainer *t, void *buf, size_t size, bp_error *err);
 /* Restores into a trainer made with the same spec, config and data; -1 if it does not match. */
 int bp_trainer_checkpoint_load(bp_trainer *t, const void *buf, size_t size, bp_error *err);
+
+/* ---- Evaluation and standardization (core/eval.c) ---- */
+
+/* A trained net measured on m rows with targets Y (m × s_L). Classification (sigmoid or
+ * softmax output): the true class of a row is Y's arg-max (s_L == 1: y >= 0.5), the predicted
+ * one bp_predict's label; K = s_L classes (2 when s_L == 1). Precision, recall and F1 with a
+ * zero denominator are 0. Linear output: the error figures only. */
+typedef struct {
+    int64_t m;
+    int K;                /* classes; 0 for a linear output */
+    double cost;          /* J(Θ) on these rows with lambda and m_reg = m (bp_cost_grad's) */
+    double log_loss;      /* J's data term (lambda 0); NaN for a linear output */
+    double accuracy;      /* NaN for a linear output */
+    int64_t *confusion;   /* new: K × K, row = true class, column = predicted; NULL linear */
+    double *precision, *recall, *f1; /* new: K each */
+    int64_t *support;     /* new: K: rows whose true class is k */
+    double macro[3];      /* precision, recall, f1: unweighted mean over the K classes */
+    double weighted[3];   /* the same weighted by support */
+    double roc_auc;       /* K == 2 only (score: a, or the class-1 output); NaN otherwise or
+                           * when one class has no rows. Ties count one half. */
+    double mse, mae;      /* linear: mean over all m × s_L entries of (a − y)², |a − y| */
+    double r2;            /* linear: mean over outputs of 1 − SS_res/SS_tot (an output whose
+                           * targets are constant counts 1 when predicted exactly, else 0) */
+} bp_eval;
+/* Fills *out (bp_eval_clear frees it) for m >= 1 rows. One forward pass for the outputs and
+ * bp_cost_grad's for J (two when lambda != 0). -1 with err when out of memory. */
+int bp_evaluate(bp_eval *out, bp_work *w, const double *X, const double *Y, const double *theta,
+                int64_t m, double lambda, bp_error *err);
+void bp_eval_clear(bp_eval *e);
+
+/* The held-out rows of cfg's validation split of m rows, exactly as bp_trainer_new chooses
+ * them: is_val[i] = 1 held out, 0 training (m bytes, written). -1 with err (out of memory). */
+int bp_split_mark(unsigned char *is_val, int64_t m, const bp_train_config *cfg, bp_error *err);
+/* Per-feature mean and population standard deviation (n each, written) of the rows i of X
+ * (m × n) with skip[i] == 0 (skip NULL: all rows; at least one row used). A feature whose sd
+ * is 0 (constant) gets sd = 1, so (x − μ)/σ is 0 for it. */
+void bp_standardize_fit(double *mean, double *sd, const double *X, const unsigned char *skip,
+                        int64_t m, int64_t n);
+/* Xout = (X − mean) / sd row by row (m × n; Xout may be X). */
+void bp_standardize_apply(double *Xout, const double *X, const double *mean, const double *sd,
+                          int64_t m, int64_t n);
+/* theta_out (bp_param_count; may be theta) = theta with the transform folded into Θ^(1), so
+ * that forward(theta_out, x) == forward(theta, (x − mean)/sd) up to rounding: W' = W/σ (per
+ * input column), b' = b − Σ_k W_k μ_k/σ_k; later layers copied. mean, sd: s_1 each; an sd that
+ * is 0 or not finite counts as 1 (a constant feature: only centred); mean or sd NULL = a plain
+ * copy. */
+void bp_fold_standardize(double *theta_out, const double *theta, const double *mean,
+                         const double *sd, const bp_spec *spec);
 
 #endif

@@ -23,6 +23,10 @@ typedef struct {
     double *arena;                  /* owns every buffer above */
 } core_scratch;
 
+/* Arg-max label of one row a of K outputs (the first on ties); K == 1: a >= 0.5. Defined in
+ * net.c; bp_predict's labels and bp_evaluate's true classes (of target rows). */
+int32_t core_row_label(const double *a, int K);
+
 /* The workspace (bp_work_new, work.c): per-thread scratch, and the shards' partial gradients.
  * A pass over m rows cuts them into core_shards(spec, m) shards (fixed by spec and m alone);
  * shard 0 accumulates into the caller's dtheta, shard s ≥ 1 into grads[s-1]; they are then

@@ -494,8 +494,7 @@ static double regularize(double *dtheta, const bp_spec *sp, const double *theta,
     return 0.5 * c * sq;
 }
 
-/* Arg-max label of one output row a (K values); K == 1: a ≥ 0.5. */
-static int32_t row_label(const double *a, int K)
+int32_t core_row_label(const double *a, int K)
 {
     if (K == 1)
         return a[0] >= 0.5 ? 1 : 0;
@@ -547,7 +546,7 @@ static void shard_run(void *arg, int64_t s, int thread)
                             p->inv_m);
         if (p->mode & OUT_ACT)
             for (int64_t i = 0; i < n; i++)
-                right += row_label(Aout + i * K, K) == p->labels[r0 + i];
+                right += core_row_label(Aout + i * K, K) == p->labels[r0 + i];
         if ((p->mode & OUT_ACT) && (p->mode & OUT_DELTA))
             output_delta_from_act(Aout, sc->colsum, sc->outbuf, p->Y + r0 * K, n, K, sp->output,
                                   p->inv_m);
@@ -665,7 +664,7 @@ void bp_predict(double *outputs, int32_t *labels, bp_work *w, const double *X,
             memcpy(outputs + r0 * K, Aout, sizeof(double) * (size_t)(n * K));
         if (labels)
             for (int64_t i = 0; i < n; i++)
-                labels[r0 + i] = row_label(Aout + i * K, K);
+                labels[r0 + i] = core_row_label(Aout + i * K, K);
     }
 }
 
@@ -683,7 +682,7 @@ double bp_accuracy(bp_work *w, const double *X, const int32_t *labels, const dou
         double *Aout = w->sc[0].act[L - 1];
         output_activate(Aout, w->sc[0].outbuf, n, K, sp->output);
         for (int64_t i = 0; i < n; i++)
-            right += row_label(Aout + i * K, K) == labels[r0 + i];
+            right += core_row_label(Aout + i * K, K) == labels[r0 + i];
     }
     return (double)right / (double)m;
 }

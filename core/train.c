@@ -94,6 +94,8 @@ int bp_train_config_validate(const bp_train_config *c, bp_error *err)
         bad = "adam_epsilon: must be a finite number > 0";
     else if (c->lbfgs_memory < 1 || c->lbfgs_memory > BP_MAX_LBFGS_MEMORY)
         bad = "lbfgs_memory: must be an integer in 1.." CORE_STR(BP_MAX_LBFGS_MEMORY);
+    else if (c->standardize != 0 && c->standardize != 1)
+        bad = "standardize: must be true or false";
     if (bad) {
         core_set_error(err, "%s", bad);
         return -1;
@@ -228,6 +230,29 @@ void bp_trainer_free(bp_trainer *t)
     free(t);
 }
 
+int bp_split_mark(unsigned char *is_val, int64_t m, const bp_train_config *cfg, bp_error *err)
+{
+    int64_t n_train, n_val;
+    memset(is_val, 0, (size_t)m);
+    if (bp_split_sizes(m, cfg->validation_split, &n_train, &n_val, err) != 0)
+        return -1;
+    if (n_val == 0)
+        return 0;
+    int64_t *perm = train_alloc(m, sizeof *perm);
+    if (!perm) {
+        core_set_error(err, "out of memory splitting %lld rows", (long long)m);
+        return -1;
+    }
+    bp_rng srng;
+    bp_rng_seed(&srng, cfg->seed ^ STREAM_SPLIT);
+    shuffle_identity(perm, m, &srng);
+    /* The first n_val of the permutation are held out. */
+    for (int64_t i = 0; i < n_val; i++)
+        is_val[perm[i]] = 1;
+    free(perm);
+    return 0;
+}
+
 /* Splits the dataset: m_val rows chosen by the seed's split stream go to validation, the rest
  * to training, each gathered into trainer-owned contiguous copies. */
 static int split_rows(bp_trainer *t, const bp_data *d, bp_error *err)
@@ -237,18 +262,15 @@ static int split_rows(bp_trainer *t, const bp_data *d, bp_error *err)
     int64_t *perm = train_alloc(m, sizeof *perm);
     if (!perm)
         goto oom;
-    bp_rng srng;
-    bp_rng_seed(&srng, t->cfg.seed ^ STREAM_SPLIT);
-    shuffle_identity(perm, m, &srng);
-    /* The first m_val of the permutation are held out. Both parts are then listed in dataset
-     * order (a mark per row, not a sort): the gathers read memory forwards. */
+    /* Both parts are listed in dataset order (a mark per row, not a sort): the gathers read
+     * memory forwards. */
     int64_t *val = perm, *tr = perm + t->m_val;
     {
         unsigned char *is_val = train_zalloc(m, 1);
-        if (!is_val)
+        if (!is_val || bp_split_mark(is_val, m, &t->cfg, err) != 0) {
+            free(is_val);
             goto oom;
-        for (int64_t i = 0; i < t->m_val; i++)
-            is_val[perm[i]] = 1;
+        }
         int64_t iv = 0, it = 0;
         for (int64_t r = 0; r < m; r++) {
             if (is_val[r])

@@ -1318,7 +1318,7 @@ Test(store, reopen_keeps_everything_byte_identical)
     store_close(s);
     free(X);
     free(Y);
-    cr_assert_eq(sql_int(tmpdir, "PRAGMA user_version"), 3);
+    cr_assert_eq(sql_int(tmpdir, "PRAGMA user_version"), 4);
     cr_assert_eq(sql_int(tmpdir, "PRAGMA application_id"), 0x42507264);
 }
 
@@ -1368,6 +1368,8 @@ Test(store, migration_2_moves_held_out_accuracy)
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
     char *msg = NULL;
     cr_assert_eq(sqlite3_exec(db,
+                              "ALTER TABLE jobs DROP COLUMN metrics_json;"
+                              "ALTER TABLE datasets DROP COLUMN classes_json;"
                               "ALTER TABLE jobs DROP COLUMN p_validation_accuracy;"
                               "ALTER TABLE jobs DROP COLUMN best_epoch;"
                               "ALTER TABLE jobs DROP COLUMN stop_reason;"
@@ -1382,7 +1384,7 @@ Test(store, migration_2_moves_held_out_accuracy)
     cr_assert_eq(sql_int(tmpdir, "PRAGMA user_version"), 1);
 
     s = open_ok(tmpdir);
-    cr_assert_eq(sql_int(tmpdir, "PRAGMA user_version"), 3);
+    cr_assert_eq(sql_int(tmpdir, "PRAGMA user_version"), 4);
     const char *ids[] = {"job_split", "job_plain"};
     for (int k = 0; k < 2; k++) {
         store_error err;

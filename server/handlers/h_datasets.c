@@ -25,13 +25,13 @@
 
 
 /* new: the dataset's public metadata (encoded by api/datasets_codec.h). */
-static json_t *meta_json(const store_dataset_meta *m)
+static json_t *meta_json(const store_dataset_meta *m, const char *classes_json)
 {
     char when[32];
     handlers_rfc3339(when, m->created_at);
     api_dataset_meta_view v = {.id = m->id, .name = m->name, .rows = m->rows,
                                .features = m->features, .outputs = m->outputs,
-                               .created_at = when};
+                               .created_at = when, .classes_json = classes_json};
     return api_dataset_meta_json(&v);
 }
 
@@ -79,6 +79,7 @@ static handler_result store_upload(server *s, req *r, const api_dataset *d, cons
     meta.features = d->features;
     meta.outputs = d->outputs;
     meta.has_labels = d->labels != NULL;
+    meta.classes_json = d->classes_json;
     meta.created_at = (int64_t)time(NULL);
     store_error se = {0};
     store_idempotency idem;
@@ -96,7 +97,48 @@ static handler_result store_upload(server *s, req *r, const api_dataset *d, cons
     char location[80];
     snprintf(location, sizeof location, "/v1/datasets/%s", meta.id);
     http_add_header(r, "Location", location);
-    return http_reply_json(r, 201, meta_json(&meta));
+    return http_reply_json(r, 201, meta_json(&meta, d->classes_json));
+}
+
+/* The line a CSV message names ("line N, …"), 0 when none. */
+static long long detail_line(const api_error *e)
+{
+    long long n = 0;
+    return sscanf(e->detail, "line %lld,", &n) == 1 ? n : 0;
+}
+
+/* CSV: the fast reader for label-first numeric labels; the general one (csv_labels.c) for
+ * another label column, label_base 1, or when the fast one refused column 1 (a label column
+ * of class names). When both refuse, the message of the one that read further stands (the
+ * fast reader's on a tie). */
+static int parse_csv(api_dataset *d, req *r, api_csv_header mode, int64_t label_col, int base,
+                     api_error *err)
+{
+    if (label_col == 0 && base == 0 &&
+        api_dataset_parse_csv_header(d, r->body, r->body_len, mode, err) == 0)
+        return 0;
+    if (label_col == 0 && base == 0 && !strstr(err->detail, ", column 1: "))
+        return -1;
+    api_error general = {0};
+    if (api_dataset_parse_csv_labels(d, r->body, r->body_len, mode, label_col, base,
+                                     &general) == 0)
+        return 0;
+    if (label_col != 0 || base != 0 || detail_line(&general) > detail_line(err))
+        *err = general;
+    return -1;
+}
+
+/* JSON: the fast reader; "y" of class names through api_dataset_parse_json_names. */
+static int parse_json(api_dataset *d, req *r, api_error *err)
+{
+    if (api_dataset_parse_json_text(d, r->body, r->body_len, err) == 0)
+        return 0;
+    api_error names = {0};
+    if (api_dataset_parse_json_names(d, r->body, r->body_len, &names) == 0)
+        return 0;
+    if (names.status)
+        *err = names;
+    return -1;
 }
 
 /* On the work pool (the route has a body): decode (CSV or JSON) → store → encode. */
@@ -117,14 +159,32 @@ handler_result h_datasets_create(void *ctx, req *r)
         else
             return http_reply_problem(r, 400, "header: must be one of auto, true, false");
     }
+    int csv = strcmp(r->media_type, "text/csv") == 0;
+    int npy = strcmp(r->media_type, "application/x-npy") == 0;
+    int64_t label_col = 0, base = 0;
+    /* ?label for .npy (first|last) is parse_npy's */
+    const char *lq = csv ? http_query(r, "label") : NULL, *bq = http_query(r, "label_base");
+    if (lq && strcmp(lq, "first") != 0 &&
+        (strcmp(lq, "last") == 0 ? (label_col = -1, 0)
+                                 : handlers_whole_number(lq, 1, BP_MAX_UNITS + 1, &label_col)))
+        return http_reply_problem(r, 400, "label: must be first, last or a column number "
+                                          "1..%d", BP_MAX_UNITS + 1);
+    if (lq && label_col > 0)
+        label_col--; /* 1-based in the query */
+    if (bq && handlers_whole_number(bq, 0, 1, &base) < 0)
+        return http_reply_problem(r, 400, "label_base: must be 0 or 1");
+    if (bq && !csv)
+        return http_reply_problem(r, 400, "label_base: CSV uploads only (JSON labels are given "
+                                          "as they are)");
+    if (!csv && !npy && http_query(r, "label"))
+        return http_reply_problem(r, 400, "label: CSV and .npy uploads only (JSON labels are "
+                                          "given as they are)");
     api_dataset d;
     api_error err = {0};
     memset(&d, 0, sizeof d);
-    int rc = strcmp(r->media_type, "text/csv") == 0
-                 ? api_dataset_parse_csv_header(&d, r->body, r->body_len, mode, &err)
-             : strcmp(r->media_type, "application/x-npy") == 0
-                 ? parse_npy(&d, r, &err)
-                 : api_dataset_parse_json_text(&d, r->body, r->body_len, &err);
+    int rc = csv   ? parse_csv(&d, r, mode, label_col, (int)base, &err)
+             : npy ? parse_npy(&d, r, &err)
+                   : parse_json(&d, r, &err);
     handler_result hr = rc < 0 ? handlers_reply_api_error(r, &err) : store_upload(ctx, r, &d, name);
     api_dataset_clear(&d);
     return hr;
@@ -150,7 +210,7 @@ static int list_datasets(server *s, req *r, const char *name, int64_t cursor, in
         int oom = 0;
         for (size_t i = 0; i < n && !oom; i++)
             if (!name || strcmp(metas[i].name, name) == 0)
-                oom = json_array_append_new(list, meta_json(&metas[i])) < 0;
+                oom = json_array_append_new(list, meta_json(&metas[i], NULL)) < 0;
         free(metas);
         if (oom)
             return 1;
@@ -208,12 +268,16 @@ handler_result h_datasets_get(void *ctx, req *r)
         return http_defer(r, download_npy, s);
     store_dataset_meta meta;
     store_error se = {0};
+    char *classes = NULL;
     int rc = store_dataset_get(s->st, r->owner, r->param[0], &meta, &se);
+    if (rc == 0)
+        rc = store_dataset_classes(s->st, r->owner, r->param[0], &classes, &se);
     if (rc < 0)
         return handlers_reply_store_error(r, rc, &se, "dataset", r->param[0]);
-    http_reply_json(r, 200, meta_json(&meta));
+    handler_result hr = http_reply_json(r, 200, meta_json(&meta, classes));
+    free(classes);
     http_reply_immutable(r); /* a dataset never changes: it is stored once, then deleted */
-    return HANDLER_OK;
+    return hr;
 }
 
 handler_result h_datasets_delete(void *ctx, req *r)

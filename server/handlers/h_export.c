@@ -14,45 +14,83 @@
 #include <stdlib.h>
 
 #include "api/export.h"
+#include "api/eval_codec.h"
 #include "server/handlers/h_jobs.h"
+#include "server/handlers/handlers_model.h"
 #include "server/handlers/handlers_util.h"
 #include "server/handlers/routes.h"
 
 typedef enum { EXPORT_TFJS_JSON, EXPORT_TFJS_WEIGHTS, EXPORT_ONNX } export_kind;
 
-/* Encodes the job's latest weights as kind (dtype: ONNX's precision) and sets the reply. */
+/* The job's class names as K C strings in *names (new, the strings borrowed from *arr, new);
+ * both NULL when the job has none. 0 ok, -1 out of memory. */
+static int class_names(const handlers_model *m, const char ***names, json_t **arr)
+{
+    *names = NULL;
+    *arr = NULL;
+    if (!m->extras.classes_json)
+        return 0;
+    int64_t K = m->spec.sizes[m->spec.n_layers - 1];
+    K = K == 1 ? 2 : K; /* one sigmoid output: two classes */
+    *arr = api_class_names_json(m->extras.classes_json, K);
+    *names = *arr ? calloc((size_t)K, sizeof **names) : NULL;
+    if (!*names)
+        return -1;
+    for (int64_t k = 0; k < K; k++)
+        (*names)[k] = json_string_value(json_array_get(*arr, (size_t)k));
+    return 0;
+}
+
+/* Encodes the job's latest weights as kind (dtype: ONNX's precision) and sets the reply; the
+ * standardization it trained with is folded into Θ^(1) and its class names go into the
+ * metadata. A finished job's export never changes: immutable (ETag, 304). */
 static handler_result export_job(server *s, req *r, const store_job *job, export_kind kind,
                                  api_export_dtype dtype)
 {
-    bp_spec spec;
-    double *theta = NULL;
-    int64_t epoch = 0;
-    if (handlers_job_weights(s, r, job, &spec, &theta, &epoch) < 0)
+    handlers_model model;
+    if (handlers_model_load(s, r, r->owner, job->id, job->spec_json,
+                            job_status_name(job->status), &model) < 0) {
+        handlers_model_clear(&model);
         return HANDLER_OK; /* the reply is set */
-    api_export_model m = {.job_id = job->id, .epoch = epoch, .spec = &spec, .theta = theta};
+    }
+    const char **names = NULL;
+    json_t *names_arr = NULL;
     handler_result hr;
     size_t len = 0;
     unsigned char *bytes = NULL;
-    if (kind == EXPORT_TFJS_JSON) {
-        json_t *j = api_export_tfjs_json(&m, "weights.bin");
-        hr = j ? http_reply_json(r, 200, j) : http_reply_problem(r, 503, "out of memory: try again");
-        goto cleanup;
-    }
-    bytes = kind == EXPORT_ONNX ? api_export_onnx(&m, dtype, &len)
-                                : api_export_tfjs_weights(&m, &len);
-    if (!bytes) {
+    if (class_names(&model, &names, &names_arr) < 0) {
         hr = http_reply_problem(r, 503, "out of memory: try again");
         goto cleanup;
     }
-    if (kind == EXPORT_ONNX) {
-        char disp[96];
-        snprintf(disp, sizeof disp, "attachment; filename=\"%s.onnx\"", job->id);
-        http_add_header(r, "Content-Disposition", disp);
+    api_export_model m = {.job_id = job->id, .epoch = model.epoch, .spec = &model.spec,
+                          .theta = model.theta, .mean = model.extras.mean,
+                          .sd = model.extras.sd, .classes = names,
+                          .n_classes = names ? json_array_size(names_arr) : 0};
+    if (kind == EXPORT_TFJS_JSON) {
+        json_t *j = api_export_tfjs_json(&m, "weights.bin");
+        hr = j ? http_reply_json(r, 200, j) : http_reply_problem(r, 503, "out of memory: try again");
+    } else {
+        bytes = kind == EXPORT_ONNX ? api_export_onnx(&m, dtype, &len)
+                                    : api_export_tfjs_weights(&m, &len);
+        if (!bytes) {
+            hr = http_reply_problem(r, 503, "out of memory: try again");
+            goto cleanup;
+        }
+        if (kind == EXPORT_ONNX) {
+            char disp[96];
+            snprintf(disp, sizeof disp, "attachment; filename=\"%s.onnx\"", job->id);
+            http_add_header(r, "Content-Disposition", disp);
+        }
+        hr = http_reply_data(r, 200, "application/octet-stream", bytes, len);
     }
-    hr = http_reply_data(r, 200, "application/octet-stream", bytes, len);
+    if (job->status == JOB_SUCCEEDED || job->status == JOB_FAILED ||
+        job->status == JOB_CANCELLED) /* the final weights never change again */
+        http_reply_immutable(r);
 cleanup:
     free(bytes);
-    free(theta);
+    free(names);
+    json_decref(names_arr);
+    handlers_model_clear(&model);
     return hr;
 }
 

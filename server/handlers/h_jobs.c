@@ -15,10 +15,12 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/eval_codec.h"
 #include "api/jobs_codec.h"
 #include "api/math_codec.h"
 #include "server/handlers/h_events.h"
 #include "server/handlers/h_jobs.h"
+#include "server/handlers/handlers_model.h"
 #include "server/handlers/handlers_util.h"
 #include "server/jobs/jobs_live.h"
 #include "server/common/log.h"
@@ -53,6 +55,7 @@ json_t *handlers_job_json(server *s, const store_job *job)
         .best_epoch = p.best_epoch,
         .stop_reason = p.stop_reason,
         .labels_json = job->labels_json,
+        .metrics_json = job->metrics_json,
     };
     return api_job_json(&v);
 }
@@ -90,72 +93,6 @@ static handler_result on_job(void *ctx, req *r, job_handler fn)
     return hr;
 }
 
-/* A job's model: its network and training config, and its latest weights. */
-typedef struct {
-    bp_spec spec;
-    bp_train_config cfg;
-    double *theta;   /* new: bp_param_count(&spec) doubles */
-    int64_t epoch;   /* the epoch the weights are from */
-    double cost, validation_cost; /* its J on the training / held-out rows (NaN = none) */
-} job_model;
-
-/* A job's model, step 1: *m cleared, its spec and config from spec_json. 0 ok; -1 with a 500
- * reply (the stored spec is unreadable). */
-static int model_spec(req *r, const char *id, const char *spec_json, job_model *m)
-{
-    api_error ae = {0};
-    memset(m, 0, sizeof *m);
-    m->cost = m->validation_cost = NAN;
-    if (api_job_spec_parse(&m->spec, &m->cfg, spec_json, &ae) < 0) {
-        http_reply_problem(r, 500, "job %s: %s", id, ae.detail);
-        return -1;
-    }
-    return 0;
-}
-
-/* Step 2: the weights of job id (owner's) for m->spec, from the live copy while the job runs
- * here, else from the store. 0 ok (m->theta new); -1 with the reply set: the store's problem,
- * 503 out of memory, 409 no weights yet (status: the job's status for that message, or NULL). */
-static int model_weights(server *s, req *r, const char *owner, const char *id,
-                         const char *status, job_model *m)
-{
-    store_error se = {0};
-    int64_t n = 0;
-    int rc = jobs_live_weights(s->jobs, id, &m->theta, &n, &m->epoch, &m->cost,
-                               &m->validation_cost);
-    if (rc < 0) {
-        http_reply_problem(r, 503, "out of memory: try again");
-        return -1;
-    }
-    if (rc == 0) {
-        rc = store_job_weights(s->st, owner, id, &m->theta, &n, &m->epoch, &m->cost,
-                               &m->validation_cost, &se);
-        if (rc < 0 && rc != STORE_NOT_FOUND) {
-            handlers_reply_store_error(r, rc, &se, "job", id);
-            return -1;
-        }
-    }
-    if (rc == STORE_NOT_FOUND || n != bp_param_count(&m->spec)) {
-        if (status)
-            http_reply_problem(r, 409, "job %s has no weights yet: it is %s, and weights appear "
-                                       "after its first epoch", id, status);
-        else
-            http_reply_problem(r, 409, "job %s has no weights yet: they appear after its first "
-                                       "epoch", id);
-        free(m->theta);
-        m->theta = NULL;
-        return -1;
-    }
-    return 0;
-}
-
-/* Both steps: 0 ok (free m->theta), -1 with the reply set. */
-static int load_model(server *s, req *r, const char *owner, const char *id,
-                      const char *spec_json, const char *status, job_model *m)
-{
-    return model_spec(r, id, spec_json, m) < 0 ? -1 : model_weights(s, r, owner, id, status, m);
-}
-
 /* ------------------------------------------------------------------ POST /v1/jobs */
 
 /* The stored dataset against the network: api_dataset_fits (the one check, also used by the
@@ -188,6 +125,8 @@ handler_result h_jobs_create(void *ctx, req *r)
     memset(&job, 0, sizeof job);
     api_error ae = {0};
     store_error se = {0};
+    api_job_extras extras;
+    memset(&extras, 0, sizeof extras);
     handler_result hr;
 
     if (atomic_load(&s->shutting_down) || jobs_stopping(s->jobs)) {
@@ -227,6 +166,10 @@ handler_result h_jobs_create(void *ctx, req *r)
         goto cleanup;
     }
 
+    if (handlers_model_prepare(s, r, &jr, &extras, &ae) < 0) {
+        hr = handlers_reply_api_error(r, &ae);
+        goto cleanup;
+    }
     if (handlers_random_id(job.id, sizeof job.id, "job_") < 0) {
         hr = http_reply_problem(r, 503, "no randomness for a job id: try again");
         goto cleanup;
@@ -235,7 +178,7 @@ handler_result h_jobs_create(void *ctx, req *r)
     snprintf(job.dataset_id, sizeof job.dataset_id, "%s", jr.dataset);
     job.labels_json = jr.labels_json; /* moves to the job */
     jr.labels_json = NULL;
-    job.spec_json = api_job_spec_dump(&jr.spec, &jr.train);
+    job.spec_json = api_job_spec_dump_extras(&jr.spec, &jr.train, &extras);
     if (!job.spec_json) {
         hr = http_reply_problem(r, 503, "out of memory: try again");
         goto cleanup;
@@ -267,6 +210,7 @@ handler_result h_jobs_create(void *ctx, req *r)
 cleanup:
     json_decref(body);
     api_job_request_clear(&jr);
+    api_job_extras_clear(&extras);
     store_job_clear(&job);
     return hr;
 }
@@ -332,16 +276,27 @@ handler_result h_jobs_cost(void *ctx, req *r)
 
 static handler_result job_weights(server *s, req *r, const store_job *job)
 {
-    job_model m;
+    handlers_model m;
     handler_result hr = HANDLER_OK;
-    if (load_model(s, r, r->owner, job->id, job->spec_json, job_status_name(job->status), &m) == 0) {
+    if (handlers_model_load(s, r, r->owner, job->id, job->spec_json, job_status_name(job->status), &m) == 0) {
         json_t *out = api_job_weights_json(&m.spec, m.theta, m.epoch, m.cost, m.validation_cost);
+        int64_t K = m.spec.sizes[m.spec.n_layers - 1];
+        json_t *names = m.extras.classes_json && m.spec.output != BP_OUT_LINEAR
+                            ? api_class_names_json(m.extras.classes_json, K < 2 ? 2 : K)
+                            : NULL;
+        if (!out)
+            json_decref(names);
+        if (out && ((names && json_object_set_new(out, "classes", names) < 0) ||
+                    api_standardize_set(out, m.extras.mean, m.extras.sd, m.spec.sizes[0]) < 0)) {
+            json_decref(out);
+            out = NULL;
+        }
         hr = out ? http_reply_json(r, 200, out)
                  : http_reply_problem(r, 500, "could not encode the weights");
         if (is_final(job->status)) /* the final weights never change again */
             http_reply_immutable(r);
     }
-    free(m.theta);
+    handlers_model_clear(&m);
     return hr;
 }
 
@@ -359,7 +314,7 @@ typedef struct {
     char *spec_json;
     double *X;        /* predict: rows × s_1 */
     int64_t rows;
-    job_model model;  /* predict: the spec, parsed once; the weights once loaded */
+    handlers_model model;  /* predict: the spec, parsed once; the weights once loaded */
 } math_ctx;
 
 static void math_ctx_free(void *p)
@@ -369,7 +324,7 @@ static void math_ctx_free(void *p)
         return;
     free(c->spec_json);
     free(c->X);
-    free(c->model.theta);
+    handlers_model_clear(&c->model);
     free(c);
 }
 
@@ -403,9 +358,9 @@ static void gradient_work(void *arg, req *r)
     int32_t *labels = NULL;
     bp_work *w = NULL;
     store_dataset_meta meta;
-    job_model m;
+    handlers_model m;
 
-    if (load_model(s, r, c->owner, c->id, c->spec_json, NULL, &m) < 0)
+    if (handlers_model_load(s, r, c->owner, c->id, c->spec_json, NULL, &m) < 0)
         goto cleanup;
     const bp_spec *spec = &m.spec;
     int rc = store_dataset_load(s->st, c->owner, c->dataset, &meta, &X, &labels, &Y, &se);
@@ -424,6 +379,7 @@ static void gradient_work(void *arg, req *r)
         http_reply_problem(r, ae.status ? ae.status : 409, "%s", ae.detail);
         goto cleanup;
     }
+    handlers_model_inputs(&m, X, meta.rows);
     w = bp_work_new(spec, meta.rows, &be);
     grad = calloc((size_t)bp_param_count(spec), sizeof *grad);
     if (!w || !grad) {
@@ -439,7 +395,7 @@ static void gradient_work(void *arg, req *r)
     http_reply_json(r, 200, answer);
 cleanup:
     bp_work_free(w);
-    free(m.theta);
+    handlers_model_clear(&m);
     free(X);
     free(Y);
     free(labels);
@@ -471,9 +427,9 @@ static void predict_work(void *arg, req *r)
     double *out = NULL;
     int32_t *labels = NULL;
     bp_work *w = NULL;
-    job_model *m = &c->model; /* the spec is there (job_predict) */
+    handlers_model *m = &c->model; /* the spec is there (job_predict) */
 
-    if (model_weights(s, r, c->owner, c->id, NULL, m) < 0)
+    if (handlers_model_weights(s, r, c->owner, c->id, NULL, m) < 0)
         goto cleanup;
     int K = m->spec.sizes[m->spec.n_layers - 1];
     int classifier = m->spec.output != BP_OUT_LINEAR;
@@ -484,8 +440,13 @@ static void predict_work(void *arg, req *r)
         http_reply_problem(r, 503, "out of memory for the predictions: %s", be.msg);
         goto cleanup;
     }
+    handlers_model_inputs(m, c->X, c->rows);
     bp_predict(out, labels, w, c->X, m->theta, c->rows);
     json_t *answer = api_predictions_json(out, labels, c->rows, K);
+    if (answer && api_predictions_named(answer, labels, c->rows, K, m->extras.classes_json) < 0) {
+        json_decref(answer);
+        answer = NULL;
+    }
     if (!answer)
         http_reply_problem(r, 503, "out of memory for the predictions");
     else
@@ -504,7 +465,7 @@ static handler_result job_predict(server *s, req *r, const store_job *job)
     math_ctx *c = math_ctx_new(r, job);
     if (!c)
         return http_reply_problem(r, 503, "out of memory: try again");
-    if (model_spec(r, job->id, job->spec_json, &c->model) < 0)
+    if (handlers_model_spec(r, job->id, job->spec_json, &c->model) < 0)
         return HANDLER_OK; /* the 500 is set */
     if (api_predict_request_parse(r->body, r->body_len, c->model.spec.sizes[0], &c->X, &c->rows,
                                   &ae) < 0)
@@ -631,15 +592,4 @@ handler_result h_jobs_delete(void *ctx, req *r)
 handler_result handlers_on_job(void *ctx, req *r, job_handler fn)
 {
     return on_job(ctx, r, fn);
-}
-
-int handlers_job_weights(server *s, req *r, const store_job *job, bp_spec *spec,
-                         double **theta, int64_t *epoch)
-{
-    job_model m;
-    int rc = load_model(s, r, r->owner, job->id, job->spec_json, job_status_name(job->status), &m);
-    *spec = m.spec;
-    *theta = rc == 0 ? m.theta : NULL;
-    *epoch = m.epoch;
-    return rc;
 }

@@ -1,6 +1,6 @@
 /* h_jobs.h — what the /v1/jobs handler files share (h_jobs.c, h_jobs_list.c, h_export.c): the
- * caller's job read from the store, the job's latest weights (live while it runs here, else
- * the store's), each with its problem reply set on failure, and the job as GET shows it.
+ * caller's job read from the store (with its problem reply set on failure), and the job as
+ * GET shows it. A job's model (spec, weights, standardization, classes) is handlers_model.h's.
  */
 #ifndef BACKPROPD_H_JOBS_H
 #define BACKPROPD_H_JOBS_H
@@ -19,11 +19,6 @@ typedef handler_result (*job_handler)(server *s, req *r, const store_job *job);
 /* Reads the caller's job named by the path (404 when it has none), runs fn on it, frees it. */
 handler_result handlers_on_job(void *ctx, req *r, job_handler fn);
 
-/* The job's network (*spec) and its latest weights (*theta new, bp_param_count doubles) and
- * the epoch they are from. 0 ok; -1 with the reply set (500 unreadable spec, the store's
- * problem, 503 out of memory, 409 no weights before the first epoch). */
-int handlers_job_weights(server *s, req *r, const store_job *job, bp_spec *spec,
-                         double **theta, int64_t *epoch);
 
 /* new: the job as GET /v1/jobs/{id} shows it (live progress when it runs here); NULL on OOM
  * or an unreadable stored spec. */

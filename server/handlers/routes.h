@@ -38,6 +38,7 @@ handler_result h_jobs_weights(void *ctx, req *r);
 handler_result h_jobs_gradient(void *ctx, req *r);
 handler_result h_jobs_events(void *ctx, req *r);
 handler_result h_jobs_predict(void *ctx, req *r);
+handler_result h_jobs_evaluate(void *ctx, req *r); /* h_evaluate.c */
 handler_result h_jobs_cancel(void *ctx, req *r);
 handler_result h_jobs_delete(void *ctx, req *r);
 /* h_export.c */

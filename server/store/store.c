@@ -181,6 +181,8 @@ void store_job_clear(store_job *j)
     j->spec_json = NULL;
     free(j->labels_json);
     j->labels_json = NULL;
+    free(j->metrics_json);
+    j->metrics_json = NULL;
 }
 
 void store_jobs_free(store_job *jobs, size_t n)

@@ -98,6 +98,8 @@ typedef struct {
     int64_t bytes;        /* size of the stored blobs */
     int64_t created_at;   /* unix seconds */
     store_idempotency *idem; /* store_dataset_put only: NULL = no key (borrowed) */
+    const char *classes_json; /* put: the class names (JSON array text, borrowed) or NULL;
+                               * reads set NULL (store_dataset_classes reads them) */
 } store_dataset_meta;
 
 /* Stores X (rows × features) and either labels (rows) or Y (rows × outputs) in one
@@ -117,6 +119,9 @@ int store_dataset_list(store *s, const char *owner, int64_t cursor, int limit,
                        store_dataset_meta **out, size_t *n, int64_t *next_cursor,
                        store_error *err);
 int store_dataset_delete(store *s, const char *owner, const char *id, store_error *err);
+/* new: the dataset's class names as JSON array text, *classes_json NULL when it has none. */
+int store_dataset_classes(store *s, const char *owner, const char *id, char **classes_json,
+                          store_error *err);
 /* Sum of dataset bytes stored by owner. */
 int store_dataset_bytes(store *s, const char *owner, int64_t *bytes, store_error *err);
 
@@ -149,6 +154,9 @@ typedef struct {
     char *spec_json;      /* new (owned by this struct): {"network":…,"training":…} canonical */
     char *labels_json;    /* new (owned) or NULL: {"name","tags","metadata"} given at creation,
                            * stored as is (the store does not read it) */
+    char *metrics_json;   /* new (owned), or NULL: the report on the held-out rows
+                           * (api_evaluation_json) a job with a validation split gets when it
+                           * succeeds */
     job_status status;
     int cancel_requested;
     int64_t seq;          /* creation order, assigned by store_job_create */
@@ -159,7 +167,8 @@ typedef struct {
     int64_t lease_until;   /* unix ms the lease runs to; 0 = none */
     store_idempotency *idem; /* store_job_create only: NULL = no key (borrowed) */
 } store_job;
-void store_job_clear(store_job *j); /* frees spec_json, labels_json; the struct is the caller's */
+void store_job_clear(store_job *j); /* frees spec_json, labels_json and metrics_json; the
+                                     * struct is the caller's */
 void store_jobs_free(store_job *jobs, size_t n);
 
 /* Creates a queued job (assigns seq, created_at). theta0 (n_params doubles, may be NULL) is
@@ -223,6 +232,10 @@ int store_job_finish(store *s, const char *id, const char *worker_id, job_status
                      const char *error, const store_history *hist,
                      const store_progress *progress, const double *theta, int64_t n_params,
                      store_error *err);
+/* Stores the job's held-out report (JSON text, borrowed) while worker_id holds its lease (the
+ * worker calls it just before store_job_finish). STORE_CONFLICT if the lease is lost. */
+int store_job_set_metrics(store *s, const char *id, const char *worker_id,
+                          const char *metrics_json, store_error *err);
 /* Queued → cancelled at once (returns 0, *now_cancelled=1); running → cancel_requested=1
  * (*now_cancelled=0); final states unchanged. */
 int store_job_request_cancel(store *s, const char *owner, const char *id, int *now_cancelled,

@@ -39,7 +39,7 @@ typedef enum {
     Q_JOB_EXPIRE_CANCELLED, Q_JOB_CLAIMABLE, Q_JOB_CLAIM, Q_JOB_RENEW, Q_JOB_CANCEL_FLAG,
     Q_JOB_LEASE, Q_JOB_LEASES, Q_JOB_RELEASE, Q_JOB_PROGRESS, Q_JOB_FINISH, Q_JOB_STATUS,
     Q_JOB_CANCEL_NOW,
-    Q_JOB_SET_CANCEL, Q_JOB_DELETE, Q_JOB_THETA0,
+    Q_JOB_SET_CANCEL, Q_JOB_DELETE, Q_JOB_THETA0, Q_JOB_SET_METRICS, Q_DS_CLASSES,
     Q_HIST_DELETE_FROM, Q_HIST_INSERT, Q_HIST_SELECT,
     Q_CKPT_UPSERT, Q_CKPT_DROP_IMAGE, Q_CKPT_IMAGE, Q_CKPT_WEIGHTS,
     Q_IDEM_GET, Q_IDEM_PUT, Q_IDEM_PURGE,
@@ -135,7 +135,7 @@ int sqlite_collect(sconn *c, sqlite3_stmt *st, const sqlite_rows *how, void **ou
                int64_t *next_cursor, store_error *err);
 
 /* The schema version this build writes, and its migrations (store_sqlite_schema.c). */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 extern const char *const sqlite_migrations[STORE_SCHEMA_VERSION];
 /* The SQL of each prepared statement (store_sqlite_schema.c). */
 extern const char *const sqlite_queries[Q__COUNT];

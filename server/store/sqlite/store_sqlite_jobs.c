@@ -35,8 +35,10 @@ static int read_job(sqlite3_stmt *st, store_job *j, store_error *err)
     const unsigned char *spec = sqlite3_column_text(st, 3);
     j->spec_json = strdup(spec ? (const char *)spec : "");
     const unsigned char *labels = sqlite3_column_text(st, 22);
+    const unsigned char *metrics = sqlite3_column_text(st, 23);
     j->labels_json = labels ? strdup((const char *)labels) : NULL;
-    if (!j->spec_json || (labels && !j->labels_json)) {
+    j->metrics_json = metrics ? strdup((const char *)metrics) : NULL;
+    if (!j->spec_json || (labels && !j->labels_json) || (metrics && !j->metrics_json)) {
         store_job_clear(j);
         return store_err(err, STORE_NOMEM, "store: out of memory");
     }
@@ -392,6 +394,26 @@ int store_job_finish(store *s, const char *id, const char *worker_id, job_status
     sqlite3_bind_int64(st, 3, clock_wall_ms());
     sqlite3_bind_text(st, 4, error ? error : "", -1, SQLITE_STATIC);
     if (sqlite_exec(c, st, "finish job", err) < 0)
+        goto fail;
+    return sqlite_commit(c, err);
+fail:
+    sqlite_rollback(c);
+    return err->code;
+}
+
+int store_job_set_metrics(store *s, const char *id, const char *worker_id,
+                          const char *metrics_json, store_error *err)
+{
+    sconn *c = sqlite_write(s, err);
+    if (!c)
+        return err->code;
+    if (sqlite_check_lease(c, id, worker_id, err) < 0)
+        goto fail;
+    sqlite3_stmt *st = sqlite_stmt_id(c, Q_JOB_SET_METRICS, id, err);
+    if (!st)
+        goto fail;
+    sqlite3_bind_text(st, 2, metrics_json, -1, SQLITE_STATIC);
+    if (sqlite_exec(c, st, "store metrics", err) < 0)
         goto fail;
     return sqlite_commit(c, err);
 fail:
