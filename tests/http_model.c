@@ -174,7 +174,7 @@ Test(http_model, class_names_from_csv_and_json, .timeout = 240)
     const char *jb = "{\"X\": [[1]], \"y\": [0]}";
     cr_assert_eq(http_req(&s, "POST", "/v1/datasets?label=last", "application/json", jb,
                           strlen(jb), NULL, &jr), 0);
-    expect_problem(&jr, 400, "label: CSV uploads only");
+    expect_problem(&jr, 400, "label: CSV and .npy uploads only");
     resp_free(&jr);
     /* plain numeric uploads have no names */
     meta = eval_upload(&s, "", "text/csv", "0,1\n1,2\n", 201);

@@ -635,7 +635,7 @@ Test(http_server, unknown_query_parameters_are_400, .timeout = 30)
          "query parameter \"lambda\" is not supported here (this route takes none)"},
         {"POST", "/v1/datasets?name=a&format=csv", "0,1\n",
          "query parameter \"format\" is not supported here (supported: name, header, label, "
-         "label_base, targets)"},
+         "targets, label_base)"},
         {"POST", "/v1/jobs?dataset=x", "{}",
          "query parameter \"dataset\" is not supported here (this route takes none)"},
     };
