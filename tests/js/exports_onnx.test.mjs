@@ -33,7 +33,8 @@ async function run(session, rows, width, type) {
   return output;
 }
 
-for (const name of ['digits_relu_softmax', 'digits_sigmoid_sigmoid', 'regression_tanh_linear']) {
+for (const name of ['digits_relu_softmax', 'digits_sigmoid_sigmoid', 'regression_tanh_linear',
+                    'digits_standardized_named']) {
   test(`onnx: ${name} in double reproduces /predict within 1e-12`, async (t) => {
     const c = fx.cases[name];
     const session = await ort.InferenceSession.create(await fetchOnnx(c.id));

@@ -2,17 +2,19 @@
 // TensorFlow.js itself, over HTTP from the server, exactly as a page would:
 // tf.loadLayersModel(url, {requestInit: {headers}}). Its predictions must equal POST …/predict's
 // on the same rows within max |Δ| ≤ 1e-6 (the export is float32; the server computes in
-// double) for a softmax and a sigmoid classifier on digits and a linear regression net; the
+// double) for a softmax and a sigmoid classifier on digits, a linear regression net and a
+// classifier trained on standardized rows with named classes (the fold into Θ^(1)); the
 // API key travels with both requests, and without it the load fails with 401. Also: the
 // metadata, the weights file's size, and the problem answers (404, 409 before weights).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { call } from './lib/server.mjs';
-import { AUTH, exportFixture, withQueuedJob, maxAbsDiff } from './lib/exports.mjs';
+import { AUTH, NAMES, exportFixture, withQueuedJob, maxAbsDiff } from './lib/exports.mjs';
 
 const fx = exportFixture(); // the keyed server and its trained jobs
-for (const name of ['digits_relu_softmax', 'digits_sigmoid_sigmoid', 'regression_tanh_linear']) {
+for (const name of ['digits_relu_softmax', 'digits_sigmoid_sigmoid', 'regression_tanh_linear',
+                    'digits_standardized_named']) {
   test(`tfjs: model.json of ${name} loads in one line and reproduces /predict`, async (t) => {
     const c = fx.cases[name];
     const url = `${fx.srv.base}/v1/jobs/${c.id}/model.json`;
@@ -33,8 +35,9 @@ for (const name of ['digits_relu_softmax', 'digits_sigmoid_sigmoid', 'regression
     const { epoch } = await call(fx.srv.base, 'GET', `/v1/jobs/${c.id}/weights`, { headers: AUTH });
     assert.equal(meta.epoch, epoch);
     assert.equal(meta.network.output, c.output);
-    assert.equal(meta.classes, null);
-    assert.equal(meta.standardized, false);
+    const named = name === 'digits_standardized_named';
+    assert.deepEqual(meta.classes, named ? [...NAMES].sort() : null);
+    assert.equal(meta.standardized, named);
     model.dispose();
   });
 }
@@ -86,4 +89,17 @@ test('tfjs: unknown job 404, a job without weights yet 409, both problem+json', 
       assert.match((await res.json()).detail, /no weights yet/);
     }
   });
+});
+
+test('tfjs: a standardized job with named classes says so in its metadata, classes in their documented (byte-wise sorted) order', async () => {
+  const c = fx.cases.digits_standardized_named;
+  const res = await fetch(`${fx.srv.base}/v1/jobs/${c.id}/model.json`, { headers: AUTH });
+  assert.equal(res.status, 200);
+  const model = await res.json();
+  const meta = JSON.stringify(model);
+  const sorted = [...NAMES].sort();
+  assert.ok(meta.includes(JSON.stringify(sorted)), `classes ${JSON.stringify(sorted)} not in ${meta.slice(0, 400)}`);
+  assert.ok(meta.includes('"standardized":true'), 'standardized not true');
+  const pred = await call(fx.srv.base, 'POST', `/v1/jobs/${c.id}/predict`, { headers: AUTH, body: { X: c.rows.slice(0, 3) } });
+  assert.deepEqual(pred.classes, sorted);
 });

@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { startServer, call, waitJob, digits } from './server.mjs';
 
 export const KEY = 'export-test-key-0123456789abcdef';
+// The digits' class names of the standardized case (sorted byte-wise they are not 0..9's order).
+export const NAMES = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
 export const AUTH = { Authorization: `Bearer ${KEY}` };
 
 // A server with API keys (alice:KEY) and the trained cases (trainCases) on it; stop() ends both.
@@ -89,12 +91,18 @@ export async function trainCases(base, headers = {}) {
       network: { layers: [64, 20, 10], activation: 'sigmoid', output: 'sigmoid' }, epochs: 12 },
     regression_tanh_linear: { data: r, rows: r.X,
       network: { layers: [3, 12, 8, 2], activation: 'tanh', output: 'linear' }, epochs: 40 },
+    // trained on standardized rows (constant pixels included) with named classes: the exports
+    // must fold the transform into Θ^(1) to take the raw rows /predict takes
+    digits_standardized_named: { data: { X: d.X, y: d.y.map((k) => NAMES[k]) },
+      rows: d.X.slice(600, 900), standardize: true,
+      network: { layers: [64, 24, 10], activation: 'tanh', output: 'softmax' }, epochs: 8 },
   };
   const cases = {};
   for (const [name, c] of Object.entries(specs)) {
     const ds = await call(base, 'POST', '/v1/datasets', { body: c.data, headers });
     const job = await call(base, 'POST', '/v1/jobs', { headers, body: {
-      network: c.network, dataset: ds.id, training: { ...training, epochs: c.epochs } } });
+      network: c.network, dataset: ds.id,
+      training: { ...training, epochs: c.epochs, standardize: !!c.standardize } } });
     cases[name] = { id: job.id, rows: c.rows, width: c.network.layers[0],
                     outputs: c.network.layers.at(-1), output: c.network.output };
   }
