@@ -249,9 +249,11 @@ static void start_calls(const srv *s, pthread_t *th, call *calls, int n, const c
     }
 }
 
-/* With one math thread busy behind a queue of gradient checks, a small upload, a job request
- * and a trivial cost from the same client are answered while most checks still wait: they
- * take the quick lane (the old pool ran them after every check queued before them). */
+/* With one math thread busy behind a queue of gradient checks, a small upload and a job
+ * request from the same client are answered while most checks still wait: they take the
+ * quick lane (the old pool ran them after every check queued before them). A trivial /v1/cost
+ * from the same client is heavy work and waits its turn; from another client it would be
+ * served in turn (one task per client ahead of it). */
 Test(http_hostile, quick_requests_are_not_stuck_behind_heavy_ones, .timeout = 180)
 {
     enum { N = 8 };
