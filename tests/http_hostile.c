@@ -220,6 +220,7 @@ static char *gradient_check_body(int rows)
 typedef struct {
     const srv *s;
     const char *path, *body;
+    const char *const *headers; /* NULL-terminated, or NULL */
     long status;        /* 0: no answer */
     char retry_after[16];
     atomic_int *done;   /* incremented when answered */
@@ -229,8 +230,8 @@ static void *call_main(void *arg)
 {
     call *c = arg;
     resp r;
-    if (http_req(c->s, "POST", c->path, "application/json", c->body, strlen(c->body), NULL,
-                 &r) == 0) {
+    if (http_req(c->s, "POST", c->path, "application/json", c->body, strlen(c->body),
+                 c->headers, &r) == 0) {
         c->status = r.status;
         resp_header(&r, "Retry-After", c->retry_after, sizeof c->retry_after);
         resp_free(&r);
@@ -239,12 +240,12 @@ static void *call_main(void *arg)
     return NULL;
 }
 
-/* Starts n concurrent POSTs of body to path. */
+/* Starts n concurrent POSTs of body to path (with headers, NULL-terminated, or NULL). */
 static void start_calls(const srv *s, pthread_t *th, call *calls, int n, const char *path,
-                        const char *body, atomic_int *done)
+                        const char *body, const char *const *headers, atomic_int *done)
 {
     for (int i = 0; i < n; i++) {
-        calls[i] = (call){.s = s, .path = path, .body = body, .done = done};
+        calls[i] = (call){.s = s, .path = path, .body = body, .headers = headers, .done = done};
         cr_assert_eq(pthread_create(&th[i], NULL, call_main, &calls[i]), 0);
     }
 }
@@ -264,7 +265,7 @@ Test(http_hostile, quick_requests_are_not_stuck_behind_heavy_ones, .timeout = 18
     pthread_t th[N];
     call calls[N];
     atomic_int done = 0;
-    start_calls(&s, th, calls, N, "/v1/gradient/check", check, &done);
+    start_calls(&s, th, calls, N, "/v1/gradient/check", check, NULL, &done);
     usleep(300 * 1000); /* the checks are queued */
     char ds[64];
     const char *tiny = "{\"X\": [[0], [1]], \"y\": [0, 1]}";
@@ -288,6 +289,48 @@ Test(http_hostile, quick_requests_are_not_stuck_behind_heavy_ones, .timeout = 18
     srv_cleanup(&s);
 }
 
+/* Two clients (API keys): alice queues gradient checks, then bob asks for a trivial cost,
+ * heavy work too. The heavy lane serves clients in turn, so bob's answer comes after at most
+ * one of alice's queued checks, not after all of them (the old pool's FIFO). */
+Test(http_hostile, the_heavy_lane_serves_clients_in_turn, .timeout = 180)
+{
+    enum { N = 8 };
+    srv s;
+    cr_assert_eq(srv_prepare(&s), 0);
+    char keys[400];
+    snprintf(keys, sizeof keys, "%s/keys", s.datadir);
+    FILE *f = fopen(keys, "w");
+    cr_assert(f);
+    fputs("alice:alice-key-0123456789abcdef\nbob:bob-key-fedcba9876543210xyz\n", f);
+    fclose(f);
+    const char *args[] = {"--math-threads", "1", "--api-keys-file", keys, NULL};
+    cr_assert_eq(srv_spawn(&s, args), 0);
+    const char *alice[] = {"Authorization: Bearer alice-key-0123456789abcdef", NULL};
+    const char *bob[] = {"Authorization: Bearer bob-key-fedcba9876543210xyz", NULL};
+    char *check = gradient_check_body(150);
+    pthread_t th[N];
+    call calls[N];
+    atomic_int done = 0;
+    start_calls(&s, th, calls, N, "/v1/gradient/check", check, alice, &done);
+    usleep(300 * 1000); /* alice's checks are queued */
+    const char *cost = "{\"network\": {\"layers\": [2, 2, 1]}, \"theta\": [[[0, 1, 1], [0, 1, 1]], "
+                       "[[0, 1, 1]]], \"X\": [[1, 2], [3, 4]], \"y\": [0, 1]}";
+    resp r;
+    cr_assert_eq(http_req(&s, "POST", "/v1/cost", "application/json", cost, strlen(cost), bob,
+                          &r), 0);
+    int before_bob = atomic_load(&done);
+    cr_expect_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    for (int i = 0; i < N; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < N; i++)
+        cr_expect_eq(calls[i].status, 200, "check %d: %ld", i, calls[i].status);
+    cr_expect(before_bob <= 3, "bob's cost waited for %d of alice's %d checks", before_bob, N);
+    free(check);
+    srv_stop(&s);
+    srv_cleanup(&s);
+}
+
 /* One client floods the heavy lane: past its share of the bounded queue it gets 503 with
  * Retry-After at once; everything accepted is answered 200. */
 Test(http_hostile, the_work_queue_is_bounded_503_with_retry_after, .timeout = 180)
@@ -300,7 +343,7 @@ Test(http_hostile, the_work_queue_is_bounded_503_with_retry_after, .timeout = 18
     pthread_t th[N];
     call calls[N];
     atomic_int done = 0;
-    start_calls(&s, th, calls, N, "/v1/gradient/check", check, &done);
+    start_calls(&s, th, calls, N, "/v1/gradient/check", check, NULL, &done);
     for (int i = 0; i < N; i++)
         pthread_join(th[i], NULL);
     int ok = 0, busy = 0;
@@ -333,7 +376,7 @@ Test(http_hostile, sigterm_answers_every_accepted_request_and_exits_0, .timeout 
     pthread_t th[N];
     call calls[N];
     atomic_int done = 0;
-    start_calls(&s, th, calls, N, "/v1/gradient/check", check, &done);
+    start_calls(&s, th, calls, N, "/v1/gradient/check", check, NULL, &done);
     usleep(500 * 1000);
     double t0 = test_now_ms();
     cr_assert_eq(kill(s.pid, SIGTERM), 0);
