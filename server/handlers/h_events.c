@@ -195,7 +195,7 @@ static int fill_store(stream *s, store *st)
     int64_t *h_epoch = NULL;
     double *h_cost = NULL, *h_vcost = NULL, *h_acc = NULL, *h_vacc = NULL;
     size_t h_n = 0;
-    int rc = 0;
+    int rc = 0, more = 0;
     int r = store_job_get(st, s->owner, s->id, &job, &se);
     if (r == STORE_NOT_FOUND) {
         s->done = 1; /* deleted */
@@ -213,9 +213,12 @@ static int fill_store(stream *s, store *st)
     int64_t last_epoch = s->last_id >= 2 ? s->last_id - 2 : 0;
     int64_t E = job.progress.epoch;
     if (job.progress.epoch > last_epoch || final) {
-        if (store_job_history(st, s->owner, s->id, &h_epoch, &h_cost, &h_vcost, &h_acc, &h_vacc,
-                              &h_n, &se) < 0)
+        /* one page after the last epoch sent: a replay of a long history is read and
+         * formatted STREAM_MAX_EVENTS at a time, as the reader drains it (never whole) */
+        if (store_job_history_page(st, s->owner, s->id, last_epoch, STREAM_MAX_EVENTS, &h_epoch,
+                                   &h_cost, &h_vcost, &h_acc, &h_vacc, &h_n, &se) < 0)
             goto cleanup;
+        more = h_n == STREAM_MAX_EVENTS;
         for (size_t i = 0; i < h_n; i++) {
             if (h_epoch[i] <= last_epoch)
                 continue;
@@ -230,7 +233,7 @@ static int fill_store(stream *s, store *st)
         if (h_n > 0 && h_epoch[h_n - 1] > E)
             E = h_epoch[h_n - 1];
     }
-    if (final) {
+    if (final && !more) {
         if (3 + E > s->last_id && emit(s, 3 + E, "status", final_event(&job, E)) < 0)
             goto oom;
         s->done = 1;

@@ -256,6 +256,11 @@ int store_job_weights(store *s, const char *owner, const char *id, double **thet
 int store_job_history(store *s, const char *owner, const char *id, int64_t **epoch,
                       double **cost, double **validation_cost, double **accuracy,
                       double **validation_accuracy, size_t *n, store_error *err);
+/* The same from epoch after + 1 on, at most limit rows (< 0: all): one page of it. */
+int store_job_history_page(store *s, const char *owner, const char *id, int64_t after,
+                           int64_t limit, int64_t **epoch, double **cost,
+                           double **validation_cost, double **accuracy,
+                           double **validation_accuracy, size_t *n, store_error *err);
 /* The warm-start theta given at creation (new, NULL if none). */
 int store_job_theta0(store *s, const char *id, double **theta, int64_t *n_params,
                      store_error *err);

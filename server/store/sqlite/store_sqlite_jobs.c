@@ -560,6 +560,15 @@ int store_job_history(store *s, const char *owner, const char *id, int64_t **epo
                       double **cost, double **validation_cost, double **accuracy,
                       double **validation_accuracy, size_t *n, store_error *err)
 {
+    return store_job_history_page(s, owner, id, 0, -1, epoch, cost, validation_cost, accuracy,
+                                  validation_accuracy, n, err);
+}
+
+int store_job_history_page(store *s, const char *owner, const char *id, int64_t after,
+                           int64_t limit, int64_t **epoch, double **cost,
+                           double **validation_cost, double **accuracy,
+                           double **validation_accuracy, size_t *n, store_error *err)
+{
     double **out[HIST_COLS] = {cost, validation_cost, accuracy, validation_accuracy};
     *epoch = NULL;
     for (int k = 0; k < HIST_COLS; k++)
@@ -581,6 +590,8 @@ int store_job_history(store *s, const char *owner, const char *id, int64_t **epo
     sqlite3_stmt *st = sqlite_stmt_id(c, Q_HIST_SELECT, id, err);
     if (!st)
         goto fail;
+    sqlite3_bind_int64(st, 2, after);
+    sqlite3_bind_int64(st, 3, limit < 0 ? -1 : limit); /* SQLite: a negative LIMIT is none */
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (len == cap) {

@@ -169,7 +169,8 @@ const char *const sqlite_queries[Q__COUNT] = {
     [Q_HIST_INSERT] = "INSERT INTO job_history(job_id, epoch, cost, validation_cost, accuracy, "
                       "validation_accuracy) VALUES(?1,?2,?3,?4,?5,?6)",
     [Q_HIST_SELECT] = "SELECT epoch, cost, validation_cost, accuracy, validation_accuracy "
-                      "FROM job_history WHERE job_id = ?1 ORDER BY epoch",
+                      "FROM job_history WHERE job_id = ?1 AND epoch > ?2 ORDER BY epoch "
+                      "LIMIT ?3",
     [Q_CKPT_UPSERT] = "INSERT INTO job_checkpoints(job_id, epoch, cost, n_params, theta, image, "
                       "validation_cost) VALUES(?1,?2,?3,?4,?5,?6,?7) ON CONFLICT(job_id) DO "
                       "UPDATE SET epoch = excluded.epoch, cost = excluded.cost, "
