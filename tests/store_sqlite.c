@@ -1,4 +1,8 @@
-/* store_sqlite.c — unit tests of the SQLite store (server/store.h): datasets round-trip bit
+/* store_sqlite.c — the store suite (server/store.h), run against each engine: built as is it
+ * tests the SQLite engine; tests/store_postgres.c includes it with STORE_TEST_POSTGRES 1 and
+ * runs the same tests against a throwaway PostgreSQL cluster (one fresh database per test),
+ * leaving out only what is SQLite's own (files, pages, pragmas, migrations of its format).
+ * What it covers: datasets round-trip bit
  * for bit (chunked beyond 16 MiB), owners are isolated, jobs list/paginate/claim in order,
  * concurrent workers (threads, two handles, two processes) never claim the same job, leases
  * expire and are lost, start-up recovery frees (compare-and-set) only the leases of provably
@@ -30,6 +34,15 @@
 #include "server/store/store.h"
 #include "server/store/store_debug.h"
 
+#ifndef STORE_TEST_POSTGRES
+#define STORE_TEST_POSTGRES 0
+#endif
+#if STORE_TEST_POSTGRES
+#include <libpq-fe.h>
+
+#include "tests/harness.h"
+#endif
+
 /* ---------------- helpers ---------------- */
 
 static char tmpdir[256];
@@ -40,10 +53,23 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
     return remove(path);
 }
 
+/* PostgreSQL: the test's own database, which stands for tmpdir in open_ok and sql_int. */
+static char pg_uri[256];
+
 static void make_tmpdir(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/bpd_store_XXXXXX");
     cr_assert_not_null(mkdtemp(tmpdir));
+#if STORE_TEST_POSTGRES
+    cr_assert_eq(pg_new_database(pg_uri, sizeof pg_uri), 0, "no test database (cluster: %s)",
+                 getenv("BPD_PG_DIR") ? getenv("BPD_PG_DIR") : "not started");
+#endif
+}
+
+/* Where the store of a test lives: the directory, or its database for PostgreSQL. */
+static const char *location(const char *dir)
+{
+    return STORE_TEST_POSTGRES && strcmp(dir, tmpdir) == 0 ? pg_uri : dir;
 }
 
 static char mnt[300];
@@ -61,8 +87,8 @@ static void remove_tmpdir(void)
 static store *open_ok(const char *dir)
 {
     store_error err = {0};
-    store *s = store_open(dir, &err);
-    cr_assert_not_null(s, "store_open(%s): %s", dir, err.msg);
+    store *s = store_open(location(dir), &err);
+    cr_assert_not_null(s, "store_open(%s): %s", location(dir), err.msg);
     return s;
 }
 
@@ -139,9 +165,22 @@ static void make_job(store *s, const char *id, const char *owner, const char *ds
     out->spec_json = NULL;
 }
 
-/* Runs one SQL query returning an integer directly on the file (read-only). */
+/* Runs one SQL query returning an integer directly on the file (read-only), or on the test's
+ * database. */
 static int64_t sql_int(const char *dir, const char *sql)
 {
+#if STORE_TEST_POSTGRES
+    (void)dir;
+    PGconn *pc = PQconnectdb(pg_uri);
+    cr_assert_eq(PQstatus(pc), CONNECTION_OK, "%s", PQerrorMessage(pc));
+    PGresult *r = PQexec(pc, sql);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(pc));
+    cr_assert_eq(PQntuples(r), 1);
+    int64_t pv = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    PQfinish(pc);
+    return pv;
+#endif
     char path[400];
     snprintf(path, sizeof path, "%s/backpropd.db", dir);
     sqlite3 *db = NULL;
@@ -1318,8 +1357,13 @@ Test(store, reopen_keeps_everything_byte_identical)
     store_close(s);
     free(X);
     free(Y);
+#if STORE_TEST_POSTGRES
+    cr_assert_eq(sql_int(tmpdir, "SELECT value::bigint FROM backpropd_meta "
+                                 "WHERE key = 'schema_version'"), 1);
+#else
     cr_assert_eq(sql_int(tmpdir, "PRAGMA user_version"), 2);
     cr_assert_eq(sql_int(tmpdir, "PRAGMA application_id"), 0x42507264);
+#endif
 }
 
 /* A job with this training text, claimed by worker w and checkpointed after one epoch whose
@@ -1351,6 +1395,7 @@ static void job_with_accuracy(store *s, const char *id, const char *training, do
                  err.msg);
 }
 
+#if !STORE_TEST_POSTGRES /* SQLite's own */
 /* A version-1 file: its accuracy was the held-out rows' when the job had a validation split,
  * so migration 2 moves it to validation_accuracy (progress and history) for those jobs only,
  * and the new columns read as "none". The version-1 file is made from a version-2 one by
@@ -1414,6 +1459,8 @@ Test(store, migration_2_moves_held_out_accuracy)
     store_close(s);
 }
 
+#endif
+
 /* best_epoch, stop_reason and the weights' costs go through a checkpoint and the finish; a
  * cancelled or failed job without a stored reason reads "cancelled" / "error". */
 Test(store, job_outcome_roundtrip)
@@ -1453,6 +1500,7 @@ Test(store, job_outcome_roundtrip)
     store_close(s);
 }
 
+#if !STORE_TEST_POSTGRES /* SQLite's own */
 static void write_file(const char *path, const void *data, size_t n, off_t at, int trunc)
 {
     int fd = open(path, O_WRONLY | O_CREAT | (trunc ? O_TRUNC : 0), 0600);
@@ -1545,6 +1593,8 @@ Test(store, open_creates_missing_directories)
     cr_assert_eq(err.code, STORE_IO);
 }
 
+#endif
+
 /* ---------------- threads ---------------- */
 
 typedef struct {
@@ -1609,6 +1659,7 @@ Test(store, thread_connections_close_on_exit_and_on_store_close)
     store_close(s);
 }
 
+#if !STORE_TEST_POSTGRES /* SQLite's own */
 /* ---------------- disk full ---------------- */
 
 /* Shared body: `s` is close to full (by cap or by file system). */
@@ -1739,6 +1790,8 @@ Test(store, disk_full_on_a_real_2mib_tmpfs)
     cr_assert_eq(sql_int(mnt, "SELECT count(*) FROM pragma_integrity_check WHERE "
                               "integrity_check <> 'ok'"), 0);
 }
+
+#endif
 
 /* ---------------- admission limits ---------------- */
 
@@ -1880,14 +1933,16 @@ Test(store, admission_limits_hold_under_concurrent_writers)
     store_close(s2);
 }
 
+#if !STORE_TEST_POSTGRES /* SQLite's own */
 Test(store, location_schemes_pick_the_engine)
 {
     store_error err;
-    cr_assert_null(store_open("postgres://user@db.example/backpropd", &err));
-    cr_assert_eq(err.code, STORE_IO);
-    cr_assert(strstr(err.msg, "no PostgreSQL engine in this build"), "%s", err.msg);
-    cr_assert_null(store_open("postgresql://db/x", &err));
-    cr_assert(strstr(err.msg, "no PostgreSQL engine in this build"), "%s", err.msg);
+    /* postgres:// and postgresql:// go to the PostgreSQL engine: nothing listens on port 1 */
+    cr_assert_null(store_open("postgres://user@127.0.0.1:1/backpropd", &err));
+    cr_assert_eq(err.code, STORE_BUSY);
+    cr_assert(strstr(err.msg, "database unreachable"), "%s", err.msg);
+    cr_assert_null(store_open("postgresql://127.0.0.1:1/x", &err));
+    cr_assert(strstr(err.msg, "database unreachable"), "%s", err.msg);
     cr_assert_null(store_open("redis://x", &err));
     cr_assert(strstr(err.msg, "unknown location scheme \"redis://\""), "%s", err.msg);
     cr_assert_null(store_open("", &err));
@@ -1895,3 +1950,5 @@ Test(store, location_schemes_pick_the_engine)
     store *s = open_ok(tmpdir); /* a directory: SQLite */
     store_close(s);
 }
+#endif
+

@@ -108,7 +108,7 @@ void jobs_changed(jobs *j, const char *id)
  * it again when it returns. */
 typedef struct {
     char id[40];
-    char worker_id[128];
+    char worker_id[JOBS_LEASE_REF_MAX];
     int cancel, code;
 } renewal;
 

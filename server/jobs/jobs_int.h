@@ -15,6 +15,7 @@
 
 #define LEASE_MS 15000
 #define RENEW_SECONDS (LEASE_MS / 3000.0)
+#define JOBS_LEASE_REF_MAX 160 /* "host:pid:boot:n" (< 128) + "#token" */
 
 typedef struct live live;
 
@@ -24,7 +25,7 @@ struct live {
     live *next;
     char id[40];
     char owner[64];
-    char worker_id[128];
+    char worker_id[JOBS_LEASE_REF_MAX]; /* the lease reference its writes and renewals name */
     volatile int cancel;       /* nonzero: stop at the next batch boundary */
     int user_cancel;           /* a client asked: finish as cancelled */
     int lease_lost;            /* another worker holds it now: drop it without writing */

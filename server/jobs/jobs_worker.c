@@ -102,6 +102,9 @@ typedef struct {
     job_status final;
     int release, abandon;
     int diverged;              /* the trainer failed the job as diverged */
+    /* what every write for this job names as its lease: the worker id, "#token" added when
+     * the store fences leases (store_job.lease_token) */
+    char lease[JOBS_LEASE_REF_MAX];
 } run;
 
 /* The worker's own view: history rows [from, to) and the weights of the latest epoch are only
@@ -128,7 +131,7 @@ static int write_checkpoint(run *R)
     history_slice(l, R->ckpt_epoch, R->img_epoch, &h);
     store_progress p = l->progress; /* worker-written only */
     store_error se = {0};
-    int rc = store_job_checkpoint(j->st, R->job->id, R->w->worker_id, &h, &p, R->img,
+    int rc = store_job_checkpoint(j->st, R->job->id, R->lease, &h, &p, R->img,
                                   R->img_len, l->theta, l->n_params, &se);
     if (rc == 0) {
         R->ckpt_epoch = R->img_epoch;
@@ -338,7 +341,7 @@ static void publish_epoch(run *R, const bp_progress *p)
 
 /* run_job, phase 1: the job's live entry, listed so other threads see it running here. NULL
  * when out of memory. */
-static live *run_register(worker *w, const store_job *job)
+static live *run_register(worker *w, const store_job *job, const char *lease)
 {
     jobs *j = w->j;
     live *l = calloc(1, sizeof *l);
@@ -346,7 +349,7 @@ static live *run_register(worker *w, const store_job *job)
         return NULL;
     snprintf(l->id, sizeof l->id, "%s", job->id);
     snprintf(l->owner, sizeof l->owner, "%s", job->owner);
-    snprintf(l->worker_id, sizeof l->worker_id, "%s", w->worker_id);
+    snprintf(l->worker_id, sizeof l->worker_id, "%s", lease);
     l->created_at = job->created_at;
     l->started_at = job->started_at;
     l->progress = job->progress;
@@ -371,7 +374,7 @@ static void run_train(run *R)
 
     /* A cancel may have reached the store between the claim and the registration. */
     int cancel_req = 0;
-    if (store_job_renew(j->st, R->job->id, R->w->worker_id, LEASE_MS, &cancel_req, &se) == 0 &&
+    if (store_job_renew(j->st, R->job->id, R->lease, LEASE_MS, &cancel_req, &se) == 0 &&
         cancel_req) {
         pthread_mutex_lock(&j->mu);
         l->user_cancel = 1;
@@ -449,7 +452,7 @@ static void run_write_final(run *R)
                  R->final == JOB_CANCELLED ? "cancelled" : R->diverged ? "diverged" : "error");
     int rc = -1;
     for (int attempt = 0; attempt < 30 && rc < 0; attempt++) {
-        rc = store_job_finish(j->st, job->id, R->w->worker_id, R->final,
+        rc = store_job_finish(j->st, job->id, R->lease, R->final,
                               R->error[0] ? R->error : NULL, &h, &p, theta,
                               theta ? R->n_params : 0, &se);
         if (rc == STORE_CONFLICT || rc == STORE_NOT_FOUND)
@@ -478,7 +481,7 @@ static void run_end(run *R)
                   job->id);
     } else if (R->release) {
         write_checkpoint(R);
-        if (store_job_release(R->w->j->st, job->id, R->w->worker_id, &se) < 0)
+        if (store_job_release(R->w->j->st, job->id, R->lease, &se) < 0)
             log_event(LOG_WARN, "job", "id=%s error=\"release failed: code %d\"", job->id, se.code);
         log_transition(job->id, "queued", R->ckpt_epoch, NULL);
     } else {
@@ -521,10 +524,14 @@ static void run_job(worker *w, store_job *job)
     R.job = job;
     R.img_epoch = -1;
     R.final = JOB_FAILED;
-    R.lv = run_register(w, job);
+    if (job->lease_token > 0)
+        snprintf(R.lease, sizeof R.lease, "%s#%lld", w->worker_id, (long long)job->lease_token);
+    else
+        snprintf(R.lease, sizeof R.lease, "%s", w->worker_id);
+    R.lv = run_register(w, job, R.lease);
     if (!R.lv) {
         store_error se = {0};
-        store_job_release(w->j->st, job->id, w->worker_id, &se);
+        store_job_release(w->j->st, job->id, R.lease, &se);
         return;
     }
     if (prepare(&R) == 0)

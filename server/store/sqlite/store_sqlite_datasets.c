@@ -70,7 +70,7 @@ static int put_chunks(sconn *c, const char *id, size_t idsize, int kind, const v
     return 0;
 }
 
-int store_dataset_put(store *s, const store_dataset_meta *meta, const double *X,
+int sqlite_dataset_put(store *s, const store_dataset_meta *meta, const double *X,
                       const int32_t *labels, const double *Y, store_error *err)
 {
     sconn *c = sqlite_conn(s, err);
@@ -120,7 +120,7 @@ fail:
     return err->code;
 }
 
-int store_dataset_get(store *s, const char *owner, const char *id, store_dataset_meta *out,
+int sqlite_dataset_get(store *s, const char *owner, const char *id, store_dataset_meta *out,
                       store_error *err)
 {
     sconn *c;
@@ -181,7 +181,7 @@ cleanup:
     return code;
 }
 
-int store_dataset_load(store *s, const char *owner, const char *id, store_dataset_meta *meta,
+int sqlite_dataset_load(store *s, const char *owner, const char *id, store_dataset_meta *meta,
                        double **X, int32_t **labels, double **Y, store_error *err)
 {
     *X = NULL;
@@ -264,7 +264,7 @@ static int read_ds_row(sqlite3_stmt *st, void *row, store_error *err)
     return 0;
 }
 
-int store_dataset_list(store *s, const char *owner, int64_t cursor, int limit,
+int sqlite_dataset_list(store *s, const char *owner, int64_t cursor, int limit,
                        store_dataset_meta **out, size_t *n, int64_t *next_cursor,
                        store_error *err)
 {
@@ -283,7 +283,7 @@ int store_dataset_list(store *s, const char *owner, int64_t cursor, int limit,
     return sqlite_collect(c, st, &how, (void **)out, n, next_cursor, err);
 }
 
-int store_dataset_delete(store *s, const char *owner, const char *id, store_error *err)
+int sqlite_dataset_delete(store *s, const char *owner, const char *id, store_error *err)
 {
     sconn *c = sqlite_write(s, err);
     if (!c)
@@ -329,7 +329,7 @@ fail:
     return err->code;
 }
 
-int store_dataset_bytes(store *s, const char *owner, int64_t *bytes, store_error *err)
+int sqlite_dataset_bytes(store *s, const char *owner, int64_t *bytes, store_error *err)
 {
     sconn *c = sqlite_conn(s, err);
     return c ? dataset_bytes(c, owner, bytes, err) : err->code;

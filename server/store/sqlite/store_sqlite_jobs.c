@@ -102,7 +102,7 @@ static int count_active(sconn *c, const char *owner, int64_t *n, store_error *er
 
 /* ---------------- create, read, list ---------------- */
 
-int store_job_create(store *s, store_job *job, const double *theta0, int64_t n_params,
+int sqlite_job_create(store *s, store_job *job, const double *theta0, int64_t n_params,
                      store_error *err)
 {
     if (!job->spec_json)
@@ -190,7 +190,7 @@ int sqlite_get_job(sconn *c, const char *owner, const char *id, int64_t seq, sto
     return code;
 }
 
-int store_job_get(store *s, const char *owner, const char *id, store_job *out, store_error *err)
+int sqlite_job_get(store *s, const char *owner, const char *id, store_job *out, store_error *err)
 {
     sconn *c = sqlite_conn(s, err);
     if (!c)
@@ -209,7 +209,7 @@ static void clear_job_row(void *row)
     store_job_clear(row);
 }
 
-int store_job_list(store *s, const char *owner, int status, int64_t cursor, int limit,
+int sqlite_job_list(store *s, const char *owner, int status, int64_t cursor, int limit,
                    store_job **out, size_t *n, int64_t *next_cursor, store_error *err)
 {
     *out = NULL;
@@ -228,13 +228,13 @@ int store_job_list(store *s, const char *owner, int status, int64_t cursor, int 
     return sqlite_collect(c, st, &how, (void **)out, n, next_cursor, err);
 }
 
-int store_job_count_active(store *s, const char *owner, int64_t *n, store_error *err)
+int sqlite_job_count_active(store *s, const char *owner, int64_t *n, store_error *err)
 {
     sconn *c = sqlite_conn(s, err);
     return c ? count_active(c, owner, n, err) : err->code;
 }
 
-int store_job_count_by_status(store *s, int64_t counts[5], store_error *err)
+int sqlite_job_count_by_status(store *s, int64_t counts[5], store_error *err)
 {
     memset(counts, 0, 5 * sizeof counts[0]);
     sconn *c;
@@ -331,7 +331,7 @@ static int put_weights(sconn *c, const char *id, const store_history *hist,
     return sqlite_exec(c, st, image ? "store checkpoint" : "store final weights", err);
 }
 
-int store_job_checkpoint(store *s, const char *id, const char *worker_id,
+int sqlite_job_checkpoint(store *s, const char *id, const char *worker_id,
                          const store_history *hist, const store_progress *progress,
                          const void *checkpoint, size_t checkpoint_len,
                          const double *theta, int64_t n_params, store_error *err)
@@ -351,7 +351,7 @@ fail:
     return err->code;
 }
 
-int store_job_finish(store *s, const char *id, const char *worker_id, job_status status,
+int sqlite_job_finish(store *s, const char *id, const char *worker_id, job_status status,
                      const char *error, const store_history *hist,
                      const store_progress *progress, const double *theta, int64_t n_params,
                      store_error *err)
@@ -390,7 +390,7 @@ fail:
     return err->code;
 }
 
-int store_job_request_cancel(store *s, const char *owner, const char *id, int *now_cancelled,
+int sqlite_job_request_cancel(store *s, const char *owner, const char *id, int *now_cancelled,
                              store_error *err)
 {
     *now_cancelled = 0;
@@ -430,7 +430,7 @@ fail:
     return err->code;
 }
 
-int store_job_delete(store *s, const char *owner, const char *id, store_error *err)
+int sqlite_job_delete(store *s, const char *owner, const char *id, store_error *err)
 {
     sconn *c = sqlite_write(s, err);
     if (!c)
@@ -453,7 +453,7 @@ fail:
 
 /* ---------------- results ---------------- */
 
-int store_job_checkpoint_load(store *s, const char *id, void **buf, size_t *len,
+int sqlite_job_checkpoint_load(store *s, const char *id, void **buf, size_t *len,
                               store_error *err)
 {
     *buf = NULL;
@@ -486,7 +486,7 @@ int store_job_checkpoint_load(store *s, const char *id, void **buf, size_t *len,
     return code;
 }
 
-int store_job_weights(store *s, const char *owner, const char *id, double **theta,
+int sqlite_job_weights(store *s, const char *owner, const char *id, double **theta,
                       int64_t *n_params, int64_t *epoch, double *cost, double *validation_cost,
                       store_error *err)
 {
@@ -525,7 +525,7 @@ int store_job_weights(store *s, const char *owner, const char *id, double **thet
 /* The history's columns after epoch, as read (NaN for NULL). */
 enum { HIST_COST, HIST_VCOST, HIST_ACC, HIST_VACC, HIST_COLS };
 
-int store_job_history(store *s, const char *owner, const char *id, int64_t **epoch,
+int sqlite_job_history(store *s, const char *owner, const char *id, int64_t **epoch,
                       double **cost, double **validation_cost, double **accuracy,
                       double **validation_accuracy, size_t *n, store_error *err)
 {
@@ -599,7 +599,7 @@ fail:
     return err->code;
 }
 
-int store_job_theta0(store *s, const char *id, double **theta, int64_t *n_params,
+int sqlite_job_theta0(store *s, const char *id, double **theta, int64_t *n_params,
                      store_error *err)
 {
     *theta = NULL;
