@@ -100,7 +100,7 @@ typedef struct {
     double deadline, backoff;
     store_error *err;
 } postgres_tx;
-#define POSTGRES_RETRY_SECONDS 20.0
+#define POSTGRES_RETRY_SECONDS 5.0
 void postgres_tx_init(postgres_tx *t, store *s, int mode, store_error *err);
 int postgres_tx_next(postgres_tx *t); /* 1: run the body (again), 0: done (t->code) */
 #define POSTGRES_TX(t, s, mode, err) \

@@ -1,0 +1,320 @@
+/* store_scaleout.c — issue 13 end to end: backpropd instances (the real binary, tests/harness.h)
+ * on one PostgreSQL database of a throwaway cluster (tests/harness/pg.c) started by this binary:
+ *   - kill -9 mid-training, restart: the job resumes at once and ends with weights and cost
+ *     history bit-identical to the same spec run alone on SQLite;
+ *   - PostgreSQL stopped mid-training: /readyz answers 503 + Retry-After while it is away, 200
+ *     when it is back, and the job goes on and ends bit-identical to an uninterrupted run;
+ *   - three instances, many small jobs, kill -9 of a random instance every 2 s with restarts:
+ *     every acknowledged job succeeds, exactly one finish is logged for it across the
+ *     instances (a fenced worker's finish is refused), none is lost, and every job's weights
+ *     and cost history are bit-identical to the same spec run alone on SQLite.
+ */
+#include <criterion/criterion.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tests/harness.h"
+
+ReportHook(PRE_ALL)(struct criterion_test_set *set)
+{
+    (void)set;
+    if (pg_cluster_start() != 0)
+        fprintf(stderr, "store_scaleout: the PostgreSQL cluster did not start\n");
+}
+
+ReportHook(POST_ALL)(struct criterion_global_stats *stats)
+{
+    (void)stats;
+    pg_cluster_stop();
+}
+
+TestSuite(scaleout, .timeout = 300);
+
+/* ---------------- helpers ---------------- */
+
+/* ~3 s of training (as tests/store_durability.c), checkpoints every second. */
+static const char long_spec[] =
+    "\"optimizer\":\"adam\",\"learning_rate\":0.005,\"batch_size\":16,\"epochs\":1000,"
+    "\"seed\":77,\"validation_split\":0.2,\"lambda\":0.2";
+
+/* Starts s on database uri (its own temp dir for the log). */
+static void start_pg(srv *s, const char *uri, const char *workers)
+{
+    const char *args[] = {"--store", uri, "--workers", workers, "--checkpoint-seconds", "1",
+                          NULL};
+    cr_assert_eq(srv_start(s, args), 0, "backpropd on %s did not start", uri);
+}
+
+static void restart_pg(srv *s, const char *uri, const char *workers)
+{
+    const char *args[] = {"--store", uri, "--workers", workers, "--checkpoint-seconds", "1",
+                          NULL};
+    cr_assert_eq(srv_restart(s, args), 0, "backpropd on %s did not restart", uri);
+}
+
+static void submit(const srv *s, const char *ds, const char *training, char *id, size_t len)
+{
+    char *body = job_body(ds, "[64,30,10]", training);
+    submit_job(s, NULL, body, id, len);
+    free(body);
+}
+
+/* The job's status from s (into st), tolerating a server that is down: 1 when answered. */
+static int job_status(const srv *s, const char *id, char *st, size_t cap)
+{
+    char path[96];
+    resp r;
+    snprintf(path, sizeof path, "/v1/jobs/%s", id);
+    st[0] = '\0';
+    if (http_get(s, path, &r) != 0)
+        return 0;
+    json_t *j = r.status == 200 ? resp_json(&r) : NULL;
+    if (j)
+        snprintf(st, cap, "%s", json_string_value(json_object_get(j, "status")) ?: "");
+    json_decref(j);
+    resp_free(&r);
+    return st[0] != '\0';
+}
+
+/* Polls until job id has weights (a checkpoint was written), up to timeout s. */
+static int wait_weights(const srv *s, const char *id, double timeout)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/v1/jobs/%s/weights", id);
+    for (double end = test_now_s() + timeout; test_now_s() < end; test_sleep_ms(20)) {
+        resp r;
+        if (http_get(s, path, &r) == 0) {
+            long st = r.status;
+            resp_free(&r);
+            if (st == 200)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+static void wait_succeeded(const srv *s, const char *id, double timeout)
+{
+    json_t *j = wait_job(s, id, NULL, timeout);
+    const char *st = json_string_value(json_object_get(j, "status"));
+    cr_assert_str_eq(st, "succeeded", "job %s ended %s", id, st);
+    json_decref(j);
+}
+
+/* The weights and cost history of a finished job (new texts). */
+static void results(const srv *s, const char *id, char **w, char **c)
+{
+    *w = get_text(s, "/v1/jobs/%s/weights", id);
+    *c = get_text(s, "/v1/jobs/%s/cost", id);
+}
+
+/* Runs each training alone on a fresh SQLite server: the reference weights and costs. */
+static void sqlite_reference(const char *const *trainings, int n, char **w, char **c)
+{
+    srv ref;
+    const char *args[] = {"--workers", "1", NULL};
+    cr_assert_eq(srv_start(&ref, args), 0);
+    char ds[64], id[64];
+    upload_digits(&ref, ds, sizeof ds);
+    for (int i = 0; i < n; i++) {
+        submit(&ref, ds, trainings[i], id, sizeof id);
+        wait_succeeded(&ref, id, 120);
+        results(&ref, id, &w[i], &c[i]);
+    }
+    srv_stop(&ref);
+    srv_cleanup(&ref);
+}
+
+/* ---------------- kill -9 and resume ---------------- */
+
+Test(scaleout, kill9_mid_training_resumes_bit_exact_and_equals_sqlite)
+{
+    char uri[256], ds[64], job[64];
+    cr_assert_eq(pg_new_database(uri, sizeof uri), 0);
+    srv s;
+    start_pg(&s, uri, "2");
+    upload_digits(&s, ds, sizeof ds);
+    submit(&s, ds, long_spec, job, sizeof job);
+    cr_assert(wait_weights(&s, job, 20), "no checkpoint within 20 s");
+    test_sleep_ms(300); /* mid-epoch, after a checkpoint */
+    srv_kill9(&s);
+    double t0 = test_now_s();
+    restart_pg(&s, uri, "2");
+    char st[32] = "";
+    while (test_now_s() - t0 < 10 && job_status(&s, job, st, sizeof st) &&
+           strcmp(st, "running") != 0)
+        test_sleep_ms(20);
+    cr_log_info("kill -9 → restart on PostgreSQL: job %s after %.2f s", st, test_now_s() - t0);
+    wait_succeeded(&s, job, 120);
+    char *w, *c, *rw, *rc;
+    results(&s, job, &w, &c);
+    const char *spec[] = {long_spec};
+    sqlite_reference(spec, 1, &rw, &rc);
+    cr_assert_str_eq(w, rw, "weights after kill -9 on PostgreSQL differ from SQLite alone");
+    cr_assert_str_eq(c, rc, "cost history after kill -9 on PostgreSQL differs from SQLite");
+    free(w);
+    free(c);
+    free(rw);
+    free(rc);
+    srv_stop(&s);
+    srv_cleanup(&s);
+}
+
+/* ---------------- the database restarts ---------------- */
+
+/* /readyz's status (0: no answer) and its Retry-After header. */
+static long readyz(const srv *s, char *retry, size_t cap)
+{
+    resp r;
+    retry[0] = '\0';
+    if (http_get(s, "/readyz", &r) != 0)
+        return 0;
+    long st = r.status;
+    resp_header(&r, "Retry-After", retry, cap);
+    resp_free(&r);
+    return st;
+}
+
+Test(scaleout, postgres_restart_mid_training_readyz_flips_and_job_continues)
+{
+    /* a cluster of its own: the other tests keep theirs running */
+    unsetenv("BPD_PG_DIR");
+    unsetenv("BPD_PG_PORT");
+    cr_assert_eq(pg_cluster_start(), 0);
+    char uri[256], ds[64], job[64], retry[16];
+    cr_assert_eq(pg_new_database(uri, sizeof uri), 0);
+    srv s;
+    start_pg(&s, uri, "1");
+    upload_digits(&s, ds, sizeof ds);
+    cr_assert_eq(readyz(&s, retry, sizeof retry), 200);
+    submit(&s, ds, long_spec, job, sizeof job);
+    cr_assert(wait_weights(&s, job, 20), "no checkpoint within 20 s");
+    cr_assert_eq(pg_cluster_stop_server(), 0);
+    double t0 = test_now_s();
+    long down = readyz(&s, retry, sizeof retry);
+    cr_assert_eq(down, 503, "/readyz while the database is down: %ld", down);
+    cr_assert(retry[0], "503 without Retry-After");
+    /* any other request: 503 + Retry-After too, never another 5xx */
+    resp r;
+    char path[96];
+    snprintf(path, sizeof path, "/v1/jobs/%s/cost", job);
+    cr_assert_eq(http_get(&s, path, &r), 0);
+    cr_assert(r.status < 500 || r.status == 503, "status %ld while the database is down",
+              r.status);
+    resp_free(&r);
+    test_sleep_ms(1500);
+    cr_assert_eq(pg_cluster_start_server(), 0);
+    long up = 0;
+    while (test_now_s() - t0 < 30 && (up = readyz(&s, retry, sizeof retry)) != 200)
+        test_sleep_ms(50);
+    cr_assert_eq(up, 200, "/readyz after the database returned: %ld", up);
+    cr_log_info("database away for %.2f s; /readyz back to 200", test_now_s() - t0);
+    wait_succeeded(&s, job, 120);
+    char *w, *c, *rw, *rc;
+    results(&s, job, &w, &c);
+    const char *spec[] = {long_spec};
+    sqlite_reference(spec, 1, &rw, &rc);
+    cr_assert_str_eq(w, rw, "weights after a database restart differ from SQLite alone");
+    cr_assert_str_eq(c, rc, "cost history after a database restart differs");
+    free(w);
+    free(c);
+    free(rw);
+    free(rc);
+    srv_stop(&s);
+    srv_cleanup(&s);
+    pg_cluster_stop();
+}
+
+/* ---------------- three instances under kill -9 ---------------- */
+
+#define INSTANCES 3
+#define JOBS 30  /* ~1 min on 2 cores (plain build) */
+#define SEEDS 3
+
+/* How many times the logs of every instance say job id finished (a "succeeded" line whose
+ * final write was not refused). */
+static int finishes_logged(const srv *v, int n, const char *id)
+{
+    char ok[96], refused[96];
+    snprintf(ok, sizeof ok, "id=%.40s status=succeeded", id);
+    snprintf(refused, sizeof refused, "id=%.40s error=\"final write failed", id);
+    int count = 0;
+    for (int i = 0; i < n; i++) {
+        char *log = srv_log(&v[i]);
+        for (const char *p = log; p && (p = strstr(p, ok)); p += strlen(ok))
+            count++;
+        for (const char *p = log; p && (p = strstr(p, refused)); p += strlen(refused))
+            count--;
+        free(log);
+    }
+    return count;
+}
+
+Test(scaleout, three_instances_kill9_every_2s_each_job_exactly_once_bit_exact)
+{
+    char uri[256], ds[64];
+    cr_assert_eq(pg_new_database(uri, sizeof uri), 0);
+    srv v[INSTANCES];
+    for (int i = 0; i < INSTANCES; i++)
+        start_pg(&v[i], uri, "1");
+    upload_digits(&v[0], ds, sizeof ds);
+    char trainings[SEEDS][200];
+    const char *tr[SEEDS];
+    for (int k = 0; k < SEEDS; k++) {
+        snprintf(trainings[k], sizeof trainings[k], "\"optimizer\":\"adam\",\"learning_rate\":"
+                 "0.01,\"batch_size\":32,\"epochs\":60,\"seed\":%d,\"validation_split\":0.1", 11 + k);
+        tr[k] = trainings[k];
+    }
+    char ids[JOBS][64];
+    for (int i = 0; i < JOBS; i++) /* every one acknowledged (202) by some instance */
+        submit(&v[i % INSTANCES], ds, tr[i % SEEDS], ids[i], sizeof ids[i]);
+    double t0 = test_now_s(), next_kill = t0 + 2;
+    int kills = 0, done = 0;
+    srand(1313);
+    while (done < JOBS && test_now_s() - t0 < 200) {
+        if (test_now_s() >= next_kill) {
+            int k = rand() % INSTANCES;
+            srv_kill9(&v[k]);
+            restart_pg(&v[k], uri, "1");
+            kills++;
+            next_kill = test_now_s() + 2;
+        }
+        done = 0;
+        for (int i = 0; i < JOBS; i++) {
+            char st[32];
+            if (job_status(&v[(i + 1) % INSTANCES], ids[i], st, sizeof st) &&
+                (strcmp(st, "succeeded") == 0 || strcmp(st, "failed") == 0 ||
+                 strcmp(st, "cancelled") == 0))
+                done++;
+        }
+        test_sleep_ms(200);
+    }
+    cr_log_info("%d jobs on %d instances, %d kills: all ended after %.1f s", JOBS, INSTANCES,
+                kills, test_now_s() - t0);
+    cr_assert_eq(done, JOBS, "%d of %d jobs ended within 200 s", done, JOBS);
+    char *rw[SEEDS], *rc[SEEDS];
+    sqlite_reference(tr, SEEDS, rw, rc);
+    for (int i = 0; i < JOBS; i++) {
+        wait_succeeded(&v[0], ids[i], 5);
+        char *w, *c;
+        results(&v[i % INSTANCES], ids[i], &w, &c);
+        cr_assert_str_eq(w, rw[i % SEEDS], "job %s: weights differ from SQLite alone", ids[i]);
+        cr_assert_str_eq(c, rc[i % SEEDS], "job %s: cost history differs", ids[i]);
+        free(w);
+        free(c);
+        int f = finishes_logged(v, INSTANCES, ids[i]);
+        cr_assert_eq(f, 1, "job %s: %d finishes logged", ids[i], f);
+    }
+    for (int k = 0; k < SEEDS; k++) {
+        free(rw[k]);
+        free(rc[k]);
+    }
+    for (int i = 0; i < INSTANCES; i++) {
+        srv_stop(&v[i]);
+        srv_cleanup(&v[i]);
+    }
+}
