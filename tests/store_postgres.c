@@ -19,3 +19,84 @@ ReportHook(POST_ALL)(struct criterion_global_stats *stats)
     (void)stats;
     pg_cluster_stop();
 }
+
+/* ---------------- what only a shared database has ---------------- */
+
+/* A worker whose lease expired and was claimed again — even under the same owner string —
+ * holds an older fencing token: none of its writes lands, the new holder's do. */
+Test(store, fencing_token_refuses_a_stale_holder_even_with_the_same_owner)
+{
+    store *s = open_ok(tmpdir);
+    store_error err;
+    put_small(s, "ds_f", "");
+    store_job j, c1, c2;
+    make_job(s, "job_f", "", "ds_f", &j);
+    cr_assert_eq(store_job_claim(s, "w", 50, &c1, &err), 0, "%s", err.msg);
+    cr_assert_gt(c1.lease_token, 0);
+    cr_assert_str_eq(c1.lease_owner, "w");
+    usleep(120 * 1000); /* the lease runs out */
+    cr_assert_eq(store_job_claim(s, "w", 60000, &c2, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(c2.id, "job_f");
+    cr_assert_gt(c2.lease_token, c1.lease_token, "tokens grow at every claim");
+    char stale[64], fresh[64];
+    snprintf(stale, sizeof stale, "w#%lld", (long long)c1.lease_token);
+    snprintf(fresh, sizeof fresh, "w#%lld", (long long)c2.lease_token);
+    double th[2] = {1, 2}, cost[1] = {9};
+    store_history h = {.first_epoch = 1, .n = 1, .cost = cost};
+    store_progress p = {.epoch = 1, .epochs = 9, .cost = 9, .validation_cost = NAN,
+                        .accuracy = NAN, .samples_per_second = NAN};
+    int cancel;
+    cr_assert_eq(store_job_checkpoint(s, "job_f", stale, &h, &p, "old", 3, th, 2, &err),
+                 STORE_CONFLICT);
+    cr_assert(strstr(err.msg, "fenced"), "%s", err.msg);
+    cr_assert_eq(store_job_renew(s, "job_f", stale, 60000, &cancel, &err), STORE_CONFLICT);
+    cr_assert_eq(store_job_finish(s, "job_f", stale, JOB_SUCCEEDED, NULL, &h, &p, th, 2, &err),
+                 STORE_CONFLICT);
+    cr_assert_eq(store_job_release(s, "job_f", stale, &err), STORE_CONFLICT);
+    void *img;
+    size_t len;
+    cr_assert_eq(store_job_checkpoint_load(s, "job_f", &img, &len, &err), STORE_NOT_FOUND);
+    cr_assert_eq(sql_int(tmpdir, "SELECT count(*) FROM job_history"), 0);
+    /* the holder of the current token writes */
+    cr_assert_eq(store_job_renew(s, "job_f", fresh, 60000, &cancel, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_job_checkpoint(s, "job_f", fresh, &h, &p, "new", 3, th, 2, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(store_job_finish(s, "job_f", fresh, JOB_SUCCEEDED, NULL, NULL, &p, th, 2, &err),
+                 0, "%s", err.msg);
+    store_job g;
+    cr_assert_eq(store_job_get(s, "", "job_f", &g, &err), 0);
+    cr_assert_eq(g.status, JOB_SUCCEEDED);
+    store_job_clear(&g);
+    store_job_clear(&c1);
+    store_job_clear(&c2);
+    store_close(s);
+}
+
+/* Connections the server drops (a restart, a proxy, pg_terminate_backend) are reopened by
+ * the transaction runner: the next operation of every thread works. */
+Test(store, dropped_connections_are_reopened_transparently)
+{
+    store *s = open_ok(tmpdir);
+    store_error err;
+    put_small(s, "ds_r", "");
+    store_job j;
+    make_job(s, "job_r1", "", "ds_r", &j);
+    PGconn *pc = PQconnectdb(pg_uri);
+    cr_assert_eq(PQstatus(pc), CONNECTION_OK);
+    PGresult *r = PQexec(pc, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                             "WHERE datname = current_database() AND pid <> pg_backend_pid()");
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(pc));
+    cr_assert_geq(atoi(PQgetvalue(r, 0, 0)), 1, "the store's connection was not found");
+    PQclear(r);
+    PQfinish(pc);
+    usleep(50 * 1000);
+    store_job g;
+    cr_assert_eq(store_job_get(s, "", "job_r1", &g, &err), 0, "%s", err.msg);
+    store_job_clear(&g);
+    make_job(s, "job_r2", "", "ds_r", &j); /* a write too */
+    cr_assert_eq(store_ping(s, &err), 0, "%s", err.msg);
+    int64_t n;
+    cr_assert_eq(store_job_count_active(s, "", &n, &err), 0);
+    cr_assert_eq(n, 2);
+    store_close(s);
+}

@@ -232,8 +232,21 @@ Test(scaleout, postgres_restart_mid_training_readyz_flips_and_job_continues)
 /* ---------------- three instances under kill -9 ---------------- */
 
 #define INSTANCES 3
-#define JOBS 30  /* ~1 min on 2 cores (plain build) */
+#define JOBS 60  /* ~45 s on 2 cores (plain build, 2026-11) */
 #define SEEDS 3
+
+/* How many times needle occurs in the logs of every instance. */
+static int logged(const srv *v, int n, const char *needle)
+{
+    int count = 0;
+    for (int i = 0; i < n; i++) {
+        char *log = srv_log(&v[i]);
+        for (const char *p = log; p && (p = strstr(p, needle)); p += strlen(needle))
+            count++;
+        free(log);
+    }
+    return count;
+}
 
 /* How many times the logs of every instance say job id finished (a "succeeded" line whose
  * final write was not refused). */
@@ -293,8 +306,11 @@ Test(scaleout, three_instances_kill9_every_2s_each_job_exactly_once_bit_exact)
         }
         test_sleep_ms(200);
     }
-    cr_log_info("%d jobs on %d instances, %d kills: all ended after %.1f s", JOBS, INSTANCES,
-                kills, test_now_s() - t0);
+    int resumed = logged(v, INSTANCES, "recovered=1"), fenced = logged(v, INSTANCES,
+                                                                          "status=abandoned");
+    cr_log_info("%d jobs on %d instances, %d kills: all ended after %.1f s; %d jobs taken back "
+                "from killed instances, %d fenced-off workers dropped theirs", JOBS, INSTANCES,
+                kills, test_now_s() - t0, resumed, fenced);
     cr_assert_eq(done, JOBS, "%d of %d jobs ended within 200 s", done, JOBS);
     char *rw[SEEDS], *rc[SEEDS];
     sqlite_reference(tr, SEEDS, rw, rc);
@@ -316,5 +332,80 @@ Test(scaleout, three_instances_kill9_every_2s_each_job_exactly_once_bit_exact)
     for (int i = 0; i < INSTANCES; i++) {
         srv_stop(&v[i]);
         srv_cleanup(&v[i]);
+    }
+}
+
+/* ---------------- events across instances ---------------- */
+
+static void read_stream(const srv *s, const char *id, long last_id, sse_stream *k)
+{
+    char path[128], hdr[64];
+    snprintf(path, sizeof path, "/v1/jobs/%s/events", id);
+    snprintf(hdr, sizeof hdr, "Last-Event-ID: %ld", last_id);
+    const char *const h[] = {hdr, NULL};
+    long status = 0;
+    CURLcode rc = sse_read(s, path, last_id >= 0 ? h : NULL, 90000, k, &status, NULL, 0);
+    cr_assert_eq(rc, CURLE_OK, "stream: %s", curl_easy_strerror(rc));
+    cr_assert_eq(status, 200);
+}
+
+/* A job trains on B; a stream on A follows it live (at the checkpoints B writes) to its final
+ * status with the same event ids as B's own stream would have; a reconnect on C with
+ * Last-Event-ID gets exactly what came after. */
+Test(scaleout, sse_on_one_instance_follows_a_job_on_another_and_resumes_on_a_third)
+{
+    char uri[256], ds[64], job[64];
+    cr_assert_eq(pg_new_database(uri, sizeof uri), 0);
+    srv a, b, c;
+    start_pg(&b, uri, "1");
+    upload_digits(&b, ds, sizeof ds);
+    submit(&b, ds, long_spec, job, sizeof job); /* B's idle worker is woken and claims it */
+    char st[32] = "";
+    for (double end = test_now_s() + 10; test_now_s() < end; test_sleep_ms(20))
+        if (job_status(&b, job, st, sizeof st) && strcmp(st, "running") == 0)
+            break;
+    cr_assert_str_eq(st, "running");
+    start_pg(&a, uri, "1");
+    start_pg(&c, uri, "1");
+    sse_stream k;
+    read_stream(&a, job, -1, &k);
+    static sse_event ev[1100];
+    size_t n = sse_parse(k.buf, ev, 1100);
+    const int E = 1000;
+    cr_assert_eq(n, (size_t)E + 3, "got %zu events", n);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(ev[i].id, (long)i + 1, "event %zu has id %ld", i, ev[i].id);
+    cr_assert_str_eq(json_string_value(json_object_get(ev[n - 1].data, "status")), "succeeded");
+    cr_assert(k.t_last - k.t_first_progress > 0.5, "no live progress from the other instance "
+              "(%.3f s between the first progress and the end)", k.t_last - k.t_first_progress);
+    json_t *hist = get_json(&c, "/v1/jobs/%s/cost", job);
+    for (int e = 1; e <= E; e++)
+        cr_assert_eq(json_number_value(json_object_get(ev[e + 1].data, "cost")),
+                     json_number_value(json_array_get(json_object_get(hist, "cost"),
+                                                      (size_t)e - 1)),
+                     "epoch %d cost differs from /cost", e);
+    json_decref(hist);
+    long after = 500;
+    sse_stream k2;
+    read_stream(&c, job, after, &k2);
+    static sse_event ev2[1100];
+    size_t n2 = sse_parse(k2.buf, ev2, 1100);
+    cr_assert_eq(n2, (size_t)(E + 3 - after), "replay on C got %zu events", n2);
+    for (size_t i = 0; i < n2; i++) {
+        cr_assert_eq(ev2[i].id, after + 1 + (long)i);
+        cr_assert_str_eq(ev2[i].event, ev[after + i].event);
+        cr_assert_eq(json_number_value(json_object_get(ev2[i].data, "cost")),
+                     json_number_value(json_object_get(ev[after + i].data, "cost")));
+    }
+    for (size_t i = 0; i < n; i++)
+        json_decref(ev[i].data);
+    for (size_t i = 0; i < n2; i++)
+        json_decref(ev2[i].data);
+    free(k.buf);
+    free(k2.buf);
+    srv *all[] = {&a, &b, &c};
+    for (int i = 0; i < 3; i++) {
+        srv_stop(all[i]);
+        srv_cleanup(all[i]);
     }
 }

@@ -492,10 +492,16 @@ void postgres_close(store *s)
     free(s);
 }
 
+/* One probe, no back-off (/readyz answers at once); a connection the server dropped while
+ * idle is reopened once first. */
 int postgres_ping(store *s, store_error *err)
 {
-    pconn *c = conn_get(s, err);
-    if (!c)
-        return err->code;
-    return postgres_run(c, "SELECT 1", NULL, "ping", NULL, err);
+    int code = STORE_BUSY;
+    for (int attempt = 0; attempt < 2 && code == STORE_BUSY; attempt++) {
+        pconn *c = conn_get(s, err);
+        if (!c)
+            return err->code;
+        code = postgres_run(c, "SELECT 1", NULL, "ping", NULL, err);
+    }
+    return code;
 }
