@@ -409,3 +409,60 @@ Test(scaleout, sse_on_one_instance_follows_a_job_on_another_and_resumes_on_a_thi
         srv_cleanup(all[i]);
     }
 }
+
+/* ---------------- wake-ups and cancels across instances ---------------- */
+
+/* B's only worker is busy: a job queued on B is taken by A's idle worker, woken by the
+ * store's notification; a cancel posted on A reaches the worker on B at its next batch
+ * (NOTIFY → immediate renewal), not at the next 5 s renewal. */
+Test(scaleout, queued_on_one_instance_wakes_another_and_cancel_reaches_the_holder)
+{
+    char uri[256], ds[64], busy[64], other[64];
+    cr_assert_eq(pg_new_database(uri, sizeof uri), 0);
+    srv a, b;
+    start_pg(&a, uri, "1");
+    start_pg(&b, uri, "1");
+    upload_digits(&b, ds, sizeof ds);
+    char st[32] = "";
+    /* the first job goes to whichever worker wakes first; then the other one is idle */
+    submit(&b, ds, long_spec, busy, sizeof busy);
+    for (double end = test_now_s() + 10; test_now_s() < end; test_sleep_ms(20))
+        if (job_status(&b, busy, st, sizeof st) && strcmp(st, "running") == 0)
+            break;
+    cr_assert_str_eq(st, "running");
+    double t0 = test_now_s();
+    submit(&b, ds, long_spec, other, sizeof other);
+    for (double end = t0 + 10; test_now_s() < end; test_sleep_ms(5))
+        if (job_status(&a, other, st, sizeof st) && strcmp(st, "running") == 0)
+            break;
+    double woke = test_now_s() - t0;
+    cr_assert_str_eq(st, "running", "the second job did not start on the idle instance");
+    /* cancel both through the instance that does NOT run them... each runs on one of a, b:
+     * post every cancel on a; at least one runs on b */
+    resp r;
+    char path[96];
+    double t1 = test_now_s();
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof path, "/v1/jobs/%s/cancel", k ? other : busy);
+        cr_assert_eq(http_req(&a, "POST", path, NULL, NULL, 0, NULL, &r), 0);
+        cr_assert(r.status == 200 || r.status == 202, "cancel: %ld %s", r.status, r.body);
+        resp_free(&r);
+    }
+    int ended = 0;
+    while (ended < 2 && test_now_s() - t1 < 15) {
+        ended = 0;
+        for (int k = 0; k < 2; k++)
+            ended += job_status(&a, k ? other : busy, st, sizeof st) &&
+                     strcmp(st, "cancelled") == 0;
+        test_sleep_ms(10);
+    }
+    double cancelled = test_now_s() - t1;
+    cr_log_info("queued on B → running on A after %.3f s; cancels posted on A → both jobs "
+                "cancelled after %.3f s", woke, cancelled);
+    cr_assert_eq(ended, 2, "cancelled jobs: %d of 2", ended);
+    cr_assert_lt(cancelled, 4.0, "a cancel took %.2f s to reach its holder", cancelled);
+    srv_stop(&a);
+    srv_stop(&b);
+    srv_cleanup(&a);
+    srv_cleanup(&b);
+}

@@ -62,6 +62,7 @@ struct jobs {
     int n_workers;
     pthread_t ticker;
     int ticker_started;
+    int renew_now;             /* the ticker renews at once (a cancel arrived from the store) */
     atomic_llong samples;
     atomic_llong depth;        /* last queue depth read from the store */
     jobs_change_fn on_change;  /* under mu; called without it (jobs_changed) */

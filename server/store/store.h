@@ -62,6 +62,21 @@ void store_close(store *s);
 const char *store_engine_of(const store *s); /* "SQLite" or "PostgreSQL" (static) */
 int store_ping(store *s, store_error *err); /* readiness: the store answers */
 
+/* What happened on the store, possibly by another instance sharing it. */
+typedef enum {
+    STORE_EVENT_QUEUED = 0,  /* a job was queued or given back to the queue (job_id "") */
+    STORE_EVENT_PROGRESS,    /* job_id's progress, checkpoint or final state was written */
+    STORE_EVENT_CANCEL       /* job_id's cancel was requested, or it was deleted */
+} store_event;
+typedef void (*store_event_fn)(void *arg, store_event ev, const char *job_id);
+/* Calls fn(arg, …) on a thread of the store's own (no store lock held) for every event of
+ * every instance sharing the store: PostgreSQL LISTEN/NOTIFY on a connection of its own,
+ * reconnected when lost (after a reconnect fn gets one STORE_EVENT_QUEUED: events may have
+ * been missed). SQLite (one process) has none to tell: 0 and fn is never called. fn NULL stops
+ * the listener and waits for its thread (no call after that returns); store_close stops it
+ * too. One listener per store. 0 or a store_code. */
+int store_listen(store *s, store_event_fn fn, void *arg, store_error *err);
+
 /* Admission limits, each decided inside the transaction that inserts (so concurrent creators
  * can never overshoot): 0 = no limit. */
 typedef struct {

@@ -22,6 +22,8 @@
  * name is the store.h function without "store_". */
 #define STORE_ENGINE_OPS(X)                                                                    \
     X(int, ping, (store *s, store_error *err), (s, err))                                      \
+    X(int, listen, (store *s, store_event_fn fn, void *arg, store_error *err),                \
+      (s, fn, arg, err))                                                                      \
     X(int, dataset_put, (store *s, const store_dataset_meta *meta, const double *X,           \
                          const int32_t *labels, const double *Y, store_error *err),           \
       (s, meta, X, labels, Y, err))                                                           \

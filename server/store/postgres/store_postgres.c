@@ -234,28 +234,38 @@ static void conn_close(pconn *c)
     free(c);
 }
 
-/* Opens c->db (again): 0, or STORE_BUSY (transient) when the server does not answer. */
-static int conn_connect(pconn *c, store_error *err)
+PGconn *postgres_connect(store *s, store_error *err)
 {
-    if (c->db)
-        PQfinish(c->db);
     const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
-    const char *vals[] = {c->s->uri, "5", "backpropd", NULL};
-    c->db = PQconnectdbParams(keys, vals, 1);
-    if (!c->db)
-        return store_err(err, STORE_NOMEM, "store: out of memory");
-    if (PQstatus(c->db) != CONNECTION_OK) {
+    const char *vals[] = {s->uri, "5", "backpropd", NULL};
+    PGconn *db = PQconnectdbParams(keys, vals, 1);
+    if (!db) {
+        store_err(err, STORE_NOMEM, "store: out of memory");
+        return NULL;
+    }
+    if (PQstatus(db) != CONNECTION_OK) {
         char one[200];
-        snprintf(one, sizeof one, "%s", PQerrorMessage(c->db));
+        snprintf(one, sizeof one, "%s", PQerrorMessage(db));
         for (char *p = one; *p; p++)
             if (*p == '\n')
                 *p = ' ';
-        c->transient = 1;
-        return store_err(err, STORE_BUSY, "store: database unreachable (%s)", one);
+        PQfinish(db);
+        store_err(err, STORE_BUSY, "store: database unreachable (%s)", one);
+        return NULL;
     }
-    PGresult *r = PQexec(c->db, "SET client_min_messages = warning; SET TIME ZONE 'UTC'");
+    PGresult *r = PQexec(db, "SET client_min_messages = warning; SET TIME ZONE 'UTC'");
     PQclear(r);
-    return 0;
+    return db;
+}
+
+/* Opens c->db (again): 0, or STORE_BUSY (transient) when the server does not answer. */
+static int conn_connect(pconn *c, store_error *err)
+{
+    PQfinish(c->db);
+    c->db = postgres_connect(c->s, err);
+    if (!c->db && err->code == STORE_BUSY)
+        c->transient = 1;
+    return c->db ? 0 : err->code;
 }
 
 static void conn_thread_exit(void *p)
@@ -476,6 +486,8 @@ fail:
 
 void postgres_close(store *s)
 {
+    store_error ignored;
+    postgres_listen(s, NULL, NULL, &ignored);
     pthread_setspecific(s->key, NULL);
     pthread_key_delete(s->key);
     pthread_mutex_lock(&s->mu);

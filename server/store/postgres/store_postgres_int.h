@@ -40,6 +40,12 @@ struct store {
     pthread_key_t key;          /* this thread's pconn */
     pthread_mutex_t mu;         /* guards conns */
     pconn *conns;
+    /* the listener (store_postgres_listen.c), under mu */
+    store_event_fn listen_fn;
+    void *listen_arg;
+    int listening;              /* its thread runs */
+    int listen_stop;            /* it is asked to end */
+    pthread_t listen_thread;
 };
 
 /* ---------------- parameters ---------------- */
@@ -114,6 +120,9 @@ void postgres_close(store *s);
 #define POSTGRES_PROTO(ret, name, params, args) ret postgres_##name params;
 STORE_ENGINE_OPS(POSTGRES_PROTO)
 #undef POSTGRES_PROTO
+
+/* Opens a connection of its own to s (the listener's): NULL with err filled. */
+PGconn *postgres_connect(store *s, store_error *err);
 
 /* Jobs (store_postgres_jobs.c): reads a row of POSTGRES_JOB_COLS into *j (spec_json new). */
 int postgres_read_job(const PGresult *r, int row, store_job *j, store_error *err);
