@@ -100,3 +100,43 @@ Test(store, dropped_connections_are_reopened_transparently)
     cr_assert_eq(n, 2);
     store_close(s);
 }
+
+/* A W2-sized dataset (60000 × 784 doubles + labels: 376 MB) goes in as 16 MiB bytea chunks
+ * and comes back bit for bit, one chunk in memory at a time besides the arrays. */
+Test(store, w2_sized_dataset_376mb_roundtrips_bit_exact, .timeout = 300)
+{
+    store *s = open_ok(tmpdir);
+    int64_t rows = 60000, features = 784;
+    double *X = awkward_doubles(rows * features);
+    int32_t *y = malloc((size_t)rows * sizeof *y);
+    cr_assert_not_null(y);
+    for (int64_t i = 0; i < rows; i++)
+        y[i] = (int32_t)(rnd64() % 10);
+    store_dataset_meta m;
+    fill_meta(&m, "ds_w2", "big", rows, features, 10, 1);
+    store_error err;
+    struct timespec t0, t1, t2;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    cr_assert_eq(store_dataset_put(s, &m, X, y, NULL, &err), 0, "%s", err.msg);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    store_dataset_meta got;
+    double *X2, *Y2;
+    int32_t *l2;
+    cr_assert_eq(store_dataset_load(s, "big", "ds_w2", &got, &X2, &l2, &Y2, &err), 0, "%s",
+                 err.msg);
+    clock_gettime(CLOCK_MONOTONIC, &t2);
+    cr_assert_eq(got.bytes, rows * features * 8 + rows * 4);
+    cr_assert_eq(memcmp(X2, X, (size_t)(rows * features) * 8), 0);
+    cr_assert_eq(memcmp(l2, y, (size_t)rows * 4), 0);
+    cr_assert_null(Y2);
+    cr_assert_eq(sql_int(tmpdir, "SELECT count(*) FROM dataset_chunks WHERE kind = 0"),
+                 (rows * features * 8 + (16 << 20) - 1) / (16 << 20));
+    cr_log_info("376 MB dataset: stored in %.2f s, loaded in %.2f s",
+                (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9,
+                (double)(t2.tv_sec - t1.tv_sec) + (t2.tv_nsec - t1.tv_nsec) / 1e9);
+    free(X2);
+    free(l2);
+    free(X);
+    free(y);
+    store_close(s);
+}
