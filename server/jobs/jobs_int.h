@@ -15,6 +15,7 @@
 
 #define LEASE_MS 15000
 #define RENEW_SECONDS (LEASE_MS / 3000.0)
+#define PROGRESS_SECONDS 0.25 /* epochs reach the store (for other instances) this often */
 #define JOBS_LEASE_REF_MAX 160 /* "host:pid:boot:n" (< 128) + "#token" */
 
 typedef struct live live;

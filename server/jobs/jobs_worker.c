@@ -97,6 +97,7 @@ typedef struct {
     size_t img_len, img_cap;
     int64_t img_epoch;         /* -1: none held */
     int64_t ckpt_epoch;        /* epoch of the checkpoint the store holds */
+    int64_t prog_epoch;        /* history rows the store holds (checkpoint or progress) */
     char error[512];
     /* how it ends: release (shutdown: back to the queue), abandon (lease lost), else final */
     job_status final;
@@ -135,6 +136,8 @@ static int write_checkpoint(run *R)
                                   R->img_len, l->theta, l->n_params, &se);
     if (rc == 0) {
         R->ckpt_epoch = R->img_epoch;
+        if (R->prog_epoch < R->ckpt_epoch)
+            R->prog_epoch = R->ckpt_epoch;
         log_event(LOG_DEBUG, "checkpoint", "id=%s epoch=%lld bytes=%zu", R->job->id,
                   (long long)R->img_epoch, R->img_len);
     } else {
@@ -142,6 +145,25 @@ static int write_checkpoint(run *R)
         log_event(LOG_WARN, "checkpoint", "id=%s epoch=%lld code=%d error=\"%s\"", R->job->id,
                   (long long)R->img_epoch, rc, text_log_safe(safe, sizeof safe, se.msg));
     }
+    return rc;
+}
+
+/* Between checkpoints: the history since what the store holds and the progress, for followers
+ * on other instances (a no-op on SQLite). 0 ok, else a store_code (STORE_CONFLICT: lease
+ * lost; anything else only delays the followers). */
+static int write_progress(run *R)
+{
+    live *l = R->lv;
+    int64_t from = R->prog_epoch > R->ckpt_epoch ? R->prog_epoch : R->ckpt_epoch;
+    if ((int64_t)l->n_hist <= from)
+        return 0;
+    store_history h;
+    history_slice(l, from, (int64_t)l->n_hist, &h);
+    store_progress p = l->progress; /* worker-written only */
+    store_error se = {0};
+    int rc = store_job_progress(R->w->j->st, R->job->id, R->lease, &h, &p, &se);
+    if (rc == 0)
+        R->prog_epoch = (int64_t)l->n_hist;
     return rc;
 }
 
@@ -382,7 +404,7 @@ static void run_train(run *R)
         pthread_mutex_unlock(&j->mu);
     }
 
-    double last_ckpt = clock_monotonic();
+    double last_ckpt = clock_monotonic(), last_prog = last_ckpt;
     double every = j->set.checkpoint_seconds > 0 ? j->set.checkpoint_seconds : 10;
     for (;;) {
         bp_progress p;
@@ -399,7 +421,13 @@ static void run_train(run *R)
                     R->abandon = 1;
                     break;
                 }
-                last_ckpt = clock_monotonic();
+                last_ckpt = last_prog = clock_monotonic();
+            } else if (clock_monotonic() - last_prog >= PROGRESS_SECONDS) {
+                if (write_progress(R) == STORE_CONFLICT) {
+                    R->abandon = 1;
+                    break;
+                }
+                last_prog = clock_monotonic();
             }
             continue;
         }

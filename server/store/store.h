@@ -216,6 +216,14 @@ int store_job_checkpoint(store *s, const char *id, const char *worker_id,
                          const store_history *hist, const store_progress *progress,
                          const void *checkpoint, size_t checkpoint_len,
                          const double *theta, int64_t n_params, store_error *err);
+/* Between checkpoints: history rows from hist->first_epoch on and the progress, without
+ * weights or image, so followers on OTHER instances see every epoch (PostgreSQL: one small
+ * transaction, lease and token checked, then NOTIFY). SQLite has no other instance (its
+ * followers read the live registry): 0, nothing written. STORE_CONFLICT if worker_id no
+ * longer holds the lease. */
+int store_job_progress(store *s, const char *id, const char *worker_id,
+                       const store_history *hist, const store_progress *progress,
+                       store_error *err);
 /* Final transition (succeeded / failed / cancelled) with the final weights (may be NULL),
  * error text (may be NULL), and the remaining history, in one transaction. */
 int store_job_finish(store *s, const char *id, const char *worker_id, job_status status,

@@ -66,6 +66,9 @@
                             const void *checkpoint, size_t checkpoint_len,                    \
                             const double *theta, int64_t n_params, store_error *err),         \
       (s, id, worker_id, hist, progress, checkpoint, checkpoint_len, theta, n_params, err))   \
+    X(int, job_progress, (store *s, const char *id, const char *worker_id,                    \
+                          const store_history *hist, const store_progress *progress,          \
+                          store_error *err), (s, id, worker_id, hist, progress, err))         \
     X(int, job_finish, (store *s, const char *id, const char *worker_id, job_status status,   \
                         const char *error, const store_history *hist,                         \
                         const store_progress *progress, const double *theta,                  \

@@ -160,6 +160,29 @@ int postgres_job_checkpoint(store *s, const char *id, const char *worker_id,
     return t.code;
 }
 
+static int progress_body(pconn *c, const char *id, const char *worker_id,
+                         const store_history *hist, const store_progress *progress,
+                         store_error *err)
+{
+    if (postgres_check_lease(c, id, worker_id, err) < 0 || put_history(c, id, hist, err) < 0 ||
+        put_progress(c, id, progress, err) < 0)
+        return err->code;
+    pargs a = {0};
+    postgres_arg_text(&a, id);
+    return postgres_run(c, "SELECT pg_notify('backpropd_progress', $1)", &a, "store progress",
+                        NULL, err);
+}
+
+int postgres_job_progress(store *s, const char *id, const char *worker_id,
+                          const store_history *hist, const store_progress *progress,
+                          store_error *err)
+{
+    postgres_tx t;
+    POSTGRES_TX(t, s, POSTGRES_TX_WRITE, err)
+        t.code = progress_body(t.c, id, worker_id, hist, progress, err);
+    return t.code;
+}
+
 static int finish_body(pconn *c, const char *id, const char *worker_id, job_status status,
                        const char *error, const store_history *hist,
                        const store_progress *progress, const double *theta, int64_t n_params,

@@ -639,6 +639,20 @@ int sqlite_listen(store *s, store_event_fn fn, void *arg, store_error *err)
     return 0;
 }
 
+/* Followers in this process read the live registry; checkpoints carry the history. */
+int sqlite_job_progress(store *s, const char *id, const char *worker_id,
+                        const store_history *hist, const store_progress *progress,
+                        store_error *err)
+{
+    (void)s;
+    (void)id;
+    (void)worker_id;
+    (void)hist;
+    (void)progress;
+    (void)err;
+    return 0;
+}
+
 void store_debug_max_pages(store *s, int pages)
 {
     if (((store_base *)(void *)s)->engine != &store_engine_sqlite)
