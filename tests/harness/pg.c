@@ -38,6 +38,7 @@ static int pg_bindir(char *out, size_t cap)
 static int run_as_db_user(char *const argv[], const char *logpath)
 {
     struct passwd *pw = geteuid() == 0 ? getpwnam("nobody") : NULL;
+    fflush(NULL); /* the child's freopen would write our buffered output a second time */
     pid_t pid = fork();
     if (pid < 0)
         return -1;
@@ -160,6 +161,7 @@ int pg_new_database(char *uri, size_t cap)
     snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
     char *argv[] = {"/usr/bin/psql", "-X", "-q", "-h", "127.0.0.1", "-p", portbuf, "-U",
                     "postgres", "-d", "postgres", "-c", sql, NULL};
+    fflush(NULL);
     pid_t pid = fork();
     if (pid < 0)
         return -1;
