@@ -5,6 +5,7 @@
  */
 #include "server/store/store_engine.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,7 +175,36 @@ int store_dataset_sizes(const store_dataset_meta *m, int64_t *xbytes, int64_t *y
     return 0;
 }
 
+int store_dataset_check(const store_dataset_meta *m, const void *X, const void *labels,
+                        const void *Y, int64_t *xbytes, int64_t *ybytes, store_error *err)
+{
+    if (store_dataset_sizes(m, xbytes, ybytes, err) < 0)
+        return err->code;
+    if (!X || (m->has_labels ? !labels : !Y))
+        return store_err(err, STORE_CONFLICT, "store: dataset: missing %s",
+                         !X ? "X" : m->has_labels ? "labels" : "Y");
+    return 0;
+}
+
 /* ---------------- jobs ---------------- */
+
+void store_weights_label(const store_history *hist, const store_progress *p, int64_t *epoch,
+                         double *cost, double *validation_cost)
+{
+    *epoch = 0;
+    *cost = *validation_cost = NAN;
+    if (p && p->best_epoch > 0) {
+        *epoch = p->best_epoch;
+        *cost = p->best_cost;
+        *validation_cost = p->best_validation_cost;
+    } else if (p) {
+        *epoch = p->epoch;
+        *cost = p->cost;
+        *validation_cost = p->validation_cost;
+    } else if (hist && hist->n > 0) {
+        *epoch = hist->first_epoch + hist->n - 1;
+    }
+}
 
 static const char *const status_names[] = {"queued", "running", "succeeded", "failed",
                                            "cancelled"};

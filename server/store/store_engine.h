@@ -142,6 +142,16 @@ int store_admit_bytes(const store *s, int64_t have, int64_t add, store_error *er
 int store_dataset_sizes(const store_dataset_meta *m, int64_t *xbytes, int64_t *ybytes,
                         store_error *err);
 
+/* Checks what store_dataset_put is given (sizes as store_dataset_sizes, and X plus labels or Y
+ * present) and gives the bytes of X and of labels/Y. 0, or STORE_CONFLICT with err's message. */
+int store_dataset_check(const store_dataset_meta *m, const void *X, const void *labels,
+                        const void *Y, int64_t *xbytes, int64_t *ybytes, store_error *err);
+
+/* What stored weights are labelled with: the progress's best_* when it names them, else its
+ * own epoch and costs, else (no progress) the last history row's epoch with no costs. */
+void store_weights_label(const store_history *hist, const store_progress *p, int64_t *epoch,
+                         double *cost, double *validation_cost);
+
 /* A lease reference as the job runtime passes it to writes: "worker_id" or, for an engine
  * with fencing tokens, "worker_id#token" (store_job.lease_token). Splits ref into the worker
  * part (into buf) and *token (0 when ref has none). 0, or -1 when the worker part is too long

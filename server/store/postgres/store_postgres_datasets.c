@@ -120,11 +120,8 @@ int postgres_dataset_put(store *s, const store_dataset_meta *meta, const double 
                          const int32_t *labels, const double *Y, store_error *err)
 {
     int64_t xbytes, ybytes;
-    if (store_dataset_sizes(meta, &xbytes, &ybytes, err) < 0)
+    if (store_dataset_check(meta, X, labels, Y, &xbytes, &ybytes, err) < 0)
         return err->code;
-    if (!X || (meta->has_labels ? !labels : !Y))
-        return store_err(err, STORE_CONFLICT, "store: dataset: missing %s",
-                         !X ? "X" : meta->has_labels ? "labels" : "Y");
     const void *y = meta->has_labels ? (const void *)labels : (const void *)Y;
     postgres_tx t;
     POSTGRES_TX(t, s, POSTGRES_TX_WRITE, err)

@@ -93,25 +93,14 @@ static int put_progress(pconn *c, const char *id, const store_progress *p, store
 }
 
 /* The weights (theta, NULL to keep none) and checkpoint image (may be NULL) of job id,
- * labelled like the SQLite engine's (best_* when the progress names them, else its own, else
- * the last history row's epoch). */
+ * labelled by store_weights_label. */
 static int put_weights(pconn *c, const char *id, const store_history *hist,
                        const store_progress *p, const double *theta, int64_t n_params,
                        const void *image, size_t image_len, store_error *err)
 {
-    int64_t epoch = 0;
-    double cost = NAN, vcost = NAN;
-    if (p && p->best_epoch > 0) {
-        epoch = p->best_epoch;
-        cost = p->best_cost;
-        vcost = p->best_validation_cost;
-    } else if (p) {
-        epoch = p->epoch;
-        cost = p->cost;
-        vcost = p->validation_cost;
-    } else if (hist && hist->n > 0) {
-        epoch = hist->first_epoch + hist->n - 1;
-    }
+    int64_t epoch;
+    double cost, vcost;
+    store_weights_label(hist, p, &epoch, &cost, &vcost);
     if (theta && (n_params < 0 || n_params > INT32_MAX / 8))
         return store_err(err, STORE_CONFLICT, "store: bad parameter count");
     if (image_len > INT32_MAX)

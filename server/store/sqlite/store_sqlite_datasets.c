@@ -77,11 +77,8 @@ int sqlite_dataset_put(store *s, const store_dataset_meta *meta, const double *X
     if (!c)
         return err->code;
     int64_t xbytes, ybytes;
-    if (store_dataset_sizes(meta, &xbytes, &ybytes, err) < 0)
+    if (store_dataset_check(meta, X, labels, Y, &xbytes, &ybytes, err) < 0)
         return err->code;
-    if (!X || (meta->has_labels ? !labels : !Y))
-        return store_err(err, STORE_CONFLICT, "store: dataset: missing %s",
-                      !X ? "X" : meta->has_labels ? "labels" : "Y");
     if (sqlite_begin(c, 1, err) < 0)
         return err->code;
     /* Admission (--quota-bytes) in the transaction that stores the dataset. */

@@ -296,25 +296,15 @@ static int put_progress(sconn *c, const char *id, const store_progress *p, store
 }
 
 /* Inside a write transaction: the weights (theta, NULL to keep none) and the checkpoint image
- * (may be NULL) of job id, labelled with the epoch and costs they belong to: the progress's
- * best_* when it names them, else its own, else the last history row's epoch. */
+ * (may be NULL) of job id, labelled with the epoch and costs they belong to
+ * (store_weights_label). */
 static int put_weights(sconn *c, const char *id, const store_history *hist,
                        const store_progress *p, const double *theta, int64_t n_params,
                        const void *image, size_t image_len, store_error *err)
 {
-    int64_t epoch = 0;
-    double cost = NAN, vcost = NAN;
-    if (p && p->best_epoch > 0) {
-        epoch = p->best_epoch;
-        cost = p->best_cost;
-        vcost = p->best_validation_cost;
-    } else if (p) {
-        epoch = p->epoch;
-        cost = p->cost;
-        vcost = p->validation_cost;
-    } else if (hist && hist->n > 0) {
-        epoch = hist->first_epoch + hist->n - 1;
-    }
+    int64_t epoch;
+    double cost, vcost;
+    store_weights_label(hist, p, &epoch, &cost, &vcost);
     sqlite3_stmt *st = sqlite_stmt_id(c, Q_CKPT_UPSERT, id, err);
     if (!st)
         return err->code;
