@@ -16,13 +16,13 @@ BUILD := build$(if $(VARIANT),/$(VARIANT))
 # on a fresh machine `make run` parses before `deps` has installed anything. `=` (not `:=`)
 # defers the $(shell); the entry targets (run, test, bench) also install first and then build
 # in a sub-make.
-PKGS := libmicrohttpd jansson sqlite3 libpq libcurl criterion openblas
+PKGS := libmicrohttpd jansson sqlite3 libpq libcurl criterion openblas zlib
 pkgconf = $(shell pkg-config $(1) 2>/dev/null)
 PKG_CFLAGS = $(call pkgconf,--cflags $(PKGS))
-LIB_BLAS = $(call pkgconf,--libs openblas) -lm
+LIB_BLAS = $(call pkgconf,--libs openblas) -lm -lpthread
 LIB_API = $(call pkgconf,--libs jansson)
-LIB_SERVER = $(call pkgconf,--libs libmicrohttpd sqlite3 libpq nettle) -lpthread
-LIB_TEST = $(call pkgconf,--libs criterion libcurl)
+LIB_SERVER = $(call pkgconf,--libs libmicrohttpd sqlite3 libpq nettle zlib) -lpthread
+LIB_TEST = $(call pkgconf,--libs criterion libcurl zlib)
 
 CC ?= cc
 WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
@@ -59,7 +59,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 HARNESS_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/harness/*.c))
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(filter-out bench/bench_util.c,$(wildcard bench/*.c)))
 
-.PHONY: all deps run test tests bench benches clean test-docker fuzz
+.PHONY: all deps run test tests bench benches clean test-docker fuzz soak
 all: $(BUILD)/backpropd
 
 deps:
@@ -94,9 +94,14 @@ tests: all $(TEST_BIN)
 
 # The OpenAPI document is compiled into the binary (served at /openapi.yaml).
 $(BUILD)/server/handlers/openapi_blob.o: api/openapi.yaml
+# So are the files of GET /docs.
+$(BUILD)/server/handlers/docs_blob.o: $(wildcard server/handlers/docs/*)
+# So are the dashboard's files (served at / and /ui/{asset}).
+$(BUILD)/server/handlers/dashboard_blob.o: $(wildcard server/dashboard/*)
 
 # The whole suite: plain, then ASan+UBSan, then the job tests against a TSan server.
 test: deps
+	@scripts/install-js
 	@$(MAKE) --no-print-directory tests
 	@$(MAKE) --no-print-directory VARIANT=asan tests
 	@$(MAKE) --no-print-directory VARIANT=tsan build/tsan/backpropd
@@ -113,13 +118,19 @@ bench: deps
 	@$(MAKE) --no-print-directory benches
 	@bench/run
 
-# libFuzzer build of the contract's fuzz target (needs clang): see tests/fuzz/README.
-FUZZ_CC ?= clang
-fuzz:
-	@mkdir -p build/fuzz
-	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -DBP_NO_MULTIVERSION -O1 -g -I. $(PKG_CFLAGS) \
-	  -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
-	  tests/fuzz/fuzz_api.c $(API_SRC) $(CORE_SRC) -o build/fuzz/fuzz_api $(LIB_API) $(LIB_BLAS)
+# The hostile-load proof (tests/soak): kill -9 rounds, SSE churn, slowloris, slow bodies,
+# against the plain, ASan and TSan servers; prints its figures. Not part of `make test`.
+soak: deps
+	@$(MAKE) --no-print-directory benches
+	@$(MAKE) --no-print-directory VARIANT=asan build/asan/backpropd
+	@$(MAKE) --no-print-directory VARIANT=tsan build/tsan/backpropd
+	@tests/soak
+
+# libFuzzer targets (tests/fuzz: the contract, the dataset parsers against each other, the
+# checkpoint loader), each run FUZZ_SECONDS (600) with clang; see tests/fuzz/README.
+fuzz: deps
+	@scripts/install-deps --fuzz
+	@tests/fuzz/run
 
 run: deps
 	@$(MAKE) --no-print-directory all

@@ -42,6 +42,11 @@ int api_int(int64_t *out, const json_t *v, int64_t lo, int64_t hi, api_error *er
             const char *path_fmt, ...) __attribute__((format(printf, 6, 7)));
 /* The same rule for a number the text parsers already read as a double: 0 ok, -1 not. */
 int api_int_of_double(double x, int64_t lo, int64_t hi, int64_t *out);
+/* new: an array of n elements of size bytes (calloc'd when zero), or NULL when n·size
+ * overflows, is more than this machine's physical memory, or malloc fails: every array sized
+ * by what a user sent goes through here, so a request "too large to fit in memory" is a 413
+ * without an allocation attempt (an ASan build aborts on one past its 1 TiB limit). */
+void *api_alloc_array(int64_t n, size_t size, int zero);
 /* The one number reader: a finite JSON number in lo..hi, each end closed unless flagged open
  * (hi = INFINITY: no upper bound). 0 ok, else -1 with 400 "<path>: must be a number >= lo",
  * "> lo" or "in [lo, hi)" (", or null" appended with API_OR_NULL, for the caller's null), or
@@ -96,6 +101,8 @@ typedef struct {
     double *X;                       /* new: rows × features */
     int32_t *labels;                 /* new: rows (y given), or NULL */
     double *Y;                       /* new: rows × outputs (Y given), or NULL */
+    char *classes_json;              /* new: the class names as a JSON array text (class k =
+                                      * element k), or NULL: classes are the labels 0..K-1 */
 } api_dataset;
 void api_dataset_clear(api_dataset *d); /* frees the arrays; *d zeroed */
 /* From a parsed object holding "X" and exactly one of "y"/"Y" (other keys are the caller's
@@ -111,6 +118,19 @@ int api_dataset_parse_json_text(api_dataset *out, const char *text, size_t len, 
 typedef enum { API_CSV_HEADER_AUTO, API_CSV_HEADER_TRUE, API_CSV_HEADER_FALSE } api_csv_header;
 int api_dataset_parse_csv_header(api_dataset *out, const char *text, size_t len,
                                  api_csv_header header, api_error *err);
+/* The general CSV reader (csv_labels.c): the label in column label_col (0-based; -1 = the
+ * last), integers label_base..label_base+65535 (base 0 or 1; base 1 names the classes
+ * "1".."K"), or a label column of text only: class names, sorted byte-wise (class k = the
+ * k-th distinct name; classes_json set). A column mixing numbers and text is refused at its
+ * first text. The header rule is api_dataset_parse_csv_header's over the feature columns. */
+int api_dataset_parse_csv_labels(api_dataset *out, const char *text, size_t len,
+                                 api_csv_header header, int64_t label_col, int label_base,
+                                 api_error *err);
+/* An upload {"X": [[…]], "y": ["cat", …]} whose labels are class names (the same order
+ * rule). -1 with err, or -1 with err untouched (status 0) when "y" does not start with a
+ * string (not this kind of upload). */
+int api_dataset_parse_json_names(api_dataset *out, const char *text, size_t len,
+                                 api_error *err);
 /* The same with API_CSV_HEADER_AUTO. */
 int api_dataset_parse_csv(api_dataset *out, const char *text, size_t len, api_error *err);
 /* new: dense targets for a network with K outputs: one-hot from labels (each label < K, else

@@ -109,6 +109,16 @@ json_t *api_parse(const char *text, size_t len, api_error *err)
         api_fail(err, 400, "%s: nested deeper than %d levels", path, API_MAX_DEPTH);
         return NULL;
     }
+    /* A raw NUL byte is never JSON (inside a string it must be written \u0000); jansson's
+     * number reader stops at one and takes what came before, so "1\0" would read as 1 here
+     * while the fast dataset reader and the CSV reader refuse it: refused here too. */
+    const char *nul = memchr(text, '\0', len);
+    if (nul) {
+        path_at(path, sizeof path, text, (size_t)(nul - text));
+        api_fail(err, 400, "%s: invalid JSON: a NUL byte at offset %zu", path,
+                 (size_t)(nul - text));
+        return NULL;
+    }
     json_error_t jerr;
     json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!j && json_error_code(&jerr) == json_error_numeric_overflow &&
@@ -234,7 +244,7 @@ double *api_theta_parse(const json_t *j, const bp_spec *spec, const char *field,
         goto fail;
     }
     int64_t total = bp_param_count(spec);
-    theta = malloc((size_t)total * sizeof *theta);
+    theta = api_alloc_array(total, sizeof *theta, 0);
     if (!theta) {
         api_fail(err, 413, "%s: %lld parameters do not fit in memory", field, (long long)total);
         goto fail;
@@ -320,11 +330,7 @@ double *api_predict_parse(const json_t *body, int64_t width, int64_t max_rows, i
                  (long long)max_rows, (long long)width);
         goto fail;
     }
-    if (width < 1 || (int64_t)m > INT64_MAX / 8 / width ||
-        !(X = malloc(m * (size_t)width * sizeof *X))) {
-        api_fail(err, 413, "X: %zu rows do not fit in memory", m);
-        goto fail;
-    }
+    /* every row's shape before any memory: then the array holds what the body holds */
     for (size_t i = 0; i < m; i++) {
         const json_t *row = json_array_get(jx, i);
         if (!json_is_array(row)) {
@@ -337,6 +343,14 @@ double *api_predict_parse(const json_t *body, int64_t width, int64_t max_rows, i
                      (long long)width, json_array_size(row));
             goto fail;
         }
+    }
+    if (width < 1 || (int64_t)m > INT64_MAX / width ||
+        !(X = api_alloc_array((int64_t)m * width, sizeof *X, 0))) {
+        api_fail(err, 413, "X: %zu rows do not fit in memory", m);
+        goto fail;
+    }
+    for (size_t i = 0; i < m; i++) {
+        const json_t *row = json_array_get(jx, i);
         for (int64_t k = 0; k < width; k++)
             if (api_number(&X[i * (size_t)width + (size_t)k], json_array_get(row, (size_t)k),
                            -INFINITY, INFINITY, 0, err, "X[%zu][%lld]", i, (long long)k) < 0)
@@ -358,6 +372,7 @@ void api_dataset_clear(api_dataset *d)
     free(d->X);
     free(d->labels);
     free(d->Y);
+    free(d->classes_json);
     memset(d, 0, sizeof *d);
 }
 
@@ -381,12 +396,7 @@ static double *matrix_from_json(const json_t *m, const char *field, int64_t rows
         api_fail(err, 400, "%s[0]: expected an array of 1..%d numbers", field, BP_MAX_UNITS);
         goto fail;
     }
-    if (rows > INT64_MAX / 8 / n || !(out = malloc((size_t)(rows * n) * sizeof *out))) {
-        api_fail(err, 413, "%s: %lld x %lld numbers do not fit in memory", field,
-                 (long long)rows, (long long)n);
-        goto fail;
-    }
-    double *o = out;
+    /* every row's shape before any memory: then the array holds what the body holds */
     for (int64_t i = 0; i < rows; i++) {
         const json_t *row = json_array_get(m, (size_t)i);
         if (!json_is_array(row) || (int64_t)json_array_size(row) != n) {
@@ -398,6 +408,15 @@ static double *matrix_from_json(const json_t *m, const char *field, int64_t rows
                          (long long)i, (long long)n);
             goto fail;
         }
+    }
+    if (rows > INT64_MAX / n || !(out = api_alloc_array(rows * n, sizeof *out, 0))) {
+        api_fail(err, 413, "%s: %lld x %lld numbers do not fit in memory", field,
+                 (long long)rows, (long long)n);
+        goto fail;
+    }
+    double *o = out;
+    for (int64_t i = 0; i < rows; i++) {
+        const json_t *row = json_array_get(m, (size_t)i);
         for (int64_t c = 0; c < n; c++)
             if (api_number(o++, json_array_get(row, (size_t)c), -INFINITY, INFINITY, 0, err,
                            "%s[%lld][%lld]", field, (long long)i, (long long)c) < 0)
@@ -465,8 +484,7 @@ fail:
 double *api_targets(const api_dataset *d, int64_t K, api_error *err)
 {
     double *T = NULL;
-    if (K < 1 || d->rows > INT64_MAX / 8 / K ||
-        !(T = calloc((size_t)(d->rows * K), sizeof *T))) {
+    if (K < 1 || d->rows > INT64_MAX / K || !(T = api_alloc_array(d->rows * K, sizeof *T, 1))) {
         api_fail(err, 413, "dataset: %lld x %lld targets do not fit in memory",
                  (long long)d->rows, (long long)K);
         return NULL;

@@ -164,10 +164,14 @@ int api_dataset_parse_csv_header(api_dataset *out, const char *text, size_t len,
             for (const char *s = next; s < end && (s = memchr(s, '\n', (size_t)(end - s)));
                  s++)
                 lines++;
-            cap_rows = lines;
-            if (cap_rows > INT64_MAX / 8 / (fields - 1) ||
-                !(d.X = malloc((size_t)(cap_rows * (fields - 1)) * sizeof *d.X)) ||
-                !(d.labels = malloc((size_t)cap_rows * sizeof *d.labels))) {
+            /* and by the bytes: a further row of `fields` numbers takes at least 2·fields
+             * bytes with its commas and newline, so a wide first row over many short lines
+             * never asks for more than ~4 bytes per body byte (not terabytes) */
+            int64_t by_bytes = 1 + ((int64_t)(end - next) + 1) / (2 * fields);
+            cap_rows = lines < by_bytes ? lines : by_bytes;
+            if (cap_rows > INT64_MAX / (fields - 1) ||
+                !(d.X = api_alloc_array(cap_rows * (fields - 1), sizeof *d.X, 0)) ||
+                !(d.labels = api_alloc_array(cap_rows, sizeof *d.labels, 0))) {
                 api_fail(err, 413, "body: %lld rows of %lld features do not fit in memory",
                          (long long)cap_rows, (long long)fields - 1);
                 goto fail;
@@ -178,6 +182,10 @@ int api_dataset_parse_csv_header(api_dataset *out, const char *text, size_t len,
         if (col != fields) {
             api_fail(err, 400, "line %lld: expected %lld fields, found %lld", (long long)line,
                      (long long)fields, (long long)col);
+            goto fail;
+        }
+        if (!row) { /* cannot happen: cap_rows bounds the complete rows (a guard) */
+            api_fail(err, 413, "body: more than %lld rows", (long long)cap_rows);
             goto fail;
         }
         d.rows++;

@@ -15,9 +15,11 @@ typedef struct {
     const char *name;        /* "" when none was given */
     int64_t rows, features, outputs;
     const char *created_at;  /* RFC 3339 UTC to the second */
+    const char *classes_json; /* the class names (JSON array text), or NULL */
 } api_dataset_meta_view;
 
-/* new: {"id","name","rows","features","outputs","created_at"}; NULL out of memory. */
+/* new: {"id","name","rows","features","outputs","created_at"} and "classes" when the dataset
+ * has class names; NULL out of memory. */
 json_t *api_dataset_meta_json(const api_dataset_meta_view *m);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------ errors */
 
@@ -179,4 +180,14 @@ int api_number(double *out, const json_t *v, double lo, double hi, unsigned flag
     fail_at(err, what, path_fmt, ap);
     va_end(ap);
     return -1;
+}
+
+void *api_alloc_array(int64_t n, size_t size, int zero)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    uint64_t limit = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : UINT64_MAX;
+    if (n < 0 || size == 0 || (uint64_t)n > limit / size)
+        return NULL;
+    size_t bytes = (size_t)n * size;
+    return zero ? calloc(bytes ? (size_t)n : 1, size) : malloc(bytes ? bytes : 1);
 }

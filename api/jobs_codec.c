@@ -56,7 +56,8 @@ typedef enum {
     TF_NUMBER_OR_NULL, /* double, null = 0 (the core's "default") */
     TF_INT64,          /* int64_t: an integer (an integral real counts) */
     TF_INT,            /* int, likewise */
-    TF_SEED            /* uint64_t from an integer in 0..INT64_MAX */
+    TF_SEED,           /* uint64_t from an integer in 0..INT64_MAX */
+    TF_BOOL            /* int 0/1 from true/false (anything else: -1, which the core names) */
 } tf_type;
 
 /* One "training" field: its JSON name, type, and where it lives in bp_train_config (every
@@ -83,6 +84,7 @@ static const train_field train_fields[] = {
     TF("beta2", TF_NUMBER, beta2),
     TF("adam_epsilon", TF_NUMBER, adam_eps),
     TF("lbfgs_memory", TF_INT, lbfgs_memory),
+    TF("standardize", TF_BOOL, standardize),
 };
 #undef TF
 #define N_TRAIN_FIELDS (sizeof train_fields / sizeof train_fields[0])
@@ -126,6 +128,9 @@ static int set_field(bp_train_config *c, const train_field *f, const json_t *v,
         if (api_int(&n, v, INT_MIN + 1, INT_MAX, &ignored, "%s", f->name) < 0)
             n = INT_MIN;
         *(int *)(void *)at = (int)n;
+        return 0;
+    case TF_BOOL:
+        *(int *)(void *)at = json_is_boolean(v) ? json_is_true(v) : -1;
         return 0;
     case TF_SEED:
         if (api_int(&n, v, 0, INT64_MAX, err, "%s.%s", path, f->name) < 0)
@@ -192,6 +197,7 @@ json_t *api_training_json(const bp_train_config *c)
     bad |= json_object_set_new(o, "beta2", json_real(c->beta2));
     bad |= json_object_set_new(o, "adam_epsilon", json_real(c->adam_eps));
     bad |= json_object_set_new(o, "lbfgs_memory", json_integer(c->lbfgs_memory));
+    bad |= json_object_set_new(o, "standardize", json_boolean(c->standardize));
     if (bad) {
         json_decref(o);
         return NULL;
@@ -206,12 +212,96 @@ void api_job_request_clear(api_job_request *r)
     if (!r)
         return;
     free(r->theta0);
+    free(r->labels_json);
     memset(r, 0, sizeof *r);
+}
+
+/* 1 when s (n bytes) has a control character (or a comma, when no_comma). */
+static int has_control(const char *s, size_t n, int no_comma)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f || (no_comma && s[i] == ','))
+            return 1;
+    return 0;
+}
+
+/* "name", "tags", "metadata" of a job request into out->labels_json. 0 ok, -1 with err. */
+static int labels_parse(api_job_request *out, const json_t *body, api_error *err)
+{
+    const json_t *name = json_object_get(body, "name"), *tags = json_object_get(body, "tags");
+    const json_t *meta = json_object_get(body, "metadata");
+    if (!name && !tags && !meta)
+        return 0;
+    if (name && (!json_is_string(name) || json_string_length(name) < 1 ||
+                 json_string_length(name) > API_JOB_NAME_MAX ||
+                 has_control(json_string_value(name), json_string_length(name), 0))) {
+        api_fail(err, 400, "name: expected a string of 1..%d bytes without control characters",
+                 API_JOB_NAME_MAX);
+        return -1;
+    }
+    if (tags && (!json_is_array(tags) || json_array_size(tags) > API_JOB_TAGS_MAX)) {
+        api_fail(err, 400, "tags: expected an array of at most %d strings", API_JOB_TAGS_MAX);
+        return -1;
+    }
+    for (size_t i = 0; tags && i < json_array_size(tags); i++) {
+        const json_t *t = json_array_get(tags, i);
+        if (!json_is_string(t) || json_string_length(t) < 1 ||
+            json_string_length(t) > API_JOB_TAG_MAX ||
+            has_control(json_string_value(t), json_string_length(t), 1)) {
+            api_fail(err, 400, "tags[%zu]: expected a string of 1..%d bytes without control "
+                               "characters or commas", i, API_JOB_TAG_MAX);
+            return -1;
+        }
+    }
+    if (meta && !json_is_object(meta)) {
+        api_fail(err, 400, "metadata: expected an object");
+        return -1;
+    }
+    json_t *o = json_object();
+    if (o && (json_object_set_new(o, "name", name ? json_incref((json_t *)(uintptr_t)name)
+                                                  : json_null()) < 0 ||
+              json_object_set_new(o, "tags", tags ? json_incref((json_t *)(uintptr_t)tags)
+                                                  : json_array()) < 0 ||
+              json_object_set_new(o, "metadata", meta ? json_incref((json_t *)(uintptr_t)meta)
+                                                      : json_object()) < 0)) {
+        json_decref(o);
+        o = NULL;
+    }
+    out->labels_json = o ? api_dump(o, NULL) : NULL;
+    json_decref(o);
+    if (!out->labels_json) {
+        api_fail(err, 503, "out of memory: try again");
+        return -1;
+    }
+    size_t mlen = 0;
+    char *m = meta ? api_dump(meta, &mlen) : NULL;
+    free(m);
+    if (mlen > API_JOB_METADATA_MAX) {
+        api_fail(err, 400, "metadata: %zu bytes printed; at most %d", mlen, API_JOB_METADATA_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+int api_job_labels_match(const char *labels_json, const char *name, const char *tag)
+{
+    if (!name && !tag)
+        return 1;
+    json_t *l = labels_json ? json_loads(labels_json, 0, NULL) : NULL;
+    const char *n = json_string_value(json_object_get(l, "name"));
+    int ok = !name || (n && strcmp(n, name) == 0);
+    const json_t *tags = json_object_get(l, "tags");
+    int has = !tag;
+    for (size_t i = 0; !has && i < json_array_size(tags); i++)
+        has = strcmp(json_string_value(json_array_get(tags, i)) ?: "", tag) == 0;
+    json_decref(l);
+    return ok && has;
 }
 
 int api_job_request_parse(api_job_request *out, const json_t *body, api_error *err)
 {
-    static const char *const keys[] = {"network", "dataset", "training", "theta", NULL};
+    static const char *const keys[] = {"network", "dataset", "training", "theta", "name",
+                                       "tags", "metadata", "from_job", NULL};
     memset(out, 0, sizeof *out);
     if (!json_is_object(body)) {
         api_fail(err, 400, "body: expected an object {\"network\", \"dataset\", \"training\"}");
@@ -235,13 +325,25 @@ int api_job_request_parse(api_job_request *out, const json_t *body, api_error *e
     snprintf(out->dataset, sizeof out->dataset, "%s", json_string_value(ds));
     if (api_training_parse(&out->train, json_object_get(body, "training"), "training", err) < 0)
         return -1;
-    const json_t *th = json_object_get(body, "theta");
+    const json_t *th = json_object_get(body, "theta"), *from = json_object_get(body, "from_job");
+    if (from && !json_is_null(from)) {
+        const char *f = json_string_value(from);
+        if (!f || strncmp(f, "job_", 4) != 0 || strlen(f) >= sizeof out->from_job) {
+            api_fail(err, 400, "from_job: expected a job id like \"job_…\"");
+            return -1;
+        }
+        if (th && !json_is_null(th)) {
+            api_fail(err, 400, "from_job: give either \"from_job\" or \"theta\", not both");
+            return -1;
+        }
+        snprintf(out->from_job, sizeof out->from_job, "%s", f);
+    }
     if (th && !json_is_null(th)) {
         out->theta0 = api_theta_parse(th, &out->spec, "theta", err); /* finite numbers */
         if (!out->theta0)
             return -1;
     }
-    return 0;
+    return labels_parse(out, body, err);
 }
 
 /* ------------------------------------------------------------------ canonical spec text */
@@ -260,17 +362,116 @@ static json_t *spec_object(const bp_spec *spec, const bp_train_config *c)
 
 char *api_job_spec_dump(const bp_spec *spec, const bp_train_config *c)
 {
+    return api_job_spec_dump_extras(spec, c, NULL);
+}
+
+/* new: a JSON array of n doubles; NULL OOM. */
+static json_t *reals_json(const double *v, int64_t n)
+{
+    json_t *a = json_array();
+    for (int64_t i = 0; a && i < n; i++)
+        if (json_array_append_new(a, json_real(v[i])) < 0) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+int api_standardize_set(json_t *o, const double *mean, const double *sd, int64_t n)
+{
+    if (!mean)
+        return 0;
+    json_t *mu = reals_json(mean, n), *sg = reals_json(sd, n);
+    if (!mu || !sg) {
+        json_decref(mu);
+        json_decref(sg);
+        return -1;
+    }
+    json_t *st = json_pack("{s:o, s:o}", "mean", mu, "std", sg);
+    return st && json_object_set_new(o, "standardize", st) == 0 ? 0 : -1;
+}
+
+char *api_job_spec_dump_extras(const bp_spec *spec, const bp_train_config *c,
+                               const api_job_extras *x)
+{
     json_t *o = spec_object(spec, c);
+    char *s = NULL;
     if (!o)
         return NULL;
-    char *s = api_dump(o, NULL);
+    json_error_t jerr;
+    json_t *names = x && x->classes_json ? json_loads(x->classes_json, 0, &jerr) : NULL;
+    if (x && ((names && json_object_set_new(o, "classes", names) < 0) ||
+              api_standardize_set(o, x->mean, x->sd, x->n_in) < 0 ||
+              (x->from_job[0] && json_object_set_new(o, "from_job", json_string(x->from_job)))))
+        goto cleanup;
+    s = api_dump(o, NULL);
+cleanup:
     json_decref(o);
     return s;
 }
 
+void api_job_extras_clear(api_job_extras *x)
+{
+    if (!x)
+        return;
+    free(x->mean);
+    free(x->sd);
+    free(x->classes_json);
+    memset(x, 0, sizeof *x);
+}
+
+/* new: n doubles from a JSON array of exactly n numbers; NULL otherwise. */
+static double *reals_parse(const json_t *a, int64_t n)
+{
+    if (!json_is_array(a) || (int64_t)json_array_size(a) != n || n < 1)
+        return NULL;
+    double *v = malloc((size_t)n * sizeof *v);
+    for (int64_t i = 0; v && i < n; i++) {
+        const json_t *e = json_array_get(a, (size_t)i);
+        if (!json_is_number(e)) {
+            free(v);
+            return NULL;
+        }
+        v[i] = json_number_value(e);
+    }
+    return v;
+}
+
+int api_job_extras_parse(api_job_extras *out, const char *text, int64_t n_in, api_error *err)
+{
+    int rc = -1;
+    json_error_t jerr;
+    memset(out, 0, sizeof *out);
+    out->n_in = n_in;
+    json_t *o = text ? json_loads(text, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    if (!json_is_object(o))
+        goto bad;
+    const json_t *st = json_object_get(o, "standardize"), *from = json_object_get(o, "from_job");
+    if (st) {
+        out->mean = reals_parse(json_object_get(st, "mean"), n_in);
+        out->sd = reals_parse(json_object_get(st, "std"), n_in);
+        if (!out->mean || !out->sd)
+            goto bad;
+    }
+    if (json_is_string(from))
+        snprintf(out->from_job, sizeof out->from_job, "%s", json_string_value(from));
+    const json_t *names = json_object_get(o, "classes");
+    if (json_is_array(names) && !(out->classes_json = api_dump(names, NULL)))
+        goto bad;
+    rc = 0;
+    goto cleanup;
+bad:
+    api_fail(err, 500, "stored job spec: unreadable standardization");
+    api_job_extras_clear(out);
+cleanup:
+    json_decref(o);
+    return rc;
+}
+
 int api_job_spec_parse(bp_spec *spec, bp_train_config *c, const char *text, api_error *err)
 {
-    static const char *const keys[] = {"network", "training", NULL};
+    static const char *const keys[] = {"network", "training", "standardize", "from_job",
+                                       "classes", NULL};
     int rc = -1;
     json_error_t jerr;
     json_t *o = text ? json_loads(text, JSON_REJECT_DUPLICATES, &jerr) : NULL;
@@ -315,7 +516,7 @@ int api_job_outcome_set(json_t *o, int64_t best_epoch, const char *stop_reason)
 
 json_t *api_job_json(const api_job_view *v)
 {
-    json_t *spec = NULL, *out = NULL;
+    json_t *spec = NULL, *out = NULL, *labels = NULL;
     json_error_t jerr;
     spec = v->spec_json ? json_loads(v->spec_json, 0, &jerr) : NULL;
     if (!json_is_object(spec))
@@ -331,11 +532,29 @@ json_t *api_job_json(const api_job_view *v)
                     api_time_json(v->started_at_ms), "finished_at",
                     api_time_json(v->finished_at_ms), "error",
                     v->error && v->error[0] ? json_string(v->error) : json_null());
-    if (out && api_job_outcome_set(out, v->best_epoch, v->stop_reason) < 0) {
+    json_t *from = json_object_get(spec, "from_job");
+    json_t *metrics = v->metrics_json ? json_loads(v->metrics_json, 0, &jerr) : NULL;
+    if (out && metrics && json_object_set_new(out, "metrics", metrics) < 0) {
         json_decref(out);
         out = NULL;
     }
+    if (out && (api_job_outcome_set(out, v->best_epoch, v->stop_reason) < 0 ||
+                json_object_set_new(out, "from_job", from ? json_copy(from) : json_null()) < 0)) {
+        json_decref(out);
+        out = NULL;
+    }
+    labels = v->labels_json ? json_loads(v->labels_json, 0, &jerr) : NULL;
+    const char *const keys[] = {"name", "tags", "metadata"};
+    for (int k = 0; k < 3 && out; k++) {
+        json_t *x = json_object_get(labels, keys[k]);
+        json_t *val = x ? json_incref(x) : k == 0 ? json_null() : k == 1 ? json_array() : json_object();
+        if (!val || json_object_set_new(out, keys[k], val) < 0) {
+            json_decref(out);
+            out = NULL;
+        }
+    }
 cleanup:
+    json_decref(labels);
     json_decref(spec);
     return out;
 }

@@ -15,16 +15,29 @@
 #include "api/api.h"
 #include "core/bp.h"
 
+/* What a client may attach to a job to find it again: a name, tags, free-form metadata. */
+#define API_JOB_NAME_MAX 128      /* bytes */
+#define API_JOB_TAGS_MAX 32       /* tags per job */
+#define API_JOB_TAG_MAX 64        /* bytes per tag */
+#define API_JOB_METADATA_MAX 4096 /* bytes of the metadata object as printed */
+
 /* A parsed POST /v1/jobs body. */
 typedef struct {
     bp_spec spec;
     bp_train_config train;
     char dataset[40];  /* "ds_…" */
     double *theta0;    /* new: warm start (bp_param_count doubles), or NULL */
+    char *labels_json; /* new: {"name","tags","metadata"} as the job keeps them, or NULL
+                        * when the request has none of the three */
+    char from_job[40]; /* "job_…": warm start from that job's weights; "" none */
 } api_job_request;
-void api_job_request_clear(api_job_request *r); /* frees theta0; *r zeroed */
+void api_job_request_clear(api_job_request *r); /* frees theta0, labels_json; *r zeroed */
 
-/* {"network","dataset","training","theta"}: unknown keys refused at every level
+/* {"network","dataset","training","theta","from_job","name","tags","metadata"} ("theta"
+ * and "from_job" not both): unknown keys refused at every level. "name": 1..API_JOB_NAME_MAX
+ * bytes without control characters; "tags": at most API_JOB_TAGS_MAX strings of
+ * 1..API_JOB_TAG_MAX bytes without control characters or commas; "metadata": an object of at
+ * most API_JOB_METADATA_MAX bytes printed. Each may be absent.
  * ('body: unknown key "foo"', 'training: unknown key "foo"'); "training" may be absent
  * (defaults) and each of its fields is optional; "theta" may be absent or null. 0 ok, -1 with
  * err (400). */
@@ -42,6 +55,26 @@ json_t *api_training_json(const bp_train_config *c); /* new, every field, canoni
 char *api_job_spec_dump(const bp_spec *spec, const bp_train_config *c);
 /* Parses that text back. 0 ok, -1 with err. */
 int api_job_spec_parse(bp_spec *spec, bp_train_config *c, const char *text, api_error *err);
+
+/* What a job's model carries beyond its network and training config, kept in the same stored
+ * spec text as {"standardize": {"mean": […], "std": […]}, "from_job": "job_…",
+ * "classes": […]}. */
+typedef struct {
+    int64_t n_in;      /* s_1: the length of mean and sd */
+    double *mean, *sd; /* new: the standardization (bp_standardize_fit), NULL when none */
+    char from_job[40]; /* the job it warm-started from, "" none */
+    char *classes_json; /* new: its dataset's class names (JSON array text), or NULL */
+} api_job_extras;
+void api_job_extras_clear(api_job_extras *x); /* frees mean, sd, classes_json; *x zeroed */
+/* api_job_spec_dump's text with the extras x (may be NULL) added. new, NULL on OOM. */
+char *api_job_spec_dump_extras(const bp_spec *spec, const bp_train_config *c,
+                               const api_job_extras *x);
+/* The extras of a stored spec text for a network of n_in inputs (*out filled: mean/sd new or
+ * NULL). 0 ok, -1 with err (500: unreadable). */
+int api_job_extras_parse(api_job_extras *out, const char *text, int64_t n_in, api_error *err);
+/* Sets "standardize": {"mean", "std"} (n each) in object o (borrowed); mean NULL: nothing.
+ * 0 ok, -1 OOM. */
+int api_standardize_set(json_t *o, const double *mean, const double *sd, int64_t n);
 
 /* ---- answers ---- */
 typedef struct {
@@ -61,10 +94,18 @@ typedef struct {
     api_job_progress progress;
     int64_t best_epoch;      /* the epoch of the weights the job holds; 0 = null */
     const char *stop_reason; /* why it ended; NULL or "" = null */
+    const char *labels_json; /* {"name","tags","metadata"} (api_job_request), NULL = none */
+    const char *metrics_json; /* the held-out report (api_evaluation_json's text), or NULL */
 } api_job_view;
 
+/* The labels of a job (labels_json, may be NULL): 1 when they match name (NULL = any) and
+ * hold tag (NULL = any), else 0. */
+int api_job_labels_match(const char *labels_json, const char *name, const char *tag);
+
 /* new: {"id","status","network","dataset","training","progress","created_at","started_at",
- * "finished_at","error","best_epoch","stop_reason"}. NULL on OOM or an unreadable spec_json. */
+ * "finished_at","error","best_epoch","stop_reason","from_job","name","tags","metadata"}
+ * (name null, tags [] and metadata {} when the job has none) and "metrics" when metrics_json
+ * is set. NULL on OOM or an unreadable spec_json. */
 json_t *api_job_json(const api_job_view *v);
 /* Sets "best_epoch" (0 → null) and "stop_reason" (NULL or "" → null) in object o (borrowed):
  * the job's end as the resource and the final event show it. 0 ok, -1 OOM. */

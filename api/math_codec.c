@@ -62,8 +62,13 @@ static int get_theta(api_math_request *out, const json_t *body, api_math_kind ki
     return 0;
 }
 
-/* "dataset" (an id) or inline "X" with "y"/"Y": exactly one of the two. */
 static int get_data(api_math_request *out, const json_t *body, api_error *err)
+{
+    return api_data_source_parse(out->dataset, sizeof out->dataset, &out->data, body, err);
+}
+
+int api_data_source_parse(char *dataset, size_t cap, api_dataset *data, const json_t *body,
+                          api_error *err)
 {
     const json_t *id = json_object_get(body, "dataset");
     int inline_data = json_object_get(body, "X") != NULL;
@@ -76,18 +81,18 @@ static int get_data(api_math_request *out, const json_t *body, api_error *err)
         return -1;
     }
     if (inline_data)
-        return api_dataset_from_json(&out->data, body, err);
+        return api_dataset_from_json(data, body, err);
     if (json_object_get(body, "y") || json_object_get(body, "Y")) {
         api_fail(err, 400, "%s: only together with inline \"X\"",
                  json_object_get(body, "y") ? "y" : "Y");
         return -1;
     }
     const char *ids = json_string_value(id);
-    if (!ids || strlen(ids) >= sizeof out->dataset) {
+    if (!ids || strlen(ids) >= cap) {
         api_fail(err, 400, "dataset: expected a dataset id like \"ds_…\"");
         return -1;
     }
-    snprintf(out->dataset, sizeof out->dataset, "%s", ids);
+    snprintf(dataset, cap, "%s", ids);
     return 0;
 }
 

@@ -40,6 +40,11 @@ void api_math_request_clear(api_math_request *r); /* frees theta and data; NULL 
 int api_math_request_parse(api_math_request *out, const char *text, size_t len,
                            api_math_kind kind, api_error *err);
 
+/* The data of a request body: "dataset" (an id, into dataset: cap bytes) or inline "X" with
+ * "y"/"Y" (into *data, new), exactly one of the two. 0 ok, -1 with err (400). */
+int api_data_source_parse(char *dataset, size_t cap, api_dataset *data, const json_t *body,
+                          api_error *err);
+
 /* new: {"cost": J}; NULL when J is not finite. */
 json_t *api_cost_json(double J);
 /* new: {"cost": J, "gradients": [...]} in theta's shape; NULL when J is not finite. */

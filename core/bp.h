@@ -52,6 +52,7 @@ int64_t bp_layer_offset(const bp_spec *spec, int l);
 const char *bp_act_name(bp_act a);
 const char *bp_out_name(bp_out o);
 
+
 /* ---- PRNG: xoshiro256**, owned by whoever needs one (a job, a test); never global ---- */
 typedef struct {
     uint64_t s[4];
@@ -79,6 +80,40 @@ bp_work *bp_work_new(const bp_spec *spec, int64_t max_rows, bp_error *err);
 void bp_work_free(bp_work *w);
 /* Bytes the workspace holds (for memory accounting). */
 size_t bp_work_bytes(const bp_work *w);
+
+/* ---- Parallel passes: the same bits with any number of threads ----
+ * A pass over m rows (bp_cost_grad, bp_grad, bp_cost_eval, bp_cost_grad_eval) cuts the rows
+ * into S = bp_shards(spec, m) contiguous shards, a function of the spec and m alone, never of
+ * the threads: S = floor(m / BP_SHARD_MIN_ROWS) clamped to 1..BP_MAX_SHARDS and to
+ * S·P ≤ BP_SHARD_BUDGET doubles of partial gradients (P = bp_param_count). Shard s holds rows
+ * [⌊s·m/S⌋, ⌊(s+1)·m/S⌋), processed in chunks of bp_chunk_rows; its Δ and cost sums are
+ * computed by one thread, and the shards' sums are added by a fixed pairwise tree over s
+ * (level by level: s += s + 2^k for s a multiple of 2^(k+1)). Any pool, of any size, or none
+ * gives the same bits, provided each BLAS call runs on one thread (OpenBLAS: the process-wide
+ * openblas_set_num_threads(1), the caller's choice; a threaded BLAS is still correct, but its
+ * bits depend on its own thread count). With S = 1 a pass is the single-thread pass of before
+ * (the release before shards summed every chunk of a batch in sequence; batches of at least
+ * 2·BP_SHARD_MIN_ROWS rows now give slightly different — equally exact — rounding). */
+#define BP_SHARD_MIN_ROWS 64
+#define BP_MAX_SHARDS 16
+#define BP_SHARD_BUDGET (INT64_C(1) << 24)
+int bp_shards(const bp_spec *spec, int64_t m);
+
+/* A pool of threads for the passes, owned by the caller (the core keeps no globals).
+ * new: threads ≥ 1 participants, threads − 1 of them pthreads (the caller of a pass is the
+ * other). Threads inherit the creating thread's scheduling (e.g. its nice value). */
+typedef struct bp_pool bp_pool;
+bp_pool *bp_pool_new(int threads, bp_error *err);
+void bp_pool_free(bp_pool *p);   /* joins the threads; no pass may be running */
+int bp_pool_threads(const bp_pool *p);
+/* How many threads the next passes use: 1..bp_pool_threads (clamped). Any thread may call it
+ * at any time (e.g. to share cores among jobs); results never depend on it. */
+void bp_pool_set_active(bp_pool *p, int active);
+int bp_pool_active(const bp_pool *p);
+/* Passes on w from now on run their shards on pool (borrowed: it must outlive w's use; NULL:
+ * on the calling thread). Allocates scratch for the pool's threads: -1 if out of memory. One
+ * pass at a time per workspace, as always. */
+int bp_work_set_pool(bp_work *w, bp_pool *pool, bp_error *err);
 
 /* J(Θ) on m rows: data term averaged over m plus lambda/(2 m_reg) Σ non-bias θ².
  * If dtheta != NULL, ACCUMULATES ∂J/∂Θ into it: (1/m) Δ + (lambda/m_reg) Θ on non-bias columns.
@@ -149,6 +184,10 @@ typedef struct {
     double momentum;                 /* momentum: 0.9 */
     double beta1, beta2, adam_eps;   /* adam: 0.9, 0.999, 1e-8 */
     int lbfgs_memory;                /* lbfgs: 10, 1..BP_MAX_LBFGS_MEMORY */
+    int standardize;                 /* 0 or 1: the caller trains on inputs standardized by
+                                      * the training rows' mean and sd (bp_standardize_fit,
+                                      * skipping bp_split_mark's rows); the trainer itself
+                                      * never reads it */
 } bp_train_config;
 #define BP_MAX_EPOCHS 1000000
 #define BP_MAX_LBFGS_MEMORY 100
@@ -222,6 +261,9 @@ typedef struct bp_trainer bp_trainer;
 bp_trainer *bp_trainer_new(const bp_spec *spec, const bp_train_config *cfg, const bp_data *data,
                            const double *theta0, bp_error *err);
 void bp_trainer_free(bp_trainer *t);
+/* The trainer's passes run on pool (borrowed, NULL: the caller's thread); the weights are the
+ * same bits either way. May be called between epochs. -1 if out of memory. */
+int bp_trainer_set_pool(bp_trainer *t, bp_pool *pool, bp_error *err);
 /* Runs one epoch; checks *cancel (may be NULL) before every batch. Fills *progress. */
 bp_train_status bp_trainer_epoch(bp_trainer *t, bp_progress *progress, const volatile int *cancel,
                                  bp_error *err);
@@ -234,5 +276,53 @@ size_t bp_trainer_checkpoint_size(const bp_trainer *t);
 int bp_trainer_checkpoint_save(const bp_trainer *t, void *buf, size_t size, bp_error *err);
 /* Restores into a trainer made with the same spec, config and data; -1 if it does not match. */
 int bp_trainer_checkpoint_load(bp_trainer *t, const void *buf, size_t size, bp_error *err);
+
+/* ---- Evaluation and standardization (core/eval.c) ---- */
+
+/* A trained net measured on m rows with targets Y (m × s_L). Classification (sigmoid or
+ * softmax output): the true class of a row is Y's arg-max (s_L == 1: y >= 0.5), the predicted
+ * one bp_predict's label; K = s_L classes (2 when s_L == 1). Precision, recall and F1 with a
+ * zero denominator are 0. Linear output: the error figures only. */
+typedef struct {
+    int64_t m;
+    int K;                /* classes; 0 for a linear output */
+    double cost;          /* J(Θ) on these rows with lambda and m_reg = m (bp_cost_grad's) */
+    double log_loss;      /* J's data term (lambda 0); NaN for a linear output */
+    double accuracy;      /* NaN for a linear output */
+    int64_t *confusion;   /* new: K × K, row = true class, column = predicted; NULL linear */
+    double *precision, *recall, *f1; /* new: K each */
+    int64_t *support;     /* new: K: rows whose true class is k */
+    double macro[3];      /* precision, recall, f1: unweighted mean over the K classes */
+    double weighted[3];   /* the same weighted by support */
+    double roc_auc;       /* K == 2 only (score: a, or the class-1 output); NaN otherwise or
+                           * when one class has no rows. Ties count one half. */
+    double mse, mae;      /* linear: mean over all m × s_L entries of (a − y)², |a − y| */
+    double r2;            /* linear: mean over outputs of 1 − SS_res/SS_tot (an output whose
+                           * targets are constant counts 1 when predicted exactly, else 0) */
+} bp_eval;
+/* Fills *out (bp_eval_clear frees it) for m >= 1 rows. One forward pass for the outputs and
+ * bp_cost_grad's for J (two when lambda != 0). -1 with err when out of memory. */
+int bp_evaluate(bp_eval *out, bp_work *w, const double *X, const double *Y, const double *theta,
+                int64_t m, double lambda, bp_error *err);
+void bp_eval_clear(bp_eval *e);
+
+/* The held-out rows of cfg's validation split of m rows, exactly as bp_trainer_new chooses
+ * them: is_val[i] = 1 held out, 0 training (m bytes, written). -1 with err (out of memory). */
+int bp_split_mark(unsigned char *is_val, int64_t m, const bp_train_config *cfg, bp_error *err);
+/* Per-feature mean and population standard deviation (n each, written) of the rows i of X
+ * (m × n) with skip[i] == 0 (skip NULL: all rows; at least one row used). A feature whose sd
+ * is 0 (constant) gets sd = 1, so (x − μ)/σ is 0 for it. */
+void bp_standardize_fit(double *mean, double *sd, const double *X, const unsigned char *skip,
+                        int64_t m, int64_t n);
+/* Xout = (X − mean) / sd row by row (m × n; Xout may be X). */
+void bp_standardize_apply(double *Xout, const double *X, const double *mean, const double *sd,
+                          int64_t m, int64_t n);
+/* theta_out (bp_param_count; may be theta) = theta with the transform folded into Θ^(1), so
+ * that forward(theta_out, x) == forward(theta, (x − mean)/sd) up to rounding: W' = W/σ (per
+ * input column), b' = b − Σ_k W_k μ_k/σ_k; later layers copied. mean, sd: s_1 each; an sd that
+ * is 0 or not finite counts as 1 (a constant feature: only centred); mean or sd NULL = a plain
+ * copy. */
+void bp_fold_standardize(double *theta_out, const double *theta, const double *mean,
+                         const double *sd, const bp_spec *spec);
 
 #endif

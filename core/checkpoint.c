@@ -264,23 +264,40 @@ static void read_state(ckbuf *b, uint64_t version, ckpt_state *s)
     s->stop = get_i64(b);
 }
 
-/* 0 if s is a state this trainer can be in, with `rest` bytes of arrays left to read. */
-static int state_ok(const bp_trainer *t, const ckpt_state *s, size_t rest)
+/* NULL if s is a state this trainer can be in, with `rest` bytes of arrays left to read;
+ * else the name of the first field that is not. Field by field, in wide enough integers:
+ * a counter the trainer increments (adam_t per step, since_best per epoch) is bounded by
+ * what the epochs done can have made, so no image can overflow it later. */
+static const char *state_check(const bp_trainer *t, const ckpt_state *s, size_t rest)
 {
-    int64_t image_have_grad = s->image_have_grad;
     int64_t P = t->P, M = t->cfg.lbfgs_memory;
-    int ok = s->epoch >= 0 && s->epoch <= t->cfg.epochs && (s->finished == 0 || s->finished == 1) &&
-             (image_have_grad == 0 || image_have_grad == 1) && s->adam_t >= 0 &&
-             s->since_best >= 0 && s->lb_pos >= 0 && s->lb_count >= 0 &&
-             (t->lb_s ? s->lb_pos < M && s->lb_count <= M : s->lb_pos == 0 && s->lb_count == 0) &&
-             s->best_epoch >= 0 && s->best_epoch <= s->epoch && s->stop >= BP_STOP_NONE &&
-             s->stop <= BP_STOP_DIVERGED && s->correct >= -1 && s->correct <= t->m_train;
-    if (!ok)
-        return -1;
+    int64_t steps = t->full_batch || t->batch <= 0 ? 1 : (t->m_train + t->batch - 1) / t->batch;
+    if (s->epoch < 0 || s->epoch > t->cfg.epochs)
+        return "epoch";
+    if (s->finished != 0 && s->finished != 1)
+        return "finished";
+    if (s->image_have_grad != 0 && s->image_have_grad != 1)
+        return "have_grad";
+    /* epochs ≤ BP_MAX_EPOCHS (10^6) and steps per epoch ≤ m_train (rows in memory): fits */
+    if (s->adam_t < 0 || s->adam_t > (s->epoch + 1) * steps)
+        return "adam_t";
+    if (s->since_best < 0 || s->since_best > s->epoch)
+        return "since_best";
+    if (t->lb_s ? s->lb_pos < 0 || s->lb_pos >= M || s->lb_count < 0 || s->lb_count > M
+                : s->lb_pos != 0 || s->lb_count != 0)
+        return "lb_pos/lb_count";
+    if (s->best_epoch < 0 || s->best_epoch > s->epoch)
+        return "best_epoch";
+    if (s->stop < BP_STOP_NONE || s->stop > BP_STOP_DIVERGED)
+        return "stop";
+    if (s->correct < -1 || s->correct > t->m_train)
+        return "correct";
     /* The arrays must fill exactly what is left. */
-    int64_t arrays = P + (image_have_grad ? P : 0) + (t->vel ? P : 0) + (t->sq ? P : 0) +
+    int64_t arrays = P + (s->image_have_grad ? P : 0) + (t->vel ? P : 0) + (t->sq ? P : 0) +
                      (t->lb_s ? s->lb_count * (2 * P + 1) : 0) + (t->best_theta ? P : 0);
-    return (uint64_t)arrays == rest / 8 && rest % 8 == 0 ? 0 : -1;
+    if ((uint64_t)arrays != rest / 8 || rest % 8 != 0)
+        return "the arrays' length";
+    return NULL;
 }
 
 int bp_trainer_checkpoint_load(bp_trainer *t, const void *buf, size_t size, bp_error *err)
@@ -324,8 +341,9 @@ int bp_trainer_checkpoint_load(bp_trainer *t, const void *buf, size_t size, bp_e
     /* Scalars first, checked, before anything in t changes. */
     ckpt_state s;
     read_state(&b, version, &s);
-    if (b.bad || state_ok(t, &s, b.size - b.pos) < 0) {
-        core_set_error(err, "checkpoint: inconsistent training state");
+    const char *bad = b.bad ? "the state's length" : state_check(t, &s, b.size - b.pos);
+    if (bad) {
+        core_set_error(err, "checkpoint: inconsistent training state (%s)", bad);
         return -1;
     }
     int64_t P = t->P;

@@ -13,7 +13,24 @@
 
 /* Writes a formatted message into err (which may be NULL). Defined in model.c. */
 void core_set_error(bp_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Activations and deltas for a chunk of rows, in one arena (bp_work_new, work.c). */
+/* One thread's activations and deltas for a chunk of rows, in one arena. */
+typedef struct {
+    double *act[BP_MAX_LAYERS];     /* act[l]: rows × s_l, l = 1 .. L-1 (act[0] unused: X) */
+    double *scratch;                /* rows × max hidden s_l: δ_l before the g′ product */
+    double *outbuf;                 /* rows × s_L: e^{z − max} for softmax */
+    double *colsum;                 /* max s_l, l ≥ 1: bias-column sums of the newest δ */
+    double *bias;                   /* max s_l, l ≥ 1: Θ_l[:, 0] gathered contiguously */
+    double *arena;                  /* owns every buffer above */
+} core_scratch;
+
+/* Arg-max label of one row a of K outputs (the first on ties); K == 1: a >= 0.5. Defined in
+ * net.c; bp_predict's labels and bp_evaluate's true classes (of target rows). */
+int32_t core_row_label(const double *a, int K);
+
+/* The workspace (bp_work_new, work.c): per-thread scratch, and the shards' partial gradients.
+ * A pass over m rows cuts them into core_shards(spec, m) shards (fixed by spec and m alone);
+ * shard 0 accumulates into the caller's dtheta, shard s ≥ 1 into grads[s-1]; they are then
+ * summed by a fixed pairwise tree over the shard index (net.c). */
 struct bp_work {
     bp_spec spec;
     int64_t rows;                   /* rows per chunk: min(max_rows, bp_chunk_rows(spec)). An
@@ -22,14 +39,26 @@ struct bp_work {
                                      * workspace when max_rows ≥ bp_chunk_rows(spec) (bp.h's
                                      * fixed-chunk promise assumes m ≤ max_rows, which every
                                      * caller here keeps). */
-    double *act[BP_MAX_LAYERS];     /* act[l]: rows × s_l, l = 1 .. L-1 (act[0] unused: X) */
-    double *scratch;                /* rows × max hidden s_l: δ_l before the g′ product */
-    double *outbuf;                 /* rows × s_L: e^{z − max} for softmax */
-    double *colsum;                 /* max s_l, l ≥ 1: bias-column sums of the newest δ */
-    double *bias;                   /* max s_l, l ≥ 1: Θ_l[:, 0] gathered contiguously */
-    double *arena;                  /* owns every buffer above */
+    int n_grads;                    /* core_shards(spec, max_rows) − 1, or 0: a gradient pass
+                                     * over more rows uses at most n_grads + 1 shards */
+    double *grads[BP_MAX_SHARDS];   /* n_grads × bp_param_count, one arena (grads[0]) */
+    core_scratch *sc;               /* n_sc: sc[t] is thread t's (t = 0: the caller's) */
+    int n_sc;
+    bp_pool *pool;                  /* borrowed, or NULL: every shard on the caller */
     size_t bytes;
 };
 
+/* bp_work_new, with the shards' gradient buffers only if grads (a workspace for cost-only
+ * passes, e.g. the trainer's end-of-epoch evaluation, needs none: those passes use any number
+ * of shards). */
+bp_work *core_work_new(const bp_spec *spec, int64_t max_rows, int grads, bp_error *err);
+/* Shards of a pass over m rows for this spec: 1..BP_MAX_SHARDS (see bp.h). */
+int core_shards(const bp_spec *spec, int64_t m);
+
+/* Runs fn(arg, i, thread) for i = 0 .. n-1 on the pool's active threads (the caller is thread
+ * 0; thread < bp_pool_threads) and returns when every call has returned. pool NULL: all on
+ * the caller, in order. Defined in pool.c. */
+typedef void (*core_task)(void *arg, int64_t i, int thread);
+void core_parallel_for(bp_pool *pool, int64_t n, core_task fn, void *arg);
 
 #endif

@@ -144,9 +144,9 @@ static void bias_act(double *A, const double *bias, int64_t n, int s, bp_act g)
 
 /* Forward pass over one chunk: act[1..L-2] = hidden activations, act[L-1] = output z.
  * X: n × s_0, theta: the unrolled Θ. */
-static void forward(bp_work *w, const double *X, const double *theta, int64_t n)
+static void forward(core_scratch *w, const bp_spec *sp, const double *X, const double *theta,
+                    int64_t n)
 {
-    const bp_spec *sp = &w->spec;
     int L = sp->n_layers;
     const double *A = X;
     int64_t off = 0;
@@ -431,9 +431,9 @@ BP_HOT static void delta_hidden(double *A, double *colsum, const double *S, int6
 
 /* Backward pass over one chunk whose forward pass and output δ are in w. Accumulates into
  * dtheta. X: n × s_0 (A_0). */
-static void backward(double *dtheta, bp_work *w, const double *X, const double *theta, int64_t n)
+static void backward(double *dtheta, core_scratch *w, const bp_spec *sp, const double *X,
+                     const double *theta, int64_t n)
 {
-    const bp_spec *sp = &w->spec;
     int L = sp->n_layers;
     for (int l = L - 2; l >= 0; l--) {
         int s_in = sp->sizes[l], s_out = sp->sizes[l + 1];
@@ -494,8 +494,7 @@ static double regularize(double *dtheta, const bp_spec *sp, const double *theta,
     return 0.5 * c * sq;
 }
 
-/* Arg-max label of one output row a (K values); K == 1: a ≥ 0.5. */
-static int32_t row_label(const double *a, int K)
+int32_t core_row_label(const double *a, int K)
 {
     if (K == 1)
         return a[0] >= 0.5 ? 1 : 0;
@@ -506,43 +505,106 @@ static int32_t row_label(const double *a, int K)
     return best;
 }
 
-/* The one pass behind bp_cost_grad, bp_grad, bp_cost_eval and bp_cost_grad_eval: per chunk,
- * forward, the output layer by mode (OUT_COST, OUT_DELTA with backward into dtheta, OUT_ACT
- * with labels counted into *correct; ACT and DELTA together: labels, then δ), then the
- * regularization. Returns J (mode & OUT_COST) or 0. The cost's
+/* What one pass computes, and each shard's part of it (cost_pass). */
+typedef struct {
+    bp_work *w;
+    double *dtheta;
+    const double *X, *Y, *theta;
+    const int32_t *labels;
+    int64_t m;
+    int S, mode;
+    double inv_m;
+    double data[BP_MAX_SHARDS];   /* shard s's data-term sum */
+    int64_t right[BP_MAX_SHARDS]; /* shard s's rows predicted right */
+} pass;
+
+/* Shard s of a pass, on thread `thread`'s scratch: per chunk of its rows, forward, the output
+ * layer by mode (OUT_COST, OUT_DELTA with backward into its gradient, OUT_ACT with labels
+ * counted; ACT and DELTA together: labels, then δ). Shard 0 accumulates into the caller's
+ * dtheta, shard s ≥ 1 into w->grads[s-1] (zeroed here). */
+static void shard_run(void *arg, int64_t s, int thread)
+{
+    pass *p = arg;
+    bp_work *w = p->w;
+    core_scratch *sc = &w->sc[thread];
+    const bp_spec *sp = &w->spec;
+    int L = sp->n_layers, n_in = sp->sizes[0], K = sp->sizes[L - 1];
+    int64_t r_begin = s * p->m / p->S, r_end = (s + 1) * p->m / p->S;
+    double *g = s == 0 ? p->dtheta : w->grads[s - 1];
+    if (s > 0 && (p->mode & OUT_DELTA))
+        memset(g, 0, sizeof(double) * (size_t)bp_param_count(sp));
+    double data = 0.0;
+    int64_t right = 0;
+    for (int64_t r0 = r_begin; r0 < r_end; r0 += w->rows) {
+        int64_t n = r_end - r0 < w->rows ? r_end - r0 : w->rows;
+        const double *Xc = p->X + r0 * n_in;
+        double *Aout = sc->act[L - 1];
+        forward(sc, sp, Xc, p->theta, n);
+        /* With both, the activations come first (labels counted), then δ from them. */
+        int first = (p->mode & OUT_ACT) ? p->mode & ~OUT_DELTA : p->mode;
+        data += output_cost(Aout, sc->colsum, sc->outbuf, p->Y + r0 * K, n, K, sp->output, first,
+                            p->inv_m);
+        if (p->mode & OUT_ACT)
+            for (int64_t i = 0; i < n; i++)
+                right += core_row_label(Aout + i * K, K) == p->labels[r0 + i];
+        if ((p->mode & OUT_ACT) && (p->mode & OUT_DELTA))
+            output_delta_from_act(Aout, sc->colsum, sc->outbuf, p->Y + r0 * K, n, K, sp->output,
+                                  p->inv_m);
+        if (p->mode & OUT_DELTA)
+            backward(g, sc, sp, Xc, p->theta, n);
+    }
+    p->data[s] = data;
+    p->right[s] = right;
+}
+
+/* Parameters per block of the gradient tree (a parallel-for index). */
+#define TREE_BLOCK 8192
+
+/* Block b of the pairwise tree: part[0][i] = Σ_s part[s][i] over the block's i, level by
+ * level (part[s] += part[s + 2^k] for s a multiple of 2^(k+1)): a fixed order. */
+static void tree_block(void *arg, int64_t b, int thread)
+{
+    (void)thread;
+    pass *p = arg;
+    int64_t P = bp_param_count(&p->w->spec);
+    int64_t i0 = b * TREE_BLOCK, i1 = i0 + TREE_BLOCK < P ? i0 + TREE_BLOCK : P;
+    for (int step = 1; step < p->S; step *= 2)
+        for (int s = 0; s + step < p->S; s += 2 * step) {
+            double *dst = s == 0 ? p->dtheta : p->w->grads[s - 1];
+            const double *src = p->w->grads[s + step - 1];
+            for (int64_t i = i0; i < i1; i++)
+                dst[i] += src[i];
+        }
+}
+
+/* The one pass behind bp_cost_grad, bp_grad, bp_cost_eval and bp_cost_grad_eval: the shards
+ * (shard_run) on the workspace's pool, their gradients, data sums and counts added by the
+ * same fixed tree, then the regularization. Returns J (mode & OUT_COST) or 0. The cost's
  * arithmetic does not depend on the other flags, so all three give the same bits for J. */
 static double cost_pass(double *dtheta, int64_t *correct, bp_work *w, const double *X,
                         const double *Y, const int32_t *labels, const double *theta, int64_t m,
                         double lambda, int64_t m_reg, int mode)
 {
     const bp_spec *sp = &w->spec;
-    int L = sp->n_layers, n_in = sp->sizes[0], K = sp->sizes[L - 1];
     if (m_reg <= 0)
         m_reg = m;
-    double inv_m = 1.0 / (double)m;
-    double data = 0.0;
-    int64_t right = 0;
-    for (int64_t r0 = 0; r0 < m; r0 += w->rows) {
-        int64_t n = m - r0 < w->rows ? m - r0 : w->rows;
-        const double *Xc = X + r0 * n_in;
-        double *Aout = w->act[L - 1];
-        forward(w, Xc, theta, n);
-        /* With both, the activations come first (labels counted), then δ from them. */
-        int first = (mode & OUT_ACT) ? mode & ~OUT_DELTA : mode;
-        data += output_cost(Aout, w->colsum, w->outbuf, Y + r0 * K, n, K, sp->output, first,
-                            inv_m);
-        if (mode & OUT_ACT)
-            for (int64_t i = 0; i < n; i++)
-                right += row_label(Aout + i * K, K) == labels[r0 + i];
-        if ((mode & OUT_ACT) && (mode & OUT_DELTA))
-            output_delta_from_act(Aout, w->colsum, w->outbuf, Y + r0 * K, n, K, sp->output,
-                                  inv_m);
-        if (mode & OUT_DELTA)
-            backward(dtheta, w, Xc, theta, n);
-    }
+    pass p = {.w = w, .dtheta = dtheta, .X = X, .Y = Y, .theta = theta, .labels = labels,
+              .m = m, .mode = mode, .inv_m = 1.0 / (double)m};
+    p.S = bp_shards(sp, m);
+    if ((mode & OUT_DELTA) && p.S > w->n_grads + 1)
+        p.S = w->n_grads + 1; /* more rows than the workspace was sized for */
+    core_parallel_for(w->pool, p.S, shard_run, &p);
+    if (mode & OUT_DELTA && p.S > 1)
+        core_parallel_for(w->pool, (bp_param_count(sp) + TREE_BLOCK - 1) / TREE_BLOCK,
+                          tree_block, &p);
+    for (int step = 1; step < p.S; step *= 2)
+        for (int s = 0; s + step < p.S; s += 2 * step) {
+            p.data[s] += p.data[s + step];
+            p.right[s] += p.right[s + step];
+        }
     if (correct)
-        *correct = right;
-    double cost = data * inv_m;
+        *correct = p.right[0];
+    double cost = p.data[0] * p.inv_m;
     if (lambda != 0.0) {
         double reg = regularize((mode & OUT_DELTA) ? dtheta : NULL, sp, theta, lambda, m_reg);
         cost += reg;
@@ -595,14 +657,14 @@ void bp_predict(double *outputs, int32_t *labels, bp_work *w, const double *X,
     int L = sp->n_layers, n_in = sp->sizes[0], K = sp->sizes[L - 1];
     for (int64_t r0 = 0; r0 < m; r0 += w->rows) {
         int64_t n = m - r0 < w->rows ? m - r0 : w->rows;
-        forward(w, X + r0 * n_in, theta, n);
-        double *Aout = w->act[L - 1];
-        output_activate(Aout, w->outbuf, n, K, sp->output);
+        forward(&w->sc[0], sp, X + r0 * n_in, theta, n);
+        double *Aout = w->sc[0].act[L - 1];
+        output_activate(Aout, w->sc[0].outbuf, n, K, sp->output);
         if (outputs)
             memcpy(outputs + r0 * K, Aout, sizeof(double) * (size_t)(n * K));
         if (labels)
             for (int64_t i = 0; i < n; i++)
-                labels[r0 + i] = row_label(Aout + i * K, K);
+                labels[r0 + i] = core_row_label(Aout + i * K, K);
     }
 }
 
@@ -616,11 +678,11 @@ double bp_accuracy(bp_work *w, const double *X, const int32_t *labels, const dou
     int64_t right = 0;
     for (int64_t r0 = 0; r0 < m; r0 += w->rows) {
         int64_t n = m - r0 < w->rows ? m - r0 : w->rows;
-        forward(w, X + r0 * n_in, theta, n);
-        double *Aout = w->act[L - 1];
-        output_activate(Aout, w->outbuf, n, K, sp->output);
+        forward(&w->sc[0], sp, X + r0 * n_in, theta, n);
+        double *Aout = w->sc[0].act[L - 1];
+        output_activate(Aout, w->sc[0].outbuf, n, K, sp->output);
         for (int64_t i = 0; i < n; i++)
-            right += row_label(Aout + i * K, K) == labels[r0 + i];
+            right += core_row_label(Aout + i * K, K) == labels[r0 + i];
     }
     return (double)right / (double)m;
 }

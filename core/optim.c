@@ -99,18 +99,25 @@ void optim_free(bp_trainer *t)
         th[i] -= lr * (m1[i] * ic1) / (sqrt(m2[i] * ic2) + eps);        \
     } while (0)
 
-/* Runs UPD over every parameter with the complete gradient g (+ c·θ off the bias column). */
-#define FOR_EACH_PARAM(UPD)                                                      \
+/* Runs UPD over the Θ rows r0 .. r1-1 (rows of all layers counted in arena order: row j of
+ * layer l is its bias element then its s_l weights) with the complete gradient g (+ c·θ off
+ * the bias column). Every element's update reads and writes that element only, so any split
+ * into row ranges gives the same bits. */
+#define FOR_ROWS(UPD)                                                            \
     do {                                                                         \
-        if (c == 0.0) {                                                          \
-            for (int64_t i = 0; i < t->P; i++)                                   \
-                UPD(i, g[i]);                                                    \
-            break;                                                               \
-        }                                                                        \
-        int64_t i0 = 0;                                                          \
-        for (int l = 0; l + 1 < t->spec.n_layers; l++) {                         \
+        int64_t row = 0, i0 = 0;                                                 \
+        for (int l = 0; l + 1 < t->spec.n_layers && row < r1; l++) {            \
             int64_t s_in = t->spec.sizes[l], s_out = t->spec.sizes[l + 1];       \
-            for (int64_t j = 0; j < s_out; j++, i0 += s_in + 1) {                \
+            for (int64_t j = 0; j < s_out; j++, row++, i0 += s_in + 1) {         \
+                if (row < r0)                                                    \
+                    continue;                                                    \
+                if (row >= r1)                                                   \
+                    break;                                                       \
+                if (c == 0.0) {                                                  \
+                    for (int64_t i = i0; i < i0 + 1 + s_in; i++)                 \
+                        UPD(i, g[i]);                                            \
+                    continue;                                                    \
+                }                                                                \
                 UPD(i0, g[i0]);                                                  \
                 for (int64_t i = i0 + 1; i < i0 + 1 + s_in; i++)                 \
                     UPD(i, g[i] + c * th[i]);                                    \
@@ -118,43 +125,59 @@ void optim_free(bp_trainer *t)
         }                                                                        \
     } while (0)
 
-/* Returns whether any weight changed. */
-static int step_gd(bp_trainer *t, const double *g, double c)
+/* One step's shared inputs, and the rows it splits into tasks. */
+typedef struct {
+    bp_trainer *t;
+    const double *g;
+    double c, ic1, ic2;
+    int64_t rows;    /* Σ s_{l+1} */
+    int moved;       /* gd: some weight changed (atomic OR) */
+} step_ctx;
+
+/* Θ rows per task of a step. */
+#define STEP_ROWS 64
+
+/* Task k of a step: rows k·STEP_ROWS .. of the optimizer's update. */
+static void step_task(void *arg, int64_t k, int thread)
 {
+    (void)thread;
+    step_ctx *sc = arg;
+    bp_trainer *t = sc->t;
+    const double *g = sc->g;
+    double c = sc->c, *th = t->theta;
     double lr = t->cfg.learning_rate;
-    double *th = t->theta;
-    int moved = 0;
-    FOR_EACH_PARAM(UPD_GD);
-    return moved;
+    int64_t r0 = k * STEP_ROWS, r1 = r0 + STEP_ROWS < sc->rows ? r0 + STEP_ROWS : sc->rows;
+    if (t->cfg.optimizer == BP_OPT_MOMENTUM) {
+        double mu = t->cfg.momentum, *v = t->vel;
+        FOR_ROWS(UPD_MOMENTUM);
+    } else if (t->cfg.optimizer == BP_OPT_ADAM) {
+        double b1 = t->cfg.beta1, b2 = t->cfg.beta2, eps = t->cfg.adam_eps;
+        double ic1 = sc->ic1, ic2 = sc->ic2, *m1 = t->vel, *m2 = t->sq;
+        FOR_ROWS(UPD_ADAM);
+    } else {
+        int moved = 0;
+        FOR_ROWS(UPD_GD);
+        if (moved)
+            __atomic_store_n(&sc->moved, 1, __ATOMIC_RELAXED);
+    }
 }
 
-static void step_momentum(bp_trainer *t, const double *g, double c)
-{
-    double lr = t->cfg.learning_rate, mu = t->cfg.momentum;
-    double *th = t->theta, *v = t->vel;
-    FOR_EACH_PARAM(UPD_MOMENTUM);
-}
-
-static void step_adam(bp_trainer *t, const double *g, double c)
-{
-    double lr = t->cfg.learning_rate, b1 = t->cfg.beta1, b2 = t->cfg.beta2, eps = t->cfg.adam_eps;
-    double *th = t->theta, *m1 = t->vel, *m2 = t->sq;
-    t->adam_t++;
-    /* Bias corrections as reciprocals: one division and one sqrt an element. */
-    double ic1 = 1.0 / (1.0 - pow(b1, (double)t->adam_t));
-    double ic2 = 1.0 / (1.0 - pow(b2, (double)t->adam_t));
-    FOR_EACH_PARAM(UPD_ADAM);
-}
-
-/* One optimizer step from g (+ c·θ on the non-bias weights, see above). Returns 0 only for a
- * gradient step that changed no weight (momentum and adam: always 1, their state moves). */
+/* One optimizer step from g (+ c·θ on the non-bias weights, see above), its rows split over
+ * the trainer's pool. Returns 0 only for a gradient step that changed no weight (momentum and
+ * adam: always 1, their state moves). */
 static int apply_step(bp_trainer *t, const double *g, double c)
 {
-    switch (t->cfg.optimizer) {
-    case BP_OPT_MOMENTUM: step_momentum(t, g, c); return 1;
-    case BP_OPT_ADAM: step_adam(t, g, c); return 1;
-    default: return step_gd(t, g, c);
+    step_ctx sc = {.t = t, .g = g, .c = c};
+    for (int l = 1; l < t->spec.n_layers; l++)
+        sc.rows += t->spec.sizes[l];
+    if (t->cfg.optimizer == BP_OPT_ADAM) {
+        t->adam_t++;
+        /* Bias corrections as reciprocals: one division and one sqrt an element. */
+        sc.ic1 = 1.0 / (1.0 - pow(t->cfg.beta1, (double)t->adam_t));
+        sc.ic2 = 1.0 / (1.0 - pow(t->cfg.beta2, (double)t->adam_t));
     }
+    core_parallel_for(t->work->pool, (sc.rows + STEP_ROWS - 1) / STEP_ROWS, step_task, &sc);
+    return t->cfg.optimizer == BP_OPT_MOMENTUM || t->cfg.optimizer == BP_OPT_ADAM || sc.moved;
 }
 
 void optim_batch_step(bp_trainer *t, const double *g, double c)

@@ -94,6 +94,8 @@ int bp_train_config_validate(const bp_train_config *c, bp_error *err)
         bad = "adam_epsilon: must be a finite number > 0";
     else if (c->lbfgs_memory < 1 || c->lbfgs_memory > BP_MAX_LBFGS_MEMORY)
         bad = "lbfgs_memory: must be an integer in 1.." CORE_STR(BP_MAX_LBFGS_MEMORY);
+    else if (c->standardize != 0 && c->standardize != 1)
+        bad = "standardize: must be true or false";
     if (bad) {
         core_set_error(err, "%s", bad);
         return -1;
@@ -191,6 +193,24 @@ static void gather_rows(double *dst, const double *src, const int64_t *idx, int6
         memcpy(dst + i * cols, src + idx[i] * cols, bytes);
 }
 
+/* A mini-batch gather split over the pool: task k copies rows k·GATHER_ROWS .. of X and Y. */
+typedef struct {
+    bp_trainer *t;
+    const int64_t *idx;
+    int64_t n;
+} gather_ctx;
+
+#define GATHER_ROWS 32
+
+static void gather_task(void *arg, int64_t k, int thread)
+{
+    (void)thread;
+    gather_ctx *g = arg;
+    int64_t r0 = k * GATHER_ROWS, n = g->n - r0 < GATHER_ROWS ? g->n - r0 : GATHER_ROWS;
+    gather_rows(g->t->Xb + r0 * g->t->n_in, g->t->Xtr, g->idx + r0, n, g->t->n_in);
+    gather_rows(g->t->Yb + r0 * g->t->n_out, g->t->Ytr, g->idx + r0, n, g->t->n_out);
+}
+
 void bp_trainer_free(bp_trainer *t)
 {
     if (!t)
@@ -210,6 +230,29 @@ void bp_trainer_free(bp_trainer *t)
     free(t);
 }
 
+int bp_split_mark(unsigned char *is_val, int64_t m, const bp_train_config *cfg, bp_error *err)
+{
+    int64_t n_train, n_val;
+    memset(is_val, 0, (size_t)m);
+    if (bp_split_sizes(m, cfg->validation_split, &n_train, &n_val, err) != 0)
+        return -1;
+    if (n_val == 0)
+        return 0;
+    int64_t *perm = train_alloc(m, sizeof *perm);
+    if (!perm) {
+        core_set_error(err, "out of memory splitting %lld rows", (long long)m);
+        return -1;
+    }
+    bp_rng srng;
+    bp_rng_seed(&srng, cfg->seed ^ STREAM_SPLIT);
+    shuffle_identity(perm, m, &srng);
+    /* The first n_val of the permutation are held out. */
+    for (int64_t i = 0; i < n_val; i++)
+        is_val[perm[i]] = 1;
+    free(perm);
+    return 0;
+}
+
 /* Splits the dataset: m_val rows chosen by the seed's split stream go to validation, the rest
  * to training, each gathered into trainer-owned contiguous copies. */
 static int split_rows(bp_trainer *t, const bp_data *d, bp_error *err)
@@ -219,18 +262,15 @@ static int split_rows(bp_trainer *t, const bp_data *d, bp_error *err)
     int64_t *perm = train_alloc(m, sizeof *perm);
     if (!perm)
         goto oom;
-    bp_rng srng;
-    bp_rng_seed(&srng, t->cfg.seed ^ STREAM_SPLIT);
-    shuffle_identity(perm, m, &srng);
-    /* The first m_val of the permutation are held out. Both parts are then listed in dataset
-     * order (a mark per row, not a sort): the gathers read memory forwards. */
+    /* Both parts are listed in dataset order (a mark per row, not a sort): the gathers read
+     * memory forwards. */
     int64_t *val = perm, *tr = perm + t->m_val;
     {
         unsigned char *is_val = train_zalloc(m, 1);
-        if (!is_val)
+        if (!is_val || bp_split_mark(is_val, m, &t->cfg, err) != 0) {
+            free(is_val);
             goto oom;
-        for (int64_t i = 0; i < t->m_val; i++)
-            is_val[perm[i]] = 1;
+        }
         int64_t iv = 0, it = 0;
         for (int64_t r = 0; r < m; r++) {
             if (is_val[r])
@@ -352,7 +392,7 @@ bp_trainer *bp_trainer_new(const bp_spec *spec, const bp_train_config *cfg, cons
     if (!t->work)
         goto fail;
     if (t->batch < bp_chunk_rows(spec) && t->batch < m_eval) {
-        t->eval_work = bp_work_new(spec, m_eval, err);
+        t->eval_work = core_work_new(spec, m_eval, 0, err);
         if (!t->eval_work)
             goto fail;
     }
@@ -401,6 +441,13 @@ oom:
 fail:
     bp_trainer_free(t);
     return NULL;
+}
+
+int bp_trainer_set_pool(bp_trainer *t, bp_pool *pool, bp_error *err)
+{
+    if (bp_work_set_pool(t->work, pool, err) != 0)
+        return -1;
+    return t->eval_work ? bp_work_set_pool(t->eval_work, pool, err) : 0;
 }
 
 const double *bp_trainer_theta(const bp_trainer *t)
@@ -469,8 +516,8 @@ static int epoch_step(bp_trainer *t, const volatile int *cancel)
         if (train_cancelled(cancel))
             return -1;
         int64_t nb = t->m_train - b0 < t->batch ? t->m_train - b0 : t->batch;
-        gather_rows(t->Xb, t->Xtr, t->perm + b0, nb, t->n_in);
-        gather_rows(t->Yb, t->Ytr, t->perm + b0, nb, t->n_out);
+        gather_ctx g = {t, t->perm + b0, nb};
+        core_parallel_for(t->work->pool, (nb + GATHER_ROWS - 1) / GATHER_ROWS, gather_task, &g);
         memset(t->grad, 0, (size_t)t->P * sizeof(double));
         bp_grad(t->grad, t->work, t->Xb, t->Yb, t->theta, nb, 0.0, t->m_train);
         optim_batch_step(t, t->grad, t->cfg.lambda / (double)t->m_train);

@@ -36,7 +36,79 @@ int64_t bp_chunk_rows(const bp_spec *spec)
     return rows;
 }
 
+int bp_shards(const bp_spec *spec, int64_t m)
+{
+    int64_t s = m / BP_SHARD_MIN_ROWS;
+    int64_t by_budget = BP_SHARD_BUDGET / bp_param_count(spec);
+    if (s > BP_MAX_SHARDS)
+        s = BP_MAX_SHARDS;
+    if (s > by_budget)
+        s = by_budget;
+    return s < 1 ? 1 : (int)s;
+}
+
+int core_shards(const bp_spec *spec, int64_t m)
+{
+    return bp_shards(spec, m);
+}
+
+/* The widest hidden layer and the widest layer after the input. */
+static void widest(const bp_spec *spec, int64_t *max_hidden, int64_t *max_units)
+{
+    int L = spec->n_layers;
+    *max_hidden = *max_units = 0;
+    for (int l = 1; l < L; l++) {
+        if (spec->sizes[l] > *max_units)
+            *max_units = spec->sizes[l];
+        if (l < L - 1 && spec->sizes[l] > *max_hidden)
+            *max_hidden = spec->sizes[l];
+    }
+}
+
+/* Doubles of one thread's scratch arena for chunks of `rows` rows. All sizes are
+ * ≤ 2048 · 64 · 65536 doubles: far from int64 overflow. */
+static int64_t scratch_doubles(const bp_spec *spec, int64_t rows)
+{
+    int L = spec->n_layers;
+    int64_t max_hidden, max_units;
+    widest(spec, &max_hidden, &max_units);
+    int64_t total = 0;
+    for (int l = 1; l < L; l++)
+        total += pad8(rows * spec->sizes[l]);
+    return total + pad8(rows * max_hidden) + pad8(rows * spec->sizes[L - 1]) + 2 * pad8(max_units);
+}
+
+/* Carves sc's buffers out of a new arena. 0 ok, -1 out of memory. */
+static int scratch_init(core_scratch *sc, const bp_spec *spec, int64_t rows)
+{
+    int L = spec->n_layers;
+    int64_t max_hidden, max_units;
+    widest(spec, &max_hidden, &max_units);
+    memset(sc, 0, sizeof *sc);
+    sc->arena = aligned_alloc(64, (size_t)scratch_doubles(spec, rows) * sizeof(double));
+    if (!sc->arena)
+        return -1;
+    double *p = sc->arena;
+    for (int l = 1; l < L; l++) {
+        sc->act[l] = p;
+        p += pad8(rows * spec->sizes[l]);
+    }
+    sc->scratch = p;
+    p += pad8(rows * max_hidden);
+    sc->outbuf = p;
+    p += pad8(rows * spec->sizes[L - 1]);
+    sc->colsum = p;
+    p += pad8(max_units);
+    sc->bias = p;
+    return 0;
+}
+
 bp_work *bp_work_new(const bp_spec *spec, int64_t max_rows, bp_error *err)
+{
+    return core_work_new(spec, max_rows, 1, err);
+}
+
+bp_work *core_work_new(const bp_spec *spec, int64_t max_rows, int grads, bp_error *err)
 {
     if (bp_spec_validate(spec, err) != 0)
         return NULL;
@@ -44,58 +116,72 @@ bp_work *bp_work_new(const bp_spec *spec, int64_t max_rows, bp_error *err)
         core_set_error(err, "rows: must be at least 1");
         return NULL;
     }
-    int L = spec->n_layers;
     int64_t chunk = bp_chunk_rows(spec);
     int64_t rows = max_rows < chunk ? max_rows : chunk;
-    int64_t max_hidden = 0, max_units = 0;
-    for (int l = 1; l < L; l++) {
-        if (spec->sizes[l] > max_units)
-            max_units = spec->sizes[l];
-        if (l < L - 1 && spec->sizes[l] > max_hidden)
-            max_hidden = spec->sizes[l];
-    }
-    /* All sizes below are ≤ 2048 · 64 · 65536 doubles: far from int64 overflow. */
-    int64_t total = 0;
-    for (int l = 1; l < L; l++)
-        total += pad8(rows * spec->sizes[l]);
-    total += pad8(rows * max_hidden) + pad8(rows * spec->sizes[L - 1]) + 2 * pad8(max_units);
-    size_t bytes = (size_t)total * sizeof(double);
+    int64_t P = bp_param_count(spec);
+    size_t bytes = (size_t)scratch_doubles(spec, rows) * sizeof(double);
 
     bp_work *w = calloc(1, sizeof *w);
-    if (!w) {
-        core_set_error(err, "workspace: out of memory");
-        return NULL;
-    }
-    w->arena = aligned_alloc(64, bytes);
-    if (!w->arena) {
-        core_set_error(err, "workspace: cannot allocate %zu bytes for %lld rows", bytes,
-                    (long long)rows);
+    if (!w || !(w->sc = calloc(1, sizeof *w->sc))) {
         free(w);
+        core_set_error(err, "workspace: out of memory");
         return NULL;
     }
     w->spec = *spec;
     w->rows = rows;
-    w->bytes = bytes + sizeof *w;
-    double *p = w->arena;
-    for (int l = 1; l < L; l++) {
-        w->act[l] = p;
-        p += pad8(rows * spec->sizes[l]);
+    w->n_sc = 1;
+    w->n_grads = grads ? bp_shards(spec, max_rows) - 1 : 0;
+    if (scratch_init(&w->sc[0], spec, rows) != 0)
+        goto oom;
+    if (w->n_grads > 0) {
+        /* n_grads · P ≤ BP_SHARD_BUDGET: no overflow */
+        size_t gbytes = (size_t)(w->n_grads * P) * sizeof(double);
+        w->grads[0] = malloc(gbytes);
+        if (!w->grads[0])
+            goto oom;
+        for (int g = 1; g < w->n_grads; g++)
+            w->grads[g] = w->grads[0] + (int64_t)g * P;
+        bytes += gbytes;
     }
-    w->scratch = p;
-    p += pad8(rows * max_hidden);
-    w->outbuf = p;
-    p += pad8(rows * spec->sizes[L - 1]);
-    w->colsum = p;
-    p += pad8(max_units);
-    w->bias = p;
+    w->bytes = bytes + sizeof *w;
     return w;
+oom:
+    core_set_error(err, "workspace: cannot allocate %zu bytes for %lld rows", bytes,
+                   (long long)rows);
+    bp_work_free(w);
+    return NULL;
+}
+
+int bp_work_set_pool(bp_work *w, bp_pool *pool, bp_error *err)
+{
+    int need = pool ? bp_pool_threads(pool) : 1;
+    if (need > w->n_sc) {
+        core_scratch *sc = realloc(w->sc, (size_t)need * sizeof *sc);
+        if (!sc) {
+            core_set_error(err, "workspace: out of memory for %d threads", need);
+            return -1;
+        }
+        w->sc = sc;
+        for (; w->n_sc < need; w->n_sc++) {
+            if (scratch_init(&w->sc[w->n_sc], &w->spec, w->rows) != 0) {
+                core_set_error(err, "workspace: out of memory for %d threads", need);
+                return -1;
+            }
+            w->bytes += (size_t)scratch_doubles(&w->spec, w->rows) * sizeof(double);
+        }
+    }
+    w->pool = pool;
+    return 0;
 }
 
 void bp_work_free(bp_work *w)
 {
     if (!w)
         return;
-    free(w->arena);
+    for (int t = 0; t < w->n_sc; t++)
+        free(w->sc[t].arena);
+    free(w->sc);
+    free(w->grads[0]);
     free(w);
 }
 
@@ -103,4 +189,3 @@ size_t bp_work_bytes(const bp_work *w)
 {
     return w ? w->bytes : 0;
 }
-

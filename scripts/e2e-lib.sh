@@ -9,6 +9,9 @@
 #                                 carries SUITE, or empty
 #   write_apt_sources DIR         DIR/etc/apt/sources.list.d/debian.sources: bookworm,
 #                                 -updates and -security from the host's mirrors (no proxy)
+#   copy_host_trust DIR           this machine's own certificate authorities
+#                                 (/usr/local/share/ca-certificates, e.g. an egress proxy's)
+#                                 into DIR's trust store, as a machine of this network has them
 #   debootstrap_bookworm DIR LOG [OPTION...]
 #                                 debootstrap bookworm into DIR from the host's mirror (output
 #                                 to LOG, its tail on stderr on failure), then write_apt_sources
@@ -94,6 +97,14 @@ Suites: bookworm-security
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
+}
+
+copy_host_trust() {
+  local dir=$1
+  compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null || return 0
+  mkdir -p "$dir/usr/local/share/ca-certificates"
+  cp /usr/local/share/ca-certificates/*.crt "$dir/usr/local/share/ca-certificates/"
+  chroot "$dir" /usr/sbin/update-ca-certificates >/dev/null 2>&1 || true
 }
 
 debootstrap_bookworm() {

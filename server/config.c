@@ -57,6 +57,9 @@ static const option options[] = {
      "instances on one database share the queue"},
     {"--workers", "BACKPROPD_WORKERS", INT(workers, 1, 1024), "cores", "N",
      "training worker threads"},
+    {"--job-threads", "BACKPROPD_JOB_THREADS", INT(job_threads, 0, 1024), "0", "N",
+     "threads one training job uses (the weights are the same at any count); 0 = all cores "
+     "for a job running alone, shared evenly among the jobs running"},
     {"--max-body", "BACKPROPD_MAX_BODY", SIZE(max_body, 1, INT64_C(1) << 40), "256M", "BYTES",
      "largest request body (K, M, G suffixes); larger gets 413"},
     {"--max-queue", "BACKPROPD_MAX_QUEUE", INT(max_queue, 1, 1000000), "64", "N",
@@ -80,13 +83,17 @@ static const option options[] = {
      "open connections per client address at most"},
     {"--idle-timeout", "BACKPROPD_IDLE_TIMEOUT", INT(idle_timeout, 1, 86400), "60", "S",
      "seconds before an idle connection is closed"},
+    {"--header-timeout", "BACKPROPD_HEADER_TIMEOUT", INT(header_timeout, 1, 3600), "10", "S",
+     "seconds a client has to send a request's headers (from connecting, or from its previous answer); a body must then average 1 KiB/s"},
     {"--connection-memory", "BACKPROPD_CONNECTION_MEMORY",
      SIZE(connection_memory, 16 * 1024, INT64_C(64) << 20), "128K", "BYTES",
      "memory per connection for headers and read buffers (bodies are counted by --max-body)"},
     {"--http-threads", "BACKPROPD_HTTP_THREADS", INT(http_threads, 1, 64), "2", "N",
      "threads serving HTTP connections"},
     {"--math-threads", "BACKPROPD_MATH_THREADS", INT(math_threads, 1, 1024), "cores", "N",
-     "the work pool: threads that run requests with a body (uploads, jobs, math)"},
+     "the work pool: threads that run requests with a body (uploads, jobs, math); one more serves quick requests only"},
+    {"--max-pending", "BACKPROPD_MAX_PENDING", INT(max_pending, 1, 1000000), "256", "N",
+     "requests queued for the work pool per lane (quick, heavy) before 503; a client gets a quarter of the heavy lane"},
     {"--quota-jobs", "BACKPROPD_QUOTA_JOBS", INT(quota_jobs, 0, 1000000), "0", "N",
      "queued+running jobs per API key; 0 = no limit"},
     {"--quota-bytes", "BACKPROPD_QUOTA_BYTES", SIZE(quota_bytes, 0, INT64_C(1) << 50), "0",
@@ -95,6 +102,8 @@ static const option options[] = {
      "requests per second per key and per address; 0 = no limit"},
     {"--metrics-auth", "BACKPROPD_METRICS_AUTH", BOOL(metrics_auth), "0", NULL,
      "GET /metrics needs an API key"},
+    {"--idempotency-ttl", "BACKPROPD_IDEMPOTENCY_TTL", INT(idempotency_ttl, 1, 30 * 86400),
+     "86400", "SECONDS", "how long an Idempotency-Key of POST /v1/jobs and /v1/datasets is kept"},
 };
 static const int n_options = (int)(sizeof options / sizeof options[0]);
 

@@ -33,18 +33,17 @@
 
 #define SHUTDOWN_LIMIT_MS 10000
 
-/* jobs_settings.before_workers: one BLAS thread per worker, always (process-wide, set once
- * before any worker trains): workers × BLAS threads never exceeds the cores as long as
- * workers <= cores, and weights stay bit-identical whatever --workers is. OpenBLAS 0.3.21's
- * dgemm gives different bits with 1 and 2 threads (its threaded driver splits K and M
- * differently; measured on digits, full batch: the weights differ after one epoch), so a job
- * may not use "all the cores" when it runs alone without giving up determinism. On W2 shapes
- * (784-256-128-10, batch 256) 2 BLAS threads were not faster than 1 on this box anyway. */
+/* jobs_settings.before_workers: one BLAS thread per call, always (process-wide, set once
+ * before any worker trains): weights stay bit-identical whatever --workers and --job-threads
+ * are. OpenBLAS 0.3.21's dgemm gives different bits with 1 and 2 threads (its threaded driver
+ * splits K and M differently; measured on digits, full batch: the weights differ after one
+ * epoch), so a job uses the cores through the core's row shards instead (bp.h: bp_shards),
+ * each shard's GEMMs on one thread (--job-threads). */
 static void one_blas_thread(void *arg)
 {
     (void)arg;
     blas_set_threads(1);
-    log_event(LOG_INFO, "blas", "threads=1 per worker core=%s", blas_core_name());
+    log_event(LOG_INFO, "blas", "threads=1 per call core=%s", blas_core_name());
 }
 
 static int signal_pipe[2] = {-1, -1};
@@ -79,9 +78,11 @@ static http_settings http_settings_of(const config *cfg)
         .max_body = cfg->max_body,
         .http_threads = cfg->http_threads,
         .work_threads = cfg->math_threads,
+        .max_pending = cfg->max_pending,
         .max_connections = cfg->max_connections,
         .max_per_ip = cfg->max_per_ip,
         .idle_timeout = cfg->idle_timeout,
+        .header_timeout = cfg->header_timeout,
         .connection_memory = cfg->connection_memory,
         .tls_cert = cfg->tls_cert,
         .tls_key = cfg->tls_key,
@@ -170,7 +171,9 @@ static int start_services(server *srv, int *port)
         return -1;
     }
     int workers = cfg->workers > 0 ? cfg->workers : (srv->cores > 0 ? srv->cores : 1);
-    jobs_settings js = {.workers = workers, .checkpoint_seconds = cfg->checkpoint_seconds,
+    jobs_settings js = {.workers = workers, .job_threads = cfg->job_threads,
+                        .cores = srv->cores > 0 ? srv->cores : 1,
+                        .checkpoint_seconds = cfg->checkpoint_seconds,
                         .before_workers = one_blas_thread};
     if (!(srv->jobs = jobs_new(srv->st, &js, err, sizeof err))) {
         fprintf(stderr, "backpropd: jobs: %s\n", err);
@@ -218,10 +221,10 @@ static void announce(const server *srv, int port)
            cfg->bind, v6 ? "]" : "", port);
     fflush(stdout);
     log_event(LOG_INFO, "start",
-              "bind=%s port=%d store=%s data=%s workers=%d math_threads=%d http_threads=%d "
-              "keys=%d tls=%d blas=%s",
+              "bind=%s port=%d store=%s data=%s workers=%d job_threads=%d math_threads=%d "
+              "http_threads=%d keys=%d tls=%d blas=%s",
               cfg->bind, port, store_engine_of(srv->st), cfg->store[0] ? "-" : cfg->data,
-              cfg->workers, cfg->math_threads, cfg->http_threads,
+              cfg->workers, cfg->job_threads, cfg->math_threads, cfg->http_threads,
               security_has_keys(srv->sec), cfg->tls_cert[0] != '\0', blas_core_name());
 }
 

@@ -19,6 +19,7 @@ typedef struct {
     char data[512];           /* --data BACKPROPD_DATA ./data */
     char store[1024];         /* --store BACKPROPD_STORE: "" = SQLite in data; postgres://… */
     int workers;              /* --workers BACKPROPD_WORKERS: cores */
+    int job_threads;          /* --job-threads BACKPROPD_JOB_THREADS 0: cores, shared */
     int64_t max_body;         /* --max-body BACKPROPD_MAX_BODY 256 MiB */
     int max_queue;            /* --max-queue BACKPROPD_MAX_QUEUE 64 */
     char api_keys_file[512];  /* --api-keys-file BACKPROPD_API_KEYS_FILE */
@@ -31,13 +32,16 @@ typedef struct {
     int max_connections;      /* --max-connections 1024 */
     int max_per_ip;           /* --max-per-ip 64 */
     int idle_timeout;         /* --idle-timeout seconds 60 */
+    int header_timeout;       /* --header-timeout seconds 10 */
     int64_t connection_memory; /* --connection-memory 128 KiB: headers + read buffer */
     int http_threads;         /* --http-threads 2 */
     int math_threads;         /* --math-threads: cores (the work pool: requests with a body) */
+    int max_pending;          /* --max-pending: queued work-pool requests per lane before 503 */
     int quota_jobs;           /* --quota-jobs per key queued+running, 0 = off */
     int64_t quota_bytes;      /* --quota-bytes per key stored dataset bytes, 0 = off */
     int rate_limit;           /* --rate-limit requests/s per key and per address, 0 = off */
     int metrics_auth;         /* --metrics-auth: /metrics needs a key */
+    int idempotency_ttl;      /* --idempotency-ttl seconds an Idempotency-Key is kept, 86400 */
 } config;
 
 typedef struct server server;

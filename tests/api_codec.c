@@ -689,3 +689,45 @@ Test(output, round_trip_17_digits)
     cr_assert_null(api_theta_json(t, &s));
     free(t);
 }
+
+/* A wide first row over many short lines: the rows are sized by the bytes too, so the parse
+ * allocates a few bytes per body byte instead of asking for terabytes (which the plain build
+ * answered 413 and the ASan build died of). Blank lines are skipped: one row stays. */
+Test(dataset, csv_wide_first_row_over_many_lines_is_sized_by_the_bytes)
+{
+    enum { F = 60000, LINES = 20000000 };
+    size_t len = 2 * F + LINES;
+    char *t = malloc(len + 1);
+    cr_assert(t);
+    for (int i = 0; i < F; i++) {
+        t[2 * i] = i ? '1' : '0';
+        t[2 * i + 1] = i + 1 < F ? ',' : '\n';
+    }
+    memset(t + 2 * F, '\n', LINES);
+    t[len] = '\0';
+    api_dataset d = {0};
+    api_error err = {0};
+    cr_assert_eq(api_dataset_parse_csv(&d, t, len, &err), 0, "%d %s", err.status, err.detail);
+    cr_expect_eq(d.rows, 1);
+    cr_expect_eq(d.features, F - 1);
+    cr_expect_eq(d.X[F - 2], 1.0);
+    api_dataset_clear(&d);
+    free(t);
+}
+
+/* A NUL byte after a number is refused by both JSON readers alike (jansson's number reader
+ * stopped at it and the tree reader took "1\0" for 1, while the fast reader refused). */
+Test(dataset, nul_after_a_number_is_refused_by_both_json_readers)
+{
+    const char t[] = "{\"X\": [[1\0]], \"y\": [0]}";
+    api_error err = {0};
+    api_dataset d = {0};
+    cr_expect_eq(api_dataset_parse_json_text(&d, t, sizeof t - 1, &err), -1);
+    json_t *j = api_parse(t, sizeof t - 1, &err);
+    cr_expect_null(j, "the tree reader accepted a NUL after a number");
+    json_decref(j);
+    cr_expect_eq(err.status, 400);
+    cr_expect(strstr(err.detail, "NUL"), "%s", err.detail);
+    const char csv[] = "0,1\0\n";
+    cr_expect_eq(api_dataset_parse_csv(&d, csv, sizeof csv - 1, &err), -1);
+}

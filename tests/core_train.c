@@ -784,6 +784,78 @@ Test(train_resume, version_1_images_still_load)
     dataset_free(&d);
 }
 
+/* A copy of img with the state field at index `field` (0 epoch, 1 finished, 2 have_grad,
+ * 3 cost, 4 adam_t, 5 lb_pos, 6 lb_count, 7 best_cost, 8 since_best) set to v and the
+ * checksum made right again, as a hostile or damaged store could hand it over. */
+static unsigned char *with_state_field(const unsigned char *img, size_t n, int field, uint64_t v)
+{
+    uint64_t nh = 0;
+    for (int i = 0; i < 8; i++)
+        nh |= (uint64_t)img[20 + i] << (8 * i);
+    unsigned char *out = malloc(n);
+    memcpy(out, img, n);
+    size_t at = 28 + (size_t)nh * 8 + (size_t)field * 8;
+    for (int i = 0; i < 8; i++)
+        out[at + i] = (unsigned char)(v >> (8 * i));
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n - 8; i++) {
+        h ^= out[i];
+        h *= 0x100000001b3ULL;
+    }
+    for (int i = 0; i < 8; i++)
+        out[n - 8 + i] = (unsigned char)(h >> (8 * i));
+    return out;
+}
+
+/* Counters at INT64_MAX (or past what the epochs done can make) are a clear error naming the
+ * field, not a trainer that overflows at its next step; the same image with sane values
+ * loads. */
+Test(train_resume, load_checks_each_counter)
+{
+    int sz[] = {4, 6, 3};
+    bp_spec s = make_spec(3, sz, BP_ACT_TANH, BP_OUT_SIGMOID);
+    dataset d = make_blobs(30, 2);
+    bp_train_config c;
+    bp_train_config_default(&c);
+    c.optimizer = BP_OPT_ADAM;
+    c.batch_size = 8;
+    c.epochs = 20;
+    c.early_stopping_patience = 5;
+    c.validation_split = 0.2;
+    bp_trainer *t = new_trainer(&s, &c, &d);
+    bp_error err = {{0}};
+    bp_progress p;
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(bp_trainer_epoch(t, &p, NULL, &err), BP_TRAIN_CONTINUE, "%s", err.msg);
+    size_t n = bp_trainer_checkpoint_size(t);
+    unsigned char *img = malloc(n);
+    cr_assert_eq(bp_trainer_checkpoint_save(t, img, n, &err), 0, "%s", err.msg);
+    const struct {
+        int field;
+        uint64_t value;
+        const char *name;
+    } bad[] = {{4, (uint64_t)INT64_MAX, "adam_t"}, {4, 3 * 3 + 4 * 3, "adam_t"},
+               {8, (uint64_t)INT64_MAX, "since_best"}, {8, 4, "since_best"},
+               {0, (uint64_t)INT64_MAX, "epoch"}, {1, 2, "finished"}, {4, (uint64_t)-1, "adam_t"}};
+    bp_trainer *u = new_trainer(&s, &c, &d);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        unsigned char *x = with_state_field(img, n, bad[i].field, bad[i].value);
+        cr_expect_eq(bp_trainer_checkpoint_load(u, x, n, &err), -1, "%s = %llu loaded",
+                     bad[i].name, (unsigned long long)bad[i].value);
+        cr_expect(strstr(err.msg, bad[i].name), "%s: %s", bad[i].name, err.msg);
+        free(x);
+    }
+    /* in range: 3 epochs of ceil(24/8) = 3 steps make adam_t 9; since_best up to 3 */
+    unsigned char *ok = with_state_field(img, n, 8, 3);
+    cr_expect_eq(bp_trainer_checkpoint_load(u, ok, n, &err), 0, "%s", err.msg);
+    free(ok);
+    cr_expect_eq(bp_trainer_checkpoint_load(u, img, n, &err), 0, "%s", err.msg);
+    free(img);
+    bp_trainer_free(t);
+    bp_trainer_free(u);
+    dataset_free(&d);
+}
+
 Test(train_resume, load_refuses_another_spec_and_damaged_images)
 {
     int sz[] = {4, 6, 3}, sz2[] = {4, 5, 3};

@@ -143,6 +143,9 @@ json_t *get_json_h(const srv *s, const char *const *headers, const char *fmt, ..
  * timeout seconds. Returns the job (new). */
 json_t *wait_job_h(const srv *s, const char *const *headers, const char *id, const char *want,
                    double timeout);
+/* Polls GET /v1/jobs/{id} until the job (queued or running, else it fails the test) has
+ * completed at least `epochs` epochs, within timeout seconds. */
+void wait_epoch(const srv *s, const char *id, int64_t epochs, double timeout);
 /* ---- Server-Sent Events ---- */
 typedef struct {
     char *buf;               /* new: everything received, NUL-terminated (free it) */
@@ -168,6 +171,12 @@ size_t sse_parse(const char *text, sse_event *out, size_t cap);
 #define get_text(s, ...) get_text_h((s), NULL, __VA_ARGS__)
 #define get_json(s, ...) get_json_h((s), NULL, __VA_ARGS__)
 #define wait_job(s, id, want, timeout) wait_job_h((s), NULL, (id), (want), (timeout))
+
+/* One request sent byte for byte on a fresh connection (client.c); the raw answer (new), read
+ * until the server closes, a JSON body ends, or 5 s (raw_exchange_ms: timeout_ms); NULL when
+ * it cannot connect. */
+char *raw_exchange(int port, const char *request);
+char *raw_exchange_ms(int port, const char *request, int timeout_ms);
 
 /* ---------------- pg.c: a throwaway PostgreSQL cluster ---------------- */
 /* Starts one (initdb + pg_ctl, as `nobody` when root) on a temp dir and a free port, and

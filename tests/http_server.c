@@ -302,35 +302,6 @@ Test(http_server, max_body_from_the_environment_and_flag_wins)
 }
 
 /* Sends raw bytes, returns what came back within 5 s (new). */
-static char *raw_exchange(int port, const char *request)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert(fd >= 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    size_t len = strlen(request);
-    cr_assert_eq(write(fd, request, len), (ssize_t)len);
-    char *buf = calloc(1, 65536);
-    size_t used = 0;
-    double deadline = test_now_ms() + 5000;
-    while (used < 65535 && test_now_ms() < deadline) {
-        struct pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, 100) <= 0)
-            continue;
-        ssize_t n = read(fd, buf + used, 65535 - used);
-        if (n <= 0)
-            break;
-        used += (size_t)n;
-        if (strstr(buf, "\r\n\r\n") && strchr(strstr(buf, "\r\n\r\n"), '}'))
-            break;
-    }
-    close(fd);
-    return buf;
-}
-
 Test(http_server, refused_transfer_encoding)
 {
     srv s;
@@ -654,16 +625,17 @@ Test(http_server, unknown_query_parameters_are_400, .timeout = 30)
         {"GET", "/healthz?foo=1", NULL,
          "query parameter \"foo\" is not supported here (this route takes none)"},
         {"GET", "/v1/datasets?foo=", NULL,
-         "query parameter \"foo\" is not supported here (supported: limit, cursor)"},
+         "query parameter \"foo\" is not supported here (supported: name, limit, cursor)"},
         {"GET", "/v1/jobs?foo=1&limit=2", NULL,
-         "query parameter \"foo\" is not supported here (supported: status, dataset, limit, "
-         "cursor)"},
+         "query parameter \"foo\" is not supported here (supported: status, dataset, name, tag, "
+         "created_after, created_before, limit, cursor)"},
         {"GET", "/v1/jobs/job_000000000000000000000000?verbose=1", NULL,
          "query parameter \"verbose\" is not supported here (this route takes none)"},
         {"POST", "/v1/cost?lambda=1", cost,
          "query parameter \"lambda\" is not supported here (this route takes none)"},
         {"POST", "/v1/datasets?name=a&format=csv", "0,1\n",
-         "query parameter \"format\" is not supported here (supported: name, header)"},
+         "query parameter \"format\" is not supported here (supported: name, header, label, "
+         "targets, label_base)"},
         {"POST", "/v1/jobs?dataset=x", "{}",
          "query parameter \"dataset\" is not supported here (this route takes none)"},
     };

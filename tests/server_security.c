@@ -1,7 +1,8 @@
 /* server_security.c — unit tests of server/security.c without HTTP: the API keys file
  * (plain and SHA-256 keys, every malformed shape with its line number), bearer-token
  * checking, origin canonicalisation and matching, and the token-bucket rate limiter with an
- * injected clock (rate, burst, Retry-After, bounded table).
+ * injected clock (rate, burst, Retry-After, bounded table), and events tokens with an injected
+ * clock (one job, one owner, expiry, forgery).
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -373,4 +374,44 @@ Test(ratelimit, idle_buckets_are_evicted_before_busy_ones)
     cr_assert_lt(security_rate_entries(sec), 300);
     cr_assert_eq(security_rate_take(sec, "a:hot", 10.0), 1);
     security_free(sec);
+}
+
+/* ---------------------------------------------------------------- events tokens */
+
+Test(tokens, one_job_one_owner_until_it_expires)
+{
+    unsigned char secret[SEC_TOKEN_SECRET], other[SEC_TOKEN_SECRET];
+    memset(secret, 7, sizeof secret);
+    memset(other, 8, sizeof other);
+    const char *job = "job_0123456789abcdef01234567";
+    char tok[SECURITY_TOKEN_MAX], owner[64];
+    int64_t now = 1764500000, expires = 0;
+    cr_assert_eq(security_token_make(secret, "alice", job, now, tok, sizeof tok, &expires), 0);
+    cr_assert_eq(expires, now + SECURITY_TOKEN_TTL);
+    cr_assert_eq(security_token_check(secret, tok, job, now, owner), 0);
+    cr_assert_str_eq(owner, "alice");
+    /* still good at the last second, refused one second later */
+    cr_assert_eq(security_token_check(secret, tok, job, expires, owner), 0);
+    cr_assert_eq(security_token_check(secret, tok, job, expires + 1, owner), -1);
+    /* another job, another secret (keys changed), a flipped MAC digit, another owner */
+    cr_assert_eq(security_token_check(secret, tok, "job_0123456789abcdef01234568", now, owner),
+                 -1);
+    cr_assert_eq(security_token_check(other, tok, job, now, owner), -1);
+    char bad[SECURITY_TOKEN_MAX];
+    snprintf(bad, sizeof bad, "%s", tok);
+    bad[strlen(bad) - 1] ^= 1;
+    cr_assert_eq(security_token_check(secret, bad, job, now, owner), -1);
+    char *dot = strchr(tok + 3, '.');
+    snprintf(bad, sizeof bad, "v1.%lld.626f62%s", (long long)expires, strchr(dot + 1, '.'));
+    cr_assert_eq(security_token_check(secret, bad, job, now, owner), -1, "bob with alice's MAC");
+    /* a later expiry than the TTL allows is not one this server made */
+    snprintf(bad, sizeof bad, "v1.%lld%s", (long long)(now + SECURITY_TOKEN_TTL + 3600), dot);
+    cr_assert_eq(security_token_check(secret, bad, job, now, owner), -1);
+    const char *junk[] = {"", "v1", "v1.", "v2.1.2.3", "v1.x.61.00", "v1.1764500300.6.00"};
+    for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++)
+        cr_assert_eq(security_token_check(secret, junk[i], job, now, owner), -1, "%s", junk[i]);
+    /* the tenant without keys ("") round-trips too */
+    cr_assert_eq(security_token_make(secret, "", job, now, tok, sizeof tok, &expires), 0);
+    cr_assert_eq(security_token_check(secret, tok, job, now, owner), 0);
+    cr_assert_str_eq(owner, "");
 }

@@ -1359,9 +1359,9 @@ Test(store, reopen_keeps_everything_byte_identical)
     free(Y);
 #if STORE_TEST_POSTGRES
     cr_assert_eq(sql_int(tmpdir, "SELECT value::bigint FROM backpropd_meta "
-                                 "WHERE key = 'schema_version'"), 1);
+                                 "WHERE key = 'schema_version'"), 3);
 #else
-    cr_assert_eq(sql_int(tmpdir, "PRAGMA user_version"), 2);
+    cr_assert_eq(sql_int(tmpdir, "PRAGMA user_version"), 4);
     cr_assert_eq(sql_int(tmpdir, "PRAGMA application_id"), 0x42507264);
 #endif
 }
@@ -1398,8 +1398,8 @@ static void job_with_accuracy(store *s, const char *id, const char *training, do
 #if !STORE_TEST_POSTGRES /* SQLite's own */
 /* A version-1 file: its accuracy was the held-out rows' when the job had a validation split,
  * so migration 2 moves it to validation_accuracy (progress and history) for those jobs only,
- * and the new columns read as "none". The version-1 file is made from a version-2 one by
- * dropping the columns 2 added. */
+ * and the new columns read as "none". The version-1 file is made from a current one by
+ * dropping what versions 2 and 3 added. */
 Test(store, migration_2_moves_held_out_accuracy)
 {
     store *s = open_ok(tmpdir);
@@ -1413,11 +1413,15 @@ Test(store, migration_2_moves_held_out_accuracy)
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
     char *msg = NULL;
     cr_assert_eq(sqlite3_exec(db,
+                              "ALTER TABLE jobs DROP COLUMN metrics_json;"
+                              "ALTER TABLE datasets DROP COLUMN classes_json;"
                               "ALTER TABLE jobs DROP COLUMN p_validation_accuracy;"
                               "ALTER TABLE jobs DROP COLUMN best_epoch;"
                               "ALTER TABLE jobs DROP COLUMN stop_reason;"
                               "ALTER TABLE job_history DROP COLUMN validation_accuracy;"
                               "ALTER TABLE job_checkpoints DROP COLUMN validation_cost;"
+                              "DROP TABLE idempotency;"
+                              "ALTER TABLE jobs DROP COLUMN labels;"
                               "PRAGMA user_version = 1;",
                               NULL, NULL, &msg),
                  SQLITE_OK, "%s", msg ? msg : "");
@@ -1425,7 +1429,7 @@ Test(store, migration_2_moves_held_out_accuracy)
     cr_assert_eq(sql_int(tmpdir, "PRAGMA user_version"), 1);
 
     s = open_ok(tmpdir);
-    cr_assert_eq(sql_int(tmpdir, "PRAGMA user_version"), 2);
+    cr_assert_eq(sql_int(tmpdir, "PRAGMA user_version"), 4);
     const char *ids[] = {"job_split", "job_plain"};
     for (int k = 0; k < 2; k++) {
         store_error err;

@@ -9,7 +9,11 @@
  * runtime's change listener (on_job_change, called after a job registers here, publishes an
  * epoch or leaves, without any jobs lock held) resumes that job's streams; the events ticker
  * resumes each suspended stream once a second when its 15 s heartbeat is due or when it
- * follows a job not running here (queued, or running elsewhere: it polls the store). Only the
+ * follows a job not running here (queued, or running elsewhere: it polls the store). Between
+ * ticks it poll()s the suspended streams' sockets for a hang-up (MHD does not watch a
+ * suspended connection; a reader that suspends wakes the ticker to add it): a client that went away has its stream ended and its connection slot
+ * freed within a second, not at the next heartbeat. Streams are matched by serial number after
+ * the poll, so a socket number reused meanwhile never ends another stream. Only the
  * reader suspends and only holders of `ev->mu` resume, each under `ev->mu` with the stream's
  * `suspended` flag, so a connection is never resumed twice or after it was freed. A reader
  * clears `dirty` BEFORE it reads the job's state and suspends only if nothing set it again,
@@ -19,22 +23,31 @@
  */
 #include "server/handlers/h_events.h"
 #include "server/handlers/handlers_util.h"
+#include "server/handlers/routes.h"
 
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "api/api.h"
 #include "api/jobs_codec.h"
 #include "server/common/clock.h"
+#include "server/common/log.h"
 #include "server/jobs/jobs_live.h"
+#include "server/security/security.h"
+#include "server/server.h"
+#include "server/store/store.h"
 
 #define HEARTBEAT_SECONDS 15.0
+#define RETRY_MS 3000           /* the stream's retry: field: EventSource reconnects after it */
 #define STREAM_MAX_EVENTS 256   /* events formatted per reader refill */
 
 typedef struct stream stream;
@@ -45,6 +58,9 @@ struct stream {
     stream *next;
     events *ev;
     struct MHD_Connection *conn;
+    int fd;                    /* the connection's socket (watched for a hang-up), or -1 */
+    uint64_t serial;           /* unique per stream: what the ticker matches after a poll */
+    int gone;                  /* the client hung up: the reader ends the stream */
     char id[40];
     char owner[64];
     int suspended;             /* the reader suspended the connection; only a resume clears it */
@@ -61,8 +77,10 @@ struct events {
     jobs *j;                   /* borrowed */
     store *st;                 /* borrowed */
     pthread_mutex_t mu;
-    pthread_cond_t tick_cond;  /* the ticker sleeps here */
+    int wake_fd;               /* eventfd: interrupts the ticker's poll (a stream suspended,
+                                * or shutdown) */
     stream *streams;
+    uint64_t next_serial;
     int stop;                  /* the ticker ends */
     pthread_t ticker;
     int ticker_started;
@@ -246,7 +264,10 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             return MHD_CONTENT_READER_END_OF_STREAM;
         pthread_mutex_lock(&ev->mu);
         s->dirty = 0;
+        int gone = s->gone;
         pthread_mutex_unlock(&ev->mu);
+        if (gone)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
         int here = 0;
         int rc = fill_live(s, ev->j, &here);
         pthread_mutex_lock(&ev->mu);
@@ -272,6 +293,10 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             s->suspended = 1;
             MHD_suspend_connection(s->conn);
             pthread_mutex_unlock(&ev->mu);
+            uint64_t one = 1; /* the ticker watches this socket from now on (a full
+                               * counter fails: the ticker is awake then anyway) */
+            ssize_t woke = write(ev->wake_fd, &one, sizeof one);
+            (void)woke;
             return 0;
         }
         pthread_mutex_unlock(&ev->mu);
@@ -312,17 +337,26 @@ handler_result events_reply(events *ev, req *r, const char *id, const char *owne
         return http_reply_problem(r, 503, "out of memory for an event stream; retry later");
     s->ev = ev;
     s->conn = r->conn;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    s->fd = ci ? ci->connect_fd : -1;
     snprintf(s->id, sizeof s->id, "%s", id);
     snprintf(s->owner, sizeof s->owner, "%s", owner);
     s->last_id = last_event_id > 0 ? last_event_id : 0;
     s->last_write = clock_monotonic();
+    if (sbuf_printf(s, "retry: %d\n\n", RETRY_MS) < 0) {
+        free(s);
+        return http_reply_problem(r, 503, "out of memory for an event stream; retry later");
+    }
     pthread_mutex_lock(&ev->mu);
     if (jobs_stopping(ev->j)) {
         pthread_mutex_unlock(&ev->mu);
+        free(s->buf);
         free(s);
         http_add_header(r, "Retry-After", "5");
         return http_reply_problem(r, 503, "shutting down: reconnect to follow the job");
     }
+    s->serial = ++ev->next_serial;
     s->next = ev->streams;
     ev->streams = s;
     pthread_mutex_unlock(&ev->mu);
@@ -354,22 +388,90 @@ static void on_job_change(void *arg, const char *job_id)
     pthread_mutex_unlock(&ev->mu);
 }
 
-/* Once a second: resumes the suspended streams that poll the store or owe a heartbeat. */
+/* The ticker's view of the suspended streams for one poll: their sockets (after the wake
+ * eventfd in slot 0) and serial numbers. Grows as needed; on no memory, watches fewer. */
+typedef struct {
+    struct pollfd *pf;
+    uint64_t *serial;
+    size_t n, cap;
+} watch_set;
+
+static void watch_collect_locked(events *ev, watch_set *w)
+{
+    size_t want = 1;
+    for (stream *s = ev->streams; s; s = s->next)
+        want += s->suspended && s->fd >= 0;
+    if (want > w->cap) {
+        struct pollfd *pf = realloc(w->pf, want * sizeof *pf);
+        if (pf)
+            w->pf = pf;
+        uint64_t *serial = pf ? realloc(w->serial, want * sizeof *serial) : NULL;
+        if (serial) {
+            w->serial = serial;
+            w->cap = want;
+        }
+    }
+    w->n = 0;
+    if (!w->cap)
+        return;
+    w->pf[w->n++] = (struct pollfd){.fd = ev->wake_fd, .events = POLLIN};
+    for (stream *s = ev->streams; s && w->n < w->cap; s = s->next) {
+        if (s->suspended && s->fd >= 0) {
+            w->serial[w->n] = s->serial;
+            w->pf[w->n++] = (struct pollfd){.fd = s->fd, .events = POLLRDHUP};
+        }
+    }
+}
+
+/* Ends the streams whose sockets reported a hang-up (still suspended, same serial). */
+static void watch_reap_locked(events *ev, const watch_set *w)
+{
+    for (size_t i = 1; i < w->n; i++) {
+        if (!(w->pf[i].revents & (POLLRDHUP | POLLHUP | POLLERR)))
+            continue;
+        for (stream *s = ev->streams; s; s = s->next) {
+            if (s->serial == w->serial[i]) {
+                if (s->suspended) {
+                    s->gone = 1;
+                    wake_locked(s);
+                }
+                break;
+            }
+        }
+    }
+}
+
+/* Once a second: resumes the suspended streams that poll the store or owe a heartbeat; in
+ * between, watches their sockets for clients that hung up. */
 static void *ticker_main(void *arg)
 {
     events *ev = arg;
+    watch_set w = {0};
+    double next_tick = clock_monotonic() + 1.0;
     pthread_mutex_lock(&ev->mu);
     while (!ev->stop) {
-        struct timespec d = clock_deadline_in(1.0);
-        pthread_cond_timedwait(&ev->tick_cond, &ev->mu, &d);
+        watch_collect_locked(ev, &w);
+        pthread_mutex_unlock(&ev->mu);
+        int ms = (int)((next_tick - clock_monotonic()) * 1e3) + 1;
+        poll(w.pf, w.n, ms > 0 ? ms : 0); /* with nothing to watch (no memory): a sleep */
+        uint64_t drained;
+        if (w.n && (w.pf[0].revents & POLLIN) && read(ev->wake_fd, &drained, sizeof drained) < 0)
+            drained = 0;
+        pthread_mutex_lock(&ev->mu);
         if (ev->stop)
             break;
+        watch_reap_locked(ev, &w);
         double now = clock_monotonic();
+        if (now < next_tick)
+            continue;
+        next_tick = now + 1.0;
         for (stream *s = ev->streams; s; s = s->next)
             if (s->suspended && (s->poll_store || now - s->last_write >= HEARTBEAT_SECONDS))
                 wake_locked(s);
     }
     pthread_mutex_unlock(&ev->mu);
+    free(w.pf);
+    free(w.serial);
     return NULL;
 }
 
@@ -385,7 +487,13 @@ events *events_new(jobs *j, store *st, char *err, size_t errlen)
     ev->j = j;
     ev->st = st;
     pthread_mutex_init(&ev->mu, NULL);
-    pthread_cond_init(&ev->tick_cond, NULL);
+    ev->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (ev->wake_fd < 0) {
+        snprintf(err, errlen, "events: eventfd: %s", strerror(errno));
+        events_free(ev);
+        ev = NULL;
+        goto cleanup;
+    }
     if (pthread_create(&ev->ticker, NULL, ticker_main, ev) != 0) {
         snprintf(err, errlen, "events: cannot start the ticker thread: %s", strerror(errno));
         events_free(ev);
@@ -406,11 +514,37 @@ void events_free(events *ev)
         jobs_on_change(ev->j, NULL, NULL);
         pthread_mutex_lock(&ev->mu);
         ev->stop = 1;
-        pthread_cond_broadcast(&ev->tick_cond);
         pthread_mutex_unlock(&ev->mu);
+        uint64_t one = 1;
+        if (write(ev->wake_fd, &one, sizeof one) < 0)
+            log_event(LOG_WARN, "events", "msg=\"cannot wake the ticker: %s\"", strerror(errno));
         pthread_join(ev->ticker, NULL);
     }
-    pthread_cond_destroy(&ev->tick_cond);
+    if (ev->wake_fd >= 0)
+        close(ev->wake_fd);
     pthread_mutex_destroy(&ev->mu);
     free(ev);
+}
+
+/* ------------------------------------------------------------------ POST …/events/token */
+
+handler_result h_jobs_events_token(void *ctx, req *r)
+{
+    server *srv = ctx;
+    store_job job;
+    store_error se = {0};
+    memset(&job, 0, sizeof job);
+    int rc = store_job_get(srv->st, r->owner, r->param[0], &job, &se);
+    store_job_clear(&job);
+    if (rc < 0)
+        return handlers_reply_store_error(r, rc, &se, "job", r->param[0]);
+    char token[SECURITY_TOKEN_MAX], when[32];
+    int64_t expires = 0;
+    if (security_events_token(srv->sec, r->owner, r->param[0], (int64_t)time(NULL), token,
+                              sizeof token, &expires) != 0)
+        return http_reply_problem(r, 500, "could not make a token for job %s", r->param[0]);
+    handlers_rfc3339(when, expires);
+    json_t *out = json_pack("{s:s, s:s}", "token", token, "expires_at", when);
+    explicit_bzero(token, sizeof token);
+    return http_reply_json(r, 200, out);
 }

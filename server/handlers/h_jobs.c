@@ -15,9 +15,12 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/eval_codec.h"
 #include "api/jobs_codec.h"
 #include "api/math_codec.h"
 #include "server/handlers/h_events.h"
+#include "server/handlers/h_jobs.h"
+#include "server/handlers/handlers_model.h"
 #include "server/handlers/handlers_util.h"
 #include "server/jobs/jobs_live.h"
 #include "server/common/log.h"
@@ -34,8 +37,7 @@ static int is_final(job_status st)
     return st == JOB_SUCCEEDED || st == JOB_FAILED || st == JOB_CANCELLED;
 }
 
-/* new: the job as GET /v1/jobs/{id} shows it; live progress when it runs here. */
-static json_t *job_json(server *s, const store_job *job)
+json_t *handlers_job_json(server *s, const store_job *job)
 {
     store_progress p = job->progress;
     if (job->status == JOB_RUNNING)
@@ -52,13 +54,15 @@ static json_t *job_json(server *s, const store_job *job)
         .progress = handlers_progress_view(&p),
         .best_epoch = p.best_epoch,
         .stop_reason = p.stop_reason,
+        .labels_json = job->labels_json,
+        .metrics_json = job->metrics_json,
     };
     return api_job_json(&v);
 }
 
 static handler_result reply_job(server *s, req *r, unsigned status, const store_job *job)
 {
-    json_t *j = job_json(s, job);
+    json_t *j = handlers_job_json(s, job);
     if (!j)
         return http_reply_problem(r, 500, "job %s: stored spec is unreadable", job->id);
     return http_reply_json(r, status, j);
@@ -77,9 +81,6 @@ static int get_job(server *s, req *r, store_job *job)
     return 0;
 }
 
-/* A handler of /v1/jobs/{id}…: the caller's job, read from the store by on_job. */
-typedef handler_result (*job_handler)(server *s, req *r, const store_job *job);
-
 /* Reads the caller's job named by the path (404 when it has none), runs fn on it, frees it. */
 static handler_result on_job(void *ctx, req *r, job_handler fn)
 {
@@ -90,72 +91,6 @@ static handler_result on_job(void *ctx, req *r, job_handler fn)
     handler_result hr = fn(s, r, &job);
     store_job_clear(&job);
     return hr;
-}
-
-/* A job's model: its network and training config, and its latest weights. */
-typedef struct {
-    bp_spec spec;
-    bp_train_config cfg;
-    double *theta;   /* new: bp_param_count(&spec) doubles */
-    int64_t epoch;   /* the epoch the weights are from */
-    double cost, validation_cost; /* its J on the training / held-out rows (NaN = none) */
-} job_model;
-
-/* A job's model, step 1: *m cleared, its spec and config from spec_json. 0 ok; -1 with a 500
- * reply (the stored spec is unreadable). */
-static int model_spec(req *r, const char *id, const char *spec_json, job_model *m)
-{
-    api_error ae = {0};
-    memset(m, 0, sizeof *m);
-    m->cost = m->validation_cost = NAN;
-    if (api_job_spec_parse(&m->spec, &m->cfg, spec_json, &ae) < 0) {
-        http_reply_problem(r, 500, "job %s: %s", id, ae.detail);
-        return -1;
-    }
-    return 0;
-}
-
-/* Step 2: the weights of job id (owner's) for m->spec, from the live copy while the job runs
- * here, else from the store. 0 ok (m->theta new); -1 with the reply set: the store's problem,
- * 503 out of memory, 409 no weights yet (status: the job's status for that message, or NULL). */
-static int model_weights(server *s, req *r, const char *owner, const char *id,
-                         const char *status, job_model *m)
-{
-    store_error se = {0};
-    int64_t n = 0;
-    int rc = jobs_live_weights(s->jobs, id, &m->theta, &n, &m->epoch, &m->cost,
-                               &m->validation_cost);
-    if (rc < 0) {
-        http_reply_problem(r, 503, "out of memory: try again");
-        return -1;
-    }
-    if (rc == 0) {
-        rc = store_job_weights(s->st, owner, id, &m->theta, &n, &m->epoch, &m->cost,
-                               &m->validation_cost, &se);
-        if (rc < 0 && rc != STORE_NOT_FOUND) {
-            handlers_reply_store_error(r, rc, &se, "job", id);
-            return -1;
-        }
-    }
-    if (rc == STORE_NOT_FOUND || n != bp_param_count(&m->spec)) {
-        if (status)
-            http_reply_problem(r, 409, "job %s has no weights yet: it is %s, and weights appear "
-                                       "after its first epoch", id, status);
-        else
-            http_reply_problem(r, 409, "job %s has no weights yet: they appear after its first "
-                                       "epoch", id);
-        free(m->theta);
-        m->theta = NULL;
-        return -1;
-    }
-    return 0;
-}
-
-/* Both steps: 0 ok (free m->theta), -1 with the reply set. */
-static int load_model(server *s, req *r, const char *owner, const char *id,
-                      const char *spec_json, const char *status, job_model *m)
-{
-    return model_spec(r, id, spec_json, m) < 0 ? -1 : model_weights(s, r, owner, id, status, m);
 }
 
 /* ------------------------------------------------------------------ POST /v1/jobs */
@@ -190,6 +125,8 @@ handler_result h_jobs_create(void *ctx, req *r)
     memset(&job, 0, sizeof job);
     api_error ae = {0};
     store_error se = {0};
+    api_job_extras extras;
+    memset(&extras, 0, sizeof extras);
     handler_result hr;
 
     if (atomic_load(&s->shutting_down) || jobs_stopping(s->jobs)) {
@@ -197,6 +134,13 @@ handler_result h_jobs_create(void *ctx, req *r)
         hr = http_reply_problem(r, 503, "shutting down: not accepting jobs");
         goto cleanup;
     }
+    store_idempotency idem;
+    int keyed = handlers_idempotency(r, s->cfg.idempotency_ttl, NULL, &idem);
+    if (keyed < 0) {
+        hr = HANDLER_OK;
+        goto cleanup;
+    }
+    job.idem = keyed ? &idem : NULL;
     body = api_parse(r->body, r->body_len, &ae);
     if (!body || api_job_request_parse(&jr, body, &ae) < 0) {
         hr = handlers_reply_api_error(r, &ae);
@@ -222,13 +166,19 @@ handler_result h_jobs_create(void *ctx, req *r)
         goto cleanup;
     }
 
+    if (handlers_model_prepare(s, r, &jr, &extras, &ae) < 0) {
+        hr = handlers_reply_api_error(r, &ae);
+        goto cleanup;
+    }
     if (handlers_random_id(job.id, sizeof job.id, "job_") < 0) {
         hr = http_reply_problem(r, 503, "no randomness for a job id: try again");
         goto cleanup;
     }
     snprintf(job.owner, sizeof job.owner, "%s", r->owner);
     snprintf(job.dataset_id, sizeof job.dataset_id, "%s", jr.dataset);
-    job.spec_json = api_job_spec_dump(&jr.spec, &jr.train);
+    job.labels_json = jr.labels_json; /* moves to the job */
+    jr.labels_json = NULL;
+    job.spec_json = api_job_spec_dump_extras(&jr.spec, &jr.train, &extras);
     if (!job.spec_json) {
         hr = http_reply_problem(r, 503, "out of memory: try again");
         goto cleanup;
@@ -241,12 +191,18 @@ handler_result h_jobs_create(void *ctx, req *r)
     job.progress.best_validation_cost = NAN;
     /* The store admits or refuses it (--max-queue, --quota-jobs: 429) in the insert. */
     rc = store_job_create(s->st, &job, jr.theta0, jr.theta0 ? bp_param_count(&jr.spec) : 0, &se);
+    if (rc == STORE_REPLAY) { /* a retry: the job the first request made */
+        store_job_clear(&job);
+        snprintf(job.id, sizeof job.id, "%s", idem.replay_id);
+        rc = store_job_get(s->st, r->owner, idem.replay_id, &job, &se);
+        http_add_header(r, "Idempotent-Replayed", "true");
+    }
     if (rc < 0) {
         hr = handlers_reply_store_error(r, rc, &se, "job", job.id);
         goto cleanup;
     }
     jobs_notify(s->jobs);
-    log_event(LOG_INFO, "job", "id=%s status=queued epoch=0", job.id);
+    log_event(LOG_INFO, "job", "id=%s status=%s epoch=0", job.id, job_status_name(job.status));
     char loc[80];
     snprintf(loc, sizeof loc, "/v1/jobs/%s", job.id);
     http_add_header(r, "Location", loc);
@@ -254,81 +210,9 @@ handler_result h_jobs_create(void *ctx, req *r)
 cleanup:
     json_decref(body);
     api_job_request_clear(&jr);
+    api_job_extras_clear(&extras);
     store_job_clear(&job);
     return hr;
-}
-
-/* ------------------------------------------------------------------ GET /v1/jobs */
-
-/* Appends to arr up to limit jobs of r->owner, newest first from cursor on, with this status
- * (< 0 any) and on this dataset (NULL any); *next = the cursor of the next page, 0 when none.
- * The store pages by status only, so with a dataset it reads on until the page is full.
- * 0 ok, 1 out of memory, else the store's code (< 0) with se. */
-static int list_jobs(server *s, req *r, int status, const char *dataset, int64_t cursor,
-                     int64_t limit, json_t *arr, int64_t *next, store_error *se)
-{
-    *next = 0;
-    for (;;) {
-        store_job *list = NULL;
-        size_t n = 0, i = 0;
-        int64_t more = 0;
-        int rc = store_job_list(s->st, r->owner, status, cursor, (int)limit, &list, &n, &more,
-                                se);
-        if (rc < 0)
-            return rc;
-        int oom = 0;
-        for (; i < n && !oom && (int64_t)json_array_size(arr) < limit; i++) {
-            if (dataset && strcmp(list[i].dataset_id, dataset) != 0)
-                continue;
-            json_t *jj = job_json(s, &list[i]);
-            oom = !jj || json_array_append_new(arr, jj) < 0;
-        }
-        int64_t last = i > 0 ? list[i - 1].seq : 0;
-        store_jobs_free(list, n);
-        if (oom)
-            return 1;
-        if ((int64_t)json_array_size(arr) == limit) {
-            *next = i < n || more > 0 ? last : 0;
-            return 0;
-        }
-        if (more <= 0)
-            return 0;
-        cursor = more;
-    }
-}
-
-handler_result h_jobs_list(void *ctx, req *r)
-{
-    server *s = ctx;
-    int status = -1;
-    int64_t limit, cursor, next = 0;
-    api_error ae = {0};
-    const char *q = http_query(r, "status");
-    if (q) {
-        job_status st;
-        if (job_status_parse(q, &st) != 0)
-            return http_reply_problem(r, 400, "status: must be one of queued, running, "
-                                              "succeeded, failed, cancelled");
-        status = (int)st;
-    }
-    if (handlers_page_query(r, &limit, &cursor, &ae) < 0)
-        return handlers_reply_api_error(r, &ae);
-    const char *dataset = http_query(r, "dataset");
-    store_error se = {0};
-    json_t *arr = json_array();
-    int rc = arr ? list_jobs(s, r, status, dataset && *dataset ? dataset : NULL, cursor, limit,
-                             arr, &next, &se)
-                 : 1;
-    if (rc < 0) {
-        json_decref(arr);
-        return handlers_reply_store_error(r, rc, &se, "job", "");
-    }
-    json_t *page = rc == 0 ? handlers_page_json("jobs", arr, next) : NULL;
-    if (!page) {
-        json_decref(rc == 0 ? NULL : arr);
-        return http_reply_problem(r, 503, "out of memory: try again later");
-    }
-    return http_reply_json(r, 200, page);
 }
 
 /* ------------------------------------------------------------------ GET /v1/jobs/{id} */
@@ -372,6 +256,8 @@ static handler_result job_cost(server *s, req *r, const store_job *job)
     json_t *out = api_job_history_json(&h);
     hr = out ? http_reply_json(r, 200, out)
              : http_reply_problem(r, 500, "could not encode the cost history");
+    if (is_final(job->status)) /* a finished job's history never changes again */
+        http_reply_immutable(r);
 cleanup:
     free(epoch);
     free(cost);
@@ -390,14 +276,27 @@ handler_result h_jobs_cost(void *ctx, req *r)
 
 static handler_result job_weights(server *s, req *r, const store_job *job)
 {
-    job_model m;
+    handlers_model m;
     handler_result hr = HANDLER_OK;
-    if (load_model(s, r, r->owner, job->id, job->spec_json, job_status_name(job->status), &m) == 0) {
+    if (handlers_model_load(s, r, r->owner, job->id, job->spec_json, job_status_name(job->status), &m) == 0) {
         json_t *out = api_job_weights_json(&m.spec, m.theta, m.epoch, m.cost, m.validation_cost);
+        int64_t K = m.spec.sizes[m.spec.n_layers - 1];
+        json_t *names = m.extras.classes_json && m.spec.output != BP_OUT_LINEAR
+                            ? api_class_names_json(m.extras.classes_json, K < 2 ? 2 : K)
+                            : NULL;
+        if (!out)
+            json_decref(names);
+        if (out && ((names && json_object_set_new(out, "classes", names) < 0) ||
+                    api_standardize_set(out, m.extras.mean, m.extras.sd, m.spec.sizes[0]) < 0)) {
+            json_decref(out);
+            out = NULL;
+        }
         hr = out ? http_reply_json(r, 200, out)
                  : http_reply_problem(r, 500, "could not encode the weights");
+        if (is_final(job->status)) /* the final weights never change again */
+            http_reply_immutable(r);
     }
-    free(m.theta);
+    handlers_model_clear(&m);
     return hr;
 }
 
@@ -415,7 +314,7 @@ typedef struct {
     char *spec_json;
     double *X;        /* predict: rows × s_1 */
     int64_t rows;
-    job_model model;  /* predict: the spec, parsed once; the weights once loaded */
+    handlers_model model;  /* predict: the spec, parsed once; the weights once loaded */
 } math_ctx;
 
 static void math_ctx_free(void *p)
@@ -425,7 +324,7 @@ static void math_ctx_free(void *p)
         return;
     free(c->spec_json);
     free(c->X);
-    free(c->model.theta);
+    handlers_model_clear(&c->model);
     free(c);
 }
 
@@ -459,9 +358,9 @@ static void gradient_work(void *arg, req *r)
     int32_t *labels = NULL;
     bp_work *w = NULL;
     store_dataset_meta meta;
-    job_model m;
+    handlers_model m;
 
-    if (load_model(s, r, c->owner, c->id, c->spec_json, NULL, &m) < 0)
+    if (handlers_model_load(s, r, c->owner, c->id, c->spec_json, NULL, &m) < 0)
         goto cleanup;
     const bp_spec *spec = &m.spec;
     int rc = store_dataset_load(s->st, c->owner, c->dataset, &meta, &X, &labels, &Y, &se);
@@ -480,6 +379,7 @@ static void gradient_work(void *arg, req *r)
         http_reply_problem(r, ae.status ? ae.status : 409, "%s", ae.detail);
         goto cleanup;
     }
+    handlers_model_inputs(&m, X, meta.rows);
     w = bp_work_new(spec, meta.rows, &be);
     grad = calloc((size_t)bp_param_count(spec), sizeof *grad);
     if (!w || !grad) {
@@ -495,7 +395,7 @@ static void gradient_work(void *arg, req *r)
     http_reply_json(r, 200, answer);
 cleanup:
     bp_work_free(w);
-    free(m.theta);
+    handlers_model_clear(&m);
     free(X);
     free(Y);
     free(labels);
@@ -527,9 +427,9 @@ static void predict_work(void *arg, req *r)
     double *out = NULL;
     int32_t *labels = NULL;
     bp_work *w = NULL;
-    job_model *m = &c->model; /* the spec is there (job_predict) */
+    handlers_model *m = &c->model; /* the spec is there (job_predict) */
 
-    if (model_weights(s, r, c->owner, c->id, NULL, m) < 0)
+    if (handlers_model_weights(s, r, c->owner, c->id, NULL, m) < 0)
         goto cleanup;
     int K = m->spec.sizes[m->spec.n_layers - 1];
     int classifier = m->spec.output != BP_OUT_LINEAR;
@@ -540,8 +440,13 @@ static void predict_work(void *arg, req *r)
         http_reply_problem(r, 503, "out of memory for the predictions: %s", be.msg);
         goto cleanup;
     }
+    handlers_model_inputs(m, c->X, c->rows);
     bp_predict(out, labels, w, c->X, m->theta, c->rows);
     json_t *answer = api_predictions_json(out, labels, c->rows, K);
+    if (answer && api_predictions_named(answer, labels, c->rows, K, m->extras.classes_json) < 0) {
+        json_decref(answer);
+        answer = NULL;
+    }
     if (!answer)
         http_reply_problem(r, 503, "out of memory for the predictions");
     else
@@ -560,7 +465,7 @@ static handler_result job_predict(server *s, req *r, const store_job *job)
     math_ctx *c = math_ctx_new(r, job);
     if (!c)
         return http_reply_problem(r, 503, "out of memory: try again");
-    if (model_spec(r, job->id, job->spec_json, &c->model) < 0)
+    if (handlers_model_spec(r, job->id, job->spec_json, &c->model) < 0)
         return HANDLER_OK; /* the 500 is set */
     if (api_predict_request_parse(r->body, r->body_len, c->model.spec.sizes[0], &c->X, &c->rows,
                                   &ae) < 0)
@@ -680,4 +585,11 @@ handler_result h_jobs_delete(void *ctx, req *r)
 {
     server *s = ctx;
     return cancel_then(s, r, 1);
+}
+
+/* ------------------------------------------------------------------ for h_export.c */
+
+handler_result handlers_on_job(void *ctx, req *r, job_handler fn)
+{
+    return on_job(ctx, r, fn);
 }

@@ -4,6 +4,7 @@
 #include "server/handlers/handlers_util.h"
 
 #include <errno.h>
+#include <nettle/sha2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,9 @@ void handlers_store_problem(api_error *err, req *r, int code, const store_error 
          * quota frees up only when the client deletes some, so suggest a longer wait */
         http_add_header(r, "Retry-After", strcmp(kind, "dataset") == 0 ? RETRY_BYTES : RETRY_JOBS);
         api_fail(err, 429, "%s", se->msg);
+        break;
+    case STORE_KEY_REUSED:
+        api_fail(err, 422, "%s", se->msg);
         break;
     case STORE_CONFLICT:
         api_fail(err, 409, "%s \"%s\": %s", kind, handlers_safe_id(id, safe, sizeof safe), se->msg);
@@ -129,10 +133,64 @@ json_t *handlers_page_json(const char *key, json_t *items, int64_t next)
                      next > 0 ? json_string(cur) : json_null());
 }
 
+handler_result handlers_reply_page(req *r, int rc, const char *key, json_t *items, int64_t next,
+                                   const store_error *se, const char *kind)
+{
+    if (rc < 0) {
+        json_decref(items);
+        return handlers_reply_store_error(r, rc, se, kind, "");
+    }
+    json_t *page = rc == 0 && items ? handlers_page_json(key, items, next) : NULL;
+    if (!page) {
+        json_decref(rc == 0 ? NULL : items); /* handlers_page_json took them */
+        return http_reply_problem(r, 503, "out of memory: try again later");
+    }
+    return http_reply_json(r, 200, page);
+}
+
 api_job_progress handlers_progress_view(const store_progress *p)
 {
     return (api_job_progress){.epoch = p->epoch, .epochs = p->epochs, .cost = p->cost,
                               .validation_cost = p->validation_cost, .accuracy = p->accuracy,
                               .validation_accuracy = p->validation_accuracy,
                               .samples_per_second = p->samples_per_second};
+}
+
+int handlers_idempotency(req *r, int ttl_seconds, const char *params, store_idempotency *idem)
+{
+    const char *key = http_header(r, "Idempotency-Key");
+    memset(idem, 0, sizeof *idem);
+    if (!key)
+        return 0;
+    size_t n = strlen(key);
+    int ok = n >= 1 && n <= 255;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = key[i] >= 0x21 && key[i] <= 0x7e;
+    if (!ok) {
+        http_reply_problem(r, 400, "Idempotency-Key: must be 1 to 255 visible ASCII characters "
+                                   "(a UUID is a good choice)");
+        return -1;
+    }
+    /* What the request asks: its media type, the parameters that shape it, its body. */
+    struct sha256_ctx c;
+    unsigned char d[SHA256_DIGEST_SIZE];
+    sha256_init(&c);
+    sha256_update(&c, strlen(r->media_type) + 1, (const uint8_t *)r->media_type);
+    for (const char *p = params; p && *p;) {
+        char name[32];
+        size_t k = strcspn(p, ",");
+        snprintf(name, sizeof name, "%.*s", (int)k, p);
+        const char *v = http_query(r, name);
+        sha256_update(&c, 1, (const uint8_t *)(v ? "=" : "-")); /* absent differs from "" */
+        if (v)
+            sha256_update(&c, strlen(v) + 1, (const uint8_t *)v);
+        p += k + (p[k] == ',');
+    }
+    sha256_update(&c, r->body_len, (const uint8_t *)(r->body ? r->body : ""));
+    sha256_digest(&c, sizeof d, d);
+    for (size_t i = 0; i < sizeof d; i++)
+        snprintf(idem->request + 2 * i, 3, "%02x", d[i]);
+    idem->key = key;
+    idem->ttl_ms = (int64_t)ttl_seconds * 1000;
+    return 1;
 }

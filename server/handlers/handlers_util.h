@@ -54,10 +54,21 @@ int handlers_page_query(req *r, int64_t *limit, int64_t *cursor, api_error *err)
 /* new: {"<key>": items, "next_cursor": "<next>" or null when next is 0}; steals items. NULL
  * when out of memory. */
 json_t *handlers_page_json(const char *key, json_t *items, int64_t next);
+/* The answer of a listing that collected items (stolen): rc 0 → 200 {key: items,
+ * "next_cursor"}; 1 → 503 out of memory; < 0 → the store's problem (se, kind). */
+handler_result handlers_reply_page(req *r, int rc, const char *key, json_t *items, int64_t next,
+                                   const store_error *se, const char *kind);
 
 /* "2024-05-01T12:00:00Z" for a Unix time in seconds (UTC). */
 void handlers_rfc3339(char out[32], int64_t unix_seconds);
 /* The API's view of a job's progress (what GET /v1/jobs/{id} and progress events show). */
 api_job_progress handlers_progress_view(const store_progress *p);
+
+/* The request's Idempotency-Key (POST /v1/jobs, /v1/datasets) into idem: 0 when there is
+ * none (leave idem unused), 1 when idem is set (key borrowed from the request; request = the
+ * SHA-256 of the media type, the query parameters named in params (comma-separated) and the
+ * body; ttl_ms from --idempotency-ttl), -1 with a 400 reply (the key is not 1..255 visible
+ * ASCII characters). */
+int handlers_idempotency(req *r, int ttl_seconds, const char *params, store_idempotency *idem);
 
 #endif

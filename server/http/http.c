@@ -1,7 +1,8 @@
 /* http.c — the request framework of http.h on top of libmicrohttpd 0.9.75: the daemon, the
  * route matcher, and the access handler (body limits, routing, the check hook, query
  * parameters, Content-Type, handlers), the request-completed callback (the ONLY place a req
- * is freed) with its log line. Replies are in http_reply.c, the work pool in http_pool.c.
+ * is freed) with its log line. Replies are in http_reply.c, the work pool in http_pool.c,
+ * deadlines for slow clients in http_guard.c.
  *
  * MHD calls the access handler several times per request:
  *   1st call   *con_cls == NULL: we allocate the req and check the headers. Only a body that
@@ -133,13 +134,39 @@ int http_route_match(const route *routes, int n, const char *method, const char 
 
 /* ------------------------------------------------------------------ the access handler */
 
-/* The first call: allocate, look at the headers; an early reply only for the body rules. */
-static int first_call_checks(req_impl *ri)
+/* Counts the Content-Length headers of a request and whether their values differ. */
+typedef struct {
+    int n;
+    int differ;
+    const char *first;
+} cl_count;
+
+static enum MHD_Result count_content_length(void *cls, enum MHD_ValueKind kind, const char *key,
+                                            const char *value)
+{
+    (void)kind;
+    cl_count *c = cls;
+    if (key && strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        if (c->n++ == 0)
+            c->first = value;
+        else if (!c->first || !value || strcmp(c->first, value) != 0)
+            c->differ = 1;
+    }
+    return MHD_YES;
+}
+
+/* The first call: allocate, look at the headers; an early reply for the framing and body
+ * rules. A request whose length is ambiguous is refused before any of its body is read: a
+ * Transfer-Encoding other than chunked (identity included: RFC 9112 removed it, and MHD would
+ * wait for a body it cannot delimit) is 501; Content-Length headers that disagree are 400 (a
+ * proxy that reads the last one would see another request, the smuggling pattern); HTTP/1.1
+ * without Host is 400 (RFC 9112 §3.2). */
+static int first_call_checks(req_impl *ri, const char *version)
 {
     req *r = &ri->r;
     int64_t max_body = ri->h->max_body;
     const char *te = http_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING);
-    if (te && strcasecmp(te, "chunked") != 0 && strcasecmp(te, "identity") != 0) {
+    if (te && strcasecmp(te, "chunked") != 0) {
         char safe[64];
         text_log_safe(safe, sizeof safe, te);
         http_reply_problem(r, 501,
@@ -148,8 +175,21 @@ static int first_call_checks(req_impl *ri)
                            safe);
         return 1;
     }
+    cl_count count = {0, 0, NULL};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, count_content_length, &count);
+    if (count.differ) {
+        http_reply_problem(r, 400, "Content-Length: the request has %d Content-Length headers "
+                                   "that disagree; send one",
+                           count.n);
+        return 1;
+    }
+    if (version && strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
+        !http_header(r, MHD_HTTP_HEADER_HOST)) {
+        http_reply_problem(r, 400, "Host: an HTTP/1.1 request must carry a Host header");
+        return 1;
+    }
     const char *cl = http_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl && (!te || strcasecmp(te, "chunked") != 0)) {
+    if (cl && !te) {
         char *end = NULL;
         errno = 0;
         unsigned long long n = strtoull(cl, &end, 10);
@@ -217,7 +257,7 @@ static void answer_unrouted(req_impl *ri)
     char allow[128];
     snprintf(allow, sizeof allow, "%s, OPTIONS", r->allow);
     if (r->allow[0] && strcmp(r->method, MHD_HTTP_METHOD_OPTIONS) == 0) {
-        if ((!hk->check || hk->check(r->ctx, r) == 0) && !r->response) {
+        if ((!hk->check || hk->check(r->ctx, r) == 0) && !r->status) {
             http_add_header(r, "Allow", allow);
             http_reply_empty(r, 204);
         }
@@ -277,7 +317,7 @@ static int check_media_type(req *r)
 static void run_on_pool(void *arg, req *r)
 {
     (void)arg;
-    if (r->rt->handler(r->ctx, r) == HANDLER_CLOSE && !r->response)
+    if (r->rt->handler(r->ctx, r) == HANDLER_CLOSE && !r->status)
         http_reply_problem(r, 400, "the request could not be handled");
 }
 
@@ -292,12 +332,12 @@ static handler_result dispatch(req_impl *ri)
         return HANDLER_OK;
     }
     if (hk->check && hk->check(r->ctx, r) != 0) {
-        if (!r->response)
+        if (!r->status)
             http_reply_problem(r, 403, "refused");
         return HANDLER_OK;
     }
     MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_known, r);
-    if (r->response || check_media_type(r))
+    if (r->status || check_media_type(r))
         return HANDLER_OK;
     if (r->rt->accepts)
         return http_defer(r, run_on_pool, NULL);
@@ -306,7 +346,8 @@ static handler_result dispatch(req_impl *ri)
 
 /* MHD's first call for a request: the req, its route, the early body checks. */
 static enum MHD_Result begin_request(http_server *h, struct MHD_Connection *conn,
-                                     const char *url, const char *method, void **con_cls)
+                                     const char *url, const char *method, const char *version,
+                                     void **con_cls)
 {
     req_impl *ri = calloc(1, sizeof *ri);
     if (!ri)
@@ -321,14 +362,20 @@ static enum MHD_Result begin_request(http_server *h, struct MHD_Connection *conn
     r->id = atomic_fetch_add(&h->next_id, 1) + 1;
     r->t_start = clock_monotonic();
     r->phase = PHASE_RECEIVING;
+    const union MHD_ConnectionInfo *sc =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    ri->gc = sc ? sc->socket_context : NULL;
+    http_guard_phase(h->guard, ri->gc, GUARD_RECEIVING);
+    http_request_id(r);
     parse_media_type(http_header(r, MHD_HTTP_HEADER_CONTENT_TYPE), r->media_type,
                      sizeof r->media_type);
     const char *match_method = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0 ? "GET" : method;
     r->route = http_route_match(h->routes, h->n_routes, match_method, url, r->param, r->allow,
                                 sizeof r->allow);
     r->rt = r->route >= 0 ? &h->routes[r->route] : NULL;
-    if (first_call_checks(ri)) {
+    if (first_call_checks(ri, version)) {
         r->phase = PHASE_DISPATCHED;
+        http_guard_phase(h->guard, ri->gc, GUARD_SERVING);
         return http_queue_reply(ri);
     }
     return MHD_YES;
@@ -339,10 +386,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                                  const char *upload_data, size_t *upload_data_size,
                                  void **con_cls)
 {
-    (void)version;
     req_impl *ri = *con_cls;
     if (!ri)
-        return begin_request(cls, conn, url, method, con_cls);
+        return begin_request(cls, conn, url, method, version, con_cls);
 
     req *r = &ri->r;
     if (r->phase == PHASE_RESUMED)
@@ -353,6 +399,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
+        http_guard_body(ri->h->guard, ri->gc, n);
         if (r->too_large) {
             /* MHD 0.9.75 cannot queue a reply in the middle of a body: the rest is read and
              * dropped, and the 413 set at the limit goes out after it. A body that goes on
@@ -365,6 +412,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     }
 
     r->phase = PHASE_DISPATCHED;
+    http_guard_phase(ri->h->guard, ri->gc, GUARD_SERVING);
     if (r->too_large) /* the 413 (or 503) set when the body crossed the limit */
         return http_queue_reply(ri);
     handler_result hr = dispatch(ri);
@@ -398,20 +446,32 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                                        "client_abort"};
     const char *end = (unsigned)toe < sizeof ends / sizeof ends[0] ? ends[toe] : "other";
     log_event(LOG_INFO, "request",
-              "id=%llu method=%s path=%s route=%s status=%u ms=%.3f in=%zu out=%zu%s%s",
-              (unsigned long long)r->id, method, path, r->rt ? r->rt->pattern : "-", status,
+              "id=%llu request_id=%s method=%s path=%s route=%s status=%u ms=%.3f in=%zu "
+              "out=%zu%s%s",
+              (unsigned long long)r->id, r->request_id, method, path, r->rt ? r->rt->pattern : "-", status,
               secs * 1e3, ri->bytes_in, ri->bytes_out,
               toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " end=",
               toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : end);
 
+    http_guard_phase(h->guard, ri->gc, GUARD_WAITING); /* keep-alive: the next request */
     if (r->cleanup)
         r->cleanup(r->cleanup_arg);
-    if (r->response)
-        MHD_destroy_response(r->response);
+    http_reply_release(ri);
     if (ri->deferred)
         atomic_fetch_sub(&h->deferred_live, 1);
     free(r->body);
     free(ri);
+}
+
+/* MHD's connection notifications: the guard's bookkeeping. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    http_server *h = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+        http_guard_opened(h->guard, conn, socket_context);
+    else
+        http_guard_closed(h->guard, socket_context);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -470,6 +530,8 @@ static int daemon_options(http_server *p, const http_settings *st, const struct 
     /* The logger first, or MHD prints what comes before it to stderr its own way. */
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, p};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, p};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection,
+                                        p};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, ai->ai_addr};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, st->max_connections, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT, st->max_per_ip,
@@ -522,6 +584,12 @@ http_server *http_start(const http_settings *st, const route *routes, int n_rout
     if (hooks)
         p->hooks = *hooks;
     p->max_body = st->max_body;
+    p->max_pending = st->max_pending > 0 ? st->max_pending : 256;
+    p->guard = http_guard_new(st->max_connections, st->header_timeout);
+    if (!p->guard) {
+        snprintf(err, errlen, "cannot start the connection guard");
+        goto cleanup;
+    }
     if (http_pool_start(p, st->work_threads, err, errlen) != 0)
         goto cleanup;
 

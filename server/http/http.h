@@ -34,6 +34,21 @@ typedef enum {
     HANDLER_CLOSE = 1  /* drop the connection without a reply (hopeless input) */
 } handler_result;
 
+/* What the framework adds to EVERY reply (http_reply.c, http_cache.c, http_gzip.c), so no
+ * handler repeats it:
+ *   - X-Request-Id: the client's when it is sane (1-128 of A-Z a-z 0-9 - _ . : / + =),
+ *     else a new random one; also in the request's log line (r->request_id).
+ *   - Cache-Control: "no-store", unless the handler set its own, or marked the reply
+ *     immutable (http_reply_immutable): then a strong ETag, "private, max-age=31536000,
+ *     immutable", and If-None-Match answered 304 without a body.
+ *   - gzip (Content-Encoding, Vary: Accept-Encoding) for JSON, CSV and text bodies of
+ *     HTTP_GZIP_MIN to HTTP_GZIP_MAX bytes and for event streams (a deflate flush per read), when the
+ *     client's Accept-Encoding allows it.
+ */
+#define HTTP_GZIP_MIN 1024
+#define HTTP_GZIP_MAX (16 << 20) /* larger bodies go as they are: compressing them would hold
+                                  * an HTTP thread (about 0.1 s at this size) */
+
 /* ctx: the context pointer given to http_start (borrowed). */
 typedef handler_result (*route_handler)(void *ctx, req *r);
 
@@ -48,10 +63,17 @@ typedef struct {
                             * other parameter is a 400 before the handler runs) */
     int open;              /* 1 = needs no API key */
     int lockable;          /* open, unless the check hook locks it (--metrics-auth) */
+    int heavy;             /* 1 = compute whose cost the body does not bound (the math
+                            * routes): the work pool's heavy lane, served in turn per tenant;
+                            * the rest, and bodies up to HTTP_QUICK_BODY, take the quick lane */
+    int token;             /* a short-lived read token (?access_token=) may stand in for the
+                            * key: for clients that cannot send headers (EventSource) */
 } route;
 
+#define HTTP_QUICK_BODY (1 << 20) /* bytes: a body route past this is heavy (its parse is) */
+
 #define REQ_MAX_PARAMS 2
-#define REQ_MAX_HEADERS 8
+#define REQ_MAX_HEADERS 16
 
 struct req {
     /* ---- set by the framework, read-only for handlers and hooks ---- */
@@ -68,11 +90,13 @@ struct req {
     const route *rt;            /* the matched route, NULL none (OPTIONS, 404, 405) */
     char allow[96];             /* the methods the path answers ("GET, DELETE"), "" unknown */
     uint64_t id;                /* request number, for logs */
+    char request_id[132];       /* X-Request-Id: the client's (sane) or a new one */
     double t_start;             /* monotonic seconds */
 
-    /* ---- the reply (set through http_reply_* only) ---- */
-    unsigned status;
-    struct MHD_Response *response;
+    /* ---- the reply (set through http_reply_* only; turned into MHD's response when it
+     * is queued, so the framework can answer 304 or compress it) ---- */
+    unsigned status;            /* 0 = no reply set yet */
+    int immutable;              /* http_reply_immutable was called */
     char headers[REQ_MAX_HEADERS][2][160];
     int n_headers;
 
@@ -102,9 +126,13 @@ typedef struct {
     int port;                  /* 0 = any free port */
     int64_t max_body;          /* bytes */
     int http_threads;          /* MHD's thread pool */
-    int work_threads;          /* the pool behind http_defer and body routes */
+    int work_threads;          /* the pool behind http_defer and body routes (plus one thread
+                                * that serves only the quick lane) */
+    int max_pending;           /* queued work per lane before 503 + Retry-After */
     int max_connections, max_per_ip;
     int idle_timeout;          /* seconds */
+    int header_timeout;        /* seconds to send a request's headers (and the pace a body
+                                * must keep after that long) */
     int64_t connection_memory; /* bytes per connection: headers + read buffer */
     const char *tls_cert, *tls_key; /* PEM file paths; "" or NULL = plain HTTP */
 } http_settings;
@@ -144,6 +172,13 @@ handler_result http_reply_empty(req *r, unsigned status);
 handler_result http_reply_stream(req *r, unsigned status, const char *content_type,
                                  MHD_ContentReaderCallback reader, void *ctx,
                                  MHD_ContentReaderFreeCallback free_ctx);
+/* Marks the reply just set (a 200 with a body) as an immutable representation: it can never
+ * change for this URL (a finished job's weights, a dataset's metadata). The framework gives it
+ * a strong ETag (a digest of the bytes sent), answers If-None-Match with 304, and lets it be
+ * cached ("private, max-age=31536000, immutable"). Other statuses are left as they are. */
+void http_reply_immutable(req *r);
+/* 1 once a reply has been set on r. */
+int http_replied(const req *r);
 /* Extra header on the reply (Location, Retry-After, Allow, ...); call before or after the
  * reply function, before the handler returns. Silently ignored past REQ_MAX_HEADERS. */
 void http_add_header(req *r, const char *name, const char *value);

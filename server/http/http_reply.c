@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/api.h"
 #include "server/common/clock.h"
@@ -16,55 +17,60 @@
 
 /* ------------------------------------------------------------------ replies */
 
-static void set_reply(req *r, unsigned status, struct MHD_Response *resp, size_t len)
+/* Drops the reply set so far (none yet is fine). */
+void http_reply_release(req_impl *ri)
+{
+    free(ri->out);
+    ri->out = NULL;
+    ri->out_len = 0;
+    ri->out_type[0] = '\0';
+    if (ri->reader && ri->reader_free)
+        ri->reader_free(ri->reader_ctx);
+    ri->reader = NULL;
+    ri->reader_ctx = NULL;
+    ri->reader_free = NULL;
+}
+
+/* Sets the reply: a body (owned, may be NULL when len is 0) of content_type (NULL none). */
+static void set_reply(req *r, unsigned status, const char *content_type, char *body, size_t len)
 {
     req_impl *ri = (req_impl *)(void *)r;
-    if (r->response) { /* a second reply replaces the first (a handler bug, said in the log) */
+    if (r->status) { /* a second reply replaces the first (a handler bug, said in the log) */
         log_event(LOG_DEBUG, "reply_replaced", "id=%llu old=%u new=%u",
                   (unsigned long long)r->id, r->status, status);
-        MHD_destroy_response(r->response);
+        http_reply_release(ri);
     }
-    r->response = resp;
     r->status = status;
+    r->immutable = 0;
+    ri->out = body;
+    ri->out_len = len;
+    snprintf(ri->out_type, sizeof ri->out_type, "%s", content_type ? content_type : "");
     ri->bytes_out = len;
 }
 
-/* The last resort when even a reply cannot be built: an empty 500 from static memory. */
-static void reply_oom(req *r)
+int http_replied(const req *r)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(0, (void *)(uintptr_t) "", MHD_RESPMEM_PERSISTENT);
-    set_reply(r, 500, resp, 0);
+    return r->status != 0;
+}
+
+void http_reply_immutable(req *r)
+{
+    r->immutable = 1;
 }
 
 handler_result http_reply_data(req *r, unsigned status, const char *content_type,
                                const void *data, size_t len)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        len, (void *)(uintptr_t)(len ? data : ""), MHD_RESPMEM_MUST_COPY);
-    if (!resp) {
-        reply_oom(r);
-        return HANDLER_OK;
+    char *copy = NULL;
+    if (len) {
+        copy = malloc(len);
+        if (!copy) {
+            set_reply(r, 500, NULL, NULL, 0); /* the last resort: an empty 500 */
+            return HANDLER_OK;
+        }
+        memcpy(copy, data, len);
     }
-    if (content_type)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    set_reply(r, status, resp, len);
-    return HANDLER_OK;
-}
-
-/* Takes ownership of text (malloc'd, len bytes). */
-static handler_result reply_owned_text(req *r, unsigned status, const char *content_type,
-                                       char *text, size_t len)
-{
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(text);
-        reply_oom(r);
-        return HANDLER_OK;
-    }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    set_reply(r, status, resp, len);
+    set_reply(r, status, content_type, copy, len);
     return HANDLER_OK;
 }
 
@@ -77,7 +83,8 @@ handler_result http_reply_json(req *r, unsigned status, json_t *body)
     json_decref(body);
     if (!text)
         return http_reply_problem(r, 500, "could not encode the reply");
-    return reply_owned_text(r, status, "application/json", text, len);
+    set_reply(r, status, "application/json", text, len);
+    return HANDLER_OK;
 }
 
 handler_result http_reply_problem(req *r, unsigned status, const char *detail_fmt, ...)
@@ -88,35 +95,37 @@ handler_result http_reply_problem(req *r, unsigned status, const char *detail_fm
     vsnprintf(detail, sizeof detail, detail_fmt, ap);
     va_end(ap);
     json_t *j = api_problem_json(status, detail);
-    size_t len;
+    size_t len = 0;
     char *text = j ? api_dump(j, &len) : NULL;
     json_decref(j);
-    if (!text) {
-        reply_oom(r);
-        return HANDLER_OK;
-    }
-    return reply_owned_text(r, status, "application/problem+json", text, len);
+    set_reply(r, text ? status : 500, text ? "application/problem+json" : NULL, text,
+              text ? len : 0);
+    return HANDLER_OK;
 }
 
 handler_result http_reply_empty(req *r, unsigned status)
 {
-    return http_reply_data(r, status, NULL, NULL, 0);
+    set_reply(r, status, NULL, NULL, 0);
+    return HANDLER_OK;
 }
 
 handler_result http_reply_stream(req *r, unsigned status, const char *content_type,
                                  MHD_ContentReaderCallback reader, void *ctx,
                                  MHD_ContentReaderFreeCallback free_ctx)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, reader, ctx, free_ctx);
-    if (!resp) {
+    /* HEAD: the stream's headers and no body at all (MHD would still frame an unknown-size
+     * reply as chunked and send its closing "0" chunk), so the stream ends here. */
+    if (strcmp(r->method, MHD_HTTP_METHOD_HEAD) == 0) {
         if (free_ctx)
             free_ctx(ctx);
-        return http_reply_problem(r, 500, "could not start the stream");
+        http_reply_data(r, status, content_type, NULL, 0);
+        return HANDLER_OK;
     }
-    if (content_type)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    set_reply(r, status, resp, 0);
+    req_impl *ri = (req_impl *)(void *)r;
+    set_reply(r, status, content_type, NULL, 0);
+    ri->reader = reader;
+    ri->reader_ctx = ctx;
+    ri->reader_free = free_ctx;
     return HANDLER_OK;
 }
 
@@ -127,6 +136,18 @@ void http_add_header(req *r, const char *name, const char *value)
     snprintf(r->headers[r->n_headers][0], sizeof r->headers[0][0], "%s", name);
     snprintf(r->headers[r->n_headers][1], sizeof r->headers[0][1], "%s", value);
     r->n_headers++;
+}
+
+void http_add_vary(req *r, const char *token)
+{
+    for (int i = 0; i < r->n_headers; i++) {
+        if (strcasecmp(r->headers[i][0], "Vary") == 0) {
+            size_t n = strlen(r->headers[i][1]);
+            snprintf(r->headers[i][1] + n, sizeof r->headers[i][1] - n, ", %s", token);
+            return;
+        }
+    }
+    http_add_header(r, "Vary", token);
 }
 
 void http_on_complete(req *r, void (*fn)(void *), void *arg)
@@ -145,24 +166,55 @@ const char *http_header(req *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
-/* Hands the reply to MHD: the decorate hook and the extra headers first. */
+/* MHD's response for the reply set on ri (its body or stream handed over); NULL when out of
+ * memory (then ri still owns them). */
+static struct MHD_Response *make_response(req_impl *ri)
+{
+    struct MHD_Response *resp;
+    if (ri->reader) {
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, ri->reader,
+                                                 ri->reader_ctx, ri->reader_free);
+        if (resp)
+            ri->reader = NULL; /* MHD frees the stream now */
+    } else if (ri->out) {
+        resp = MHD_create_response_from_buffer(ri->out_len, ri->out, MHD_RESPMEM_MUST_FREE);
+        if (resp)
+            ri->out = NULL;
+    } else {
+        resp = MHD_create_response_from_buffer(0, (void *)(uintptr_t) "", MHD_RESPMEM_PERSISTENT);
+    }
+    if (resp && ri->out_type[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ri->out_type);
+    return resp;
+}
+
+/* Hands the reply to MHD: the decorate hook, caching, compression and the extra headers. */
 enum MHD_Result http_queue_reply(req_impl *ri)
 {
     req *r = &ri->r;
     const http_hooks *hk = &ri->h->hooks;
-    if (!r->response)
+    if (!r->status)
         http_reply_problem(r, 500, "the handler of %s %s set no reply", r->method, r->path);
     if (hk->decorate)
         hk->decorate(r->ctx, r);
+    http_add_header(r, "X-Request-Id", r->request_id);
+    http_cache_apply(ri);
+    struct MHD_Response *resp = make_response(ri);
+    if (!resp) { /* out of memory: an empty 500 from static memory, or nothing at all */
+        http_reply_release(ri);
+        r->status = 500;
+        ri->bytes_out = 0;
+        resp = make_response(ri);
+        if (!resp)
+            return MHD_NO;
+    }
     for (int i = 0; i < r->n_headers; i++)
-        MHD_add_response_header(r->response, r->headers[i][0], r->headers[i][1]);
+        MHD_add_response_header(resp, r->headers[i][0], r->headers[i][1]);
     /* Observed here, not on completion: a client that has its answer sees it in /metrics. */
     if (hk->observe)
         hk->observe(r->ctx, r->route, r->status, clock_monotonic() - r->t_start);
-    enum MHD_Result ret = MHD_queue_response(r->conn, r->status, r->response);
-    MHD_destroy_response(r->response); /* MHD holds its own reference now */
-    r->response = NULL;
+    enum MHD_Result ret = MHD_queue_response(r->conn, r->status, resp);
+    MHD_destroy_response(resp); /* MHD holds its own reference now */
     ri->queued = 1;
     return ret;
 }
-

@@ -206,6 +206,8 @@ jobs *jobs_new(store *st, const jobs_settings *set, char *err, size_t errlen)
     }
     j->st = st;
     j->set = *set;
+    if (j->set.cores < 1)
+        j->set.cores = 1;
     pthread_mutex_init(&j->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);

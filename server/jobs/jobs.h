@@ -16,6 +16,8 @@ typedef struct jobs jobs;
 
 typedef struct {
     int workers;              /* worker threads, >= 1 */
+    int job_threads;          /* threads per job; 0: `cores`, shared among the running jobs */
+    int cores;                /* online cores, >= 1 */
     int checkpoint_seconds;   /* seconds between checkpoints of a running job; <= 0: 10 */
     /* Called once by jobs_start on its own thread, before any worker starts (may be NULL):
      * process-wide set-up the workers need, e.g. the BLAS thread count. */

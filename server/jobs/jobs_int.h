@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "core/bp.h"
 #include "server/jobs/jobs.h"
 #include "server/jobs/jobs_live.h"
 #include "server/store/store.h"
@@ -46,6 +47,7 @@ typedef struct {
     char worker_id[128];
     pthread_t thread;
     int started;
+    bp_pool *pool;             /* the threads its jobs' passes run on, or NULL: its own */
 } worker;
 
 struct jobs {

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/eval_codec.h"
 #include "api/jobs_codec.h"
 #include "core/bp.h"
 #include "server/common/clock.h"
@@ -106,6 +107,7 @@ typedef struct {
     /* what every write for this job names as its lease: the worker id, "#token" added when
      * the store fences leases (store_job.lease_token) */
     char lease[JOBS_LEASE_REF_MAX];
+    api_job_extras extras;     /* the standardization kept with the job (mean NULL: none) */
 } run;
 
 /* The worker's own view: history rows [from, to) and the weights of the latest epoch are only
@@ -198,6 +200,15 @@ static int prepare_data(run *R)
         snprintf(R->error, sizeof R->error, "%.500s", ae.detail);
         goto cleanup;
     }
+    /* Trained standardized: the transform fitted at creation, kept in the spec text, so a
+     * resumed job trains on the same bits. */
+    if (api_job_extras_parse(&R->extras, R->job->spec_json, R->meta.features, &ae) < 0) {
+        snprintf(R->error, sizeof R->error, "%.500s", ae.detail);
+        goto cleanup;
+    }
+    if (R->extras.mean)
+        bp_standardize_apply(R->X, R->X, R->extras.mean, R->extras.sd, R->meta.rows,
+                             R->meta.features);
     int64_t n_theta0 = 0;
     rcs = store_job_theta0(st, R->job->id, &R->theta0, &n_theta0, &se);
     if (rcs < 0 && rcs != STORE_NOT_FOUND) {
@@ -244,6 +255,11 @@ static int prepare_trainer(run *R)
     } else if (rcs != STORE_NOT_FOUND) {
         snprintf(R->error, sizeof R->error, "could not load the job's checkpoint: %s", se.msg);
         goto cleanup;
+    }
+    if (bp_trainer_set_pool(R->t, R->w->pool, &be) < 0) {
+        log_event(LOG_WARN, "job", "id=%s error=\"%s: training on one thread\"", R->job->id,
+                  be.msg);
+        bp_trainer_set_pool(R->t, NULL, NULL); /* the same weights, on the worker alone */
     }
     R->ckpt_epoch = bp_trainer_epochs_done(R->t);
     R->img_epoch = -1;
@@ -386,6 +402,21 @@ static live *run_register(worker *w, const store_job *job, const char *lease)
     return l;
 }
 
+/* The threads a job's passes may use now: --job-threads, or (0) the cores shared evenly among
+ * the jobs running in this process, at least one each. The weights never depend on it. */
+static int job_share(jobs *j)
+{
+    if (j->set.job_threads > 0)
+        return j->set.job_threads;
+    int running = 0;
+    pthread_mutex_lock(&j->mu);
+    for (const live *l = j->live; l; l = l->next)
+        running++;
+    pthread_mutex_unlock(&j->mu);
+    int share = j->set.cores / (running > 0 ? running : 1);
+    return share > 0 ? share : 1;
+}
+
 /* run_job, phase 2: epochs until done, cancelled, failed or the lease is lost, with a
  * checkpoint every --checkpoint-seconds. Sets R->final / release / abandon. */
 static void run_train(run *R)
@@ -409,6 +440,7 @@ static void run_train(run *R)
     for (;;) {
         bp_progress p;
         bp_error be = {{0}};
+        bp_pool_set_active(R->w->pool, job_share(j));
         bp_train_status ts = bp_trainer_epoch(R->t, &p, &l->cancel, &be);
         if (ts == BP_TRAIN_CONTINUE || ts == BP_TRAIN_DONE) {
             publish_epoch(R, &p);
@@ -450,6 +482,44 @@ static void run_train(run *R)
     }
 }
 
+/* new: the report (api_evaluation_json's text) of weights theta on the held-out rows of the
+ * (standardized) dataset; NULL when the job has none or out of memory. */
+static char *heldout_metrics(run *R, const double *theta)
+{
+    int64_t m = R->meta.rows, n = R->meta.features, K = R->spec.sizes[R->spec.n_layers - 1];
+    int64_t m_train, m_val;
+    if (!theta || bp_split_sizes(m, R->cfg.validation_split, &m_train, &m_val, NULL) < 0 ||
+        m_val == 0)
+        return NULL;
+    char *text = NULL;
+    unsigned char *held = malloc((size_t)m);
+    double *Xv = malloc((size_t)(m_val * n) * sizeof *Xv);
+    double *Yv = malloc((size_t)(m_val * K) * sizeof *Yv);
+    bp_work *w = bp_work_new(&R->spec, m_val, NULL);
+    bp_eval e;
+    memset(&e, 0, sizeof e);
+    if (!held || !Xv || !Yv || !w || bp_split_mark(held, m, &R->cfg, NULL) < 0)
+        goto cleanup;
+    for (int64_t i = 0, v = 0; i < m; i++)
+        if (held[i]) {
+            memcpy(Xv + v * n, R->X + i * n, (size_t)n * sizeof *Xv);
+            memcpy(Yv + v * K, R->targets + i * K, (size_t)K * sizeof *Yv);
+            v++;
+        }
+    if (bp_evaluate(&e, w, Xv, Yv, theta, m_val, R->cfg.lambda, NULL) == 0) {
+        json_t *j = api_evaluation_json(&e, R->extras.classes_json);
+        text = j ? api_dump(j, NULL) : NULL;
+        json_decref(j);
+    }
+cleanup:
+    bp_eval_clear(&e);
+    bp_work_free(w);
+    free(held);
+    free(Xv);
+    free(Yv);
+    return text;
+}
+
 /* run_job, phase 3 (final): the final status, weights and remaining history in one store
  * transaction, retried for a while when the disk is full or the store busy. */
 static void run_write_final(run *R)
@@ -478,6 +548,11 @@ static void run_write_final(run *R)
     if (R->final != JOB_SUCCEEDED)
         snprintf(p.stop_reason, sizeof p.stop_reason, "%s",
                  R->final == JOB_CANCELLED ? "cancelled" : R->diverged ? "diverged" : "error");
+    char *metrics = R->final == JOB_SUCCEEDED ? heldout_metrics(R, theta) : NULL;
+    if (metrics && store_job_set_metrics(j->st, job->id, R->lease, metrics, &se) < 0)
+        log_event(LOG_WARN, "job", "id=%s error=\"held-out metrics not stored: code %d\"",
+                  job->id, se.code);
+    free(metrics);
     int rc = -1;
     for (int attempt = 0; attempt < 30 && rc < 0; attempt++) {
         rc = store_job_finish(j->st, job->id, R->lease, R->final,
@@ -541,6 +616,7 @@ static void run_unregister(run *R)
     free(R->labels);
     free(R->targets);
     free(R->theta0);
+    api_job_extras_clear(&R->extras);
 }
 
 /* One claimed job, start to end: register → prepare → train → end → unregister. */
@@ -577,6 +653,14 @@ void *jobs_worker_main(void *arg)
      * core trains. (Not SCHED_IDLE: it would let any other busy process starve jobs and their
      * leases.) */
     setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
+    /* The pool's threads are made here, so they inherit the nice value. */
+    int threads = j->set.job_threads > 0 ? j->set.job_threads : j->set.cores;
+    if (threads > 1) {
+        bp_error be = {{0}};
+        if (!(w->pool = bp_pool_new(threads, &be)))
+            log_event(LOG_WARN, "worker", "worker=%d error=\"%s: jobs train on one thread\"",
+                      w->n, be.msg);
+    }
     for (;;) {
         pthread_mutex_lock(&j->mu);
         uint64_t seq = j->notify_seq;
@@ -604,5 +688,7 @@ void *jobs_worker_main(void *arg)
         }
         pthread_mutex_unlock(&j->mu);
     }
+    bp_pool_free(w->pool);
+    w->pool = NULL;
     return NULL;
 }

@@ -12,10 +12,8 @@
  * exactly; the value we send back in Access-Control-Allow-Origin is always our configured
  * string, never bytes copied from the request. "null" and "*" are refused.
  * Rate limits. Token buckets (rate N/s, burst 2N) keyed "a:<address>" (IPv6 by /64) and
- * "k:<key name>" in one open-addressing table under one mutex. The table has a fixed size;
- * when it is half full it is rebuilt keeping only buckets that are not yet full again (a full
- * bucket is the same as no bucket), and if that is not enough, only the most recently used.
- * Work under the lock is a hash probe and a few flops; rebuilds are O(table) and rare.
+ * "k:<key name>" (security_rate.c); every answer that went through them carries the
+ * RateLimit-* fields of the tighter one.
  */
 #include "server/common/clock.h"
 #include "server/security/security.h"
@@ -27,6 +25,7 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <nettle/sha2.h>
+#include <sys/random.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -42,19 +41,11 @@
 #define KEY_MIN_LEN 16
 #define KEY_MAX_LEN 512       /* longest presented token we look at */
 #define KEYS_MAX 100000       /* lines of real keys accepted in the file */
-#define RL_SLOTS 8192         /* hash slots (power of two) */
-#define RL_LIVE_MAX (RL_SLOTS / 2)
 
 typedef struct {
     char name[64];
     unsigned char digest[KEY_DIGEST];
 } security_key;
-
-typedef struct {
-    char key[80];             /* "" = empty slot */
-    double tokens;            /* tokens at time `last` */
-    double last;              /* monotonic seconds */
-} bucket;
 
 struct security {
     security_key *keys;
@@ -62,12 +53,8 @@ struct security {
     char (*origins)[SEC_ORIGIN_MAX + 1];
     size_t n_origins;
     int metrics_auth;
-
-    pthread_mutex_t mu;       /* guards the buckets below */
-    double rate, burst;
-    bucket *slots, *spare;    /* RL_SLOTS each (NULL with the rate limit off) */
-    double *ages;             /* RL_SLOTS scratch for rebuilds */
-    size_t live;
+    security_rl *rl;          /* the rate limiter (security_rate.c), NULL when off */
+    unsigned char token_secret[SEC_TOKEN_SECRET]; /* events tokens' HMAC key */
 };
 
 /* ------------------------------------------------------------------ helpers */
@@ -384,103 +371,14 @@ security_auth security_authenticate(const security *sec, const char *authorizati
     return SEC_AUTH_OK;
 }
 
-/* ------------------------------------------------------------------ rate limiting */
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    while (*s)
-        h = (h ^ (unsigned char)*s++) * 1099511628211ull;
-    return h;
-}
-
-/* Slot holding key, or the empty slot where it would go. */
-static bucket *rl_find(bucket *slots, const char *key)
-{
-    size_t i = (size_t)hash_str(key) & (RL_SLOTS - 1);
-    while (slots[i].key[0] && strcmp(slots[i].key, key) != 0)
-        i = (i + 1) & (RL_SLOTS - 1);
-    return &slots[i];
-}
-
-static double rl_tokens(const security *sec, const bucket *b, double now)
-{
-    double t = b->tokens + (now - b->last) * sec->rate;
-    return t < sec->burst ? t : sec->burst;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Rebuilds the table without idle (refilled) buckets; if still more than 3/4 of the live
- * limit remain, keeps only the most recently used half of the limit. Caller holds mu. */
-static void rl_compact(security *sec, double now)
-{
-    size_t busy = 0, keep = RL_LIVE_MAX;
-    double since = -INFINITY;
-    for (size_t i = 0; i < RL_SLOTS; i++)
-        if (sec->slots[i].key[0] && rl_tokens(sec, &sec->slots[i], now) < sec->burst)
-            sec->ages[busy++] = sec->slots[i].last;
-    if (busy > RL_LIVE_MAX * 3 / 4) {
-        keep = RL_LIVE_MAX / 2;
-        qsort(sec->ages, busy, sizeof *sec->ages, cmp_double);
-        since = sec->ages[busy - keep];
-    }
-    memset(sec->spare, 0, RL_SLOTS * sizeof *sec->spare);
-    size_t live = 0;
-    for (size_t i = 0; i < RL_SLOTS && live < keep; i++) {
-        const bucket *b = &sec->slots[i];
-        if (b->key[0] && b->last >= since && rl_tokens(sec, b, now) < sec->burst) {
-            *rl_find(sec->spare, b->key) = *b;
-            live++;
-        }
-    }
-    bucket *t = sec->slots;
-    sec->slots = sec->spare;
-    sec->spare = t;
-    sec->live = live;
-}
-
 int security_rate_take(security *sec, const char *key, double now)
 {
-    if (!sec || !sec->slots)
-        return 0;
-    int wait = 0;
-    pthread_mutex_lock(&sec->mu);
-    bucket *b = rl_find(sec->slots, key);
-    if (!b->key[0]) {
-        if (sec->live >= RL_LIVE_MAX) {
-            rl_compact(sec, now);
-            b = rl_find(sec->slots, key);
-        }
-        snprintf(b->key, sizeof b->key, "%s", key);
-        b->tokens = sec->burst;
-        b->last = now;
-        sec->live++;
-    }
-    b->tokens = rl_tokens(sec, b, now);
-    b->last = now;
-    if (b->tokens >= 1.0) {
-        b->tokens -= 1.0;
-    } else {
-        double w = ceil((1.0 - b->tokens) / sec->rate);
-        wait = w < 1.0 ? 1 : (int)w;
-    }
-    pthread_mutex_unlock(&sec->mu);
-    return wait;
+    return security_rl_take(sec ? sec->rl : NULL, key, now, NULL);
 }
 
 size_t security_rate_entries(security *sec)
 {
-    if (!sec || !sec->slots)
-        return 0;
-    pthread_mutex_lock(&sec->mu);
-    size_t n = sec->live;
-    pthread_mutex_unlock(&sec->mu);
-    return n;
+    return security_rl_entries(sec ? sec->rl : NULL);
 }
 
 /* "a:<ip>" for the connection's peer (IPv6 grouped by /64); "a:?" when unknown. */
@@ -507,6 +405,31 @@ static void client_key(const req *r, char *out, size_t outlen)
     snprintf(out, outlen, "a:%s", ip);
 }
 
+/* ------------------------------------------------------------------ events tokens */
+
+/* The secret: SHA-256 over a label and every key digest (the same keys file gives every
+ * instance the same secret); random without keys (tokens are then never needed). */
+static int token_secret_init(security *sec)
+{
+    if (sec->n_keys == 0)
+        return getrandom(sec->token_secret, SEC_TOKEN_SECRET, 0) == SEC_TOKEN_SECRET ? 0 : -1;
+    struct sha256_ctx c;
+    static const char label[] = "backpropd events token v1";
+    sha256_init(&c);
+    sha256_update(&c, sizeof label, (const uint8_t *)label);
+    for (size_t i = 0; i < sec->n_keys; i++)
+        sha256_update(&c, KEY_DIGEST, sec->keys[i].digest);
+    _Static_assert(SEC_TOKEN_SECRET == KEY_DIGEST, "the secret is one SHA-256 digest");
+    sha256_digest(&c, KEY_DIGEST, sec->token_secret);
+    return 0;
+}
+
+int security_events_token(const security *sec, const char *owner, const char *job_id,
+                          int64_t now, char *out, size_t outlen, int64_t *expires)
+{
+    return security_token_make(sec->token_secret, owner, job_id, now, out, outlen, expires);
+}
+
 /* ------------------------------------------------------------------ lifecycle */
 
 security *security_new(const config *cfg, char *err, size_t errlen)
@@ -517,7 +440,6 @@ security *security_new(const config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "security: out of memory");
         return NULL;
     }
-    pthread_mutex_init(&sec->mu, NULL);
     sec->metrics_auth = cfg->metrics_auth;
     if (cfg->api_keys_file[0] && load_keys(sec, cfg->api_keys_file, err, errlen) != 0)
         goto cleanup;
@@ -527,13 +449,13 @@ security *security_new(const config *cfg, char *err, size_t errlen)
     }
     if (cfg->cors_origins[0] && load_origins(sec, cfg->cors_origins, err, errlen) != 0)
         goto cleanup;
+    if (token_secret_init(sec) != 0) {
+        snprintf(err, errlen, "security: no randomness for the events token secret");
+        goto cleanup;
+    }
     if (cfg->rate_limit > 0) {
-        sec->rate = cfg->rate_limit;
-        sec->burst = 2.0 * cfg->rate_limit;
-        sec->slots = calloc(RL_SLOTS, sizeof *sec->slots);
-        sec->spare = calloc(RL_SLOTS, sizeof *sec->spare);
-        sec->ages = calloc(RL_SLOTS, sizeof *sec->ages);
-        if (!sec->slots || !sec->spare || !sec->ages) {
+        sec->rl = security_rl_new(cfg->rate_limit);
+        if (!sec->rl) {
             snprintf(err, errlen, "security: out of memory");
             goto cleanup;
         }
@@ -553,10 +475,8 @@ void security_free(security *sec)
         explicit_bzero(sec->keys, sec->n_keys * sizeof *sec->keys);
     free(sec->keys);
     free(sec->origins);
-    free(sec->slots);
-    free(sec->spare);
-    free(sec->ages);
-    pthread_mutex_destroy(&sec->mu);
+    security_rl_free(sec->rl);
+    explicit_bzero(sec->token_secret, sizeof sec->token_secret);
     free(sec);
 }
 
@@ -614,41 +534,93 @@ static int reply_preflight(security *sec, req *r)
     http_add_header(r, "Access-Control-Allow-Origin", origin);
     http_add_header(r, "Access-Control-Allow-Methods", allow);
     http_add_header(r, "Access-Control-Allow-Headers",
-                    "Authorization, Content-Type, Last-Event-ID");
+                    "Authorization, Content-Type, Last-Event-ID, Idempotency-Key, "
+                    "If-None-Match, X-Request-Id");
     http_add_header(r, "Access-Control-Max-Age", "600");
     return 1;
 }
 
+/* One token from bucket key; *tight keeps the bucket closest to refusing (fewest tokens left)
+ * of this request's buckets. 0 allowed, else seconds to wait. */
+static int rate_take(security *sec, const char *key, security_rate_info *tight)
+{
+    security_rate_info info;
+    int wait = security_rl_take(sec->rl, key, clock_monotonic(), &info);
+    if (tight->limit == 0 || info.remaining < tight->remaining ||
+        (info.remaining == tight->remaining && info.reset > tight->reset))
+        *tight = info;
+    return wait;
+}
+
+/* RateLimit-Limit / -Remaining / -Reset (draft-ietf-httpapi-ratelimit-headers) of the
+ * tightest bucket, on every answer that went through the rate limiter. */
+static void rate_headers(req *r, const security_rate_info *t)
+{
+    if (t->limit == 0)
+        return;
+    char v[24];
+    snprintf(v, sizeof v, "%lld", (long long)t->limit);
+    http_add_header(r, "RateLimit-Limit", v);
+    snprintf(v, sizeof v, "%lld", (long long)t->remaining);
+    http_add_header(r, "RateLimit-Remaining", v);
+    snprintf(v, sizeof v, "%lld", (long long)t->reset);
+    http_add_header(r, "RateLimit-Reset", v);
+}
+
 int security_check(security *sec, req *r)
 {
+    int rc = 0, wait;
+    security_rate_info tight = {0, 0, 0};
     r->owner[0] = '\0';
-    if (sec->slots) {
+    if (sec->rl) {
         char key[80];
         client_key(r, key, sizeof key);
-        int wait = security_rate_take(sec, key, clock_monotonic());
-        if (wait)
-            return reply_429(r, wait, "rate limit: too many requests from this address "
-                                      "(--rate-limit); retry after Retry-After seconds");
+        if ((wait = rate_take(sec, key, &tight))) {
+            rc = reply_429(r, wait, "rate limit: too many requests from this address "
+                                    "(--rate-limit); retry after Retry-After seconds");
+            goto done;
+        }
     }
-    if (strcmp(r->method, "OPTIONS") == 0)
-        return reply_preflight(sec, r);
+    if (strcmp(r->method, "OPTIONS") == 0) {
+        rc = reply_preflight(sec, r);
+        goto done;
+    }
     int open = r->rt && r->rt->open && !(r->rt->lockable && sec->metrics_auth);
     if (open || sec->n_keys == 0)
-        return 0;
+        goto done;
     char name[64];
-    security_auth why = security_authenticate(sec, http_header(r, "Authorization"), name, sizeof name);
-    if (why != SEC_AUTH_OK)
-        return reply_401(r, why);
+    const char *auth = http_header(r, "Authorization");
+    if (!auth && r->rt && r->rt->token && http_query(r, "access_token")) {
+        if (security_token_check(sec->token_secret, http_query(r, "access_token"), r->param[0],
+                                 (int64_t)time(NULL), name) != 0) {
+            log_event(LOG_INFO, "auth_failed", "id=%llu reason=token", (unsigned long long)r->id);
+            http_reply_problem(r, 401, "access_token: not valid for this job, or expired "
+                                       "(tokens last %d s): get a new one from POST "
+                                       "/v1/jobs/{id}/events/token", SECURITY_TOKEN_TTL);
+            http_add_header(r, "WWW-Authenticate",
+                            "Bearer realm=\"backpropd\", error=\"invalid_token\"");
+            rc = 1;
+            goto done;
+        }
+        goto authenticated;
+    }
+    security_auth why = security_authenticate(sec, auth, name, sizeof name);
+    if (why != SEC_AUTH_OK) {
+        rc = reply_401(r, why);
+        goto done;
+    }
+authenticated:
     snprintf(r->owner, sizeof r->owner, "%s", name);
-    if (sec->slots) {
+    if (sec->rl) {
         char key[80];
         snprintf(key, sizeof key, "k:%s", name);
-        int wait = security_rate_take(sec, key, clock_monotonic());
-        if (wait)
-            return reply_429(r, wait, "rate limit: too many requests for this API key "
-                                      "(--rate-limit); retry after Retry-After seconds");
+        if ((wait = rate_take(sec, key, &tight)))
+            rc = reply_429(r, wait, "rate limit: too many requests for this API key "
+                                    "(--rate-limit); retry after Retry-After seconds");
     }
-    return 0;
+done:
+    rate_headers(r, &tight);
+    return rc;
 }
 
 void security_decorate(security *sec, req *r)
@@ -663,5 +635,8 @@ void security_decorate(security *sec, req *r)
     if (!origin)
         return;
     http_add_header(r, "Access-Control-Allow-Origin", origin);
-    http_add_header(r, "Access-Control-Expose-Headers", "Location, Retry-After, WWW-Authenticate");
+    http_add_header(r, "Access-Control-Expose-Headers",
+                    "Location, Retry-After, WWW-Authenticate, X-Request-Id, ETag, "
+                    "Idempotent-Replayed, RateLimit-Limit, RateLimit-Remaining, "
+                    "RateLimit-Reset");
 }

@@ -7,6 +7,9 @@
 #ifndef BACKPROPD_SECURITY_H
 #define BACKPROPD_SECURITY_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "server/server.h"
 
 /* new. Loads --api-keys-file (one "name:key" per line, '#' comments), parses
@@ -20,6 +23,18 @@ int security_has_keys(const security *sec);
  * the path's methods r->allow...). A route needs no key when r->rt->open, unless it is
  * lockable and --metrics-auth locks it (/metrics). sec and r borrowed. */
 int security_check(security *sec, req *r);
+/* Events tokens: what a browser's EventSource (which cannot send Authorization) presents as
+ * ?access_token= on GET /v1/jobs/{id}/events (routes with .token). A token names one job and
+ * one tenant, and expires SECURITY_TOKEN_TTL seconds after it was made; it is an HMAC-SHA256
+ * under a secret derived from the API keys (so every instance with the same keys file
+ * accepts it, and changing the keys revokes it), never stored and never logged. */
+#define SECURITY_TOKEN_TTL 300
+/* Makes a token for job_id of owner into out (outlen >= SECURITY_TOKEN_MAX); *expires = unix
+ * seconds it is good until. 0, or -1 when out is too small. */
+#define SECURITY_TOKEN_MAX 256
+int security_events_token(const security *sec, const char *owner, const char *job_id,
+                          int64_t now, char *out, size_t outlen, int64_t *expires);
+
 /* Adds CORS headers (exact-match Access-Control-Allow-Origin + Vary: Origin) to the reply. */
 void security_decorate(security *sec, req *r);
 

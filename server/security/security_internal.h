@@ -7,6 +7,7 @@
 #define BACKPROPD_SECURITY_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "server/security/security.h"
 
@@ -39,6 +40,34 @@ security_auth security_authenticate(const security *sec, const char *authorizati
 
 /* Number of keys loaded. */
 size_t security_key_count(const security *sec);
+
+/* Events tokens (security_token.c) under a secret of SEC_TOKEN_SECRET bytes: make one for
+ * job_id of owner (security_events_token's contract), or check one for job_id at unix time
+ * now: 0 with the owner (< 64 bytes) in owner, or -1 (malformed, expired, another job's,
+ * forged). */
+#define SEC_TOKEN_SECRET 32
+int security_token_make(const unsigned char secret[SEC_TOKEN_SECRET], const char *owner,
+                        const char *job_id, int64_t now, char *out, size_t outlen,
+                        int64_t *expires);
+int security_token_check(const unsigned char secret[SEC_TOKEN_SECRET], const char *token,
+                         const char *job_id, int64_t now, char owner[64]);
+
+/* The rate limiter (security_rate.c). */
+typedef struct security_rl security_rl;
+/* The state of a bucket after a take, as the RateLimit-* fields give it. */
+typedef struct {
+    int64_t limit;     /* the burst */
+    int64_t remaining; /* whole tokens left */
+    int64_t reset;     /* seconds until the bucket is full again (or until the next token
+                        * when refused) */
+} security_rate_info;
+/* new: buckets of rate tokens/s, burst 2 × rate; NULL out of memory. */
+security_rl *security_rl_new(double rate);
+void security_rl_free(security_rl *rl); /* NULL is a no-op */
+/* One token from bucket key at monotonic time now: 0 allowed, else whole seconds to wait;
+ * info (may be NULL) filled. rl NULL: always 0, info untouched. */
+int security_rl_take(security_rl *rl, const char *key, double now, security_rate_info *info);
+size_t security_rl_entries(security_rl *rl);
 
 /* Takes one token from the bucket called `key` ("k:<name>" or "a:<address>") at monotonic
  * time `now` (seconds). Returns 0 when allowed, else the whole seconds (>= 1) to wait. With

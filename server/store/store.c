@@ -151,6 +151,19 @@ int store_admit_bytes(const store *s, int64_t have, int64_t add, store_error *er
                      (long long)max);
 }
 
+int store_idem_decide(store_idempotency *idem, int found, const char *request, const char *id,
+                      store_error *err)
+{
+    if (!found)
+        return 0;
+    if (strcmp(request, idem->request) != 0)
+        return store_err(err, STORE_KEY_REUSED, "Idempotency-Key: already used for a different "
+                         "request (another body or parameters); use a new key for a new "
+                         "request");
+    snprintf(idem->replay_id, sizeof idem->replay_id, "%s", id);
+    return store_err(err, STORE_REPLAY, "Idempotency-Key: already used for this request");
+}
+
 /* ---------------- datasets ---------------- */
 
 int store_dataset_sizes(const store_dataset_meta *m, int64_t *xbytes, int64_t *ybytes,
@@ -230,6 +243,10 @@ void store_job_clear(store_job *j)
         return;
     free(j->spec_json);
     j->spec_json = NULL;
+    free(j->labels_json);
+    j->labels_json = NULL;
+    free(j->metrics_json);
+    j->metrics_json = NULL;
 }
 
 void store_jobs_free(store_job *jobs, size_t n)

@@ -42,7 +42,10 @@ typedef enum {
     STORE_IO = -5,        /* I/O error, corrupt file */
     STORE_NOMEM = -6,
     STORE_QUEUE_FULL = -7, /* admission: max_active jobs reached (store_limits): answer 429 */
-    STORE_QUOTA = -8       /* admission: the owner's job or byte quota reached: answer 429 */
+    STORE_QUOTA = -8,      /* admission: the owner's job or byte quota reached: answer 429 */
+    STORE_REPLAY = -9,     /* idempotency: this key already made this request: the id it
+                            * created is in idem->replay_id (nothing was written) */
+    STORE_KEY_REUSED = -10 /* idempotency: this key was used for another request: answer 422 */
 } store_code;
 
 typedef struct {
@@ -87,6 +90,21 @@ typedef struct {
 /* Sets the limits (copied; none after store_open). Call before other threads use s. */
 void store_set_limits(store *s, const store_limits *limits);
 
+/* ---------------- idempotency ----------------
+ * A create (store_job_create, store_dataset_put) given an Idempotency-Key: inside the
+ * transaction that inserts, the engine looks the key up for the same owner and kind ("job",
+ * "dataset"), among keys younger than ttl_ms. None: the insert goes on and the key is
+ * remembered with the new id, in the same transaction (so of concurrent retries exactly one
+ * creates). Found with the same request digest: STORE_REPLAY, nothing written, the first id
+ * in replay_id. Found with another digest: STORE_KEY_REUSED. Only successful creates are
+ * remembered: a refused one (quota, bad dataset) may be retried with the same key. */
+typedef struct {
+    const char *key;       /* the Idempotency-Key (borrowed; 1..255 visible ASCII) */
+    char request[65];      /* SHA-256 hex of what the request asked (body and parameters) */
+    int64_t ttl_ms;        /* how long a key is remembered (--idempotency-ttl) */
+    char replay_id[40];    /* out, with STORE_REPLAY */
+} store_idempotency;
+
 /* ---------------- datasets ---------------- */
 typedef struct {
     char id[40];          /* "ds_" + 24 hex, made by the caller (random, >= 96 bits) */
@@ -96,6 +114,9 @@ typedef struct {
     int has_labels;       /* 1: labels stored (y given), 0: Y stored */
     int64_t bytes;        /* size of the stored blobs */
     int64_t created_at;   /* unix seconds */
+    store_idempotency *idem; /* store_dataset_put only: NULL = no key (borrowed) */
+    const char *classes_json; /* put: the class names (JSON array text, borrowed) or NULL;
+                               * reads set NULL (store_dataset_classes reads them) */
 } store_dataset_meta;
 
 /* Stores X (rows × features) and either labels (rows) or Y (rows × outputs) in one
@@ -115,6 +136,9 @@ int store_dataset_list(store *s, const char *owner, int64_t cursor, int limit,
                        store_dataset_meta **out, size_t *n, int64_t *next_cursor,
                        store_error *err);
 int store_dataset_delete(store *s, const char *owner, const char *id, store_error *err);
+/* new: the dataset's class names as JSON array text, *classes_json NULL when it has none. */
+int store_dataset_classes(store *s, const char *owner, const char *id, char **classes_json,
+                          store_error *err);
 /* Sum of dataset bytes stored by owner. */
 int store_dataset_bytes(store *s, const char *owner, int64_t *bytes, store_error *err);
 
@@ -145,6 +169,11 @@ typedef struct {
     char owner[64];
     char dataset_id[40];
     char *spec_json;      /* new (owned by this struct): {"network":…,"training":…} canonical */
+    char *labels_json;    /* new (owned) or NULL: {"name","tags","metadata"} given at creation,
+                           * stored as is (the store does not read it) */
+    char *metrics_json;   /* new (owned), or NULL: the report on the held-out rows
+                           * (api_evaluation_json) a job with a validation split gets when it
+                           * succeeds */
     job_status status;
     int cancel_requested;
     int64_t seq;          /* creation order, assigned by store_job_create */
@@ -158,13 +187,16 @@ typedef struct {
      * to renew / checkpoint / finish / release, so a worker whose lease was taken over can
      * write nothing even if its owner string comes back. */
     int64_t lease_token;
+    store_idempotency *idem; /* store_job_create only: NULL = no key (borrowed) */
 } store_job;
-void store_job_clear(store_job *j); /* frees spec_json; the struct itself is the caller's */
+void store_job_clear(store_job *j); /* frees spec_json, labels_json and metrics_json; the
+                                     * struct is the caller's */
 void store_jobs_free(store_job *jobs, size_t n);
 
 /* Creates a queued job (assigns seq, created_at). theta0 (n_params doubles, may be NULL) is
  * the warm start. STORE_QUEUE_FULL / STORE_QUOTA when store_limits refuse it (err says
- * which), STORE_NOT_FOUND when the owner has no such dataset. */
+ * which), STORE_NOT_FOUND when the owner has no such dataset; with job->idem, STORE_REPLAY or
+ * STORE_KEY_REUSED (see idempotency above). */
 int store_job_create(store *s, store_job *job, const double *theta0, int64_t n_params,
                      store_error *err);
 int store_job_get(store *s, const char *owner, const char *id, store_job *out, store_error *err);
@@ -230,6 +262,10 @@ int store_job_finish(store *s, const char *id, const char *worker_id, job_status
                      const char *error, const store_history *hist,
                      const store_progress *progress, const double *theta, int64_t n_params,
                      store_error *err);
+/* Stores the job's held-out report (JSON text, borrowed) while worker_id holds its lease (the
+ * worker calls it just before store_job_finish). STORE_CONFLICT if the lease is lost. */
+int store_job_set_metrics(store *s, const char *id, const char *worker_id,
+                          const char *metrics_json, store_error *err);
 /* Queued → cancelled at once (returns 0, *now_cancelled=1); running → cancel_requested=1
  * (*now_cancelled=0); final states unchanged. */
 int store_job_request_cancel(store *s, const char *owner, const char *id, int *now_cancelled,

@@ -39,6 +39,9 @@
       (s, owner, id, err))                                                                    \
     X(int, dataset_bytes, (store *s, const char *owner, int64_t *bytes, store_error *err),    \
       (s, owner, bytes, err))                                                                 \
+    X(int, dataset_classes, (store *s, const char *owner, const char *id,                    \
+                             char **classes_json, store_error *err),                          \
+      (s, owner, id, classes_json, err))                                                      \
     X(int, job_create, (store *s, store_job *job, const double *theta0, int64_t n_params,     \
                         store_error *err), (s, job, theta0, n_params, err))                   \
     X(int, job_get, (store *s, const char *owner, const char *id, store_job *out,             \
@@ -74,6 +77,9 @@
                         const store_progress *progress, const double *theta,                  \
                         int64_t n_params, store_error *err),                                  \
       (s, id, worker_id, status, error, hist, progress, theta, n_params, err))                \
+    X(int, job_set_metrics, (store *s, const char *id, const char *worker_id,                \
+                             const char *metrics_json, store_error *err),                     \
+      (s, id, worker_id, metrics_json, err))                                                  \
     X(int, job_request_cancel, (store *s, const char *owner, const char *id,                  \
                                 int *now_cancelled, store_error *err),                        \
       (s, owner, id, now_cancelled, err))                                                     \
@@ -136,6 +142,12 @@ int store_admit_job(const store *s, int64_t all, int64_t mine, store_error *err)
 /* Admission of a new dataset of `add` bytes for an owner who stores `have` bytes (read inside
  * the transaction that stores it). 0 or STORE_QUOTA with err's message. */
 int store_admit_bytes(const store *s, int64_t have, int64_t add, store_error *err);
+
+/* The idempotency rule, for an engine that looked idem->key up inside its insert transaction:
+ * found = 0 (no live key: 0, go on), or 1 with the stored request digest and id: STORE_REPLAY
+ * (replay_id set) or STORE_KEY_REUSED, with err's message. The engine then rolls back. */
+int store_idem_decide(store_idempotency *idem, int found, const char *request, const char *id,
+                      store_error *err);
 
 /* Checks a dataset's sizes (positive, and the byte counts fit int64 and size_t) and gives the
  * bytes of X and of labels/Y. 0, or STORE_CONFLICT with err's message. */

@@ -1,7 +1,9 @@
 /* fuzz_api.c — one fuzz target over every entry point of the JSON contract: the strict body
  * parser, network spec, training config, job request, stored job spec, theta, predict body,
- * dataset JSON (tree and fast text parser) and CSV ingest in each header mode, plus the
- * printer: whatever api_parse accepts, api_dump must print so that jansson reads it back equal.
+ * dataset JSON (tree and fast text parser), CSV ingest in each header mode and the .npy reader
+ * in each layout, plus the printers: whatever api_parse accepts, api_dump must print so that
+ * jansson reads it back equal; whatever the .npy reader accepts, its writer must write so that
+ * the reader gives the same arrays back.
  *
  * Built two ways: with clang -fsanitize=fuzzer (make fuzz; see README here) for long runs, and
  * included by tests/api_fuzz.c, whose Criterion driver replays corpus/ and a fixed set of
@@ -14,6 +16,7 @@
 
 #include "api/api.h"
 #include "api/jobs_codec.h"
+#include "api/npy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -65,6 +68,30 @@ static void fuzz_tree(const json_t *j)
     fuzz_dump_round_trip(j);
 }
 
+/* The .npy reader in every layout; an accepted file written again reads back the same. */
+static void fuzz_npy(const uint8_t *data, size_t size)
+{
+    const api_npy_layout layouts[] = {API_NPY_LABEL_FIRST, API_NPY_LABEL_LAST, API_NPY_TARGETS};
+    for (size_t k = 0; k < 3; k++) {
+        api_dataset d, back;
+        api_error err;
+        if (api_dataset_parse_npy(&d, data, size, layouts[k], 1, &err) < 0)
+            continue;
+        size_t len = 0;
+        uint8_t *b = api_npy_from_dataset(&d, &len);
+        if (b) {
+            api_npy_layout again = d.labels ? API_NPY_LABEL_FIRST : API_NPY_TARGETS;
+            fuzz_check(api_dataset_parse_npy(&back, b, len, again, d.outputs, &err) == 0);
+            size_t nx = (size_t)(d.rows * d.features) * sizeof(double);
+            fuzz_check(back.rows == d.rows && back.features == d.features &&
+                       memcmp(back.X, d.X, nx) == 0);
+            api_dataset_clear(&back);
+            free(b);
+        }
+        api_dataset_clear(&d);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *text = (const char *)data;
@@ -83,6 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t m = 0; m < 3; m++)
         if (api_dataset_parse_csv_header(&d, text, size, modes[m], &err) == 0)
             api_dataset_clear(&d);
+    fuzz_npy(data, size);
     char *z = malloc(size + 1); /* the stored job spec is NUL-terminated text */
     if (z) {
         memcpy(z, data, size);

@@ -2,7 +2,12 @@
  * body, headers), and reading JSON and headers back out of it. */
 #include "tests/harness.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,4 +159,46 @@ int resp_header(const resp *r, const char *name, char *buf, size_t len)
         line = end ? end + 1 : line + llen;
     }
     return found;
+}
+
+/* One request written as is on a fresh TCP connection; the answer's bytes (new,
+ * NUL-terminated) once the server closes, a JSON body's '}' has arrived, or after timeout_ms;
+ * NULL when it cannot connect. For what a client library would never send. */
+char *raw_exchange_ms(int port, const char *request, int timeout_ms)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return NULL;
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    char *buf = calloc(1, 65536);
+    size_t len = strlen(request);
+    if (!buf || connect(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        send(fd, request, len, MSG_NOSIGNAL) != (ssize_t)len) {
+        free(buf);
+        close(fd);
+        return NULL;
+    }
+    size_t used = 0;
+    double deadline = test_now_ms() + timeout_ms;
+    while (used < 65535 && test_now_ms() < deadline) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        ssize_t n = read(fd, buf + used, 65535 - used);
+        if (n <= 0)
+            break;
+        used += (size_t)n;
+        if (strstr(buf, "\r\n\r\n") && strchr(strstr(buf, "\r\n\r\n"), '}'))
+            break;
+    }
+    close(fd);
+    return buf;
+}
+
+char *raw_exchange(int port, const char *request)
+{
+    return raw_exchange_ms(port, request, 5000);
 }

@@ -223,3 +223,20 @@ json_t *wait_job_h(const srv *s, const char *const *headers, const char *id, con
         test_sleep_ms(20);
     }
 }
+
+void wait_epoch(const srv *s, const char *id, int64_t epochs, double timeout)
+{
+    double end = test_now_s() + timeout;
+    for (;;) {
+        json_t *j = get_json(s, "/v1/jobs/%s", id);
+        int64_t e = json_integer_value(json_object_get(json_object_get(j, "progress"), "epoch"));
+        const char *st = json_string_value(json_object_get(j, "status"));
+        cr_assert(!strcmp(st, "running") || !strcmp(st, "queued"), "job %s is %s", id, st);
+        json_decref(j);
+        if (e >= epochs)
+            return;
+        cr_assert(test_now_s() < end, "job %s: epoch %lld < %lld after %.0f s", id, (long long)e,
+                  (long long)epochs, timeout);
+        test_sleep_ms(20);
+    }
+}

@@ -82,14 +82,16 @@ static int put_body(pconn *c, const postgres_tx *t, const store_dataset_meta *me
         if (e != 0)
             return e < 0 ? e : 0;
     }
+    char owner[sizeof meta->owner + 1];
+    snprintf(owner, sizeof owner, "%.*s", (int)sizeof meta->owner, meta->owner);
+    if (postgres_idem_check(c, owner, "dataset", meta->idem, err) < 0)
+        return err->code;
     pargs a = {0};
     POSTGRES_ARG_FIELD(&a, meta->owner);
     if (postgres_run(c, "SELECT pg_advisory_xact_lock(hashtext('ds:' || $1))", &a,
                      "store dataset", NULL, err) < 0)
         return err->code;
     int64_t have = 0;
-    char owner[sizeof meta->owner + 1];
-    snprintf(owner, sizeof owner, "%.*s", (int)sizeof meta->owner, meta->owner);
     if (dataset_bytes(c, owner, &have, err) < 0 ||
         store_admit_bytes((const store *)t->s, have, xbytes + ybytes, err) < 0)
         return err->code;
@@ -103,8 +105,10 @@ static int put_body(pconn *c, const postgres_tx *t, const store_dataset_meta *me
     postgres_arg_i64(&a, meta->has_labels ? 1 : 0);
     postgres_arg_i64(&a, xbytes + ybytes);
     postgres_arg_i64(&a, meta->created_at > 0 ? meta->created_at : (int64_t)time(NULL));
-    if (postgres_run(c, "INSERT INTO datasets(" POSTGRES_DS_COLS ") "
-                     "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9)", &a, "store dataset", NULL, err) < 0) {
+    postgres_arg_text(&a, meta->classes_json);
+    if (postgres_run(c, "INSERT INTO datasets(" POSTGRES_DS_COLS ", classes_json) "
+                     "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)", &a, "store dataset", NULL,
+                     err) < 0) {
         if (err->code == STORE_CONFLICT)
             store_err(err, STORE_CONFLICT, "store: dataset id already exists");
         return err->code;
@@ -113,7 +117,7 @@ static int put_body(pconn *c, const postgres_tx *t, const store_dataset_meta *me
         put_chunks(c, id, meta->has_labels ? POSTGRES_CHUNK_LABELS : POSTGRES_CHUNK_Y, y, ybytes,
                    err) < 0)
         return err->code;
-    return 0;
+    return postgres_idem_record(c, owner, "dataset", meta->idem, id, err);
 }
 
 int postgres_dataset_put(store *s, const store_dataset_meta *meta, const double *X,
@@ -154,6 +158,43 @@ int postgres_dataset_get(store *s, const char *owner, const char *id, store_data
     postgres_tx t;
     POSTGRES_TX(t, s, POSTGRES_TX_READ, err)
         t.code = get_body(t.c, owner, id, out, err);
+    return t.code;
+}
+
+static int classes_body(pconn *c, const char *owner, const char *id, char **classes_json,
+                        store_error *err)
+{
+    free(*classes_json);
+    *classes_json = NULL;
+    pargs a = {0};
+    postgres_arg_text(&a, id);
+    postgres_arg_text(&a, owner);
+    PGresult *r = postgres_exec(c, "SELECT classes_json FROM datasets WHERE id = $1 "
+                                "AND ($2::text IS NULL OR owner = $2)", &a,
+                                "read dataset classes", err);
+    if (!r)
+        return err->code;
+    int code = 0;
+    if (!PQntuples(r))
+        code = store_err(err, STORE_NOT_FOUND, "store: no such dataset");
+    else if (!PQgetisnull(r, 0, 0) &&
+             !(*classes_json = strndup(PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0))))
+        code = store_err(err, STORE_NOMEM, "store: out of memory");
+    PQclear(r);
+    return code;
+}
+
+int postgres_dataset_classes(store *s, const char *owner, const char *id, char **classes_json,
+                             store_error *err)
+{
+    *classes_json = NULL;
+    postgres_tx t;
+    POSTGRES_TX(t, s, POSTGRES_TX_READ, err)
+        t.code = classes_body(t.c, owner, id, classes_json, err);
+    if (t.code < 0) {
+        free(*classes_json);
+        *classes_json = NULL;
+    }
     return t.code;
 }
 

@@ -2,7 +2,7 @@
  * (store_postgres.c: connections, the transaction runner, open and migrations;
  * store_postgres_schema.c: the SQL; store_postgres_datasets.c: datasets;
  * store_postgres_jobs.c: jobs, checkpoints, results; store_postgres_leases.c: claims and
- * leases). Nothing outside store_postgres*.c includes this.
+ * leases; store_postgres_idem.c: idempotency keys). Nothing outside store_postgres*.c includes this.
  */
 #ifndef BACKPROPD_STORE_POSTGRES_INT_H
 #define BACKPROPD_STORE_POSTGRES_INT_H
@@ -131,14 +131,25 @@ int postgres_read_job(const PGresult *r, int row, store_job *j, store_error *err
  * with err filled. */
 int postgres_check_lease(pconn *c, const char *id, const char *worker_ref, store_error *err);
 
+/* Idempotency keys (store_postgres_idem.c), inside the write transaction of a create (READ
+ * COMMITTED): postgres_idem_check takes a transaction-scoped advisory lock on (owner, kind,
+ * key), so a concurrent retry with the same key waits for this transaction and then sees its
+ * row, and looks the key up (store_idem_decide: 0 go on, else STORE_REPLAY / STORE_KEY_REUSED
+ * or an error with err); postgres_idem_record remembers it with the id just created and
+ * forgets expired keys. idem NULL: both are no-ops returning 0. */
+int postgres_idem_check(pconn *c, const char *owner, const char *kind, store_idempotency *idem,
+                        store_error *err);
+int postgres_idem_record(pconn *c, const char *owner, const char *kind,
+                         const store_idempotency *idem, const char *id, store_error *err);
+
 /* The SQL (store_postgres_schema.c): migrations[v] takes the database from version v to v+1. */
-#define POSTGRES_SCHEMA_VERSION 1
+#define POSTGRES_SCHEMA_VERSION 3
 extern const char *const postgres_migrations[POSTGRES_SCHEMA_VERSION];
 #define POSTGRES_JOB_COLS                                                                     \
     "id, owner, dataset_id, spec_json, status, cancel_requested, seq, created_at, started_at, " \
     "finished_at, error, p_epoch, p_epochs, p_cost, p_validation_cost, p_accuracy, "         \
     "p_samples_per_second, lease_owner, lease_until, p_validation_accuracy, best_epoch, "    \
-    "stop_reason, lease_token"
+    "stop_reason, lease_token, labels, metrics_json"
 #define POSTGRES_DS_COLS "id, owner, name, rows, features, outputs, has_labels, bytes, created_at"
 /* The advisory lock key that serializes migrations across instances ("BPrd"). */
 #define POSTGRES_MIGRATION_LOCK 0x42507264

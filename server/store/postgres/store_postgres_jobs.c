@@ -26,8 +26,15 @@ int postgres_read_job(const PGresult *r, int row, store_job *j, store_error *err
     postgres_text(j->owner, sizeof j->owner, r, row, 1);
     postgres_text(j->dataset_id, sizeof j->dataset_id, r, row, 2);
     j->spec_json = strndup(PQgetvalue(r, row, 3), (size_t)PQgetlength(r, row, 3));
-    if (!j->spec_json)
+    int labels = !PQgetisnull(r, row, 23), metrics = !PQgetisnull(r, row, 24);
+    if (labels)
+        j->labels_json = strndup(PQgetvalue(r, row, 23), (size_t)PQgetlength(r, row, 23));
+    if (metrics)
+        j->metrics_json = strndup(PQgetvalue(r, row, 24), (size_t)PQgetlength(r, row, 24));
+    if (!j->spec_json || (labels && !j->labels_json) || (metrics && !j->metrics_json)) {
+        store_job_clear(j);
         return store_err(err, STORE_NOMEM, "store: out of memory");
+    }
     j->status = (job_status)postgres_i64(r, row, 4);
     j->cancel_requested = postgres_i64(r, row, 5) != 0;
     j->seq = postgres_i64(r, row, 6);
@@ -87,6 +94,8 @@ static int create_body(pconn *c, const postgres_tx *t, store_job *job, int64_t n
         if (*seq)
             return 0;
     }
+    if (postgres_idem_check(c, owner, "job", job->idem, err) < 0)
+        return err->code;
     memset(&a, 0, sizeof a);
     POSTGRES_ARG_FIELD(&a, job->dataset_id);
     postgres_arg_text(&a, owner);
@@ -123,10 +132,11 @@ static int create_body(pconn *c, const postgres_tx *t, store_job *job, int64_t n
     postgres_arg_f64(&a, job->progress.samples_per_second);
     postgres_arg_i64(&a, theta0 ? n_params : 0);
     postgres_arg_bytes(&a, theta0, theta0 ? (size_t)n_params * 8 : 0);
+    postgres_arg_text(&a, job->labels_json);
     r = postgres_exec(c, "INSERT INTO jobs(id, owner, dataset_id, spec_json, status, created_at, "
                       "p_epoch, p_epochs, p_cost, p_validation_cost, p_accuracy, "
-                      "p_samples_per_second, theta0_n, theta0) "
-                      "VALUES($1,$2,$3,$4,0,$5,$6,$7,$8,$9,$10,$11,$12,$13) RETURNING seq", &a,
+                      "p_samples_per_second, theta0_n, theta0, labels) "
+                      "VALUES($1,$2,$3,$4,0,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14) RETURNING seq", &a,
                       "create job", err);
     if (!r) {
         if (err->code == STORE_CONFLICT)
@@ -135,6 +145,8 @@ static int create_body(pconn *c, const postgres_tx *t, store_job *job, int64_t n
     }
     *seq = postgres_i64(r, 0, 0);
     PQclear(r);
+    if (postgres_idem_record(c, owner, "job", job->idem, id, err) < 0)
+        return err->code;
     /* wakes idle workers of every instance listening (delivered at commit) */
     return postgres_run(c, "NOTIFY backpropd_jobs", NULL, "create job", NULL, err);
 }

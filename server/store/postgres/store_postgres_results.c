@@ -212,6 +212,27 @@ int postgres_job_finish(store *s, const char *id, const char *worker_id, job_sta
     return t.code;
 }
 
+static int metrics_body(pconn *c, const char *id, const char *worker_id,
+                        const char *metrics_json, store_error *err)
+{
+    if (postgres_check_lease(c, id, worker_id, err) < 0)
+        return err->code;
+    pargs a = {0};
+    postgres_arg_text(&a, id);
+    postgres_arg_text(&a, metrics_json);
+    return postgres_run(c, "UPDATE jobs SET metrics_json = $2 WHERE id = $1", &a,
+                        "store metrics", NULL, err);
+}
+
+int postgres_job_set_metrics(store *s, const char *id, const char *worker_id,
+                             const char *metrics_json, store_error *err)
+{
+    postgres_tx t;
+    POSTGRES_TX(t, s, POSTGRES_TX_WRITE, err)
+        t.code = metrics_body(t.c, id, worker_id, metrics_json, err);
+    return t.code;
+}
+
 static int cancel_body(pconn *c, const char *owner, const char *id, int *now_cancelled,
                        store_error *err)
 {

@@ -68,6 +68,23 @@ const char *const postgres_migrations[POSTGRES_SCHEMA_VERSION] = {
     "  n_params bigint NOT NULL,"
     "  theta bytea,"
     "  image bytea);",
+    /* 2 (SQLite's 3): Idempotency-Key of creates, per owner and kind ("job", "dataset"): the
+     * digest of the request and the id it created; rows older than the TTL are ignored, then
+     * purged. A job's labels: {"name","tags","metadata"} as given (NULL = none). */
+    "ALTER TABLE jobs ADD COLUMN labels text;"
+    "CREATE TABLE idempotency("
+    "  owner text NOT NULL,"
+    "  kind text NOT NULL,"
+    "  key text NOT NULL,"
+    "  request text NOT NULL,"         /* SHA-256 hex */
+    "  resource_id text NOT NULL,"
+    "  created_at bigint NOT NULL,"    /* unix ms */
+    "  PRIMARY KEY(owner, kind, key));"
+    "CREATE INDEX idempotency_age ON idempotency(created_at);",
+    /* 3 (SQLite's 4): the report on a finished job's held-out rows (JSON text, NULL = none)
+     * and a dataset's class names (a JSON array of strings, NULL = labels 0..K-1). */
+    "ALTER TABLE jobs ADD COLUMN metrics_json text;"
+    "ALTER TABLE datasets ADD COLUMN classes_json text;",
 };
 
 /* Job statuses are written as literals in the SQL (status IN (0, 1), status = 4...). */

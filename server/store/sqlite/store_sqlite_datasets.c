@@ -81,6 +81,8 @@ int sqlite_dataset_put(store *s, const store_dataset_meta *meta, const double *X
         return err->code;
     if (sqlite_begin(c, 1, err) < 0)
         return err->code;
+    if (sqlite_idem_check(c, meta->owner, "dataset", meta->idem, err) < 0)
+        goto fail;
     /* Admission (--quota-bytes) in the transaction that stores the dataset. */
     int64_t have = 0;
     if (dataset_bytes(c, meta->owner, &have, err) < 0 ||
@@ -100,6 +102,7 @@ int sqlite_dataset_put(store *s, const store_dataset_meta *meta, const double *X
     sqlite3_bind_int64(st, 9, meta->created_at > 0 ? meta->created_at : (int64_t)time(NULL));
     sqlite3_bind_text(st, 10, F64_FORMAT, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 11, meta->has_labels ? I32_FORMAT : F64_FORMAT, -1, SQLITE_STATIC);
+    sqlite_bind_opt_text(st, 12, meta->classes_json);
     if (sqlite_exec(c, st, "store dataset", err) < 0) {
         if (err->code == STORE_CONFLICT)
             store_err(err, STORE_CONFLICT, "store: dataset id already exists");
@@ -111,10 +114,36 @@ int sqlite_dataset_put(store *s, const store_dataset_meta *meta, const double *X
             ? put_chunks(c, meta->id, sizeof meta->id, CHUNK_LABELS, labels, ybytes, err) < 0
             : put_chunks(c, meta->id, sizeof meta->id, CHUNK_Y, Y, ybytes, err) < 0)
         goto fail;
+    if (sqlite_idem_record(c, meta->owner, "dataset", meta->idem, meta->id, err) < 0)
+        goto fail;
     return sqlite_commit(c, err);
 fail:
     sqlite_rollback(c);
     return err->code;
+}
+
+int sqlite_dataset_classes(store *s, const char *owner, const char *id, char **classes_json,
+                          store_error *err)
+{
+    *classes_json = NULL;
+    sconn *c;
+    sqlite3_stmt *st = sqlite_query(s, Q_DS_CLASSES, &c, err);
+    if (!st)
+        return err->code;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite_bind_opt_text(st, 2, owner);
+    int rc = sqlite3_step(st), code = 0;
+    if (rc == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        if (t && !(*classes_json = strdup((const char *)t)))
+            code = store_err(err, STORE_NOMEM, "store: out of memory");
+    } else if (rc == SQLITE_DONE) {
+        code = store_err(err, STORE_NOT_FOUND, "store: no such dataset");
+    } else {
+        code = sqlite_fail(c, rc, "read dataset classes", err);
+    }
+    sqlite3_reset(st);
+    return code;
 }
 
 int sqlite_dataset_get(store *s, const char *owner, const char *id, store_dataset_meta *out,

@@ -39,9 +39,10 @@ typedef enum {
     Q_JOB_EXPIRE_CANCELLED, Q_JOB_CLAIMABLE, Q_JOB_CLAIM, Q_JOB_RENEW, Q_JOB_CANCEL_FLAG,
     Q_JOB_LEASE, Q_JOB_LEASES, Q_JOB_RELEASE, Q_JOB_PROGRESS, Q_JOB_FINISH, Q_JOB_STATUS,
     Q_JOB_CANCEL_NOW,
-    Q_JOB_SET_CANCEL, Q_JOB_DELETE, Q_JOB_THETA0,
+    Q_JOB_SET_CANCEL, Q_JOB_DELETE, Q_JOB_THETA0, Q_JOB_SET_METRICS, Q_DS_CLASSES,
     Q_HIST_DELETE_FROM, Q_HIST_INSERT, Q_HIST_SELECT,
     Q_CKPT_UPSERT, Q_CKPT_DROP_IMAGE, Q_CKPT_IMAGE, Q_CKPT_WEIGHTS,
+    Q_IDEM_GET, Q_IDEM_PUT, Q_IDEM_PURGE,
     Q__COUNT
 } query_id;
 
@@ -107,6 +108,15 @@ int sqlite_get_job(sconn *c, const char *owner, const char *id, int64_t seq, sto
  * of running job id, else STORE_CONFLICT (or STORE_NOT_FOUND) with err filled. */
 int sqlite_check_lease(sconn *c, const char *id, const char *worker_id, store_error *err);
 
+/* Idempotency keys (store_sqlite_idem.c), inside the write transaction of a create:
+ * sqlite_idem_check looks idem's key up for owner and kind (store_idem_decide: 0 go on, else
+ * STORE_REPLAY / STORE_KEY_REUSED or an error with err); sqlite_idem_record remembers it with
+ * the id just created and forgets expired keys. idem NULL: both are no-ops returning 0. */
+int sqlite_idem_check(sconn *c, const char *owner, const char *kind, store_idempotency *idem,
+                      store_error *err);
+int sqlite_idem_record(sconn *c, const char *owner, const char *kind,
+                       const store_idempotency *idem, const char *id, store_error *err);
+
 /* How sqlite_collect reads the rows of a list: their size, a reader filling one zeroed row (0, or
  * a store_code with err), what releases a row's own allocations (may be NULL), the column of
  * the row's seq for paging (-1: none), the page size (0: every row), and a word for errors. */
@@ -132,7 +142,7 @@ STORE_ENGINE_OPS(SQLITE_PROTO)
 #undef SQLITE_PROTO
 
 /* The schema version this build writes, and its migrations (store_sqlite_schema.c). */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 4
 extern const char *const sqlite_migrations[STORE_SCHEMA_VERSION];
 /* The SQL of each prepared statement (store_sqlite_schema.c). */
 extern const char *const sqlite_queries[Q__COUNT];

@@ -34,8 +34,14 @@ static int read_job(sqlite3_stmt *st, store_job *j, store_error *err)
     sqlite_copy_text(j->dataset_id, sizeof j->dataset_id, st, 2);
     const unsigned char *spec = sqlite3_column_text(st, 3);
     j->spec_json = strdup(spec ? (const char *)spec : "");
-    if (!j->spec_json)
+    const unsigned char *labels = sqlite3_column_text(st, 22);
+    const unsigned char *metrics = sqlite3_column_text(st, 23);
+    j->labels_json = labels ? strdup((const char *)labels) : NULL;
+    j->metrics_json = metrics ? strdup((const char *)metrics) : NULL;
+    if (!j->spec_json || (labels && !j->labels_json) || (metrics && !j->metrics_json)) {
+        store_job_clear(j);
         return store_err(err, STORE_NOMEM, "store: out of memory");
+    }
     j->status = (job_status)sqlite3_column_int(st, 4);
     j->cancel_requested = sqlite3_column_int(st, 5) != 0;
     j->seq = sqlite3_column_int64(st, 6);
@@ -111,6 +117,8 @@ int sqlite_job_create(store *s, store_job *job, const double *theta0, int64_t n_
     if (!c)
         return err->code;
     int64_t now = clock_wall_ms();
+    if (sqlite_idem_check(c, job->owner, "job", job->idem, err) < 0)
+        goto fail;
     /* The dataset must exist for this owner: checked in the same transaction as the insert,
      * so it cannot be deleted in between (store_dataset_delete refuses while it is used). */
     sqlite3_stmt *st = sqlite_stmt(c, Q_DS_EXISTS, err);
@@ -146,12 +154,15 @@ int sqlite_job_create(store *s, store_job *job, const double *theta0, int64_t n_
     sqlite3_bind_int64(st, 12, theta0 ? n_params : 0);
     if (bind_doubles(c, st, 13, theta0, n_params, err) < 0)
         goto fail;
+    sqlite_bind_opt_text(st, 14, job->labels_json);
     if (sqlite_exec(c, st, "create job", err) < 0) {
         if (err->code == STORE_CONFLICT)
             store_err(err, STORE_CONFLICT, "store: job id already exists");
         goto fail;
     }
     int64_t seq = sqlite3_last_insert_rowid(c->db);
+    if (sqlite_idem_record(c, job->owner, "job", job->idem, job->id, err) < 0)
+        goto fail;
     if (sqlite_commit(c, err) < 0)
         return err->code;
     job->seq = seq;
@@ -373,6 +384,26 @@ int sqlite_job_finish(store *s, const char *id, const char *worker_id, job_statu
     sqlite3_bind_int64(st, 3, clock_wall_ms());
     sqlite3_bind_text(st, 4, error ? error : "", -1, SQLITE_STATIC);
     if (sqlite_exec(c, st, "finish job", err) < 0)
+        goto fail;
+    return sqlite_commit(c, err);
+fail:
+    sqlite_rollback(c);
+    return err->code;
+}
+
+int sqlite_job_set_metrics(store *s, const char *id, const char *worker_id,
+                          const char *metrics_json, store_error *err)
+{
+    sconn *c = sqlite_write(s, err);
+    if (!c)
+        return err->code;
+    if (sqlite_check_lease(c, id, worker_id, err) < 0)
+        goto fail;
+    sqlite3_stmt *st = sqlite_stmt_id(c, Q_JOB_SET_METRICS, id, err);
+    if (!st)
+        goto fail;
+    sqlite3_bind_text(st, 2, metrics_json, -1, SQLITE_STATIC);
+    if (sqlite_exec(c, st, "store metrics", err) < 0)
         goto fail;
     return sqlite_commit(c, err);
 fail:

@@ -77,13 +77,30 @@ const char *const sqlite_migrations[STORE_SCHEMA_VERSION] = {
     "UPDATE job_history SET validation_accuracy = accuracy, accuracy = NULL "
     "  WHERE job_id IN (SELECT id FROM jobs "
     "    WHERE json_extract(spec_json, '$.training.validation_split') > 0);",
+    /* 3: Idempotency-Key of creates: per owner and kind ("job", "dataset"), the digest of the
+     * request and the id it created; rows older than the TTL are ignored, then purged. A
+     * job's labels: {"name","tags","metadata"} as given (NULL = none). */
+    "ALTER TABLE jobs ADD COLUMN labels TEXT;"
+    "CREATE TABLE idempotency("
+    "  owner TEXT NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  request TEXT NOT NULL,"       /* SHA-256 hex */
+    "  resource_id TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL," /* unix ms */
+    "  PRIMARY KEY(owner, kind, key)) WITHOUT ROWID;"
+    "CREATE INDEX idempotency_age ON idempotency(created_at);",
+    /* 4: the report on a finished job's held-out rows (JSON text, NULL = none). */
+    "ALTER TABLE jobs ADD COLUMN metrics_json TEXT;"
+    /* and a dataset's class names (a JSON array of strings, NULL = labels 0..K-1). */
+    "ALTER TABLE datasets ADD COLUMN classes_json TEXT;",
 };
 
 #define JOB_COLS                                                                            \
     "id, owner, dataset_id, spec_json, status, cancel_requested, seq, created_at, started_at, " \
     "finished_at, error, p_epoch, p_epochs, p_cost, p_validation_cost, p_accuracy, "         \
     "p_samples_per_second, lease_owner, lease_until, p_validation_accuracy, best_epoch, "    \
-    "stop_reason"
+    "stop_reason, labels, metrics_json"
 #define DS_COLS "id, owner, name, rows, features, outputs, has_labels, bytes, created_at, " \
                 "x_format, y_format"
 
@@ -91,8 +108,10 @@ const char *const sqlite_queries[Q__COUNT] = {
     [Q_BEGIN] = "BEGIN",
     [Q_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
-    [Q_DS_INSERT] = "INSERT INTO datasets(" DS_COLS ") "
-                    "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+    [Q_DS_INSERT] = "INSERT INTO datasets(" DS_COLS ", classes_json) "
+                    "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+    [Q_DS_CLASSES] = "SELECT classes_json FROM datasets WHERE id = ?1 "
+                     "AND (?2 IS NULL OR owner = ?2)",
     [Q_DS_CHUNK_INSERT] = "INSERT INTO dataset_chunks(dataset_id, kind, seq, data) "
                           "VALUES(?1,?2,?3,?4)",
     [Q_DS_GET] = "SELECT " DS_COLS " FROM datasets WHERE id = ?1 AND (?2 IS NULL OR owner = ?2)",
@@ -106,8 +125,8 @@ const char *const sqlite_queries[Q__COUNT] = {
     [Q_DS_EXISTS] = "SELECT 1 FROM datasets WHERE id = ?1 AND owner = ?2",
     [Q_JOB_INSERT] = "INSERT INTO jobs(id, owner, dataset_id, spec_json, status, created_at, "
                      "p_epoch, p_epochs, p_cost, p_validation_cost, p_accuracy, "
-                     "p_samples_per_second, theta0_n, theta0) "
-                     "VALUES(?1,?2,?3,?4,0,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
+                     "p_samples_per_second, theta0_n, theta0, labels) "
+                     "VALUES(?1,?2,?3,?4,0,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
     [Q_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1 AND (?2 IS NULL OR owner = ?2)",
     [Q_JOB_GET_SEQ] = "SELECT " JOB_COLS " FROM jobs WHERE seq = ?1",
     [Q_JOB_LIST] = "SELECT " JOB_COLS " FROM jobs WHERE seq < ?3 AND (?1 IS NULL OR owner = ?1) "
@@ -145,6 +164,7 @@ const char *const sqlite_queries[Q__COUNT] = {
     [Q_JOB_SET_CANCEL] = "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1",
     [Q_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1 AND owner = ?2",
     [Q_JOB_THETA0] = "SELECT theta0_n, theta0 FROM jobs WHERE id = ?1",
+    [Q_JOB_SET_METRICS] = "UPDATE jobs SET metrics_json = ?2 WHERE id = ?1",
     [Q_HIST_DELETE_FROM] = "DELETE FROM job_history WHERE job_id = ?1 AND epoch >= ?2",
     [Q_HIST_INSERT] = "INSERT INTO job_history(job_id, epoch, cost, validation_cost, accuracy, "
                       "validation_accuracy) VALUES(?1,?2,?3,?4,?5,?6)",
@@ -161,6 +181,11 @@ const char *const sqlite_queries[Q__COUNT] = {
                        "FROM job_checkpoints c "
                        "JOIN jobs j ON j.id = c.job_id WHERE c.job_id = ?1 "
                        "AND (?2 IS NULL OR j.owner = ?2)",
+    [Q_IDEM_GET] = "SELECT request, resource_id FROM idempotency WHERE owner = ?1 AND kind = ?2 "
+                   "AND key = ?3 AND created_at >= ?4",
+    [Q_IDEM_PUT] = "INSERT OR REPLACE INTO idempotency(owner, kind, key, request, resource_id, "
+                   "created_at) VALUES(?1,?2,?3,?4,?5,?6)",
+    [Q_IDEM_PURGE] = "DELETE FROM idempotency WHERE created_at < ?1",
 };
 
 /* Job statuses are written as literals in the SQL above (status IN (0, 1), status = 4...). */

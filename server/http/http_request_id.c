@@ -1,0 +1,51 @@
+/* http_request_id.c — the X-Request-Id of a request (http.h): the client's own id when it is
+ * sane, so a caller can match its logs with ours, else a new random one. "Sane" = 1 to 128
+ * characters of A-Z a-z 0-9 - _ . : / + = (UUIDs, ULIDs, base64 and trace ids fit; quotes,
+ * spaces, control bytes and anything that could forge a log field do not). The id is set on
+ * the first call for the request, so even a 413 sent at once carries it.
+ */
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "server/http/http_internal.h"
+
+#define REQUEST_ID_MAX 128
+
+static int sane_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("-_.:/+=", c));
+}
+
+static int sane(const char *id)
+{
+    size_t n = 0;
+    for (; id[n]; n++)
+        if (n >= REQUEST_ID_MAX || !sane_char(id[n]))
+            return 0;
+    return n > 0;
+}
+
+void http_request_id(req *r)
+{
+    _Static_assert(sizeof r->request_id > REQUEST_ID_MAX, "room for the longest id");
+    const char *theirs = http_header(r, "X-Request-Id");
+    if (theirs && sane(theirs)) {
+        snprintf(r->request_id, sizeof r->request_id, "%s", theirs);
+        return;
+    }
+    unsigned char b[16];
+    if (getrandom(b, sizeof b, GRND_NONBLOCK) != (ssize_t)sizeof b) {
+        /* No entropy yet (early boot): unique within the process is enough for an id. */
+        static atomic_uint_fast64_t counter;
+        uint64_t n = atomic_fetch_add(&counter, 1) + 1;
+        memset(b, 0, sizeof b);
+        memcpy(b, &n, sizeof n);
+        memcpy(b + 8, &r->t_start, sizeof r->t_start);
+    }
+    for (size_t i = 0; i < sizeof b; i++)
+        snprintf(r->request_id + 2 * i, 3, "%02x", b[i]);
+}
