@@ -9,7 +9,8 @@
  * dead processes of this host and keeps their checkpoints, checkpoints/history/weights replace
  * atomically, reopen keeps every byte, corrupt and foreign files are refused, and a full disk
  * (page cap or a real 2 MiB tmpfs) fails cleanly without damage and recovers when space
- * returns.
+ * returns; idempotency keys are decided inside the create (concurrent retries make one job),
+ * labels, held-out metrics (lease-checked) and class names round-trip.
  */
 #include <criterion/criterion.h>
 
