@@ -2,7 +2,8 @@
  * instances: this file holds the engine (connections, parameters, results, errors), the
  * transaction runner with retry, and open with its migrations; store_postgres_schema.c holds
  * the schema, store_postgres_datasets.c the datasets, store_postgres_jobs.c and
- * store_postgres_leases.c the jobs.
+ * store_postgres_leases.c the jobs, store_postgres_results.c a worker's writes,
+ * store_postgres_idem.c idempotency keys, store_postgres_listen.c LISTEN/NOTIFY.
  *
  * DESIGN. Every thread that touches a store gets its own libpq connection (opened lazily,
  * kept in a pthread key whose destructor closes it, listed in s->conns so postgres_close
@@ -13,7 +14,7 @@
  * stays away turns into STORE_BUSY (503 + Retry-After) and /readyz (store_ping, one attempt)
  * answers 503 meanwhile. Writes run at READ COMMITTED with explicit row locks (FOR UPDATE;
  * claims with SKIP LOCKED) and transaction-scoped advisory locks where a decision reads
- * rows that do not exist yet (admission counts); reads that need one snapshot run at
+ * rows that do not exist yet (admission counts, idempotency keys); reads that need one snapshot run at
  * REPEATABLE READ, READ ONLY.
  * Migrations: at open, under pg_advisory_lock(POSTGRES_MIGRATION_LOCK), each pending
  * migration runs in its own transaction with the version bump; instances starting together
