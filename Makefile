@@ -16,12 +16,12 @@ BUILD := build$(if $(VARIANT),/$(VARIANT))
 # on a fresh machine `make run` parses before `deps` has installed anything. `=` (not `:=`)
 # defers the $(shell); the entry targets (run, test, bench) also install first and then build
 # in a sub-make.
-PKGS := libmicrohttpd jansson sqlite3 libcurl criterion openblas zlib
+PKGS := libmicrohttpd jansson sqlite3 libpq libcurl criterion openblas zlib
 pkgconf = $(shell pkg-config $(1) 2>/dev/null)
 PKG_CFLAGS = $(call pkgconf,--cflags $(PKGS))
 LIB_BLAS = $(call pkgconf,--libs openblas) -lm -lpthread
 LIB_API = $(call pkgconf,--libs jansson)
-LIB_SERVER = $(call pkgconf,--libs libmicrohttpd sqlite3 nettle zlib) -lpthread
+LIB_SERVER = $(call pkgconf,--libs libmicrohttpd sqlite3 libpq nettle zlib) -lpthread
 LIB_TEST = $(call pkgconf,--libs criterion libcurl zlib)
 
 CC ?= cc
@@ -43,7 +43,7 @@ CORE_SRC := $(wildcard core/*.c)
 API_SRC := $(wildcard api/*.c)
 # server/: process set-up at the top, then one folder a room (common, http, security,
 # handlers, jobs, store); each store engine is built from its own folder server/store/<engine>/.
-STORE_ENGINES := sqlite
+STORE_ENGINES := sqlite postgres
 SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c server/common/*.c server/http/*.c \
                 server/security/*.c server/handlers/*.c server/jobs/*.c server/store/*.c)) \
               $(foreach e,$(STORE_ENGINES),$(wildcard server/store/$(e)/*.c))
@@ -108,7 +108,8 @@ test: deps
 	@tests/run
 
 # Benchmarks drive the server with the harness's process and HTTP client (no Criterion there).
-BENCH_HARNESS_OBJ := $(patsubst %.c,$(BUILD)/%.o,tests/harness/process.c tests/harness/client.c tests/harness/files.c)
+BENCH_HARNESS_OBJ := $(patsubst %.c,$(BUILD)/%.o,tests/harness/process.c tests/harness/client.c tests/harness/files.c \
+                     tests/harness/pg.c)
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/bench/bench_util.o $(BENCH_HARNESS_OBJ) $(BUILD)/libserver.a $(BUILD)/libapi.a $(BUILD)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_TEST) $(LIB_SERVER) $(LIB_API) $(LIB_BLAS)
 

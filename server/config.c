@@ -52,6 +52,9 @@ static const option options[] = {
      "TCP port; 0 = any free port (the real one is printed)"},
     {"--data", "BACKPROPD_DATA", STR(data), "./data", "DIR",
      "data directory (the embedded SQLite store)"},
+    {"--store", "BACKPROPD_STORE", STR(store), "", "URI",
+     "shared store instead of --data: postgres://user@host/db (any libpq URI); several "
+     "instances on one database share the queue"},
     {"--workers", "BACKPROPD_WORKERS", INT(workers, 1, 1024), "cores", "N",
      "training worker threads"},
     {"--job-threads", "BACKPROPD_JOB_THREADS", INT(job_threads, 0, 1024), "0", "N",

@@ -152,7 +152,8 @@ static int start_services(server *srv, int *port)
     char err[1024] = "";
     store_error serr;
     memset(&serr, 0, sizeof serr);
-    srv->st = store_open(cfg->data, &serr); /* creates the directory */
+    /* --store (a postgres:// URI) or SQLite in --data (creates the directory) */
+    srv->st = store_open(cfg->store[0] ? cfg->store : cfg->data, &serr);
     if (!srv->st) {
         fprintf(stderr, "backpropd: store: %s\n",
                 serr.msg[0] ? serr.msg : "could not open the store");
@@ -220,10 +221,10 @@ static void announce(const server *srv, int port)
            cfg->bind, v6 ? "]" : "", port);
     fflush(stdout);
     log_event(LOG_INFO, "start",
-              "bind=%s port=%d data=%s workers=%d job_threads=%d math_threads=%d "
+              "bind=%s port=%d store=%s data=%s workers=%d job_threads=%d math_threads=%d "
               "http_threads=%d keys=%d tls=%d blas=%s",
-              cfg->bind, port, cfg->data, cfg->workers, cfg->job_threads, cfg->math_threads,
-              cfg->http_threads,
+              cfg->bind, port, store_engine_of(srv->st), cfg->store[0] ? "-" : cfg->data,
+              cfg->workers, cfg->job_threads, cfg->math_threads, cfg->http_threads,
               security_has_keys(srv->sec), cfg->tls_cert[0] != '\0', blas_core_name());
 }
 

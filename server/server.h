@@ -17,6 +17,7 @@ typedef struct {
     char bind[64];            /* --bind BACKPROPD_BIND 127.0.0.1 */
     int port;                 /* --port BACKPROPD_PORT 8080; 0 = any free port (printed) */
     char data[512];           /* --data BACKPROPD_DATA ./data */
+    char store[1024];         /* --store BACKPROPD_STORE: "" = SQLite in data; postgres://… */
     int workers;              /* --workers BACKPROPD_WORKERS: cores */
     int job_threads;          /* --job-threads BACKPROPD_JOB_THREADS 0: cores, shared */
     int64_t max_body;         /* --max-body BACKPROPD_MAX_BODY 256 MiB */

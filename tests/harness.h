@@ -178,4 +178,16 @@ size_t sse_parse(const char *text, sse_event *out, size_t cap);
 char *raw_exchange(int port, const char *request);
 char *raw_exchange_ms(int port, const char *request, int timeout_ms);
 
+/* ---------------- pg.c: a throwaway PostgreSQL cluster ---------------- */
+/* Starts one (initdb + pg_ctl, as `nobody` when root) on a temp dir and a free port, and
+ * exports BPD_PG_DIR / BPD_PG_PORT so forked tests find it; a no-op when they are set. 0 or -1
+ * (why on stderr). pg_cluster_stop stops it and removes the dir. */
+int pg_cluster_start(void);
+void pg_cluster_stop(void);
+/* Stops (fast) and starts the server again, keeping its data: database-restart tests. */
+int pg_cluster_stop_server(void);
+int pg_cluster_start_server(void);
+/* A new empty database on the cluster; its URI into uri. 0 or -1. */
+int pg_new_database(char *uri, size_t cap);
+
 #endif

@@ -1,11 +1,16 @@
-/* store_sqlite.c — unit tests of the SQLite store (server/store.h): datasets round-trip bit
+/* store_sqlite.c — the store suite (server/store.h), run against each engine: built as is it
+ * tests the SQLite engine; tests/store_postgres.c includes it with STORE_TEST_POSTGRES 1 and
+ * runs the same tests against a throwaway PostgreSQL cluster (one fresh database per test),
+ * leaving out only what is SQLite's own (files, pages, pragmas, migrations of its format).
+ * What it covers: datasets round-trip bit
  * for bit (chunked beyond 16 MiB), owners are isolated, jobs list/paginate/claim in order,
  * concurrent workers (threads, two handles, two processes) never claim the same job, leases
  * expire and are lost, start-up recovery frees (compare-and-set) only the leases of provably
  * dead processes of this host and keeps their checkpoints, checkpoints/history/weights replace
  * atomically, reopen keeps every byte, corrupt and foreign files are refused, and a full disk
  * (page cap or a real 2 MiB tmpfs) fails cleanly without damage and recovers when space
- * returns.
+ * returns; idempotency keys are decided inside the create (concurrent retries make one job),
+ * labels, held-out metrics (lease-checked) and class names round-trip.
  */
 #include <criterion/criterion.h>
 
@@ -30,6 +35,15 @@
 #include "server/store/store.h"
 #include "server/store/store_debug.h"
 
+#ifndef STORE_TEST_POSTGRES
+#define STORE_TEST_POSTGRES 0
+#endif
+#if STORE_TEST_POSTGRES
+#include <libpq-fe.h>
+
+#include "tests/harness.h"
+#endif
+
 /* ---------------- helpers ---------------- */
 
 static char tmpdir[256];
@@ -40,10 +54,23 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
     return remove(path);
 }
 
+/* PostgreSQL: the test's own database, which stands for tmpdir in open_ok and sql_int. */
+static char pg_uri[256];
+
 static void make_tmpdir(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/bpd_store_XXXXXX");
     cr_assert_not_null(mkdtemp(tmpdir));
+#if STORE_TEST_POSTGRES
+    cr_assert_eq(pg_new_database(pg_uri, sizeof pg_uri), 0, "no test database (cluster: %s)",
+                 getenv("BPD_PG_DIR") ? getenv("BPD_PG_DIR") : "not started");
+#endif
+}
+
+/* Where the store of a test lives: the directory, or its database for PostgreSQL. */
+static const char *location(const char *dir)
+{
+    return STORE_TEST_POSTGRES && strcmp(dir, tmpdir) == 0 ? pg_uri : dir;
 }
 
 static char mnt[300];
@@ -61,8 +88,8 @@ static void remove_tmpdir(void)
 static store *open_ok(const char *dir)
 {
     store_error err = {0};
-    store *s = store_open(dir, &err);
-    cr_assert_not_null(s, "store_open(%s): %s", dir, err.msg);
+    store *s = store_open(location(dir), &err);
+    cr_assert_not_null(s, "store_open(%s): %s", location(dir), err.msg);
     return s;
 }
 
@@ -139,9 +166,22 @@ static void make_job(store *s, const char *id, const char *owner, const char *ds
     out->spec_json = NULL;
 }
 
-/* Runs one SQL query returning an integer directly on the file (read-only). */
+/* Runs one SQL query returning an integer directly on the file (read-only), or on the test's
+ * database. */
 static int64_t sql_int(const char *dir, const char *sql)
 {
+#if STORE_TEST_POSTGRES
+    (void)dir;
+    PGconn *pc = PQconnectdb(pg_uri);
+    cr_assert_eq(PQstatus(pc), CONNECTION_OK, "%s", PQerrorMessage(pc));
+    PGresult *r = PQexec(pc, sql);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(pc));
+    cr_assert_eq(PQntuples(r), 1);
+    int64_t pv = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    PQfinish(pc);
+    return pv;
+#endif
     char path[400];
     snprintf(path, sizeof path, "%s/backpropd.db", dir);
     sqlite3 *db = NULL;
@@ -1318,8 +1358,13 @@ Test(store, reopen_keeps_everything_byte_identical)
     store_close(s);
     free(X);
     free(Y);
+#if STORE_TEST_POSTGRES
+    cr_assert_eq(sql_int(tmpdir, "SELECT value::bigint FROM backpropd_meta "
+                                 "WHERE key = 'schema_version'"), 3);
+#else
     cr_assert_eq(sql_int(tmpdir, "PRAGMA user_version"), 4);
     cr_assert_eq(sql_int(tmpdir, "PRAGMA application_id"), 0x42507264);
+#endif
 }
 
 /* A job with this training text, claimed by worker w and checkpointed after one epoch whose
@@ -1351,6 +1396,7 @@ static void job_with_accuracy(store *s, const char *id, const char *training, do
                  err.msg);
 }
 
+#if !STORE_TEST_POSTGRES /* SQLite's own */
 /* A version-1 file: its accuracy was the held-out rows' when the job had a validation split,
  * so migration 2 moves it to validation_accuracy (progress and history) for those jobs only,
  * and the new columns read as "none". The version-1 file is made from a current one by
@@ -1418,6 +1464,8 @@ Test(store, migration_2_moves_held_out_accuracy)
     store_close(s);
 }
 
+#endif
+
 /* best_epoch, stop_reason and the weights' costs go through a checkpoint and the finish; a
  * cancelled or failed job without a stored reason reads "cancelled" / "error". */
 Test(store, job_outcome_roundtrip)
@@ -1457,6 +1505,7 @@ Test(store, job_outcome_roundtrip)
     store_close(s);
 }
 
+#if !STORE_TEST_POSTGRES /* SQLite's own */
 static void write_file(const char *path, const void *data, size_t n, off_t at, int trunc)
 {
     int fd = open(path, O_WRONLY | O_CREAT | (trunc ? O_TRUNC : 0), 0600);
@@ -1549,6 +1598,8 @@ Test(store, open_creates_missing_directories)
     cr_assert_eq(err.code, STORE_IO);
 }
 
+#endif
+
 /* ---------------- threads ---------------- */
 
 typedef struct {
@@ -1613,6 +1664,7 @@ Test(store, thread_connections_close_on_exit_and_on_store_close)
     store_close(s);
 }
 
+#if !STORE_TEST_POSTGRES /* SQLite's own */
 /* ---------------- disk full ---------------- */
 
 /* Shared body: `s` is close to full (by cap or by file system). */
@@ -1743,6 +1795,8 @@ Test(store, disk_full_on_a_real_2mib_tmpfs)
     cr_assert_eq(sql_int(mnt, "SELECT count(*) FROM pragma_integrity_check WHERE "
                               "integrity_check <> 'ok'"), 0);
 }
+
+#endif
 
 /* ---------------- admission limits ---------------- */
 
@@ -1884,14 +1938,208 @@ Test(store, admission_limits_hold_under_concurrent_writers)
     store_close(s2);
 }
 
+/* ---------------- idempotency keys, labels, held-out metrics, class names ---------------- */
+
+#define IDEM_THREADS 8
+
+typedef struct {
+    store *s;
+    int t, rc;
+    char replay_id[40];
+} idem_racer;
+
+/* One retry of the same create: its own job id (as every HTTP attempt makes one), the same key
+ * and request digest. */
+static void *idem_race_one(void *arg)
+{
+    idem_racer *r = arg;
+    store_idempotency idem = {.key = "k-race", .ttl_ms = 60000};
+    snprintf(idem.request, sizeof idem.request, "%064d", 7);
+    store_job j;
+    memset(&j, 0, sizeof j);
+    snprintf(j.id, sizeof j.id, "job_race_%d", r->t);
+    snprintf(j.owner, sizeof j.owner, "alice");
+    snprintf(j.dataset_id, sizeof j.dataset_id, "ds_a");
+    char spec[] = "{}";
+    j.spec_json = spec;
+    j.idem = &idem;
+    store_error err;
+    r->rc = store_job_create(r->s, &j, NULL, 0, &err);
+    snprintf(r->replay_id, sizeof r->replay_id, "%s", idem.replay_id);
+    return NULL;
+}
+
+/* Creates a job for alice on ds_a with this key and digest; the store's answer. */
+static int idem_job(store *s, const char *id, const char *owner, const char *ds,
+                    store_idempotency *idem)
+{
+    store_job j;
+    memset(&j, 0, sizeof j);
+    snprintf(j.id, sizeof j.id, "%s", id);
+    snprintf(j.owner, sizeof j.owner, "%s", owner);
+    snprintf(j.dataset_id, sizeof j.dataset_id, "%s", ds);
+    char spec[] = "{}";
+    j.spec_json = spec;
+    j.idem = idem;
+    store_error err;
+    return store_job_create(s, &j, NULL, 0, &err);
+}
+
+/* The key is decided inside the create's transaction: 8 concurrent retries on two handles
+ * create exactly one job and the 7 others replay its id; another digest with the key is
+ * refused; keys are per owner and per kind; refused creates and expired keys are not
+ * remembered; a dataset replay stores nothing. */
+Test(store, idempotency_keys_replay_reuse_and_race)
+{
+    store *s1 = open_ok(tmpdir), *s2 = open_ok(tmpdir);
+    put_small(s1, "ds_a", "alice");
+    put_small(s1, "ds_b", "bob");
+    idem_racer r[IDEM_THREADS];
+    pthread_t th[IDEM_THREADS];
+    for (int t = 0; t < IDEM_THREADS; t++) {
+        r[t] = (idem_racer){.s = t % 2 ? s2 : s1, .t = t};
+        cr_assert_eq(pthread_create(&th[t], NULL, idem_race_one, &r[t]), 0);
+    }
+    int created = -1, replays = 0;
+    for (int t = 0; t < IDEM_THREADS; t++)
+        pthread_join(th[t], NULL);
+    for (int t = 0; t < IDEM_THREADS; t++) {
+        cr_assert(r[t].rc == 0 || r[t].rc == STORE_REPLAY, "racer %d: %d", t, r[t].rc);
+        if (r[t].rc == 0) {
+            cr_assert_eq(created, -1, "two creates with one key (%d and %d)", created, t);
+            created = t;
+        } else {
+            replays++;
+        }
+    }
+    cr_assert_neq(created, -1);
+    cr_assert_eq(replays, IDEM_THREADS - 1);
+    char winner[40];
+    snprintf(winner, sizeof winner, "job_race_%d", created);
+    for (int t = 0; t < IDEM_THREADS; t++)
+        if (r[t].rc == STORE_REPLAY)
+            cr_assert_str_eq(r[t].replay_id, winner);
+    int64_t n = 0;
+    store_error err;
+    cr_assert_eq(store_job_count_active(s1, "alice", &n, &err), 0);
+    cr_assert_eq(n, 1);
+
+    store_idempotency other = {.key = "k-race", .ttl_ms = 60000};
+    snprintf(other.request, sizeof other.request, "%064d", 8);
+    cr_assert_eq(idem_job(s1, "job_other", "alice", "ds_a", &other), STORE_KEY_REUSED);
+    cr_assert_eq(idem_job(s1, "job_bob", "bob", "ds_b", &other), 0); /* bob's own key */
+    /* a refused create is not remembered: the retry with the key may succeed */
+    store_idempotency miss = {.key = "k-miss", .ttl_ms = 60000};
+    snprintf(miss.request, sizeof miss.request, "%064d", 9);
+    cr_assert_eq(idem_job(s1, "job_m1", "alice", "ds_none", &miss), STORE_NOT_FOUND);
+    cr_assert_eq(idem_job(s1, "job_m2", "alice", "ds_a", &miss), 0);
+    /* an expired key is forgotten */
+    store_idempotency brief = {.key = "k-brief", .ttl_ms = 1};
+    snprintf(brief.request, sizeof brief.request, "%064d", 10);
+    cr_assert_eq(idem_job(s1, "job_b1", "alice", "ds_a", &brief), 0);
+    nanosleep(&(struct timespec){.tv_nsec = 20 * 1000000}, NULL);
+    cr_assert_eq(idem_job(s2, "job_b2", "alice", "ds_a", &brief), 0);
+
+    /* datasets: the same key is another kind; a replay stores nothing */
+    store_idempotency dk = {.key = "k-race", .ttl_ms = 60000};
+    snprintf(dk.request, sizeof dk.request, "%064d", 11);
+    store_dataset_meta m;
+    double X[12] = {0};
+    int32_t y[4] = {0, 1, 1, 0};
+    fill_meta(&m, "ds_i1", "alice", 4, 3, 2, 1);
+    m.idem = &dk;
+    cr_assert_eq(store_dataset_put(s1, &m, X, y, NULL, &err), 0, "%s", err.msg);
+    fill_meta(&m, "ds_i2", "alice", 4, 3, 2, 1);
+    m.idem = &dk;
+    cr_assert_eq(store_dataset_put(s2, &m, X, y, NULL, &err), STORE_REPLAY, "%s", err.msg);
+    cr_assert_str_eq(dk.replay_id, "ds_i1");
+    store_dataset_meta g;
+    cr_assert_eq(store_dataset_get(s1, "alice", "ds_i2", &g, &err), STORE_NOT_FOUND);
+    store_close(s1);
+    store_close(s2);
+}
+
+/* A job's labels and held-out report and a dataset's class names round-trip as given (NULL
+ * stays NULL); the report is written only by the lease holder (on PostgreSQL: with the
+ * current fencing token). */
+Test(store, labels_metrics_and_classes_roundtrip)
+{
+    store *s = open_ok(tmpdir);
+    store_dataset_meta m;
+    double X[12] = {0};
+    int32_t y[4] = {0, 1, 1, 0};
+    fill_meta(&m, "ds_c", "o", 4, 3, 2, 1);
+    m.classes_json = "[\"cat\",\"dog \\u00e9\"]";
+    store_error err;
+    cr_assert_eq(store_dataset_put(s, &m, X, y, NULL, &err), 0, "%s", err.msg);
+    put_small(s, "ds_m", "o");
+    char *classes = NULL;
+    cr_assert_eq(store_dataset_classes(s, "o", "ds_c", &classes, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(classes, "[\"cat\",\"dog \\u00e9\"]");
+    free(classes);
+    cr_assert_eq(store_dataset_classes(s, "o", "ds_m", &classes, &err), 0, "%s", err.msg);
+    cr_assert_null(classes);
+    cr_assert_eq(store_dataset_classes(s, "x", "ds_c", &classes, &err), STORE_NOT_FOUND);
+    cr_assert_null(classes);
+
+    store_job j;
+    memset(&j, 0, sizeof j);
+    snprintf(j.id, sizeof j.id, "job_l");
+    snprintf(j.owner, sizeof j.owner, "o");
+    snprintf(j.dataset_id, sizeof j.dataset_id, "ds_c");
+    char spec[] = "{}", labels[] = "{\"name\":\"run 1\",\"tags\":[\"a\"],\"metadata\":{}}";
+    j.spec_json = spec;
+    j.labels_json = labels;
+    j.progress.cost = j.progress.validation_cost = j.progress.accuracy = NAN;
+    j.progress.samples_per_second = NAN;
+    cr_assert_eq(store_job_create(s, &j, NULL, 0, &err), 0, "%s", err.msg);
+    store_job c;
+    cr_assert_eq(store_job_claim(s, "w", 60000, &c, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(c.labels_json, labels);
+    cr_assert_null(c.metrics_json);
+    char ref[160];
+    if (c.lease_token > 0)
+        snprintf(ref, sizeof ref, "w#%lld", (long long)c.lease_token);
+    else
+        snprintf(ref, sizeof ref, "w");
+    const char *report = "{\"accuracy\":0.75,\"rows\":4}";
+    cr_assert_eq(store_job_set_metrics(s, "job_l", "v", report, &err), STORE_CONFLICT);
+    if (c.lease_token > 0) {
+        char stale[160];
+        snprintf(stale, sizeof stale, "w#%lld", (long long)c.lease_token + 1000);
+        cr_assert_eq(store_job_set_metrics(s, "job_l", stale, report, &err), STORE_CONFLICT);
+    }
+    store_job g;
+    cr_assert_eq(store_job_get(s, "o", "job_l", &g, &err), 0);
+    cr_assert_null(g.metrics_json);
+    store_job_clear(&g);
+    cr_assert_eq(store_job_set_metrics(s, "job_l", ref, report, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_job_finish(s, "job_l", ref, JOB_SUCCEEDED, NULL, NULL, NULL, NULL, 0,
+                                  &err), 0, "%s", err.msg);
+    store_job_clear(&c);
+    store_job *list = NULL;
+    size_t n = 0;
+    int64_t next = 0;
+    cr_assert_eq(store_job_list(s, "o", -1, 0, 10, &list, &n, &next, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(list[0].labels_json, labels);
+    cr_assert_str_eq(list[0].metrics_json, report);
+    store_jobs_free(list, n);
+    /* after the finish the lease is gone: no more writes */
+    cr_assert_eq(store_job_set_metrics(s, "job_l", ref, "{}", &err), STORE_CONFLICT);
+    store_close(s);
+}
+
+#if !STORE_TEST_POSTGRES /* SQLite's own */
 Test(store, location_schemes_pick_the_engine)
 {
     store_error err;
-    cr_assert_null(store_open("postgres://user@db.example/backpropd", &err));
-    cr_assert_eq(err.code, STORE_IO);
-    cr_assert(strstr(err.msg, "no PostgreSQL engine in this build"), "%s", err.msg);
-    cr_assert_null(store_open("postgresql://db/x", &err));
-    cr_assert(strstr(err.msg, "no PostgreSQL engine in this build"), "%s", err.msg);
+    /* postgres:// and postgresql:// go to the PostgreSQL engine: nothing listens on port 1 */
+    cr_assert_null(store_open("postgres://user@127.0.0.1:1/backpropd", &err));
+    cr_assert_eq(err.code, STORE_BUSY);
+    cr_assert(strstr(err.msg, "database unreachable"), "%s", err.msg);
+    cr_assert_null(store_open("postgresql://127.0.0.1:1/x", &err));
+    cr_assert(strstr(err.msg, "database unreachable"), "%s", err.msg);
     cr_assert_null(store_open("redis://x", &err));
     cr_assert(strstr(err.msg, "unknown location scheme \"redis://\""), "%s", err.msg);
     cr_assert_null(store_open("", &err));
@@ -1899,3 +2147,5 @@ Test(store, location_schemes_pick_the_engine)
     store *s = open_ok(tmpdir); /* a directory: SQLite */
     store_close(s);
 }
+#endif
+

@@ -108,7 +108,7 @@ void jobs_changed(jobs *j, const char *id)
  * it again when it returns. */
 typedef struct {
     char id[40];
-    char worker_id[128];
+    char worker_id[JOBS_LEASE_REF_MAX];
     int cancel, code;
 } renewal;
 
@@ -150,12 +150,14 @@ static void *ticker_main(void *arg)
     pthread_mutex_lock(&j->mu);
     while (!atomic_load(&j->stopping)) {
         struct timespec d = clock_deadline_in(1.0);
-        pthread_cond_timedwait(&j->tick_cond, &j->mu, &d);
+        if (!j->renew_now)
+            pthread_cond_timedwait(&j->tick_cond, &j->mu, &d);
         if (atomic_load(&j->stopping))
             break;
         double now = clock_monotonic();
-        if (rn && now - last_renew >= RENEW_SECONDS) {
+        if (rn && (now - last_renew >= RENEW_SECONDS || j->renew_now)) {
             last_renew = now;
+            j->renew_now = 0;
             renew_leases(j, rn, j->n_workers);
         }
     }
@@ -164,6 +166,30 @@ static void *ticker_main(void *arg)
     return NULL;
 }
 
+
+/* ------------------------------------------------------------------ store events */
+
+/* What other instances do, as the store tells (store_listen; on the store's thread, no lock
+ * held): a job queued anywhere wakes the idle workers here; progress of a job (running
+ * anywhere) wakes its followers; a cancel or delete of a job running here makes the ticker
+ * renew at once, and the renewal stops the worker (cancel requested, or lease gone). */
+static void on_store_event(void *arg, store_event ev, const char *id)
+{
+    jobs *j = arg;
+    if (ev == STORE_EVENT_QUEUED) {
+        jobs_notify(j);
+    } else if (ev == STORE_EVENT_PROGRESS) {
+        jobs_changed(j, id);
+    } else {
+        pthread_mutex_lock(&j->mu);
+        if (jobs_live_find_locked(j, id)) {
+            j->renew_now = 1;
+            pthread_cond_broadcast(&j->tick_cond);
+        }
+        pthread_mutex_unlock(&j->mu);
+        jobs_changed(j, id);
+    }
+}
 
 /* ------------------------------------------------------------------ jobs.h */
 
@@ -234,6 +260,9 @@ int jobs_start(jobs *j, char *err, size_t errlen)
         return -1;
     }
     j->ticker_started = 1;
+    store_error se = {0};
+    if (store_listen(j->st, on_store_event, j, &se) < 0)
+        log_event(LOG_WARN, "jobs", "error=\"no events from the store: %s\"", se.msg);
     log_event(LOG_INFO, "jobs", "workers=%d lease_ms=%d recovered=%d", n, LEASE_MS, recovered);
     return 0;
 }
@@ -242,6 +271,8 @@ void jobs_stop(jobs *j)
 {
     if (!j)
         return;
+    store_error se = {0};
+    store_listen(j->st, NULL, NULL, &se); /* no store event reaches j after this */
     pthread_mutex_lock(&j->mu);
     if (j->stopped) {
         pthread_mutex_unlock(&j->mu);

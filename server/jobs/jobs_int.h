@@ -16,6 +16,8 @@
 
 #define LEASE_MS 15000
 #define RENEW_SECONDS (LEASE_MS / 3000.0)
+#define PROGRESS_SECONDS 0.25 /* epochs reach the store (for other instances) this often */
+#define JOBS_LEASE_REF_MAX 160 /* "host:pid:boot:n" (< 128) + "#token" */
 
 typedef struct live live;
 
@@ -25,7 +27,7 @@ struct live {
     live *next;
     char id[40];
     char owner[64];
-    char worker_id[128];
+    char worker_id[JOBS_LEASE_REF_MAX]; /* the lease reference its writes and renewals name */
     volatile int cancel;       /* nonzero: stop at the next batch boundary */
     int user_cancel;           /* a client asked: finish as cancelled */
     int lease_lost;            /* another worker holds it now: drop it without writing */
@@ -63,6 +65,7 @@ struct jobs {
     int n_workers;
     pthread_t ticker;
     int ticker_started;
+    int renew_now;             /* the ticker renews at once (a cancel arrived from the store) */
     atomic_llong samples;
     atomic_llong depth;        /* last queue depth read from the store */
     jobs_change_fn on_change;  /* under mu; called without it (jobs_changed) */

@@ -98,11 +98,15 @@ typedef struct {
     size_t img_len, img_cap;
     int64_t img_epoch;         /* -1: none held */
     int64_t ckpt_epoch;        /* epoch of the checkpoint the store holds */
+    int64_t prog_epoch;        /* history rows the store holds (checkpoint or progress) */
     char error[512];
     /* how it ends: release (shutdown: back to the queue), abandon (lease lost), else final */
     job_status final;
     int release, abandon;
     int diverged;              /* the trainer failed the job as diverged */
+    /* what every write for this job names as its lease: the worker id, "#token" added when
+     * the store fences leases (store_job.lease_token) */
+    char lease[JOBS_LEASE_REF_MAX];
     api_job_extras extras;     /* the standardization kept with the job (mean NULL: none) */
 } run;
 
@@ -130,10 +134,12 @@ static int write_checkpoint(run *R)
     history_slice(l, R->ckpt_epoch, R->img_epoch, &h);
     store_progress p = l->progress; /* worker-written only */
     store_error se = {0};
-    int rc = store_job_checkpoint(j->st, R->job->id, R->w->worker_id, &h, &p, R->img,
+    int rc = store_job_checkpoint(j->st, R->job->id, R->lease, &h, &p, R->img,
                                   R->img_len, l->theta, l->n_params, &se);
     if (rc == 0) {
         R->ckpt_epoch = R->img_epoch;
+        if (R->prog_epoch < R->ckpt_epoch)
+            R->prog_epoch = R->ckpt_epoch;
         log_event(LOG_DEBUG, "checkpoint", "id=%s epoch=%lld bytes=%zu", R->job->id,
                   (long long)R->img_epoch, R->img_len);
     } else {
@@ -141,6 +147,25 @@ static int write_checkpoint(run *R)
         log_event(LOG_WARN, "checkpoint", "id=%s epoch=%lld code=%d error=\"%s\"", R->job->id,
                   (long long)R->img_epoch, rc, text_log_safe(safe, sizeof safe, se.msg));
     }
+    return rc;
+}
+
+/* Between checkpoints: the history since what the store holds and the progress, for followers
+ * on other instances (a no-op on SQLite). 0 ok, else a store_code (STORE_CONFLICT: lease
+ * lost; anything else only delays the followers). */
+static int write_progress(run *R)
+{
+    live *l = R->lv;
+    int64_t from = R->prog_epoch > R->ckpt_epoch ? R->prog_epoch : R->ckpt_epoch;
+    if ((int64_t)l->n_hist <= from)
+        return 0;
+    store_history h;
+    history_slice(l, from, (int64_t)l->n_hist, &h);
+    store_progress p = l->progress; /* worker-written only */
+    store_error se = {0};
+    int rc = store_job_progress(R->w->j->st, R->job->id, R->lease, &h, &p, &se);
+    if (rc == 0)
+        R->prog_epoch = (int64_t)l->n_hist;
     return rc;
 }
 
@@ -354,7 +379,7 @@ static void publish_epoch(run *R, const bp_progress *p)
 
 /* run_job, phase 1: the job's live entry, listed so other threads see it running here. NULL
  * when out of memory. */
-static live *run_register(worker *w, const store_job *job)
+static live *run_register(worker *w, const store_job *job, const char *lease)
 {
     jobs *j = w->j;
     live *l = calloc(1, sizeof *l);
@@ -362,7 +387,7 @@ static live *run_register(worker *w, const store_job *job)
         return NULL;
     snprintf(l->id, sizeof l->id, "%s", job->id);
     snprintf(l->owner, sizeof l->owner, "%s", job->owner);
-    snprintf(l->worker_id, sizeof l->worker_id, "%s", w->worker_id);
+    snprintf(l->worker_id, sizeof l->worker_id, "%s", lease);
     l->created_at = job->created_at;
     l->started_at = job->started_at;
     l->progress = job->progress;
@@ -402,7 +427,7 @@ static void run_train(run *R)
 
     /* A cancel may have reached the store between the claim and the registration. */
     int cancel_req = 0;
-    if (store_job_renew(j->st, R->job->id, R->w->worker_id, LEASE_MS, &cancel_req, &se) == 0 &&
+    if (store_job_renew(j->st, R->job->id, R->lease, LEASE_MS, &cancel_req, &se) == 0 &&
         cancel_req) {
         pthread_mutex_lock(&j->mu);
         l->user_cancel = 1;
@@ -410,7 +435,7 @@ static void run_train(run *R)
         pthread_mutex_unlock(&j->mu);
     }
 
-    double last_ckpt = clock_monotonic();
+    double last_ckpt = clock_monotonic(), last_prog = last_ckpt;
     double every = j->set.checkpoint_seconds > 0 ? j->set.checkpoint_seconds : 10;
     for (;;) {
         bp_progress p;
@@ -428,7 +453,13 @@ static void run_train(run *R)
                     R->abandon = 1;
                     break;
                 }
-                last_ckpt = clock_monotonic();
+                last_ckpt = last_prog = clock_monotonic();
+            } else if (clock_monotonic() - last_prog >= PROGRESS_SECONDS) {
+                if (write_progress(R) == STORE_CONFLICT) {
+                    R->abandon = 1;
+                    break;
+                }
+                last_prog = clock_monotonic();
             }
             continue;
         }
@@ -518,13 +549,13 @@ static void run_write_final(run *R)
         snprintf(p.stop_reason, sizeof p.stop_reason, "%s",
                  R->final == JOB_CANCELLED ? "cancelled" : R->diverged ? "diverged" : "error");
     char *metrics = R->final == JOB_SUCCEEDED ? heldout_metrics(R, theta) : NULL;
-    if (metrics && store_job_set_metrics(j->st, job->id, R->w->worker_id, metrics, &se) < 0)
+    if (metrics && store_job_set_metrics(j->st, job->id, R->lease, metrics, &se) < 0)
         log_event(LOG_WARN, "job", "id=%s error=\"held-out metrics not stored: code %d\"",
                   job->id, se.code);
     free(metrics);
     int rc = -1;
     for (int attempt = 0; attempt < 30 && rc < 0; attempt++) {
-        rc = store_job_finish(j->st, job->id, R->w->worker_id, R->final,
+        rc = store_job_finish(j->st, job->id, R->lease, R->final,
                               R->error[0] ? R->error : NULL, &h, &p, theta,
                               theta ? R->n_params : 0, &se);
         if (rc == STORE_CONFLICT || rc == STORE_NOT_FOUND)
@@ -553,7 +584,7 @@ static void run_end(run *R)
                   job->id);
     } else if (R->release) {
         write_checkpoint(R);
-        if (store_job_release(R->w->j->st, job->id, R->w->worker_id, &se) < 0)
+        if (store_job_release(R->w->j->st, job->id, R->lease, &se) < 0)
             log_event(LOG_WARN, "job", "id=%s error=\"release failed: code %d\"", job->id, se.code);
         log_transition(job->id, "queued", R->ckpt_epoch, NULL);
     } else {
@@ -597,10 +628,14 @@ static void run_job(worker *w, store_job *job)
     R.job = job;
     R.img_epoch = -1;
     R.final = JOB_FAILED;
-    R.lv = run_register(w, job);
+    if (job->lease_token > 0)
+        snprintf(R.lease, sizeof R.lease, "%s#%lld", w->worker_id, (long long)job->lease_token);
+    else
+        snprintf(R.lease, sizeof R.lease, "%s", w->worker_id);
+    R.lv = run_register(w, job, R.lease);
     if (!R.lv) {
         store_error se = {0};
-        store_job_release(w->j->st, job->id, w->worker_id, &se);
+        store_job_release(w->j->st, job->id, R.lease, &se);
         return;
     }
     if (prepare(&R) == 0)

@@ -5,6 +5,7 @@
  */
 #include "server/store/store_engine.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,18 @@ static void location_scheme(const char *location, char *out, size_t cap)
         snprintf(out, cap, "%.*s", (int)n, location);
 }
 
+/* The engines linked into this binary, in the order a scheme is looked up. */
+static const store_engine *const engines[] = {&store_engine_sqlite, &store_engine_postgres};
+
+static const store_engine *engine_of(const char *scheme)
+{
+    for (size_t e = 0; e < sizeof engines / sizeof engines[0]; e++)
+        for (size_t i = 0; engines[e]->schemes[i]; i++)
+            if (strcmp(scheme, engines[e]->schemes[i]) == 0)
+                return engines[e];
+    return NULL;
+}
+
 store *store_open(const char *location, store_error *err)
 {
     char scheme[32];
@@ -43,28 +56,50 @@ store *store_open(const char *location, store_error *err)
         goto cleanup;
     }
     location_scheme(location, scheme, sizeof scheme);
-    for (size_t i = 0; store_engine_schemes[i]; i++)
-        if (strcmp(scheme, store_engine_schemes[i]) == 0) {
-            s = store_engine_open(location, err);
-            goto cleanup;
-        }
+    const store_engine *e = engine_of(scheme);
+    if (e) {
+        s = e->open(location, err);
+        goto cleanup;
+    }
     const char *engine = NULL;
     for (size_t i = 0; i < sizeof known_schemes / sizeof known_schemes[0]; i++)
         if (strcmp(scheme, known_schemes[i].scheme) == 0)
             engine = known_schemes[i].engine;
     if (engine)
-        store_err(err, STORE_IO, "store: no %s engine in this build (it has %s: give a "
-                  "directory)", engine, store_engine_name);
+        store_err(err, STORE_IO, "store: no %s engine in this build", engine);
     else
-        store_err(err, STORE_IO, "store: unknown location scheme \"%s://\" (this build has %s)",
-                  scheme, store_engine_name);
+        store_err(err, STORE_IO, "store: unknown location scheme \"%s://\" (give a directory "
+                  "or a postgres:// URI)", scheme);
 cleanup:
     if (s) {
         store_base *b = (store_base *)(void *)s;
+        b->engine = e;
         memset(&b->limits, 0, sizeof b->limits);
     }
     return s;
 }
+
+void store_close(store *s)
+{
+    if (s)
+        ((store_base *)(void *)s)->engine->close(s);
+}
+
+const char *store_engine_of(const store *s)
+{
+    return ((const store_base *)(const void *)s)->engine->name;
+}
+
+/* Every other store.h operation goes to the engine the store was opened with. */
+#define STORE_DISPATCH(ret, name, params, args)                                                \
+    ret store_##name params                                                                    \
+    {                                                                                          \
+        err->code = 0;                                                                         \
+        err->msg[0] = '\0';                                                                    \
+        return ((store_base *)(void *)s)->engine->name args;                                   \
+    }
+STORE_ENGINE_OPS(STORE_DISPATCH)
+#undef STORE_DISPATCH
 
 void store_set_limits(store *s, const store_limits *limits)
 {
@@ -153,7 +188,36 @@ int store_dataset_sizes(const store_dataset_meta *m, int64_t *xbytes, int64_t *y
     return 0;
 }
 
+int store_dataset_check(const store_dataset_meta *m, const void *X, const void *labels,
+                        const void *Y, int64_t *xbytes, int64_t *ybytes, store_error *err)
+{
+    if (store_dataset_sizes(m, xbytes, ybytes, err) < 0)
+        return err->code;
+    if (!X || (m->has_labels ? !labels : !Y))
+        return store_err(err, STORE_CONFLICT, "store: dataset: missing %s",
+                         !X ? "X" : m->has_labels ? "labels" : "Y");
+    return 0;
+}
+
 /* ---------------- jobs ---------------- */
+
+void store_weights_label(const store_history *hist, const store_progress *p, int64_t *epoch,
+                         double *cost, double *validation_cost)
+{
+    *epoch = 0;
+    *cost = *validation_cost = NAN;
+    if (p && p->best_epoch > 0) {
+        *epoch = p->best_epoch;
+        *cost = p->best_cost;
+        *validation_cost = p->best_validation_cost;
+    } else if (p) {
+        *epoch = p->epoch;
+        *cost = p->cost;
+        *validation_cost = p->validation_cost;
+    } else if (hist && hist->n > 0) {
+        *epoch = hist->first_epoch + hist->n - 1;
+    }
+}
 
 static const char *const status_names[] = {"queued", "running", "succeeded", "failed",
                                            "cancelled"};
@@ -192,4 +256,23 @@ void store_jobs_free(store_job *jobs, size_t n)
     for (size_t i = 0; i < n; i++)
         store_job_clear(&jobs[i]);
     free(jobs);
+}
+
+int store_lease_ref_split(const char *ref, char *buf, size_t cap, int64_t *token)
+{
+    const char *hash = strrchr(ref, '#');
+    size_t n = hash ? (size_t)(hash - ref) : strlen(ref);
+    *token = 0;
+    if (n >= cap)
+        return -1;
+    memcpy(buf, ref, n);
+    buf[n] = '\0';
+    if (hash) {
+        char *end;
+        long long t = strtoll(hash + 1, &end, 10);
+        if (end == hash + 1 || *end || t <= 0)
+            return -1;
+        *token = t;
+    }
+    return 0;
 }

@@ -6,14 +6,14 @@
  * it; a job whose lease expired (its instance died) can be claimed again and resumes from its
  * last checkpoint. The in-memory queue in jobs.c is only a wake-up signal.
  *
- * ENGINES: chosen at build time, one per binary (like Redis's ae.c picking ae_epoll.c). The
- * engine folder (Makefile STORE_ENGINES) defines the functions below that store.c does not,
- * plus store_engine_open and the schemes it serves (store_engine.h). Why not a table of
- * function pointers: one engine per deployment is all backpropd needs, a table would add a
- * wrapper per function (30) for no caller, and the linker then checks that an engine provides
- * every function. The engine-neutral rules (choosing the engine from the location, admission
- * limits and their messages, dataset size checks, status names) live in store.c, which every
- * engine calls; an engine holds only its storage code.
+ * ENGINES: chosen at run time from the location (store_open): a directory is SQLite
+ * (server/store/sqlite/), "postgres://…" or "postgresql://…" (any libpq URI) is PostgreSQL
+ * (server/store/postgres/), shared by several instances. Both are linked into every binary
+ * behind one plugin table (store_engine.h, like GNU Taler's DB plugins); store.c dispatches
+ * every function below to the engine the store was opened with. The engine-neutral rules
+ * (choosing the engine from the location, admission limits and their messages, dataset size
+ * checks, status names) live in store.c, which every engine calls; an engine holds only its
+ * storage code.
  *
  * Thread-safety: one `store` may be used from any number of threads at once (the SQLite
  * implementation keeps one connection per thread). Every function returns 0 on success or
@@ -58,10 +58,27 @@ typedef struct store store;
 /* new. Opens the store at `location`: a directory (SQLite: opens or creates
  * <dir>/backpropd.db with WAL, synchronous=FULL, busy timeout, migrations, quick_check; a
  * corrupt or foreign file is a clear error), or "scheme://…" for an engine that serves that
- * scheme ("postgres://…" in a build without it: "no PostgreSQL engine in this build"). */
+ * scheme ("postgres://user@host/db": PostgreSQL; versioned migrations at open, serialized
+ * across instances by an advisory lock). */
 store *store_open(const char *location, store_error *err);
 void store_close(store *s);
+const char *store_engine_of(const store *s); /* "SQLite" or "PostgreSQL" (static) */
 int store_ping(store *s, store_error *err); /* readiness: the store answers */
+
+/* What happened on the store, possibly by another instance sharing it. */
+typedef enum {
+    STORE_EVENT_QUEUED = 0,  /* a job was queued or given back to the queue (job_id "") */
+    STORE_EVENT_PROGRESS,    /* job_id's progress, checkpoint or final state was written */
+    STORE_EVENT_CANCEL       /* job_id's cancel was requested, or it was deleted */
+} store_event;
+typedef void (*store_event_fn)(void *arg, store_event ev, const char *job_id);
+/* Calls fn(arg, …) on a thread of the store's own (no store lock held) for every event of
+ * every instance sharing the store: PostgreSQL LISTEN/NOTIFY on a connection of its own,
+ * reconnected when lost (after a reconnect fn gets one STORE_EVENT_QUEUED: events may have
+ * been missed). SQLite (one process) has none to tell: 0 and fn is never called. fn NULL stops
+ * the listener and waits for its thread (no call after that returns); store_close stops it
+ * too. One listener per store. 0 or a store_code. */
+int store_listen(store *s, store_event_fn fn, void *arg, store_error *err);
 
 /* Admission limits, each decided inside the transaction that inserts (so concurrent creators
  * can never overshoot): 0 = no limit. */
@@ -165,6 +182,11 @@ typedef struct {
     store_progress progress;
     char lease_owner[128]; /* running: the lease holder ("host:pid:boot:n"), else "" */
     int64_t lease_until;   /* unix ms the lease runs to; 0 = none */
+    /* The fencing token of the lease (engines that have them: PostgreSQL), larger at every
+     * claim of any job; 0 = none. The holder passes "lease_owner#lease_token" as worker_id
+     * to renew / checkpoint / finish / release, so a worker whose lease was taken over can
+     * write nothing even if its owner string comes back. */
+    int64_t lease_token;
     store_idempotency *idem; /* store_job_create only: NULL = no key (borrowed) */
 } store_job;
 void store_job_clear(store_job *j); /* frees spec_json, labels_json and metrics_json; the
@@ -226,6 +248,14 @@ int store_job_checkpoint(store *s, const char *id, const char *worker_id,
                          const store_history *hist, const store_progress *progress,
                          const void *checkpoint, size_t checkpoint_len,
                          const double *theta, int64_t n_params, store_error *err);
+/* Between checkpoints: history rows from hist->first_epoch on and the progress, without
+ * weights or image, so followers on OTHER instances see every epoch (PostgreSQL: one small
+ * transaction, lease and token checked, then NOTIFY). SQLite has no other instance (its
+ * followers read the live registry): 0, nothing written. STORE_CONFLICT if worker_id no
+ * longer holds the lease. */
+int store_job_progress(store *s, const char *id, const char *worker_id,
+                       const store_history *hist, const store_progress *progress,
+                       store_error *err);
 /* Final transition (succeeded / failed / cancelled) with the final weights (may be NULL),
  * error text (may be NULL), and the remaining history, in one transaction. */
 int store_job_finish(store *s, const char *id, const char *worker_id, job_status status,

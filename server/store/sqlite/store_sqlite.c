@@ -34,9 +34,17 @@
 #define STORE_PAGE_SIZE 16384
 #define STORE_BUSY_MS 5000
 
-/* The engine this file provides (store_engine.h): a directory location. */
-const char store_engine_name[] = "SQLite";
-const char *const store_engine_schemes[] = {"file", NULL};
+/* The engine this folder provides (store_engine.h): a directory location. */
+static const char *const sqlite_schemes[] = {"file", NULL};
+#define SQLITE_ENTRY(ret, name, params, args) .name = sqlite_##name,
+const store_engine store_engine_sqlite = {
+    .name = "SQLite",
+    .schemes = sqlite_schemes,
+    .open = sqlite_open,
+    .close = sqlite_close,
+    STORE_ENGINE_OPS(SQLITE_ENTRY)
+};
+#undef SQLITE_ENTRY
 
 /* ---------------- small helpers ---------------- */
 
@@ -514,7 +522,7 @@ fail:
     return err->code;
 }
 
-store *store_engine_open(const char *dir, store_error *err)
+store *sqlite_open(const char *dir, store_error *err)
 {
     store *s = NULL;
     sconn *c = NULL;
@@ -593,7 +601,7 @@ fail:
 
 /* Closes every connection, including those of threads still alive (which must not touch s
  * again: call this after the threads that used the store have stopped). */
-void store_close(store *s)
+void sqlite_close(store *s)
 {
     if (!s)
         return;
@@ -612,7 +620,7 @@ void store_close(store *s)
     free(s);
 }
 
-int store_ping(store *s, store_error *err)
+int sqlite_ping(store *s, store_error *err)
 {
     sconn *c = sqlite_conn(s, err);
     if (!c)
@@ -621,13 +629,41 @@ int store_ping(store *s, store_error *err)
     return query_int(c, "PRAGMA user_version", &v, err);
 }
 
+/* One process owns the file's queue: there is nobody else to hear from. */
+int sqlite_listen(store *s, store_event_fn fn, void *arg, store_error *err)
+{
+    (void)s;
+    (void)fn;
+    (void)arg;
+    (void)err;
+    return 0;
+}
+
+/* Followers in this process read the live registry; checkpoints carry the history. */
+int sqlite_job_progress(store *s, const char *id, const char *worker_id,
+                        const store_history *hist, const store_progress *progress,
+                        store_error *err)
+{
+    (void)s;
+    (void)id;
+    (void)worker_id;
+    (void)hist;
+    (void)progress;
+    (void)err;
+    return 0;
+}
+
 void store_debug_max_pages(store *s, int pages)
 {
+    if (((store_base *)(void *)s)->engine != &store_engine_sqlite)
+        return;
     atomic_store(&s->max_pages, pages > 0 ? pages : 0);
 }
 
 int store_debug_page_count(store *s, int64_t *pages, int64_t *page_size, store_error *err)
 {
+    if (((store_base *)(void *)s)->engine != &store_engine_sqlite)
+        return store_err(err, STORE_IO, "store: page counts are SQLite's");
     sconn *c = sqlite_conn(s, err);
     if (!c)
         return err->code;

@@ -70,18 +70,15 @@ static int put_chunks(sconn *c, const char *id, size_t idsize, int kind, const v
     return 0;
 }
 
-int store_dataset_put(store *s, const store_dataset_meta *meta, const double *X,
+int sqlite_dataset_put(store *s, const store_dataset_meta *meta, const double *X,
                       const int32_t *labels, const double *Y, store_error *err)
 {
     sconn *c = sqlite_conn(s, err);
     if (!c)
         return err->code;
     int64_t xbytes, ybytes;
-    if (store_dataset_sizes(meta, &xbytes, &ybytes, err) < 0)
+    if (store_dataset_check(meta, X, labels, Y, &xbytes, &ybytes, err) < 0)
         return err->code;
-    if (!X || (meta->has_labels ? !labels : !Y))
-        return store_err(err, STORE_CONFLICT, "store: dataset: missing %s",
-                      !X ? "X" : meta->has_labels ? "labels" : "Y");
     if (sqlite_begin(c, 1, err) < 0)
         return err->code;
     if (sqlite_idem_check(c, meta->owner, "dataset", meta->idem, err) < 0)
@@ -125,7 +122,7 @@ fail:
     return err->code;
 }
 
-int store_dataset_classes(store *s, const char *owner, const char *id, char **classes_json,
+int sqlite_dataset_classes(store *s, const char *owner, const char *id, char **classes_json,
                           store_error *err)
 {
     *classes_json = NULL;
@@ -149,7 +146,7 @@ int store_dataset_classes(store *s, const char *owner, const char *id, char **cl
     return code;
 }
 
-int store_dataset_get(store *s, const char *owner, const char *id, store_dataset_meta *out,
+int sqlite_dataset_get(store *s, const char *owner, const char *id, store_dataset_meta *out,
                       store_error *err)
 {
     sconn *c;
@@ -210,7 +207,7 @@ cleanup:
     return code;
 }
 
-int store_dataset_load(store *s, const char *owner, const char *id, store_dataset_meta *meta,
+int sqlite_dataset_load(store *s, const char *owner, const char *id, store_dataset_meta *meta,
                        double **X, int32_t **labels, double **Y, store_error *err)
 {
     *X = NULL;
@@ -293,7 +290,7 @@ static int read_ds_row(sqlite3_stmt *st, void *row, store_error *err)
     return 0;
 }
 
-int store_dataset_list(store *s, const char *owner, int64_t cursor, int limit,
+int sqlite_dataset_list(store *s, const char *owner, int64_t cursor, int limit,
                        store_dataset_meta **out, size_t *n, int64_t *next_cursor,
                        store_error *err)
 {
@@ -312,7 +309,7 @@ int store_dataset_list(store *s, const char *owner, int64_t cursor, int limit,
     return sqlite_collect(c, st, &how, (void **)out, n, next_cursor, err);
 }
 
-int store_dataset_delete(store *s, const char *owner, const char *id, store_error *err)
+int sqlite_dataset_delete(store *s, const char *owner, const char *id, store_error *err)
 {
     sconn *c = sqlite_write(s, err);
     if (!c)
@@ -358,7 +355,7 @@ fail:
     return err->code;
 }
 
-int store_dataset_bytes(store *s, const char *owner, int64_t *bytes, store_error *err)
+int sqlite_dataset_bytes(store *s, const char *owner, int64_t *bytes, store_error *err)
 {
     sconn *c = sqlite_conn(s, err);
     return c ? dataset_bytes(c, owner, bytes, err) : err->code;

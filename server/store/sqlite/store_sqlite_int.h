@@ -134,6 +134,13 @@ typedef struct {
 int sqlite_collect(sconn *c, sqlite3_stmt *st, const sqlite_rows *how, void **out, size_t *n,
                int64_t *next_cursor, store_error *err);
 
+/* The engine's operations (store_engine.h), one per store.h function: sqlite_<op>. */
+store *sqlite_open(const char *dir, store_error *err);
+void sqlite_close(store *s);
+#define SQLITE_PROTO(ret, name, params, args) ret sqlite_##name params;
+STORE_ENGINE_OPS(SQLITE_PROTO)
+#undef SQLITE_PROTO
+
 /* The schema version this build writes, and its migrations (store_sqlite_schema.c). */
 #define STORE_SCHEMA_VERSION 4
 extern const char *const sqlite_migrations[STORE_SCHEMA_VERSION];

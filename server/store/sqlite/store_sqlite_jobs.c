@@ -108,7 +108,7 @@ static int count_active(sconn *c, const char *owner, int64_t *n, store_error *er
 
 /* ---------------- create, read, list ---------------- */
 
-int store_job_create(store *s, store_job *job, const double *theta0, int64_t n_params,
+int sqlite_job_create(store *s, store_job *job, const double *theta0, int64_t n_params,
                      store_error *err)
 {
     if (!job->spec_json)
@@ -201,7 +201,7 @@ int sqlite_get_job(sconn *c, const char *owner, const char *id, int64_t seq, sto
     return code;
 }
 
-int store_job_get(store *s, const char *owner, const char *id, store_job *out, store_error *err)
+int sqlite_job_get(store *s, const char *owner, const char *id, store_job *out, store_error *err)
 {
     sconn *c = sqlite_conn(s, err);
     if (!c)
@@ -220,7 +220,7 @@ static void clear_job_row(void *row)
     store_job_clear(row);
 }
 
-int store_job_list(store *s, const char *owner, int status, int64_t cursor, int limit,
+int sqlite_job_list(store *s, const char *owner, int status, int64_t cursor, int limit,
                    store_job **out, size_t *n, int64_t *next_cursor, store_error *err)
 {
     *out = NULL;
@@ -239,13 +239,13 @@ int store_job_list(store *s, const char *owner, int status, int64_t cursor, int 
     return sqlite_collect(c, st, &how, (void **)out, n, next_cursor, err);
 }
 
-int store_job_count_active(store *s, const char *owner, int64_t *n, store_error *err)
+int sqlite_job_count_active(store *s, const char *owner, int64_t *n, store_error *err)
 {
     sconn *c = sqlite_conn(s, err);
     return c ? count_active(c, owner, n, err) : err->code;
 }
 
-int store_job_count_by_status(store *s, int64_t counts[5], store_error *err)
+int sqlite_job_count_by_status(store *s, int64_t counts[5], store_error *err)
 {
     memset(counts, 0, 5 * sizeof counts[0]);
     sconn *c;
@@ -307,25 +307,15 @@ static int put_progress(sconn *c, const char *id, const store_progress *p, store
 }
 
 /* Inside a write transaction: the weights (theta, NULL to keep none) and the checkpoint image
- * (may be NULL) of job id, labelled with the epoch and costs they belong to: the progress's
- * best_* when it names them, else its own, else the last history row's epoch. */
+ * (may be NULL) of job id, labelled with the epoch and costs they belong to
+ * (store_weights_label). */
 static int put_weights(sconn *c, const char *id, const store_history *hist,
                        const store_progress *p, const double *theta, int64_t n_params,
                        const void *image, size_t image_len, store_error *err)
 {
-    int64_t epoch = 0;
-    double cost = NAN, vcost = NAN;
-    if (p && p->best_epoch > 0) {
-        epoch = p->best_epoch;
-        cost = p->best_cost;
-        vcost = p->best_validation_cost;
-    } else if (p) {
-        epoch = p->epoch;
-        cost = p->cost;
-        vcost = p->validation_cost;
-    } else if (hist && hist->n > 0) {
-        epoch = hist->first_epoch + hist->n - 1;
-    }
+    int64_t epoch;
+    double cost, vcost;
+    store_weights_label(hist, p, &epoch, &cost, &vcost);
     sqlite3_stmt *st = sqlite_stmt_id(c, Q_CKPT_UPSERT, id, err);
     if (!st)
         return err->code;
@@ -342,7 +332,7 @@ static int put_weights(sconn *c, const char *id, const store_history *hist,
     return sqlite_exec(c, st, image ? "store checkpoint" : "store final weights", err);
 }
 
-int store_job_checkpoint(store *s, const char *id, const char *worker_id,
+int sqlite_job_checkpoint(store *s, const char *id, const char *worker_id,
                          const store_history *hist, const store_progress *progress,
                          const void *checkpoint, size_t checkpoint_len,
                          const double *theta, int64_t n_params, store_error *err)
@@ -362,7 +352,7 @@ fail:
     return err->code;
 }
 
-int store_job_finish(store *s, const char *id, const char *worker_id, job_status status,
+int sqlite_job_finish(store *s, const char *id, const char *worker_id, job_status status,
                      const char *error, const store_history *hist,
                      const store_progress *progress, const double *theta, int64_t n_params,
                      store_error *err)
@@ -401,7 +391,7 @@ fail:
     return err->code;
 }
 
-int store_job_set_metrics(store *s, const char *id, const char *worker_id,
+int sqlite_job_set_metrics(store *s, const char *id, const char *worker_id,
                           const char *metrics_json, store_error *err)
 {
     sconn *c = sqlite_write(s, err);
@@ -421,7 +411,7 @@ fail:
     return err->code;
 }
 
-int store_job_request_cancel(store *s, const char *owner, const char *id, int *now_cancelled,
+int sqlite_job_request_cancel(store *s, const char *owner, const char *id, int *now_cancelled,
                              store_error *err)
 {
     *now_cancelled = 0;
@@ -461,7 +451,7 @@ fail:
     return err->code;
 }
 
-int store_job_delete(store *s, const char *owner, const char *id, store_error *err)
+int sqlite_job_delete(store *s, const char *owner, const char *id, store_error *err)
 {
     sconn *c = sqlite_write(s, err);
     if (!c)
@@ -484,7 +474,7 @@ fail:
 
 /* ---------------- results ---------------- */
 
-int store_job_checkpoint_load(store *s, const char *id, void **buf, size_t *len,
+int sqlite_job_checkpoint_load(store *s, const char *id, void **buf, size_t *len,
                               store_error *err)
 {
     *buf = NULL;
@@ -517,7 +507,7 @@ int store_job_checkpoint_load(store *s, const char *id, void **buf, size_t *len,
     return code;
 }
 
-int store_job_weights(store *s, const char *owner, const char *id, double **theta,
+int sqlite_job_weights(store *s, const char *owner, const char *id, double **theta,
                       int64_t *n_params, int64_t *epoch, double *cost, double *validation_cost,
                       store_error *err)
 {
@@ -556,7 +546,7 @@ int store_job_weights(store *s, const char *owner, const char *id, double **thet
 /* The history's columns after epoch, as read (NaN for NULL). */
 enum { HIST_COST, HIST_VCOST, HIST_ACC, HIST_VACC, HIST_COLS };
 
-int store_job_history(store *s, const char *owner, const char *id, int64_t **epoch,
+int sqlite_job_history(store *s, const char *owner, const char *id, int64_t **epoch,
                       double **cost, double **validation_cost, double **accuracy,
                       double **validation_accuracy, size_t *n, store_error *err)
 {
@@ -641,7 +631,7 @@ fail:
     return err->code;
 }
 
-int store_job_theta0(store *s, const char *id, double **theta, int64_t *n_params,
+int sqlite_job_theta0(store *s, const char *id, double **theta, int64_t *n_params,
                      store_error *err)
 {
     *theta = NULL;

@@ -12,7 +12,7 @@
 
 /* ---------------- claims and leases ---------------- */
 
-int store_job_claim(store *s, const char *worker_id, int64_t lease_ms, store_job *out,
+int sqlite_job_claim(store *s, const char *worker_id, int64_t lease_ms, store_job *out,
                     store_error *err)
 {
     sconn *c = sqlite_write(s, err);
@@ -85,7 +85,7 @@ int sqlite_check_lease(sconn *c, const char *id, const char *worker_id, store_er
     return code;
 }
 
-int store_job_renew(store *s, const char *id, const char *worker_id, int64_t lease_ms,
+int sqlite_job_renew(store *s, const char *id, const char *worker_id, int64_t lease_ms,
                     int *cancel_requested, store_error *err)
 {
     *cancel_requested = 0;
@@ -159,12 +159,12 @@ fail:
     return err->code;
 }
 
-int store_job_release(store *s, const char *id, const char *worker_id, store_error *err)
+int sqlite_job_release(store *s, const char *id, const char *worker_id, store_error *err)
 {
     return end_lease(s, id, worker_id, 0, "release job", err);
 }
 
-int store_job_expire_lease(store *s, const char *id, const char *lease_owner, store_error *err)
+int sqlite_job_expire_lease(store *s, const char *id, const char *lease_owner, store_error *err)
 {
     return end_lease(s, id, lease_owner, 1, "expire lease", err);
 }
@@ -180,7 +180,7 @@ static int read_lease_row(sqlite3_stmt *st, void *row, store_error *err)
     return 0;
 }
 
-int store_job_leases(store *s, store_lease **out, size_t *n, store_error *err)
+int sqlite_job_leases(store *s, store_lease **out, size_t *n, store_error *err)
 {
     *out = NULL;
     *n = 0;
