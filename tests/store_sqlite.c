@@ -777,6 +777,19 @@ Test(store, checkpoint_and_history_replace_from_epoch_then_finish)
         cr_assert(same_double(ac[i], want_a[i]), "acc[%zu] = %g", i, ac[i]);
     }
     free(ep); free(jc); free(jv); free(ac);
+    /* one page: after epoch 2, at most 3 rows (event stream replays read it so) */
+    cr_assert_eq(store_job_history_page(s, "alice", "job_1", 2, 3, &ep, &jc, NULL, NULL, NULL,
+                                        &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(ep[i], (int64_t)i + 3);
+        cr_assert(same_double(jc[i], want_c[i + 2]), "page cost[%zu] = %g", i, jc[i]);
+    }
+    free(ep); free(jc);
+    cr_assert_eq(store_job_history_page(s, "alice", "job_1", 6, 3, &ep, &jc, NULL, NULL, NULL,
+                                        &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 0);
+    free(ep); free(jc);
     cr_assert_eq(store_job_history(s, "bob", "job_1", &ep, &jc, &jv, &ac, NULL, &n, &err),
                  STORE_NOT_FOUND);
 

@@ -99,6 +99,14 @@ const char *store_engine_of(const store *s)
         return ((store_base *)(void *)s)->engine->name args;                                   \
     }
 STORE_ENGINE_OPS(STORE_DISPATCH)
+
+int store_job_history(store *s, const char *owner, const char *id, int64_t **epoch,
+                      double **cost, double **validation_cost, double **accuracy,
+                      double **validation_accuracy, size_t *n, store_error *err)
+{
+    return store_job_history_page(s, owner, id, 0, -1, epoch, cost, validation_cost, accuracy,
+                                  validation_accuracy, n, err);
+}
 #undef STORE_DISPATCH
 
 void store_set_limits(store *s, const store_limits *limits)

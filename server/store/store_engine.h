@@ -91,10 +91,12 @@
                          int64_t *n_params, int64_t *epoch, double *cost,                     \
                          double *validation_cost, store_error *err),                          \
       (s, owner, id, theta, n_params, epoch, cost, validation_cost, err))                     \
-    X(int, job_history, (store *s, const char *owner, const char *id, int64_t **epoch,        \
-                         double **cost, double **validation_cost, double **accuracy,          \
-                         double **validation_accuracy, size_t *n, store_error *err),          \
-      (s, owner, id, epoch, cost, validation_cost, accuracy, validation_accuracy, n, err))    \
+    X(int, job_history_page, (store *s, const char *owner, const char *id, int64_t after,     \
+                              int64_t limit, int64_t **epoch, double **cost,                  \
+                              double **validation_cost, double **accuracy,                    \
+                              double **validation_accuracy, size_t *n, store_error *err),     \
+      (s, owner, id, after, limit, epoch, cost, validation_cost, accuracy,                    \
+       validation_accuracy, n, err))                                                          \
     X(int, job_theta0, (store *s, const char *id, double **theta, int64_t *n_params,          \
                         store_error *err), (s, id, theta, n_params, err))
 

@@ -386,8 +386,9 @@ int postgres_job_weights(store *s, const char *owner, const char *id, double **t
 /* The history's columns after epoch (NaN for NULL). */
 enum { HIST_COST, HIST_VCOST, HIST_ACC, HIST_VACC, HIST_COLS };
 
-static int history_body(pconn *c, const char *owner, const char *id, int64_t **e,
-                        double *col[HIST_COLS], size_t *n, store_error *err)
+static int history_body(pconn *c, const char *owner, const char *id, int64_t after,
+                        int64_t limit, int64_t **e, double *col[HIST_COLS], size_t *n,
+                        store_error *err)
 {
     free(*e);
     *e = NULL;
@@ -408,9 +409,14 @@ static int history_body(pconn *c, const char *owner, const char *id, int64_t **e
     if (!found)
         return store_err(err, STORE_NOT_FOUND, "store: no such job");
     a.n = 1;
+    postgres_arg_i64(&a, after);
+    if (limit < 0)
+        postgres_arg_text(&a, NULL); /* LIMIT NULL: all */
+    else
+        postgres_arg_i64(&a, limit);
     r = postgres_exec(c, "SELECT epoch, cost, validation_cost, accuracy, validation_accuracy "
-                      "FROM job_history WHERE job_id = $1 ORDER BY epoch", &a, "read history",
-                      err);
+                      "FROM job_history WHERE job_id = $1 AND epoch > $2 ORDER BY epoch "
+                      "LIMIT $3::bigint", &a, "read history", err);
     if (!r)
         return err->code;
     size_t rows = (size_t)PQntuples(r);
@@ -431,16 +437,17 @@ static int history_body(pconn *c, const char *owner, const char *id, int64_t **e
     return 0;
 }
 
-int postgres_job_history(store *s, const char *owner, const char *id, int64_t **epoch,
-                         double **cost, double **validation_cost, double **accuracy,
-                         double **validation_accuracy, size_t *n, store_error *err)
+int postgres_job_history_page(store *s, const char *owner, const char *id, int64_t after,
+                              int64_t limit, int64_t **epoch, double **cost,
+                              double **validation_cost, double **accuracy,
+                              double **validation_accuracy, size_t *n, store_error *err)
 {
     double **out[HIST_COLS] = {cost, validation_cost, accuracy, validation_accuracy};
     double *col[HIST_COLS] = {NULL};
     int64_t *e = NULL;
     postgres_tx t;
     POSTGRES_TX(t, s, POSTGRES_TX_READ, err)
-        t.code = history_body(t.c, owner, id, &e, col, n, err);
+        t.code = history_body(t.c, owner, id, after, limit, &e, col, n, err);
     if (t.code < 0) {
         free(e);
         e = NULL;

@@ -546,18 +546,10 @@ int sqlite_job_weights(store *s, const char *owner, const char *id, double **the
 /* The history's columns after epoch, as read (NaN for NULL). */
 enum { HIST_COST, HIST_VCOST, HIST_ACC, HIST_VACC, HIST_COLS };
 
-int sqlite_job_history(store *s, const char *owner, const char *id, int64_t **epoch,
-                      double **cost, double **validation_cost, double **accuracy,
-                      double **validation_accuracy, size_t *n, store_error *err)
-{
-    return store_job_history_page(s, owner, id, 0, -1, epoch, cost, validation_cost, accuracy,
-                                  validation_accuracy, n, err);
-}
-
-int store_job_history_page(store *s, const char *owner, const char *id, int64_t after,
-                           int64_t limit, int64_t **epoch, double **cost,
-                           double **validation_cost, double **accuracy,
-                           double **validation_accuracy, size_t *n, store_error *err)
+int sqlite_job_history_page(store *s, const char *owner, const char *id, int64_t after,
+                            int64_t limit, int64_t **epoch, double **cost,
+                            double **validation_cost, double **accuracy,
+                            double **validation_accuracy, size_t *n, store_error *err)
 {
     double **out[HIST_COLS] = {cost, validation_cost, accuracy, validation_accuracy};
     *epoch = NULL;
