@@ -40,12 +40,14 @@ export function exportFixture() {
 // (--workers 1, no keys) whose one worker is held by a long job (running), so the next job
 // stays queued. Cancels both.
 export async function withQueuedJob(fn) {
-  const s = await startServer(['--workers', '1']);
+  const s = await startServer(['--workers', '1', '--job-threads', '1']);
   try {
-    // 2000 rows × 50 features through 200 hidden units: far more than the test's seconds
+    // 2000 rows × 50 features through 2000 hidden units, on one thread: an epoch takes a good
+    // part of a second, so a few requests fit inside one (the running job's export test), and
+    // 10^6 epochs are far more than the test's seconds
     const X = Array.from({ length: 2000 }, (_, i) => Array.from({ length: 50 }, (_, j) => ((i * 31 + j * 17) % 97) / 97));
     const ds = await call(s.base, 'POST', '/v1/datasets', { body: { X, y: X.map((_, i) => i % 2) } });
-    const spec = { network: { layers: [50, 200, 2] }, dataset: ds.id, training: { epochs: 1000000 } };
+    const spec = { network: { layers: [50, 2000, 2] }, dataset: ds.id, training: { epochs: 1000000 } };
     const busy = await call(s.base, 'POST', '/v1/jobs', { body: spec });
     const queued = await call(s.base, 'POST', '/v1/jobs', { body: spec });
     await fn(s.base, queued.id, busy.id);
