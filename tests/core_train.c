@@ -707,6 +707,18 @@ Test(train_resume, gd)
 /* A version-1 image (before correct, init_cost, best_epoch, best_train_cost and stop were
  * added: five u64 after the PRNG state) made from a version-2 one: header length at byte 20,
  * state 13 u64 after the header; version, total size and FNV-1a checksum rewritten. */
+/* Sets an image's last 8 bytes to the FNV-1a checksum of the rest (as checkpoint.c does). */
+static void fix_checksum(unsigned char *img, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n - 8; i++) {
+        h ^= img[i];
+        h *= 0x100000001b3ULL;
+    }
+    for (int i = 0; i < 8; i++)
+        img[n - 8 + i] = (unsigned char)(h >> (8 * i));
+}
+
 static unsigned char *as_version_1(const unsigned char *img, size_t n, size_t *n1)
 {
     uint64_t nh = 0;
@@ -721,13 +733,7 @@ static unsigned char *as_version_1(const unsigned char *img, size_t n, size_t *n
     for (int f = 0; f < 2; f++)
         for (int i = 0; i < 8; i++)
             v1[4 + 8 * f + i] = (unsigned char)(fields[f] >> (8 * i));
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < *n1 - 8; i++) {
-        h ^= v1[i];
-        h *= 0x100000001b3ULL;
-    }
-    for (int i = 0; i < 8; i++)
-        v1[*n1 - 8 + i] = (unsigned char)(h >> (8 * i));
+    fix_checksum(v1, *n1);
     return v1;
 }
 
@@ -797,13 +803,7 @@ static unsigned char *with_state_field(const unsigned char *img, size_t n, int f
     size_t at = 28 + (size_t)nh * 8 + (size_t)field * 8;
     for (int i = 0; i < 8; i++)
         out[at + i] = (unsigned char)(v >> (8 * i));
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n - 8; i++) {
-        h ^= out[i];
-        h *= 0x100000001b3ULL;
-    }
-    for (int i = 0; i < 8; i++)
-        out[n - 8 + i] = (unsigned char)(h >> (8 * i));
+    fix_checksum(out, n);
     return out;
 }
 
