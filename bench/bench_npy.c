@@ -5,12 +5,18 @@
  * file (target >= 1 GB/s) and the speed-up over the CSV upload of the same rows (target >= 4x).
  * The decode step alone (api_dataset_parse_npy against api_dataset_parse_csv, in process) is
  * timed too, to tell the format's cost from the transfer and the store's.
+ * The floor of a durable store on this machine is timed too: the same bytes written with
+ * write() and fdatasync() to a file in the server's data directory (the best rate any store
+ * that acknowledges only after its data is on disk can reach here), and the upload's rate
+ * is printed as a fraction of it.
  * Starts build/backpropd (BACKPROPD_BIN) with --max-body 1G on a free port.
  */
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api/npy.h"
 #include "bench/bench_util.h"
@@ -111,6 +117,34 @@ static double parse_seconds(int npy, const char *body, size_t len)
     return rc == 0 ? t : NAN;
 }
 
+/* Seconds to write b[len] to a new file in dir and fdatasync it (best of 2), NaN on failure. */
+static double disk_floor_seconds(const char *dir, const char *b, size_t len)
+{
+    char path[320];
+    snprintf(path, sizeof path, "%s/bench_floor.tmp", dir);
+    double best = NAN;
+    for (int k = 0; k < 2; k++) {
+        double t0 = test_now_s();
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        size_t off = 0;
+        while (fd >= 0 && off < len) {
+            ssize_t n = write(fd, b + off, len - off > (8u << 20) ? (8u << 20) : len - off);
+            if (n <= 0)
+                break;
+            off += (size_t)n;
+        }
+        int ok = fd >= 0 && off == len && fdatasync(fd) == 0;
+        double t = test_now_s() - t0;
+        if (fd >= 0)
+            close(fd);
+        unlink(path);
+        if (!ok)
+            return NAN;
+        best = isnan(best) || t < best ? t : best;
+    }
+    return best;
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -137,6 +171,10 @@ int main(int argc, char **argv)
     printf("  %d x %d: .npy %.0f MB in %.2f s = %.0f MB/s (target >= 1000 MB/s); CSV %.0f MB "
            "in %.2f s\n", ROWS, COLS, nlen / 1e6, tn, nlen / 1e6 / tn, clen / 1e6, tc);
     printf("  ratio .npy vs CSV upload of the same rows: %.2fx (target >= 4x)\n", tc / tn);
+    double tf = disk_floor_seconds(s.datadir, npy, nlen);
+    printf("  durable-write floor of this disk (write + fdatasync of the same %.0f MB in the data "
+           "directory): %.2f s = %.0f MB/s; the .npy upload runs at %.2fx of it\n", nlen / 1e6,
+           tf, nlen / 1e6 / tf, tf / tn);
     bench_stop(&s);
     free(npy);
     free(csv);
