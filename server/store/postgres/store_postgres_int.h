@@ -145,6 +145,10 @@ int postgres_idem_record(pconn *c, const char *owner, const char *kind,
 /* The SQL (store_postgres_schema.c): migrations[v] takes the database from version v to v+1. */
 #define POSTGRES_SCHEMA_VERSION 3
 extern const char *const postgres_migrations[POSTGRES_SCHEMA_VERSION];
+/* The database server's clock in unix ms, as SQL: every lease time is judged by it (one clock
+ * for all instances; statement_timestamp() is stable within a statement). */
+#define POSTGRES_NOW_MS "(extract(epoch from statement_timestamp()) * 1000)::bigint"
+
 #define POSTGRES_JOB_COLS                                                                     \
     "id, owner, dataset_id, spec_json, status, cancel_requested, seq, created_at, started_at, " \
     "finished_at, error, p_epoch, p_epochs, p_cost, p_validation_cost, p_accuracy, "         \
