@@ -122,6 +122,7 @@ bench: deps
 # against the plain, ASan and TSan servers; prints its figures. Not part of `make test`.
 soak: deps
 	@$(MAKE) --no-print-directory benches
+	@$(MAKE) --no-print-directory build/tests/store_scaleout
 	@$(MAKE) --no-print-directory VARIANT=asan build/asan/backpropd
 	@$(MAKE) --no-print-directory VARIANT=tsan build/tsan/backpropd
 	@tests/soak

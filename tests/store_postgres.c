@@ -7,6 +7,8 @@
 #define STORE_TEST_POSTGRES 1
 #include "tests/store_sqlite.c"
 
+#include "server/common/clock.h"
+
 ReportHook(PRE_ALL)(struct criterion_test_set *set)
 {
     (void)set;
@@ -69,6 +71,38 @@ Test(store, fencing_token_refuses_a_stale_holder_even_with_the_same_owner)
     store_job_clear(&g);
     store_job_clear(&c1);
     store_job_clear(&c2);
+    store_close(s);
+}
+
+/* Lease times are the database's clock, not the instance's: an instance whose clock runs an
+ * hour ahead finds no expired lease to take from a live holder, and a holder whose clock lags
+ * an hour renews a lease that still runs (its expiry not set an hour in the past). Fails with
+ * expiries computed from the instance's clock (clock_debug_skew_ms plays the skewed clock). */
+Test(store, skewed_instance_clocks_neither_steal_nor_shorten_live_leases)
+{
+    store *s = open_ok(tmpdir), *other = open_ok(tmpdir);
+    store_error err;
+    put_small(s, "ds_k", "");
+    store_job j, c, stolen;
+    make_job(s, "job_k", "", "ds_k", &j);
+    cr_assert_eq(store_job_claim(s, "holder", 60000, &c, &err), 0, "%s", err.msg);
+    clock_debug_skew_ms(3600 * 1000); /* the other instance's clock is an hour ahead */
+    int rc = store_job_claim(other, "thief", 60000, &stolen, &err);
+    cr_assert_eq(rc, STORE_NOT_FOUND, "an instance an hour ahead took the live lease (%d, %s)",
+                 rc, stolen.lease_owner);
+    clock_debug_skew_ms(-3600 * 1000); /* the holder's clock lags an hour: it renews */
+    int cancel = 0;
+    char ref[160];
+    snprintf(ref, sizeof ref, "holder#%lld", (long long)c.lease_token);
+    cr_assert_eq(store_job_renew(s, "job_k", ref, 60000, &cancel, &err), 0, "%s", err.msg);
+    clock_debug_skew_ms(0);
+    rc = store_job_claim(other, "thief", 60000, &stolen, &err);
+    cr_assert_eq(rc, STORE_NOT_FOUND, "a renewal from a lagging clock left the lease expired "
+                 "(%d, %s)", rc, stolen.lease_owner);
+    store_job_clear(&stolen);
+    store_job_clear(&c);
+    store_job_clear(&j);
+    store_close(other);
     store_close(s);
 }
 

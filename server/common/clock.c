@@ -8,11 +8,18 @@ double clock_monotonic(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+static _Atomic int64_t skew_ms; /* clock_debug_skew_ms: 0 outside tests */
+
+void clock_debug_skew_ms(int64_t ms)
+{
+    skew_ms = ms;
+}
+
 int64_t clock_wall_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + skew_ms;
 }
 
 struct timespec clock_deadline_in(double seconds)

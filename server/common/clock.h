@@ -12,6 +12,9 @@
 double clock_monotonic(void);
 /* Milliseconds since the Unix epoch on CLOCK_REALTIME (stored timestamps, leases). */
 int64_t clock_wall_ms(void);
+/* Test-only (tests/store_postgres.c; never called by the server): from now on clock_wall_ms()
+ * answers ms milliseconds ahead (negative: behind), as a skewed machine's clock would. */
+void clock_debug_skew_ms(int64_t ms);
 /* CLOCK_REALTIME now + seconds, for pthread_cond_timedwait. */
 struct timespec clock_deadline_in(double seconds);
 

@@ -206,6 +206,21 @@ void postgres_text(char *dst, size_t size, const PGresult *r, int row, int col)
     snprintf(dst, size, "%.*s", n, PQgetvalue(r, row, col));
 }
 
+int postgres_read_page(const PGresult *r, int limit, size_t elem, int seq_col,
+                       int (*read_row)(const PGresult *r, int row, void *dst, store_error *err),
+                       void **out, size_t *n, int64_t *next_cursor, store_error *err)
+{
+    int rows = PQntuples(r), keep = rows > limit ? limit : rows, code = 0;
+    *out = calloc(keep ? (size_t)keep : 1, elem);
+    if (!*out)
+        return store_err(err, STORE_NOMEM, "store: out of memory");
+    for (int i = 0; code == 0 && i < keep; i++, (*n)++)
+        code = read_row(r, i, (char *)*out + (size_t)i * elem, err);
+    if (code == 0 && rows > limit)
+        *next_cursor = postgres_i64(r, keep - 1, seq_col);
+    return code;
+}
+
 int postgres_doubles(const PGresult *r, int row, int col, int64_t n, double **out,
                      const char *what, store_error *err)
 {

@@ -25,6 +25,14 @@ static void read_meta(const PGresult *r, int row, store_dataset_meta *m)
     m->created_at = postgres_i64(r, row, 8);
 }
 
+/* read_meta as a postgres_read_page row reader. */
+static int read_meta_row(const PGresult *r, int row, void *dst, store_error *err)
+{
+    (void)err;
+    read_meta(r, row, dst);
+    return 0;
+}
+
 static int dataset_bytes(pconn *c, const char *owner, int64_t *bytes, store_error *err)
 {
     pargs a = {0};
@@ -289,19 +297,12 @@ static int list_body(pconn *c, const char *owner, int64_t cursor, int limit,
                                 "list datasets", err);
     if (!r)
         return err->code;
-    int rows = PQntuples(r), keep = rows > limit ? limit : rows;
-    *out = calloc(keep ? (size_t)keep : 1, sizeof **out);
-    if (!*out) {
-        PQclear(r);
-        return store_err(err, STORE_NOMEM, "store: out of memory");
-    }
-    for (int i = 0; i < keep; i++)
-        read_meta(r, i, &(*out)[i]);
-    *n = (size_t)keep;
-    if (rows > limit)
-        *next_cursor = postgres_i64(r, keep - 1, 9);
+    void *page = NULL;
+    int code = postgres_read_page(r, limit, sizeof **out, 9, read_meta_row, &page, n,
+                                  next_cursor, err);
+    *out = page;
     PQclear(r);
-    return 0;
+    return code;
 }
 
 int postgres_dataset_list(store *s, const char *owner, int64_t cursor, int limit,

@@ -83,6 +83,14 @@ int postgres_run(pconn *c, const char *sql, const pargs *a, const char *what, in
 int64_t postgres_i64(const PGresult *r, int row, int col);
 double postgres_f64(const PGresult *r, int row, int col);
 void postgres_text(char *dst, size_t size, const PGresult *r, int row, int col);
+/* One keyset page of a list query asked for limit + 1 rows (the one more tells whether a next
+ * page exists): up to limit rows of r, each read by read_row into the next elem-sized element
+ * of *out (new, calloc'ed; *n counts the elements read, also on failure, so the caller frees
+ * them), and *next_cursor = column seq_col of the last kept row when more rows followed, else
+ * 0. 0 or a store_code. */
+int postgres_read_page(const PGresult *r, int limit, size_t elem, int seq_col,
+                       int (*read_row)(const PGresult *r, int row, void *dst, store_error *err),
+                       void **out, size_t *n, int64_t *next_cursor, store_error *err);
 /* A bytea column of exactly n doubles into a new array (NULL: *out NULL). STORE_IO if the
  * length does not match. */
 int postgres_doubles(const PGresult *r, int row, int col, int64_t n, double **out,
@@ -145,6 +153,10 @@ int postgres_idem_record(pconn *c, const char *owner, const char *kind,
 /* The SQL (store_postgres_schema.c): migrations[v] takes the database from version v to v+1. */
 #define POSTGRES_SCHEMA_VERSION 3
 extern const char *const postgres_migrations[POSTGRES_SCHEMA_VERSION];
+/* The database server's clock in unix ms, as SQL: every lease time is judged by it (one clock
+ * for all instances; statement_timestamp() is stable within a statement). */
+#define POSTGRES_NOW_MS "(extract(epoch from statement_timestamp()) * 1000)::bigint"
+
 #define POSTGRES_JOB_COLS                                                                     \
     "id, owner, dataset_id, spec_json, status, cancel_requested, seq, created_at, started_at, " \
     "finished_at, error, p_epoch, p_epochs, p_cost, p_validation_cost, p_accuracy, "         \

@@ -200,6 +200,12 @@ int postgres_job_get(store *s, const char *owner, const char *id, store_job *out
     return t.code;
 }
 
+/* postgres_read_job as a postgres_read_page row reader. */
+static int read_job_row(const PGresult *r, int row, void *dst, store_error *err)
+{
+    return postgres_read_job(r, row, dst, err);
+}
+
 static int list_body(pconn *c, const char *owner, int status, int64_t cursor, int limit,
                      store_job **out, size_t *n, int64_t *next_cursor, store_error *err)
 {
@@ -218,14 +224,10 @@ static int list_body(pconn *c, const char *owner, int status, int64_t cursor, in
                                 &a, "list jobs", err);
     if (!r)
         return err->code;
-    int rows = PQntuples(r), keep = rows > limit ? limit : rows, code = 0;
-    *out = calloc(keep ? (size_t)keep : 1, sizeof **out);
-    if (!*out)
-        code = store_err(err, STORE_NOMEM, "store: out of memory");
-    for (int i = 0; code == 0 && i < keep; i++, (*n)++)
-        code = postgres_read_job(r, i, &(*out)[i], err);
-    if (code == 0 && rows > limit)
-        *next_cursor = postgres_i64(r, keep - 1, 6);
+    void *page = NULL;
+    int code = postgres_read_page(r, limit, sizeof **out, 6, read_job_row, &page, n,
+                                  next_cursor, err);
+    *out = page;
     PQclear(r);
     return code;
 }

@@ -8,6 +8,11 @@
  * not the job's current one changes nothing (STORE_CONFLICT). Renewal moves the expiry and
  * reports a requested cancel; release and start-up expiry give the job back to the queue (or
  * end it cancelled), both compare-and-set on owner and token.
+ *
+ * Every lease time (the expiry a claim or renewal sets, the "now" an expiry is judged by) is
+ * the database server's clock (POSTGRES_NOW_MS), never an instance's: an instance whose clock
+ * runs ahead cannot take live leases early, one whose clock lags cannot set expiries already
+ * past.
  */
 #include "server/store/postgres/store_postgres_int.h"
 
@@ -30,23 +35,24 @@ static int claim_body(pconn *c, const char *worker_id, int64_t lease_ms, store_j
                       store_error *err)
 {
     store_job_clear(out);
-    int64_t now = clock_wall_ms();
     pargs a = {0};
-    postgres_arg_i64(&a, now);
     /* a running job whose worker died after a cancel was requested ends as cancelled */
-    if (postgres_run(c, "UPDATE jobs SET status = 4, finished_at = $1, lease_owner = NULL, "
-                     "lease_until = 0 WHERE status = 1 AND lease_until < $1 "
-                     "AND cancel_requested <> 0", &a, "claim job", NULL, err) < 0)
+    if (postgres_run(c, "UPDATE jobs SET status = 4, finished_at = " POSTGRES_NOW_MS ", "
+                     "lease_owner = NULL, lease_until = 0 WHERE status = 1 "
+                     "AND lease_until < " POSTGRES_NOW_MS " AND cancel_requested <> 0", NULL,
+                     "claim job", NULL, err) < 0)
         return err->code;
     postgres_arg_text(&a, worker_id);
-    postgres_arg_i64(&a, now + lease_ms);
+    postgres_arg_i64(&a, lease_ms);
     PGresult *r = postgres_exec(c, "WITH pick AS (SELECT seq AS pick_seq FROM jobs "
-                                "WHERE status = 0 OR (status = 1 AND lease_until < $1) "
+                                "WHERE status = 0 OR (status = 1 AND lease_until < "
+                                POSTGRES_NOW_MS ") "
                                 "ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) "
-                                "UPDATE jobs SET status = 1, lease_owner = $2, lease_until = $3, "
+                                "UPDATE jobs SET status = 1, lease_owner = $1, "
+                                "lease_until = " POSTGRES_NOW_MS " + $2::bigint, "
                                 "lease_token = nextval('lease_tokens'), "
-                                "started_at = CASE WHEN started_at = 0 THEN $1 "
-                                "ELSE started_at END FROM pick WHERE seq = pick.pick_seq "
+                                "started_at = CASE WHEN started_at = 0 THEN " POSTGRES_NOW_MS
+                                " ELSE started_at END FROM pick WHERE seq = pick.pick_seq "
                                 "RETURNING " POSTGRES_JOB_COLS, &a, "claim job", err);
     if (!r)
         return err->code;
@@ -120,8 +126,9 @@ static int renew_body(pconn *c, const char *id, const char *worker_ref, int64_t 
     postgres_arg_text(&a, id);
     if (arg_lease(&a, worker_ref, owner, sizeof owner) < 0)
         return store_err(err, STORE_CONFLICT, "store: lease lost (malformed lease reference)");
-    postgres_arg_i64(&a, clock_wall_ms() + lease_ms);
-    PGresult *r = postgres_exec(c, "UPDATE jobs SET lease_until = $4 WHERE id = $1 "
+    postgres_arg_i64(&a, lease_ms);
+    PGresult *r = postgres_exec(c, "UPDATE jobs SET lease_until = " POSTGRES_NOW_MS
+                                " + $4::bigint WHERE id = $1 "
                                 "AND status = 1 AND lease_owner = $2 "
                                 "AND ($3::bigint = 0 OR lease_token = $3) "
                                 "RETURNING cancel_requested", &a, "renew lease", err);
@@ -157,11 +164,11 @@ static int end_body(pconn *c, const char *id, const char *worker_ref, int tell_m
     postgres_arg_text(&a, id);
     if (arg_lease(&a, worker_ref, owner, sizeof owner) < 0)
         return store_err(err, STORE_CONFLICT, "store: lease lost (malformed lease reference)");
-    postgres_arg_i64(&a, clock_wall_ms());
     int64_t changed = 0;
     if (postgres_run(c, "UPDATE jobs SET "
                      "status = CASE WHEN cancel_requested <> 0 THEN 4 ELSE 0 END, "
-                     "finished_at = CASE WHEN cancel_requested <> 0 THEN $4::bigint ELSE 0 END, "
+                     "finished_at = CASE WHEN cancel_requested <> 0 THEN " POSTGRES_NOW_MS
+                     " ELSE 0 END, "
                      "lease_owner = NULL, lease_until = 0 WHERE id = $1 AND status = 1 "
                      "AND lease_owner = $2 AND ($3::bigint = 0 OR lease_token = $3)", &a, what,
                      &changed, err) < 0)
