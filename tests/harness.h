@@ -50,6 +50,8 @@ void test_rm_tree(const char *dir);
 void srv_cleanup(srv *s);
 /* The server's stderr so far (new, free()). */
 char *srv_log(const srv *s);
+/* A figure of /proc/PID/status in KiB ("VmHWM": the peak resident memory, "VmRSS"), or -1. */
+long srv_status_kb(pid_t pid, const char *field);
 
 typedef struct {
     long status;

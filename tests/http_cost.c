@@ -239,20 +239,6 @@ Test(http_cost, a_running_job_pages_its_live_history, .timeout = 180)
 
 /* ------------------------------------------------------------------ peak memory */
 
-static long vm_hwm_kb(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "VmHWM:", 6) == 0)
-            kb = atol(line + 6);
-    if (f)
-        fclose(f);
-    return kb;
-}
-
 /* One client following the pages (no assertions off the test's thread): the epochs and costs
  * it got, joined, the number of pages, and the largest body. */
 typedef struct {
@@ -315,7 +301,7 @@ Test(http_cost, a_long_history_is_read_a_page_at_a_time, .timeout = 300)
     cr_assert_eq(srv_start(&s, NULL), 0);
     char job[64];
     xor_job(&s, COST_EPOCHS, job, sizeof job);
-    long hwm0 = vm_hwm_kb(s.pid);
+    long hwm0 = srv_status_kb(s.pid, "VmHWM");
     reader rd[CLIENTS];
     pthread_t th[CLIENTS];
     for (int i = 0; i < CLIENTS; i++) {
@@ -324,7 +310,7 @@ Test(http_cost, a_long_history_is_read_a_page_at_a_time, .timeout = 300)
     }
     for (int i = 0; i < CLIENTS; i++)
         pthread_join(th[i], NULL);
-    long hwm1 = vm_hwm_kb(s.pid);
+    long hwm1 = srv_status_kb(s.pid, "VmHWM");
     cr_log_info("peak memory %ld -> %ld KiB; pages of at most %zu bytes", hwm0, hwm1,
                 rd[0].max_body);
     cr_expect(!COST_CHECK_MEMORY || hwm1 - hwm0 < 16 * 1024,
