@@ -1,9 +1,9 @@
 /* harness.h — integration-test harness (tests/harness/: process.c runs the server, client.c
  * is the HTTP client, files.c finds and reads test data, sse.c reads event streams,
  * fixtures.c holds shared steps, cost.c reads a cost history page by page): starts the real
- * backpropd binary (BACKPROPD_BIN, default build/backpropd) on an ephemeral port (--port 0; the server prints
- * "listening http://ADDR:PORT" on stdout once ready) with a temporary data directory, talks to
- * it over real HTTP with libcurl, and stops it. srv_stop() fails the current test if the
+ * backpropd binary (BACKPROPD_BIN, default build/backpropd) on an ephemeral port (--port 0;
+ * the server prints "listening http://ADDR:PORT" on stdout once ready) with a temporary data
+ * directory, talks to it over real HTTP with libcurl, and stops it. srv_stop() fails the current test if the
  * server's stderr holds an AddressSanitizer/UBSan/ThreadSanitizer report or it did not exit 0.
  * process.c, client.c and files.c need no Criterion (the benchmarks use them); fixtures.c, sse.c
  * and cost.c assert with Criterion.
