@@ -1,12 +1,12 @@
 /* harness.h — integration-test harness (tests/harness/: process.c runs the server, client.c
  * is the HTTP client, files.c finds and reads test data, sse.c reads event streams,
- * fixtures.c holds shared steps): starts the real backpropd binary (BACKPROPD_BIN, default
- * build/backpropd) on an ephemeral port (--port 0; the server prints
- * "listening http://ADDR:PORT" on stdout once ready) with a temporary data directory, talks to
- * it over real HTTP with libcurl, and stops it. srv_stop() fails the current test if the
+ * fixtures.c holds shared steps, cost.c reads a cost history page by page): starts the real
+ * backpropd binary (BACKPROPD_BIN, default build/backpropd) on an ephemeral port (--port 0;
+ * the server prints "listening http://ADDR:PORT" on stdout once ready) with a temporary data
+ * directory, talks to it over real HTTP with libcurl, and stops it. srv_stop() fails the current test if the
  * server's stderr holds an AddressSanitizer/UBSan/ThreadSanitizer report or it did not exit 0.
- * process.c, client.c and files.c need no Criterion (the benchmarks use them); fixtures.c and sse.c
- * assert with Criterion.
+ * process.c, client.c and files.c need no Criterion (the benchmarks use them); fixtures.c, sse.c
+ * and cost.c assert with Criterion.
  */
 #ifndef BACKPROPD_HARNESS_H
 #define BACKPROPD_HARNESS_H
@@ -50,6 +50,8 @@ void test_rm_tree(const char *dir);
 void srv_cleanup(srv *s);
 /* The server's stderr so far (new, free()). */
 char *srv_log(const srv *s);
+/* A figure of /proc/PID/status in KiB ("VmHWM": the peak resident memory, "VmRSS"), or -1. */
+long srv_status_kb(pid_t pid, const char *field);
 
 typedef struct {
     long status;
@@ -146,6 +148,16 @@ json_t *wait_job_h(const srv *s, const char *const *headers, const char *id, con
 /* Polls GET /v1/jobs/{id} until the job (queued or running, else it fails the test) has
  * completed at least `epochs` epochs, within timeout seconds. */
 void wait_epoch(const srv *s, const char *id, int64_t epochs, double timeout);
+/* cost.c: GET /v1/jobs/{id}/cost (?limit=limit when > 0, else the server's default of 1000)
+ * and every page after it by "next" until it is null, each page checked (200, five arrays of
+ * one length, no more than the limit and full when next is set, epochs increasing, next and
+ * the Link header naming the page after its last epoch); the joined history {"epoch","cost",
+ * "validation_cost","accuracy","validation_accuracy"} (new) and the page count in *pages (may
+ * be NULL). get_cost_text: the joined history of the default pages as compact JSON text
+ * (new, free()): what the whole-history answer was, for tests that compare histories. */
+json_t *get_cost_history_h(const srv *s, const char *const *headers, const char *id, int limit,
+                           int *pages);
+char *get_cost_text(const srv *s, const char *id);
 /* ---- Server-Sent Events ---- */
 typedef struct {
     char *buf;               /* new: everything received, NUL-terminated (free it) */

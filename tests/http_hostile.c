@@ -558,20 +558,6 @@ Test(http_hostile, a_body_slower_than_the_floor_is_cut, .timeout = 60)
 
 /* ------------------------------------------------------------------ replays */
 
-static long vm_hwm_kb(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "VmHWM:", 6) == 0)
-            kb = atol(line + 6);
-    if (f)
-        fclose(f);
-    return kb;
-}
-
 typedef struct {
     const srv *s;
     char path[96];
@@ -617,7 +603,7 @@ Test(http_hostile, replays_of_a_long_history_are_paged_and_complete, .timeout = 
     submit_job(&s, NULL, body, job, sizeof job);
     json_t *done = wait_job(&s, job, "succeeded", 180);
     json_decref(done);
-    long hwm0 = vm_hwm_kb(s.pid);
+    long hwm0 = srv_status_kb(s.pid, "VmHWM");
     replay rp[CLIENTS];
     pthread_t th[CLIENTS];
     for (int i = 0; i < CLIENTS; i++) {
@@ -628,7 +614,7 @@ Test(http_hostile, replays_of_a_long_history_are_paged_and_complete, .timeout = 
     }
     for (int i = 0; i < CLIENTS; i++)
         pthread_join(th[i], NULL);
-    long hwm1 = vm_hwm_kb(s.pid);
+    long hwm1 = srv_status_kb(s.pid, "VmHWM");
     sse_event *ev = calloc(EPOCHS + 8, sizeof *ev);
     cr_assert(ev);
     for (int i = 0; i < CLIENTS; i++) {

@@ -789,6 +789,8 @@ Test(http_openapi, documented_errors_are_produced, .timeout = 120)
     json_decref(expect_status(&s, &d, "GET", "/v1/jobs?limit=0", "/v1/jobs", NULL, NULL, 400));
     json_decref(expect_status(&s, &d, "GET", "/v1/jobs/job_000000000000000000000000/cost",
                               "/v1/jobs/{id}/cost", NULL, NULL, 404));
+    snprintf(jpath, sizeof jpath, "/v1/jobs/%s/cost?limit=0", jobs[0]);
+    json_decref(expect_status(&s, &d, "GET", jpath, "/v1/jobs/{id}/cost", NULL, NULL, 400));
 
     /* Cancel: 200 with the job, cancelled (the running one within the documented wait). */
     for (int i = 0; i < 2; i++) {

@@ -617,6 +617,7 @@ Test(cors, preflight_actual_and_crafted_origins, .timeout = 60)
     header_has(&r, "Vary", "Origin");
     header_has(&r, "Access-Control-Expose-Headers", "Location");
     header_has(&r, "Access-Control-Expose-Headers", "Retry-After");
+    header_has(&r, "Access-Control-Expose-Headers", "Link"); /* /cost's next page */
     resp_free(&r);
     r = call(&s, "GET", "/v1/datasets", NULL, ORIGIN2, NULL);
     is_401(&r, NULL);

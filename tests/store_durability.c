@@ -162,7 +162,7 @@ Test(durability, restart_keeps_every_byte)
     char *before[7] = {
         get_text(&s, "/v1/datasets/%s", ds), get_text(&s, "/v1/datasets"),
         get_text(&s, "/v1/jobs/%s", job), get_text(&s, "/v1/jobs/%s/weights", job),
-        get_text(&s, "/v1/jobs/%s/cost", job), NULL, NULL};
+        get_cost_text(&s, job), NULL, NULL};
     wait_succeeded(&s, job2, 90);
     before[5] = get_text(&s, "/v1/jobs");
     before[6] = get_text(&s, "/v1/jobs/%s/weights", job2);
@@ -173,7 +173,7 @@ Test(durability, restart_keeps_every_byte)
     char *after[7] = {
         get_text(&s, "/v1/datasets/%s", ds), get_text(&s, "/v1/datasets"),
         get_text(&s, "/v1/jobs/%s", job), get_text(&s, "/v1/jobs/%s/weights", job),
-        get_text(&s, "/v1/jobs/%s/cost", job), get_text(&s, "/v1/jobs"),
+        get_cost_text(&s, job), get_text(&s, "/v1/jobs"),
         get_text(&s, "/v1/jobs/%s/weights", job2)};
     for (int i = 0; i < 7; i++) {
         cr_assert_str_eq(after[i], before[i], "answer %d changed across a restart", i);
@@ -341,10 +341,10 @@ Test(durability, kill9_at_random_moments_loses_nothing)
         wait_succeeded(&s, job_ids[i], 150);
     wait_succeeded(&s, ref, 60);
     char *want_w = get_text(&s, "/v1/jobs/%s/weights", ref);
-    char *want_c = get_text(&s, "/v1/jobs/%s/cost", ref);
+    char *want_c = get_cost_text(&s, ref);
     for (int i = 0; i < n_jobs; i++) {
         char *w = get_text(&s, "/v1/jobs/%s/weights", job_ids[i]);
-        char *c = get_text(&s, "/v1/jobs/%s/cost", job_ids[i]);
+        char *c = get_cost_text(&s, job_ids[i]);
         cr_assert_str_eq(w, want_w, "job %d (%s): weights differ from the uninterrupted run", i,
                          job_ids[i]);
         cr_assert_str_eq(c, want_c, "job %d (%s): cost history differs", i, job_ids[i]);
@@ -442,8 +442,8 @@ Test(durability, kill9_then_restart_resumes_at_once_and_bit_exact)
     wait_succeeded(&s, ref, 120);
     char *w = get_text(&s, "/v1/jobs/%s/weights", job);
     char *wr = get_text(&s, "/v1/jobs/%s/weights", ref);
-    char *c = get_text(&s, "/v1/jobs/%s/cost", job);
-    char *cref = get_text(&s, "/v1/jobs/%s/cost", ref);
+    char *c = get_cost_text(&s, job);
+    char *cref = get_cost_text(&s, ref);
     cr_assert_str_eq(w, wr, "resumed job's weights differ from the uninterrupted run");
     cr_assert_str_eq(c, cref, "resumed job's cost history differs");
     free(w);

@@ -117,7 +117,7 @@ static void wait_succeeded(const srv *s, const char *id, double timeout)
 static void results(const srv *s, const char *id, char **w, char **c)
 {
     *w = get_text(s, "/v1/jobs/%s/weights", id);
-    *c = get_text(s, "/v1/jobs/%s/cost", id);
+    *c = get_cost_text(s, id);
 }
 
 /* Runs each training alone on a fresh SQLite server: the reference weights and costs. */
@@ -432,7 +432,7 @@ Test(scaleout, sse_on_one_instance_follows_a_job_on_another_and_resumes_on_a_thi
                 k.t_last - k.t_first_progress);
     cr_assert(k.t_last - k.t_first_progress > 0.5, "no live progress from the other instance "
               "(%.3f s between the first progress and the end)", k.t_last - k.t_first_progress);
-    json_t *hist = get_json(&c, "/v1/jobs/%s/cost", job);
+    json_t *hist = get_cost_history_h(&c, NULL, job, 0, NULL);
     for (int e = 1; e <= E; e++)
         cr_assert_eq(json_number_value(json_object_get(ev[e + 1].data, "cost")),
                      json_number_value(json_array_get(json_object_get(hist, "cost"),

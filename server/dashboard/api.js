@@ -59,6 +59,22 @@ export async function download(path) {
   return URL.createObjectURL(await res.blob());
 }
 
+// The whole cost history of a job: GET /v1/jobs/{id}/cost comes a page at a time (1000 epochs
+// by default); "next" is the following page's path, null (or, from an older server, absent)
+// once the page holds the rest. The pages joined: { epoch, cost, validation_cost, accuracy,
+// validation_accuracy }, as one answer used to be.
+const COST_COLUMNS = ['epoch', 'cost', 'validation_cost', 'accuracy', 'validation_accuracy'];
+export async function costHistory(id) {
+  const all = Object.fromEntries(COST_COLUMNS.map((k) => [k, []]));
+  let path = `/v1/jobs/${encodeURIComponent(id)}/cost`;
+  while (path) {
+    const page = await api('GET', path);
+    for (const k of COST_COLUMNS) for (const v of page[k] || []) all[k].push(v);
+    path = typeof page.next === 'string' && page.next.startsWith('/v1/') ? page.next : null;
+  }
+  return all;
+}
+
 // ---- the event stream of a job ----------------------------------------------------------
 // Event ids are fixed by the job (1 queued, 2 running, 2+e progress of epoch e, 3+E final), so
 // after any reconnect the events already seen are skipped by id and nothing is drawn twice.

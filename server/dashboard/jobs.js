@@ -1,8 +1,8 @@
 // jobs.js — jobs: the form (POST /v1/jobs with sane defaults), the list (GET /v1/jobs, polled;
 // cancel, delete, pick for comparison), one job watched live over its event stream (status,
 // epoch, samples/s, J(Θ) and accuracy per epoch, training and validation), and the cost curves
-// of several jobs on one chart (GET /v1/jobs/{id}/cost).
-import { api, follow } from './api.js';
+// of several jobs on one chart (GET /v1/jobs/{id}/cost, every page of it).
+import { api, costHistory, follow } from './api.js';
 import { LineChart, palette } from './chart.js';
 import { el } from './dom.js';
 import { showResults, hideResults } from './results.js';
@@ -157,7 +157,7 @@ export class Jobs {
     if (!ids.length) return;
     const series = await Promise.all(ids.map(async (id, i) => {
       try {
-        const h = await api('GET', `/v1/jobs/${id}/cost`);
+        const h = await costHistory(id);   // every page: the whole curve
         return { name: short(id), color: palette[i % palette.length], points: h.epoch.map((e, k) => [e, h.cost[k]]) };
       } catch { return { name: short(id), color: palette[i % palette.length], points: [] }; }
     }));

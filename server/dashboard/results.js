@@ -2,7 +2,7 @@
 // on its held-out rows, or POST /v1/jobs/{id}/evaluate on any dataset: a confusion matrix heat
 // map and per-class precision, recall and F1), the hidden units of Θ^(1) drawn as pictures when
 // the inputs form a square image (the course's displayData), and the drawing pad (draw.js).
-import { api, download, ApiError } from './api.js';
+import { api, costHistory, download, ApiError } from './api.js';
 import { el } from './dom.js';
 import { showPad, hidePad } from './draw.js';
 
@@ -59,7 +59,11 @@ async function downloads(id) {
     box.append(el('a', { href: '#', class: 'dl', 'data-file': name, title,
       onclick: async (ev) => {
         ev.preventDefault();
-        const a = el('a', { href: await download(url), download: `${id}-${name}` });
+        // cost.json: every page of the history joined, not just the first
+        const href = name === 'cost.json'
+          ? URL.createObjectURL(new Blob([JSON.stringify(await costHistory(id))], { type: 'application/json' }))
+          : await download(url);
+        const a = el('a', { href, download: `${id}-${name}` });
         document.body.append(a); a.click(); a.remove();
         setTimeout(() => URL.revokeObjectURL(a.href), 10000);
       } }, name), ' ');

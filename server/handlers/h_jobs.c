@@ -1,5 +1,5 @@
-/* h_jobs.c — the /v1/jobs endpoints (routes.h): submit, list, get, cost history, weights,
- * gradient, predictions, events, cancel, delete.
+/* h_jobs.c — the /v1/jobs endpoints (routes.h): submit, list, get, weights,
+ * gradient, predictions, events, cancel, delete (the cost history is h_cost.c).
  *
  * The store is the record of every job; a job running in THIS process also has a live entry in
  * jobs.c (jobs_live.h), which is fresher (every epoch, not every checkpoint) and is preferred
@@ -226,50 +226,6 @@ static handler_result job_get(server *s, req *r, const store_job *job)
 handler_result h_jobs_get(void *ctx, req *r)
 {
     return on_job(ctx, r, job_get);
-}
-
-/* ------------------------------------------------------------------ GET …/cost */
-
-static handler_result job_cost(server *s, req *r, const store_job *job)
-{
-    int64_t *epoch = NULL;
-    double *cost = NULL, *vcost = NULL, *acc = NULL, *vacc = NULL;
-    size_t n = 0;
-    handler_result hr;
-    int live = job->status == JOB_RUNNING
-                   ? jobs_live_history(s->jobs, job->id, &epoch, &cost, &vcost, &acc, &vacc, &n)
-                   : 0;
-    if (live < 0) {
-        hr = http_reply_problem(r, 503, "out of memory: try again");
-        goto cleanup;
-    }
-    if (!live) {
-        store_error se = {0};
-        int rc = store_job_history(s->st, r->owner, job->id, &epoch, &cost, &vcost, &acc, &vacc,
-                                   &n, &se);
-        if (rc < 0) {
-            hr = handlers_reply_store_error(r, rc, &se, "job", job->id);
-            goto cleanup;
-        }
-    }
-    api_job_history h = {epoch, cost, vcost, acc, vacc, n};
-    json_t *out = api_job_history_json(&h);
-    hr = out ? http_reply_json(r, 200, out)
-             : http_reply_problem(r, 500, "could not encode the cost history");
-    if (is_final(job->status)) /* a finished job's history never changes again */
-        http_reply_immutable(r);
-cleanup:
-    free(epoch);
-    free(cost);
-    free(vcost);
-    free(acc);
-    free(vacc);
-    return hr;
-}
-
-handler_result h_jobs_cost(void *ctx, req *r)
-{
-    return on_job(ctx, r, job_cost);
 }
 
 /* ------------------------------------------------------------------ GET …/weights */

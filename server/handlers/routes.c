@@ -30,7 +30,7 @@ const route routes[] = {
      .query = "status,dataset,name,tag,created_after,created_before," PAGE},
     {"GET", "/v1/jobs/{id}", h_jobs_get, .open = 0},
     {"DELETE", "/v1/jobs/{id}", h_jobs_delete, .open = 0},
-    {"GET", "/v1/jobs/{id}/cost", h_jobs_cost, .open = 0},
+    {"GET", "/v1/jobs/{id}/cost", h_jobs_cost, .query = "after,limit"},
     {"GET", "/v1/jobs/{id}/weights", h_jobs_weights, .open = 0},
     {"GET", "/v1/jobs/{id}/model.json", h_jobs_model_json, .open = 0, .heavy = 1},
     {"GET", "/v1/jobs/{id}/weights.bin", h_jobs_weights_bin, .open = 0, .heavy = 1},

@@ -362,51 +362,6 @@ int jobs_live_progress(jobs *j, const char *id, store_progress *out)
     return l != NULL;
 }
 
-int jobs_live_history(jobs *j, const char *id, int64_t **epoch, double **cost,
-                      double **validation_cost, double **accuracy,
-                      double **validation_accuracy, size_t *n)
-{
-    double **out[] = {cost, validation_cost, accuracy, validation_accuracy};
-    enum { NCOLS = sizeof out / sizeof out[0] };
-    int rc = 0;
-    *epoch = NULL;
-    for (int k = 0; k < NCOLS; k++)
-        *out[k] = NULL;
-    *n = 0;
-    pthread_mutex_lock(&j->mu);
-    live *l = jobs_live_find_locked(j, id);
-    if (l) {
-        const double *src[NCOLS] = {l->h_cost, l->h_vcost, l->h_acc, l->h_vacc};
-        size_t k = l->n_hist;
-        int64_t *e = malloc((k ? k : 1) * sizeof *e);
-        double *c[NCOLS];
-        int bad = !e;
-        for (int col = 0; col < NCOLS; col++) {
-            c[col] = malloc((k ? k : 1) * sizeof *c[col]);
-            bad |= !c[col];
-        }
-        if (bad) {
-            free(e);
-            for (int col = 0; col < NCOLS; col++)
-                free(c[col]);
-            rc = -1;
-        } else {
-            for (size_t i = 0; i < k; i++)
-                e[i] = (int64_t)i + 1;
-            for (int col = 0; col < NCOLS; col++) {
-                if (k)
-                    memcpy(c[col], src[col], k * sizeof *c[col]);
-                *out[col] = c[col];
-            }
-            *epoch = e;
-            *n = k;
-            rc = 1;
-        }
-    }
-    pthread_mutex_unlock(&j->mu);
-    return rc;
-}
-
 int jobs_live_weights(jobs *j, const char *id, double **theta, int64_t *n_params,
                       int64_t *epoch, double *cost, double *validation_cost)
 {

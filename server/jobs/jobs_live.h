@@ -15,10 +15,6 @@ int jobs_stopping(jobs *j);
 
 /* 1 and *out filled when job id runs here (status running), else 0. */
 int jobs_live_progress(jobs *j, const char *id, store_progress *out);
-/* 1 and new arrays of *n rows (epochs 1..n) when id runs here; 0 not here; -1 out of memory. */
-int jobs_live_history(jobs *j, const char *id, int64_t **epoch, double **cost,
-                      double **validation_cost, double **accuracy,
-                      double **validation_accuracy, size_t *n);
 /* 1 when id runs here: *created_at and *started_at (unix ms), and a new array *rows of *n
  * (at most max) progress rows, one per completed epoch after after_epoch (rows[i].epoch =
  * after_epoch + 1 + i; *rows NULL when *n is 0). 0 not here; -1 out of memory. */

@@ -638,5 +638,5 @@ void security_decorate(security *sec, req *r)
     http_add_header(r, "Access-Control-Expose-Headers",
                     "Location, Retry-After, WWW-Authenticate, X-Request-Id, ETag, "
                     "Idempotent-Replayed, RateLimit-Limit, RateLimit-Remaining, "
-                    "RateLimit-Reset");
+                    "RateLimit-Reset, Link");
 }

@@ -13,7 +13,7 @@ import { mkdirSync, mkdtempSync, writeFileSync, readFileSync, rmSync, existsSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { startServer, call, waitJob, repo } from './lib/server.mjs';
+import { startServer, call, costHistory, waitJob, repo } from './lib/server.mjs';
 
 const DIGITS = join(repo, 'tests/data/digits.csv');
 const SHOTS = join(repo, 'build/screenshots');
@@ -175,7 +175,7 @@ describe('dashboard without API keys', () => {
     const job = await waitJob(srv.base, longJob);
     assert.equal(job.status, 'cancelled');
     // every epoch the job ran is on the chart: training and validation J for each
-    const hist = await call(srv.base, 'GET', `/v1/jobs/${longJob}/cost`);
+    const hist = await costHistory(srv.base, longJob);
     await waitFor('the whole history', async () => (await points(page, '[data-testid=cost-chart]')) === 2 * hist.epoch.length);
     await page.waitForSelector(`[data-testid=jobs] tr[data-id="${longJob}"][data-status=cancelled]`);
   });
@@ -203,6 +203,10 @@ describe('dashboard without API keys', () => {
                                     page.click('[data-testid=downloads] a[data-file="weights.json"]')]);
     assert.equal(dl.suggestedFilename(), `${doneJob}-weights.json`);
     assert.deepEqual(JSON.parse(readFileSync(await dl.path(), 'utf8')), await call(srv.base, 'GET', `/v1/jobs/${doneJob}/weights`));
+    // cost.json: the history joined from its pages, in the shape of one answer
+    const [dlc] = await Promise.all([page.waitForEvent('download'),
+                                     page.click('[data-testid=downloads] a[data-file="cost.json"]')]);
+    assert.deepEqual(JSON.parse(readFileSync(await dlc.path(), 'utf8')), await costHistory(srv.base, doneJob));
     const cells = await confusionCells(page);
     // the page shows the job's own metrics (held-out rows) or an evaluation on its dataset
     const want = job.metrics ? job.metrics.confusion
@@ -211,6 +215,26 @@ describe('dashboard without API keys', () => {
     const f1 = await page.$$eval('[data-testid=per-class] tr', (trs) => trs.length);
     assert.ok(f1 >= 11, 'a row per class');
     await shot(page, 'dashboard-evaluated');
+  });
+
+  it('compares the whole cost history of a job longer than one page', async () => {
+    const ds = await call(srv.base, 'POST', '/v1/datasets', { body: { X: [[0, 0], [0, 1], [1, 0], [1, 1]], y: [0, 1, 1, 0] } });
+    const job = await call(srv.base, 'POST', '/v1/jobs', { expect: 202, body: { network: { layers: [2, 2, 2] }, dataset: ds.id,
+      training: { optimizer: 'gd', learning_rate: 0.5, epochs: 2500, seed: 3 } } });
+    assert.equal((await waitJob(srv.base, job.id)).status, 'succeeded');
+    const first = await call(srv.base, 'GET', `/v1/jobs/${job.id}/cost`);
+    assert.equal(first.epoch.length, 1000);
+    assert.equal(first.next, `/v1/jobs/${job.id}/cost?after=1000&limit=1000`);
+    const hist = await costHistory(srv.base, job.id);
+    assert.deepEqual(hist.epoch, Array.from({ length: 2500 }, (_, i) => i + 1));
+    const shown = await points(page, '[data-testid=compare]');
+    const box = `[data-testid=jobs] tr[data-id="${job.id}"] input[type=checkbox]`;
+    await page.waitForSelector(box);   // the list is polled
+    await page.check(box);
+    // every page on the chart: all 2500 epochs of the new curve, the other curves as they were
+    await waitFor('the whole curve', async () => (await points(page, '[data-testid=compare]')) === shown + 2500);
+    await page.uncheck(box);
+    await waitFor('the curve gone', async () => (await points(page, '[data-testid=compare]')) === shown);
   });
 
   it('draws a digit and gets the prediction the API gives for those pixels', async () => {

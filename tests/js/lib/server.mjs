@@ -58,6 +58,35 @@ export async function call(base, method, path, { body, headers = {}, expect, raw
   return raw ? res : res.json();
 }
 
+// A job's whole cost history: GET /v1/jobs/{id}/cost and the pages its "next" names, each
+// checked (no more rows than its limit, full when another follows, epochs increasing, the Link
+// header the same as next), joined into { epoch, cost, validation_cost, accuracy,
+// validation_accuracy }.
+export async function costHistory(base, id, headers = {}) {
+  const cols = ['epoch', 'cost', 'validation_cost', 'accuracy', 'validation_accuracy'];
+  const all = Object.fromEntries(cols.map((k) => [k, []]));
+  let path = `/v1/jobs/${id}/cost`, last = 0;
+  for (let pages = 0; path; pages++) {
+    if (pages > 10000) throw new Error(`${id}: no end to the pages`);
+    const res = await call(base, 'GET', path, { headers, raw: true });
+    const page = await res.json();
+    const limit = Number(new URL(path, base).searchParams.get('limit') || 1000);
+    if (page.epoch.length > limit) throw new Error(`${path}: ${page.epoch.length} rows, limit ${limit}`);
+    for (const e of page.epoch) { if (!(e > last)) throw new Error(`${path}: epoch ${e} after ${last}`); last = e; }
+    for (const k of cols) {
+      if (page[k].length !== page.epoch.length) throw new Error(`${path}: ${k} has ${page[k].length} entries`);
+      all[k].push(...page[k]);
+    }
+    const link = res.headers.get('link');
+    if (page.next !== null) {
+      if (page.epoch.length !== limit) throw new Error(`${path}: a short page with a next`);
+      if (link !== `<${page.next}>; rel="next"`) throw new Error(`${path}: Link ${link}, next ${page.next}`);
+    } else if (link) throw new Error(`${path}: a Link header on the last page`);
+    path = page.next;
+  }
+  return all;
+}
+
 // Polls a job until it has finished; returns the job's last state.
 export async function waitJob(base, id, headers = {}, timeoutMs = 120000) {
   const t0 = Date.now();
