@@ -230,6 +230,8 @@ unsigned char *api_export_onnx(const api_export_model *m, api_export_dtype dtype
     onnx_meta(&pb, "producer", PRODUCER);
     if (m->job_id)
         onnx_meta(&pb, "job_id", m->job_id);
+    if (m->training_precision)
+        onnx_meta(&pb, "training_precision", m->training_precision);
     if (m->epoch > 0) {
         char epoch[24];
         snprintf(epoch, sizeof epoch, "%lld", (long long)m->epoch);
@@ -280,14 +282,16 @@ static json_t *tfjs_weight(int l, const char *what, int64_t d0, int64_t d1)
                  : NULL;
 }
 
-/* new: {"producer","job_id","epoch","network","classes","standardized"}. */
+/* new: {"producer","job_id","epoch","network","classes","standardized",
+ * "training_precision"}. */
 static json_t *tfjs_meta(const api_export_model *m)
 {
     json_t *classes = m->classes ? classes_json(m) : json_null();
     json_t *epoch = m->epoch > 0 ? json_integer((json_int_t)m->epoch) : json_null();
-    return json_pack("{s:s, s:s?, s:o, s:o, s:o, s:b}", "producer", PRODUCER, "job_id",
+    return json_pack("{s:s, s:s?, s:o, s:o, s:o, s:b, s:s?}", "producer", PRODUCER, "job_id",
                      m->job_id, "epoch", epoch, "network", api_spec_json(m->spec), "classes",
-                     classes, "standardized", m->mean && m->sd);
+                     classes, "standardized", m->mean && m->sd, "training_precision",
+                     m->training_precision);
 }
 
 json_t *api_export_tfjs_json(const api_export_model *m, const char *weights_path)

@@ -7,8 +7,9 @@
  *   - ONNX (opset 13, IR version 7): input "input" [N, s_1] (N dynamic), per layer a Gemm
  *     (transB = 1 on W = Θ^(l)[:,1:], C = Θ^(l)[:,0]) and the activation (Sigmoid, Tanh, Relu;
  *     at the output Softmax(axis=-1), Sigmoid or Identity) into "output" [N, s_L]; double or
- *     float32; written with pb.h. metadata_props: producer, job_id, epoch, precision, network,
- *     and classes / standardization when given.
+ *     float32; written with pb.h. metadata_props: producer, job_id, epoch, precision (the
+ *     export's), training_precision (the job's), network, and classes / standardization
+ *     when given.
  * A standardization (per-feature mean and sd) is folded into Θ^(1) (bp_fold_standardize), so
  * every export takes raw rows.
  */
@@ -31,6 +32,8 @@ typedef struct {
     const double *mean, *sd;     /* s_1 each: the rows' standardization; both NULL = none */
     const char *const *classes;  /* n_classes class names (UTF-8), or NULL = none */
     size_t n_classes;
+    const char *training_precision; /* "float64"/"float32": what the weights were trained
+                                     * in (metadata "training_precision"); NULL = none */
 } api_export_model;
 
 /* The precision of an ONNX export. */
@@ -45,7 +48,7 @@ unsigned char *api_export_onnx(const api_export_model *m, api_export_dtype dtype
 
 /* new: model.json, its manifest naming weights_path (relative to model.json's URL) for the
  * weights; userDefinedMetadata {"producer","job_id","epoch","network","classes",
- * "standardized"} (job_id, epoch, classes null when none). NULL when out of memory. */
+ * "standardized","training_precision"} (job_id, epoch, classes null when none). NULL when out of memory. */
 json_t *api_export_tfjs_json(const api_export_model *m, const char *weights_path);
 
 /* new: weights.bin, in the manifest's order; its byte count into *len. NULL when out of

@@ -57,7 +57,8 @@ typedef enum {
     TF_INT64,          /* int64_t: an integer (an integral real counts) */
     TF_INT,            /* int, likewise */
     TF_SEED,           /* uint64_t from an integer in 0..INT64_MAX */
-    TF_BOOL            /* int 0/1 from true/false (anything else: -1, which the core names) */
+    TF_BOOL,           /* int 0/1 from true/false (anything else: -1, which the core names) */
+    TF_PRECISION       /* bp_precision from "float64" / "float32" (else -1: the core names it) */
 } tf_type;
 
 /* One "training" field: its JSON name, type, and where it lives in bp_train_config (every
@@ -85,6 +86,7 @@ static const train_field train_fields[] = {
     TF("adam_epsilon", TF_NUMBER, adam_eps),
     TF("lbfgs_memory", TF_INT, lbfgs_memory),
     TF("standardize", TF_BOOL, standardize),
+    TF("precision", TF_PRECISION, precision),
 };
 #undef TF
 #define N_TRAIN_FIELDS (sizeof train_fields / sizeof train_fields[0])
@@ -132,6 +134,14 @@ static int set_field(bp_train_config *c, const train_field *f, const json_t *v,
     case TF_BOOL:
         *(int *)(void *)at = json_is_boolean(v) ? json_is_true(v) : -1;
         return 0;
+    case TF_PRECISION: {
+        int found = -1;
+        for (int i = BP_FLOAT64; json_is_string(v) && i <= BP_FLOAT32; i++)
+            if (strcmp(json_string_value(v), bp_precision_name((bp_precision)i)) == 0)
+                found = i;
+        *(bp_precision *)(void *)at = (bp_precision)found;
+        return 0;
+    }
     case TF_SEED:
         if (api_int(&n, v, 0, INT64_MAX, err, "%s.%s", path, f->name) < 0)
             return -1;
@@ -198,6 +208,7 @@ json_t *api_training_json(const bp_train_config *c)
     bad |= json_object_set_new(o, "adam_epsilon", json_real(c->adam_eps));
     bad |= json_object_set_new(o, "lbfgs_memory", json_integer(c->lbfgs_memory));
     bad |= json_object_set_new(o, "standardize", json_boolean(c->standardize));
+    bad |= json_object_set_new(o, "precision", json_string(bp_precision_name(c->precision)));
     if (bad) {
         json_decref(o);
         return NULL;

@@ -54,11 +54,13 @@ static double epoch_rate(const bp_data *d, int threads, int epochs, double *out)
     return bench_median(r, n);
 }
 
-/* Seconds of one full-batch J + ∇J (median of REPS) on `threads`. */
-static double full_grad_seconds(const bp_data *d, const double *theta, int threads)
+/* Seconds of one full-batch J + ∇J (median of REPS) on `threads`, in float64 (Xf NULL) or in
+ * float32 from Xf/Yf (d's rows converted once, as a float32 job does). */
+static double full_grad_seconds_p(const bp_data *d, const float *Xf, const float *Yf,
+                                  const double *theta, int threads)
 {
     bp_error err = {{0}};
-    bp_work *w = bp_work_new(&W2, d->m, &err);
+    bp_work *w = bp_work_new_precision(&W2, d->m, Xf ? BP_FLOAT32 : BP_FLOAT64, &err);
     bp_pool *pool = bp_pool_new(threads, &err);
     double *g = malloc((size_t)bp_param_count(&W2) * sizeof(double));
     double s[REPS];
@@ -67,13 +69,49 @@ static double full_grad_seconds(const bp_data *d, const double *theta, int threa
         for (; n < REPS; n++) {
             memset(g, 0, (size_t)bp_param_count(&W2) * sizeof(double));
             double t0 = test_now_s();
-            bp_cost_grad(g, w, d->X, d->Y, theta, d->m, 0.0, d->m);
+            if (Xf)
+                bp_cost_grad_eval_f32(g, NULL, w, Xf, Yf, NULL, theta, d->m, 0.0, d->m);
+            else
+                bp_cost_grad(g, w, d->X, d->Y, theta, d->m, 0.0, d->m);
             s[n] = test_now_s() - t0;
         }
     bp_work_free(w);
     bp_pool_free(pool);
     free(g);
     return n ? bench_median(s, n) : NAN;
+}
+
+static double full_grad_seconds(const bp_data *d, const double *theta, int threads)
+{
+    return full_grad_seconds_p(d, NULL, NULL, theta, threads);
+}
+
+/* new: n doubles rounded to float32. */
+static float *to_float32(const double *v, int64_t n)
+{
+    float *f = malloc((size_t)n * sizeof(float));
+    for (int64_t i = 0; f && i < n; i++)
+        f[i] = (float)v[i];
+    return f;
+}
+
+/* training.precision "float32" (issue 17): W2 full-batch J + ∇J in float32 on every core
+ * beside float64's gn seconds, and PyTorch float32 when python3 can import torch. */
+static void float32_ratio(const bp_data *d, const double *theta, int cores, double gn)
+{
+    float *Xf = to_float32(d->X, d->m * 784), *Yf = to_float32(d->Y, d->m * 10);
+    double gf = Xf && Yf ? full_grad_seconds_p(d, Xf, Yf, theta, cores) : NAN;
+    printf("  full-batch J+grad float32: %.3f s on %d threads\n", gf, cores);
+    printf("  ratio W2 full-batch J+grad float32 vs our float64: %.2fx (target >= 1.8x)\n",
+           gn / gf);
+    if (system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0)
+        printf("  ratio W2 full-batch J+grad float32 vs PyTorch float32: not installed "
+               "(python3 cannot import torch), peer skipped\n");
+    else
+        printf("  ratio W2 full-batch J+grad float32 vs PyTorch float32: torch is importable "
+               "but its peer script is not written yet (target >= 1.0x)\n");
+    free(Xf);
+    free(Yf);
 }
 
 /* Writes n doubles to dir/name. 0 or -1. */
@@ -149,6 +187,7 @@ int main(int argc, char **argv)
     double g1 = full_grad_seconds(&d, theta, 1), gn = full_grad_seconds(&d, theta, cores);
     printf("  full-batch J+grad: %.3f s on 1 thread, %.3f s on %d: %.2fx\n", g1, gn, cores,
            g1 / gn);
+    float32_ratio(&d, theta, cores, gn);
     double np_sps, np_grad;
     numpy_peer(&d, theta, &np_sps, &np_grad);
     if (isfinite(np_sps))

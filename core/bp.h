@@ -67,6 +67,13 @@ void bp_init_weights(double *theta, const bp_spec *spec, double epsilon, bp_rng 
 /* 0 if all n values are finite, else -1 and *bad_index = first bad one. */
 int bp_check_finite(const double *v, int64_t n, int64_t *bad_index);
 
+/* The arithmetic of a workspace's passes (and of a training job). BP_FLOAT64 is the default
+ * and what every function without _f32 in its name uses; BP_FLOAT32 computes activations,
+ * deltas and gradients in float32 (cblas_sgemm) from float32 X and Y and Θ rounded to float32
+ * per pass, returning float64 gradients (see net.c). */
+typedef enum { BP_FLOAT64 = 0, BP_FLOAT32 = 1 } bp_precision;
+const char *bp_precision_name(bp_precision p); /* "float64", "float32"; NULL if neither */
+
 /* ---- Workspace: activations and deltas for a chunk of rows, allocated once ---- */
 typedef struct bp_work bp_work;
 /* new. Holds activations/deltas for min(max_rows, bp_chunk_rows(spec)) rows; any m is
@@ -77,6 +84,10 @@ typedef struct bp_work bp_work;
  * layers (their activations then stay in cache), BP_CHUNK_ROWS for the rest. */
 int64_t bp_chunk_rows(const bp_spec *spec);
 bp_work *bp_work_new(const bp_spec *spec, int64_t max_rows, bp_error *err);
+/* new: the same for passes in `precision` (bp_work_new is BP_FLOAT64). */
+bp_work *bp_work_new_precision(const bp_spec *spec, int64_t max_rows, bp_precision precision,
+                               bp_error *err);
+bp_precision bp_work_precision(const bp_work *w);
 void bp_work_free(bp_work *w);
 /* Bytes the workspace holds (for memory accounting). */
 size_t bp_work_bytes(const bp_work *w);
@@ -145,6 +156,17 @@ double bp_cost_grad_eval(double *dtheta, int64_t *correct, bp_work *w, const dou
                          const double *Y, const int32_t *labels, const double *theta, int64_t m,
                          double lambda, int64_t m_reg);
 
+/* bp_cost_grad_eval and bp_grad on a BP_FLOAT32 workspace: X (m × s_1) and Y (m × s_L) in
+ * float32, theta and dtheta float64 (dtheta ACCUMULATES the float32 pass's gradient, widened,
+ * plus the float64 (lambda/m_reg) Θ). The same bits with any pool, as in float64. The
+ * functions without _f32 (and bp_predict, bp_accuracy) need a BP_FLOAT64 workspace: on a
+ * float32 one they do nothing and return NaN, and these the reverse. */
+double bp_cost_grad_eval_f32(double *dtheta, int64_t *correct, bp_work *w, const float *X,
+                             const float *Y, const int32_t *labels, const double *theta,
+                             int64_t m, double lambda, int64_t m_reg);
+void bp_grad_f32(double *dtheta, bp_work *w, const float *X, const float *Y,
+                 const double *theta, int64_t m, double lambda, int64_t m_reg);
+
 /* Outputs a^(L) (m × s_L, may be NULL) and arg-max labels (m, may be NULL; for s_L == 1 the
  * label is a >= 0.5) for m rows of X. */
 void bp_predict(double *outputs, int32_t *labels, bp_work *w, const double *X,
@@ -188,6 +210,9 @@ typedef struct {
                                       * the training rows' mean and sd (bp_standardize_fit,
                                       * skipping bp_split_mark's rows); the trainer itself
                                       * never reads it */
+    bp_precision precision;          /* BP_FLOAT64 (default) or BP_FLOAT32: the passes'
+                                      * arithmetic; weights and optimizer state stay float64
+                                      * (float64 master weights, see train.c) */
 } bp_train_config;
 #define BP_MAX_EPOCHS 1000000
 #define BP_MAX_LBFGS_MEMORY 100

@@ -8,13 +8,15 @@
 #include <string.h>
 
 #define CKPT_MAGIC "BPCK"
-#define CKPT_VERSION 2u  /* 2 added correct, init_cost, best_epoch, best_train_cost, stop */
+#define CKPT_VERSION 3u  /* 3 added the precision to the header */
+#define CKPT_VERSION_2 2u /* 2 added correct, init_cost, best_epoch, best_train_cost, stop */
 #define CKPT_VERSION_1 1u /* still loaded: see read_state */
 
 /* Image (all integers little-endian u64, doubles as their IEEE bits in a u64):
  *   "BPCK", version, total size in bytes
  *   header: param count, spec (n_layers, sizes[], hidden, output), config (every field),
- *           data sizes (m, n_in, n_out, m_train, m_val)
+ *           data sizes (m, n_in, n_out, m_train, m_val); version 3: precision (0 float64,
+ *           1 float32; images before version 3 are float64)
  *   state:  epoch, finished, have_grad, cost, adam_t, lb_pos, lb_count, best_cost, since_best,
  *           rng s[4]; version 2 adds correct, init_cost, best_epoch, best_train_cost, stop
  *   arrays: theta[P]; grad[P] if have_grad; vel[P] (momentum, adam); sq[P] (adam);
@@ -99,7 +101,7 @@ static uint64_t fnv1a(const unsigned char *p, size_t n)
 
 /* The header fields that must match between an image and the trainer loading it, in order. */
 #define HDR_MAX (8 + BP_MAX_LAYERS + 32)
-static int header_fields(const bp_trainer *t, uint64_t *h)
+static int header_fields(const bp_trainer *t, uint64_t *h, int with_precision)
 {
     int n = 0;
     const bp_train_config *c = &t->cfg;
@@ -131,6 +133,8 @@ static int header_fields(const bp_trainer *t, uint64_t *h)
     h[n++] = (uint64_t)t->n_out;
     h[n++] = (uint64_t)t->m_train;
     h[n++] = (uint64_t)t->m_val;
+    if (with_precision)
+        h[n++] = (uint64_t)t->cfg.precision;
     return n;
 }
 
@@ -142,7 +146,7 @@ static const char *header_field_name(int i)
                                  "early_stopping_patience", "init_epsilon", "momentum", "beta1",
                                  "beta2", "adam_eps", "lbfgs_memory", "dataset rows",
                                  "dataset features", "dataset outputs", "training rows",
-                                 "validation rows"};
+                                 "validation rows", "precision"};
     if (i == 0)
         return "parameter count";
     if (i <= 1 + BP_MAX_LAYERS)
@@ -154,7 +158,7 @@ static const char *header_field_name(int i)
 static void ckpt_write(const bp_trainer *t, ckbuf *b, size_t total)
 {
     uint64_t h[HDR_MAX];
-    int nh = header_fields(t, h);
+    int nh = header_fields(t, h, 1);
     int64_t P = t->P;
     put_u64(b, (uint64_t)CKPT_VERSION);
     put_u64(b, (uint64_t)total);
@@ -309,8 +313,8 @@ int bp_trainer_checkpoint_load(bp_trainer *t, const void *buf, size_t size, bp_e
     }
     ckbuf b = {.r = p + 4, .size = size - 12};
     uint64_t version = get_u64(&b);
-    if (version != CKPT_VERSION && version != CKPT_VERSION_1) {
-        core_set_error(err, "checkpoint: version %llu is not supported (expected %u or %u)",
+    if (version != CKPT_VERSION && version != CKPT_VERSION_2 && version != CKPT_VERSION_1) {
+        core_set_error(err, "checkpoint: version %llu is not supported (expected %u to %u)",
                     (unsigned long long)version, CKPT_VERSION_1, CKPT_VERSION);
         return -1;
     }
@@ -326,7 +330,12 @@ int bp_trainer_checkpoint_load(bp_trainer *t, const void *buf, size_t size, bp_e
         return -1;
     }
     uint64_t h[HDR_MAX];
-    int nh = header_fields(t, h);
+    int nh = header_fields(t, h, version == CKPT_VERSION);
+    if (version != CKPT_VERSION && t->cfg.precision != BP_FLOAT64) {
+        core_set_error(err, "checkpoint: made for a different precision than this trainer's "
+                       "(version %llu images are float64)", (unsigned long long)version);
+        return -1;
+    }
     if (get_u64(&b) != (uint64_t)nh) {
         core_set_error(err, "checkpoint: header layout differs from this build");
         return -1;

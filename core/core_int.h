@@ -13,14 +13,16 @@
 
 /* Writes a formatted message into err (which may be NULL). Defined in model.c. */
 void core_set_error(bp_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* One thread's activations and deltas for a chunk of rows, in one arena. */
+/* One thread's activations and deltas for a chunk of rows, in one arena. The element type is
+ * the workspace's precision (double, or float for BP_FLOAT32): the passes (net_pass.h) take
+ * these as real *. */
 typedef struct {
-    double *act[BP_MAX_LAYERS];     /* act[l]: rows × s_l, l = 1 .. L-1 (act[0] unused: X) */
-    double *scratch;                /* rows × max hidden s_l: δ_l before the g′ product */
-    double *outbuf;                 /* rows × s_L: e^{z − max} for softmax */
-    double *colsum;                 /* max s_l, l ≥ 1: bias-column sums of the newest δ */
-    double *bias;                   /* max s_l, l ≥ 1: Θ_l[:, 0] gathered contiguously */
-    double *arena;                  /* owns every buffer above */
+    void *act[BP_MAX_LAYERS];       /* act[l]: rows × s_l, l = 1 .. L-1 (act[0] unused: X) */
+    void *scratch;                  /* rows × max hidden s_l: δ_l before the g′ product */
+    void *outbuf;                   /* rows × s_L: e^{z − max} for softmax */
+    void *colsum;                   /* max s_l, l ≥ 1: bias-column sums of the newest δ */
+    void *bias;                     /* max s_l, l ≥ 1: Θ_l[:, 0] gathered contiguously */
+    void *arena;                    /* owns every buffer above */
 } core_scratch;
 
 /* Arg-max label of one row a of K outputs (the first on ties); K == 1: a >= 0.5. Defined in
@@ -41,17 +43,36 @@ struct bp_work {
                                      * caller here keeps). */
     int n_grads;                    /* core_shards(spec, max_rows) − 1, or 0: a gradient pass
                                      * over more rows uses at most n_grads + 1 shards */
-    double *grads[BP_MAX_SHARDS];   /* n_grads × bp_param_count, one arena (grads[0]) */
+    bp_precision precision;         /* the element type of everything below but sc's owner */
+    void *grads[BP_MAX_SHARDS];     /* n_grads × bp_param_count reals, one arena (grads[0]) */
+    float *theta32;                 /* BP_FLOAT32: P, the pass's Θ rounded to float32 */
+    float *grad32;                  /* BP_FLOAT32 with gradients: P, shard 0's gradient */
     core_scratch *sc;               /* n_sc: sc[t] is thread t's (t = 0: the caller's) */
     int n_sc;
     bp_pool *pool;                  /* borrowed, or NULL: every shard on the caller */
     size_t bytes;
 };
 
+/* What a pass computes (bit flags; core_pass's mode). */
+enum {
+    OUT_COST = 1,  /* the data term's sum */
+    OUT_DELTA = 2, /* z := δ_L = (a − y) · inv_m, and colsum; the gradient */
+    OUT_ACT = 4    /* z := a = g_out(z) (prediction, accuracy): needs labels */
+};
+
+/* The one pass behind bp_cost_grad, bp_grad, bp_cost_grad_eval and their _f32 forms (net.c),
+ * in w's precision: X, Y are m rows of double (BP_FLOAT64) or float (BP_FLOAT32); theta and
+ * dtheta (accumulated into, with OUT_DELTA) are float64 either way. Returns J with mode &
+ * OUT_COST, else 0; *correct (may be NULL) the rows right with OUT_ACT. m ≥ 1. */
+double core_pass(double *dtheta, int64_t *correct, bp_work *w, const void *X, const void *Y,
+                 const int32_t *labels, const double *theta, int64_t m, double lambda,
+                 int64_t m_reg, int mode);
+
 /* bp_work_new, with the shards' gradient buffers only if grads (a workspace for cost-only
  * passes, e.g. the trainer's end-of-epoch evaluation, needs none: those passes use any number
  * of shards). */
-bp_work *core_work_new(const bp_spec *spec, int64_t max_rows, int grads, bp_error *err);
+bp_work *core_work_new(const bp_spec *spec, int64_t max_rows, int grads, bp_precision precision,
+                       bp_error *err);
 /* Shards of a pass over m rows for this spec: 1..BP_MAX_SHARDS (see bp.h). */
 int core_shards(const bp_spec *spec, int64_t m);
 

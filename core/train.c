@@ -96,6 +96,8 @@ int bp_train_config_validate(const bp_train_config *c, bp_error *err)
         bad = "lbfgs_memory: must be an integer in 1.." CORE_STR(BP_MAX_LBFGS_MEMORY);
     else if (c->standardize != 0 && c->standardize != 1)
         bad = "standardize: must be true or false";
+    else if (!bp_precision_name(c->precision))
+        bad = "precision: must be one of float64, float32";
     if (bad) {
         core_set_error(err, "%s", bad);
         return -1;
@@ -184,13 +186,20 @@ static void shuffle_identity(int64_t *perm, int64_t n, bp_rng *rng)
     }
 }
 
-/* dst: k × cols, src: any × cols; copies rows idx[0..k). */
+/* dst: k × cols, src: any × cols, elements of es bytes; copies rows idx[0..k). */
+static void gather_rows_es(void *dst, const void *src, const int64_t *idx, int64_t k,
+                           int64_t cols, size_t es)
+{
+    size_t bytes = (size_t)cols * es;
+    for (int64_t i = 0; i < k; i++)
+        memcpy((char *)dst + (size_t)i * bytes, (const char *)src + (size_t)idx[i] * bytes,
+               bytes);
+}
+
 static void gather_rows(double *dst, const double *src, const int64_t *idx, int64_t k,
                         int64_t cols)
 {
-    size_t bytes = (size_t)cols * sizeof(double);
-    for (int64_t i = 0; i < k; i++)
-        memcpy(dst + i * cols, src + idx[i] * cols, bytes);
+    gather_rows_es(dst, src, idx, k, cols, sizeof(double));
 }
 
 /* A mini-batch gather split over the pool: task k copies rows k·GATHER_ROWS .. of X and Y. */
@@ -207,8 +216,11 @@ static void gather_task(void *arg, int64_t k, int thread)
     (void)thread;
     gather_ctx *g = arg;
     int64_t r0 = k * GATHER_ROWS, n = g->n - r0 < GATHER_ROWS ? g->n - r0 : GATHER_ROWS;
-    gather_rows(g->t->Xb + r0 * g->t->n_in, g->t->Xtr, g->idx + r0, n, g->t->n_in);
-    gather_rows(g->t->Yb + r0 * g->t->n_out, g->t->Ytr, g->idx + r0, n, g->t->n_out);
+    bp_trainer *t = g->t;
+    gather_rows_es((char *)t->Xb + (size_t)(r0 * t->n_in) * t->es, t->x_tr, g->idx + r0, n,
+                   t->n_in, t->es);
+    gather_rows_es((char *)t->Yb + (size_t)(r0 * t->n_out) * t->es, t->y_tr, g->idx + r0, n,
+                   t->n_out, t->es);
 }
 
 void bp_trainer_free(bp_trainer *t)
@@ -220,6 +232,7 @@ void bp_trainer_free(bp_trainer *t)
     free(t->own_X);
     free(t->own_Y);
     free(t->own_L);
+    free(t->own32);
     free(t->theta);
     free(t->grad);
     free(t->best_theta);
@@ -379,6 +392,9 @@ bp_trainer *bp_trainer_new(const bp_spec *spec, const bp_train_config *cfg, cons
         t->Ltr = data->labels;
     }
 
+    if (train_pass_rows(t, err) != 0)
+        goto fail;
+
     /* Batch geometry: a batch covering the training set is full-batch mode (no shuffle). */
     bp_optimizer opt = cfg->optimizer;
     t->batch = t->m_train;
@@ -388,11 +404,11 @@ bp_trainer *bp_trainer_new(const bp_spec *spec, const bp_train_config *cfg, cons
     t->full_batch = t->batch == t->m_train;
 
     int64_t m_eval = t->m_train > t->m_val ? t->m_train : t->m_val;
-    t->work = bp_work_new(spec, t->batch, err);
+    t->work = bp_work_new_precision(spec, t->batch, cfg->precision, err);
     if (!t->work)
         goto fail;
     if (t->batch < bp_chunk_rows(spec) && t->batch < m_eval) {
-        t->eval_work = core_work_new(spec, m_eval, 0, err);
+        t->eval_work = core_work_new(spec, m_eval, 0, cfg->precision, err);
         if (!t->eval_work)
             goto fail;
     }
@@ -410,8 +426,8 @@ bp_trainer *bp_trainer_new(const bp_spec *spec, const bp_train_config *cfg, cons
         goto fail;
     if (!t->full_batch) {
         t->perm = train_alloc(t->m_train, sizeof(int64_t));
-        t->Xb = train_alloc(t->batch * t->n_in, sizeof(double));
-        t->Yb = train_alloc(t->batch * t->n_out, sizeof(double));
+        t->Xb = train_alloc(t->batch * t->n_in, t->es);
+        t->Yb = train_alloc(t->batch * t->n_out, t->es);
         if (!t->perm || !t->Xb || !t->Yb)
             goto oom;
     }
@@ -468,8 +484,11 @@ int train_cancelled(const volatile int *cancel)
 double train_full_eval(bp_trainer *t, double *grad, const double *theta, int64_t *correct)
 {
     memset(grad, 0, (size_t)t->P * sizeof(double));
-    return bp_cost_grad_eval(grad, correct, t->work, t->Xtr, t->Ytr, t->Ltr, theta, t->m_train,
-                             t->cfg.lambda, t->m_train);
+    int mode = OUT_COST | OUT_DELTA | (t->Ltr ? OUT_ACT : 0);
+    if (correct)
+        *correct = 0;
+    return core_pass(grad, correct, t->work, t->x_tr, t->y_tr, t->Ltr, theta, t->m_train,
+                     t->cfg.lambda, t->m_train, mode);
 }
 
 /* The workspace of the end-of-epoch passes. */
@@ -481,8 +500,10 @@ static bp_work *eval_work(const bp_trainer *t)
 /* J and the rows right on the training rows at theta, in one pass. */
 static double eval_train(bp_trainer *t, int64_t *correct)
 {
-    return bp_cost_eval(correct, eval_work(t), t->Xtr, t->Ytr, t->Ltr, t->theta, t->m_train,
-                        t->cfg.lambda, t->m_train);
+    if (correct)
+        *correct = 0;
+    return core_pass(NULL, correct, eval_work(t), t->x_tr, t->y_tr, t->Ltr, t->theta,
+                     t->m_train, t->cfg.lambda, t->m_train, OUT_COST | (t->Ltr ? OUT_ACT : 0));
 }
 
 /* ---- an epoch: step, stop, report ---- */
@@ -509,8 +530,8 @@ static int epoch_step(bp_trainer *t, const volatile int *cancel)
         return optim_full_step(t, cancel);
     }
     if (isnan(t->init_cost))
-        t->init_cost = bp_cost_eval(NULL, eval_work(t), t->Xtr, t->Ytr, NULL, t->theta,
-                                    t->m_train, t->cfg.lambda, t->m_train);
+        t->init_cost = core_pass(NULL, NULL, eval_work(t), t->x_tr, t->y_tr, NULL, t->theta,
+                                 t->m_train, t->cfg.lambda, t->m_train, OUT_COST);
     shuffle_identity(t->perm, t->m_train, &t->rng);
     for (int64_t b0 = 0; b0 < t->m_train; b0 += t->batch) {
         if (train_cancelled(cancel))
@@ -519,7 +540,8 @@ static int epoch_step(bp_trainer *t, const volatile int *cancel)
         gather_ctx g = {t, t->perm + b0, nb};
         core_parallel_for(t->work->pool, (nb + GATHER_ROWS - 1) / GATHER_ROWS, gather_task, &g);
         memset(t->grad, 0, (size_t)t->P * sizeof(double));
-        bp_grad(t->grad, t->work, t->Xb, t->Yb, t->theta, nb, 0.0, t->m_train);
+        core_pass(t->grad, NULL, t->work, t->Xb, t->Yb, NULL, t->theta, nb, 0.0, t->m_train,
+                  OUT_DELTA);
         optim_batch_step(t, t->grad, t->cfg.lambda / (double)t->m_train);
     }
     t->cost = eval_train(t, &t->correct);
@@ -532,8 +554,9 @@ static void eval_validation(bp_trainer *t, epoch_eval *ev)
     ev->vcost = NAN;
     ev->vcorrect = 0;
     if (t->m_val > 0)
-        ev->vcost = bp_cost_eval(&ev->vcorrect, eval_work(t), t->Xva, t->Yva, t->Lva, t->theta,
-                                 t->m_val, t->cfg.lambda, t->m_train);
+        ev->vcost = core_pass(NULL, &ev->vcorrect, eval_work(t), t->x_va, t->y_va, t->Lva,
+                              t->theta, t->m_val, t->cfg.lambda, t->m_train,
+                              OUT_COST | (t->Lva ? OUT_ACT : 0));
 }
 
 /* Marks the run diverged (BP_STOP_DIVERGED) if `what`'s J is past the rule; 1 if it is. */

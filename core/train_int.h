@@ -32,6 +32,12 @@ struct bp_trainer {
     double *own_X, *own_Y;      /* (m_train + m_val) rows: training rows first */
     int32_t *own_L;
 
+    /* The rows the passes read, in the config's precision: Xtr.. themselves (float64), or
+     * float32 copies made once at creation (own32: training then validation rows, X then Y). */
+    size_t es;                  /* bytes per element: 8 or 4 */
+    const void *x_tr, *y_tr, *x_va, *y_va;
+    float *own32;
+
     int64_t batch;              /* rows per step; == m_train in full-batch mode */
     int full_batch;
     bp_work *work;              /* sized for a step */
@@ -48,7 +54,8 @@ struct bp_trainer {
     int64_t lb_correct;         /* training rows right at lb_theta */
 
     int64_t *perm;              /* m_train: this epoch's row order (mini-batch mode) */
-    double *Xb, *Yb;            /* batch × n_in, batch × n_out: gathered mini-batch */
+    void *Xb, *Yb;              /* batch × n_in, batch × n_out in the precision: gathered
+                                 * mini-batch */
 
     /* Resumable state (all of it goes into the checkpoint). */
     bp_rng rng;                 /* shuffle stream */
@@ -81,6 +88,11 @@ void *train_zalloc(int64_t count, size_t elem);
 /* grad ← ∇J(theta) on the training rows (written), *correct ← training rows predicted right;
  * returns J. One pass: bp_cost_grad_eval. */
 double train_full_eval(bp_trainer *t, double *grad, const double *theta, int64_t *correct);
+
+/* Sets es and the rows the passes read (x_tr .. y_va): t's float64 rows, or for BP_FLOAT32
+ * float32 copies (own32). -1 with err when out of memory or a value overflows float32.
+ * (train_f32.c) */
+int train_pass_rows(bp_trainer *t, bp_error *err);
 
 /* ---- the optimizers (optim.c) ---- */
 /* Allocates the optimizer's state for t->cfg (momentum/adam moments, lbfgs history). */

@@ -40,6 +40,23 @@ BP_V8_ALWAYS bp_v8d bp_v8_splat(double x)
     return (bp_v8d){x, x, x, x, x, x, x, x};
 }
 
+typedef float bp_v8f __attribute__((vector_size(32)));
+
+/* 8 floats widened to doubles (exactly) / 8 doubles rounded to floats (once, to nearest): the
+ * float32 passes compute every elementwise kernel in double between these two. */
+BP_V8_ALWAYS bp_v8d bp_v8_load_f32(const float *p)
+{
+    bp_v8f v;
+    memcpy(&v, p, sizeof v);
+    return __builtin_convertvector(v, bp_v8d);
+}
+
+#define bp_v8_store_f32(p, v)                                              \
+    do {                                                                   \
+        const bp_v8f bp_v8_tmpf_ = __builtin_convertvector((v), bp_v8f);   \
+        memcpy((p), &bp_v8_tmpf_, sizeof bp_v8_tmpf_);                     \
+    } while (0)
+
 /* Unaligned load/store of 8 doubles. */
 BP_V8_ALWAYS bp_v8d bp_v8_load(const double *p)
 {

@@ -9,10 +9,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Doubles rounded up to a multiple of 8 (64 bytes) so every buffer starts cache-aligned. */
-static int64_t pad8(int64_t n)
+/* Bytes of n elements of es bytes, rounded up to 64 so every buffer starts cache-aligned. */
+static int64_t pad64(int64_t n, size_t es)
 {
-    return (n + 7) & ~(int64_t)7;
+    return (n * (int64_t)es + 63) & ~(int64_t)63;
+}
+
+/* Bytes of one element of a workspace in this precision. */
+static size_t elem_size(bp_precision precision)
+{
+    return precision == BP_FLOAT32 ? sizeof(float) : sizeof(double);
+}
+
+const char *bp_precision_name(bp_precision p)
+{
+    return p == BP_FLOAT64 ? "float64" : p == BP_FLOAT32 ? "float32" : NULL;
+}
+
+bp_precision bp_work_precision(const bp_work *w)
+{
+    return w->precision;
 }
 
 /* Rows per chunk for this network: networks whose every layer is small (s_l·s_{l+1} ≤ 8192,
@@ -65,51 +81,63 @@ static void widest(const bp_spec *spec, int64_t *max_hidden, int64_t *max_units)
     }
 }
 
-/* Doubles of one thread's scratch arena for chunks of `rows` rows. All sizes are
- * ≤ 2048 · 64 · 65536 doubles: far from int64 overflow. */
-static int64_t scratch_doubles(const bp_spec *spec, int64_t rows)
+/* Bytes of one thread's scratch arena for chunks of `rows` rows of es-byte elements. All
+ * sizes are ≤ 2048 · 64 · 65536 elements: far from int64 overflow. */
+static int64_t scratch_bytes(const bp_spec *spec, int64_t rows, size_t es)
 {
     int L = spec->n_layers;
     int64_t max_hidden, max_units;
     widest(spec, &max_hidden, &max_units);
     int64_t total = 0;
     for (int l = 1; l < L; l++)
-        total += pad8(rows * spec->sizes[l]);
-    return total + pad8(rows * max_hidden) + pad8(rows * spec->sizes[L - 1]) + 2 * pad8(max_units);
+        total += pad64(rows * spec->sizes[l], es);
+    return total + pad64(rows * max_hidden, es) + pad64(rows * spec->sizes[L - 1], es) +
+           2 * pad64(max_units, es);
 }
 
 /* Carves sc's buffers out of a new arena. 0 ok, -1 out of memory. */
-static int scratch_init(core_scratch *sc, const bp_spec *spec, int64_t rows)
+static int scratch_init(core_scratch *sc, const bp_spec *spec, int64_t rows, size_t es)
 {
     int L = spec->n_layers;
     int64_t max_hidden, max_units;
     widest(spec, &max_hidden, &max_units);
     memset(sc, 0, sizeof *sc);
-    sc->arena = aligned_alloc(64, (size_t)scratch_doubles(spec, rows) * sizeof(double));
+    sc->arena = aligned_alloc(64, (size_t)scratch_bytes(spec, rows, es));
     if (!sc->arena)
         return -1;
-    double *p = sc->arena;
+    char *p = sc->arena;
     for (int l = 1; l < L; l++) {
         sc->act[l] = p;
-        p += pad8(rows * spec->sizes[l]);
+        p += pad64(rows * spec->sizes[l], es);
     }
     sc->scratch = p;
-    p += pad8(rows * max_hidden);
+    p += pad64(rows * max_hidden, es);
     sc->outbuf = p;
-    p += pad8(rows * spec->sizes[L - 1]);
+    p += pad64(rows * spec->sizes[L - 1], es);
     sc->colsum = p;
-    p += pad8(max_units);
+    p += pad64(max_units, es);
     sc->bias = p;
     return 0;
 }
 
 bp_work *bp_work_new(const bp_spec *spec, int64_t max_rows, bp_error *err)
 {
-    return core_work_new(spec, max_rows, 1, err);
+    return core_work_new(spec, max_rows, 1, BP_FLOAT64, err);
 }
 
-bp_work *core_work_new(const bp_spec *spec, int64_t max_rows, int grads, bp_error *err)
+bp_work *bp_work_new_precision(const bp_spec *spec, int64_t max_rows, bp_precision precision,
+                               bp_error *err)
 {
+    return core_work_new(spec, max_rows, 1, precision, err);
+}
+
+bp_work *core_work_new(const bp_spec *spec, int64_t max_rows, int grads, bp_precision precision,
+                       bp_error *err)
+{
+    if (!bp_precision_name(precision)) {
+        core_set_error(err, "precision: must be float64 or float32");
+        return NULL;
+    }
     if (bp_spec_validate(spec, err) != 0)
         return NULL;
     if (max_rows < 1) {
@@ -119,7 +147,8 @@ bp_work *core_work_new(const bp_spec *spec, int64_t max_rows, int grads, bp_erro
     int64_t chunk = bp_chunk_rows(spec);
     int64_t rows = max_rows < chunk ? max_rows : chunk;
     int64_t P = bp_param_count(spec);
-    size_t bytes = (size_t)scratch_doubles(spec, rows) * sizeof(double);
+    size_t es = elem_size(precision);
+    size_t bytes = (size_t)scratch_bytes(spec, rows, es);
 
     bp_work *w = calloc(1, sizeof *w);
     if (!w || !(w->sc = calloc(1, sizeof *w->sc))) {
@@ -130,17 +159,26 @@ bp_work *core_work_new(const bp_spec *spec, int64_t max_rows, int grads, bp_erro
     w->spec = *spec;
     w->rows = rows;
     w->n_sc = 1;
+    w->precision = precision;
     w->n_grads = grads ? bp_shards(spec, max_rows) - 1 : 0;
-    if (scratch_init(&w->sc[0], spec, rows) != 0)
+    if (scratch_init(&w->sc[0], spec, rows, es) != 0)
         goto oom;
+    if (precision == BP_FLOAT32) {
+        /* P ≤ BP_MAX_PARAMS: no overflow */
+        w->theta32 = malloc((size_t)P * sizeof(float));
+        w->grad32 = grads ? malloc((size_t)P * sizeof(float)) : NULL;
+        if (!w->theta32 || (grads && !w->grad32))
+            goto oom;
+        bytes += (size_t)P * sizeof(float) * (grads ? 2 : 1);
+    }
     if (w->n_grads > 0) {
         /* n_grads · P ≤ BP_SHARD_BUDGET: no overflow */
-        size_t gbytes = (size_t)(w->n_grads * P) * sizeof(double);
+        size_t gbytes = (size_t)(w->n_grads * P) * es;
         w->grads[0] = malloc(gbytes);
         if (!w->grads[0])
             goto oom;
         for (int g = 1; g < w->n_grads; g++)
-            w->grads[g] = w->grads[0] + (int64_t)g * P;
+            w->grads[g] = (char *)w->grads[0] + (size_t)g * (size_t)P * es;
         bytes += gbytes;
     }
     w->bytes = bytes + sizeof *w;
@@ -163,11 +201,12 @@ int bp_work_set_pool(bp_work *w, bp_pool *pool, bp_error *err)
         }
         w->sc = sc;
         for (; w->n_sc < need; w->n_sc++) {
-            if (scratch_init(&w->sc[w->n_sc], &w->spec, w->rows) != 0) {
+            size_t es = elem_size(w->precision);
+            if (scratch_init(&w->sc[w->n_sc], &w->spec, w->rows, es) != 0) {
                 core_set_error(err, "workspace: out of memory for %d threads", need);
                 return -1;
             }
-            w->bytes += (size_t)scratch_doubles(&w->spec, w->rows) * sizeof(double);
+            w->bytes += (size_t)scratch_bytes(&w->spec, w->rows, es);
         }
     }
     w->pool = pool;
@@ -182,6 +221,8 @@ void bp_work_free(bp_work *w)
         free(w->sc[t].arena);
     free(w->sc);
     free(w->grads[0]);
+    free(w->theta32);
+    free(w->grad32);
     free(w);
 }
 

@@ -705,7 +705,8 @@ Test(train_resume, gd)
 }
 
 /* A version-1 image (before correct, init_cost, best_epoch, best_train_cost and stop were
- * added: five u64 after the PRNG state) made from a version-2 one: header length at byte 20,
+ * added: five u64 after the PRNG state; and before version 3's precision, the header's last
+ * field) made from a version-3 one: header length at byte 20,
  * state 13 u64 after the header; version, total size and FNV-1a checksum rewritten. */
 /* Sets an image's last 8 bytes to the FNV-1a checksum of the rest (as checkpoint.c does). */
 static void fix_checksum(unsigned char *img, size_t n)
@@ -721,16 +722,19 @@ static void fix_checksum(unsigned char *img, size_t n)
 
 static unsigned char *as_version_1(const unsigned char *img, size_t n, size_t *n1)
 {
+    /* This build writes version 3: its header's last field (the precision) is dropped too. */
     uint64_t nh = 0;
     for (int i = 0; i < 8; i++)
         nh |= (uint64_t)img[20 + i] << (8 * i);
-    size_t cut = 28 + (size_t)nh * 8 + 13 * 8;
-    *n1 = n - 40;
+    size_t prec = 28 + (size_t)(nh - 1) * 8;   /* the precision field */
+    size_t cut = 28 + (size_t)nh * 8 + 13 * 8; /* the five version-2 fields */
+    *n1 = n - 48;
     unsigned char *v1 = malloc(*n1);
-    memcpy(v1, img, cut);
-    memcpy(v1 + cut, img + cut + 40, n - cut - 40);
-    uint64_t fields[2] = {1, (uint64_t)*n1};
-    for (int f = 0; f < 2; f++)
+    memcpy(v1, img, prec);
+    memcpy(v1 + prec, img + prec + 8, cut - prec - 8);
+    memcpy(v1 + cut - 8, img + cut + 40, n - cut - 40);
+    uint64_t fields[3] = {1, (uint64_t)*n1, nh - 1};
+    for (int f = 0; f < 3; f++)
         for (int i = 0; i < 8; i++)
             v1[4 + 8 * f + i] = (unsigned char)(fields[f] >> (8 * i));
     fix_checksum(v1, *n1);
@@ -777,10 +781,10 @@ Test(train_resume, version_1_images_still_load)
         cr_assert_eq(pr.validation_accuracy, ps.validation_accuracy, "%s", name);
         cr_assert_eq(pr.best_epoch, ps.best_epoch, "%s", name);
         cr_assert_eq(pr.stop, ps.stop, "%s", name);
-        /* version 3 does not exist */
-        img[4] = 3;
+        /* version 4 does not exist */
+        img[4] = 4;
         cr_assert_eq(bp_trainer_checkpoint_load(second, img, n, &err), -1);
-        cr_assert_str_eq(err.msg, "checkpoint: version 3 is not supported (expected 1 or 2)");
+        cr_assert_str_eq(err.msg, "checkpoint: version 4 is not supported (expected 1 to 3)");
         free(v1);
         free(img);
         bp_trainer_free(first);

@@ -65,7 +65,8 @@ static handler_result export_job(server *s, req *r, const store_job *job, export
     api_export_model m = {.job_id = job->id, .epoch = model.epoch, .spec = &model.spec,
                           .theta = model.theta, .mean = model.extras.mean,
                           .sd = model.extras.sd, .classes = names,
-                          .n_classes = names ? json_array_size(names_arr) : 0};
+                          .n_classes = names ? json_array_size(names_arr) : 0,
+                          .training_precision = bp_precision_name(model.cfg.precision)};
     if (kind == EXPORT_TFJS_JSON) {
         json_t *j = api_export_tfjs_json(&m, "weights.bin");
         hr = j ? http_reply_json(r, 200, j) : http_reply_problem(r, 503, "out of memory: try again");

@@ -243,7 +243,9 @@ static handler_result job_weights(server *s, req *r, const store_job *job)
         if (!out)
             json_decref(names);
         if (out && ((names && json_object_set_new(out, "classes", names) < 0) ||
-                    api_standardize_set(out, m.extras.mean, m.extras.sd, m.spec.sizes[0]) < 0)) {
+                    api_standardize_set(out, m.extras.mean, m.extras.sd, m.spec.sizes[0]) < 0 ||
+                    json_object_set_new(out, "precision",
+                                        json_string(bp_precision_name(m.cfg.precision))) < 0)) {
             json_decref(out);
             out = NULL;
         }

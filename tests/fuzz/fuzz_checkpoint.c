@@ -91,9 +91,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (bp_trainer_checkpoint_load(t, image, len, &err) == 0) {
         size_t n = bp_trainer_checkpoint_size(t);
         unsigned char *img = malloc(n ? n : 1);
-        ck_check(img && n == len);
+        ck_check(img != NULL);
         ck_check(bp_trainer_checkpoint_save(t, img, n, &err) == 0);
-        ck_check(memcmp(img, image, n) == 0);
+        if (len > 4 && image[4] == 3) { /* this build's version: saved back byte for byte */
+            ck_check(n == len);
+            ck_check(memcmp(img, image, n) == 0);
+        } else { /* an older version: saved as the current one, which loads again */
+            ck_check(bp_trainer_checkpoint_load(t, img, n, &err) == 0);
+        }
         free(img);
         bp_progress p;
         bp_trainer_epoch(t, &p, NULL, &err);

@@ -107,6 +107,7 @@ test('onnx: the bytes are ModelProto IR 7, opset 13, with the documented graph a
     assert.equal(meta.job_id, c.id);
     assert.equal(meta.epoch, '40');                              // its last (final) epoch
     assert.equal(meta.precision, precision);
+    assert.equal(meta.training_precision, 'float64');              // the job's training.precision
     assert.deepEqual(JSON.parse(meta.network), { layers: [3, 12, 8, 2], activation: 'tanh', output: 'linear' });
     assert.equal(meta.classes, undefined);
     const graph = one(model, 7).bytes;

@@ -38,6 +38,7 @@ for (const name of ['digits_relu_softmax', 'digits_sigmoid_sigmoid', 'regression
     const named = name === 'digits_standardized_named';
     assert.deepEqual(meta.classes, named ? [...NAMES].sort() : null);
     assert.equal(meta.standardized, named);
+    assert.equal(meta.training_precision, 'float64');
     model.dispose();
   });
 }
