@@ -5,7 +5,7 @@
  * and N_PAIRS × (GET /v1/datasets/<alice's ds>, GET /v1/datasets/<missing>), all 4·N_PAIRS
  * requests shuffled together, each missing id a fresh random well-formed one. For each pair it
  * prints median/p90/p99 of libcurl's total time, the difference of medians, a Mann-Whitney U
- * z score and the Kolmogorov-Smirnov distance, whether the bodies and headers (Date aside)
+ * z score and the Kolmogorov-Smirnov distance, whether the bodies and headers (Date and X-Request-Id aside)
  * are byte-identical once the id is masked, and a verdict:
  *   "not distinguishable" when |z| < 3.29 and D < D_crit (both two-sided α = 0.001,
  *   D_crit = 1.949·sqrt(2/N_PAIRS)); "distinguishable" when both reject; else "borderline".
@@ -259,12 +259,14 @@ static void mask(char *s, const char *id)
 }
 
 /* In place: drops the Date header line (it changes with the clock, not with the id). */
-static void drop_date(char *h)
+/* Drops the headers that differ on every request by design: Date and X-Request-Id (a fresh
+ * id per request unless the client sends one). */
+static void drop_per_request(char *h)
 {
     for (char *p = h; *p;) {
         char *e = strchr(p, '\n');
         size_t l = e ? (size_t)(e - p) + 1 : strlen(p);
-        if (!strncasecmp(p, "date:", 5))
+        if (!strncasecmp(p, "date:", 5) || !strncasecmp(p, "x-request-id:", 13))
             memmove(p, p + l, strlen(p + l) + 1);
         else
             p += l;
@@ -282,7 +284,7 @@ static void note(seen *k, char *body, char *hdrs, const char *id, long st)
 {
     mask(body, id);
     mask(hdrs, id);
-    drop_date(hdrs);
+    drop_per_request(hdrs);
     if (st != 404)
         k->bad_status++;
     if (!k->body) {
@@ -325,7 +327,7 @@ static int report(const char *what, double *own, double *miss, int n, const seen
            bench_quantile(miss, n, 0.9), bench_quantile(miss, n, 0.99));
     printf("  body (id masked): %s\n", km->body ? km->body : "");
     printf("  statuses all 404: %s; bodies byte-identical (id masked): %s; headers identical "
-           "(id masked, Date aside): %s\n",
+           "(id masked, Date and X-Request-Id aside): %s\n",
            ko->bad_status + km->bad_status == 0 ? "yes" : "no", same_body ? "yes" : "no",
            same_hdrs ? "yes" : "no");
     if (!same_body)
