@@ -3,8 +3,8 @@
  * and --workers 1 and 2 (two jobs at once sharing the pools), for a mini-batch job whose
  * batches are cut into shards and a full-batch one; the pools exist (the process has their
  * threads); and a job checkpointed at one thread count (at its SIGTERM) and resumed after a
- * restart at another ends with the weights of an uninterrupted run at a third. tests/run also runs this file
- * against the ThreadSanitizer build.
+ * restart at another ends with the weights of an uninterrupted run at a third, in float64 and
+ * in float32. tests/run also runs this file against the ThreadSanitizer build.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -78,7 +78,9 @@ Test(job_threads, same_weights_any_job_threads_and_workers, .timeout = 300)
 #define LONG "\"optimizer\":\"adam\",\"learning_rate\":0.002,\"batch_size\":192,\"epochs\":100," \
              "\"seed\":5,\"validation_split\":0.2,\"lambda\":0.1"
 
-Test(job_threads, resume_at_another_thread_count, .timeout = 400)
+/* A job with training `training` checkpointed on 2 threads at its SIGTERM, resumed on 7 after
+ * a restart, ends with the served weights of the same job run uninterrupted on 1 thread. */
+static void resume_across_thread_counts(const char *training)
 {
     srv s, r;
     const char *two[] = {"--workers", "1", "--job-threads", "2", "--checkpoint-seconds", "1",
@@ -88,7 +90,7 @@ Test(job_threads, resume_at_another_thread_count, .timeout = 400)
     cr_assert_eq(srv_start(&s, two), 0);
     char ds[64], a[64], dr[64], b[64];
     upload_digits(&s, ds, sizeof ds);
-    char *body = job_body(ds, "[64,100,10]", LONG);
+    char *body = job_body(ds, "[64,100,10]", training);
     submit_job(&s, NULL, body, a, sizeof a);
     wait_epoch(&s, a, 3, 120);
     json_t *mid = get_json(&s, "/v1/jobs/%s", a);
@@ -117,13 +119,15 @@ Test(job_threads, resume_at_another_thread_count, .timeout = 400)
     /* the same job uninterrupted, on one thread, on another server */
     cr_assert_eq(srv_start(&r, one), 0);
     upload_digits(&r, dr, sizeof dr);
-    char *body_r = job_body(dr, "[64,100,10]", LONG);
+    char *body_r = job_body(dr, "[64,100,10]", training);
     submit_job(&r, NULL, body_r, b, sizeof b);
     json_t *jb = wait_job(&r, b, NULL, 300);
     cr_assert_str_eq(json_string_value(json_object_get(jb, "status")), "succeeded");
     char *wb = get_text(&r, "/v1/jobs/%s/weights", b);
-    cr_assert_str_eq(wa, wb, "resumed on 7 threads after a checkpoint on 2 (epoch %lld): "
-                     "weights differ from 1 thread uninterrupted", (long long)at);
+    if (strstr(training, "float32"))
+        cr_assert_not_null(strstr(wa, "\"precision\":\"float32\""), "weights: %.200s", wa);
+    cr_assert_str_eq(wa, wb, "%s: resumed on 7 threads after a checkpoint on 2 (epoch %lld): "
+                     "weights differ from 1 thread uninterrupted", training, (long long)at);
     free(wa);
     free(wb);
     free(body);
@@ -134,4 +138,16 @@ Test(job_threads, resume_at_another_thread_count, .timeout = 400)
     srv_cleanup(&s);
     srv_stop(&r);
     srv_cleanup(&r);
+}
+
+Test(job_threads, resume_at_another_thread_count, .timeout = 400)
+{
+    resume_across_thread_counts(LONG);
+}
+
+/* The same for float32 training (mixed precision: float64 master weights in the checkpoint,
+ * float32 passes): its served weights say so. */
+Test(job_threads, resume_at_another_thread_count_float32, .timeout = 400)
+{
+    resume_across_thread_counts(LONG ",\"precision\":\"float32\"");
 }
