@@ -5,8 +5,13 @@
  *   2. jobs/s through the shared queue: 36 small jobs on 1 instance against 3 instances (one
  *      worker each) on the same database;
  *   3. queued → running latency on idle instances: a job posted to one instance and claimed
- *      by the first worker woken by the store's notification (median of 15).
+ *      by the first worker woken by the store's notification (median of 15);
+ *   4. SSE event latency across instances: one job's event stream read from all three
+ *      instances at once; each event's arrival on the instances that do not train the job
+ *      (LISTEN/NOTIFY, then the store) minus its arrival on the one that does.
  */
+#include <curl/curl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +135,135 @@ cleanup:
     return t;
 }
 
+/* ---- 4. one job's events read on every instance at once ---- */
+#define SSE_MAX_EVENTS 8192
+
+typedef struct {
+    const srv *s;
+    const char *job;
+    int *connected;                 /* readers under way (atomic), counted once each */
+    int counted;
+    CURL *c;
+    double arrived[SSE_MAX_EVENTS]; /* test_now_s() when event id i first arrived; 0 = not */
+    char line[64];                  /* the line being read */
+    size_t used;
+} sse_reader;
+
+/* libcurl's write callback: timestamps each "id: N" line as it arrives. */
+static size_t sse_bytes(char *p, size_t size, size_t n, void *arg)
+{
+    sse_reader *r = arg;
+    double now = test_now_s();
+    for (size_t i = 0; i < size * n; i++) {
+        if (p[i] != '\n') {
+            if (r->used < sizeof r->line - 1)
+                r->line[r->used++] = p[i];
+            continue;
+        }
+        r->line[r->used] = '\0';
+        r->used = 0;
+        long id = strncmp(r->line, "id: ", 4) == 0 ? strtol(r->line + 4, NULL, 10) : -1;
+        if (id >= 0 && id < SSE_MAX_EVENTS && r->arrived[id] == 0)
+            r->arrived[id] = now;
+    }
+    return size * n;
+}
+
+static int sse_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+    (void)a, (void)b, (void)c, (void)d;
+    sse_reader *r = arg;
+    long status = 0;
+    curl_easy_getinfo(r->c, CURLINFO_RESPONSE_CODE, &status);
+    if (!r->counted && status > 0) { /* the answer's head came: the stream is open */
+        __atomic_add_fetch(r->connected, 1, __ATOMIC_SEQ_CST);
+        r->counted = 1;
+    }
+    return 0;
+}
+
+static void *sse_read_all(void *arg)
+{
+    sse_reader *r = arg;
+    char url[256];
+    snprintf(url, sizeof url, "%s/v1/jobs/%s/events", r->s->base, r->job);
+    CURL *c = r->c = curl_easy_init();
+    if (c) {
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sse_bytes);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, sse_progress);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, r);
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 120000L);
+        curl_easy_perform(c);
+        curl_easy_cleanup(c);
+    }
+    return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* A long job posted to v[0], its events read on the 3 instances at once; prints the median,
+ * p90 and max cross-instance delay of the events that arrived live (not replayed at connect).
+ * 0 or -1. */
+static int sse_latency(srv *v, const char *ds)
+{
+    char id[64];
+    int rc = -1;
+    sse_reader *r = calloc(3, sizeof *r);
+    double *lat = malloc(2 * SSE_MAX_EVENTS * sizeof *lat);
+    pthread_t th[3];
+    int started = 0, connected = 0;
+    if (!r || !lat || post_job(&v[0], ds, 1500, 77, id, sizeof id) < 0)
+        goto cleanup;
+    for (; started < 3; started++) {
+        r[started] = (sse_reader){.s = &v[started], .job = id, .connected = &connected};
+        if (pthread_create(&th[started], NULL, sse_read_all, &r[started]) != 0)
+            break;
+    }
+    double t0 = test_now_s();
+    while (__atomic_load_n(&connected, __ATOMIC_SEQ_CST) < started && test_now_s() - t0 < 10)
+        test_sleep_ms(1);
+    double t_ready = test_now_s();
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    if (started < 3)
+        goto cleanup;
+    int n = 0, local_of[3] = {0, 0, 0};
+    for (int e = 0; e < SSE_MAX_EVENTS; e++) {
+        double a0 = r[0].arrived[e], a1 = r[1].arrived[e], a2 = r[2].arrived[e];
+        if (a0 == 0 || a1 == 0 || a2 == 0)
+            continue;
+        int first = a0 <= a1 && a0 <= a2 ? 0 : a1 <= a2 ? 1 : 2;
+        double t_first = r[first].arrived[e];
+        if (t_first < t_ready + 0.2) /* replayed from the store at connect: not live */
+            continue;
+        local_of[first]++;
+        for (int i = 0; i < 3; i++)
+            if (i != first)
+                lat[n++] = (r[i].arrived[e] - t_first) * 1000;
+    }
+    if (n == 0) {
+        printf("  SSE across instances: no live event reached all three readers\n");
+        goto cleanup;
+    }
+    qsort(lat, (size_t)n, sizeof *lat, cmp_double);
+    printf("  SSE event latency across instances (one job's %d live events read on all 3; "
+           "first arrival on instances %d/%d/%d times): the other two instances median %.1f ms, "
+           "p90 %.1f ms, max %.1f ms\n", n / 2, local_of[0], local_of[1], local_of[2],
+           lat[n / 2], lat[(int)(n * 0.9)], lat[n - 1]);
+    rc = 0;
+cleanup:
+    free(r);
+    free(lat);
+    return rc;
+}
+
 static int start_n(srv *v, int k, const char *uri)
 {
     const char *args[] = {"--store", uri, "--workers", "1", "--log-level", "warn", NULL};
@@ -203,6 +337,7 @@ int main(int argc, char **argv)
             }
             printf("  queued → running on idle instances (3, posted round-robin): median %.1f ms"
                    " (polling included)\n", bench_median(lat, 15) * 1000);
+            sse_latency(v, ds); /* 4. */
         }
         for (int i = 0; i < k; i++)
             bench_stop(&v[i]);
