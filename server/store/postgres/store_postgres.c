@@ -5,18 +5,18 @@
  * store_postgres_leases.c the jobs, store_postgres_results.c a worker's writes,
  * store_postgres_idem.c idempotency keys, store_postgres_listen.c LISTEN/NOTIFY.
  *
- * DESIGN. Every thread that touches a store gets its own libpq connection (opened lazily,
- * kept in a pthread key whose destructor closes it, listed in s->conns so postgres_close
- * closes the rest: the set is server/store/store_conns.c, shared by the engines; this file
- * gives it conn_new and conn_close). Statements use text parameters except bytea and
- * float8 (binary, so doubles cross bit-exact) and ask for binary results. Every operation
- * is one transaction run by POSTGRES_TX (store_postgres_int.h): a lost connection is
- * reopened and the transaction run again, as are serialization failures and deadlocks, with back-off; a database that
- * stays away turns into STORE_BUSY (503 + Retry-After) and /readyz (store_ping, one attempt)
- * answers 503 meanwhile. Writes run at READ COMMITTED with explicit row locks (FOR UPDATE;
- * claims with SKIP LOCKED) and transaction-scoped advisory locks where a decision reads
- * rows that do not exist yet (admission counts, idempotency keys); reads that need one snapshot run at
- * REPEATABLE READ, READ ONLY.
+ * DESIGN. Every thread that touches a store gets its own libpq connection (opened lazily, kept
+ * in a pthread key whose destructor closes it, listed in s->conns so postgres_close closes the
+ * rest: the set is server/store/store_conns.c, shared by the engines; this file gives it
+ * conn_new and conn_close). Statements use text parameters except bytea and float8 (binary, so
+ * doubles cross bit-exact) and ask for binary results. Every operation is one transaction run
+ * by POSTGRES_TX (store_postgres_int.h): a lost connection is reopened and the transaction run
+ * again, as are serialization failures and deadlocks, with back-off; a database that stays away
+ * turns into STORE_BUSY (503 + Retry-After) and /readyz (store_ping, one attempt) answers 503
+ * meanwhile. Writes run at READ COMMITTED with explicit row locks (FOR UPDATE; claims with SKIP
+ * LOCKED) and transaction-scoped advisory locks where a decision reads rows that do not exist
+ * yet (admission counts, idempotency keys); reads that need one snapshot run at REPEATABLE
+ * READ, READ ONLY.
  * Migrations: at open, under pg_advisory_lock(POSTGRES_MIGRATION_LOCK), each pending
  * migration runs in its own transaction with the version bump; instances starting together
  * wait for the first one and find nothing left to do.

@@ -38,7 +38,7 @@ typedef struct pconn {
 struct store {
     store_base base;            /* first: the engine-neutral state (store_engine.h) */
     char *uri;                  /* the libpq connection URI (never logged: it may hold a password) */
-    store_conns conns;          /* this thread's pconn; every open one, closed by postgres_close */
+    store_conns conns;          /* each thread's pconn (store_conns.h) */
     pthread_mutex_t mu;         /* guards the listener's fields below */
     /* the listener (store_postgres_listen.c), under mu */
     store_event_fn listen_fn;

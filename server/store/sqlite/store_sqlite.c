@@ -8,11 +8,11 @@
  * pthread key whose destructor closes it when the thread exits, and listed in s->conns so
  * store_close closes the rest: the set is server/store/store_conns.c, shared by the engines;
  * this file gives it conn_open_thread and conn_close). A connection caches its prepared
- * statements. Every write is one BEGIN IMMEDIATE transaction, so writers queue on SQLite's
- * lock (busy_timeout) instead of failing half-way, and readers never block in WAL mode. Any failure rolls the transaction
- * back: what was stored before stays intact, and the next write after space returns works.
- * Coordination between workers (claims, leases) lives entirely in the database, so several
- * processes can share one file.
+ * statements. Every write is one BEGIN IMMEDIATE transaction, so writers queue on SQLite's lock
+ * (busy_timeout) instead of failing half-way, and readers never block in WAL mode. Any failure
+ * rolls the transaction back: what was stored before stays intact, and the next write after
+ * space returns works. Coordination between workers (claims, leases) lives entirely in the
+ * database, so several processes can share one file.
  *
  * File format: the application_id pragma marks a backpropd file and user_version is the
  * schema version (migrations run at open inside one transaction). Numbers are stored

@@ -59,7 +59,7 @@ typedef struct sconn {
 struct store {
     store_base base;            /* first: the engine-neutral state (store_engine.h) */
     char path[600];             /* <dir>/backpropd.db */
-    store_conns conns;          /* this thread's sconn; every open one, closed by store_close */
+    store_conns conns;          /* each thread's sconn (store_conns.h) */
     atomic_int max_pages;       /* store_debug_max_pages; 0 = none */
 };
 
