@@ -106,6 +106,53 @@ Test(store, skewed_instance_clocks_neither_steal_nor_shorten_live_leases)
     store_close(s);
 }
 
+/* Idempotency keys age by the database's clock too: an instance whose clock runs an hour ahead
+ * still replays a key stored a moment ago (and does not purge it as expired), a key stored by
+ * an instance whose clock lags an hour is live for the others (its created_at not an hour in
+ * the past), and that lagging instance does not replay a key whose TTL has run out. Fails
+ * with cutoffs and created_at from the instance's clock (clock_debug_skew_ms). */
+Test(store, skewed_instance_clocks_neither_replay_expired_nor_expire_live_keys)
+{
+    store *s = open_ok(tmpdir), *other = open_ok(tmpdir);
+    store_error err;
+    put_small(s, "ds_a", "alice");
+    store_idempotency k1 = {.key = "k-ahead", .ttl_ms = 60000};
+    snprintf(k1.request, sizeof k1.request, "%064d", 1);
+    cr_assert_eq(idem_job(s, "job_k1", "alice", "ds_a", &k1), 0);
+    clock_debug_skew_ms(3600 * 1000); /* the other instance's clock is an hour ahead */
+    store_idempotency k1b = k1;
+    int rc = idem_job(other, "job_k1b", "alice", "ds_a", &k1b);
+    clock_debug_skew_ms(0);
+    cr_assert_eq(rc, STORE_REPLAY, "an instance an hour ahead forgot a live key (%d)", rc);
+    cr_assert_str_eq(k1b.replay_id, "job_k1");
+
+    clock_debug_skew_ms(-3600 * 1000); /* this instance's clock lags an hour: it stores a key */
+    store_idempotency k2 = {.key = "k-behind", .ttl_ms = 60000};
+    snprintf(k2.request, sizeof k2.request, "%064d", 2);
+    rc = idem_job(other, "job_k2", "alice", "ds_a", &k2);
+    clock_debug_skew_ms(0);
+    cr_assert_eq(rc, 0);
+    store_idempotency k2b = k2;
+    rc = idem_job(s, "job_k2b", "alice", "ds_a", &k2b);
+    cr_assert_eq(rc, STORE_REPLAY, "a key stored by a lagging instance was born expired (%d)", rc);
+    cr_assert_str_eq(k2b.replay_id, "job_k2");
+
+    store_idempotency k3 = {.key = "k-brief", .ttl_ms = 50};
+    snprintf(k3.request, sizeof k3.request, "%064d", 3);
+    cr_assert_eq(idem_job(s, "job_k3", "alice", "ds_a", &k3), 0);
+    usleep(200 * 1000); /* its TTL runs out */
+    clock_debug_skew_ms(-3600 * 1000); /* the lagging instance retries it */
+    store_idempotency k3b = k3;
+    rc = idem_job(other, "job_k3b", "alice", "ds_a", &k3b);
+    clock_debug_skew_ms(0);
+    cr_assert_eq(rc, 0, "a lagging instance replayed an expired key (%d, %s)", rc, k3b.replay_id);
+    int64_t n = 0;
+    cr_assert_eq(store_job_count_active(s, "alice", &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 4, "job_k1, job_k2, job_k3 and job_k3b, no replay stored twice");
+    store_close(other);
+    store_close(s);
+}
+
 /* Connections the server drops (a restart, a proxy, pg_terminate_backend) are reopened by
  * the transaction runner: the next operation of every thread works. */
 Test(store, dropped_connections_are_reopened_transparently)

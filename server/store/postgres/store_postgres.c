@@ -5,17 +5,18 @@
  * store_postgres_leases.c the jobs, store_postgres_results.c a worker's writes,
  * store_postgres_idem.c idempotency keys, store_postgres_listen.c LISTEN/NOTIFY.
  *
- * DESIGN. Every thread that touches a store gets its own libpq connection (opened lazily,
- * kept in a pthread key whose destructor closes it, listed in s->conns so postgres_close
- * closes the rest). Statements use text parameters except bytea and float8 (binary, so
+ * DESIGN. Every thread that touches a store gets its own libpq connection (opened lazily, kept
+ * in a pthread key whose destructor closes it, listed in s->conns so postgres_close closes the
+ * rest: the set is server/store/store_conns.c, shared by the engines; this file gives it
+ * conn_new and conn_close). Statements use text parameters except bytea and float8 (binary, so
  * doubles cross bit-exact) and ask for binary results. Every operation is one transaction run
- * by POSTGRES_TX (store_postgres_int.h): a lost connection is reopened and the transaction
- * run again, as are serialization failures and deadlocks, with back-off; a database that
- * stays away turns into STORE_BUSY (503 + Retry-After) and /readyz (store_ping, one attempt)
- * answers 503 meanwhile. Writes run at READ COMMITTED with explicit row locks (FOR UPDATE;
- * claims with SKIP LOCKED) and transaction-scoped advisory locks where a decision reads
- * rows that do not exist yet (admission counts, idempotency keys); reads that need one snapshot run at
- * REPEATABLE READ, READ ONLY.
+ * by POSTGRES_TX (store_postgres_int.h): a lost connection is reopened and the transaction run
+ * again, as are serialization failures and deadlocks, with back-off; a database that stays away
+ * turns into STORE_BUSY (503 + Retry-After) and /readyz (store_ping, one attempt) answers 503
+ * meanwhile. Writes run at READ COMMITTED with explicit row locks (FOR UPDATE; claims with SKIP
+ * LOCKED) and transaction-scoped advisory locks where a decision reads rows that do not exist
+ * yet (admission counts, idempotency keys); reads that need one snapshot run at REPEATABLE
+ * READ, READ ONLY.
  * Migrations: at open, under pg_advisory_lock(POSTGRES_MIGRATION_LOCK), each pending
  * migration runs in its own transaction with the version bump; instances starting together
  * wait for the first one and find nothing left to do.
@@ -242,12 +243,24 @@ int postgres_doubles(const PGresult *r, int row, int col, int64_t n, double **ou
 
 /* ---------------- connections ---------------- */
 
-static void conn_close(pconn *c)
+/* Frees a connection (a store_conn_close_fn: link is the pconn's first member). */
+static void conn_close(store_conn *link)
 {
-    if (!c)
-        return;
+    pconn *c = (pconn *)link;
     PQfinish(c->db);
     free(c);
+}
+
+/* store_conn_open_fn: this thread's connection to s, not yet connected (conn_get does). */
+static store_conn *conn_new(void *s, store_error *err)
+{
+    pconn *c = calloc(1, sizeof *c);
+    if (!c) {
+        store_err(err, STORE_NOMEM, "store: out of memory");
+        return NULL;
+    }
+    c->s = s;
+    return &c->link;
 }
 
 PGconn *postgres_connect(store *s, store_error *err)
@@ -284,40 +297,12 @@ static int conn_connect(pconn *c, store_error *err)
     return c->db ? 0 : err->code;
 }
 
-static void conn_thread_exit(void *p)
-{
-    pconn *c = p;
-    store *s = c->s;
-    pthread_mutex_lock(&s->mu);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    pthread_mutex_unlock(&s->mu);
-    conn_close(c);
-}
-
 /* This thread's connection, reconnected when it was lost. NULL with err filled. */
 static pconn *conn_get(store *s, store_error *err)
 {
-    pconn *c = pthread_getspecific(s->key);
-    if (!c) {
-        c = calloc(1, sizeof *c);
-        if (!c) {
-            store_err(err, STORE_NOMEM, "store: out of memory");
-            return NULL;
-        }
-        c->s = s;
-        pthread_mutex_lock(&s->mu);
-        c->next = s->conns;
-        if (s->conns)
-            s->conns->prev = c;
-        s->conns = c;
-        pthread_mutex_unlock(&s->mu);
-        pthread_setspecific(s->key, c);
-    }
+    pconn *c = (pconn *)store_conns_get(&s->conns, err);
+    if (!c)
+        return NULL;
     c->transient = 0;
     if ((!c->db || PQstatus(c->db) != CONNECTION_OK) && conn_connect(c, err) < 0)
         return NULL;
@@ -453,7 +438,7 @@ store *postgres_open(const char *uri, store_error *err)
 {
     store *s = calloc(1, sizeof *s);
     pconn *c = NULL;
-    int key_made = 0, mu_made = 0;
+    int conns_made = 0, mu_made = 0;
     if (!s || !(s->uri = strdup(uri))) {
         store_err(err, STORE_NOMEM, "store: out of memory");
         goto fail;
@@ -463,11 +448,9 @@ store *postgres_open(const char *uri, store_error *err)
         goto fail;
     }
     mu_made = 1;
-    if (pthread_key_create(&s->key, conn_thread_exit) != 0) {
-        store_err(err, STORE_NOMEM, "store: cannot create a thread key");
+    if (store_conns_init(&s->conns, conn_new, conn_close, s, err) < 0)
         goto fail;
-    }
-    key_made = 1;
+    conns_made = 1;
     /* One attempt: a deployment that starts the database with us restarts us (compose's
      * restart policy); once open, every operation retries (POSTGRES_TX). */
     c = conn_get(s, err);
@@ -485,11 +468,8 @@ store *postgres_open(const char *uri, store_error *err)
         goto fail;
     return s;
 fail:
-    if (key_made) {
-        pthread_setspecific(s->key, NULL);
-        pthread_key_delete(s->key);
-    }
-    conn_close(c);
+    if (conns_made)
+        store_conns_close_all(&s->conns); /* closes c too */
     if (mu_made)
         pthread_mutex_destroy(&s->mu);
     if (s)
@@ -504,17 +484,7 @@ void postgres_close(store *s)
 {
     store_error ignored;
     postgres_listen(s, NULL, NULL, &ignored);
-    pthread_setspecific(s->key, NULL);
-    pthread_key_delete(s->key);
-    pthread_mutex_lock(&s->mu);
-    pconn *c = s->conns;
-    s->conns = NULL;
-    pthread_mutex_unlock(&s->mu);
-    while (c) {
-        pconn *next = c->next;
-        conn_close(c);
-        c = next;
-    }
+    store_conns_close_all(&s->conns);
     pthread_mutex_destroy(&s->mu);
     free(s->uri);
     free(s);

@@ -13,6 +13,7 @@
 
 #include "server/common/clock.h"
 #include "server/store/store.h"
+#include "server/store/store_conns.h"
 #include "server/store/store_engine.h"
 
 #define POSTGRES_CHUNK_BYTES ((int64_t)16 << 20) /* a dataset array is stored in chunks of this */
@@ -28,18 +29,17 @@ enum { POSTGRES_CHUNK_X = 0, POSTGRES_CHUNK_LABELS = 1, POSTGRES_CHUNK_Y = 2 };
 
 /* One libpq connection, used by exactly one thread at a time. */
 typedef struct pconn {
+    store_conn link;            /* first: its place in s->conns */
     PGconn *db;
     struct store *s;
     int transient;              /* the last failure may pass: retry the transaction */
-    struct pconn *prev, *next;  /* s->conns, under s->mu */
 } pconn;
 
 struct store {
     store_base base;            /* first: the engine-neutral state (store_engine.h) */
     char *uri;                  /* the libpq connection URI (never logged: it may hold a password) */
-    pthread_key_t key;          /* this thread's pconn */
-    pthread_mutex_t mu;         /* guards conns */
-    pconn *conns;
+    store_conns conns;          /* each thread's pconn (store_conns.h) */
+    pthread_mutex_t mu;         /* guards the listener's fields below */
     /* the listener (store_postgres_listen.c), under mu */
     store_event_fn listen_fn;
     void *listen_arg;
@@ -153,8 +153,9 @@ int postgres_idem_record(pconn *c, const char *owner, const char *kind,
 /* The SQL (store_postgres_schema.c): migrations[v] takes the database from version v to v+1. */
 #define POSTGRES_SCHEMA_VERSION 3
 extern const char *const postgres_migrations[POSTGRES_SCHEMA_VERSION];
-/* The database server's clock in unix ms, as SQL: every lease time is judged by it (one clock
- * for all instances; statement_timestamp() is stable within a statement). */
+/* The database server's clock in unix ms, as SQL: every lease time and idempotency key age is
+ * judged by it (one clock for all instances; statement_timestamp() is stable within a
+ * statement). */
 #define POSTGRES_NOW_MS "(extract(epoch from statement_timestamp()) * 1000)::bigint"
 
 #define POSTGRES_JOB_COLS                                                                     \

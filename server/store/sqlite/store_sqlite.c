@@ -6,12 +6,13 @@
  *
  * DESIGN. Every thread that touches a store gets its own connection (opened lazily, kept in a
  * pthread key whose destructor closes it when the thread exits, and listed in s->conns so
- * store_close closes the rest). A connection caches its prepared statements. Every write is
- * one BEGIN IMMEDIATE transaction, so writers queue on SQLite's lock (busy_timeout) instead of
- * failing half-way, and readers never block in WAL mode. Any failure rolls the transaction
- * back: what was stored before stays intact, and the next write after space returns works.
- * Coordination between workers (claims, leases) lives entirely in the database, so several
- * processes can share one file.
+ * store_close closes the rest: the set is server/store/store_conns.c, shared by the engines;
+ * this file gives it conn_open_thread and conn_close). A connection caches its prepared
+ * statements. Every write is one BEGIN IMMEDIATE transaction, so writers queue on SQLite's lock
+ * (busy_timeout) instead of failing half-way, and readers never block in WAL mode. Any failure
+ * rolls the transaction back: what was stored before stays intact, and the next write after
+ * space returns works. Coordination between workers (claims, leases) lives entirely in the
+ * database, so several processes can share one file.
  *
  * File format: the application_id pragma marks a backpropd file and user_version is the
  * schema version (migrations run at open inside one transaction). Numbers are stored
@@ -184,8 +185,10 @@ cleanup:
 
 /* ---------------- connections ---------------- */
 
-static void conn_close(sconn *c)
+/* Frees a connection (a store_conn_close_fn: link is the sconn's first member). */
+static void conn_close(store_conn *link)
 {
+    sconn *c = (sconn *)link;
     if (!c)
         return;
     for (int i = 0; i < Q__COUNT; i++)
@@ -240,35 +243,15 @@ static sconn *conn_open(store *s, int create, store_error *err)
     }
     return c;
 fail:
-    conn_close(c);
+    conn_close(&c->link);
     return NULL;
 }
 
-/* pthread key destructor: the thread that owned this connection exits. */
-static void conn_thread_exit(void *p)
+/* store_conn_open_fn: a connection for this thread's first use of s. */
+static store_conn *conn_open_thread(void *s, store_error *err)
 {
-    sconn *c = p;
-    store *s = c->s;
-    pthread_mutex_lock(&s->mu);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    pthread_mutex_unlock(&s->mu);
-    conn_close(c);
-}
-
-static void conn_register(store *s, sconn *c)
-{
-    pthread_mutex_lock(&s->mu);
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
-    pthread_mutex_unlock(&s->mu);
-    pthread_setspecific(s->key, c);
+    sconn *c = conn_open(s, 0, err);
+    return c ? &c->link : NULL;
 }
 
 static int conn_apply_cap(sconn *c, store_error *err)
@@ -289,13 +272,9 @@ sconn *sqlite_conn(store *s, store_error *err)
 {
     err->code = 0;
     err->msg[0] = '\0';
-    sconn *c = pthread_getspecific(s->key);
-    if (!c) {
-        c = conn_open(s, 0, err);
-        if (!c)
-            return NULL;
-        conn_register(s, c);
-    }
+    sconn *c = (sconn *)store_conns_get(&s->conns, err);
+    if (!c)
+        return NULL;
     if (conn_apply_cap(c, err) < 0)
         return NULL;
     return c;
@@ -526,7 +505,7 @@ store *sqlite_open(const char *dir, store_error *err)
 {
     store *s = NULL;
     sconn *c = NULL;
-    int key_made = 0, mu_made = 0;
+    int conns_made = 0;
     if (!sqlite3_threadsafe()) {
         store_err(err, STORE_IO, "store: this SQLite library was built without thread support");
         goto fail;
@@ -546,16 +525,9 @@ store *sqlite_open(const char *dir, store_error *err)
         store_err(err, STORE_IO, "store: data directory path too long");
         goto fail;
     }
-    if (pthread_mutex_init(&s->mu, NULL) != 0) {
-        store_err(err, STORE_NOMEM, "store: cannot create a mutex");
+    if (store_conns_init(&s->conns, conn_open_thread, conn_close, s, err) < 0)
         goto fail;
-    }
-    mu_made = 1;
-    if (pthread_key_create(&s->key, conn_thread_exit) != 0) {
-        store_err(err, STORE_NOMEM, "store: cannot create a thread key");
-        goto fail;
-    }
-    key_made = 1;
+    conns_made = 1;
 
     c = conn_open(s, 1, err);
     if (!c)
@@ -585,14 +557,13 @@ store *sqlite_open(const char *dir, store_error *err)
     }
     if (migrate(c, err) < 0)
         goto fail;
-    conn_register(s, c);
+    store_conns_add(&s->conns, &c->link);
     return s;
 fail:
-    conn_close(c);
-    if (key_made)
-        pthread_key_delete(s->key);
-    if (mu_made)
-        pthread_mutex_destroy(&s->mu);
+    if (c)
+        conn_close(&c->link);
+    if (conns_made)
+        store_conns_close_all(&s->conns);
     free(s);
     if (!err->code)
         store_err(err, STORE_IO, "store: cannot open the store");
@@ -605,18 +576,7 @@ void sqlite_close(store *s)
 {
     if (!s)
         return;
-    pthread_setspecific(s->key, NULL);
-    pthread_key_delete(s->key); /* no destructor runs for s after this */
-    pthread_mutex_lock(&s->mu);
-    sconn *c = s->conns;
-    s->conns = NULL;
-    pthread_mutex_unlock(&s->mu);
-    while (c) {
-        sconn *next = c->next;
-        conn_close(c);
-        c = next;
-    }
-    pthread_mutex_destroy(&s->mu);
+    store_conns_close_all(&s->conns);
     free(s);
 }
 

@@ -13,6 +13,7 @@
 
 #include "server/common/clock.h"
 #include "server/store/store.h"
+#include "server/store/store_conns.h"
 #include "server/store/store_engine.h"
 
 #define STORE_CHUNK_BYTES ((int64_t)16 << 20) /* a dataset array is stored in chunks of this */
@@ -48,19 +49,17 @@ typedef enum {
 
 /* One SQLite connection, used by exactly one thread (opened with SQLITE_OPEN_NOMUTEX). */
 typedef struct sconn {
+    store_conn link;            /* first: its place in s->conns */
     sqlite3 *db;
     sqlite3_stmt *q[Q__COUNT];
     struct store *s;
     int max_pages;              /* the cap last applied on this connection */
-    struct sconn *prev, *next;  /* s->conns, under s->mu */
 } sconn;
 
 struct store {
     store_base base;            /* first: the engine-neutral state (store_engine.h) */
     char path[600];             /* <dir>/backpropd.db */
-    pthread_key_t key;          /* this thread's sconn */
-    pthread_mutex_t mu;         /* guards conns */
-    sconn *conns;               /* every open connection, closed by store_close */
+    store_conns conns;          /* each thread's sconn (store_conns.h) */
     atomic_int max_pages;       /* store_debug_max_pages; 0 = none */
 };
 
