@@ -62,7 +62,7 @@ typedef struct {
     double mean[EX_UNITS], sd[EX_UNITS];
     int standardized;
     char text[256 + EX_UNITS];   /* the class names, each NUL-terminated */
-    char index[EX_UNITS][4];     /* names standing in for missing ones */
+    char index[EX_UNITS][12];    /* names standing in for missing ones */
     const char *names[EX_UNITS]; /* into text or index; K of them */
     int K;                       /* 0 = no class names */
     char job_id[40];
