@@ -19,7 +19,8 @@
  * The input (bytes past the end read as 0):
  *   byte 0     bits 0-1: layers L = 2 + (v % 3); bits 2-3: hidden activation (v % 3);
  *              bits 4-5: output kind (v % 3); bit 6: standardized; bit 7: class names
- *   byte 1     bits 0-1: training_precision (none, float64, float32, none); bit 2: a job_id
+ *   byte 1     bits 0-1: training_precision (none, float64, float32, none); bit 2: a job_id;
+ *              bits 3-5: a ?dtype= text for api_export_dtype_parse (both dtypes are exported)
  *   bytes 2-5  s_1 .. s_4 = 1 + (b % 16) (the first L used)
  *   8 bytes    epoch (int64 little-endian; ≤ 0 = none)
  *   1 byte n,  then n bytes of class names separated by NUL; the export gets K names (K = s_L,
@@ -66,6 +67,7 @@ typedef struct {
     const char *names[EX_UNITS]; /* into text or index; K of them */
     int K;                       /* 0 = no class names */
     char job_id[40];
+    int dtype_text;              /* which ?dtype= text ex_dtype parses */
     api_export_model m;
 } ex_model;
 
@@ -184,6 +186,7 @@ static void ex_model_read(ex_model *x, const uint8_t *data, size_t size)
     for (int k = 0; x->standardized && k < x->spec.sizes[0]; k++)
         x->sd[k] = in_double(&in);
     ex_fold(x);
+    x->dtype_text = more >> 3 & 7;
     if (more & 4)
         snprintf(x->job_id, sizeof x->job_id, "job-%016llx", (unsigned long long)epoch);
     x->m = (api_export_model){.job_id = more & 4 ? x->job_id : NULL, .epoch = epoch,
@@ -540,6 +543,10 @@ static void tfjs_layers(const ex_model *x, const json_t *j, size_t *bytes)
         ex_check(json_integer_value(json_object_get(cfg, "units")) == x->spec.sizes[l]);
         ex_check(js_is(cfg, "activation", l < L - 1 ? hidden[x->spec.hidden]
                                                     : output[x->spec.output]));
+        const json_t *batch = json_object_get(cfg, "batch_input_shape"); /* [null, s_1] */
+        ex_check(l > 1 ? !batch
+                       : json_array_size(batch) == 2 && json_is_null(json_array_get(batch, 0)) &&
+                             json_integer_value(json_array_get(batch, 1)) == x->spec.sizes[0]);
         for (int bias = 0; bias < 2; bias++) {
             const json_t *w = json_array_get(weights, 2 * ((size_t)l - 1) + (size_t)bias);
             const json_t *shape = json_object_get(w, "shape");
@@ -620,11 +627,27 @@ static void tfjs_check(const ex_model *x)
     json_decref(j);
 }
 
+/* ?dtype= as the export handler parses it: the documented names, or 400 naming the field. */
+static void ex_dtype(int which)
+{
+    static const char *const text[] = {NULL, "", "float64", "double", "float32", "float",
+                                       "float16", "Float32"};
+    static const int want[] = {API_EXPORT_FLOAT64, API_EXPORT_FLOAT64, API_EXPORT_FLOAT64,
+                               API_EXPORT_FLOAT64, API_EXPORT_FLOAT32, API_EXPORT_FLOAT32, -1, -1};
+    api_export_dtype got = API_EXPORT_FLOAT64;
+    api_error err;
+    memset(&err, 0, sizeof err);
+    int rc = api_export_dtype_parse(text[which], &got, &err);
+    ex_check(want[which] < 0 ? rc == -1 && err.status == 400 && strstr(err.detail, "dtype")
+                             : rc == 0 && (int)got == want[which]);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     ex_model *x = malloc(sizeof *x);
     ex_check(x != NULL);
     ex_model_read(x, data, size);
+    ex_dtype(x->dtype_text);
     for (int f32 = 0; f32 < 2; f32++) {
         size_t len = 0;
         unsigned char *onnx =
