@@ -128,7 +128,8 @@ soak: deps
 	@tests/soak
 
 # libFuzzer targets (tests/fuzz: the contract, the dataset parsers against each other, the
-# checkpoint loader), each run FUZZ_SECONDS (600) with clang; see tests/fuzz/README.
+# checkpoint loader, the ONNX/tfjs writers), each run FUZZ_SECONDS (600) with clang; see
+# tests/fuzz/README.
 fuzz: deps
 	@scripts/install-deps --fuzz
 	@tests/fuzz/run
