@@ -1,7 +1,12 @@
 /* bench_service.c — the training service under load:
  *   1. wrk --latency on GET /healthz and GET /v1/jobs/{id} with the workers idle, then while
  *      both workers train: requests/s and p99 each time, and the loss (target: < 20% fewer
- *      requests/s, p99 < 10 ms);
+ *      requests/s, p99 < 10 ms); then GET /v1/jobs/{id} against a bare libmicrohttpd server in
+ *      this process (the daemon set up as server/http/http.c sets ours up: internal polling
+ *      thread + epoll, a pool of --http-threads' default 2, the same connection memory, limit
+ *      and timeout, keep-alive; it answers on MHD's second call, as ours does, with one
+ *      prepared response of exactly the job's JSON bytes), the two wrk runs moments apart,
+ *      three rounds (target: ours >= 50% of the bare server's requests/s);
  *   2. a W2-shaped job (784-256-128-10, adam, batch 256, on a seeded synthetic set; m = 6000
  *      rows instead of 60000 to keep the upload short) through the service: its samples/s per
  *      epoch (from the SSE progress events) against the core's own bp_trainer_epoch on the same
@@ -18,8 +23,11 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <jansson.h>
+#include <microhttpd.h>
 
 #include "bench/bench_util.h"
 #include "core/bp.h"
@@ -154,6 +162,90 @@ static const char *job_status(const srv *s, const char *id, int64_t *epoch)
     return st;
 }
 
+/* ---------------------------------------------------------------- bare libmicrohttpd */
+
+#define BARE_ROUNDS 3
+
+/* The whole handler of the bare server: nothing on the first call, the prepared response on
+ * the second (libmicrohttpd's documented pattern, which ours follows too). */
+static enum MHD_Result bare_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                   const char *method, const char *version,
+                                   const char *upload_data, size_t *upload_data_size,
+                                   void **con_cls)
+{
+    static int first_seen;
+    (void)url, (void)method, (void)version, (void)upload_data;
+    if (!*con_cls) {
+        *con_cls = &first_seen;
+        return MHD_YES;
+    }
+    *upload_data_size = 0;
+    return MHD_queue_response(conn, MHD_HTTP_OK, cls);
+}
+
+/* Starts a bare daemon answering body on 127.0.0.1 (a free port into *port). NULL on error. */
+static struct MHD_Daemon *bare_start(struct MHD_Response *mresp, uint16_t *port)
+{
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME;
+    if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
+        flags |= MHD_USE_EPOLL;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    /* server/config.c's defaults: --http-threads 2, --max-connections 1024, --idle-timeout
+     * 60, --connection-memory 128K. */
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, 0, NULL, NULL, bare_access, mresp, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)2, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)128 * 1024, MHD_OPTION_END);
+    const union MHD_DaemonInfo *info = d ? MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)
+                                         : NULL;
+    *port = info ? info->port : 0;
+    return d;
+}
+
+/* GET u_job on our server against the bare server answering the same bytes, wrk runs moments
+ * apart, BARE_ROUNDS rounds: every run and the median ratio, printed. 0 ok. */
+static int bare_ratio(const srv *s, const char *job_path, const char *u_job)
+{
+    char *body = NULL;
+    if (request(s, "GET", job_path, NULL, NULL, 0, &body) != 200 || !body) {
+        free(body);
+        return -1;
+    }
+    size_t len = strlen(body);
+    struct MHD_Response *mresp =
+        MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_COPY);
+    free(body);
+    uint16_t port = 0;
+    struct MHD_Daemon *d = NULL;
+    int rc = -1;
+    if (!mresp || MHD_add_response_header(mresp, "Content-Type", "application/json") != MHD_YES ||
+        !(d = bare_start(mresp, &port)) || !port)
+        goto cleanup;
+    char u_bare[96];
+    snprintf(u_bare, sizeof u_bare, "http://127.0.0.1:%u/v1/jobs/x", (unsigned)port);
+    double ours[BARE_ROUNDS], bare[BARE_ROUNDS], ratio[BARE_ROUNDS], p99;
+    for (int i = 0; i < BARE_ROUNDS; i++) {
+        if (run_wrk(u_bare, &bare[i], &p99) < 0 || run_wrk(u_job, &ours[i], &p99) < 0)
+            goto cleanup;
+        ratio[i] = ours[i] / bare[i];
+    }
+    printf("  GET /v1/jobs/{id} vs a bare libmicrohttpd server (same daemon setup, a %zu-byte "
+           "body), wrk runs moments apart:\n", len);
+    for (int i = 0; i < BARE_ROUNDS; i++)
+        printf("    round %d: ours %8.0f req/s | bare %8.0f req/s | %.2f\n", i + 1, ours[i],
+               bare[i], ratio[i]);
+    printf("  ratio GET /v1/jobs/{id} vs bare libmicrohttpd: %.2f (median of %d; target >= "
+           "0.50)\n", bench_median(ratio, BARE_ROUNDS), BARE_ROUNDS);
+    rc = 0;
+cleanup:
+    if (d)
+        MHD_stop_daemon(d);
+    if (mresp)
+        MHD_destroy_response(mresp);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- part 1: wrk */
 
 static int bench_requests(void)
@@ -223,6 +315,13 @@ static int bench_requests(void)
     request(&s, "DELETE", path, NULL, NULL, 0, NULL);
     snprintf(path, sizeof path, "/v1/jobs/%s", j2);
     request(&s, "DELETE", path, NULL, NULL, 0, NULL);
+    /* Idle again (the deletes cancel the two jobs): ours against the bare server. */
+    for (int i = 0; i < 100 && (!strcmp(job_status(&s, j1, NULL), "running") ||
+                                !strcmp(job_status(&s, j2, NULL), "running")); i++)
+        usleep(50000);
+    snprintf(path, sizeof path, "/v1/jobs/%s", j0);
+    if (bare_ratio(&s, path, u_job) < 0)
+        fprintf(stderr, "bench_service: the bare libmicrohttpd comparison failed\n");
     rc = 0;
 cleanup:
     bench_stop(&s);
