@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "tests/harness.h"
 
@@ -73,17 +72,17 @@ static void get_twice(const srv *s, const char *id, const char *want)
 
 Test(jobs_cache, fresh_through_every_change_and_per_tenant, .timeout = 120)
 {
-    char dir[] = "/tmp/bpd_cache_XXXXXX", keys[64];
-    cr_assert_not_null(mkdtemp(dir));
-    snprintf(keys, sizeof keys, "%s/keys", dir);
+    srv s;
+    cr_assert_eq(srv_prepare(&s), 0);
+    char keys[600];
+    snprintf(keys, sizeof keys, "%s/keys", s.datadir);
     FILE *f = fopen(keys, "w");
     cr_assert_not_null(f);
     fputs("alice:" KEY_A "\nbob:" KEY_B "\n", f);
     fclose(f);
     chmod(keys, 0600);
-    srv s = {0};
     const char *args[] = {"--workers", "1", "--api-keys-file", keys, NULL};
-    cr_assert_eq(srv_start(&s, args), 0);
+    cr_assert_eq(srv_spawn(&s, args), 0);
 
     size_t n;
     char *csv = test_digits_csv(1, &n), ds[64], busy[64], q[64];
@@ -135,6 +134,5 @@ Test(jobs_cache, fresh_through_every_change_and_per_tenant, .timeout = 120)
     resp_free(&r);
 
     srv_stop(&s);
-    snprintf(path, sizeof path, "rm -rf '%s'", dir);
-    cr_assert_eq(system(path), 0);
+    srv_cleanup(&s);
 }
