@@ -1,9 +1,10 @@
 /* http_jobs_cache.c — GET /v1/jobs/{id} answered from the server's body cache
  * (server/handlers/handlers_job_cache.h) stays exactly what a store read gives, through every
  * change of the job: queued (polled twice, so the second answer comes from the cache) →
- * claimed and running → succeeded → deleted (404); another tenant's GET of the cached job
- * answers like an unknown id before and after; the repeated answers are byte-identical and
- * carry no validator (the job is not an immutable representation).
+ * running (the epoch count keeps moving under fast polling) → succeeded → deleted (404);
+ * another tenant's GET of the cached job answers like an unknown id before and after; the
+ * repeated answers are byte-identical and carry no validator (the job is not an immutable
+ * representation).
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -54,6 +55,15 @@ static void foreign_is_missing(const srv *s, const char *id)
     free(missing);
 }
 
+/* The progress.epoch Alice's GET of id answers. */
+static int64_t epoch_of(const srv *s, const char *id)
+{
+    json_t *j = get_json_h(s, HA, "/v1/jobs/%s", id);
+    int64_t e = json_integer_value(json_object_get(json_object_get(j, "progress"), "epoch"));
+    json_decref(j);
+    return e;
+}
+
 /* Two GETs in a row: the same status and the same bytes, no ETag; the status into want. */
 static void get_twice(const srv *s, const char *id, const char *want)
 {
@@ -95,6 +105,18 @@ Test(jobs_cache, fresh_through_every_change_and_per_tenant, .timeout = 120)
     submit_job(&s, HA, body, busy, sizeof busy);
     free(body);
     json_decref(wait_job_h(&s, HA, busy, "running", 30));
+    /* While it runs, every answer follows its epochs, which here take milliseconds; the store
+     * hears of them 4 times a second (PROGRESS_SECONDS), so an answer kept until the next
+     * store write would move at most about 5 times in a second of polling. */
+    int64_t e = epoch_of(&s, busy);
+    int moves = 0;
+    for (double t0 = test_now_s(); test_now_s() - t0 < 1.0; test_sleep_ms(2)) {
+        int64_t now = epoch_of(&s, busy);
+        cr_assert_geq(now, e, "epoch went back from %lld to %lld", (long long)e, (long long)now);
+        moves += now != e;
+        e = now;
+    }
+    cr_assert_geq(moves, 12, "the epoch moved only %d times in a second of polling", moves);
     body = job_body(ds, "[64,16,10]", "\"optimizer\":\"adam\",\"learning_rate\":0.01,"
                                       "\"batch_size\":64,\"epochs\":3");
     submit_job(&s, HA, body, q, sizeof q);

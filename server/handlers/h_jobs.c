@@ -218,14 +218,16 @@ cleanup:
 
 /* ------------------------------------------------------------------ GET /v1/jobs/{id} */
 
-/* The body is kept in s->job_cache (handlers_job_cache.h) under the job's store version, read
- * before the job is: a poll of a job that did not change since is answered from there. A job
- * that runs is not kept (its live progress moves between store writes). */
+/* The body is kept in s->job_cache (handlers_job_cache.h) under the job's store version and
+ * live version, both read before the job is: a poll of a job that did not change since is
+ * answered from there. A running job is kept only when it runs here with the same live
+ * version after the body was made as before (so the body holds that version's progress). */
 handler_result h_jobs_get(void *ctx, req *r)
 {
     server *s = ctx;
     uint64_t version = store_job_version(s->st, r->param[0]);
-    if (handlers_job_cache_reply(s->job_cache, r, r->owner, r->param[0], version))
+    uint64_t live = jobs_live_version(s->jobs, r->param[0]);
+    if (handlers_job_cache_reply(s->job_cache, r, r->owner, r->param[0], version, live))
         return HANDLER_OK;
     store_job job;
     if (get_job(s, r, &job) < 0)
@@ -237,8 +239,8 @@ handler_result h_jobs_get(void *ctx, req *r)
     if (!text)
         http_reply_problem(r, 500, "job %s: stored spec is unreadable", job.id);
     else {
-        if (job.status != JOB_RUNNING)
-            handlers_job_cache_put(s->job_cache, r->owner, job.id, version, text, len);
+        if (job.status != JOB_RUNNING || (live && jobs_live_version(s->jobs, job.id) == live))
+            handlers_job_cache_put(s->job_cache, r->owner, job.id, version, live, text, len);
         http_reply_data(r, 200, "application/json", text, len);
     }
     free(text);

@@ -14,6 +14,7 @@
 typedef struct {
     pthread_mutex_t mu;
     uint64_t version; /* 0: empty */
+    uint64_t live;    /* jobs_live_version when it was made */
     char id[48];
     char owner[64];
     char *body;
@@ -52,7 +53,7 @@ static entry *entry_of(handlers_job_cache *c, const char *id)
 }
 
 int handlers_job_cache_reply(handlers_job_cache *c, req *r, const char *owner, const char *id,
-                             uint64_t version)
+                             uint64_t version, uint64_t live)
 {
     if (!c || !version)
         return 0;
@@ -61,7 +62,7 @@ int handlers_job_cache_reply(handlers_job_cache *c, req *r, const char *owner, c
     pthread_mutex_lock(&e->mu);
     /* Every comparison is made (no short cut), so another tenant's id costs what an unknown
      * id costs to the nanosecond scale; both then read the store. */
-    int same = (e->version == version) & (strcmp(e->id, id) == 0) &
+    int same = (e->version == version) & (e->live == live) & (strcmp(e->id, id) == 0) &
                (strcmp(e->owner, owner) == 0);
     if (same) {
         http_reply_data(r, 200, "application/json", e->body, e->len);
@@ -72,7 +73,7 @@ int handlers_job_cache_reply(handlers_job_cache *c, req *r, const char *owner, c
 }
 
 void handlers_job_cache_put(handlers_job_cache *c, const char *owner, const char *id,
-                            uint64_t version, const char *body, size_t len)
+                            uint64_t version, uint64_t live, const char *body, size_t len)
 {
     if (!c || !version || strlen(id) >= sizeof c->e[0].id ||
         strlen(owner) >= sizeof c->e[0].owner)
@@ -87,6 +88,7 @@ void handlers_job_cache_put(handlers_job_cache *c, const char *owner, const char
     e->body = copy;
     e->len = len;
     e->version = version;
+    e->live = live;
     strcpy(e->id, id);
     strcpy(e->owner, owner);
     pthread_mutex_unlock(&e->mu);
