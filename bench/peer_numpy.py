@@ -4,8 +4,9 @@ the mini-batch gathered with np.take(out=). Same network (784-256-128-10, sigmoi
 output, logistic cost), data, initial weights and config (sgd, lr 0.1, lambda 0, batch 256) as
 the C side, whose files it reads: DIR/X (m x 784), DIR/Y (m x 10), DIR/theta (unrolled, the
 course layout: column 0 of each layer is the bias). Thread count from OPENBLAS_NUM_THREADS.
-Prints "epoch_samples_per_s N" (a whole epoch with the exact J over all rows at its end) and
-"full_grad_s S" (J + gradient over all rows).
+Prints "epoch_samples_per_s N" (a whole epoch with the exact J over all rows at its end),
+"steps_samples_per_s N" (the same epochs' training steps alone: the epoch without its J pass,
+timed up to the J pass) and "full_grad_s S" (J + gradient over all rows).
 usage: python3 peer_numpy.py DIR M BATCH
 """
 import sys
@@ -86,7 +87,7 @@ def main():
     Xb = np.empty((batch, SIZES[0]))
     Yb = np.empty((batch, SIZES[-1]))
     rng = np.random.default_rng(1)
-    rates = []
+    rates, steps = [], []
     evalnet = Net(Ws, bs, 2048)
     for _ in range(2):
         t0 = time.perf_counter()
@@ -102,13 +103,16 @@ def main():
                 Ws[l] -= net.dW[l]
                 net.db[l] *= LR
                 bs[l] -= net.db[l]
+        t_steps = time.perf_counter() - t0
         J = 0.0
         for r0 in range(0, m, 2048):
             n = min(2048, m - r0)
             J += evalnet.cost(evalnet.forward(X[r0:r0 + n], n), Y[r0:r0 + n])
         J /= m
         rates.append(m / (time.perf_counter() - t0))
+        steps.append(m / t_steps)
     print("epoch_samples_per_s %.0f" % sorted(rates)[len(rates) // 2])
+    print("steps_samples_per_s %.0f" % sorted(steps)[len(steps) // 2])
     full = Net(Ws, bs, m)
     ts = []
     for _ in range(3):

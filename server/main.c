@@ -25,6 +25,7 @@
 #include "server/jobs/jobs.h"
 #include "server/common/log.h"
 #include "server/handlers/h_events.h"
+#include "server/handlers/handlers_job_cache.h"
 #include "server/handlers/metrics.h"
 #include "server/handlers/routes.h"
 #include "server/security/security.h"
@@ -166,7 +167,8 @@ static int start_services(server *srv, int *port)
         fprintf(stderr, "backpropd: security: %s\n", err);
         return -1;
     }
-    if (!(srv->metrics = metrics_new(n_routes))) {
+    if (!(srv->job_cache = handlers_job_cache_new()) ||
+        !(srv->metrics = metrics_new(n_routes))) {
         fprintf(stderr, "backpropd: out of memory\n");
         return -1;
     }
@@ -208,6 +210,7 @@ static void stop_services(server *srv)
     events_free(srv->events);
     jobs_free(srv->jobs);
     metrics_free(srv->metrics);
+    handlers_job_cache_free(srv->job_cache);
     security_free(srv->sec);
     store_close(srv->st);
 }

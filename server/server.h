@@ -49,6 +49,7 @@ typedef struct jobs jobs;         /* jobs.h: queue, workers, live progress */
 typedef struct events events;     /* handlers/h_events.h: the SSE streams that follow jobs */
 typedef struct security security; /* security.h: keys, CORS, rate limits */
 typedef struct metrics metrics;   /* metrics.h */
+typedef struct handlers_job_cache handlers_job_cache; /* handlers/handlers_job_cache.h */
 
 struct server {
     config cfg;
@@ -57,6 +58,7 @@ struct server {
     events *events;
     security *sec;
     metrics *metrics;
+    handlers_job_cache *job_cache; /* GET /v1/jobs/{id} bodies (NULL: none kept) */
     http_server *http;            /* http.h: the daemon and its work pool */
     atomic_int shutting_down;     /* set on SIGINT/SIGTERM: new jobs get 503 */
     int cores;

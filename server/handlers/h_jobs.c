@@ -20,6 +20,7 @@
 #include "api/math_codec.h"
 #include "server/handlers/h_events.h"
 #include "server/handlers/h_jobs.h"
+#include "server/handlers/handlers_job_cache.h"
 #include "server/handlers/handlers_model.h"
 #include "server/handlers/handlers_util.h"
 #include "server/jobs/jobs_live.h"
@@ -217,15 +218,34 @@ cleanup:
 
 /* ------------------------------------------------------------------ GET /v1/jobs/{id} */
 
-static handler_result job_get(server *s, req *r, const store_job *job)
-{
-    handler_result hr = reply_job(s, r, 200, job);
-    return hr;
-}
-
+/* The body is kept in s->job_cache (handlers_job_cache.h) under the job's store version and
+ * live version, both read before the job is: a poll of a job that did not change since is
+ * answered from there. A running job is kept only when it runs here with the same live
+ * version after the body was made as before (so the body holds that version's progress). */
 handler_result h_jobs_get(void *ctx, req *r)
 {
-    return on_job(ctx, r, job_get);
+    server *s = ctx;
+    uint64_t version = store_job_version(s->st, r->param[0]);
+    uint64_t live = jobs_live_version(s->jobs, r->param[0]);
+    if (handlers_job_cache_reply(s->job_cache, r, r->owner, r->param[0], version, live))
+        return HANDLER_OK;
+    store_job job;
+    if (get_job(s, r, &job) < 0)
+        return HANDLER_OK;
+    json_t *j = handlers_job_json(s, &job);
+    size_t len = 0;
+    char *text = j ? api_dump(j, &len) : NULL;
+    json_decref(j);
+    if (!text)
+        http_reply_problem(r, 500, "job %s: stored spec is unreadable", job.id);
+    else {
+        if (job.status != JOB_RUNNING || (live && jobs_live_version(s->jobs, job.id) == live))
+            handlers_job_cache_put(s->job_cache, r->owner, job.id, version, live, text, len);
+        http_reply_data(r, 200, "application/json", text, len);
+    }
+    free(text);
+    store_job_clear(&job);
+    return HANDLER_OK;
 }
 
 /* ------------------------------------------------------------------ GET …/weights */

@@ -362,6 +362,15 @@ int jobs_live_progress(jobs *j, const char *id, store_progress *out)
     return l != NULL;
 }
 
+uint64_t jobs_live_version(jobs *j, const char *id)
+{
+    pthread_mutex_lock(&j->mu);
+    live *l = jobs_live_find_locked(j, id);
+    uint64_t v = l ? l->seq : 0;
+    pthread_mutex_unlock(&j->mu);
+    return v;
+}
+
 int jobs_live_weights(jobs *j, const char *id, double **theta, int64_t *n_params,
                       int64_t *epoch, double *cost, double *validation_cost)
 {

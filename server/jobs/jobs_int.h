@@ -33,6 +33,7 @@ struct live {
     int lease_lost;            /* another worker holds it now: drop it without writing */
     int64_t created_at, started_at; /* unix ms */
     store_progress progress;
+    uint64_t seq;              /* jobs_live_version: from j->live_seq at each change above */
     size_t n_hist, cap_hist;   /* history rows for epochs 1..n_hist */
     double *h_cost, *h_vcost, *h_acc, *h_vacc, *h_sps;
     double *theta;             /* n_params: the trainer's weights, those of epoch theta_epoch */
@@ -61,6 +62,7 @@ struct jobs {
     atomic_int stopping;
     int stopped;
     live *live;
+    uint64_t live_seq;         /* under mu: the last live->seq handed out (never reused) */
     worker *workers;
     int n_workers;
     pthread_t ticker;

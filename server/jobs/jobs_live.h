@@ -8,6 +8,8 @@
 #ifndef BACKPROPD_JOBS_LIVE_H
 #define BACKPROPD_JOBS_LIVE_H
 
+#include <stdint.h>
+
 #include "server/jobs/jobs.h"
 
 /* 1 when the process is shutting down (new jobs and new streams get 503). */
@@ -15,6 +17,11 @@ int jobs_stopping(jobs *j);
 
 /* 1 and *out filled when job id runs here (status running), else 0. */
 int jobs_live_progress(jobs *j, const char *id, store_progress *out);
+/* The version of job id's live progress here: 0 when it does not run here, else a number
+ * that changes (and never comes back) whenever what jobs_live_progress gives for it changes,
+ * and when it stops and starts running here again. Read it before jobs_live_progress: equal
+ * before and after means that progress was the one of that version. */
+uint64_t jobs_live_version(jobs *j, const char *id);
 /* 1 when id runs here: *created_at and *started_at (unix ms), and a new array *rows of *n
  * (at most max) progress rows, one per completed epoch after after_epoch (rows[i].epoch =
  * after_epoch + 1 + i; *rows NULL when *n is 0). 0 not here; -1 out of memory. */

@@ -311,6 +311,7 @@ static int prepare_live(run *R)
     l->theta_vcost = R->ckpt_epoch > 0 && l->n_hist ? l->h_vcost[l->n_hist - 1] : NAN;
     l->has_theta = R->ckpt_epoch > 0;
     l->progress.epochs = R->cfg.epochs;
+    l->seq = ++j->live_seq;
     pthread_mutex_unlock(&j->mu);
     if (oom) {
         snprintf(R->error, sizeof R->error, "out of memory for the cost history");
@@ -344,6 +345,7 @@ static void publish_epoch(run *R, const bp_progress *p)
                     p->samples_per_second};
     oom = live_push_row_locked(l, &row) < 0;
     progress_from_bp(&l->progress, p);
+    l->seq = ++j->live_seq;
     /* the trainer's weights: this epoch's, or the best one's once early stopping restored it */
     memcpy(l->theta, bp_trainer_theta(R->t), (size_t)R->n_params * sizeof(double));
     l->theta_epoch = p->best_epoch;
@@ -392,6 +394,7 @@ static live *run_register(worker *w, const store_job *job, const char *lease)
     l->started_at = job->started_at;
     l->progress = job->progress;
     pthread_mutex_lock(&j->mu);
+    l->seq = ++j->live_seq;
     l->next = j->live;
     j->live = l;
     if (atomic_load(&j->stopping))

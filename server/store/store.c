@@ -75,6 +75,9 @@ cleanup:
         store_base *b = (store_base *)(void *)s;
         b->engine = e;
         memset(&b->limits, 0, sizeof b->limits);
+        atomic_init(&b->all_jobs, 1);
+        for (size_t i = 0; i < STORE_JOB_VERSION_SLOTS; i++)
+            atomic_init(&b->job[i], 0);
     }
     return s;
 }
@@ -90,13 +93,81 @@ const char *store_engine_of(const store *s)
     return ((const store_base *)(const void *)s)->engine->name;
 }
 
+/* ---------------- job versions (store_job_version) ---------------- */
+
+static size_t version_slot(const char *id)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)id; p && *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h & (STORE_JOB_VERSION_SLOTS - 1);
+}
+
+uint64_t store_job_version(store *s, const char *id)
+{
+    store_base *b = (store_base *)(void *)s;
+    if (!b->engine->sole_writer)
+        return 0;
+    /* Both counters only grow, so their sum changes whenever either does; all_jobs starts
+     * at 1, so the sum is never 0. */
+    return atomic_load(&b->all_jobs) + atomic_load(&b->job[version_slot(id)]);
+}
+
+static void bump_job(store *s, const char *id)
+{
+    atomic_fetch_add(&((store_base *)(void *)s)->job[version_slot(id)], 1);
+}
+
+static void bump_all(store *s)
+{
+    atomic_fetch_add(&((store_base *)(void *)s)->all_jobs, 1);
+}
+
+/* What each operation does to job versions once the engine has returned (committed or
+ * rolled back: a bump too many only costs a cache miss). Every operation is listed, so a new
+ * one does not compile until it is classified here. Reads: nothing. */
+#define AFTER_ping(...)
+#define AFTER_listen(...)
+#define AFTER_dataset_put(...)
+#define AFTER_dataset_get(...)
+#define AFTER_dataset_load(...)
+#define AFTER_dataset_list(...)
+#define AFTER_dataset_bytes(...)
+#define AFTER_dataset_classes(...)
+#define AFTER_job_get(...)
+#define AFTER_job_list(...)
+#define AFTER_job_count_active(...)
+#define AFTER_job_count_by_status(...)
+#define AFTER_job_leases(...)
+#define AFTER_job_checkpoint_load(...)
+#define AFTER_job_weights(...)
+#define AFTER_job_history_page(...)
+#define AFTER_job_theta0(...)
+/* Writes of one job, named by id. */
+#define AFTER_job_create(s, job, ...) bump_job(s, (job)->id)
+#define AFTER_job_renew(s, id, ...) bump_job(s, id)
+#define AFTER_job_release(s, id, ...) bump_job(s, id)
+#define AFTER_job_expire_lease(s, id, ...) bump_job(s, id)
+#define AFTER_job_checkpoint(s, id, ...) bump_job(s, id)
+#define AFTER_job_progress(s, id, ...) bump_job(s, id)
+#define AFTER_job_finish(s, id, ...) bump_job(s, id)
+#define AFTER_job_set_metrics(s, id, ...) bump_job(s, id)
+#define AFTER_job_request_cancel(s, owner, id, ...) bump_job(s, id)
+#define AFTER_job_delete(s, owner, id, ...) bump_job(s, id)
+/* Writes that may change jobs they do not name: a claim also ends other jobs (a running job
+ * whose worker died after a cancel); a dataset's deletion, to be safe. */
+#define AFTER_job_claim(s, ...) bump_all(s)
+#define AFTER_dataset_delete(s, ...) bump_all(s)
+
 /* Every other store.h operation goes to the engine the store was opened with. */
 #define STORE_DISPATCH(ret, name, params, args)                                                \
     ret store_##name params                                                                    \
     {                                                                                          \
         err->code = 0;                                                                         \
         err->msg[0] = '\0';                                                                    \
-        return ((store_base *)(void *)s)->engine->name args;                                   \
+        ret rc = ((store_base *)(void *)s)->engine->name args;                                 \
+        AFTER_##name args;                                                                     \
+        return rc;                                                                             \
     }
 STORE_ENGINE_OPS(STORE_DISPATCH)
 

@@ -200,6 +200,13 @@ void store_jobs_free(store_job *jobs, size_t n);
 int store_job_create(store *s, store_job *job, const double *theta0, int64_t n_params,
                      store_error *err);
 int store_job_get(store *s, const char *owner, const char *id, store_job *out, store_error *err);
+/* The version of job `id` on this instance, for caches of what is built from a read of it:
+ * read the version BEFORE reading the job; while store_job_version gives the same number
+ * again, no write that can change that job has been made since (every store.h write bumps it
+ * after it returns, hence after its commit), so what was built from that read is current.
+ * 0 when the engine cannot promise this (other instances write the same database:
+ * PostgreSQL): do not cache then. No I/O, no lock; never 0 on SQLite. */
+uint64_t store_job_version(store *s, const char *id);
 /* new: newest first; status < 0 = any; cursor = seq to continue below (0 = from the top);
  * *next_cursor = 0 when no more. */
 int store_job_list(store *s, const char *owner, int status, int64_t cursor, int limit,

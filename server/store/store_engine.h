@@ -14,6 +14,7 @@
 #ifndef BACKPROPD_STORE_ENGINE_H
 #define BACKPROPD_STORE_ENGINE_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "server/store/store.h"
@@ -109,6 +110,10 @@ typedef struct store_engine {
      * string). The engine's struct store must begin with a store_base (below). */
     store *(*open)(const char *location, store_error *err);
     void (*close)(store *s);      /* s is never NULL */
+    /* 1 when every write to the store is made through this instance's store object (SQLite:
+     * one instance owns one file), so store_job_version can vouch for freshness; 0 when other
+     * instances write the same database (PostgreSQL). */
+    int sole_writer;
     STORE_ENGINE_OPS(STORE_ENGINE_MEMBER)
 } store_engine;
 #undef STORE_ENGINE_MEMBER
@@ -126,10 +131,19 @@ extern const store_engine store_engine_postgres;
 
 /* ---------------- engine-neutral state and rules (store.c) ---------------- */
 
+/* Slots of store_job_version's per-job counters (a power of two): ids hash into them, so two
+ * jobs may share one; a write then also moves the other job's version (a spurious cache miss,
+ * never a stale hit). */
+#define STORE_JOB_VERSION_SLOTS 1024
+
 /* The first member of every engine's struct store: state that store.c manages. */
 typedef struct {
     const store_engine *engine; /* set by store_open */
     store_limits limits;        /* admission limits (store_set_limits) */
+    /* store_job_version: bumped by store.c AFTER each write returns (so after its commit) —
+     * all_jobs by writes that may change any job, job[slot] by writes of the jobs in slot. */
+    _Atomic uint64_t all_jobs;
+    _Atomic uint64_t job[STORE_JOB_VERSION_SLOTS];
 } store_base;
 
 /* Sets err to code + message (printf format) and returns code. */

@@ -43,6 +43,7 @@ const store_engine store_engine_sqlite = {
     .schemes = sqlite_schemes,
     .open = sqlite_open,
     .close = sqlite_close,
+    .sole_writer = 1, /* README: one instance owns one SQLite file */
     STORE_ENGINE_OPS(SQLITE_ENTRY)
 };
 #undef SQLITE_ENTRY

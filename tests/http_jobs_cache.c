@@ -1,0 +1,160 @@
+/* http_jobs_cache.c — GET /v1/jobs/{id} answered from the server's body cache
+ * (server/handlers/handlers_job_cache.h) stays exactly what a store read gives, through every
+ * change of the job: queued (polled twice, so the second answer comes from the cache) →
+ * running (the epoch count keeps moving under fast polling) → succeeded → deleted (404);
+ * another tenant's GET of the cached job answers like an unknown id before and after; the
+ * repeated answers are byte-identical and carry no validator (the job is not an immutable
+ * representation).
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "tests/harness.h"
+
+#define KEY_A "alice-key-cache-0123456789abcdef"
+#define KEY_B "bob-key-cache-fedcba9876543210xy"
+
+static const char *const HA[] = {"Authorization: Bearer " KEY_A, NULL};
+static const char *const HB[] = {"Authorization: Bearer " KEY_B, NULL};
+
+/* GET /v1/jobs/{id} with headers: the response (caller frees). */
+static resp get_job(const srv *s, const char *const *h, const char *id)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/jobs/%s", id);
+    resp r;
+    memset(&r, 0, sizeof r);
+    cr_assert_eq(http_req(s, "GET", path, NULL, NULL, 0, h, &r), 0);
+    return r;
+}
+
+/* The problem detail of a 404 for id, with id replaced by "ID" (so two ids compare). */
+static char *detail_without_id(const srv *s, const char *const *h, const char *id)
+{
+    resp r = get_job(s, h, id);
+    char *d = problem_detail(&r, 404);
+    resp_free(&r);
+    char *at = strstr(d, id);
+    cr_assert_not_null(at, "detail \"%s\" does not name %s", d, id);
+    char *out = malloc(strlen(d) + 4);
+    snprintf(out, strlen(d) + 4, "%.*sID%s", (int)(at - d), d, at + strlen(id));
+    free(d);
+    return out;
+}
+
+/* Bob's GET of id answers exactly as his GET of an id nobody has. */
+static void foreign_is_missing(const srv *s, const char *id)
+{
+    char *foreign = detail_without_id(s, HB, id);
+    char *missing = detail_without_id(s, HB, "job_0123456789abcdef01234567");
+    cr_assert_str_eq(foreign, missing);
+    free(foreign);
+    free(missing);
+}
+
+/* The progress.epoch Alice's GET of id answers. */
+static int64_t epoch_of(const srv *s, const char *id)
+{
+    json_t *j = get_json_h(s, HA, "/v1/jobs/%s", id);
+    int64_t e = json_integer_value(json_object_get(json_object_get(j, "progress"), "epoch"));
+    json_decref(j);
+    return e;
+}
+
+/* Two GETs in a row: the same status and the same bytes, no ETag; the status into want. */
+static void get_twice(const srv *s, const char *id, const char *want)
+{
+    resp a = get_job(s, HA, id), b = get_job(s, HA, id);
+    cr_assert_eq(a.status, 200, "%ld %s", a.status, a.body);
+    cr_assert_eq(b.status, 200, "%ld %s", b.status, b.body);
+    cr_assert_str_eq(a.body, b.body);
+    char buf[256];
+    cr_assert_neq(resp_header(&b, "ETag", buf, sizeof buf), 0, "a job has no ETag");
+    json_t *j = resp_json(&b);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "status")), want, "%s", b.body);
+    json_decref(j);
+    resp_free(&a);
+    resp_free(&b);
+}
+
+Test(jobs_cache, fresh_through_every_change_and_per_tenant, .timeout = 120)
+{
+    srv s;
+    cr_assert_eq(srv_prepare(&s), 0);
+    char keys[600];
+    snprintf(keys, sizeof keys, "%s/keys", s.datadir);
+    FILE *f = fopen(keys, "w");
+    cr_assert_not_null(f);
+    fputs("alice:" KEY_A "\nbob:" KEY_B "\n", f);
+    fclose(f);
+    chmod(keys, 0600);
+    const char *args[] = {"--workers", "1", "--api-keys-file", keys, NULL};
+    cr_assert_eq(srv_spawn(&s, args), 0);
+
+    size_t n;
+    char *csv = test_digits_csv(1, &n), ds[64], busy[64], q[64];
+    cr_assert_eq(post_for_id(&s, "/v1/datasets?name=digits", "text/csv", csv, n, HA, ds,
+                             sizeof ds), 201);
+    free(csv);
+    /* A long job holds the only worker, so the next one stays queued. */
+    char *body = job_body(ds, "[64,32,10]", "\"optimizer\":\"sgd\",\"learning_rate\":0.1,"
+                                            "\"batch_size\":64,\"epochs\":1000000");
+    submit_job(&s, HA, body, busy, sizeof busy);
+    free(body);
+    json_decref(wait_job_h(&s, HA, busy, "running", 30));
+    /* While it runs, every answer follows its epochs, which here take milliseconds; the store
+     * hears of them 4 times a second (PROGRESS_SECONDS), so an answer kept until the next
+     * store write would move at most about 5 times in a second of polling. */
+    int64_t e = epoch_of(&s, busy);
+    int moves = 0;
+    for (double t0 = test_now_s(); test_now_s() - t0 < 1.0; test_sleep_ms(2)) {
+        int64_t now = epoch_of(&s, busy);
+        cr_assert_geq(now, e, "epoch went back from %lld to %lld", (long long)e, (long long)now);
+        moves += now != e;
+        e = now;
+    }
+    cr_assert_geq(moves, 12, "the epoch moved only %d times in a second of polling", moves);
+    body = job_body(ds, "[64,16,10]", "\"optimizer\":\"adam\",\"learning_rate\":0.01,"
+                                      "\"batch_size\":64,\"epochs\":3");
+    submit_job(&s, HA, body, q, sizeof q);
+    free(body);
+
+    get_twice(&s, q, "queued");
+    foreign_is_missing(&s, q);
+
+    /* Cancelling the long job frees the worker: the queued job is claimed, runs, succeeds.
+     * A cache that missed the claim or the finish would answer "queued" until the timeout. */
+    char path[128];
+    snprintf(path, sizeof path, "/v1/jobs/%s/cancel", busy);
+    resp r;
+    cr_assert_eq(http_req(&s, "POST", path, NULL, NULL, 0, HA, &r), 0);
+    cr_assert_eq(r.status, 200, "cancel: %ld %s", r.status, r.body);
+    resp_free(&r);
+    json_t *done = wait_job_h(&s, HA, q, "succeeded", 60);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(done, "progress"), "epoch")),
+                 3);
+    json_decref(done);
+    get_twice(&s, q, "succeeded");
+    get_twice(&s, busy, "cancelled");
+    foreign_is_missing(&s, q);
+
+    /* Bob cannot delete it (404), and that leaves Alice's answer as it was. */
+    snprintf(path, sizeof path, "/v1/jobs/%s", q);
+    cr_assert_eq(http_req(&s, "DELETE", path, NULL, NULL, 0, HB, &r), 0);
+    cr_assert_eq(r.status, 404, "%ld %s", r.status, r.body);
+    resp_free(&r);
+    get_twice(&s, q, "succeeded");
+    /* Alice deletes it: the cached answer must not outlive the job. */
+    cr_assert_eq(http_req(&s, "DELETE", path, NULL, NULL, 0, HA, &r), 0);
+    cr_assert_eq(r.status, 204, "%ld %s", r.status, r.body);
+    resp_free(&r);
+    r = get_job(&s, HA, q);
+    cr_assert_eq(r.status, 404, "deleted job: %ld %s", r.status, r.body);
+    resp_free(&r);
+
+    srv_stop(&s);
+    srv_cleanup(&s);
+}
