@@ -1375,7 +1375,7 @@ Test(store, reopen_keeps_everything_byte_identical)
     cr_assert_eq(sql_int(tmpdir, "SELECT value::bigint FROM backpropd_meta "
                                  "WHERE key = 'schema_version'"), 3);
 #else
-    cr_assert_eq(sql_int(tmpdir, "PRAGMA user_version"), 4);
+    cr_assert_eq(sql_int(tmpdir, "PRAGMA user_version"), 5);
     cr_assert_eq(sql_int(tmpdir, "PRAGMA application_id"), 0x42507264);
 #endif
 }
@@ -1413,7 +1413,7 @@ static void job_with_accuracy(store *s, const char *id, const char *training, do
 /* A version-1 file: its accuracy was the held-out rows' when the job had a validation split,
  * so migration 2 moves it to validation_accuracy (progress and history) for those jobs only,
  * and the new columns read as "none". The version-1 file is made from a current one by
- * dropping what versions 2 and 3 added. */
+ * dropping what versions 2 to 5 added. */
 Test(store, migration_2_moves_held_out_accuracy)
 {
     store *s = open_ok(tmpdir);
@@ -1427,6 +1427,8 @@ Test(store, migration_2_moves_held_out_accuracy)
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
     char *msg = NULL;
     cr_assert_eq(sqlite3_exec(db,
+                              "DROP INDEX datasets_id_owner;"
+                              "DROP INDEX jobs_id_owner;"
                               "ALTER TABLE jobs DROP COLUMN metrics_json;"
                               "ALTER TABLE datasets DROP COLUMN classes_json;"
                               "ALTER TABLE jobs DROP COLUMN p_validation_accuracy;"
@@ -1443,7 +1445,7 @@ Test(store, migration_2_moves_held_out_accuracy)
     cr_assert_eq(sql_int(tmpdir, "PRAGMA user_version"), 1);
 
     s = open_ok(tmpdir);
-    cr_assert_eq(sql_int(tmpdir, "PRAGMA user_version"), 4);
+    cr_assert_eq(sql_int(tmpdir, "PRAGMA user_version"), 5);
     const char *ids[] = {"job_split", "job_plain"};
     for (int k = 0; k < 2; k++) {
         store_error err;

@@ -106,11 +106,12 @@ static size_t version_slot(const char *id)
 uint64_t store_job_version(store *s, const char *id)
 {
     store_base *b = (store_base *)(void *)s;
-    if (!b->engine->sole_writer)
+    uint64_t seen = b->engine->writes_seen ? b->engine->writes_seen(s) : 0;
+    if (!seen)
         return 0;
-    /* Both counters only grow, so their sum changes whenever either does; all_jobs starts
-     * at 1, so the sum is never 0. */
-    return atomic_load(&b->all_jobs) + atomic_load(&b->job[version_slot(id)]);
+    /* The three counters only grow, so their sum changes whenever one does; seen is never
+     * 0 here, so neither is the sum. */
+    return seen + atomic_load(&b->all_jobs) + atomic_load(&b->job[version_slot(id)]);
 }
 
 static void bump_job(store *s, const char *id)

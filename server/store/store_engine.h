@@ -110,10 +110,12 @@ typedef struct store_engine {
      * string). The engine's struct store must begin with a store_base (below). */
     store *(*open)(const char *location, store_error *err);
     void (*close)(store *s);      /* s is never NULL */
-    /* 1 when every write to the store is made through this instance's store object (SQLite:
-     * one instance owns one file), so store_job_version can vouch for freshness; 0 when other
-     * instances write the same database (PostgreSQL). */
-    int sole_writer;
+    /* What store_job_version needs to vouch for freshness: 0 when other processes may be
+     * writing the store right now; else a number that only grows, and grows whenever writes
+     * not made through this store object may have happened since the last call (SQLite: a
+     * process opened the same file meanwhile). NULL: never vouch (PostgreSQL, where other
+     * instances write the same database all the time). */
+    uint64_t (*writes_seen)(store *s);
     STORE_ENGINE_OPS(STORE_ENGINE_MEMBER)
 } store_engine;
 #undef STORE_ENGINE_MEMBER

@@ -12,7 +12,8 @@
  * (busy_timeout) instead of failing half-way, and readers never block in WAL mode. Any failure
  * rolls the transaction back: what was stored before stays intact, and the next write after
  * space returns works. Coordination between workers (claims, leases) lives entirely in the
- * database, so several processes can share one file.
+ * database, so several processes can share one file; <dir>/backpropd.db.peers tells each of
+ * them whether it is alone (sqlite_writes_seen, for store_job_version).
  *
  * File format: the application_id pragma marks a backpropd file and user_version is the
  * schema version (migrations run at open inside one transaction). Numbers are stored
@@ -23,13 +24,16 @@
 #include "server/store/store_debug.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #define STORE_APP_ID 0x42507264      /* "BPrd" */
 #define STORE_PAGE_SIZE 16384
@@ -43,7 +47,7 @@ const store_engine store_engine_sqlite = {
     .schemes = sqlite_schemes,
     .open = sqlite_open,
     .close = sqlite_close,
-    .sole_writer = 1, /* README: one instance owns one SQLite file */
+    .writes_seen = sqlite_writes_seen,
     STORE_ENGINE_OPS(SQLITE_ENTRY)
 };
 #undef SQLITE_ENTRY
@@ -502,6 +506,53 @@ fail:
     return err->code;
 }
 
+/* ---------------- other processes on the same file (writes_seen) ----------------
+ * <dir>/backpropd.db.peers: every process holds a shared fcntl lock on its byte 0 for as long
+ * as it has the store open, and on opening, before its first write to the database, writes 8
+ * random bytes at offset 8. F_GETLK for a write lock (which never reports the caller's own
+ * locks) then tells whether another process has the store open now, and a change of those 8
+ * bytes whether one has opened it since we last looked. Without the file (it cannot be made)
+ * nothing is vouched for. */
+static void peers_open(store *s, const char *dir)
+{
+    char path[640];
+    s->peers_fd = -1;
+    if (snprintf(path, sizeof path, "%s/backpropd.db.peers", dir) >= (int)sizeof path)
+        return;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    struct flock l = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+    uint64_t mark = 0;
+    if (getrandom(&mark, sizeof mark, 0) != (ssize_t)sizeof mark)
+        mark = (uint64_t)time(NULL) * 2654435761u ^ (uint64_t)getpid();
+    if (fd < 0 || fcntl(fd, F_SETLKW, &l) < 0 ||
+        pwrite(fd, &mark, sizeof mark, 8) != (ssize_t)sizeof mark) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    s->peers_fd = fd;
+    s->peers_mark = mark;
+    s->peers_gen = 1;
+}
+
+uint64_t sqlite_writes_seen(store *s)
+{
+    if (s->peers_fd < 0)
+        return 0;
+    struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+    int alone = fcntl(s->peers_fd, F_GETLK, &l) == 0 && l.l_type == F_UNLCK;
+    uint64_t mark = 0;
+    int got = pread(s->peers_fd, &mark, sizeof mark, 8) == (ssize_t)sizeof mark;
+    pthread_mutex_lock(&s->peers_mu);
+    if (!got || mark != s->peers_mark) { /* someone came: what we read before may be old */
+        s->peers_mark = mark;
+        s->peers_gen++;
+    }
+    uint64_t gen = s->peers_gen;
+    pthread_mutex_unlock(&s->peers_mu);
+    return alone && got ? gen : 0;
+}
+
 store *sqlite_open(const char *dir, store_error *err)
 {
     store *s = NULL;
@@ -529,6 +580,8 @@ store *sqlite_open(const char *dir, store_error *err)
     if (store_conns_init(&s->conns, conn_open_thread, conn_close, s, err) < 0)
         goto fail;
     conns_made = 1;
+    pthread_mutex_init(&s->peers_mu, NULL);
+    peers_open(s, dir); /* before the first write: recovery and migrations write */
 
     c = conn_open(s, 1, err);
     if (!c)
@@ -563,8 +616,12 @@ store *sqlite_open(const char *dir, store_error *err)
 fail:
     if (c)
         conn_close(&c->link);
-    if (conns_made)
+    if (conns_made) {
         store_conns_close_all(&s->conns);
+        if (s->peers_fd >= 0)
+            close(s->peers_fd);
+        pthread_mutex_destroy(&s->peers_mu);
+    }
     free(s);
     if (!err->code)
         store_err(err, STORE_IO, "store: cannot open the store");
@@ -578,6 +635,9 @@ void sqlite_close(store *s)
     if (!s)
         return;
     store_conns_close_all(&s->conns);
+    if (s->peers_fd >= 0)
+        close(s->peers_fd);
+    pthread_mutex_destroy(&s->peers_mu);
     free(s);
 }
 

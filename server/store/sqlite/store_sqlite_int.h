@@ -61,6 +61,10 @@ struct store {
     char path[600];             /* <dir>/backpropd.db */
     store_conns conns;          /* each thread's sconn (store_conns.h) */
     atomic_int max_pages;       /* store_debug_max_pages; 0 = none */
+    int peers_fd;               /* <dir>/backpropd.db.peers, -1 = none (sqlite_writes_seen) */
+    pthread_mutex_t peers_mu;   /* guards the two below */
+    uint64_t peers_mark;        /* its 8 bytes at offset 8 when we last looked */
+    uint64_t peers_gen;         /* what sqlite_writes_seen gives: +1 at each new mark */
 };
 
 /* This thread's connection, opened on first use. NULL with err filled. */
@@ -139,9 +143,10 @@ void sqlite_close(store *s);
 #define SQLITE_PROTO(ret, name, params, args) ret sqlite_##name params;
 STORE_ENGINE_OPS(SQLITE_PROTO)
 #undef SQLITE_PROTO
+uint64_t sqlite_writes_seen(store *s);
 
 /* The schema version this build writes, and its migrations (store_sqlite_schema.c). */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 extern const char *const sqlite_migrations[STORE_SCHEMA_VERSION];
 /* The SQL of each prepared statement (store_sqlite_schema.c). */
 extern const char *const sqlite_queries[Q__COUNT];

@@ -94,6 +94,10 @@ const char *const sqlite_migrations[STORE_SCHEMA_VERSION] = {
     "ALTER TABLE jobs ADD COLUMN metrics_json TEXT;"
     /* and a dataset's class names (a JSON array of strings, NULL = labels 0..K-1). */
     "ALTER TABLE datasets ADD COLUMN classes_json TEXT;",
+    /* 5: lookups by (id, owner) in one index, so that another tenant's id costs what a
+     * missing id costs: both are a miss in this index, and a foreign row is never read. */
+    "CREATE UNIQUE INDEX datasets_id_owner ON datasets(id, owner);"
+    "CREATE UNIQUE INDEX jobs_id_owner ON jobs(id, owner);",
 };
 
 #define JOB_COLS                                                                            \
@@ -110,11 +114,12 @@ const char *const sqlite_queries[Q__COUNT] = {
     [Q_COMMIT] = "COMMIT",
     [Q_DS_INSERT] = "INSERT INTO datasets(" DS_COLS ", classes_json) "
                     "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
-    [Q_DS_CLASSES] = "SELECT classes_json FROM datasets WHERE id = ?1 "
+    [Q_DS_CLASSES] = "SELECT classes_json FROM datasets INDEXED BY datasets_id_owner WHERE id = ?1 "
                      "AND (?2 IS NULL OR owner = ?2)",
     [Q_DS_CHUNK_INSERT] = "INSERT INTO dataset_chunks(dataset_id, kind, seq, data) "
                           "VALUES(?1,?2,?3,?4)",
-    [Q_DS_GET] = "SELECT " DS_COLS " FROM datasets WHERE id = ?1 AND (?2 IS NULL OR owner = ?2)",
+    [Q_DS_GET] = "SELECT " DS_COLS " FROM datasets INDEXED BY datasets_id_owner "
+                 "WHERE id = ?1 AND (?2 IS NULL OR owner = ?2)",
     [Q_DS_CHUNKS] = "SELECT rowid, kind, seq, length(data) FROM dataset_chunks "
                     "WHERE dataset_id = ?1 ORDER BY kind, seq",
     [Q_DS_LIST] = "SELECT " DS_COLS ", seq FROM datasets WHERE owner = ?1 AND seq < ?2 "
@@ -122,12 +127,14 @@ const char *const sqlite_queries[Q__COUNT] = {
     [Q_DS_DELETE] = "DELETE FROM datasets WHERE id = ?1",
     [Q_DS_IN_USE] = "SELECT 1 FROM jobs WHERE dataset_id = ?1 AND status IN (0, 1) LIMIT 1",
     [Q_DS_BYTES] = "SELECT coalesce(sum(bytes), 0) FROM datasets WHERE owner = ?1",
-    [Q_DS_EXISTS] = "SELECT 1 FROM datasets WHERE id = ?1 AND owner = ?2",
+    [Q_DS_EXISTS] = "SELECT 1 FROM datasets INDEXED BY datasets_id_owner "
+                    "WHERE id = ?1 AND owner = ?2",
     [Q_JOB_INSERT] = "INSERT INTO jobs(id, owner, dataset_id, spec_json, status, created_at, "
                      "p_epoch, p_epochs, p_cost, p_validation_cost, p_accuracy, "
                      "p_samples_per_second, theta0_n, theta0, labels) "
                      "VALUES(?1,?2,?3,?4,0,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
-    [Q_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1 AND (?2 IS NULL OR owner = ?2)",
+    [Q_JOB_GET] = "SELECT " JOB_COLS " FROM jobs INDEXED BY jobs_id_owner "
+                  "WHERE id = ?1 AND (?2 IS NULL OR owner = ?2)",
     [Q_JOB_GET_SEQ] = "SELECT " JOB_COLS " FROM jobs WHERE seq = ?1",
     [Q_JOB_LIST] = "SELECT " JOB_COLS " FROM jobs WHERE seq < ?3 AND (?1 IS NULL OR owner = ?1) "
                    "AND (?2 < 0 OR status = ?2) ORDER BY seq DESC LIMIT ?4",
@@ -158,11 +165,12 @@ const char *const sqlite_queries[Q__COUNT] = {
                        "WHERE id = ?1",
     [Q_JOB_FINISH] = "UPDATE jobs SET status = ?2, finished_at = ?3, error = ?4, "
                      "lease_owner = NULL, lease_until = 0 WHERE id = ?1",
-    [Q_JOB_STATUS] = "SELECT status FROM jobs WHERE id = ?1 AND owner = ?2",
+    [Q_JOB_STATUS] = "SELECT status FROM jobs INDEXED BY jobs_id_owner "
+                     "WHERE id = ?1 AND owner = ?2",
     [Q_JOB_CANCEL_NOW] = "UPDATE jobs SET status = 4, cancel_requested = 1, finished_at = ?2 "
                          "WHERE id = ?1",
     [Q_JOB_SET_CANCEL] = "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1",
-    [Q_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1 AND owner = ?2",
+    [Q_JOB_DELETE] = "DELETE FROM jobs INDEXED BY jobs_id_owner WHERE id = ?1 AND owner = ?2",
     [Q_JOB_THETA0] = "SELECT theta0_n, theta0 FROM jobs WHERE id = ?1",
     [Q_JOB_SET_METRICS] = "UPDATE jobs SET metrics_json = ?2 WHERE id = ?1",
     [Q_HIST_DELETE_FROM] = "DELETE FROM job_history WHERE job_id = ?1 AND epoch >= ?2",
@@ -180,7 +188,7 @@ const char *const sqlite_queries[Q__COUNT] = {
     [Q_CKPT_IMAGE] = "SELECT image FROM job_checkpoints WHERE job_id = ?1",
     [Q_CKPT_WEIGHTS] = "SELECT c.n_params, c.epoch, c.cost, c.theta, c.validation_cost "
                        "FROM job_checkpoints c "
-                       "JOIN jobs j ON j.id = c.job_id WHERE c.job_id = ?1 "
+                       "JOIN jobs j INDEXED BY jobs_id_owner ON j.id = c.job_id WHERE c.job_id = ?1 "
                        "AND (?2 IS NULL OR j.owner = ?2)",
     [Q_IDEM_GET] = "SELECT request, resource_id FROM idempotency WHERE owner = ?1 AND kind = ?2 "
                    "AND key = ?3 AND created_at >= ?4",
