@@ -80,6 +80,23 @@ static void get_twice(const srv *s, const char *id, const char *want)
     resp_free(&b);
 }
 
+/* Uploads the digits to s as the owner of h (NULL: no key) into ds, and starts a job of a
+ * million epochs there that holds a worker until it is cancelled: its id into busy, once it
+ * runs. */
+static void start_busy(const srv *s, const char *const *h, char ds[64], char busy[64])
+{
+    size_t n;
+    char *csv = test_digits_csv(1, &n);
+    cr_assert_eq(post_for_id(s, "/v1/datasets?name=digits", "text/csv", csv, n, h, ds, 64),
+                 201);
+    free(csv);
+    char *body = job_body(ds, "[64,32,10]", "\"optimizer\":\"sgd\",\"learning_rate\":0.1,"
+                                            "\"batch_size\":64,\"epochs\":1000000");
+    submit_job(s, h, body, busy, 64);
+    free(body);
+    json_decref(wait_job_h(s, h, busy, "running", 30));
+}
+
 Test(jobs_cache, fresh_through_every_change_and_per_tenant, .timeout = 120)
 {
     srv s;
@@ -94,17 +111,8 @@ Test(jobs_cache, fresh_through_every_change_and_per_tenant, .timeout = 120)
     const char *args[] = {"--workers", "1", "--api-keys-file", keys, NULL};
     cr_assert_eq(srv_spawn(&s, args), 0);
 
-    size_t n;
-    char *csv = test_digits_csv(1, &n), ds[64], busy[64], q[64];
-    cr_assert_eq(post_for_id(&s, "/v1/datasets?name=digits", "text/csv", csv, n, HA, ds,
-                             sizeof ds), 201);
-    free(csv);
-    /* A long job holds the only worker, so the next one stays queued. */
-    char *body = job_body(ds, "[64,32,10]", "\"optimizer\":\"sgd\",\"learning_rate\":0.1,"
-                                            "\"batch_size\":64,\"epochs\":1000000");
-    submit_job(&s, HA, body, busy, sizeof busy);
-    free(body);
-    json_decref(wait_job_h(&s, HA, busy, "running", 30));
+    char ds[64], busy[64], q[64];
+    start_busy(&s, HA, ds, busy); /* it holds the only worker: the next job stays queued */
     /* While it runs, every answer follows its epochs, which here take milliseconds; the store
      * hears of them 4 times a second (PROGRESS_SECONDS), so an answer kept until the next
      * store write would move at most about 5 times in a second of polling. */
@@ -117,7 +125,7 @@ Test(jobs_cache, fresh_through_every_change_and_per_tenant, .timeout = 120)
         e = now;
     }
     cr_assert_geq(moves, 12, "the epoch moved only %d times in a second of polling", moves);
-    body = job_body(ds, "[64,16,10]", "\"optimizer\":\"adam\",\"learning_rate\":0.01,"
+    char *body = job_body(ds, "[64,16,10]", "\"optimizer\":\"adam\",\"learning_rate\":0.01,"
                                       "\"batch_size\":64,\"epochs\":3");
     submit_job(&s, HA, body, q, sizeof q);
     free(body);
@@ -169,23 +177,15 @@ Test(jobs_cache, fresh_when_another_process_writes_the_file, .timeout = 120)
     srv a, b;
     const char *args[] = {"--workers", "1", NULL};
     cr_assert_eq(srv_start(&a, args), 0);
-    size_t n;
-    char *csv = test_digits_csv(1, &n), ds[64], busy[64], q[64];
-    cr_assert_eq(post_for_id(&a, "/v1/datasets?name=digits", "text/csv", csv, n, NULL, ds,
-                             sizeof ds), 201);
-    free(csv);
-    char *body = job_body(ds, "[64,32,10]", "\"optimizer\":\"sgd\",\"learning_rate\":0.1,"
-                                            "\"batch_size\":64,\"epochs\":1000000");
-    submit_job(&a, NULL, body, busy, sizeof busy);
-    free(body);
-    json_decref(wait_job(&a, busy, "running", 30));
+    char ds[64], busy[64], q[64];
+    start_busy(&a, NULL, ds, busy);
 
     memcpy(&b, &a, sizeof b); /* the same data directory */
     b.own_dir = 0;
     snprintf(b.logpath, sizeof b.logpath, "%s/server-b.log", a.datadir);
     cr_assert_eq(srv_restart(&b, args), 0);
 
-    body = job_body(ds, "[64,16,10]", "\"optimizer\":\"adam\",\"learning_rate\":0.01,"
+    char *body = job_body(ds, "[64,16,10]", "\"optimizer\":\"adam\",\"learning_rate\":0.01,"
                                       "\"batch_size\":64,\"epochs\":200");
     submit_job(&a, NULL, body, q, sizeof q);
     free(body);
