@@ -46,3 +46,11 @@ const char *text_name_safe(char *out, size_t cap, const char *in)
     out[o] = '\0';
     return out;
 }
+
+uint32_t text_hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)s; p && *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h;
+}

@@ -4,6 +4,7 @@
  * the body into the reply while holding the entry's lock; nothing else is done under it.
  */
 #include "server/handlers/handlers_job_cache.h"
+#include "server/common/text.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -46,10 +47,7 @@ void handlers_job_cache_free(handlers_job_cache *c)
 
 static entry *entry_of(handlers_job_cache *c, const char *id)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
-        h = (h ^ *p) * 16777619u;
-    return &c->e[h & (CACHE_ENTRIES - 1)];
+    return &c->e[text_hash(id) & (CACHE_ENTRIES - 1)];
 }
 
 int handlers_job_cache_reply(handlers_job_cache *c, req *r, const char *owner, const char *id,

@@ -4,6 +4,7 @@
  * knows SQL; the engine (server/store/<engine>/) implements the rest (store_engine.h).
  */
 #include "server/store/store_engine.h"
+#include "server/common/text.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -97,10 +98,7 @@ const char *store_engine_of(const store *s)
 
 static size_t version_slot(const char *id)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)id; p && *p; p++)
-        h = (h ^ *p) * 16777619u;
-    return h & (STORE_JOB_VERSION_SLOTS - 1);
+    return text_hash(id) & (STORE_JOB_VERSION_SLOTS - 1);
 }
 
 uint64_t store_job_version(store *s, const char *id)
