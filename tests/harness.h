@@ -35,6 +35,10 @@ int srv_start(srv *s, const char *const *extra);
  * on it. 0, or -1. */
 int srv_prepare(srv *s);
 int srv_spawn(srv *s, const char *const *extra);
+/* srv_prepare, then keys (the lines of an --api-keys-file, "name:key\n"…) written to
+ * <datadir>/keys (mode 0600), then srv_spawn with --api-keys-file that file and extra (may be
+ * NULL; at most 14 items). 0, or -1 as srv_start. */
+int srv_start_keys(srv *s, const char *keys, const char *const *extra);
 /* Starts again on an existing data dir (restart tests); keeps s->datadir. */
 int srv_restart(srv *s, const char *const *extra);
 /* SIGTERM, waits up to 15 s, asserts clean exit and a sanitizer-free log. Keeps the dir. */
@@ -134,6 +138,9 @@ char *job_body(const char *ds, const char *layers, const char *training);
  * "job_" + 24 hex; the id into id. */
 void submit_job(const srv *s, const char *const *headers, const char *body, char *id,
                 size_t len);
+/* submit_job of job_body(ds, layers, training). */
+void submit_training(const srv *s, const char *const *headers, const char *ds,
+                     const char *layers, const char *training, char *id, size_t len);
 /* GET fmt… with headers (may be NULL) asserting 200; the body as text (new, free()). */
 char *get_text_h(const srv *s, const char *const *headers, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

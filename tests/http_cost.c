@@ -204,11 +204,9 @@ Test(http_cost, a_running_job_pages_its_live_history, .timeout = 180)
     cr_assert_eq(srv_start(&s, NULL), 0);
     char ds[64], job[64];
     upload_digits(&s, ds, sizeof ds);
-    char *body = job_body(ds, "[64,8,10]",
-                          "\"optimizer\":\"sgd\",\"learning_rate\":0.05,\"batch_size\":8,"
-                          "\"epochs\":100000,\"seed\":1");
-    submit_job(&s, NULL, body, job, sizeof job);
-    free(body);
+    submit_training(&s, NULL, ds, "[64,8,10]",
+                    "\"optimizer\":\"sgd\",\"learning_rate\":0.05,\"batch_size\":8,"
+                    "\"epochs\":100000,\"seed\":1", job, sizeof job);
     wait_epoch(&s, job, 25, 60);
     int pages = 0;
     json_t *live = get_cost_history_h(&s, NULL, job, 10, &pages);

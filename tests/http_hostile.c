@@ -297,15 +297,9 @@ Test(http_hostile, the_heavy_lane_serves_clients_in_turn, .timeout = 180)
 {
     enum { N = 8 };
     srv s;
-    cr_assert_eq(srv_prepare(&s), 0);
-    char keys[400];
-    snprintf(keys, sizeof keys, "%s/keys", s.datadir);
-    FILE *f = fopen(keys, "w");
-    cr_assert(f);
-    fputs("alice:alice-key-0123456789abcdef\nbob:bob-key-fedcba9876543210xyz\n", f);
-    fclose(f);
-    const char *args[] = {"--math-threads", "1", "--api-keys-file", keys, NULL};
-    cr_assert_eq(srv_spawn(&s, args), 0);
+    const char *args[] = {"--math-threads", "1", NULL};
+    cr_assert_eq(srv_start_keys(&s, "alice:alice-key-0123456789abcdef\n"
+                                    "bob:bob-key-fedcba9876543210xyz\n", args), 0);
     const char *alice[] = {"Authorization: Bearer alice-key-0123456789abcdef", NULL};
     const char *bob[] = {"Authorization: Bearer bob-key-fedcba9876543210xyz", NULL};
     char *check = gradient_check_body(150);

@@ -90,26 +90,16 @@ static void start_busy(const srv *s, const char *const *h, char ds[64], char bus
     cr_assert_eq(post_for_id(s, "/v1/datasets?name=digits", "text/csv", csv, n, h, ds, 64),
                  201);
     free(csv);
-    char *body = job_body(ds, "[64,32,10]", "\"optimizer\":\"sgd\",\"learning_rate\":0.1,"
-                                            "\"batch_size\":64,\"epochs\":1000000");
-    submit_job(s, h, body, busy, 64);
-    free(body);
+    submit_training(s, h, ds, "[64,32,10]", "\"optimizer\":\"sgd\",\"learning_rate\":0.1,"
+                                            "\"batch_size\":64,\"epochs\":1000000", busy, 64);
     json_decref(wait_job_h(s, h, busy, "running", 30));
 }
 
 Test(jobs_cache, fresh_through_every_change_and_per_tenant, .timeout = 120)
 {
     srv s;
-    cr_assert_eq(srv_prepare(&s), 0);
-    char keys[600];
-    snprintf(keys, sizeof keys, "%s/keys", s.datadir);
-    FILE *f = fopen(keys, "w");
-    cr_assert_not_null(f);
-    fputs("alice:" KEY_A "\nbob:" KEY_B "\n", f);
-    fclose(f);
-    chmod(keys, 0600);
-    const char *args[] = {"--workers", "1", "--api-keys-file", keys, NULL};
-    cr_assert_eq(srv_spawn(&s, args), 0);
+    const char *args[] = {"--workers", "1", NULL};
+    cr_assert_eq(srv_start_keys(&s, "alice:" KEY_A "\nbob:" KEY_B "\n", args), 0);
 
     char ds[64], busy[64], q[64];
     start_busy(&s, HA, ds, busy); /* it holds the only worker: the next job stays queued */
@@ -125,10 +115,8 @@ Test(jobs_cache, fresh_through_every_change_and_per_tenant, .timeout = 120)
         e = now;
     }
     cr_assert_geq(moves, 12, "the epoch moved only %d times in a second of polling", moves);
-    char *body = job_body(ds, "[64,16,10]", "\"optimizer\":\"adam\",\"learning_rate\":0.01,"
-                                      "\"batch_size\":64,\"epochs\":3");
-    submit_job(&s, HA, body, q, sizeof q);
-    free(body);
+    submit_training(&s, HA, ds, "[64,16,10]", "\"optimizer\":\"adam\",\"learning_rate\":0.01,"
+                                      "\"batch_size\":64,\"epochs\":3", q, sizeof q);
 
     get_twice(&s, q, "queued");
     foreign_is_missing(&s, q);
@@ -185,10 +173,8 @@ Test(jobs_cache, fresh_when_another_process_writes_the_file, .timeout = 120)
     snprintf(b.logpath, sizeof b.logpath, "%s/server-b.log", a.datadir);
     cr_assert_eq(srv_restart(&b, args), 0);
 
-    char *body = job_body(ds, "[64,16,10]", "\"optimizer\":\"adam\",\"learning_rate\":0.01,"
-                                      "\"batch_size\":64,\"epochs\":200");
-    submit_job(&a, NULL, body, q, sizeof q);
-    free(body);
+    submit_training(&a, NULL, ds, "[64,16,10]", "\"optimizer\":\"adam\",\"learning_rate\":0.01,"
+                                      "\"batch_size\":64,\"epochs\":200", q, sizeof q);
     /* polled on a all along (each answer may come from its cache) */
     json_t *j = NULL;
     const char *st = "";

@@ -25,9 +25,7 @@ static json_t *run_job(const srv *s, const char *ds, const char *precision, char
         snprintf(training, sizeof training, "%s,\"precision\":\"%s\"", TRAINING, precision);
     else
         snprintf(training, sizeof training, "%s", TRAINING);
-    char *body = job_body(ds, "[64,25,10]", training);
-    submit_job(s, NULL, body, id, n);
-    free(body);
+    submit_training(s, NULL, ds, "[64,25,10]", training, id, n);
     json_t *job = wait_job(s, id, "succeeded", 90);
     cr_assert_not_null(job);
     return job;

@@ -45,9 +45,8 @@ Test(job_threads, same_weights_any_job_threads_and_workers, .timeout = 300)
         cr_assert_eq(srv_start(&s, args[k]), 0);
         char ds[64], a[64], b[64];
         upload_digits(&s, ds, sizeof ds);
-        char *bm = job_body(ds, "[64,40,10]", MINI), *bf = job_body(ds, "[64,40,10]", FULL);
-        submit_job(&s, NULL, bm, a, sizeof a); /* with 2 workers: both at once */
-        submit_job(&s, NULL, bf, b, sizeof b);
+        submit_training(&s, NULL, ds, "[64,40,10]", MINI, a, sizeof a); /* 2 workers: at once */
+        submit_training(&s, NULL, ds, "[64,40,10]", FULL, b, sizeof b);
         json_decref(wait_job(&s, a, "succeeded", 120));
         json_decref(wait_job(&s, b, "succeeded", 120));
         mini[k] = get_text(&s, "/v1/jobs/%s/weights", a);
@@ -57,8 +56,6 @@ Test(job_threads, same_weights_any_job_threads_and_workers, .timeout = 300)
         int workers = atoi(args[k][3]), jt = atoi(args[k][1]);
         cr_assert_gt(process_threads(&s), workers * jt, "%s %s: %d threads", args[k][1],
                      args[k][3], process_threads(&s));
-        free(bm);
-        free(bf);
         srv_stop(&s);
         srv_cleanup(&s);
     }
@@ -90,8 +87,7 @@ static void resume_across_thread_counts(const char *training)
     cr_assert_eq(srv_start(&s, two), 0);
     char ds[64], a[64], dr[64], b[64];
     upload_digits(&s, ds, sizeof ds);
-    char *body = job_body(ds, "[64,100,10]", training);
-    submit_job(&s, NULL, body, a, sizeof a);
+    submit_training(&s, NULL, ds, "[64,100,10]", training, a, sizeof a);
     wait_epoch(&s, a, 3, 120);
     json_t *mid = get_json(&s, "/v1/jobs/%s", a);
     int64_t at = json_integer_value(json_object_get(json_object_get(mid, "progress"), "epoch"));
@@ -119,8 +115,7 @@ static void resume_across_thread_counts(const char *training)
     /* the same job uninterrupted, on one thread, on another server */
     cr_assert_eq(srv_start(&r, one), 0);
     upload_digits(&r, dr, sizeof dr);
-    char *body_r = job_body(dr, "[64,100,10]", training);
-    submit_job(&r, NULL, body_r, b, sizeof b);
+    submit_training(&r, NULL, dr, "[64,100,10]", training, b, sizeof b);
     json_t *jb = wait_job(&r, b, NULL, 300);
     cr_assert_str_eq(json_string_value(json_object_get(jb, "status")), "succeeded");
     char *wb = get_text(&r, "/v1/jobs/%s/weights", b);
@@ -130,8 +125,6 @@ static void resume_across_thread_counts(const char *training)
                      "weights differ from 1 thread uninterrupted", training, (long long)at);
     free(wa);
     free(wb);
-    free(body);
-    free(body_r);
     json_decref(ja);
     json_decref(jb);
     srv_stop(&s);

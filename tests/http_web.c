@@ -373,15 +373,8 @@ Test(ratelimit, fields_count_down_to_the_429, .timeout = 60)
 /* Starts s with alice's and bob's keys. */
 static void start_with_keys(srv *s)
 {
-    cr_assert_eq(srv_prepare(s), 0);
-    char keys[300];
-    snprintf(keys, sizeof keys, "%s/keys", s->datadir);
-    FILE *f = fopen(keys, "w");
-    cr_assert_not_null(f);
-    fputs("alice:" KEY_ALICE "\nbob:" KEY_BOB "\n", f);
-    fclose(f);
-    const char *args[] = {"--api-keys-file", keys, "--workers", "1", NULL};
-    cr_assert_eq(srv_spawn(s, args), 0);
+    const char *args[] = {"--workers", "1", NULL};
+    cr_assert_eq(srv_start_keys(s, "alice:" KEY_ALICE "\nbob:" KEY_BOB "\n", args), 0);
 }
 
 /* POST …/events/token as auth (NULL none): the status; on 200 the token into tok. */

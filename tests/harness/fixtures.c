@@ -166,6 +166,14 @@ void submit_job(const srv *s, const char *const *headers, const char *body, char
     resp_free(&r);
 }
 
+void submit_training(const srv *s, const char *const *headers, const char *ds,
+                     const char *layers, const char *training, char *id, size_t len)
+{
+    char *body = job_body(ds, layers, training);
+    submit_job(s, headers, body, id, len);
+    free(body);
+}
+
 /* GET fmt… (formatted into path) with headers asserting 200; the answer (resp_free it). */
 static void get_ok(const srv *s, const char *const *headers, resp *r, char *path, size_t plen,
                    const char *fmt, va_list ap) __attribute__((format(printf, 6, 0)));

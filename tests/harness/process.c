@@ -160,6 +160,25 @@ int srv_prepare(srv *s)
     return 0;
 }
 
+int srv_start_keys(srv *s, const char *keys, const char *const *extra)
+{
+    if (srv_prepare(s) < 0)
+        return -1;
+    char path[sizeof s->datadir + 8];
+    snprintf(path, sizeof path, "%s/keys", s->datadir);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    int ok = fputs(keys, f) >= 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || chmod(path, 0600) != 0)
+        return -1;
+    const char *args[17] = {"--api-keys-file", path};
+    for (int i = 0; extra && extra[i] && i < 14; i++)
+        args[2 + i] = extra[i];
+    return srv_spawn(s, args);
+}
+
 int srv_start(srv *s, const char *const *extra)
 {
     return srv_prepare(s) == 0 ? srv_spawn(s, extra) : -1;
