@@ -109,7 +109,7 @@ test: deps
 
 # Benchmarks drive the server with the harness's process and HTTP client (no Criterion there).
 BENCH_HARNESS_OBJ := $(patsubst %.c,$(BUILD)/%.o,tests/harness/process.c tests/harness/client.c tests/harness/files.c \
-                     tests/harness/pg.c)
+                     tests/harness/pg.c tests/harness/sse.c)
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/bench/bench_util.o $(BENCH_HARNESS_OBJ) $(BUILD)/libserver.a $(BUILD)/libapi.a $(BUILD)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_TEST) $(LIB_SERVER) $(LIB_API) $(LIB_BLAS)
 

@@ -10,7 +10,6 @@
  *      instances at once; each event's arrival on the instances that do not train the job
  *      (LISTEN/NOTIFY, then the store) minus its arrival on the one that does.
  */
-#include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,65 +139,15 @@ cleanup:
 
 typedef struct {
     const srv *s;
-    const char *job;
-    int *connected;                 /* readers under way (atomic), counted once each */
-    int counted;
-    CURL *c;
+    char path[96];                  /* /v1/jobs/{id}/events */
+    sse_stream k;                   /* k.t_first: when this reader's stream opened */
     double arrived[SSE_MAX_EVENTS]; /* test_now_s() when event id i first arrived; 0 = not */
-    char line[64];                  /* the line being read */
-    size_t used;
 } sse_reader;
-
-/* libcurl's write callback: timestamps each "id: N" line as it arrives. */
-static size_t sse_bytes(char *p, size_t size, size_t n, void *arg)
-{
-    sse_reader *r = arg;
-    double now = test_now_s();
-    for (size_t i = 0; i < size * n; i++) {
-        if (p[i] != '\n') {
-            if (r->used < sizeof r->line - 1)
-                r->line[r->used++] = p[i];
-            continue;
-        }
-        r->line[r->used] = '\0';
-        r->used = 0;
-        long id = strncmp(r->line, "id: ", 4) == 0 ? strtol(r->line + 4, NULL, 10) : -1;
-        if (id >= 0 && id < SSE_MAX_EVENTS && r->arrived[id] == 0)
-            r->arrived[id] = now;
-    }
-    return size * n;
-}
-
-static int sse_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
-{
-    (void)a, (void)b, (void)c, (void)d;
-    sse_reader *r = arg;
-    long status = 0;
-    curl_easy_getinfo(r->c, CURLINFO_RESPONSE_CODE, &status);
-    if (!r->counted && status > 0) { /* the answer's head came: the stream is open */
-        __atomic_add_fetch(r->connected, 1, __ATOMIC_SEQ_CST);
-        r->counted = 1;
-    }
-    return 0;
-}
 
 static void *sse_read_all(void *arg)
 {
     sse_reader *r = arg;
-    char url[256];
-    snprintf(url, sizeof url, "%s/v1/jobs/%s/events", r->s->base, r->job);
-    CURL *c = r->c = curl_easy_init();
-    if (c) {
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sse_bytes);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, sse_progress);
-        curl_easy_setopt(c, CURLOPT_XFERINFODATA, r);
-        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 120000L);
-        curl_easy_perform(c);
-        curl_easy_cleanup(c);
-    }
+    sse_read_ids(r->s, r->path, 120000, &r->k, r->arrived, SSE_MAX_EVENTS);
     return NULL;
 }
 
@@ -218,21 +167,25 @@ static int sse_latency(srv *v, const char *ds)
     sse_reader *r = calloc(3, sizeof *r);
     double *lat = malloc(2 * SSE_MAX_EVENTS * sizeof *lat);
     pthread_t th[3];
-    int started = 0, connected = 0;
+    int started = 0;
     if (!r || !lat || post_job(&v[0], ds, 1500, 77, id, sizeof id) < 0)
         goto cleanup;
     for (; started < 3; started++) {
-        r[started] = (sse_reader){.s = &v[started], .job = id, .connected = &connected};
+        r[started].s = &v[started];
+        snprintf(r[started].path, sizeof r[started].path, "/v1/jobs/%s/events", id);
         if (pthread_create(&th[started], NULL, sse_read_all, &r[started]) != 0)
             break;
     }
-    double t0 = test_now_s();
-    while (__atomic_load_n(&connected, __ATOMIC_SEQ_CST) < started && test_now_s() - t0 < 10)
-        test_sleep_ms(1);
-    double t_ready = test_now_s();
     for (int i = 0; i < started; i++)
         pthread_join(th[i], NULL);
-    if (started < 3)
+    double t_ready = 0; /* when every stream was open: what came before was replayed */
+    int opened = 0;
+    for (int i = 0; i < started; i++) {
+        free(r[i].k.buf);
+        opened += r[i].k.t_first > 0;
+        t_ready = r[i].k.t_first > t_ready ? r[i].k.t_first : t_ready;
+    }
+    if (opened < 3)
         goto cleanup;
     int n = 0, local_of[3] = {0, 0, 0};
     for (int e = 0; e < SSE_MAX_EVENTS; e++) {

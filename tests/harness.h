@@ -170,13 +170,23 @@ typedef struct {
     char *buf;               /* new: everything received, NUL-terminated (free it) */
     size_t len, cap;
     double t_first_progress; /* test_now_s() when "event: progress" first arrived, else 0 */
+    double t_first;          /* test_now_s() of the first bytes, else 0 */
     double t_last;           /* test_now_s() of the last bytes */
+    /* sse_read_ids' (borrowed; NULL otherwise): arrived[N] is set to test_now_s() when the
+     * line "id: N" (N < n_arrived) first arrives. */
+    double *arrived;
+    size_t n_arrived;
+    size_t scanned;          /* buf before this offset has been looked at for "id: " lines */
 } sse_stream;
 /* GET path (headers may be NULL) as an event stream into *k (zeroed first) until the server
  * ends it or timeout_ms passes. The status and Content-Type (ctype may be NULL) are filled
  * when asked for. Returns libcurl's result (CURLE_OPERATION_TIMEDOUT after timeout_ms). */
 CURLcode sse_read(const srv *s, const char *path, const char *const *headers, long timeout_ms,
                   sse_stream *k, long *status, char *ctype, size_t ctlen);
+/* sse_read without headers, status or type, also stamping each event id's first arrival into
+ * arrived[0..n_arrived) (see sse_stream), which the caller zeroes. */
+CURLcode sse_read_ids(const srv *s, const char *path, long timeout_ms, sse_stream *k,
+                      double *arrived, size_t n_arrived);
 typedef struct {
     long id;
     char event[16];

@@ -31,14 +31,28 @@ static size_t sse_write(char *data, size_t size, size_t nmemb, void *userp)
     double t = test_now_s();
     if (k->t_first_progress == 0 && k->buf && strstr(k->buf, "event: progress"))
         k->t_first_progress = t;
+    if (k->t_first == 0)
+        k->t_first = t;
     k->t_last = t;
+    for (char *line = k->buf + k->scanned, *nl; k->arrived && (nl = strchr(line, '\n'));
+         line = nl + 1) { /* whole lines only: one may end in the next chunk */
+        if (strncmp(line, "id: ", 4) == 0) {
+            long id = strtol(line + 4, NULL, 10);
+            if (id >= 0 && (size_t)id < k->n_arrived && k->arrived[id] == 0)
+                k->arrived[id] = t;
+        }
+        k->scanned = (size_t)(nl + 1 - k->buf);
+    }
     return n;
 }
 
-CURLcode sse_read(const srv *s, const char *path, const char *const *headers, long timeout_ms,
-                  sse_stream *k, long *status, char *ctype, size_t ctlen)
+static CURLcode read_stream(const srv *s, const char *path, const char *const *headers,
+                            long timeout_ms, sse_stream *k, long *status, char *ctype,
+                            size_t ctlen, double *arrived, size_t n_arrived)
 {
     memset(k, 0, sizeof *k);
+    k->arrived = arrived;
+    k->n_arrived = n_arrived;
     CURL *c = curl_easy_init();
     cr_assert_not_null(c);
     char url[512];
@@ -65,6 +79,18 @@ CURLcode sse_read(const srv *s, const char *path, const char *const *headers, lo
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     return rc;
+}
+
+CURLcode sse_read(const srv *s, const char *path, const char *const *headers, long timeout_ms,
+                  sse_stream *k, long *status, char *ctype, size_t ctlen)
+{
+    return read_stream(s, path, headers, timeout_ms, k, status, ctype, ctlen, NULL, 0);
+}
+
+CURLcode sse_read_ids(const srv *s, const char *path, long timeout_ms, sse_stream *k,
+                      double *arrived, size_t n_arrived)
+{
+    return read_stream(s, path, NULL, timeout_ms, k, NULL, NULL, 0, arrived, n_arrived);
 }
 
 size_t sse_parse(const char *text, sse_event *out, size_t cap)
