@@ -241,9 +241,8 @@ handler_result h_jobs_get(void *ctx, req *r)
     else {
         if (job.status != JOB_RUNNING || (live && jobs_live_version(s->jobs, job.id) == live))
             handlers_job_cache_put(s->job_cache, r->owner, job.id, version, live, text, len);
-        http_reply_data(r, 200, "application/json", text, len);
+        http_reply_text(r, 200, "application/json", text, len);
     }
-    free(text);
     store_job_clear(&job);
     return HANDLER_OK;
 }

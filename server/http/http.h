@@ -166,6 +166,9 @@ handler_result http_reply_problem(req *r, unsigned status, const char *detail_fm
 /* Copies data. */
 handler_result http_reply_data(req *r, unsigned status, const char *content_type,
                                const void *data, size_t len);
+/* Steals text (malloc'ed, len bytes; NULL only with len 0): http_reply_data without the copy. */
+handler_result http_reply_text(req *r, unsigned status, const char *content_type, char *text,
+                               size_t len);
 /* An empty reply (204, or 202 without body). */
 handler_result http_reply_empty(req *r, unsigned status);
 /* A streaming reply (SSE): MHD's content reader callback; see MHD_create_response_from_callback. */

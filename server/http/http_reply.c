@@ -83,6 +83,13 @@ handler_result http_reply_data(req *r, unsigned status, const char *content_type
     return HANDLER_OK;
 }
 
+handler_result http_reply_text(req *r, unsigned status, const char *content_type, char *text,
+                               size_t len)
+{
+    set_reply(r, status, content_type, text, len);
+    return HANDLER_OK;
+}
+
 handler_result http_reply_json(req *r, unsigned status, json_t *body)
 {
     if (!body)
@@ -92,8 +99,7 @@ handler_result http_reply_json(req *r, unsigned status, json_t *body)
     json_decref(body);
     if (!text)
         return http_reply_problem(r, 500, "could not encode the reply");
-    set_reply(r, status, "application/json", text, len);
-    return HANDLER_OK;
+    return http_reply_text(r, status, "application/json", text, len);
 }
 
 handler_result http_reply_problem(req *r, unsigned status, const char *detail_fmt, ...)
