@@ -526,6 +526,7 @@ Test(jobs, events_every_epoch_in_order_and_replay, .timeout = 120)
     char *body = job_body(ds, "[64,40,10]",
                           "\"optimizer\":\"momentum\",\"learning_rate\":0.01,\"batch_size\":1,"
                           "\"epochs\":40,\"seed\":5");
+    double t_submit = test_now_s();
     submit_job(&s, NULL, body, id, sizeof id);
     sse_stream k;
     read_stream(&s, id, -1, &k);
@@ -554,9 +555,12 @@ Test(jobs, events_every_epoch_in_order_and_replay, .timeout = 120)
     cr_assert_str_eq(fin->event, "status");
     cr_assert_eq(fin->id, E + 3);
     cr_assert_str_eq(json_string_value(json_object_get(fin->data, "status")), "succeeded");
-    /* It was live: the first epoch arrived well before the end. */
-    cr_assert(k.t_last - k.t_first_progress > 0.1, "events arrived in one burst (%.3f s)",
-              k.t_last - k.t_first_progress);
+    /* It was live: the first epoch arrived in the first half of the job's time, however fast
+     * the machine trains (a stream that only replayed the finished job would get all 40 at
+     * its end). */
+    cr_assert(k.t_last - k.t_first_progress > 0.5 * (k.t_last - t_submit),
+              "events arrived in one burst (first progress %.3f s before the end, %.3f s after "
+              "the submission)", k.t_last - k.t_first_progress, k.t_first_progress - t_submit);
     free(k.buf);
 
     /* Reconnect with Last-Event-ID: exactly what came after. */
@@ -653,8 +657,9 @@ Test(jobs, events_heartbeat_while_queued, .timeout = 90)
     stream_thread v[10];
     pthread_t vt[10];
     for (int i = 0; i < 10; i++) {
-        /* 300 ms, then the client just goes away */
-        v[i] = (stream_thread){.s = &s, .id = i % 2 ? a : b, .timeout_ms = 300};
+        /* 1.5 s (room for a ThreadSanitizer server to answer ten streams on its one HTTP
+         * thread), then the client just goes away */
+        v[i] = (stream_thread){.s = &s, .id = i % 2 ? a : b, .timeout_ms = 1500};
         cr_assert_eq(pthread_create(&vt[i], NULL, stream_reader, &v[i]), 0);
     }
     for (int i = 0; i < 10; i++)
@@ -682,7 +687,7 @@ Test(jobs, events_heartbeat_while_queued, .timeout = 90)
         test_sleep_ms(200);
         if (t.k.buf && strstr(t.k.buf, ": heartbeat"))
             break;
-        cr_assert(test_now_s() - t0 < 17, "no heartbeat within 17 s");
+        cr_assert(test_now_s() - t0 < 20, "no heartbeat within 20 s");
     }
     cr_assert(test_now_s() - t0 > 14, "heartbeat after %.1f s", test_now_s() - t0);
     cr_assert_not_null(strstr(t.k.buf, "id: 1\nevent: status\n"));
@@ -707,13 +712,15 @@ Test(jobs, eight_jobs_two_workers, .timeout = 180)
     for (int i = 0; i < 8; i++) {
         char tr[256];
         snprintf(tr, sizeof tr,
-                 "\"optimizer\":\"adam\",\"learning_rate\":0.03,\"batch_size\":128,"
-                 "\"epochs\":25,\"seed\":%d,\"lambda\":0.3",
+                 "\"optimizer\":\"adam\",\"learning_rate\":0.03,\"batch_size\":32,"
+                 "\"epochs\":50,\"seed\":%d,\"lambda\":0.3",
                  100 + i);
         char *b = job_body(ds, "[64,20,10]", tr);
         submit_job(&s, NULL, b, id[i], sizeof id[i]);
         free(b);
     }
+    /* Each job takes a few hundred ms (a few tens with batch 128 and 25 epochs, when two
+     * workers on a fast machine could empty the queue while the submissions' fsyncs ran). */
     resp m;
     cr_assert_eq(http_get(&s, "/metrics", &m), 0);
     const char *qd = strstr(m.body, "\nbackpropd_jobs_queue_depth ");
@@ -755,8 +762,10 @@ Test(jobs, sigterm_mid_training_resumes_bit_exactly, .timeout = 180)
     upload_digits(&s, ds, sizeof ds);
     char *body = job_body(ds, "[64,30,10]",
                           "\"optimizer\":\"adam\",\"learning_rate\":0.005,\"batch_size\":16,"
-                          "\"epochs\":60,\"seed\":21,\"validation_split\":0.2,\"lambda\":0.2");
+                          "\"epochs\":300,\"seed\":21,\"validation_split\":0.2,\"lambda\":0.2");
     submit_job(&s, NULL, body, a, sizeof a);
+    /* 300 epochs (a few ms each, 1-2 s in all) leave SIGTERM ample time after epoch 12 on a
+     * fast machine too; with 60 the job could end before the signal and log no release. */
     wait_epoch(&s, a, 12, 60);
     srv_stop(&s); /* SIGTERM mid-training: checkpoint, release, exit 0 */
     char *log = srv_log(&s);
@@ -775,7 +784,7 @@ Test(jobs, sigterm_mid_training_resumes_bit_exactly, .timeout = 180)
     /* and it ends reporting the same: epoch of the weights, why it stopped, accuracies */
     cr_assert_eq(json_integer_value(json_object_get(ja, "best_epoch")),
                  json_integer_value(json_object_get(jb, "best_epoch")));
-    cr_assert_eq(json_integer_value(json_object_get(ja, "best_epoch")), 60);
+    cr_assert_eq(json_integer_value(json_object_get(ja, "best_epoch")), 300);
     cr_assert_str_eq(json_string_value(json_object_get(ja, "stop_reason")), "completed");
     cr_assert_str_eq(json_string_value(json_object_get(jb, "stop_reason")), "completed");
     json_t *pa = json_object_get(ja, "progress"), *pb = json_object_get(jb, "progress");

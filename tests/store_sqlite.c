@@ -692,7 +692,9 @@ Test(store, lease_expiry_lets_another_worker_resume)
     make_job(s, "job_1", "", "ds_1", &j);
     store_error err;
     store_job c;
-    cr_assert_eq(store_job_claim(s, "dead", 50, &c, &err), 0);
+    /* a 1 s lease: the claim's and the checkpoint's commits (each an fsync) fit in it on a
+     * slow disk too (50 ms did not always) */
+    cr_assert_eq(store_job_claim(s, "dead", 1000, &c, &err), 0);
     int64_t started = c.started_at;
     store_job_clear(&c);
     double cost[3] = {3.0, 2.0, 1.5}, vcost[3] = {3.1, NAN, 1.6}, acc[3] = {0.1, 0.2, 0.3};
@@ -705,7 +707,7 @@ Test(store, lease_expiry_lets_another_worker_resume)
                  "%s", err.msg);
     /* not claimable while the lease holds */
     cr_assert_eq(store_job_claim(s, "alive", 60000, &c, &err), STORE_NOT_FOUND);
-    usleep(80 * 1000);
+    usleep(1100 * 1000);
     cr_assert_eq(store_job_claim(s, "alive", 60000, &c, &err), 0, "%s", err.msg);
     cr_assert_str_eq(c.id, "job_1");
     cr_assert_eq(c.started_at, started);
